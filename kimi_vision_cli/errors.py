@@ -1,0 +1,124 @@
+"""Exit codes and the typed errors that carry them (SPEC.md, "Exit codes").
+
+Every expected failure is a KimiVisionError: it knows its exit code, names the input
+it concerns and says what to do. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILURE = 1
+    BAD_INPUT = 2
+    AUTH = 3
+    TEMPORARY = 75
+    INTERRUPTED = 130
+
+
+# SPEC: "the exit code is the most serious code met, in this order: 3, 1, 75, 2".
+_SEVERITY = {
+    ExitCode.OK: 0,
+    ExitCode.BAD_INPUT: 1,
+    ExitCode.TEMPORARY: 2,
+    ExitCode.FAILURE: 3,
+    ExitCode.AUTH: 4,
+    ExitCode.INTERRUPTED: 5,
+}
+
+
+def worst(a: ExitCode, b: ExitCode) -> ExitCode:
+    """The more serious of two exit codes, by SPEC's order."""
+    return a if _SEVERITY[a] >= _SEVERITY[b] else b
+
+
+class KimiVisionError(Exception):
+    """An expected failure: one line for the user, an exit code for the shell."""
+
+    exit_code: ExitCode = ExitCode.FAILURE
+    code: str = "error"  # the machine-readable `error.code` in JSON output
+
+    def __init__(self, message: str, *, hint: str | None = None, input: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.input = input
+
+    def with_input(self, input: str) -> KimiVisionError:
+        if self.input is None:
+            self.input = input
+        return self
+
+    def one_line(self) -> str:
+        """`<input>: <what> — <hint>`, newlines folded so it stays one line."""
+        text = self.message
+        if self.input:
+            text = f"{self.input}: {text}"
+        if self.hint:
+            text = f"{text} — {self.hint}"
+        return " ".join(text.split())
+
+
+class UsageError(KimiVisionError):
+    exit_code = ExitCode.BAD_INPUT
+    code = "usage"
+
+
+class InputError(KimiVisionError):
+    """Missing, unreadable, unsupported, undecodable or too large input."""
+
+    exit_code = ExitCode.BAD_INPUT
+    code = "bad_input"
+
+
+class ConfigError(KimiVisionError):
+    exit_code = ExitCode.BAD_INPUT
+    code = "config"
+
+
+class AuthError(KimiVisionError):
+    """Missing or rejected key, permission: the run stops at once."""
+
+    exit_code = ExitCode.AUTH
+    code = "auth"
+
+
+class QuotaError(KimiVisionError):
+    """Exhausted quota or balance: retrying cannot help, the run stops at once."""
+
+    exit_code = ExitCode.AUTH
+    code = "quota"
+
+
+class APIError(KimiVisionError):
+    exit_code = ExitCode.FAILURE
+    code = "api_error"
+
+
+class ContentFilterError(APIError):
+    code = "content_filter"
+
+
+class TruncatedError(APIError):
+    """The answer did not finish: cut stream or max_tokens reached."""
+
+    code = "truncated"
+
+
+class TemporaryError(KimiVisionError):
+    """Rate limit, overload, 5xx, network or timeout left after retries: rerun to finish."""
+
+    exit_code = ExitCode.TEMPORARY
+    code = "temporary"
+
+
+class Interrupted(KimiVisionError):
+    exit_code = ExitCode.INTERRUPTED
+    code = "interrupted"
+
+
+def stops_run(err: KimiVisionError) -> bool:
+    """Auth and quota errors end a batch at once: every other input would fail the same way."""
+    return err.exit_code == ExitCode.AUTH

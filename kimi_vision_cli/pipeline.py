@@ -1,0 +1,337 @@
+"""The flows: describe (one request per input), ask (one request for all inputs).
+
+Each input goes source -> bytes -> sniff -> prepare -> transport -> request -> stream,
+prepared just before it is sent. Output goes to a Renderer; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from kimi_vision_cli import transport
+from kimi_vision_cli.client import MoonshotClient
+from kimi_vision_cli.discover import Source, read_path
+from kimi_vision_cli.errors import (
+    ContentFilterError,
+    ExitCode,
+    KimiVisionError,
+    TruncatedError,
+    stops_run,
+    worst,
+)
+from kimi_vision_cli.prepare import ImageOptions, prepare_image
+from kimi_vision_cli.render import Diagnostics, Renderer, Result
+from kimi_vision_cli.request import MediaRef, build_body, build_messages, check_settings, default_prompt
+from kimi_vision_cli.settings import Settings
+from kimi_vision_cli.sniff import sniff
+from kimi_vision_cli.terminal import Terminal
+
+
+@dataclass
+class Prepared:
+    input: str
+    ref: MediaRef
+    record: dict[str, Any]
+
+
+class Context:
+    """What every flow needs: settings, terminal, diagnostics, and a lazily made client."""
+
+    def __init__(self, settings: Settings, term: Terminal, diag: Diagnostics):
+        self.settings = settings
+        self.term = term
+        self.diag = diag
+        self._client: MoonshotClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> MoonshotClient:
+        with self._lock:
+            if self._client is None:
+                self._client = MoonshotClient(self.settings)
+            return self._client
+
+
+# -- one input: bytes -> prepared media ----------------------------------------------
+
+def load_bytes(source: Source, ctx: Context) -> bytes:
+    if source.error:
+        raise source.error
+    if source.kind == "stdin":
+        data = ctx.term.stdin_bytes()
+        if not data:
+            from kimi_vision_cli.errors import InputError
+
+            raise InputError("standard input is empty", input="-", hint="pipe image or video bytes")
+        return data
+    if source.kind == "url":
+        from kimi_vision_cli.fetch import fetch_url
+
+        return fetch_url(source.value, timeout=min(ctx.settings.timeout, 60.0))
+    return read_path(source.value)
+
+
+def prepare_source(source: Source, ctx: Context) -> Prepared:
+    """Read, sniff and prepare one input. Errors come out naming the input."""
+    name = source.display
+    try:
+        if source.kind == "file_id":
+            return _prepared_file_id(source, ctx)
+        data = load_bytes(source, ctx)
+        info = sniff(data, convert=ctx.settings.convert, name=name)
+        s = ctx.settings
+        if info.kind == "image":
+            img = prepare_image(
+                data,
+                info.mime,
+                ImageOptions(s.max_size, s.resize, s.convert, s.keep_metadata),
+                name=name,
+            )
+            record = {
+                "mime": img.mime, "width": img.width, "height": img.height,
+                "original_width": img.original_width, "original_height": img.original_height,
+                "bytes": len(img.data), "original_bytes": img.original_bytes,
+                "original_mime": img.original_mime, "resized": img.resized,
+                "rotated": img.rotated, "converted": img.converted, "stripped": img.stripped,
+            }  # fmt: skip
+            return Prepared(name, MediaRef("image", img.mime, data=img.data), record)
+        video_data, record = _prepare_video(data, info.mime, ctx, name)
+        return Prepared(name, MediaRef("video", info.mime, data=video_data), record)
+    except KimiVisionError as err:
+        raise err.with_input(name) from None
+
+
+def _prepare_video(data: bytes, mime: str, ctx: Context, name: str) -> tuple[bytes, dict[str, Any]]:
+    record: dict[str, Any] = {
+        "mime": mime, "width": None, "height": None, "original_width": None,
+        "original_height": None, "bytes": len(data), "original_bytes": len(data),
+        "original_mime": mime, "resized": False, "rotated": False, "converted": False,
+        "stripped": [],
+    }  # fmt: skip
+    return data, record
+
+
+def _prepared_file_id(source: Source, ctx: Context) -> Prepared:
+    from kimi_vision_cli.errors import UsageError
+
+    raise UsageError("ms:// inputs are not supported yet", input=source.display)
+
+
+def place_media(items: list[Prepared], ctx: Context, fixed: int = 0) -> None:
+    """Decide inline vs upload for the media of one request, and upload what must go."""
+    sizes = [p.ref.inline_size if p.ref.data is not None else 0 for p in items]
+    chosen = transport.plan(sizes, mode=ctx.settings.upload, fixed=fixed)
+    for i, p in enumerate(items):
+        if p.ref.file_id is not None:
+            p.record.setdefault("transport", "upload")
+            p.record.setdefault("file_id", p.ref.file_id)
+            continue
+        if i in chosen and not ctx.settings.dry_run:
+            assert p.ref.data is not None
+            transport.check_file_size(len(p.ref.data), p.input)
+            file_id = upload_media(p, ctx)
+            p.ref = MediaRef(p.ref.kind, p.ref.mime, file_id=file_id)
+            p.record.update(transport="upload", file_id=file_id)
+        else:
+            p.record.update(transport="upload" if i in chosen else "inline", file_id=None)
+
+
+def upload_media(p: Prepared, ctx: Context) -> str:
+    assert p.ref.data is not None
+    ext = p.ref.mime.split("/")[-1].replace("x-", "").replace("quicktime", "mov")
+    try:
+        return ctx.client.upload(p.ref.data, f"upload.{ext}", p.ref.kind)
+    except KimiVisionError as err:
+        raise err.with_input(p.input) from None
+
+
+# -- one request ------------------------------------------------------------------
+
+def run_request(
+    ctx: Context,
+    result: Result,
+    media: list[Prepared],
+    prompt: str,
+    *,
+    renderer: Renderer | None = None,
+    history: list[dict[str, Any]] | None = None,
+    prefix: str | None = None,
+) -> dict[str, Any]:
+    """Build the body, stream it into `result` (and `renderer` when live). Returns the body."""
+    messages = build_messages(ctx.settings, [p.ref for p in media], prompt, history=history, prefix=prefix)
+    body = build_body(ctx.settings, messages)
+    if ctx.settings.dry_run:
+        return body
+    if prefix:
+        result.text = prefix
+        if renderer:
+            renderer.content(prefix)
+    for event in ctx.client.stream_chat(body):
+        if event.kind == "reasoning":
+            result.reasoning += event.text
+            if renderer:
+                renderer.reasoning(event.text)
+        elif event.kind == "content":
+            result.text += event.text
+            if renderer:
+                renderer.content(event.text)
+        else:
+            result.finish_reason = event.finish_reason
+            result.usage = event.usage
+    if result.finish_reason == "length":
+        raise TruncatedError(
+            "the answer was cut at the max_tokens limit",
+            hint="raise --max-tokens to get the whole answer",
+        )
+    if result.finish_reason == "content_filter":
+        raise ContentFilterError(
+            "the answer was stopped by Moonshot's content filter",
+            hint="the input or prompt was judged high-risk",
+        )
+    return body
+
+
+# -- describe ---------------------------------------------------------------------
+
+@dataclass
+class Summary:
+    exit_code: ExitCode = ExitCode.OK
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+def describe_one(source: Source, ctx: Context, renderer: Renderer | None) -> tuple[Result, dict[str, Any] | None]:
+    result = Result(input=source.display, model=ctx.settings.model)
+    body = None
+    try:
+        prepared = prepare_source(source, ctx)
+        result.media = [prepared.record]
+        check_settings(ctx.settings, [prepared.ref.kind])
+        prompt = ctx.settings.prompt or default_prompt([prepared.ref.kind])
+        place_media([prepared], ctx, fixed=len(prompt.encode()) + len(ctx.settings.system or ""))
+        if renderer:
+            renderer.begin(result.input)
+        body = run_request(ctx, result, [prepared], prompt, renderer=renderer)
+    except KimiVisionError as err:
+        result.error = err.with_input(result.input)
+    return result, body
+
+
+def describe(sources: Iterable[Source], ctx: Context, renderer: Renderer, *, multi: bool) -> Summary:
+    summary = Summary()
+    renderer.multi = multi
+    if not ctx.settings.dry_run:
+        ctx.client  # noqa: B018 - a missing key stops the run before any input is read
+    concurrency = 1 if ctx.settings.dry_run else ctx.settings.concurrency
+    streaming = concurrency == 1 and ctx.settings.format == "text"
+
+    def finish(result: Result, body: dict[str, Any] | None, streamed: bool) -> bool:
+        """Record one result; False when the whole run must stop."""
+        if ctx.settings.dry_run and body is not None:
+            _print_dry_run(ctx, body)
+        elif result.error is None or not streamed:
+            if result.error is None or result.text:
+                (renderer.end if streamed else renderer.result)(result)
+            elif ctx.settings.format != "text":
+                renderer.result(result)
+        else:
+            renderer.end(result)
+        if result.error is not None:
+            summary.failed += 1
+            summary.exit_code = worst(summary.exit_code, result.error.exit_code)
+            ctx.diag.error(result.error)
+            if result.finish_reason == "length":
+                pass
+            return not stops_run(result.error)
+        summary.done += 1
+        return True
+
+    if concurrency == 1:
+        for source in sources:
+            live = renderer if streaming else None
+            result, body = describe_one(source, ctx, live)
+            if not finish(result, body, streamed=live is not None and bool(result.media)):
+                break
+        return summary
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        pending: set[Future[tuple[Result, dict[str, Any] | None]]] = set()
+        it: Iterator[Source] = iter(sources)
+        stop = False
+        while True:
+            while not stop and len(pending) < concurrency:
+                source = next(it, None)
+                if source is None:
+                    break
+                pending.add(pool.submit(describe_one, source, ctx, None))
+            if not pending:
+                break
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                result, body = fut.result()
+                if not finish(result, body, streamed=False):
+                    stop = True
+            if stop:
+                for fut in pending:
+                    fut.cancel()
+    return summary
+
+
+def _print_dry_run(ctx: Context, body: dict[str, Any]) -> None:
+    from kimi_vision_cli.request import shorten_for_display
+
+    shown = shorten_for_display(body)
+    text = json.dumps(shown, ensure_ascii=False, indent=None if ctx.settings.format == "jsonl" else 2)
+    ctx.term.stdout.write(text + "\n")
+    ctx.term.stdout.flush()
+
+
+# -- ask --------------------------------------------------------------------------
+
+def ask(
+    question: str,
+    sources: Iterable[Source],
+    ctx: Context,
+    renderer: Renderer,
+    *,
+    prefix: str | None = None,
+    followups: Callable[[], str | None] | None = None,
+) -> Summary:
+    """One request holding every input. Any bad input fails the whole request (exit 2)."""
+    summary = Summary()
+    result = Result(input="", model=ctx.settings.model)
+    try:
+        prepared = []
+        for source in sources:
+            prepared.append(prepare_source(source, ctx))
+        result.input = ", ".join(p.input for p in prepared)
+        result.media = [p.record for p in prepared]
+        check_settings(ctx.settings, [p.ref.kind for p in prepared])
+        if not ctx.settings.dry_run:
+            ctx.client  # noqa: B018 - missing key: exit 3 before any upload
+        place_media(prepared, ctx, fixed=len(question.encode()))
+        streaming = ctx.settings.format == "text"
+        renderer.begin(result.input)
+        body = run_request(ctx, result, prepared, question, renderer=renderer if streaming else None, prefix=prefix)
+        if ctx.settings.dry_run:
+            _print_dry_run(ctx, body)
+            return summary
+        (renderer.end if streaming else renderer.result)(result)
+    except KimiVisionError as err:
+        result.error = err
+        if ctx.settings.format != "text":
+            renderer.result(result)
+        else:
+            renderer.end(result)
+        ctx.diag.error(err)
+        summary.exit_code = err.exit_code
+        summary.failed = 1
+        return summary
+    summary.done = 1
+    return summary

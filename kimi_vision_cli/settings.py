@@ -1,0 +1,213 @@
+"""Settings: flag > environment > config file > default, resolved once, then frozen.
+
+The API key is kept out of repr() so it cannot leak through a log line or a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from kimi_vision_cli.errors import ConfigError, UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+DEFAULT_MODEL = "kimi-k2.5"
+REGIONS = {
+    "global": "https://api.moonshot.ai/v1",
+    "cn": "https://api.moonshot.cn/v1",
+}
+# The vision-capable models SPEC.md names; `models` asks the API for the full list.
+K2_MODELS = frozenset({"kimi-k2.5"})
+V1_VISION_MODELS = frozenset(
+    {
+        "moonshot-v1-8k-vision-preview",
+        "moonshot-v1-32k-vision-preview",
+        "moonshot-v1-128k-vision-preview",
+    }
+)
+KNOWN_MODELS = K2_MODELS | V1_VISION_MODELS
+DEFAULT_MAX_SIZE = (4096, 2160)
+# Request body cap from Moonshot's docs; `auto` upload keeps a margin under it.
+BODY_LIMIT = 100 * 1024 * 1024
+
+
+def is_k2(model: str) -> bool:
+    """kimi-k2.5 and its dated snapshots fix sampling and accept `thinking`."""
+    return model.startswith("kimi-k2")
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str = REGIONS["global"]
+    model: str = DEFAULT_MODEL
+    system: str | None = None
+    prompt: str | None = None
+    thinking: bool = True
+    show_thinking: bool = False
+    max_tokens: int | None = None
+    temperature: float | None = None
+    json_mode: bool = False
+    max_size: tuple[int, int] = DEFAULT_MAX_SIZE
+    resize: bool = True
+    convert: bool = False
+    keep_metadata: bool = False
+    upload: str = "auto"
+    format: str = "text"
+    dry_run: bool = False
+    concurrency: int = 4
+    retries: int = 4
+    timeout: float = 600.0
+    verbose: bool = False
+    prices: dict[str, dict[str, float]] = field(default_factory=dict)
+    config_path: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_tokens is not None and self.max_tokens <= 0:
+            raise UsageError(f"--max-tokens must be positive, got {self.max_tokens}")
+        if self.concurrency < 1:
+            raise UsageError(f"--concurrency must be at least 1, got {self.concurrency}")
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def config_file(env: dict[str, str]) -> Path:
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "kimi-vision" / "config.toml"
+
+
+# Keys allowed in config.toml and the type each must have.
+CONFIG_KEYS: dict[str, tuple[type, ...]] = {
+    "model": (str,),
+    "base_url": (str,),
+    "region": (str,),
+    "prompt": (str,),
+    "system": (str,),
+    "max_tokens": (int,),
+    "concurrency": (int,),
+    "retries": (int,),
+    "timeout": (int, float),
+    "max_size": (str,),
+    "upload": (str,),
+    "format": (str,),
+    "thinking": (bool,),
+    "prices": (dict,),
+}
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """Read config.toml; a bad file is a ConfigError naming the file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file: {exc}", input=str(path)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # TOMLDecodeError's message already names "line N, column M".
+        raise ConfigError(
+            f"invalid TOML: {exc}", input=str(path), hint="fix or remove the file"
+        ) from None
+    for key, value in data.items():
+        if key not in CONFIG_KEYS:
+            raise ConfigError(
+                f"unknown key {key!r} at line {_line_of(text, key)}",
+                input=str(path),
+                hint=f"known keys: {', '.join(sorted(CONFIG_KEYS))}",
+            )
+        types = CONFIG_KEYS[key]
+        if not isinstance(value, types) or (bool in types) != isinstance(value, bool):
+            raise ConfigError(
+                f"{key!r} at line {_line_of(text, key)} must be {types[0].__name__}",
+                input=str(path),
+            )
+    return data
+
+
+def _line_of(text: str, key: str) -> int:
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip().startswith(key):
+            return number
+    return 0
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = text.lower().split("x")
+        size = int(w), int(h)
+    except ValueError:
+        raise UsageError(f"--max-size {text!r} is not WIDTHxHEIGHT", hint="e.g. 4096x2160") from None
+    if min(size) < 1:
+        raise UsageError(f"--max-size {text!r} must be positive")
+    return size
+
+
+def resolve(flags: dict[str, Any], env: dict[str, str] | None = None) -> Settings:
+    """Merge flags (None = not given) over env over config file over defaults."""
+    env = dict(os.environ) if env is None else env
+    path = config_file(env)
+    cfg = load_config(path)
+
+    def pick(name: str, env_names: tuple[str, ...] = (), default: Any = None) -> Any:
+        if flags.get(name) is not None:
+            return flags[name]
+        for env_name in env_names:
+            if env.get(env_name):
+                return env[env_name]
+        if name in cfg:
+            return cfg[name]
+        return default
+
+    region = pick("region", ("KIMI_VISION_REGION",))
+    if region is not None and region not in REGIONS:
+        raise UsageError(f"unknown region {region!r}", hint="use global or cn")
+    base_url = flags.get("base_url") or env.get("MOONSHOT_BASE_URL")
+    if not base_url:
+        if flags.get("region"):
+            base_url = REGIONS[flags["region"]]
+        else:
+            base_url = cfg.get("base_url") or REGIONS[region or "global"]
+
+    values: dict[str, Any] = {
+        "api_key": flags.get("api_key") or env.get("MOONSHOT_API_KEY") or env.get("KIMI_API_KEY"),
+        "base_url": str(base_url).rstrip("/"),
+        "model": pick("model", ("KIMI_VISION_MODEL",), DEFAULT_MODEL),
+        "prompt": pick("prompt"),
+        "system": pick("system"),
+        "max_tokens": _int(pick("max_tokens", ("KIMI_VISION_MAX_TOKENS",)), "max_tokens"),
+        "concurrency": _int(pick("concurrency", ("KIMI_VISION_CONCURRENCY",), 4), "concurrency"),
+        "retries": _int(pick("retries", ("KIMI_VISION_RETRIES",), 4), "retries"),
+        "timeout": float(pick("timeout", ("KIMI_VISION_TIMEOUT",), 600.0)),
+        "upload": pick("upload", (), "auto"),
+        "format": pick("format", (), "text"),
+        "thinking": pick("thinking", (), True),
+        "prices": cfg.get("prices", {}),
+        "config_path": path,
+    }
+    max_size = pick("max_size")
+    if max_size is not None:
+        values["max_size"] = parse_size(max_size) if isinstance(max_size, str) else max_size
+    known = {f.name for f in fields(Settings)}
+    for name, value in flags.items():
+        if name in known and name not in values and value is not None:
+            values[name] = value
+    return Settings(**values)
+
+
+def _int(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{name} must be an integer, got {value!r}") from None

@@ -1,0 +1,92 @@
+"""What a blob of bytes is, from its content (libmagic), never from its name.
+
+The allowlists follow Moonshot's docs (SPEC.md "What the API requires").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kimi_vision_cli.errors import InputError
+
+IMAGE_MIMES = ("image/png", "image/jpeg", "image/webp", "image/gif")
+# libmagic's names for the video containers Moonshot lists (mp4, mpeg/mpg, mov, avi,
+# x-flv, webm, wmv, 3gpp). We send libmagic's standard name; see fake_moonshot.py.
+VIDEO_MIMES = (
+    "video/mp4",
+    "video/mpeg",
+    "video/quicktime",
+    "video/x-msvideo",
+    "video/x-flv",
+    "video/webm",
+    "video/x-ms-wmv",
+    "video/3gpp",
+)
+# libmagic spellings that mean one of the above.
+_ALIASES = {
+    "video/x-ms-asf": "video/x-ms-wmv",
+    "video/avi": "video/x-msvideo",
+    "video/msvideo": "video/x-msvideo",
+    "video/mp2p": "video/mpeg",
+    "video/mp2t": "video/mpeg",
+    "video/3gpp2": "video/3gpp",
+    "audio/mp4": "video/mp4",
+    "video/x-m4v": "video/mp4",
+}
+# Extensions a recursive directory walk picks up. Explicitly named files are sniffed
+# whatever their name; a walk needs a name filter so sidecars and notes are skipped.
+MEDIA_EXTENSIONS = frozenset(
+    {
+        ".png", ".jpg", ".jpeg", ".jpe", ".webp", ".gif",
+        ".mp4", ".m4v", ".mpeg", ".mpg", ".mov", ".avi", ".flv", ".webm", ".wmv", ".3gp",
+        ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif",
+    }
+)  # fmt: skip
+
+SNIFF_BYTES = 1 << 16
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    mime: str
+    kind: str  # "image" | "video"
+
+
+_magic = None
+
+
+def _detector():  # type: ignore[no-untyped-def]
+    global _magic
+    if _magic is None:
+        try:
+            import magic
+        except ImportError as exc:  # libmagic missing raises ImportError from python-magic
+            raise InputError(
+                f"cannot load libmagic ({exc})",
+                hint="install it: Debian/Ubuntu `apt-get install libmagic1`, macOS `brew install libmagic`",
+            ) from None
+        _magic = magic.Magic(mime=True)
+    return _magic
+
+
+def detect_mime(data: bytes) -> str:
+    mime = str(_detector().from_buffer(data[:SNIFF_BYTES])).lower()
+    return _ALIASES.get(mime, mime)
+
+
+def sniff(data: bytes, *, convert: bool = False, name: str | None = None) -> MediaInfo:
+    """Classify bytes; refuse what Moonshot cannot take (unless --convert can turn it into PNG)."""
+    if not data:
+        raise InputError("file is empty", input=name, hint="pass an image or video file")
+    mime = detect_mime(data)
+    if mime in IMAGE_MIMES:
+        return MediaInfo(mime, "image")
+    if mime in VIDEO_MIMES:
+        return MediaInfo(mime, "video")
+    if mime.startswith("image/") and convert:
+        return MediaInfo(mime, "image")
+    supported = ", ".join(m.split("/")[1] for m in IMAGE_MIMES + VIDEO_MIMES)
+    hint = f"supported: {supported}"
+    if mime.startswith("image/"):
+        hint = "pass --convert to send it as PNG/JPEG; " + hint
+    raise InputError(f"unsupported type {mime}", input=name, hint=hint)

@@ -1,0 +1,504 @@
+"""A loopback stand-in for Moonshot's API, for tests and benchmarks.
+
+A real HTTP server on 127.0.0.1 (port 0) in a thread. It speaks SSE like Moonshot
+(reasoning first, usage in `choices[0].usage` of the last chunk, then `[DONE]`),
+refuses what Moonshot documents as refused, records every request, and injects
+faults on demand.
+
+Readings we chose where Moonshot's docs are unclear (each marked READING below):
+- Video MIME types: the docs list "mp4, mpeg, mov, avi, x-flv, mpg, webm, wmv, 3gpp".
+  We accept the standard MIME names libmagic gives for those containers
+  (video/quicktime for mov, video/x-msvideo for avi, video/x-ms-wmv for wmv), and refuse
+  malformed ones such as `image/.png`.
+- Fixed sampling on kimi-k2.5: "any other value is a 400". We refuse a *different*
+  value and accept the fixed one, which is what the docs' wording says.
+- Unknown model: 404 `resource_not_found_error` "Not found the model X or Permission denied".
+- Bodies over 100 MB: a 413 with an HTML page, as a front proxy would send.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+BODY_LIMIT = 100 * 1024 * 1024
+K2 = {"kimi-k2.5"}
+V1_VISION = {
+    "moonshot-v1-8k-vision-preview",
+    "moonshot-v1-32k-vision-preview",
+    "moonshot-v1-128k-vision-preview",
+}
+TEXT_ONLY = {"moonshot-v1-8k", "moonshot-v1-32k", "moonshot-v1-128k"}
+MODELS = K2 | V1_VISION | TEXT_ONLY
+IMAGE_MIMES = {"image/png", "image/jpeg", "image/webp", "image/gif"}
+VIDEO_MIMES = {
+    "video/mp4", "video/mpeg", "video/quicktime", "video/x-msvideo", "video/x-flv",
+    "video/webm", "video/x-ms-wmv", "video/3gpp",
+}  # fmt: skip
+# First bytes of each image type: a data URL whose bytes disagree with its MIME is refused.
+_SIGNATURES = {
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+    "image/webp": (b"RIFF",),
+}
+_DATA_URL = re.compile(r"^data:([a-z0-9.+-]+/[a-z0-9.+-]+);base64,(.*)$", re.DOTALL)
+FIXED_K2 = {"top_p": 0.95, "n": 1, "presence_penalty": 0.0, "frequency_penalty": 0.0}
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any  # parsed JSON, or raw bytes
+    size: int
+
+
+@dataclass
+class Fault:
+    """One injected misbehaviour, consumed by the next matching request."""
+
+    status: int | None = None
+    type: str = ""
+    message: str = ""
+    cut_after: int | None = None  # close the stream after N content chunks, no [DONE]
+    finish_reason: str | None = None  # e.g. "length", "content_filter"
+    malformed: bool = False  # send a chunk that is not JSON
+    delay: float = 0.0  # sleep before answering
+    html: bool = False  # error body as an HTML page
+    path: str = "/v1/chat/completions"
+
+
+@dataclass
+class FakeState:
+    api_key: str
+    faults: deque[Fault] = field(default_factory=deque)
+    requests: list[Recorded] = field(default_factory=list)
+    latency: float = 0.0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    file_data: dict[str, bytes] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    chunk_delay: float = 0.0
+    record_bodies: bool = True
+
+
+def describe_media(data: bytes, mime: str) -> str:
+    """A deterministic caption that depends on the media's content (size, colour)."""
+    if mime.startswith("image/"):
+        try:
+            from PIL import Image
+
+            with Image.open(io.BytesIO(data)) as img:
+                w, h = img.size
+                frames = getattr(img, "n_frames", 1)
+                px = img.convert("RGB").resize((1, 1)).getpixel((0, 0))
+            extra = f", {frames} frames" if frames > 1 else ""
+            return f"a {w}x{h} {mime} image{extra}, mean colour {px}"
+        except Exception as exc:  # undecodable bytes behind a valid signature
+            return f"an undecodable {mime} image ({type(exc).__name__})"
+    return f"a {mime} video of {len(data)} bytes"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    # -- plumbing ------------------------------------------------------------------
+    def _send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, type_: str, message: str) -> None:
+        self._send_json(status, {"error": {"type": type_, "message": message}})
+
+    def _html(self, status: int, text: str) -> None:
+        data = f"<html><head><title>{status}</title></head><body><h1>{text}</h1></body></html>".encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
+
+    @property
+    def state(self) -> FakeState:
+        return self.server.state
+
+    def _read_body(self) -> bytes | None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > BODY_LIMIT:
+            # Drain without keeping it, then refuse like a front proxy would.
+            remaining = length
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+            self._html(413, "413 Request Entity Too Large")
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _authorized(self) -> bool:
+        auth = self.headers.get("Authorization", "")
+        if auth != f"Bearer {self.state.api_key}":
+            self._error(
+                401,
+                "invalid_authentication_error",
+                "Invalid Authentication",
+            )
+            return False
+        return True
+
+    def _record(self, raw: bytes, parsed: Any) -> None:
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
+        with self.state.lock:
+            self.state.requests.append(
+                Recorded(self.command, self.path, headers, parsed if self.state.record_bodies else None, len(raw))
+            )
+
+    def _take_fault(self) -> Fault | None:
+        with self.state.lock:
+            for i, f in enumerate(self.state.faults):
+                if self.path.startswith(f.path):
+                    del self.state.faults[i]
+                    return f
+        return None
+
+    def _apply_fault_status(self, fault: Fault | None) -> bool:
+        if fault is None:
+            return False
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.status:
+            if fault.html:
+                self._html(fault.status, f"{fault.status} {fault.message or 'Error'}")
+            else:
+                self._error(fault.status, fault.type, fault.message)
+            return True
+        return False
+
+    # -- routes --------------------------------------------------------------------
+    def do_GET(self) -> None:
+        if not self._authorized():
+            return
+        self._record(b"", None)
+        fault = self._take_fault()
+        if self._apply_fault_status(fault):
+            return
+        if self.path.rstrip("/") == "/v1/models":
+            return self._send_json(200, {"object": "list", "data": self.server.models()})
+        self._error(404, "resource_not_found_error", f"no route {self.path}")
+
+    def do_POST(self) -> None:
+        raw = self._read_body()
+        if raw is None:
+            return
+        if not self._authorized():
+            return
+        ctype = self.headers.get("Content-Type", "")
+        parsed: Any = raw
+        if ctype.startswith("application/json"):
+            try:
+                parsed = json.loads(raw)
+            except ValueError:
+                return self._error(400, "invalid_request_error", "Invalid JSON body")
+        self._record(raw, parsed)
+        fault = self._take_fault()
+        if self._apply_fault_status(fault):
+            return
+        if self.path == "/v1/chat/completions":
+            return self._chat(parsed, fault)
+        self._error(404, "resource_not_found_error", f"no route {self.path}")
+
+    # -- chat ------------------------------------------------------------------------
+    def _chat(self, body: Any, fault: Fault | None) -> None:
+        problem = validate_chat(body, self.state)
+        if problem:
+            status, type_, message = problem
+            return self._error(status, type_, message)
+        with self.state.lock:
+            self.state.in_flight += 1
+            self.state.max_in_flight = max(self.state.max_in_flight, self.state.in_flight)
+        try:
+            if self.state.latency:
+                time.sleep(self.state.latency)
+            self._answer(body, fault)
+        finally:
+            with self.state.lock:
+                self.state.in_flight -= 1
+
+    def _answer(self, body: dict[str, Any], fault: Fault | None) -> None:
+        model = body["model"]
+        messages = body["messages"]
+        captions = []
+        for msg in messages:
+            if msg.get("role") == "user" and isinstance(msg.get("content"), list):
+                for part in msg["content"]:
+                    url = (part.get("image_url") or part.get("video_url") or {}).get("url")
+                    if not url:
+                        continue
+                    if url.startswith("ms://"):
+                        fid = url[5:]
+                        meta = self.state.files[fid]
+                        captions.append(describe_media(self.state.file_data.get(fid, b""), meta["mime"]))
+                    else:
+                        m = _DATA_URL.match(url)
+                        assert m
+                        captions.append(describe_media(base64.b64decode(m.group(2)), m.group(1)))
+        last_user = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+        question = last_user.get("content")
+        if isinstance(question, list):
+            question = " ".join(p.get("text", "") for p in question if p.get("type") == "text")
+        turn = sum(1 for m in messages if m.get("role") == "user")
+        text = f"**Answer {turn}** to {question!r}: " + "; ".join(captions or ["no media"]) + "."
+        if body.get("response_format", {}).get("type") == "json_object":
+            text = json.dumps({"caption": "; ".join(captions), "question": question})
+        partial = messages[-1] if messages[-1].get("role") == "assistant" and messages[-1].get("partial") else None
+        if partial:
+            text = " continued after the prefix: " + text
+        thinking = model in K2 and (body.get("thinking") or {}).get("type", "enabled") == "enabled"
+        reasoning = "Looking at the media. " if thinking else ""
+        max_tokens = body.get("max_tokens")
+        words = text.split(" ")
+        finish = "stop"
+        if max_tokens is not None and len(words) > max_tokens:
+            words = words[:max_tokens]
+            finish = "length"
+        if fault and fault.finish_reason:
+            finish = fault.finish_reason
+        prompt_tokens = sum(len(json.dumps(m)) // 4 for m in messages)
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(words) + len(reasoning.split()),
+            "total_tokens": prompt_tokens + len(words) + len(reasoning.split()),
+        }
+        if not body.get("stream"):
+            content = " ".join(words)
+            return self._send_json(
+                200,
+                {
+                    "id": "chatcmpl-" + uuid.uuid4().hex[:12],
+                    "object": "chat.completion",
+                    "model": model,
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content,
+                                 **({"reasoning_content": reasoning} if reasoning else {})},
+                                 "finish_reason": finish}],
+                    "usage": usage,
+                },
+            )
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        cid = "chatcmpl-" + uuid.uuid4().hex[:12]
+
+        def chunk(delta: dict[str, Any], finish_reason: str | None = None, usage: Any = None) -> None:
+            choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+            if usage:
+                choice["usage"] = usage
+            obj = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()),
+                   "model": model, "choices": [choice]}
+            self.wfile.write(f"data: {json.dumps(obj)}\n\n".encode())
+            self.wfile.flush()
+            if self.state.chunk_delay:
+                time.sleep(self.state.chunk_delay)
+
+        try:
+            chunk({"role": "assistant", "content": ""})
+            for piece in reasoning.split(" ") if reasoning else []:
+                if piece:
+                    chunk({"reasoning_content": piece + " "})
+            sent = 0
+            for i, word in enumerate(words):
+                if fault and fault.cut_after is not None and sent >= fault.cut_after:
+                    self.close_connection = True
+                    return  # cut: no finish_reason, no [DONE]
+                if fault and fault.malformed and i == 1:
+                    self.wfile.write(b"data: {this is not json\n\n")
+                    self.wfile.flush()
+                chunk({"content": word + (" " if i < len(words) - 1 else "")})
+                sent += 1
+            chunk({}, finish, usage)
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
+
+
+def validate_chat(body: Any, state: FakeState) -> tuple[int, str, str] | None:
+    """What Moonshot refuses, as (status, error type, message); None when acceptable."""
+    if not isinstance(body, dict):
+        return 400, "invalid_request_error", "body must be a JSON object"
+    model = body.get("model")
+    if model not in MODELS:
+        return 404, "resource_not_found_error", f"Not found the model {model} or Permission denied"
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return 400, "invalid_request_error", "messages must be a non-empty list"
+    is_k2 = model in K2
+    if is_k2:
+        thinking_on = (body.get("thinking") or {}).get("type", "enabled") == "enabled"
+        fixed = dict(FIXED_K2, temperature=1.0 if thinking_on else 0.6)
+        for key, value in fixed.items():
+            if key in body and body[key] != value:
+                return 400, "invalid_request_error", f"invalid {key}: only {value} is allowed for this model"
+    elif "thinking" in body:
+        return 400, "invalid_request_error", "thinking is not supported by this model"
+    if "temperature" in body and not (isinstance(body["temperature"], (int, float)) and 0 <= body["temperature"] <= 1):
+        return 400, "invalid_request_error", "temperature must be in [0, 1]"
+    for msg in messages:
+        if not isinstance(msg, dict) or msg.get("role") not in ("system", "user", "assistant"):
+            return 400, "invalid_request_error", "each message needs a role"
+        content = msg.get("content")
+        if isinstance(content, str):
+            stripped = content.strip()
+            if stripped.startswith("[") and ('"image_url"' in stripped or '"type"' in stripped):
+                # A list of parts serialised into a string: Moonshot reads it as text and
+                # the image never arrives; the real API refuses it for vision models.
+                return 400, "invalid_request_error", "content must be an array of parts, not a JSON string"
+            continue
+        if not isinstance(content, list):
+            return 400, "invalid_request_error", "content must be a string or an array"
+        for part in content:
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind == "text":
+                if not isinstance(part.get("text"), str):
+                    return 400, "invalid_request_error", "text part needs text"
+                continue
+            if kind not in ("image_url", "video_url"):
+                return 400, "invalid_request_error", f"unknown content part type {kind!r}"
+            if model in TEXT_ONLY:
+                return 400, "invalid_request_error", f"model {model} does not support image input"
+            if kind == "video_url" and not is_k2:
+                return 400, "invalid_request_error", f"model {model} does not support video input"
+            url = (part.get(kind) or {}).get("url")
+            if not isinstance(url, str):
+                return 400, "invalid_request_error", f"{kind}.url is required"
+            if url.startswith(("http://", "https://")):
+                return 400, "invalid_request_error", "URLs are not supported; send base64 or ms://"
+            if url.startswith("ms://"):
+                fid = url[5:]
+                meta = state.files.get(fid)
+                if meta is None:
+                    return 400, "invalid_request_error", f"file {fid} not found"
+                want = "video" if kind == "video_url" else "image"
+                if meta["purpose"] != want:
+                    return 400, "invalid_request_error", f"file {fid} has purpose {meta['purpose']}, not {want}"
+                continue
+            m = _DATA_URL.match(url)
+            if not m:
+                return 400, "invalid_request_error", "url must be data:<mime>;base64,<data> or ms://<file-id>"
+            mime = m.group(1)
+            allowed = VIDEO_MIMES if kind == "video_url" else IMAGE_MIMES
+            if mime not in allowed:
+                return 400, "invalid_request_error", f"unsupported {kind} mime type {mime}"
+            try:
+                data = base64.b64decode(m.group(2), validate=True)
+            except ValueError:
+                return 400, "invalid_request_error", "invalid base64 data"
+            sigs = _SIGNATURES.get(mime)
+            if sigs and not data.startswith(sigs):
+                return 400, "invalid_request_error", f"image data does not match mime type {mime}"
+        if msg.get("partial") and msg is not messages[-1]:
+            return 400, "invalid_request_error", "partial is only allowed on the last message"
+    return None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, state: FakeState):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.state = state
+
+    def models(self) -> list[dict[str, Any]]:
+        out = []
+        for mid in sorted(MODELS):
+            vision = mid not in TEXT_ONLY
+            ctx = 262144 if mid in K2 else int(mid.split("-")[2].rstrip("k")) * 1024
+            out.append({
+                "id": mid, "object": "model", "owned_by": "moonshot", "context_length": ctx,
+                "supports_image_in": vision, "supports_video_in": mid in K2,
+            })  # fmt: skip
+        return out
+
+
+class FakeMoonshot:
+    """Start with `with FakeMoonshot() as fake:`; point the tool at `fake.base_url`."""
+
+    def __init__(self, api_key: str | None = None):
+        self.state = FakeState(api_key=api_key or "sk-fake-" + uuid.uuid4().hex)
+        self._server = _Server(self.state)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def api_key(self) -> str:
+        return self.state.api_key
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> FakeMoonshot:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FakeMoonshot:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # -- test helpers ---------------------------------------------------------------
+    def inject(self, *faults: Fault) -> None:
+        with self.state.lock:
+            self.state.faults.extend(faults)
+
+    def requests_to(self, path: str, method: str = "POST") -> list[Recorded]:
+        with self.state.lock:
+            return [r for r in self.state.requests if r.path.startswith(path) and r.method == method]
+
+    @property
+    def chat_requests(self) -> list[Recorded]:
+        return self.requests_to("/v1/chat/completions")
+
+
+if __name__ == "__main__":  # a manual server: python tests/fake_moonshot.py
+    import sys
+
+    with FakeMoonshot(api_key=sys.argv[1] if len(sys.argv) > 1 else None) as fake:
+        print(f"MOONSHOT_BASE_URL={fake.base_url}\nMOONSHOT_API_KEY={fake.api_key}", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass

@@ -1,0 +1,67 @@
+"""Media the tests make on the fly (no binary blobs in the repo)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from PIL import Image
+
+
+def image_bytes(w: int = 64, h: int = 48, fmt: str = "PNG", color: tuple[int, int, int] = (200, 30, 30), **save: object) -> bytes:
+    img = Image.new("RGB", (w, h), color)
+    # a gradient so resizes and rotations are visible in the pixels
+    for x in range(0, w, max(1, w // 8)):
+        for y in range(h):
+            img.putpixel((x, y), (x * 255 // max(1, w), y * 255 // max(1, h), 0))
+    out = io.BytesIO()
+    if fmt == "GIF":
+        img = img.convert("P")
+    img.save(out, format=fmt, **save)  # type: ignore[arg-type]
+    return out.getvalue()
+
+
+def write_image(path: Path, w: int = 64, h: int = 48, fmt: str = "PNG", **kw: object) -> Path:
+    path.write_bytes(image_bytes(w, h, fmt, **kw))  # type: ignore[arg-type]
+    return path
+
+
+def jpeg_with_exif(w: int = 64, h: int = 48, *, orientation: int = 1, gps: bool = True, icc: bytes | None = None) -> bytes:
+    img = Image.new("RGB", (w, h), (10, 120, 240))
+    img.putpixel((0, 0), (255, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "TestCam"  # Make
+    if gps:
+        exif[0x8825] = {1: "N", 2: (48.0, 51.0, 24.0), 3: "E", 4: (2.0, 21.0, 3.0)}
+    out = io.BytesIO()
+    kw: dict[str, object] = {"exif": exif.tobytes(), "quality": 85}
+    if icc:
+        kw["icc_profile"] = icc
+    img.save(out, format="JPEG", **kw)  # type: ignore[arg-type]
+    return out.getvalue()
+
+
+def animated_gif(w: int = 40, h: int = 30, frames: int = 3, duration: int = 70) -> bytes:
+    imgs = [Image.new("P", (w, h), i * 40) for i in range(frames)]
+    out = io.BytesIO()
+    imgs[0].save(out, format="GIF", save_all=True, append_images=imgs[1:], duration=duration, loop=0)
+    return out.getvalue()
+
+
+def video_bytes(w: int = 64, h: int = 48, frames: int = 5, *, codec: str = "libx264", fmt: str = "mp4") -> bytes:
+    import av
+
+    out = io.BytesIO()
+    with av.open(out, mode="w", format=fmt) as container:
+        stream = container.add_stream(codec, rate=10)
+        stream.width = w
+        stream.height = h
+        stream.pix_fmt = "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_image(Image.new("RGB", (w, h), (i * 40 % 255, 100, 150)))
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return out.getvalue()
