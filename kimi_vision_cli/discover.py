@@ -153,8 +153,11 @@ def read_path(path: str) -> bytes:
         if stat.S_ISDIR(st.st_mode):
             raise InputError("is a directory", input=name, hint="pass -r to walk it")
         if not stat.S_ISREG(st.st_mode):
-            raise InputError("not a regular file (FIFO, socket or device)", input=name,
-                             hint="save the data to a file, or pipe it to `-`")
+            raise InputError(
+                "not a regular file (FIFO, socket or device)",
+                input=name,
+                hint="save the data to a file, or pipe it to `-`",
+            )
         if st.st_size > MAX_READ_BYTES:
             raise InputError(f"file is too large ({st.st_size:,} bytes)", input=name)
         if st.st_size == 0:

@@ -26,7 +26,13 @@ from kimi_vision_cli.errors import (
 )
 from kimi_vision_cli.prepare import ImageOptions, prepare_image
 from kimi_vision_cli.render import Diagnostics, Renderer, Result
-from kimi_vision_cli.request import MediaRef, build_body, build_messages, check_settings, default_prompt
+from kimi_vision_cli.request import (
+    MediaRef,
+    build_body,
+    build_messages,
+    check_settings,
+    default_prompt,
+)
 from kimi_vision_cli.settings import Settings
 from kimi_vision_cli.sniff import sniff
 from kimi_vision_cli.terminal import Terminal
@@ -58,6 +64,7 @@ class Context:
 
 
 # -- one input: bytes -> prepared media ----------------------------------------------
+
 
 def load_bytes(source: Source, ctx: Context) -> bytes:
     if source.error:
@@ -152,6 +159,7 @@ def upload_media(p: Prepared, ctx: Context) -> str:
 
 # -- one request ------------------------------------------------------------------
 
+
 def run_request(
     ctx: Context,
     result: Result,
@@ -198,6 +206,7 @@ def run_request(
 
 # -- describe ---------------------------------------------------------------------
 
+
 @dataclass
 class Summary:
     exit_code: ExitCode = ExitCode.OK
@@ -206,7 +215,9 @@ class Summary:
     skipped: int = 0
 
 
-def describe_one(source: Source, ctx: Context, renderer: Renderer | None) -> tuple[Result, dict[str, Any] | None]:
+def describe_one(
+    source: Source, ctx: Context, renderer: Renderer | None
+) -> tuple[Result, dict[str, Any] | None]:
     result = Result(input=source.display, model=ctx.settings.model)
     body = None
     try:
@@ -266,10 +277,10 @@ def describe(sources: Iterable[Source], ctx: Context, renderer: Renderer, *, mul
         stop = False
         while True:
             while not stop and len(pending) < concurrency:
-                source = next(it, None)
-                if source is None:
+                nxt = next(it, None)
+                if nxt is None:
                     break
-                pending.add(pool.submit(describe_one, source, ctx, None))
+                pending.add(pool.submit(describe_one, nxt, ctx, None))
             if not pending:
                 break
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -293,6 +304,7 @@ def _print_dry_run(ctx: Context, body: dict[str, Any]) -> None:
 
 
 # -- ask --------------------------------------------------------------------------
+
 
 def ask(
     question: str,
@@ -318,7 +330,9 @@ def ask(
         place_media(prepared, ctx, fixed=len(question.encode()))
         streaming = ctx.settings.format == "text"
         renderer.begin(result.input)
-        body = run_request(ctx, result, prepared, question, renderer=renderer if streaming else None, prefix=prefix)
+        body = run_request(
+            ctx, result, prepared, question, renderer=renderer if streaming else None, prefix=prefix
+        )
         if ctx.settings.dry_run:
             _print_dry_run(ctx, body)
             return summary

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 from kimi_vision_cli.errors import InputError
 
@@ -83,7 +84,7 @@ def prepare_image(data: bytes, mime: str, opts: ImageOptions, *, name: str | Non
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img: Any = Image.open(io.BytesIO(data))
             fmt = (img.format or "").upper()
             frames = getattr(img, "n_frames", 1)
             _load_all_frames(img, frames)

@@ -52,7 +52,7 @@ class Diagnostics:
     def __init__(self, term: Terminal):
         self.term = term
         self._lock = threading.Lock()
-        self._console = None
+        self._console: Any = None
 
     @property
     def console(self):  # type: ignore[no-untyped-def]
@@ -192,7 +192,7 @@ class RichRenderer(PlainRenderer):
             width=self.term.width,
             highlight=False,
         )
-        self._live = None
+        self._live: Any = None
         self._buffer = ""
 
     def begin(self, input: str) -> None:
@@ -271,7 +271,9 @@ class JsonRenderer(Renderer):
         self.term.stdout.flush()
 
 
-def make_renderer(fmt: str, term: Terminal, diag: Diagnostics, *, show_thinking: bool, single: bool = False) -> Renderer:
+def make_renderer(
+    fmt: str, term: Terminal, diag: Diagnostics, *, show_thinking: bool, single: bool = False
+) -> Renderer:
     if fmt == "jsonl":
         return JsonlRenderer(term, diag, show_thinking=show_thinking)
     if fmt == "json":

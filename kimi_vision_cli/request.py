@@ -41,8 +41,8 @@ class MediaRef:
 
 
 def default_prompt(kinds: list[str]) -> str:
-    return DEFAULT_PROMPTS["video"] if kinds and all(k == "video" for k in kinds) else (
-        DEFAULT_PROMPTS["image"]
+    return (
+        DEFAULT_PROMPTS["video"] if kinds and all(k == "video" for k in kinds) else (DEFAULT_PROMPTS["image"])
     )
 
 

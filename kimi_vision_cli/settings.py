@@ -115,9 +115,7 @@ def load_config(path: Path) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         # TOMLDecodeError's message already names "line N, column M".
-        raise ConfigError(
-            f"invalid TOML: {exc}", input=str(path), hint="fix or remove the file"
-        ) from None
+        raise ConfigError(f"invalid TOML: {exc}", input=str(path), hint="fix or remove the file") from None
     for key, value in data.items():
         if key not in CONFIG_KEYS:
             raise ConfigError(

@@ -62,8 +62,13 @@ def env(tmp_path: Path, fake: FakeMoonshot) -> dict[str, str]:
 def kv(env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
     """Run the installed `kimi-vision` as a subprocess: kv("describe", "x.png")."""
 
-    def run(*args: str, input: bytes | None = None, extra_env: dict[str, str] | None = None,
-            timeout: float = 120, cwd: Path | None = None) -> Run:
+    def run(
+        *args: str,
+        input: bytes | None = None,
+        extra_env: dict[str, str] | None = None,
+        timeout: float = 120,
+        cwd: Path | None = None,
+    ) -> Run:
         e = dict(env)
         if extra_env:
             e.update(extra_env)
@@ -71,7 +76,9 @@ def kv(env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
             installed_command() + list(args), input=input if input is not None else b"",
             capture_output=True, env=e, timeout=timeout, cwd=cwd or tmp_path,
         )  # fmt: skip
-        return Run(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
+        return Run(
+            proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
+        )
 
     return run
 
@@ -87,7 +94,13 @@ def invoke(env: dict[str, str]):  # type: ignore[no-untyped-def]
     from kimi_vision_cli.cli import run
     from kimi_vision_cli.terminal import Terminal
 
-    def call(*args: str, tty: bool = False, stdin: bytes = b"", color: bool = False, extra_env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    def call(
+        *args: str,
+        tty: bool = False,
+        stdin: bytes = b"",
+        color: bool = False,
+        extra_env: dict[str, str] | None = None,
+    ) -> tuple[int, str, str]:
         out = FakeTTY() if tty else io.StringIO()
         err = FakeTTY() if tty else io.StringIO()
         e = dict(env)

@@ -174,7 +174,9 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
         with self.state.lock:
             self.state.requests.append(
-                Recorded(self.command, self.path, headers, parsed if self.state.record_bodies else None, len(raw))
+                Recorded(
+                    self.command, self.path, headers, parsed if self.state.record_bodies else None, len(raw)
+                )
             )
 
     def _take_fault(self) -> Fault | None:
@@ -274,7 +276,9 @@ class _Handler(BaseHTTPRequestHandler):
         text = f"**Answer {turn}** to {question!r}: " + "; ".join(captions or ["no media"]) + "."
         if body.get("response_format", {}).get("type") == "json_object":
             text = json.dumps({"caption": "; ".join(captions), "question": question})
-        partial = messages[-1] if messages[-1].get("role") == "assistant" and messages[-1].get("partial") else None
+        partial = (
+            messages[-1] if messages[-1].get("role") == "assistant" and messages[-1].get("partial") else None
+        )
         if partial:
             text = " continued after the prefix: " + text
         thinking = model in K2 and (body.get("thinking") or {}).get("type", "enabled") == "enabled"
@@ -301,9 +305,17 @@ class _Handler(BaseHTTPRequestHandler):
                     "id": "chatcmpl-" + uuid.uuid4().hex[:12],
                     "object": "chat.completion",
                     "model": model,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content,
-                                 **({"reasoning_content": reasoning} if reasoning else {})},
-                                 "finish_reason": finish}],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {
+                                "role": "assistant",
+                                "content": content,
+                                **({"reasoning_content": reasoning} if reasoning else {}),
+                            },
+                            "finish_reason": finish,
+                        }
+                    ],
                     "usage": usage,
                 },
             )
@@ -318,8 +330,13 @@ class _Handler(BaseHTTPRequestHandler):
             choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish_reason}
             if usage:
                 choice["usage"] = usage
-            obj = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()),
-                   "model": model, "choices": [choice]}
+            obj = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [choice],
+            }
             self.wfile.write(f"data: {json.dumps(obj)}\n\n".encode())
             self.wfile.flush()
             if self.state.chunk_delay:
@@ -367,7 +384,9 @@ def validate_chat(body: Any, state: FakeState) -> tuple[int, str, str] | None:
                 return 400, "invalid_request_error", f"invalid {key}: only {value} is allowed for this model"
     elif "thinking" in body:
         return 400, "invalid_request_error", "thinking is not supported by this model"
-    if "temperature" in body and not (isinstance(body["temperature"], (int, float)) and 0 <= body["temperature"] <= 1):
+    if "temperature" in body and not (
+        isinstance(body["temperature"], (int, float)) and 0 <= body["temperature"] <= 1
+    ):
         return 400, "invalid_request_error", "temperature must be in [0, 1]"
     for msg in messages:
         if not isinstance(msg, dict) or msg.get("role") not in ("system", "user", "assistant"):
@@ -406,7 +425,11 @@ def validate_chat(body: Any, state: FakeState) -> tuple[int, str, str] | None:
                     return 400, "invalid_request_error", f"file {fid} not found"
                 want = "video" if kind == "video_url" else "image"
                 if meta["purpose"] != want:
-                    return 400, "invalid_request_error", f"file {fid} has purpose {meta['purpose']}, not {want}"
+                    return (
+                        400,
+                        "invalid_request_error",
+                        f"file {fid} has purpose {meta['purpose']}, not {want}",
+                    )
                 continue
             m = _DATA_URL.match(url)
             if not m:

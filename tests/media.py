@@ -8,7 +8,9 @@ from pathlib import Path
 from PIL import Image
 
 
-def image_bytes(w: int = 64, h: int = 48, fmt: str = "PNG", color: tuple[int, int, int] = (200, 30, 30), **save: object) -> bytes:
+def image_bytes(
+    w: int = 64, h: int = 48, fmt: str = "PNG", color: tuple[int, int, int] = (200, 30, 30), **save: object
+) -> bytes:
     img = Image.new("RGB", (w, h), color)
     # a gradient so resizes and rotations are visible in the pixels
     for x in range(0, w, max(1, w // 8)):
@@ -26,7 +28,9 @@ def write_image(path: Path, w: int = 64, h: int = 48, fmt: str = "PNG", **kw: ob
     return path
 
 
-def jpeg_with_exif(w: int = 64, h: int = 48, *, orientation: int = 1, gps: bool = True, icc: bytes | None = None) -> bytes:
+def jpeg_with_exif(
+    w: int = 64, h: int = 48, *, orientation: int = 1, gps: bool = True, icc: bytes | None = None
+) -> bytes:
     img = Image.new("RGB", (w, h), (10, 120, 240))
     img.putpixel((0, 0), (255, 0, 0))
     exif = Image.Exif()
@@ -49,7 +53,9 @@ def animated_gif(w: int = 40, h: int = 30, frames: int = 3, duration: int = 70) 
     return out.getvalue()
 
 
-def video_bytes(w: int = 64, h: int = 48, frames: int = 5, *, codec: str = "libx264", fmt: str = "mp4") -> bytes:
+def video_bytes(
+    w: int = 64, h: int = 48, frames: int = 5, *, codec: str = "libx264", fmt: str = "mp4"
+) -> bytes:
     import av
 
     out = io.BytesIO()

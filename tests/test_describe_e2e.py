@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import base64
-import json
 from pathlib import Path
 
-from tests.media import image_bytes, write_image
+from tests.media import write_image
 
 
 def _data_url(req) -> str:  # type: ignore[no-untyped-def]
