@@ -47,7 +47,7 @@ def jpeg_with_exif(
 
 
 def animated_gif(w: int = 40, h: int = 30, frames: int = 3, duration: int = 70) -> bytes:
-    imgs = [Image.new("P", (w, h), i * 40) for i in range(frames)]
+    imgs = [Image.new("RGB", (w, h), ((i * 60) % 256, 255 - i * 50, 90)) for i in range(frames)]
     out = io.BytesIO()
     imgs[0].save(out, format="GIF", save_all=True, append_images=imgs[1:], duration=duration, loop=0)
     return out.getvalue()
