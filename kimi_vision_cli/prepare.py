@@ -9,6 +9,7 @@ marker level so its pixels are never re-encoded.
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,12 @@ _FORMAT_MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", 
 _MIME_FORMAT = {v: k for k, v in _FORMAT_MIME.items()}
 _PHOTO_FORMATS = {"HEIF", "HEIC", "AVIF", "JPEG2000", "MPO"}  # converted to JPEG, others to PNG
 _ORIENTATION = 0x0112
+# What Pillow raises on corrupt input (found by tests/test_fuzz_prepare.py): plugins
+# index, unpack and divide bytes they trust. Turned into InputError, exit 2.
+_PILLOW_ERRORS = (
+    OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
+    ZeroDivisionError, struct.error, OverflowError, RecursionError,
+)  # fmt: skip
 
 
 @dataclass
@@ -77,7 +84,7 @@ def fit_within(size: tuple[int, int], bound: tuple[int, int]) -> tuple[int, int]
 
 
 def prepare_image(data: bytes, mime: str, opts: ImageOptions, *, name: str | None = None) -> PreparedImage:
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     _register_plugins()
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -94,9 +101,11 @@ def prepare_image(data: bytes, mime: str, opts: ImageOptions, *, name: str | Non
             input=name,
             hint=f"the limit is {MAX_PIXELS:,} pixels",
         ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+    except (UnidentifiedImageError, *_PILLOW_ERRORS) as exc:
         raise InputError(
-            f"cannot decode image ({mime}): {exc}", input=name, hint="is the file complete?"
+            f"cannot decode image ({mime}): {exc or type(exc).__name__}",
+            input=name,
+            hint="is the file complete?",
         ) from None
 
     orig_w, orig_h = img.size
@@ -112,22 +121,48 @@ def prepare_image(data: bytes, mime: str, opts: ImageOptions, *, name: str | Non
         out_format = "JPEG" if fmt in _PHOTO_FORMATS else "PNG"
     assert out_format is not None
 
+    try:
+        return _prepare_decoded(img, data, fmt, out_format, needs_convert, frames, opts, result)
+    except InputError:
+        raise
+    except _PILLOW_ERRORS as exc:
+        # Corrupt metadata or frames can fail late (EXIF parse, transpose, re-encode).
+        raise InputError(
+            f"cannot decode image ({mime}): {exc or type(exc).__name__}",
+            input=name,
+            hint="is the file complete?",
+        ) from None
+
+
+def _prepare_decoded(  # type: ignore[no-untyped-def]
+    img, data: bytes, fmt: str, out_format: str, needs_convert: bool, frames: int,
+    opts: ImageOptions, result: PreparedImage,
+) -> PreparedImage:  # fmt: skip
+    from PIL import ImageOps
+
+    if fmt == "MPO":
+        frames = 1  # a phone's multi-picture JPEG: only the first picture is sent
     exif = img.getexif()
     orientation = exif.get(_ORIENTATION, 1) if exif else 1
     needs_rotate = orientation not in (1, None) and frames == 1
-    upright = (orig_h, orig_w) if orientation in (5, 6, 7, 8) else (orig_w, orig_h)
+    orig_w, orig_h = img.size
+    upright = (orig_h, orig_w) if needs_rotate and orientation in (5, 6, 7, 8) else (orig_w, orig_h)
     target = fit_within(upright, opts.max_size) if opts.resize else upright
     needs_resize = target != upright
-    meta = [] if opts.keep_metadata else _metadata_kinds(img, fmt)
+    meta = [] if opts.keep_metadata else _metadata_kinds(img, fmt, data)
 
-    if not (needs_convert or needs_rotate or needs_resize or meta):
+    if not (needs_convert or needs_rotate or needs_resize or meta or fmt == "MPO"):
         return result  # byte for byte: nothing to change
 
-    if out_format == "JPEG" and fmt == "JPEG" and not (needs_rotate or needs_resize):
-        # Only metadata to drop: cut the marker segments, keep the pixels' bytes.
-        result.data = strip_jpeg_metadata(data)
-        result.stripped = meta
-        return result
+    if fmt in _CONTAINER_STRIP and _FORMAT_MIME.get(out_format) == result.mime:
+        if not (needs_convert or needs_rotate or needs_resize):
+            # Only metadata to drop: cut it at the container level, keep the pixels' bytes.
+            if not opts.keep_metadata:
+                result.data, _ = container_metadata(data, fmt)
+            elif fmt == "MPO":
+                result.data = data  # --keep-metadata: sent as the user has it
+            result.stripped = meta
+            return result
 
     if needs_rotate:
         img = ImageOps.exif_transpose(img)
@@ -150,8 +185,9 @@ def _load_all_frames(img, frames: int) -> None:  # type: ignore[no-untyped-def]
     img.seek(0)
 
 
-def _metadata_kinds(img, fmt: str) -> list[str]:  # type: ignore[no-untyped-def]
-    """Which privacy-relevant metadata this image carries (the colour profile is not one)."""
+def _metadata_kinds(img, fmt: str, data: bytes) -> list[str]:  # type: ignore[no-untyped-def]
+    """Which privacy-relevant metadata this image carries (the colour profile is not one):
+    what Pillow sees, then what the container parsers find (vendor segments, trailers)."""
     found: list[str] = []
     exif = img.getexif()
     if exif:
@@ -165,15 +201,34 @@ def _metadata_kinds(img, fmt: str) -> list[str]:  # type: ignore[no-untyped-def]
     info = img.info
     if "xmp" in info or "XML:com.adobe.xmp" in info:
         found.append("xmp")
-    if fmt == "JPEG" and any(k in info for k in ("photoshop", "iptc")):
+    if fmt in ("JPEG", "MPO") and any(k in info for k in ("photoshop", "iptc")):
         found.append("iptc")
     if fmt == "PNG":
         text_keys = [k for k in info if k not in _PNG_TECH_KEYS and isinstance(info[k], str)]
         if text_keys:
             found.append("text")
-    if fmt == "JPEG" and "comment" in info:
+    if info.get("comment"):
         found.append("comment")
+    try:
+        _, container = container_metadata(data, fmt)
+    except InputError:
+        container = []
+    found += [k for k in container if k not in found]
     return found
+
+
+# Keys of img.info that Pillow writes back on save (comment in JPEG/GIF, XMP, EXIF).
+_INFO_METADATA = ("exif", "xmp", "XML:com.adobe.xmp", "comment", "photoshop", "iptc", "extension")
+
+
+def _scrub(img):  # type: ignore[no-untyped-def]
+    from PIL import ImageFile
+
+    if isinstance(img, ImageFile.ImageFile):
+        img = img.copy()  # a file-backed GIF re-reads its comment on load; a copy cannot
+    for key in _INFO_METADATA:
+        img.info.pop(key, None)
+    return img
 
 
 _PNG_TECH_KEYS = {"icc_profile", "gamma", "dpi", "transparency", "srgb", "chromaticity", "aspect"}
@@ -192,17 +247,18 @@ def _encode(img, fmt: str, size: tuple[int, int], *, keep_metadata: bool, frames
         if exif:
             exif.pop(_ORIENTATION, None)  # already applied to the pixels
             params["exif"] = exif.tobytes()
-    if fmt == "GIF" and frames > 1:
-        # Animated GIF: resize every frame, keep each frame's duration and the loop count.
+    if fmt in ("GIF", "WEBP", "PNG") and frames > 1:
+        # Animation: resize every frame, keep each frame's duration and the loop count.
         out_frames = []
         durations = []
         for frame in ImageSequence.Iterator(img):
             durations.append(frame.info.get("duration", img.info.get("duration", 100)))
             f = frame.convert("RGBA").resize(size, Image.Resampling.LANCZOS)
-            out_frames.append(f)
+            out_frames.append(f if keep_metadata else _scrub(f))
+        extra: dict[str, object] = {"disposal": 2, "optimize": False} if fmt == "GIF" else dict(params)
         out_frames[0].save(
-            out, format="GIF", save_all=True, append_images=out_frames[1:],
-            duration=durations, loop=img.info.get("loop", 0), disposal=2, optimize=False,
+            out, format=fmt, save_all=True, append_images=out_frames[1:],
+            duration=durations, loop=img.info.get("loop", 0), **extra,
         )  # fmt: skip
         return out.getvalue()
     if img.size != size:
@@ -218,41 +274,176 @@ def _encode(img, fmt: str, size: tuple[int, int], *, keep_metadata: bool, frames
             img = img.convert("RGBA")
     elif fmt == "GIF" and img.mode not in ("P", "L"):
         img = img.convert("P", palette=Image.Palette.ADAPTIVE)
+    if not keep_metadata:
+        # Pillow writes a comment or XMP from img.info back on save; the copy must not.
+        img = _scrub(img)
     img.save(out, format=fmt, **params)
     return out.getvalue()
 
 
-# JPEG segments that carry metadata: APP1 (EXIF, XMP), APP12 (Ducky), APP13 (IPTC /
-# Photoshop), COM. APP2 (ICC profile) and APP14 (Adobe colour transform) stay:
-# they change how the pixels look.
-_DROP_MARKERS = {0xE1, 0xEC, 0xED, 0xFE}
+# -- container-level stripping: the pixels' bytes are copied, never re-encoded -------
+
+# JPEG segments kept: APP0 JFIF, APP2 ICC_PROFILE, APP14 Adobe (they change how the
+# pixels look) and the decoding tables. Every other APPn (EXIF, XMP, IPTC, MPF, C2PA...)
+# and COM goes: an allowlist, so an unknown vendor segment cannot carry a location out.
+_JPEG_NO_LENGTH = {0x01, *range(0xD0, 0xD8)}
 
 
-def strip_jpeg_metadata(data: bytes) -> bytes:
-    """Drop metadata segments from a JPEG without touching the entropy-coded data."""
+def _jpeg_app_kind(marker: int, payload: bytes) -> str | None:
+    """None when the segment is kept; else the name reported in `media.stripped`."""
+    if marker == 0xFE:
+        return "comment"
+    if not 0xE0 <= marker <= 0xEF:
+        return None  # SOF, DHT, DQT, DRI, SOS...: decoding needs them
+    if marker == 0xE0 and payload.startswith(b"JFIF\0"):
+        return None
+    if marker == 0xE2 and payload.startswith(b"ICC_PROFILE\0"):
+        return None
+    if marker == 0xEE and payload.startswith(b"Adobe"):
+        return None
+    if marker == 0xE1:
+        return "exif" if payload.startswith(b"Exif\0") else "xmp" if b"adobe" in payload[:40] else "app1"
+    if marker == 0xED:
+        return "iptc"
+    if marker == 0xE2 and payload.startswith(b"MPF\0"):
+        return "mpf"
+    return f"app{marker - 0xE0}"
+
+
+def _jpeg_strip(data: bytes) -> tuple[bytes, list[str]]:
     if data[:2] != b"\xff\xd8":
         raise InputError("not a JPEG stream")
+    bad = InputError("malformed JPEG marker stream", hint="is the file complete?")
     out = bytearray(data[:2])
-    i = 2
-    n = len(data)
-    while i + 4 <= n:
+    kinds: list[str] = []
+    i, n = 2, len(data)
+    while i + 1 < n:
         if data[i] != 0xFF:
-            raise InputError("malformed JPEG marker stream", hint="is the file complete?")
+            raise bad
         marker = data[i + 1]
         if marker == 0xFF:  # fill byte
             i += 1
             continue
-        if marker == 0xDA or marker == 0xD9:  # start of scan: the rest is image data
-            out += data[i:]
-            return bytes(out)
-        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+        if marker == 0xD9:  # EOI: anything after it (motion-photo video, MPO frames) stays home
+            out += b"\xff\xd9"
+            if data[i + 2 :].strip(b"\0"):
+                kinds.append("trailer")
+            return bytes(out), kinds
+        if marker in _JPEG_NO_LENGTH or marker == 0xD8:
             out += data[i : i + 2]
             i += 2
             continue
+        if i + 4 > n:
+            raise bad
         length = int.from_bytes(data[i + 2 : i + 4], "big")
         if length < 2 or i + 2 + length > n:
             raise InputError("malformed JPEG segment", hint="is the file complete?")
-        if marker not in _DROP_MARKERS:
+        kind = _jpeg_app_kind(marker, data[i + 4 : i + 2 + length])
+        if kind is None:
             out += data[i : i + 2 + length]
+        elif kind not in kinds:
+            kinds.append(kind)
         i += 2 + length
+        if marker == 0xDA:  # entropy-coded data: copied as is up to the next real marker
+            j = i
+            while True:
+                j = data.find(b"\xff", j)
+                if j < 0 or j + 1 >= n:  # no EOI: keep what there is (Pillow decoded it)
+                    out += data[i:]
+                    return bytes(out), kinds
+                nxt = data[j + 1]
+                if nxt == 0x00 or 0xD0 <= nxt <= 0xD7:  # byte stuffing, restart marker
+                    j += 2
+                elif nxt == 0xFF:
+                    j += 1
+                else:
+                    break
+            out += data[i:j]
+            i = j
     raise InputError("JPEG has no image data", hint="is the file complete?")
+
+
+def strip_jpeg_metadata(data: bytes) -> bytes:
+    """Drop metadata segments from a JPEG without touching the entropy-coded data."""
+    return _jpeg_strip(data)[0]
+
+
+# PNG chunks kept: critical ones and those that change how pixels look or move (APNG).
+# Text (tEXt/zTXt/iTXt, where XMP lives), eXIf, tIME and unknown chunks go.
+_PNG_KEEP = {
+    b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT",
+    b"pHYs", b"bKGD", b"cICP", b"mDCV", b"cLLI", b"acTL", b"fcTL", b"fdAT",
+}  # fmt: skip
+_PNG_SIG = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_strip(data: bytes) -> tuple[bytes, list[str]]:
+    if not data.startswith(_PNG_SIG):
+        raise InputError("not a PNG stream")
+    out = bytearray(_PNG_SIG)
+    kinds: list[str] = []
+    i, n = len(_PNG_SIG), len(data)
+    while i + 12 <= n:
+        length = int.from_bytes(data[i : i + 4], "big")
+        ctype = data[i + 4 : i + 8]
+        end = i + 12 + length
+        if end > n:
+            break
+        if ctype in _PNG_KEEP:
+            out += data[i:end]
+        else:
+            if ctype in (b"tEXt", b"zTXt", b"iTXt"):
+                kind = "xmp" if data[i + 8 : i + 8 + 17] == b"XML:com.adobe.xmp" else "text"
+            else:
+                kind = ctype.decode("latin-1").lower()
+            if kind not in kinds:
+                kinds.append(kind)
+        i = end
+        if ctype == b"IEND":
+            return bytes(out), kinds
+    raise InputError("PNG ends before IEND", hint="is the file complete?")
+
+
+# WebP (RIFF) chunks kept; EXIF and XMP go and the VP8X flags stop announcing them.
+_WEBP_KEEP = {b"VP8 ", b"VP8L", b"VP8X", b"ALPH", b"ANIM", b"ANMF", b"ICCP"}
+
+
+def _webp_strip(data: bytes) -> tuple[bytes, list[str]]:
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        raise InputError("not a WebP stream")
+    body = bytearray()
+    kinds: list[str] = []
+    i, n = 12, min(len(data), 8 + int.from_bytes(data[4:8], "little"))
+    vp8x_at = None
+    while i + 8 <= n:
+        ctype = data[i : i + 4]
+        size = int.from_bytes(data[i + 4 : i + 8], "little")
+        end = i + 8 + size + (size & 1)
+        if i + 8 + size > n:
+            raise InputError("malformed WebP chunk", hint="is the file complete?")
+        if ctype in _WEBP_KEEP:
+            if ctype == b"VP8X":
+                vp8x_at = len(body)
+            body += data[i : min(end, n)]
+        else:
+            kind = ctype.decode("latin-1").strip().lower()
+            if kind not in kinds:
+                kinds.append(kind)
+        i = end
+    if vp8x_at is not None and len(body) > vp8x_at + 8:
+        body[vp8x_at + 8] &= ~(0x08 | 0x04) & 0xFF  # EXIF and XMP flags
+    head = b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WEBP"
+    return head + bytes(body), kinds
+
+
+_CONTAINER_STRIP = {"JPEG": _jpeg_strip, "MPO": _jpeg_strip, "PNG": _png_strip, "WEBP": _webp_strip}
+
+
+def container_metadata(data: bytes, fmt: str) -> tuple[bytes, list[str]]:
+    """(data without metadata, kinds dropped) at the container level; (data, []) when
+    the format has no container stripper or there is nothing to drop."""
+    strip = _CONTAINER_STRIP.get(fmt)
+    if strip is None:
+        return data, []
+    stripped, kinds = strip(data)
+    return (stripped, kinds) if kinds else (data, [])

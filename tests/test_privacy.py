@@ -1,0 +1,176 @@
+"""Privacy: metadata never leaves the machine by default (issue 6).
+
+Every test decodes the bytes the loopback server received, not what prepare() returned.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageCms, PngImagePlugin
+
+from tests.fake_moonshot import FakeMoonshot
+from tests.media import image_bytes, jpeg_with_exif
+
+GPS_IFD = 0x8825
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def sent_bytes(fake: FakeMoonshot, i: int = 0) -> bytes:
+    parts = fake.chat_requests[i].body["messages"][-1]["content"]
+    url = next(p for p in parts if p["type"] == "image_url")["image_url"]["url"]
+    return base64.b64decode(url.split(",", 1)[1])
+
+
+def jsonl(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def open_image(data: bytes) -> Image.Image:
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img
+
+
+def scan_data(jpeg: bytes) -> bytes:
+    """Everything from the first SOS on: the entropy-coded pixels (walks the segments, so
+    bytes inside EXIF that look like a marker cannot fool it)."""
+    i = 2
+    while jpeg[i + 1] != 0xDA:
+        i += 2 + int.from_bytes(jpeg[i + 2 : i + 4], "big")
+    return jpeg[i:]
+
+
+def privacy_free(img: Image.Image) -> None:
+    assert not img.getexif(), "EXIF was sent"
+    for key in ("exif", "xmp", "XML:com.adobe.xmp", "comment", "photoshop"):
+        assert key not in img.info, f"{key} was sent"
+
+
+def test_jpeg_gps_stripped_without_reencoding(kv, fake, tmp_path: Path) -> None:
+    original = jpeg_with_exif(64, 48, icc=SRGB)
+    assert open_image(original).getexif().get_ifd(GPS_IFD)  # the input really has GPS
+    (tmp_path / "photo.jpg").write_bytes(original)
+    r = kv("describe", "--format", "jsonl", "photo.jpg")
+    assert r.returncode == 0, r.stderr
+    sent = sent_bytes(fake)
+    img = open_image(sent)
+    privacy_free(img)
+    assert b"TestCam" not in sent
+    assert img.info.get("icc_profile") == SRGB, "colour profile must stay"
+    # Not re-encoded: the entropy-coded data is byte-identical.
+    assert scan_data(sent) == scan_data(original)
+    assert len(sent) < len(original)
+    (rec,) = jsonl(r.stdout)
+    assert rec["media"][0]["stripped"] == ["gps", "exif"]
+    assert rec["media"][0]["resized"] is False and rec["media"][0]["rotated"] is False
+
+
+def test_rotated_jpeg_orientation_applied_then_stripped(kv, fake, tmp_path: Path) -> None:
+    (tmp_path / "portrait.jpg").write_bytes(jpeg_with_exif(64, 48, orientation=6, icc=SRGB))
+    r = kv("describe", "--format", "jsonl", "portrait.jpg")
+    assert r.returncode == 0, r.stderr
+    img = open_image(sent_bytes(fake))
+    assert img.size == (48, 64), "orientation must be applied before the EXIF goes"
+    privacy_free(img)
+    assert img.info.get("icc_profile") == SRGB
+    (rec,) = jsonl(r.stdout)
+    assert rec["media"][0]["rotated"] is True
+    assert "gps" in rec["media"][0]["stripped"]
+
+
+def test_jpeg_xmp_comment_and_trailer_stripped(kv, fake, tmp_path: Path) -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(
+        out, format="JPEG", xmp=b"<x:xmpmeta>exif:GPSLatitude 48,51</x:xmpmeta>", comment=b"home address"
+    )
+    # A phone's "motion photo" appends a video (with its own location) after EOI.
+    (tmp_path / "motion.jpg").write_bytes(out.getvalue() + b"\x00\x00\x00\x18ftypmp42 secret-location")
+    r = kv("describe", "--format", "jsonl", "motion.jpg")
+    assert r.returncode == 0, r.stderr
+    sent = sent_bytes(fake)
+    for secret in (b"GPSLatitude", b"home address", b"secret-location"):
+        assert secret not in sent
+    assert sent.endswith(b"\xff\xd9")
+    privacy_free(open_image(sent))
+    (rec,) = jsonl(r.stdout)
+    assert rec["media"][0]["stripped"] == ["xmp", "comment", "trailer"]
+
+
+def test_png_text_xmp_exif_stripped_colour_profile_kept(kv, fake, tmp_path: Path) -> None:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "taken at home")
+    info.add_itxt("XML:com.adobe.xmp", "<x:xmpmeta>GPS 48.85</x:xmpmeta>")
+    exif = Image.Exif()
+    exif[GPS_IFD] = {1: "N", 2: (48.0, 51.0, 24.0)}
+    src = open_image(image_bytes(40, 30))
+    out = io.BytesIO()
+    src.save(out, format="PNG", pnginfo=info, exif=exif.tobytes(), icc_profile=SRGB)
+    (tmp_path / "shot.png").write_bytes(out.getvalue())
+    r = kv("describe", "--format", "jsonl", "shot.png")
+    assert r.returncode == 0, r.stderr
+    sent = sent_bytes(fake)
+    img = open_image(sent)
+    privacy_free(img)
+    assert "Comment" not in img.info and b"taken at home" not in sent
+    assert img.info.get("icc_profile") == SRGB
+    assert img.convert("RGB").tobytes() == src.convert("RGB").tobytes(), "pixels must be unchanged"
+    (rec,) = jsonl(r.stdout)
+    assert rec["media"][0]["stripped"] == ["gps", "exif", "xmp", "text"]
+
+
+def test_webp_exif_xmp_stripped(kv, fake, tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[GPS_IFD] = {1: "N", 2: (48.0, 51.0, 24.0)}
+    out = io.BytesIO()
+    Image.new("RGB", (30, 20), (9, 99, 199)).save(
+        out, format="WEBP", lossless=True, exif=exif.tobytes(), xmp=b"<x>secret-xmp</x>", icc_profile=SRGB
+    )
+    (tmp_path / "pic.webp").write_bytes(out.getvalue())
+    r = kv("describe", "--format", "jsonl", "pic.webp")
+    assert r.returncode == 0, r.stderr
+    sent = sent_bytes(fake)
+    assert b"secret-xmp" not in sent
+    img = open_image(sent)
+    privacy_free(img)
+    assert img.size == (30, 20)
+    assert img.info.get("icc_profile") == SRGB
+    (rec,) = jsonl(r.stdout)
+    assert rec["media"][0]["stripped"] == ["gps", "exif", "xmp"]
+
+
+def test_gif_comment_stripped(kv, fake, tmp_path: Path) -> None:
+    out = io.BytesIO()
+    Image.new("P", (16, 16), 3).save(out, format="GIF", comment=b"secret comment")
+    (tmp_path / "a.gif").write_bytes(out.getvalue())
+    r = kv("describe", "--format", "jsonl", "a.gif")
+    assert r.returncode == 0, r.stderr
+    assert b"secret comment" not in sent_bytes(fake)
+    assert jsonl(r.stdout)[0]["media"][0]["stripped"] == ["comment"]
+
+
+def test_keep_metadata_sends_gps(kv, fake, tmp_path: Path) -> None:
+    original = jpeg_with_exif(64, 48)
+    (tmp_path / "photo.jpg").write_bytes(original)
+    (tmp_path / "turned.jpg").write_bytes(jpeg_with_exif(64, 48, orientation=6))
+    r = kv("describe", "--keep-metadata", "--format", "jsonl", "-j", "1", "photo.jpg", "turned.jpg")
+    assert r.returncode == 0, r.stderr
+    assert sent_bytes(fake, 0) == original
+    for i in (0, 1):
+        exif = open_image(sent_bytes(fake, i)).getexif()
+        assert exif.get_ifd(GPS_IFD), "--keep-metadata must keep GPS"
+    assert open_image(sent_bytes(fake, 1)).size == (48, 64)
+    assert [rec["media"][0]["stripped"] for rec in jsonl(r.stdout)] == [[], []]
+
+
+def test_clean_image_sent_byte_for_byte(kv, fake, tmp_path: Path) -> None:
+    original = image_bytes(50, 40, "JPEG")
+    (tmp_path / "clean.jpg").write_bytes(original)
+    r = kv("describe", "--format", "jsonl", "clean.jpg")
+    assert r.returncode == 0, r.stderr
+    assert sent_bytes(fake) == original
+    assert jsonl(r.stdout)[0]["media"][0]["stripped"] == []
