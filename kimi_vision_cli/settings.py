@@ -6,6 +6,7 @@ The API key is kept out of repr() so it cannot leak through a log line or a trac
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -129,12 +130,56 @@ def load_config(path: Path) -> dict[str, Any]:
                 f"{key!r} at line {_line_of(text, key)} must be {types[0].__name__}",
                 input=str(path),
             )
+    _check_values(data, text, path)
     return data
 
 
+# Values a config key may take; a wrong one is caught at load time, naming its line.
+CONFIG_CHOICES = {
+    "region": ("global", "cn"),
+    "upload": ("auto", "always", "never"),
+    "format": ("text", "json", "jsonl"),
+}
+PRICE_KEYS = {"input": (int, float), "output": (int, float), "currency": (str,)}
+
+
+def _check_values(data: dict[str, Any], text: str, path: Path) -> None:
+    def fail(what: str, key: str, hint: str | None = None) -> ConfigError:
+        return ConfigError(f"{what} at line {_line_of(text, key)}", input=str(path), hint=hint)
+
+    for key, choices in CONFIG_CHOICES.items():
+        if key in data and data[key] not in choices:
+            raise fail(f"{key} = {data[key]!r} is not one of {', '.join(choices)}", key)
+    for key in ("max_tokens", "concurrency"):
+        if key in data and data[key] < 1:
+            raise fail(f"{key} must be at least 1, got {data[key]}", key)
+    if "max_size" in data:
+        try:
+            parse_size(data["max_size"])
+        except UsageError:
+            raise fail(f"max_size = {data['max_size']!r} is not WIDTHxHEIGHT", "max_size", "e.g. 4096x2160") from None
+    for model, entry in data.get("prices", {}).items():
+        # `[prices."kimi-k2.5"]` with `input` and `output` per 1M tokens, optional `currency`.
+        if not isinstance(entry, dict):
+            raise fail(f"prices.{model} must be a table", model, 'e.g. [prices."kimi-k2.5"] input = 0.6')
+        for name, value in entry.items():
+            types = PRICE_KEYS.get(name)
+            if types is None:
+                raise fail(f"unknown key {name!r} in prices.{model}", model, "use input, output, currency")
+            if not isinstance(value, types) or isinstance(value, bool):
+                raise fail(f"prices.{model}.{name} must be {'a number' if name != 'currency' else 'a string'}", model)
+            if not isinstance(value, str) and value < 0:
+                raise fail(f"prices.{model}.{name} must not be negative", model)
+        missing = [k for k in ("input", "output") if k not in entry]
+        if missing:
+            raise fail(f"prices.{model} lacks {' and '.join(missing)} (per 1M tokens)", model)
+
+
 def _line_of(text: str, key: str) -> int:
+    """Line of `key = ...` or of a table header naming `key` (0 when not found)."""
+    pattern = re.compile(r'^\s*(\[+\s*([\w-]+\.)*)?"?' + re.escape(key) + r'"?\s*(=|\]|\.)')
     for number, line in enumerate(text.splitlines(), 1):
-        if line.strip().startswith(key):
+        if pattern.match(line):
             return number
     return 0
 
@@ -169,12 +214,16 @@ def resolve(flags: dict[str, Any], env: dict[str, str] | None = None) -> Setting
     region = pick("region", ("KIMI_VISION_REGION",))
     if region is not None and region not in REGIONS:
         raise UsageError(f"unknown region {region!r}", hint="use global or cn")
+    # Endpoint, most specific first: --base-url > MOONSHOT_BASE_URL > --region >
+    # KIMI_VISION_REGION > config base_url > config region > global. A URL beats a
+    # region at the same level because it is the more precise request.
     base_url = flags.get("base_url") or env.get("MOONSHOT_BASE_URL")
     if not base_url:
-        if flags.get("region"):
-            base_url = REGIONS[flags["region"]]
+        chosen = flags.get("region") or env.get("KIMI_VISION_REGION")
+        if chosen:
+            base_url = REGIONS[chosen]
         else:
-            base_url = cfg.get("base_url") or REGIONS[region or "global"]
+            base_url = cfg.get("base_url") or REGIONS[cfg.get("region") or "global"]
 
     values: dict[str, Any] = {
         "api_key": flags.get("api_key") or env.get("MOONSHOT_API_KEY") or env.get("KIMI_API_KEY"),
@@ -185,7 +234,7 @@ def resolve(flags: dict[str, Any], env: dict[str, str] | None = None) -> Setting
         "max_tokens": _int(pick("max_tokens", ("KIMI_VISION_MAX_TOKENS",)), "max_tokens"),
         "concurrency": _int(pick("concurrency", ("KIMI_VISION_CONCURRENCY",), 4), "concurrency"),
         "retries": _int(pick("retries", ("KIMI_VISION_RETRIES",), 4), "retries"),
-        "timeout": float(pick("timeout", ("KIMI_VISION_TIMEOUT",), 600.0)),
+        "timeout": _float(pick("timeout", ("KIMI_VISION_TIMEOUT",), 600.0), "timeout"),
         "upload": pick("upload", (), "auto"),
         "format": pick("format", (), "text"),
         "thinking": pick("thinking", (), True),
@@ -209,3 +258,10 @@ def _int(value: Any, name: str) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         raise UsageError(f"{name} must be an integer, got {value!r}") from None
+
+
+def _float(value: Any, name: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{name} must be a number, got {value!r}") from None
