@@ -114,6 +114,13 @@ class TemporaryError(KimiVisionError):
     code = "temporary"
 
 
+class OutputError(KimiVisionError):
+    """A sidecar or output file could not be written (disk full, permissions)."""
+
+    exit_code = ExitCode.FAILURE
+    code = "output"
+
+
 class Interrupted(KimiVisionError):
     exit_code = ExitCode.INTERRUPTED
     code = "interrupted"

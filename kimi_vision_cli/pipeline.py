@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +20,6 @@ from kimi_vision_cli.errors import (
     ExitCode,
     KimiVisionError,
     TruncatedError,
-    stops_run,
-    worst,
 )
 from kimi_vision_cli.prepare import ImageOptions, prepare_image
 from kimi_vision_cli.render import Diagnostics, Renderer, Result
@@ -234,64 +231,18 @@ def describe_one(
     return result, body
 
 
-def describe(sources: Iterable[Source], ctx: Context, renderer: Renderer, *, multi: bool) -> Summary:
-    summary = Summary()
-    renderer.multi = multi
-    if not ctx.settings.dry_run:
-        ctx.client  # noqa: B018 - a missing key stops the run before any input is read
-    concurrency = 1 if ctx.settings.dry_run else ctx.settings.concurrency
-    streaming = concurrency == 1 and ctx.settings.format == "text"
+def describe(
+    sources: Iterable[Source],
+    ctx: Context,
+    renderer: Renderer,
+    *,
+    multi: bool,
+    options: Any = None,
+) -> Summary:
+    """One request per input; the batch scheduling lives in scheduler.py."""
+    from kimi_vision_cli import scheduler
 
-    def finish(result: Result, body: dict[str, Any] | None, streamed: bool) -> bool:
-        """Record one result; False when the whole run must stop."""
-        if ctx.settings.dry_run and body is not None:
-            _print_dry_run(ctx, body)
-        elif result.error is None or not streamed:
-            if result.error is None or result.text:
-                (renderer.end if streamed else renderer.result)(result)
-            elif ctx.settings.format != "text":
-                renderer.result(result)
-        else:
-            renderer.end(result)
-        if result.error is not None:
-            summary.failed += 1
-            summary.exit_code = worst(summary.exit_code, result.error.exit_code)
-            ctx.diag.error(result.error)
-            if result.finish_reason == "length":
-                pass
-            return not stops_run(result.error)
-        summary.done += 1
-        return True
-
-    if concurrency == 1:
-        for source in sources:
-            live = renderer if streaming else None
-            result, body = describe_one(source, ctx, live)
-            if not finish(result, body, streamed=live is not None and bool(result.media)):
-                break
-        return summary
-
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        pending: set[Future[tuple[Result, dict[str, Any] | None]]] = set()
-        it: Iterator[Source] = iter(sources)
-        stop = False
-        while True:
-            while not stop and len(pending) < concurrency:
-                nxt = next(it, None)
-                if nxt is None:
-                    break
-                pending.add(pool.submit(describe_one, nxt, ctx, None))
-            if not pending:
-                break
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                result, body = fut.result()
-                if not finish(result, body, streamed=False):
-                    stop = True
-            if stop:
-                for fut in pending:
-                    fut.cancel()
-    return summary
+    return scheduler.run(sources, ctx, renderer, multi=multi, options=options)
 
 
 def _print_dry_run(ctx: Context, body: dict[str, Any]) -> None:

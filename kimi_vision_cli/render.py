@@ -71,10 +71,12 @@ class Diagnostics:
 
     def _line(self, prefix: str, text: str, style: str) -> None:
         with self._lock:
-            if self.term.stderr_isatty and self.term.color:
+            # On a terminal, through the console even without colour: a live progress
+            # bar (scheduler.py) shares it, so the line prints above the bar.
+            if self.term.stderr_isatty:
                 from rich.text import Text
 
-                t = Text(prefix, style=style)
+                t = Text(prefix, style=style if self.term.color else "")
                 t.append(text)  # plain append: never markup
                 self.console.print(t)
             else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -36,6 +37,16 @@ from kimi_vision_cli.options import (
     open_files_from,
     settings_from,
 )  # fmt: skip
+
+
+class SidecarKind(str, Enum):
+    txt = "txt"
+    json = "json"
+
+
+class OnExists(str, Enum):
+    skip = "skip"
+    overwrite = "overwrite"
 
 
 @app.command()
@@ -74,13 +85,45 @@ def describe(
             "--files-from", help="Read inputs, one per line, from FILE (- for stdin).", allow_dash=True
         ),
     ] = None,
+    sidecar: Annotated[
+        SidecarKind | None,
+        typer.Option(
+            "--sidecar",
+            help="Write each caption next to its input: photo.png -> photo.png.txt (or .json: the JSONL record).",
+        ),
+    ] = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-dir",
+            help="Write sidecars under DIR, mirroring the inputs' paths (implies --sidecar txt).",
+            file_okay=False,
+        ),
+    ] = None,
+    on_exists: Annotated[
+        OnExists,
+        typer.Option("--on-exists", help="skip: an input whose sidecar exists is not sent (resume); overwrite."),
+    ] = OnExists.skip,
+    shard: Annotated[
+        str | None,
+        typer.Option("--shard", help="K/N: take only shard K (1..N) of the inputs, split by a hash of the path."),
+    ] = None,
 ) -> None:
     """One request per input: a caption for each image or video."""
     from kimi_vision_cli import pipeline
     from kimi_vision_cli.discover import iter_sources
     from kimi_vision_cli.render import make_renderer
+    from kimi_vision_cli.scheduler import BatchOptions, Shard
+    from kimi_vision_cli.sidecar import SidecarSpec
 
-    s = settings_from(**{k: v for k, v in locals().items() if k not in ("inputs", "files_from", "recursive")})
+    batch_only = ("inputs", "files_from", "recursive", "sidecar", "output_dir", "on_exists", "shard")
+    s = settings_from(**{k: v for k, v in locals().items() if k not in batch_only})
+    kind = sidecar.value if sidecar else ("txt" if output_dir is not None else None)
+    batch = BatchOptions(
+        sidecar=SidecarSpec(kind, output_dir) if kind else None,
+        on_exists=on_exists.value,
+        shard=Shard.parse(shard) if shard is not None else None,
+    )
     ctx = context_for(s)
     fh = open_files_from(files_from)
     if not inputs and fh is None:
@@ -89,7 +132,7 @@ def describe(
     renderer = make_renderer(s.format, STATE.term, ctx.diag, show_thinking=s.show_thinking)
     multi = len(inputs) > 1 or recursive or fh is not None
     try:
-        summary = pipeline.describe(sources, ctx, renderer, multi=multi)
+        summary = pipeline.describe(sources, ctx, renderer, multi=multi, options=batch)
     finally:
         renderer.close()
     STATE.exit_code = summary.exit_code

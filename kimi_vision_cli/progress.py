@@ -1,0 +1,103 @@
+"""Batch progress on stderr: a live bar when stderr is a terminal, else one summary line.
+
+The bar shares the Diagnostics console, so error lines print above it instead of
+through it. Driven from the scheduler's main thread only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from kimi_vision_cli.render import Diagnostics
+
+
+class BatchProgress:
+    def __init__(self, diag: Diagnostics, *, live: bool, pause_for_stdout: bool = False):
+        self.diag = diag
+        self.live = live
+        # stdout on the same terminal: the bar is lifted while an answer prints.
+        self.pause_for_stdout = pause_for_stdout
+        self.started = time.monotonic()
+        self.done = self.failed = self.skipped = 0
+        self.total: int | None = None
+        self._progress: Any = None
+        self._task: Any = None
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+        if not self.live:
+            return
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.fields[stats]}", markup=False),
+            BarColumn(),
+            TextColumn("{task.fields[rate]}", markup=False),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.diag.console,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._task = self._progress.add_task("describe", total=None, stats="", rate="")
+        self._refresh()
+        self._progress.start()
+
+    def update(self, *, done: int, failed: int, skipped: int, total: int | None = None) -> None:
+        self.done, self.failed, self.skipped = done, failed, skipped
+        if total is not None:
+            self.total = total
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self._progress is None:
+            return
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        finished = self.done + self.failed
+        self._progress.update(
+            self._task,
+            stats=f"{self.done} done, {self.failed} failed, {self.skipped} skipped",
+            rate=f"{finished / elapsed:.1f}/s",
+            # Unknown while discovery streams: the bar pulses and ETA shows -:--:--.
+            total=self.total,
+            completed=finished + self.skipped,
+        )
+
+    @contextmanager
+    def lifted(self) -> Iterator[None]:
+        """Hide the bar while an answer goes to a stdout that is the same terminal."""
+        if self._progress is None or not self.pause_for_stdout:
+            yield
+            return
+        self._progress.stop()
+        try:
+            yield
+        finally:
+            self._progress.start()
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def summary_line(self, *, interrupted: bool = False, stopped: bool = False) -> str:
+        elapsed = time.monotonic() - self.started
+        text = f"{self.done} done, {self.failed} failed, {self.skipped} skipped in {elapsed:.1f}s"
+        if interrupted:
+            return f"interrupted: {text} — rerun to finish the rest"
+        if stopped:
+            return f"stopped: {text} — the rest was not sent"
+        return text

@@ -1,0 +1,117 @@
+"""Sidecar files: where a caption is written for an input, and writing it atomically.
+
+Naming (README "Batch captioning"):
+- next to the input: `photo.png` -> `photo.png.txt` / `photo.png.json` (the full name is
+  kept so `photo.png` and `photo.jpg` never share a sidecar);
+- under `--output-dir DIR`: the input's path as given, made relative, under DIR
+  (`photos/2024/a.png` -> `DIR/photos/2024/a.png.txt`; absolute paths lose their leading
+  `/`, leading `..` parts are dropped), so `cd photos && kimi-vision describe -r . --output-dir
+  ../captions` mirrors the tree relative to the directory;
+- inputs that are not files, in DIR (or the current directory without --output-dir):
+  `-` -> `stdin.txt`, `ms://ID` -> `ms/ID.txt`, `https://host/p/a.png` -> `host/p/a.png.txt`
+  (a query string adds `-<8 hex of its sha1>`).
+
+A sidecar is written to a temp file in the same directory, fsynced, then renamed over
+the target (os.replace is atomic on POSIX): an interrupted run leaves whole files only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from kimi_vision_cli.discover import Source
+from kimi_vision_cli.errors import OutputError
+from kimi_vision_cli.render import Result
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._@+=,-]")
+TEMP_PREFIX = ".kimi-vision-"
+TEMP_SUFFIX = ".tmp"
+
+
+@dataclass(frozen=True)
+class SidecarSpec:
+    kind: str  # "txt" | "json"
+    output_dir: Path | None = None
+
+    def path_for(self, source: Source) -> Path:
+        rel = _relative_name(source)
+        if self.output_dir is None and source.kind == "path":
+            return Path(source.value + "." + self.kind)
+        base = self.output_dir if self.output_dir is not None else Path(".")
+        return base / (rel + "." + self.kind)
+
+    def content(self, result: Result) -> bytes:
+        if self.kind == "json":
+            text = json.dumps(result.to_dict(), ensure_ascii=False)
+        else:
+            text = result.text
+        return (text.rstrip("\n") + "\n").encode("utf-8", "surrogateescape")
+
+
+def _relative_name(source: Source) -> str:
+    if source.kind == "stdin":
+        return "stdin"
+    if source.kind == "file_id":
+        return "ms/" + _safe(source.value)
+    if source.kind == "url":
+        return _url_name(source.value)
+    norm = posixpath.normpath(source.value.replace(os.sep, "/"))
+    parts = [p for p in norm.split("/") if p not in ("", ".", "..")]
+    return "/".join(parts) or "input"
+
+
+def _url_name(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = urlsplit("")
+    segs = [_safe(s) for s in parts.path.split("/") if s not in ("", ".", "..")]
+    if not segs:
+        segs = ["index"]
+    if parts.query:
+        segs[-1] += "-" + hashlib.sha1(parts.query.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    host = _safe(parts.hostname or "url")
+    return "/".join([host, *segs])
+
+
+def _safe(text: str) -> str:
+    return _UNSAFE.sub("_", text)[:200] or "_"
+
+
+def write_atomic(path: Path, data: bytes, *, input: str) -> None:
+    """Temp file in the target's directory + fsync + os.replace: never a half-written file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write sidecar {path}: {exc.strerror or exc}", input=input, hint="check --output-dir"
+        ) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write sidecar {path}: {exc.strerror or exc}", input=input) from None
+        raise
+
+
+def write_sidecar(spec: SidecarSpec, source: Source, result: Result) -> Path:
+    path = spec.path_for(source)
+    write_atomic(path, spec.content(result), input=result.input)
+    return path
