@@ -253,72 +253,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, body: dict[str, Any], fault: Fault | None) -> None:
         model = body["model"]
         messages = body["messages"]
-        captions = []
-        for msg in messages:
-            if msg.get("role") == "user" and isinstance(msg.get("content"), list):
-                for part in msg["content"]:
-                    url = (part.get("image_url") or part.get("video_url") or {}).get("url")
-                    if not url:
-                        continue
-                    if url.startswith("ms://"):
-                        fid = url[5:]
-                        meta = self.state.files[fid]
-                        captions.append(describe_media(self.state.file_data.get(fid, b""), meta["mime"]))
-                    else:
-                        m = _DATA_URL.match(url)
-                        assert m
-                        captions.append(describe_media(base64.b64decode(m.group(2)), m.group(1)))
-        last_user = next((m for m in reversed(messages) if m.get("role") == "user"), {})
-        question = last_user.get("content")
-        if isinstance(question, list):
-            question = " ".join(p.get("text", "") for p in question if p.get("type") == "text")
-        turn = sum(1 for m in messages if m.get("role") == "user")
-        text = f"**Answer {turn}** to {question!r}: " + "; ".join(captions or ["no media"]) + "."
-        if body.get("response_format", {}).get("type") == "json_object":
-            text = json.dumps({"caption": "; ".join(captions), "question": question})
-        partial = (
-            messages[-1] if messages[-1].get("role") == "assistant" and messages[-1].get("partial") else None
-        )
-        if partial:
-            text = " continued after the prefix: " + text
-        thinking = model in K2 and (body.get("thinking") or {}).get("type", "enabled") == "enabled"
-        reasoning = "Looking at the media. " if thinking else ""
-        max_tokens = body.get("max_tokens")
-        words = text.split(" ")
-        finish = "stop"
-        if max_tokens is not None and len(words) > max_tokens:
-            words = words[:max_tokens]
-            finish = "length"
+        words, reasoning, finish, usage = compose_answer(body, self.state)
         if fault and fault.finish_reason:
             finish = fault.finish_reason
-        prompt_tokens = sum(len(json.dumps(m)) // 4 for m in messages)
-        usage = {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": len(words) + len(reasoning.split()),
-            "total_tokens": prompt_tokens + len(words) + len(reasoning.split()),
-        }
         if not body.get("stream"):
-            content = " ".join(words)
-            return self._send_json(
-                200,
-                {
-                    "id": "chatcmpl-" + uuid.uuid4().hex[:12],
-                    "object": "chat.completion",
-                    "model": model,
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {
-                                "role": "assistant",
-                                "content": content,
-                                **({"reasoning_content": reasoning} if reasoning else {}),
-                            },
-                            "finish_reason": finish,
-                        }
-                    ],
-                    "usage": usage,
-                },
-            )
+            return self._send_json(200, completion_object(model, words, reasoning, finish, usage))
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -363,6 +302,69 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
         self.close_connection = True
+
+
+def compose_answer(body: dict[str, Any], state: FakeState) -> tuple[list[str], str, str, dict[str, int]]:
+    """The fake model: (words, reasoning, finish_reason, usage) for a validated chat body.
+    The answer names what each media part really contained, so tests can see what was sent."""
+    model = body["model"]
+    messages = body["messages"]
+    captions = []
+    for msg in messages:
+        if msg.get("role") == "user" and isinstance(msg.get("content"), list):
+            for part in msg["content"]:
+                url = (part.get("image_url") or part.get("video_url") or {}).get("url")
+                if not url:
+                    continue
+                if url.startswith("ms://"):
+                    fid = url[5:]
+                    meta = state.files[fid]
+                    captions.append(describe_media(state.file_data.get(fid, b""), meta["mime"]))
+                else:
+                    m = _DATA_URL.match(url)
+                    assert m
+                    captions.append(describe_media(base64.b64decode(m.group(2)), m.group(1)))
+    last_user = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+    question = last_user.get("content")
+    if isinstance(question, list):
+        question = " ".join(p.get("text", "") for p in question if p.get("type") == "text")
+    turn = sum(1 for m in messages if m.get("role") == "user")
+    text = f"**Answer {turn}** to {question!r}: " + "; ".join(captions or ["no media"]) + "."
+    if body.get("response_format", {}).get("type") == "json_object":
+        text = json.dumps({"caption": "; ".join(captions), "question": question})
+    if messages[-1].get("role") == "assistant" and messages[-1].get("partial"):
+        text = " continued after the prefix: " + text
+    thinking = model in K2 and (body.get("thinking") or {}).get("type", "enabled") == "enabled"
+    reasoning = "Looking at the media. " if thinking else ""
+    max_tokens = body.get("max_tokens")
+    words = text.split(" ")
+    finish = "stop"
+    if max_tokens is not None and len(words) > max_tokens:
+        words = words[:max_tokens]
+        finish = "length"
+    prompt_tokens = sum(len(json.dumps(m)) // 4 for m in messages)
+    completion_tokens = len(words) + len(reasoning.split())
+    usage = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+    return words, reasoning, finish, usage
+
+
+def completion_object(model: str, words: list[str], reasoning: str, finish: str, usage: dict[str, int]) -> dict[str, Any]:
+    """A non-streamed chat.completion, as Moonshot returns it (also a batch output line's body)."""
+    message: dict[str, Any] = {"role": "assistant", "content": " ".join(words)}
+    if reasoning:
+        message["reasoning_content"] = reasoning
+    return {
+        "id": "chatcmpl-" + uuid.uuid4().hex[:12],
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": usage,
+    }
 
 
 def validate_chat(body: Any, state: FakeState) -> tuple[int, str, str] | None:
