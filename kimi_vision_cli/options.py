@@ -101,6 +101,11 @@ Inputs = Annotated[
     list[str],
     typer.Argument(help="Files, directories (-r), -, ms://FILE_ID or http(s):// URLs.", show_default=False),
 ]
+Recursive = Annotated[bool, typer.Option("-r", "--recursive", help="Walk directories for media files.")]
+FilesFrom = Annotated[
+    Path | None,
+    typer.Option("--files-from", help="Read inputs, one per line, from FILE (- for stdin).", allow_dash=True),
+]
 
 
 def settings_from(**flags: Any):  # type: ignore[no-untyped-def]
