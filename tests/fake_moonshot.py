@@ -231,7 +231,20 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.path == "/v1/chat/completions":
             return self._chat(parsed, fault)
+        if self.path == "/v1/tokenizers/estimate-token-count":
+            return self._estimate(parsed)
         self._error(404, "resource_not_found_error", f"no route {self.path}")
+
+    # -- token estimate (counting rules: tests/fake_tokenizer.py) ---------------------
+    def _estimate(self, body: Any) -> None:
+        from tests.fake_tokenizer import count_tokens
+
+        problem = validate_chat(body, self.state)
+        if problem is None and set(body) - {"model", "messages"}:
+            problem = 400, "invalid_request_error", f"unexpected keys {sorted(set(body) - {'model', 'messages'})}"
+        if problem:
+            return self._error(*problem)
+        self._send_json(200, {"data": {"total_tokens": count_tokens(body, self.state)}})
 
     # -- chat ------------------------------------------------------------------------
     def _chat(self, body: Any, fault: Fault | None) -> None:
@@ -518,8 +531,11 @@ class FakeMoonshot:
 
 
 if __name__ == "__main__":  # a manual server: python tests/fake_moonshot.py
+    import os
     import sys
 
+    # Run as a script, `tests.*` (fake_tokenizer, fake_files) is importable only from the repo root.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     with FakeMoonshot(api_key=sys.argv[1] if len(sys.argv) > 1 else None) as fake:
         print(f"MOONSHOT_BASE_URL={fake.base_url}\nMOONSHOT_API_KEY={fake.api_key}", flush=True)
         try:

@@ -1,0 +1,43 @@
+"""Which models can see: read from `GET /v1/models` (`supports_image_in`,
+`supports_video_in`, `context_length`), falling back to the ids settings.py knows
+when the API leaves those fields out."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from kimi_vision_cli.settings import K2_MODELS, KNOWN_MODELS, is_k2
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    context_length: int | None
+    image: bool
+    video: bool
+    known: bool  # the capability came from the API (False: from our fallback list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("known")
+        return d
+
+
+def model_info(raw: dict[str, Any]) -> ModelInfo:
+    mid = str(raw.get("id", ""))
+    image = raw.get("supports_image_in")
+    video = raw.get("supports_video_in")
+    known = isinstance(image, bool)
+    if not known:
+        # Older answers lack the flags: trust the vision ids Moonshot documents.
+        image = mid in KNOWN_MODELS
+    if not isinstance(video, bool):
+        video = mid in K2_MODELS or (bool(image) and is_k2(mid))
+    ctx = raw.get("context_length")
+    return ModelInfo(mid, ctx if isinstance(ctx, int) else None, bool(image), bool(video), known)
+
+
+def vision_models(raw: list[dict[str, Any]], *, include_all: bool = False) -> list[ModelInfo]:
+    infos = [model_info(m) for m in raw if m.get("id")]
+    return sorted((m for m in infos if include_all or m.image), key=lambda m: m.id)

@@ -1,0 +1,114 @@
+"""The estimate flow: build the very messages describe/ask would send (same preparation,
+same transport decision, same builder) and ask Moonshot's tokenizer how many input
+tokens they are, without sending a chat request or uploading anything.
+
+Media that `--upload auto/always` would upload are counted INLINE: an image costs the
+same tokens whether it arrives as base64 or as ms://, and uploading just to count would
+leave files on the account (1,000-file cap). Their `transport` is still recorded as
+`upload`, so the report says what describe/ask would do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from kimi_vision_cli.discover import Source
+from kimi_vision_cli.errors import KimiVisionError
+from kimi_vision_cli.pipeline import Context, Prepared, place_media, prepare_source
+from kimi_vision_cli.prices import Price, price_for
+from kimi_vision_cli.request import build_messages, check_settings, default_prompt
+
+ESTIMATE_PATH = "/tokenizers/estimate-token-count"
+# Moonshot's default completion budget for kimi-k2.5 when max_tokens is not sent.
+K2_DEFAULT_MAX_TOKENS = 32768
+
+
+@dataclass
+class Estimate:
+    input: str
+    tokens: int | None = None
+    media: list[dict[str, Any]] = field(default_factory=list)
+    error: KimiVisionError | None = None
+    body: dict[str, Any] | None = None  # the estimate request (for --dry-run)
+
+    def to_dict(self) -> dict[str, Any]:
+        from kimi_vision_cli.render import MEDIA_KEYS
+
+        return {
+            "input": self.input,
+            "tokens": self.tokens,
+            "media": [{k: m.get(k) for k in MEDIA_KEYS} for m in self.media],
+            "error": None
+            if self.error is None
+            else {"code": self.error.code, "message": self.error.one_line()},
+        }
+
+
+def _count(ctx: Context, prepared: list[Prepared], prompt: str, est: Estimate) -> None:
+    """Place media as describe/ask would (never uploading), then count the tokens."""
+    originals = [p.ref for p in prepared]
+    dry = Context(ctx.settings.with_(dry_run=True), ctx.term, ctx.diag)
+    place_media(prepared, dry, fixed=len(prompt.encode()) + len(ctx.settings.system or ""))
+    for p, ref in zip(prepared, originals, strict=True):
+        if p.ref.data is None and ref.data is not None:
+            p.ref = ref  # whatever a dry placement put in its place, count the real pixels
+    messages = build_messages(ctx.settings, [p.ref for p in prepared], prompt)
+    est.media = [p.record for p in prepared]
+    est.body = {"model": ctx.settings.model, "messages": messages}
+    if ctx.settings.dry_run:
+        return
+    est.tokens = ctx.client.estimate_tokens(ctx.settings.model, messages)
+
+
+def estimate_each(sources: Iterable[Source], ctx: Context) -> Iterator[Estimate]:
+    """One estimate per input, like `describe`; a bad input is an Estimate with an error."""
+    for source in sources:
+        est = Estimate(input=source.display)
+        try:
+            prepared = prepare_source(source, ctx)
+            est.media = [prepared.record]
+            check_settings(ctx.settings, [prepared.ref.kind])
+            prompt = ctx.settings.prompt or default_prompt([prepared.ref.kind])
+            _count(ctx, [prepared], prompt, est)
+        except KimiVisionError as err:
+            est.error = err.with_input(est.input)
+        yield est
+
+
+def estimate_ask(question: str, sources: Iterable[Source], ctx: Context) -> Estimate:
+    """One estimate for one request holding every input, like `ask`."""
+    est = Estimate(input="")
+    try:
+        prepared = [prepare_source(s, ctx) for s in sources]
+        est.input = ", ".join(p.input for p in prepared)
+        check_settings(ctx.settings, [p.ref.kind for p in prepared])
+        _count(ctx, prepared, question, est)
+    except KimiVisionError as err:
+        est.error = err
+    return est
+
+
+@dataclass
+class Cost:
+    currency: str | None
+    amount: float | None
+    price: Price | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"currency": self.currency, "amount": self.amount}
+
+
+def cost_of(total_tokens: int, ctx: Context) -> Cost:
+    price = price_for(ctx.settings.model, ctx.settings.prices)
+    if price is None:
+        return Cost(None, None, None)
+    return Cost(price.currency, round(price.cost(total_tokens), 6), price)
+
+
+def completion_budget(ctx: Context) -> int | None:
+    """What rate limits (TPM) count on top of the input: max_tokens, sent or defaulted."""
+    if ctx.settings.max_tokens is not None:
+        return ctx.settings.max_tokens
+    return K2_DEFAULT_MAX_TOKENS if ctx.settings.model.startswith("kimi-k2") else None
