@@ -16,6 +16,7 @@ from kimi_vision_cli.commands import describe  # noqa: F401  isort: skip
 from kimi_vision_cli.commands import ask  # noqa: F401  isort: skip
 from kimi_vision_cli.commands import estimate  # noqa: F401  isort: skip
 from kimi_vision_cli.commands import models  # noqa: F401  isort: skip
+from kimi_vision_cli.commands import batch  # noqa: F401  isort: skip
 
 # -- the error boundary ---------------------------------------------------------------
 
@@ -44,8 +45,8 @@ def run(argv: list[str], term: Terminal | None = None) -> int:
             STATE.term.stderr.write(exc.ctx.get_help() + "\n")  # type: ignore[attr-defined]
             return int(ExitCode.BAD_INPUT)
         ctx = getattr(exc, "ctx", None)
-        name = getattr(getattr(ctx, "command", None), "name", None)
-        cmd = f"kimi-vision {name}" if name and name != "kimi-vision" else "kimi-vision"
+        # command_path is "kimi-vision batch results": the help to point at.
+        cmd = getattr(ctx, "command_path", None) or "kimi-vision"
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         diag.error(UsageError(message, hint=f"see '{cmd} --help'"))
         return int(getattr(exc, "exit_code", ExitCode.BAD_INPUT) or ExitCode.BAD_INPUT)

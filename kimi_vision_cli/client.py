@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,12 @@ _REGION_HINT = (
     "check MOONSHOT_API_KEY; keys from platform.moonshot.ai work only with api.moonshot.ai "
     "and keys from platform.moonshot.cn only with api.moonshot.cn (try --region cn or --region global)"
 )
+
+
+class StreamCutError(TruncatedError):
+    """The stream stopped before `[DONE]` (EOF or a transport error mid-stream). The SDK
+    cannot retry it (its response had started); pipeline.run_request decides, because
+    only it knows whether part of the answer is already on the user's screen."""
 
 
 @dataclass
@@ -65,7 +72,12 @@ def _moonshot_error(body: Any) -> tuple[str, str]:
 
 
 class MoonshotClient:
-    def __init__(self, settings: Settings, observer: RateLimitObserver | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        observer: RateLimitObserver | None = None,
+        log: Callable[[str], None] | None = None,
+    ):
         if not settings.api_key:
             raise AuthError(
                 "no API key",
@@ -76,7 +88,11 @@ class MoonshotClient:
         self._settings = settings
         self._key = settings.api_key
         self.observer = observer or RateLimitObserver()
-        http = openai.DefaultHttpxClient(event_hooks={"response": [self._on_response]})
+        self._log = log
+        hooks: dict[str, list[Callable[[Any], None]]] = {"response": [self._on_response]}
+        if log is not None:  # --verbose: one line per HTTP attempt, never a header's value but ids
+            hooks = {"request": [self._log_request], "response": [self._log_response, self._on_response]}
+        http = openai.DefaultHttpxClient(event_hooks=hooks)
         self._sdk = openai.OpenAI(
             api_key=settings.api_key,
             base_url=settings.base_url,
@@ -84,6 +100,23 @@ class MoonshotClient:
             timeout=settings.timeout,
             http_client=http,
         )
+
+    # -- --verbose ------------------------------------------------------------------
+    def _log_request(self, request: Any) -> None:
+        request.extensions["kimi_vision_start"] = time.monotonic()
+        attempt = request.headers.get("x-stainless-retry-count", "0")
+        retry = f" (retry {attempt})" if attempt not in ("", "0") else ""
+        assert self._log is not None
+        self._log(f"{request.method} {request.url.path}{retry}")
+
+    def _log_response(self, response: Any) -> None:
+        request = response.request
+        started = request.extensions.get("kimi_vision_start")
+        took = f" in {time.monotonic() - started:.2f}s" if started else ""
+        rid = response.headers.get("x-request-id") or response.headers.get("msh-request-id")
+        ident = f", request id {rid}" if rid else ""
+        assert self._log is not None
+        self._log(self.redact(f"{request.method} {request.url.path} -> HTTP {response.status_code}{took}{ident}"))
 
     # -- Moonshot specifics on top of the SDK's retry loop ------------------------
     def _on_response(self, response: Any) -> None:
@@ -189,13 +222,26 @@ class MoonshotClient:
             with self._sdk.chat.completions.with_streaming_response.create(
                 **kwargs, extra_body=extra or None
             ) as response:
-                yield from self._parse_sse(response.iter_lines())
+                yield from self._parse_sse(self._lines(response))
         except KimiVisionError:
             raise
         except Exception as exc:  # openai/httpx errors only reach here; see _translate
             if _is_ours(exc):
                 raise self._translate(exc) from None
             raise
+
+    def _lines(self, response: Any) -> Iterator[str]:
+        """The body's lines; a transport error once the answer has started is a cut stream."""
+        try:
+            yield from response.iter_lines()
+        except Exception as exc:
+            if not _is_ours(exc):
+                raise
+            kind = "stalled" if "timeout" in type(exc).__name__.lower() else "was cut"
+            raise StreamCutError(
+                self.redact(f"the answer stream {kind} before [DONE] ({type(exc).__name__})"),
+                hint="rerun to get the whole answer",
+            ) from None
 
     def _parse_sse(self, lines: Iterator[str]) -> Iterator[StreamEvent]:
         finish: str | None = None
@@ -216,6 +262,11 @@ class MoonshotClient:
                 ) from None
             if isinstance(chunk, dict) and "error" in chunk:
                 kind, message = _moonshot_error(chunk)
+                if kind == "content_filter":
+                    raise ContentFilterError(
+                        self.redact(f"refused by Moonshot's content filter: {message}"),
+                        hint="the input or prompt was judged high-risk",
+                    )
                 raise APIError(self.redact(f"error in stream: {message} ({kind})"))
             for choice in (chunk.get("choices") or []) if isinstance(chunk, dict) else []:
                 delta = choice.get("delta") or {}
@@ -230,7 +281,7 @@ class MoonshotClient:
                     usage = choice["usage"]
             if isinstance(chunk, dict) and chunk.get("usage"):
                 usage = chunk["usage"]
-        raise TruncatedError(
+        raise StreamCutError(
             "the answer stream ended before [DONE]",
             hint="the connection was cut; rerun to get the whole answer",
         )
@@ -273,6 +324,34 @@ class MoonshotClient:
         body = self._get_json("/models")
         data = body.get("data", []) if isinstance(body, dict) else []
         return [m for m in data if isinstance(m, dict)]
+
+    # -- Batch API (OpenAI-compatible: /v1/batches) ---------------------------------
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run one SDK call, turning its exceptions into ours."""
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if _is_ours(exc):
+                raise self._translate(exc) from None
+            raise
+
+    def batch_create(self, input_file_id: str, completion_window: str) -> dict[str, Any]:
+        obj = self._call(
+            self._sdk.batches.create,
+            input_file_id=input_file_id,
+            endpoint="/v1/chat/completions",
+            completion_window=completion_window,  # type: ignore[arg-type]  # Moonshot takes 12h..7d
+        )
+        return dict(obj.model_dump())
+
+    def batch_retrieve(self, batch_id: str) -> dict[str, Any]:
+        return dict(self._call(self._sdk.batches.retrieve, batch_id).model_dump())
+
+    def batch_cancel(self, batch_id: str) -> dict[str, Any]:
+        return dict(self._call(self._sdk.batches.cancel, batch_id).model_dump())
+
+    def file_content(self, file_id: str) -> bytes:
+        return bytes(self._call(self._sdk.files.content, file_id).content)
 
 
 def _is_ours(exc: Exception) -> bool:

@@ -80,6 +80,15 @@ class Settings:
         return replace(self, **changes)
 
 
+def cache_dir(env: dict[str, str]) -> Path:
+    """Where the tool keeps small state (upload cache, batch manifests)."""
+    if env.get("XDG_CACHE_HOME"):
+        return Path(env["XDG_CACHE_HOME"]) / "kimi-vision"
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("kimi-vision"))
+
+
 def config_file(env: dict[str, str]) -> Path:
     base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "kimi-vision" / "config.toml"

@@ -14,6 +14,8 @@ Readings we chose where Moonshot's docs are unclear (each marked READING below):
   value and accept the fixed one, which is what the docs' wording says.
 - Unknown model: 404 `resource_not_found_error` "Not found the model X or Permission denied".
 - Bodies over 100 MB: a 413 with an HTML page, as a front proxy would send.
+- Files endpoints (upload, list, retrieve, delete, content, the 100 MB and 1,000-file
+  errors): see tests/fake_files.py for the shapes and the READINGs chosen there.
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ class FakeState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     chunk_delay: float = 0.0
     record_bodies: bool = True
+    max_files: int = 1000  # Moonshot's per-account file count; tests lower it
+    batches: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def describe_media(data: bytes, mime: str) -> str:
@@ -210,7 +214,44 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.path.rstrip("/") == "/v1/models":
             return self._send_json(200, {"object": "list", "data": self.server.models()})
+        if self._files_route("GET") or self._batches_route("GET", None):
+            return
         self._error(404, "resource_not_found_error", f"no route {self.path}")
+
+    def do_DELETE(self) -> None:
+        if not self._authorized():
+            return
+        self._record(b"", None)
+        if self._apply_fault_status(self._take_fault()):
+            return
+        if not self._files_route("DELETE"):
+            self._error(404, "resource_not_found_error", f"no route {self.path}")
+
+    def _batches_route(self, method: str, body: Any) -> bool:
+        from tests.fake_batches import route
+
+        answer = route(self.state, method, self.path, body)
+        if answer is None:
+            return False
+        self._send_json(*answer)
+        return True
+
+    def _files_route(self, method: str) -> bool:
+        from tests.fake_files import route
+
+        answer = route(self.state, method, self.path)
+        if answer is None:
+            return False
+        status, obj = answer
+        if isinstance(obj, bytes):
+            self.send_response(status)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(obj)))
+            self.end_headers()
+            self.wfile.write(obj)
+        else:
+            self._send_json(status, obj)
+        return True
 
     def do_POST(self) -> None:
         raw = self._read_body()
@@ -222,9 +263,19 @@ class _Handler(BaseHTTPRequestHandler):
         parsed: Any = raw
         if ctype.startswith("application/json"):
             try:
-                parsed = json.loads(raw)
+                parsed = json.loads(raw) if raw else {}  # e.g. POST /v1/batches/{id}/cancel
             except ValueError:
                 return self._error(400, "invalid_request_error", "Invalid JSON body")
+        form: dict[str, Any] | None = None
+        if ctype.startswith("multipart/form-data"):
+            from tests.fake_files import parse_multipart
+
+            form = parse_multipart(raw, ctype)
+            # Recorded without the file bytes: uploads reach 100 MB.
+            parsed = {k: v for k, v in form.items() if k != "file"}
+            parsed["bytes"] = len(form.get("file") or b"")
+            del raw
+            raw = b""
         self._record(raw, parsed)
         fault = self._take_fault()
         if self._apply_fault_status(fault):
@@ -233,6 +284,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._chat(parsed, fault)
         if self.path == "/v1/tokenizers/estimate-token-count":
             return self._estimate(parsed)
+        if self._batches_route("POST", parsed):
+            return
+        if self.path.rstrip("/") == "/v1/files" and form is not None:
+            from tests.fake_files import create
+
+            return self._send_json(*create(self.state, form))
         self._error(404, "resource_not_found_error", f"no route {self.path}")
 
     # -- token estimate (counting rules: tests/fake_tokenizer.py) ---------------------
@@ -265,7 +322,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, body: dict[str, Any], fault: Fault | None) -> None:
         model = body["model"]
-        messages = body["messages"]
         words, reasoning, finish, usage = compose_answer(body, self.state)
         if fault and fault.finish_reason:
             finish = fault.finish_reason

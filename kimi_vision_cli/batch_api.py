@@ -1,0 +1,215 @@
+"""Moonshot's Batch API for very large jobs: build one JSONL of chat requests (the
+same bodies describe would stream, with `stream` off), upload it with purpose
+`batch`, create the batch, and later turn its output file back into our records.
+
+Limits from Moonshot's batch docs: the input file is a non-empty `.jsonl` of at most
+100 MB, one model per file, unique `custom_id`s, endpoint `/v1/chat/completions`,
+completion window 12h..7d. A job bigger than one file is split into several batches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kimi_vision_cli.discover import Source
+from kimi_vision_cli.errors import (
+    APIError,
+    ContentFilterError,
+    InputError,
+    KimiVisionError,
+    TemporaryError,
+    TruncatedError,
+    UsageError,
+)
+from kimi_vision_cli.pipeline import Context, prepare_source
+from kimi_vision_cli.render import Result
+from kimi_vision_cli.request import build_body, build_messages, check_settings, default_prompt
+from kimi_vision_cli.settings import cache_dir
+
+# Under Moonshot's 100 MB file cap, with room for multipart framing.
+MAX_FILE_BYTES = 95 * 1024 * 1024
+_WINDOW_UNITS = {"h": 1, "d": 24}
+DONE_STATES = {"completed"}
+FAILED_STATES = {"failed", "expired", "cancelled"}
+
+
+def check_window(window: str) -> str:
+    """Moonshot takes 12h..7d, written like 12h, 24h, 1d, 3d."""
+    try:
+        hours = int(window[:-1]) * _WINDOW_UNITS[window[-1]]
+    except (KeyError, ValueError, IndexError):
+        hours = -1
+    if not 12 <= hours <= 7 * 24:
+        raise UsageError(f"--window {window!r} must be between 12h and 7d", hint="e.g. 24h or 3d")
+    return window
+
+
+@dataclass
+class Submitted:
+    batch_ids: list[str] = field(default_factory=list)
+    requests: int = 0
+    failed: list[Result] = field(default_factory=list)
+
+
+def _lines(sources: Iterable[Source], ctx: Context) -> Iterator[tuple[str, str, bytes | None, Result | None]]:
+    """(custom_id, input, JSONL line or None, failure or None) per input, prepared one by one."""
+    s = ctx.settings
+    for index, source in enumerate(sources):
+        custom_id = f"kv-{index:07d}"
+        try:
+            prepared = prepare_source(source, ctx)
+            check_settings(s, [prepared.ref.kind])
+            prompt = s.prompt or default_prompt([prepared.ref.kind])
+            body = build_body(s, build_messages(s, [prepared.ref], prompt), stream=False)
+            line = {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": body}
+            yield custom_id, source.display, (json.dumps(line, ensure_ascii=False) + "\n").encode(), None
+        except KimiVisionError as err:
+            yield (
+                custom_id,
+                source.display,
+                None,
+                Result(source.display, s.model, error=err.with_input(source.display)),
+            )
+
+
+def submit(sources: Iterable[Source], ctx: Context, window: str) -> Submitted:
+    """Write the JSONL in <=95 MB parts on disk, upload each, create a batch per part."""
+    out = Submitted()
+    manifest: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="kimi-vision-batch-") as tmp:
+        part = Path(tmp) / "part.jsonl"
+        fh = part.open("wb")
+        size = 0
+        try:
+            for custom_id, name, line, failure in _lines(sources, ctx):
+                if failure is not None:
+                    out.failed.append(failure)
+                    ctx.diag.error(failure.error)  # type: ignore[arg-type]
+                    continue
+                assert line is not None
+                if len(line) > MAX_FILE_BYTES:
+                    err = InputError(
+                        "one request is over the batch file's 100 MB limit",
+                        input=name,
+                        hint="lower --max-size, or use describe (which can upload media)",
+                    )
+                    out.failed.append(Result(name, ctx.settings.model, error=err))
+                    ctx.diag.error(err)
+                    continue
+                if size + len(line) > MAX_FILE_BYTES:
+                    fh.close()
+                    out.batch_ids.append(_create(part, manifest, ctx, window))
+                    manifest, size = {}, 0
+                    fh = part.open("wb")
+                fh.write(line)
+                size += len(line)
+                manifest[custom_id] = name
+                out.requests += 1
+        finally:
+            fh.close()
+        if manifest:
+            out.batch_ids.append(_create(part, manifest, ctx, window))
+    return out
+
+
+def _create(part: Path, manifest: dict[str, str], ctx: Context, window: str) -> str:
+    client = ctx.client
+    file_id = client.upload(part.read_bytes(), "kimi-vision-batch.jsonl", "batch")
+    batch = client.batch_create(file_id, window)
+    batch_id = str(batch["id"])
+    _save_manifest(ctx, batch_id, {"model": ctx.settings.model, "inputs": manifest})
+    return batch_id
+
+
+def _manifest_path(ctx: Context, batch_id: str) -> Path:
+    safe = "".join(c for c in batch_id if c.isalnum() or c in "-_")
+    return cache_dir(ctx.term.env) / "batches" / f"{safe}.json"
+
+
+def _save_manifest(ctx: Context, batch_id: str, data: dict[str, Any]) -> None:
+    path = _manifest_path(ctx, batch_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
+    os.replace(tmp, path)
+
+
+def _load_manifest(ctx: Context, batch_id: str) -> dict[str, Any]:
+    try:
+        return dict(json.loads(_manifest_path(ctx, batch_id).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return {}  # submitted elsewhere: records fall back to the custom_id
+
+
+def status(batch_id: str, ctx: Context) -> dict[str, Any]:
+    return ctx.client.batch_retrieve(batch_id)
+
+
+def cancel(batch_id: str, ctx: Context) -> dict[str, Any]:
+    return ctx.client.batch_cancel(batch_id)
+
+
+def results(batch_id: str, ctx: Context) -> list[Result]:
+    """Records for a finished batch, in submission order; an unfinished one is exit 75."""
+    batch = ctx.client.batch_retrieve(batch_id)
+    state = batch.get("status")
+    counts = batch.get("request_counts") or {}
+    if state in FAILED_STATES and not batch.get("output_file_id"):
+        raise APIError(f"batch {batch_id} is {state}", hint="see `kimi-vision batch status` and resubmit")
+    if state not in DONE_STATES | FAILED_STATES:
+        done = f" ({counts.get('completed', 0)}/{counts.get('total', '?')} done)" if counts else ""
+        raise TemporaryError(f"batch {batch_id} is still {state}{done}", hint="rerun later")
+    manifest = _load_manifest(ctx, batch_id)
+    names: dict[str, str] = manifest.get("inputs", {})
+    model = manifest.get("model", ctx.settings.model)
+    records: dict[str, Result] = {}
+    for key in ("output_file_id", "error_file_id"):
+        file_id = batch.get(key)
+        if not file_id:
+            continue
+        for raw in ctx.client.file_content(str(file_id)).decode("utf-8", "replace").splitlines():
+            if raw.strip():
+                rec = _record(raw, names, model)
+                records[rec[0]] = rec[1]
+    for custom_id, name in names.items():  # asked for, but in neither file
+        records.setdefault(custom_id, Result(name, model, error=APIError("no result in the batch output")))
+    return [records[k] for k in sorted(records)]
+
+
+def _record(raw: str, names: dict[str, str], model: str) -> tuple[str, Result]:
+    try:
+        line = json.loads(raw)
+        custom_id = str(line["custom_id"])
+    except (ValueError, KeyError, TypeError):
+        raise APIError("the batch output file has a malformed line") from None
+    result = Result(names.get(custom_id, custom_id), model)
+    response = line.get("response") or {}
+    body = response.get("body") or {}
+    error = line.get("error") or body.get("error")
+    if error or response.get("status_code", 200) >= 400:
+        message = (error or {}).get("message") or f"HTTP {response.get('status_code')}"
+        kind = (error or {}).get("type") or (error or {}).get("code") or ""
+        cls = ContentFilterError if "content_filter" in f"{kind} {message}" else APIError
+        result.error = cls(f"{message} ({kind})" if kind else message, input=result.input)
+        return custom_id, result
+    choice = (body.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    result.text = message.get("content") or ""
+    result.reasoning = message.get("reasoning_content") or ""
+    result.finish_reason = choice.get("finish_reason")
+    result.usage = body.get("usage") or choice.get("usage")
+    result.model = body.get("model", model)
+    if result.finish_reason == "length":
+        result.error = TruncatedError(
+            "the answer was cut at the max_tokens limit",
+            input=result.input,
+            hint="raise --max-tokens and resubmit",
+        )
+    return custom_id, result

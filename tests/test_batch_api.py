@@ -1,0 +1,82 @@
+"""`kimi-vision batch submit | status | results | cancel` against the loopback server's
+Batch API (tests/fake_batches.py), through the installed command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.media import image_bytes, write_image
+
+
+def _batch_input(fake) -> list[dict]:  # type: ignore[no-untyped-def]
+    (batch_file,) = [fid for fid, m in fake.state.files.items() if m["purpose"] == "batch"]
+    return [json.loads(line) for line in fake.state.file_data[batch_file].decode().splitlines()]
+
+
+def test_submit_then_results_round_trip(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", 10, 10)
+    (tmp_path / "b.jpg").write_bytes(image_bytes(5000, 3000, "JPEG"))
+    (tmp_path / "bad.png").write_text("not an image")
+    r = kv("batch", "submit", "a.png", "b.jpg", "bad.png", "-p", "Caption it.")
+    assert r.returncode == 2, r.stderr  # one bad input; the others were submitted
+    assert "bad.png" in r.stderr
+    batch_id = r.stdout.strip()
+    assert batch_id.startswith("batch-") and len(r.stdout.splitlines()) == 1
+    assert fake.chat_requests == []  # nothing streamed: it all went into the batch file
+    lines = _batch_input(fake)
+    assert [ln["url"] for ln in lines] == ["/v1/chat/completions"] * 2
+    body = lines[1]["body"]
+    assert "stream" not in body and body["max_tokens"] == 4096  # the modest batch default
+    assert body["messages"][-1]["content"][-1]["text"] == "Caption it."
+    assert body["messages"][-1]["content"][0]["image_url"]["url"].startswith("data:image/jpeg;base64,")
+    assert fake.requests_to("/v1/batches")[0].body["completion_window"] == "24h"
+
+    # first look: still running -> exit 75, nothing on stdout
+    early = kv("batch", "results", batch_id)
+    assert early.returncode == 75 and "still" in early.stderr and early.stdout == ""
+
+    st = kv("batch", "status", batch_id, "--format", "json")
+    assert st.returncode == 0 and json.loads(st.stdout)["status"] == "completed"
+
+    res = kv("batch", "results", batch_id, "--format", "jsonl")
+    assert res.returncode == 0, res.stderr
+    recs = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [x["input"] for x in recs] == ["a.png", "b.jpg"]  # mapped back from custom_id
+    assert "a 10x10 image/png image" in recs[0]["text"]
+    assert "a 3600x2160 image/jpeg image" in recs[1]["text"]  # prepared like describe
+    assert recs[0]["error"] is None and recs[0]["usage"]["total_tokens"] > 0
+
+    text = kv("batch", "results", batch_id)
+    assert "==> a.png <==" in text.stdout and "==> b.jpg <==" in text.stdout
+
+
+def test_failed_request_in_batch_is_reported(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    r = kv("batch", "submit", "a.png", "-m", "moonshot-v1-8k-vision-preview", "--max-tokens", "3")
+    assert r.returncode == 0, r.stderr
+    batch_id = r.stdout.strip()
+    kv("batch", "status", batch_id)
+    res = kv("batch", "results", batch_id, "--format", "json")
+    (rec,) = json.loads(res.stdout)
+    assert rec["finish_reason"] == "length" and rec["error"]["code"] == "truncated"
+    assert res.returncode == 1
+
+
+def test_cancel_and_bad_window(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    bad = kv("batch", "submit", "a.png", "--window", "2h")
+    assert bad.returncode == 2 and "12h and 7d" in bad.stderr
+    assert fake.requests_to("/v1/files") == []
+    batch_id = kv("batch", "submit", "a.png", "--window", "3d").stdout.strip()
+    c = kv("batch", "cancel", batch_id)
+    assert c.returncode == 0 and "\tcancelled\t" in c.stdout
+    res = kv("batch", "results", batch_id)
+    assert res.returncode == 1 and "cancelled" in res.stderr
+
+
+def test_unknown_batch_and_no_key(kv, fake) -> None:
+    r = kv("batch", "status", "batch-nope")
+    assert r.returncode == 1 and "batch-nope" in r.stderr
+    r = kv("batch", "status", "batch-nope", extra_env={"MOONSHOT_API_KEY": ""})
+    assert r.returncode == 3 and "MOONSHOT_API_KEY" in r.stderr
