@@ -299,4 +299,46 @@ def ask(
         summary.failed = 1
         return summary
     summary.done = 1
+    if followups is not None:
+        from kimi_vision_cli.request import user_message
+
+        # The first turn exactly as sent: uploaded media stay ms:// references (never
+        # re-uploaded), inline media are re-sent since the API keeps no conversation state.
+        history = [
+            user_message([p.ref for p in prepared], question),
+            {"role": "assistant", "content": result.text},
+        ]
+        _converse(ctx, renderer, result.input, history, followups, summary)
     return summary
+
+
+def _converse(
+    ctx: Context,
+    renderer: Renderer,
+    label: str,
+    history: list[dict[str, Any]],
+    followups: Callable[[], str | None],
+    summary: Summary,
+) -> None:
+    """`ask -i`: each follow-up question is one more request carrying the whole history.
+    A failed turn is reported and left out of the history; auth/quota errors end the talk."""
+    from kimi_vision_cli.errors import stops_run, worst
+
+    streaming = ctx.settings.format == "text"
+    while (question := followups()) is not None:
+        result = Result(input=label, model=ctx.settings.model)
+        try:
+            renderer.begin(label)
+            run_request(ctx, result, [], question, renderer=renderer if streaming else None, history=history)
+        except KimiVisionError as err:
+            result.error = err
+            ctx.diag.error(err)
+            summary.exit_code = worst(summary.exit_code, err.exit_code)
+            summary.failed += 1
+        (renderer.end if streaming else renderer.result)(result)
+        if result.error is not None:
+            if stops_run(result.error):
+                return
+            continue
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": result.text}]
+        summary.done += 1
