@@ -1,0 +1,140 @@
+"""`estimate`: the token count of what describe/ask would send, through the installed
+command against the loopback tokenizer (which counts 28x28 patches of the pixels it gets)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+from PIL import Image
+
+from tests.media import write_image
+
+EST = "/v1/tokenizers/estimate-token-count"
+
+
+def _tokens_line(stdout: str, name: str) -> int:
+    for line in stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1] == name:
+            return int(parts[0])
+    raise AssertionError(f"no line for {name} in {stdout!r}")
+
+
+def _sent_image_size(req) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    part = next(p for p in req.body["messages"][-1]["content"] if p["type"] == "image_url")
+    data = base64.b64decode(part["image_url"]["url"].split(";base64,", 1)[1])
+    return Image.open(io.BytesIO(data)).size
+
+
+def test_resized_image_estimates_fewer_tokens_than_original(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "huge.png", 5000, 3000)
+    small = kv("estimate", "huge.png")
+    big = kv("estimate", "huge.png", "--no-resize")
+    assert small.returncode == 0 and big.returncode == 0, small.stderr + big.stderr
+    resized, original = _tokens_line(small.stdout, "huge.png"), _tokens_line(big.stdout, "huge.png")
+    assert resized < original
+    first, second = fake.requests_to(EST)
+    assert _sent_image_size(first) == (3600, 2160)  # fitted inside 4096x2160
+    assert _sent_image_size(second) == (5000, 3000)
+    assert fake.chat_requests == []  # estimating never asks the model
+    assert fake.requests_to("/v1/files") == []  # nor uploads anything
+
+
+def test_estimate_body_is_what_describe_would_send(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", 64, 48)
+    r = kv("estimate", "a.png", "-p", "Count the dots.", "--system", "Be terse.")
+    assert r.returncode == 0, r.stderr
+    d = kv("describe", "a.png", "-p", "Count the dots.", "--system", "Be terse.")
+    assert d.returncode == 0, d.stderr
+    (est,) = fake.requests_to(EST)
+    (chat,) = fake.chat_requests
+    assert set(est.body) == {"model", "messages"}
+    assert est.body["model"] == chat.body["model"] == "kimi-k2.5"
+    assert est.body["messages"] == chat.body["messages"]
+
+
+def test_text_output_total_cost_and_stderr_note(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", 280, 280)  # 10x10 patches
+    write_image(tmp_path / "b.png", 56, 28)
+    r = kv("estimate", "a.png", "b.png")
+    assert r.returncode == 0, r.stderr
+    a, b = _tokens_line(r.stdout, "a.png"), _tokens_line(r.stdout, "b.png")
+    assert a > b
+    assert _tokens_line(r.stdout, "total") == a + b
+    cost_line = r.stdout.strip().splitlines()[-1]
+    assert cost_line.startswith(f"cost: {(a + b) * 0.60 / 1e6:.6f} USD")
+    assert "max_tokens" in r.stderr and "rate limits" in r.stderr  # the note is on stderr...
+    assert "max_tokens" not in r.stdout  # ...not mixed into the data
+
+
+def test_json_shape(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", 100, 60)
+    (tmp_path / "bad.png").write_text("not an image")
+    r = kv("estimate", "a.png", "bad.png", "--format", "json")
+    assert r.returncode == 2  # a bad input: the run goes on, exit 2
+    doc = json.loads(r.stdout)
+    assert list(doc) == ["model", "inputs", "total_tokens", "cost"]
+    good, bad = doc["inputs"]
+    assert list(good) == ["input", "tokens", "media", "error"]
+    assert good["input"] == "a.png" and good["tokens"] > 0 and good["error"] is None
+    assert good["media"][0]["width"] == 100 and good["media"][0]["transport"] == "inline"
+    assert bad["tokens"] is None and bad["error"]["code"] == "bad_input"
+    assert doc["total_tokens"] == good["tokens"]
+    assert doc["cost"] == {"currency": "USD", "amount": round(good["tokens"] * 0.60 / 1e6, 6)}
+    assert "bad.png" in r.stderr
+
+
+def test_config_prices_override_the_table(kv, fake, tmp_path: Path, env: dict[str, str]) -> None:
+    cfg = Path(env["XDG_CONFIG_HOME"]) / "kimi-vision" / "config.toml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text('[prices."kimi-k2.5"]\ninput = 1000.0\noutput = 2000.0\ncurrency = "CNY"\n')
+    write_image(tmp_path / "a.png", 64, 48)
+    r = kv("estimate", "a.png", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["cost"] == {"currency": "CNY", "amount": round(doc["total_tokens"] * 1000.0 / 1e6, 6)}
+    text = kv("estimate", "a.png")
+    assert "CNY" in text.stdout and "config.toml price" in text.stdout
+
+
+def test_unknown_price_is_null_not_invented(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", 64, 48)
+    # A model the tokenizer knows but our table does not price.
+    r = kv("estimate", "a.png", "-m", "moonshot-v1-8k", "--format", "json")
+    # moonshot-v1-8k is text-only: the loopback server refuses image input for it, like Moonshot.
+    assert r.returncode == 1
+    assert json.loads(r.stdout)["cost"] == {"currency": None, "amount": None}
+
+
+def test_ask_mode_is_one_request_with_every_input(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", 64, 48)
+    write_image(tmp_path / "b.png", 32, 32)
+    r = kv("estimate", "--ask", "Which is larger?", "a.png", "b.png", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    (req,) = fake.requests_to(EST)
+    parts = req.body["messages"][-1]["content"]
+    assert [p["type"] for p in parts] == ["image_url", "image_url", "text"]
+    assert parts[-1]["text"] == "Which is larger?"
+    doc = json.loads(r.stdout)
+    assert [i["input"] for i in doc["inputs"]] == ["a.png, b.png"]
+
+
+def test_dry_run_shows_the_estimate_request_without_network(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", 64, 48)
+    r = kv("estimate", "a.png", "--dry-run", extra_env={"MOONSHOT_API_KEY": ""})
+    assert r.returncode == 0, r.stderr
+    body = json.loads(r.stdout)
+    assert set(body) == {"model", "messages"}
+    assert "tokenizers/estimate-token-count" in r.stderr
+    assert fake.state.requests == []
+
+
+def test_missing_key_is_exit_3(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", 64, 48)
+    r = kv("estimate", "a.png", extra_env={"MOONSHOT_API_KEY": ""})
+    assert r.returncode == 3
+    assert r.stderr.startswith("kimi-vision: error: no API key")
+    assert fake.state.requests == []
