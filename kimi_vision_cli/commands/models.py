@@ -49,7 +49,7 @@ def models(
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(box=None, header_style="bold", pad_edge=False)
+        table = Table(box=None, header_style="bold" if STATE.term.color else "", pad_edge=False)
         for name, justify in (
             ("model", "left"),
             ("context", "right"),
