@@ -1,58 +1,100 @@
 """Download an http(s) URL input (the API takes no URLs): size cap, timeout,
-redirects followed only to http(s)."""
+redirects followed only to http(s). The bytes are then sniffed like a file's."""
 
 from __future__ import annotations
 
+import http.client
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 
 from kimi_vision_cli.discover import display_name
 from kimi_vision_cli.errors import InputError, TemporaryError
 
+# Moonshot takes at most 100 MB per request or file: a bigger download cannot be sent.
 MAX_URL_BYTES = 100 * 1024 * 1024
+# Env override of the cap in bytes (tests use a small one; documented in the README).
+MAX_DOWNLOAD_ENV = "KIMI_VISION_MAX_DOWNLOAD"
+_CHUNK = 1 << 16
+
+
+def max_download(env: Mapping[str, str]) -> int:
+    raw = env.get(MAX_DOWNLOAD_ENV, "").strip()
+    if not raw:
+        return MAX_URL_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise InputError(f"{MAX_DOWNLOAD_ENV}={raw!r} is not a positive number of bytes")
+    return value
 
 
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        # urllib would follow ftp:// too; a redirect to file:// or ftp:// could read local files.
         if not newurl.lower().startswith(("http://", "https://")):
             raise InputError(
                 f"redirected to a non-http(s) URL ({display_name(newurl)})",
                 input=display_name(req.full_url),
+                hint="only http(s) redirects are followed",
             )
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def fetch_url(url: str, *, timeout: float = 60.0, max_bytes: int = MAX_URL_BYTES) -> bytes:
+def _too_big(name: str, size: str, max_bytes: int) -> InputError:
+    return InputError(
+        f"download is {size}over the {max_bytes:,}-byte cap",
+        input=name,
+        hint="download it yourself and pass the file",
+    )
+
+
+def fetch_url(
+    url: str, *, timeout: float = 60.0, total: float | None = None, max_bytes: int = MAX_URL_BYTES
+) -> bytes:
+    """The body of `url`. `timeout` bounds connecting and each read; `total` (default:
+    `timeout`) the whole download: a server trickling a byte a second must not hold the run."""
+    total = timeout if total is None else total
     name = display_name(url)
     if not url.lower().startswith(("http://", "https://")):
         raise InputError("unsupported URL scheme", input=name, hint="use http(s)://")
+    deadline = time.monotonic() + total
     opener = urllib.request.build_opener(_HttpOnlyRedirects)
     request = urllib.request.Request(url, headers={"User-Agent": "kimi-vision"})
+    slow = InputError(f"download took longer than {total:g}s", input=name, hint="raise --timeout")
     try:
         with opener.open(request, timeout=timeout) as resp:
-            length = resp.headers.get("Content-Length")
-            if length and length.isdigit() and int(length) > max_bytes:
-                raise InputError(
-                    f"download is {int(length):,} bytes, over the {max_bytes:,}-byte cap",
-                    input=name,
-                    hint="download it yourself and pass the file",
-                )
-            data = resp.read(max_bytes + 1)
+            length = resp.headers.get("Content-Length", "").strip()
+            if length.isdigit() and int(length) > max_bytes:
+                raise _too_big(name, f"{int(length):,} bytes, ", max_bytes)
+            data = bytearray()
+            while len(data) <= max_bytes:
+                if time.monotonic() > deadline:
+                    raise slow
+                chunk = resp.read1(_CHUNK) if hasattr(resp, "read1") else resp.read(_CHUNK)
+                if not chunk:
+                    break
+                data += chunk
     except InputError:
         raise
     except urllib.error.HTTPError as exc:
-        raise InputError(f"download failed: HTTP {exc.code}", input=name) from None
+        if exc.code == 429 or exc.code >= 500:
+            raise TemporaryError(
+                f"download failed: HTTP {exc.code}", input=name, hint="rerun later"
+            ) from None
+        raise InputError(f"download failed: HTTP {exc.code}", input=name, hint="check the URL") from None
     except TimeoutError:
-        raise InputError(f"download timed out after {timeout:g}s", input=name) from None
-    except (urllib.error.URLError, OSError) as exc:
+        raise slow from None
+    except ValueError as exc:  # http.client.InvalidURL and friends
+        raise InputError(f"invalid URL: {exc}", input=name) from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
         if isinstance(reason, TimeoutError):
-            raise InputError(f"download timed out after {timeout:g}s", input=name) from None
-        raise TemporaryError(f"download failed: {reason}", input=name) from None
+            raise slow from None
+        raise TemporaryError(f"download failed: {reason}", input=name, hint="check the network") from None
     if len(data) > max_bytes:
-        raise InputError(
-            f"download is over the {max_bytes:,}-byte cap",
-            input=name,
-            hint="download it yourself and pass the file",
-        )
-    return data
+        raise _too_big(name, "", max_bytes)
+    return bytes(data)

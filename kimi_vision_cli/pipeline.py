@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from kimi_vision_cli import transport
-from kimi_vision_cli.client import MoonshotClient
+from kimi_vision_cli.client import MoonshotClient, StreamCutError
 from kimi_vision_cli.discover import Source, read_path
 from kimi_vision_cli.errors import (
     ContentFilterError,
     ExitCode,
     KimiVisionError,
+    TemporaryError,
     TruncatedError,
 )
 from kimi_vision_cli.prepare import ImageOptions, prepare_image
@@ -56,7 +58,8 @@ class Context:
     def client(self) -> MoonshotClient:
         with self._lock:
             if self._client is None:
-                self._client = MoonshotClient(self.settings)
+                log = self.diag.note if self.settings.verbose else None
+                self._client = MoonshotClient(self.settings, log=log)
             return self._client
 
 
@@ -74,9 +77,14 @@ def load_bytes(source: Source, ctx: Context) -> bytes:
             raise InputError("standard input is empty", input="-", hint="pipe image or video bytes")
         return data
     if source.kind == "url":
-        from kimi_vision_cli.fetch import fetch_url
+        from kimi_vision_cli.fetch import fetch_url, max_download
 
-        return fetch_url(source.value, timeout=min(ctx.settings.timeout, 60.0))
+        return fetch_url(
+            source.value,
+            timeout=min(ctx.settings.timeout, 60.0),
+            total=ctx.settings.timeout,
+            max_bytes=max_download(ctx.term.env),
+        )
     return read_path(source.value)
 
 
@@ -172,22 +180,39 @@ def run_request(
     body = build_body(ctx.settings, messages)
     if ctx.settings.dry_run:
         return body
-    if prefix:
-        result.text = prefix
-        if renderer:
-            renderer.content(prefix)
-    for event in ctx.client.stream_chat(body):
-        if event.kind == "reasoning":
-            result.reasoning += event.text
-            if renderer:
-                renderer.reasoning(event.text)
-        elif event.kind == "content":
-            result.text += event.text
-            if renderer:
-                renderer.content(event.text)
-        else:
-            result.finish_reason = event.finish_reason
-            result.usage = event.usage
+    if prefix and renderer:
+        renderer.content(prefix)
+    started = time.monotonic()
+    attempt = 0
+    # A cut stream is retried here, not in client.stream_chat: only this loop knows
+    # whether part of the answer already reached the user. Once it has, a retry would
+    # print a second answer after half of the first, so the cut is reported instead.
+    while True:
+        result.text, result.reasoning = prefix or "", ""
+        shown = _stream_into(ctx, result, body, renderer)
+        if shown is None:
+            break
+        err, printed = shown
+        if printed:
+            raise TruncatedError(
+                f"the answer was cut after {len(result.text)} characters: {err.message}",
+                hint="the text printed above is incomplete; rerun to get the whole answer",
+            )
+        if attempt >= ctx.settings.retries:
+            raise TemporaryError(
+                f"{err.message}, {attempt + 1} time(s)",
+                hint="the connection keeps dropping; rerun to finish (or raise --retries)",
+            )
+        attempt += 1
+        ctx.diag.warn(
+            f"{result.input or 'request'}: {err.message} before any answer; "
+            f"retrying ({attempt}/{ctx.settings.retries})"
+        )
+    if ctx.settings.verbose:
+        ctx.diag.note(
+            f"{result.input or 'request'}: {len(result.text)} characters in {time.monotonic() - started:.2f}s, "
+            f"finish_reason {result.finish_reason}, usage {json.dumps(result.usage)}"
+        )
     if result.finish_reason == "length":
         raise TruncatedError(
             "the answer was cut at the max_tokens limit",
@@ -199,6 +224,31 @@ def run_request(
             hint="the input or prompt was judged high-risk",
         )
     return body
+
+
+def _stream_into(
+    ctx: Context, result: Result, body: dict[str, Any], renderer: Renderer | None
+) -> tuple[StreamCutError, bool] | None:
+    """Stream one attempt into `result`; None when it finished, else (the cut, whether
+    answer text had already been shown live)."""
+    printed = False
+    try:
+        for event in ctx.client.stream_chat(body):
+            if event.kind == "reasoning":
+                result.reasoning += event.text
+                if renderer:
+                    renderer.reasoning(event.text)
+            elif event.kind == "content":
+                result.text += event.text
+                if renderer:
+                    renderer.content(event.text)
+                    printed = True
+            else:
+                result.finish_reason = event.finish_reason
+                result.usage = event.usage
+    except StreamCutError as err:
+        return err, printed
+    return None
 
 
 # -- describe ---------------------------------------------------------------------
