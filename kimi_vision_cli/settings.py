@@ -136,7 +136,7 @@ def load_config(path: Path) -> dict[str, Any]:
         types = CONFIG_KEYS[key]
         if not isinstance(value, types) or (bool in types) != isinstance(value, bool):
             raise ConfigError(
-                f"{key!r} at line {_line_of(text, key)} must be {types[0].__name__}",
+                f"{key!r} at line {_line_of(text, key)} must be {types[0].__name__}, got {value!r}",
                 input=str(path),
             )
     _check_values(data, text, path)
