@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 
@@ -33,15 +34,21 @@ def max_download(env: Mapping[str, str]) -> int:
 
 
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
-        # urllib would follow ftp:// too; a redirect to file:// or ftp:// could read local files.
+    """urllib follows ftp:// redirects and reports file:// ones as a bare HTTP 302;
+    both are refused here, by name, before anything is opened."""
+
+    def http_error_302(self, req, fp, code, msg, headers):  # type: ignore[no-untyped-def]
+        location = headers.get("location") or headers.get("uri") or ""
+        newurl = urllib.parse.urljoin(req.full_url, location.strip())
         if not newurl.lower().startswith(("http://", "https://")):
             raise InputError(
                 f"redirected to a non-http(s) URL ({display_name(newurl)})",
                 input=display_name(req.full_url),
                 hint="only http(s) redirects are followed",
             )
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
 def _too_big(name: str, size: str, max_bytes: int) -> InputError:
