@@ -51,7 +51,7 @@ class OnExists(str, Enum):
 
 @app.command()
 def describe(
-    inputs: Inputs,
+    inputs: Inputs = None,  # type: ignore[assignment]  # --files-from may bring them all
     prompt: Prompt = None,
     model: Model = None,
     system: System = None,
@@ -128,6 +128,7 @@ def describe(
     fh = open_files_from(files_from)
     if not inputs and fh is None:
         raise UsageError("no input given", hint="pass a file, a directory with -r, - or --files-from")
+    inputs = inputs or []
     sources = iter_sources(inputs, recursive=recursive, files_from=fh)
     renderer = make_renderer(s.format, STATE.term, ctx.diag, show_thinking=s.show_thinking)
     multi = len(inputs) > 1 or recursive or fh is not None

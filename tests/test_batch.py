@@ -1,0 +1,246 @@
+"""Issue 5 (batch captioning at scale) and issue 6's Ctrl-C bullet, through the
+installed command against the loopback server."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from tests.conftest import installed_command
+from tests.fake_moonshot import Fault
+from tests.media import write_image
+
+RATE_429 = Fault(
+    status=429,
+    type="rate_limit_reached_error",
+    message="your account org-1 request reached max concurrency: 8, please try again after 1 seconds",
+)
+QUOTA_429 = Fault(
+    status=429,
+    type="exceeded_current_quota_error",
+    message="Your account org-1 is suspended, please check your plan and billing details",
+)
+SUMMARY = re.compile(r"^kimi-vision: (\d+) done, (\d+) failed, (\d+) skipped in [\d.]+s$", re.M)
+
+
+def _images(root: Path, n: int, sub: str = "") -> list[str]:
+    """n small PNGs with distinct sizes (the fake's caption names the size)."""
+    (root / sub).mkdir(parents=True, exist_ok=True)
+    names = []
+    for i in range(n):
+        rel = str(Path(sub) / f"img{i:03d}.png") if sub else f"img{i:03d}.png"
+        write_image(root / rel, 8 + i, 6)
+        names.append(rel)
+    return names
+
+
+def _sidecars(root: Path, ext: str = "txt") -> list[Path]:
+    return sorted(root.rglob(f"*.png.{ext}"))
+
+
+def _temp_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".kimi-vision-")]
+
+
+def test_24_files_at_j8_keep_6_to_8_requests_in_flight(kv, fake, tmp_path: Path) -> None:
+    names = _images(tmp_path, 24)
+    fake.state.latency = 0.3
+    t0 = time.monotonic()
+    r = kv("describe", "-j", "8", "--format", "jsonl", *names)
+    elapsed = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    assert 6 <= fake.state.max_in_flight <= 8
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert sorted(rec["input"] for rec in recs) == sorted(names)
+    for rec in recs:  # each line is the caption of its own input
+        width = 8 + int(rec["input"][3:6])
+        assert f"a {width}x6 image/png image" in rec["text"]
+    assert elapsed < 24 * 0.3  # far from sequential (7.2 s)
+
+
+def test_rerun_with_sidecars_sends_nothing_and_deleting_5_reruns_5(kv, fake, tmp_path: Path) -> None:
+    names = _images(tmp_path, 12)
+    r = kv("describe", "-j", "4", "--sidecar", "txt", *names)
+    assert r.returncode == 0, r.stderr
+    assert len(fake.chat_requests) == 12
+    side = _sidecars(tmp_path)
+    assert [p.name for p in side] == [n + ".txt" for n in sorted(names)]
+    assert "a 8x6 image/png image" in (tmp_path / "img000.png.txt").read_text()
+
+    r = kv("describe", "-j", "4", "--sidecar", "txt", *names)
+    assert r.returncode == 0, r.stderr
+    assert len(fake.chat_requests) == 12  # nothing read, nothing sent
+    assert SUMMARY.search(r.stderr).groups() == ("0", "0", "12")  # type: ignore[union-attr]
+
+    gone = names[2:7]
+    for n in gone:
+        (tmp_path / f"{n}.txt").unlink()
+    r = kv("describe", "-j", "4", "--sidecar", "txt", *names)
+    assert r.returncode == 0, r.stderr
+    assert len(fake.chat_requests) == 17
+    assert sorted(re.findall(r"==> (\S+) <==", r.stdout)) == sorted(gone)
+    assert len(_sidecars(tmp_path)) == 12
+
+    r = kv("describe", "-j", "4", "--sidecar", "txt", "--on-exists", "overwrite", *names[:3])
+    assert r.returncode == 0 and len(fake.chat_requests) == 20
+
+
+def test_six_rate_limit_429s_lower_concurrency_and_every_caption_arrives(kv, fake, tmp_path: Path) -> None:
+    names = _images(tmp_path, 16)
+    fake.state.latency = 0.05
+    fake.inject(*[RATE_429] * 6)
+    r = kv("describe", "-j", "8", "-v", "--sidecar", "json", "--retries", "8", *names)
+    assert r.returncode == 0, r.stderr
+    recs = [json.loads(p.read_text()) for p in _sidecars(tmp_path, "json")]
+    assert sorted(rec["input"] for rec in recs) == sorted(names)
+    assert all(rec["error"] is None and rec["finish_reason"] == "stop" for rec in recs)
+    assert len(fake.chat_requests) == 16 + 6
+    # the limit came down from 8 when Moonshot said to wait
+    assert "rate limited (wait 1s): concurrency 8 -> 4" in r.stderr
+
+
+def test_quota_429_stops_the_run_with_exit_3(kv, fake, tmp_path: Path) -> None:
+    names = _images(tmp_path, 40)
+    fake.inject(*[QUOTA_429] * 40)
+    r = kv("describe", "-j", "4", "--sidecar", "txt", *names)
+    assert r.returncode == 3, r.stderr
+    assert len(fake.chat_requests) <= 8  # a handful, not 40
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("kimi-vision: error:")]
+    assert len(errors) == 1 and "quota or balance exhausted" in errors[0]
+    assert "kimi-vision: stopped:" in r.stderr
+    assert _sidecars(tmp_path) == []
+
+
+def test_wrong_key_stops_the_run_with_exit_3(kv, fake, tmp_path: Path) -> None:
+    names = _images(tmp_path, 20)
+    r = kv("describe", "-j", "2", *names, extra_env={"MOONSHOT_API_KEY": "not-the-key"})
+    assert r.returncode == 3
+    assert len(fake.chat_requests) <= 4
+
+
+def test_broken_file_among_good_ones_exit_2_and_every_good_caption(kv, fake, tmp_path: Path) -> None:
+    names = _images(tmp_path, 6)
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    r = kv("describe", "-j", "3", "--sidecar", "txt", "broken.png", "missing.png", *names)
+    assert r.returncode == 2
+    assert [p.name for p in _sidecars(tmp_path)] == [n + ".txt" for n in names]
+    assert not (tmp_path / "broken.png.txt").exists()
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("kimi-vision: error:")]
+    assert len(errors) == 2 and any("broken.png" in e for e in errors)
+    assert SUMMARY.search(r.stderr).groups() == ("6", "2", "0")  # type: ignore[union-attr]
+
+
+def test_exit_code_is_the_most_serious(kv, fake, tmp_path: Path) -> None:
+    names = _images(tmp_path, 3)
+    fake.inject(*[Fault(status=500, type="server_error", message="boom")] * 3)  # 1 try + 2 retries
+    r = kv("describe", "-j", "1", "--retries", "2", "missing.png", *names)
+    assert r.returncode == 75, r.stderr  # 75 outranks 2
+    assert len(_sidecars(tmp_path)) == 0  # no sidecars asked
+    assert "missing.png: no such file" in r.stderr
+
+
+def test_three_shards_cover_every_input_exactly_once(kv, fake, tmp_path: Path) -> None:
+    names = _images(tmp_path, 30)
+    seen: list[str] = []
+    for k in (1, 2, 3):
+        r = kv("describe", "--shard", f"{k}/3", "--format", "jsonl", "-j", "4", *names)
+        assert r.returncode == 0, r.stderr
+        part = [json.loads(line)["input"] for line in r.stdout.splitlines()]
+        assert 0 < len(part) < 30
+        seen += part
+    assert sorted(seen) == sorted(names)
+    assert len(fake.chat_requests) == 30
+    # deterministic: the same shard twice takes the same inputs
+    a = kv("describe", "--shard", "2/3", "--format", "jsonl", "--dry-run", *names)
+    b = kv("describe", "--shard", "2/3", "--format", "jsonl", "--dry-run", *names)
+    assert a.stdout == b.stdout and a.stdout
+    for bad in ("0/3", "4/3", "1/0", "x", "1-3"):
+        r = kv("describe", "--shard", bad, *names)
+        assert r.returncode == 2, bad
+        assert r.stderr.startswith("kimi-vision: error:") and "--shard" in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_output_dir_mirrors_the_tree_and_names_stdin(kv, fake, tmp_path: Path) -> None:
+    (tmp_path / "photos").mkdir()
+    top = _images(tmp_path / "photos", 2)
+    deep = _images(tmp_path / "photos", 2, sub="2024/may")
+    r = kv("describe", "-r", "photos", "--output-dir", "out", "--sidecar", "json", "--format", "jsonl")
+    assert r.returncode == 0, r.stderr
+    got = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.json"))
+    assert got == sorted(f"photos/{n}.json" for n in top + deep)
+    rec = json.loads((tmp_path / "out/photos/2024/may/img001.png.json").read_text())
+    assert rec["input"] == "photos/2024/may/img001.png" and "a 9x6 image/png" in rec["text"]
+    # the JSON sidecar is the JSONL line
+    lines = {json.loads(x)["input"]: json.loads(x) for x in r.stdout.splitlines()}
+    assert lines["photos/2024/may/img001.png"] == rec
+    assert list((tmp_path / "photos").rglob("*.json")) == []  # nothing next to the inputs
+    # from inside the directory, the tree mirrors relative to it
+    r = kv("describe", "-r", ".", "--output-dir", "../flat", cwd=tmp_path / "photos")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "flat/2024/may/img000.png.txt").exists()
+    assert (tmp_path / "flat/img000.png.txt").exists()
+    # stdin has a fixed name
+    data = (tmp_path / "photos" / top[0]).read_bytes()
+    r = kv("describe", "-", "--output-dir", "out", input=data)
+    assert r.returncode == 0, r.stderr
+    assert "a 8x6 image/png image" in (tmp_path / "out/stdin.txt").read_text()
+
+
+def test_files_from_streams_inputs_and_text_answers_print_whole(kv, fake, tmp_path: Path) -> None:
+    names = _images(tmp_path, 10)
+    (tmp_path / "list.txt").write_text("\n".join(names) + "\n")
+    fake.state.latency = 0.1
+    fake.state.chunk_delay = 0.002  # interleaving would show if answers were not whole
+    r = kv("describe", "-j", "5", "--files-from", "list.txt")
+    assert r.returncode == 0, r.stderr
+    blocks = re.split(r"^==> (\S+) <==\n", r.stdout, flags=re.M)[1:]
+    assert len(blocks) == 20
+    for name, text in zip(blocks[::2], blocks[1::2], strict=True):
+        width = 8 + int(name[3:6])
+        assert text.count("**Answer 1**") == 1 and f"a {width}x6 " in text
+    assert SUMMARY.search(r.stderr).groups() == ("10", "0", "0")  # type: ignore[union-attr]
+
+
+def test_progress_bar_on_a_terminal(invoke, fake, tmp_path: Path) -> None:
+    names = [str(tmp_path / n) for n in _images(tmp_path, 4)]
+    code, out, err = invoke("describe", "-j", "2", "--format", "jsonl", *names, tty=True)
+    assert code == 0, err
+    assert len(out.splitlines()) == 4
+    assert "4 done, 0 failed, 0 skipped" in err
+    code, out, err = invoke("describe", "-j", "2", "--format", "jsonl", names[0], tty=True)
+    assert err == ""  # one input: no bar, no summary
+
+
+def test_sigint_exits_130_leaves_whole_files_and_the_rerun_finishes(env, fake, tmp_path: Path) -> None:
+    names = _images(tmp_path, 40)
+    fake.state.latency = 0.4
+    cmd = installed_command() + ["describe", "-j", "4", "--sidecar", "txt", *names]
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 20
+    while len(_sidecars(tmp_path)) < 6 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "kimi-vision: interrupted:" in err.decode()
+    assert "Traceback" not in err.decode()
+    assert _temp_files(tmp_path) == []
+    done = _sidecars(tmp_path)
+    assert 6 <= len(done) < 40
+    for p in done:  # whole: the full caption and its newline
+        width = 8 + int(p.name[3:6])
+        text = p.read_text()
+        assert text.endswith(".\n") and f"a {width}x6 image/png image" in text
+    sent_before = len(fake.chat_requests)
+    fake.state.latency = 0.0
+    r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert len(_sidecars(tmp_path)) == 40
+    assert len(fake.chat_requests) - sent_before == 40 - len(done)
