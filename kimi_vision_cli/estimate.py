@@ -56,8 +56,9 @@ def _count(ctx: Context, prepared: list[Prepared], prompt: str, est: Estimate) -
             p.ref = ref  # whatever a dry placement put in its place, count the real pixels
     messages = build_messages(ctx.settings, [p.ref for p in prepared], prompt)
     est.media = [p.record for p in prepared]
-    est.body = {"model": ctx.settings.model, "messages": messages}
     if ctx.settings.dry_run:
+        # Kept only here: a body holds the base64 of every image, too much to keep per input.
+        est.body = {"model": ctx.settings.model, "messages": messages}
         return
     est.tokens = ctx.client.estimate_tokens(ctx.settings.model, messages)
 

@@ -534,9 +534,12 @@ class _Server(ThreadingHTTPServer):
         for mid in sorted(MODELS):
             vision = mid not in TEXT_ONLY
             ctx = 262144 if mid in K2 else int(mid.split("-")[2].rstrip("k")) * 1024
+            # The shape of Moonshot's GET /v1/models items (its OpenAPI description lists
+            # created, context_length, supports_image_in/video_in/reasoning).
             out.append({
-                "id": mid, "object": "model", "owned_by": "moonshot", "context_length": ctx,
-                "supports_image_in": vision, "supports_video_in": mid in K2,
+                "id": mid, "object": "model", "created": 1767225600, "owned_by": "moonshot",
+                "context_length": ctx, "supports_image_in": vision, "supports_video_in": mid in K2,
+                "supports_reasoning": mid in K2,
             })  # fmt: skip
         return out
 

@@ -138,3 +138,23 @@ def test_missing_key_is_exit_3(kv, fake, tmp_path: Path) -> None:
     assert r.returncode == 3
     assert r.stderr.startswith("kimi-vision: error: no API key")
     assert fake.state.requests == []
+
+
+def test_media_upload_would_choose_are_counted_inline_without_uploading(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", 64, 48)
+    r = kv("estimate", "a.png", "--upload", "always", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    (item,) = json.loads(r.stdout)["inputs"]
+    assert item["media"][0]["transport"] == "upload" and item["media"][0]["file_id"] is None
+    assert fake.requests_to("/v1/files") == []
+    (req,) = fake.requests_to(EST)
+    url = req.body["messages"][-1]["content"][0]["image_url"]["url"]
+    assert url.startswith("data:image/png;base64,")  # the pixels are what get counted
+
+
+def test_readme_documents_the_json_keys() -> None:
+    from tests.conftest import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### estimate") :]
+    assert all(f"`{k}`" in section for k in ("model", "inputs", "total_tokens", "cost", "tokens"))
