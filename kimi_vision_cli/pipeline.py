@@ -205,7 +205,7 @@ def run_request(
             )
         attempt += 1
         ctx.diag.warn(
-            f"{result.input or 'request'}: {err.message} before any answer; "
+            f"{result.input or 'request'}: {err.message}, nothing shown yet; "
             f"retrying ({attempt}/{ctx.settings.retries})"
         )
     if ctx.settings.verbose:

@@ -1,0 +1,114 @@
+"""Secrets (issue 6): the API key never shows in stdout, stderr, dry-run, JSON output or
+any file the tool writes, on every error path above, with --verbose, and also when the
+key comes from --api-key on the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.fake_moonshot import Fault
+from tests.media import write_image
+from tests.scenarios import FAULTS, HOSTILE, by_name, web_server
+
+
+def assert_no_key(key: str, *texts: str, root: Path | None = None) -> None:
+    for text in texts:
+        assert key not in text
+        assert key[-12:] not in text, "a piece of the key leaked"
+    if root is not None:  # caches, sidecars, manifests: nothing written may hold it
+        for path in root.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                try:
+                    assert key.encode() not in path.read_bytes(), path
+                except OSError:
+                    pass
+
+
+def replay(kv, fake, tmp_path: Path, name: str, *extra: str, key_on_cli: bool = False):  # type: ignore[no-untyped-def]
+    sc = by_name(name)
+    env = dict(sc.env or {})
+    flags = list(extra)
+    if key_on_cli:
+        env["MOONSHOT_API_KEY"] = ""
+        flags += ["--api-key", fake.api_key]
+    with web_server() as web:
+        args = sc.setup(tmp_path, fake, web)
+        return kv("describe", *flags, *args, extra_env=env, timeout=60), sc
+
+
+@pytest.mark.parametrize("name", [s.name for s in FAULTS + HOSTILE])
+def test_key_never_shown_on_any_error_path_verbose(kv, fake, tmp_path: Path, name: str) -> None:
+    r, sc = replay(kv, fake, tmp_path, name, "--verbose", "--format", "jsonl")
+    # jsonl prints nothing before the record is whole, so even a mid-answer cut is retried.
+    assert r.returncode == (0 if name == "cut-mid-answer" else sc.exit_code), r.stderr
+    assert_no_key(fake.api_key, r.stdout, r.stderr, root=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name", ["5xx-forever", "cut-mid-answer", "413-html", "missing", "url-redirect-file"]
+)
+def test_key_from_the_command_line_never_shown(kv, fake, tmp_path: Path, name: str) -> None:
+    r, sc = replay(kv, fake, tmp_path, name, "--verbose", key_on_cli=True)
+    assert r.returncode == sc.exit_code, r.stderr
+    assert_no_key(fake.api_key, r.stdout, r.stderr, root=tmp_path)
+
+
+def test_key_echoed_by_the_server_is_redacted(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    fake.inject(
+        Fault(status=400, type="invalid_request_error", message=f"bad request for key {fake.api_key}")
+    )
+    r = kv("describe", "--verbose", "--format", "json", "a.png")
+    assert r.returncode == 1
+    assert "bad request for key ***" in r.stderr  # the message is kept, the key is not
+    assert_no_key(fake.api_key, r.stdout, r.stderr)
+
+
+def test_wrong_key_error_does_not_echo_it(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    wrong = "sk-wrong-" + "x" * 12
+    r = kv("describe", "--verbose", "--api-key", wrong, "a.png", extra_env={"MOONSHOT_API_KEY": ""})
+    assert r.returncode == 3
+    assert_no_key(wrong, r.stdout, r.stderr)
+
+
+def test_dry_run_and_json_hold_no_key(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    for args in (
+        ["--dry-run"],
+        ["--dry-run", "--format", "jsonl"],
+        ["--format", "json"],
+        ["--format", "jsonl"],
+    ):
+        r = kv("describe", "--verbose", *args, "a.png")
+        assert r.returncode == 0, r.stderr
+        assert_no_key(fake.api_key, r.stdout, r.stderr, root=tmp_path)
+        if "--dry-run" in args:
+            assert "Authorization" not in r.stdout and "Bearer" not in r.stdout
+            json.loads(r.stdout.splitlines()[0] if "jsonl" in args else r.stdout)
+
+
+def test_verbose_shows_attempts_and_timings_not_headers(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", 24, 16)
+    fake.inject(Fault(status=500, type="server_error", message="boom"))
+    r = kv("describe", "--verbose", "a.png")
+    assert r.returncode == 0, r.stderr
+    assert "POST /v1/chat/completions -> HTTP 500" in r.stderr
+    assert "POST /v1/chat/completions (retry 1)" in r.stderr
+    assert "-> HTTP 200 in " in r.stderr
+    assert "finish_reason stop" in r.stderr
+    assert "Bearer" not in r.stderr and "uthorization" not in r.stderr
+    assert "a 24x16 image/png image" in r.stdout and "HTTP" not in r.stdout
+
+
+def test_settings_repr_has_no_key() -> None:
+    from kimi_vision_cli.settings import resolve
+
+    key = "sk-test-" + "k" * 16
+    s = resolve({"api_key": key}, {"XDG_CONFIG_HOME": "/nonexistent"})
+    assert s.api_key == key
+    assert key not in repr(s) and key not in str(s)
+    assert key not in repr(s.with_(model="kimi-k2.5"))
