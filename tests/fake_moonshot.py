@@ -14,6 +14,9 @@ Readings we chose where Moonshot's docs are unclear (each marked READING below):
   value and accept the fixed one, which is what the docs' wording says.
 - Unknown model: 404 `resource_not_found_error` "Not found the model X or Permission denied".
 - Bodies over 100 MB: a 413 with an HTML page, as a front proxy would send.
+- Token estimate (`POST /v1/tokenizers/estimate-token-count`): validated like chat and
+  refusing keys other than model/messages; the count (28x28 pixel patches per image, a
+  quarter token per text character) is a stand-in: see tests/fake_tokenizer.py.
 - Files endpoints (upload, list, retrieve, delete, content, the 100 MB and 1,000-file
   errors): see tests/fake_files.py for the shapes and the READINGs chosen there.
 """
