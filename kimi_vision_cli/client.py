@@ -292,9 +292,49 @@ class MoonshotClient:
             obj = self._sdk.files.create(file=(filename, data), purpose=purpose)  # type: ignore[arg-type]
         except Exception as exc:
             if _is_ours(exc):
-                raise self._translate(exc) from None
+                raise self._upload_error(self._translate(exc)) from None
             raise
         return str(obj.id)
+
+    def _upload_error(self, err: KimiVisionError) -> KimiVisionError:
+        """Name the way out of Moonshot's account limits (1,000 files, 10 GB)."""
+        text = err.message.lower()
+        if "1000" in text or "1,000" in text or "too many files" in text or "10gb" in text:
+            err.hint = "free room with `kimi-vision files prune` (or `kimi-vision files delete ID...`)"
+        elif "100mb" in text or "file size" in text:
+            return InputError(
+                "over Moonshot's 100 MB file limit", hint="shorten or downscale it (see --downscale-video)"
+            )
+        return err
+
+    def _file_call(self, file_id: str, call: Callable[[], Any]) -> Any:
+        """A files call on one id: a 404 is that file missing, not a model (see _status_error)."""
+        import openai
+
+        try:
+            return call()
+        except openai.NotFoundError:
+            raise FileMissingError(
+                f"file {file_id} not found on the server",
+                input=f"ms://{file_id}",
+                hint="it was deleted or belongs to another account; run `kimi-vision files list`",
+            ) from None
+        except Exception as exc:
+            if _is_ours(exc):
+                raise self._translate(exc) from None
+            raise
+
+    def retrieve_file(self, file_id: str) -> dict[str, Any]:
+        obj = self._file_call(file_id, lambda: self._sdk.files.retrieve(file_id))
+        return _as_dict(obj)
+
+    def delete_file(self, file_id: str) -> None:
+        self._file_call(file_id, lambda: self._sdk.files.delete(file_id))
+
+    def list_files(self) -> list[dict[str, Any]]:
+        body = self._get_json("/files")
+        data = body.get("data", []) if isinstance(body, dict) else []
+        return [f for f in data if isinstance(f, dict)]
 
     def estimate_tokens(self, model: str, messages: list[dict[str, Any]]) -> int:
         body = self._post_json("/tokenizers/estimate-token-count", {"model": model, "messages": messages})
@@ -352,6 +392,19 @@ class MoonshotClient:
 
     def file_content(self, file_id: str) -> bytes:
         return bytes(self._call(self._sdk.files.content, file_id).content)
+
+
+class FileMissingError(InputError):
+    """An ms:// id the server does not know (deleted, or another account's)."""
+
+    code = "file_not_found"
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    if isinstance(obj, dict):
+        return obj
+    dump = getattr(obj, "model_dump", None)
+    return dict(dump()) if dump else dict(vars(obj))
 
 
 def _is_ours(exc: Exception) -> bool:

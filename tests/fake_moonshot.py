@@ -277,8 +277,6 @@ class _Handler(BaseHTTPRequestHandler):
             # Recorded without the file bytes: uploads reach 100 MB.
             parsed = {k: v for k, v in form.items() if k != "file"}
             parsed["bytes"] = len(form.get("file") or b"")
-            del raw
-            raw = b""
         self._record(raw, parsed)
         fault = self._take_fault()
         if self._apply_fault_status(fault):
