@@ -63,6 +63,11 @@ def _register_plugins() -> None:
     if _heif_registered:
         return
     _heif_registered = True
+    # Pillow warns on stderr about corrupt EXIF ("Corrupt EXIF data..."): not one line of
+    # ours, and the image still decodes. A process-wide filter, because catch_warnings
+    # is not thread-safe and describe prepares inputs in worker threads.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"PIL\.")
     try:  # optional extra: HEIC/HEIF photos from phones
         import pillow_heif
 
@@ -89,12 +94,15 @@ def prepare_image(data: bytes, mime: str, opts: ImageOptions, *, name: str | Non
     _register_plugins()
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img: Any = Image.open(io.BytesIO(data))
-            fmt = (img.format or "").upper()
-            frames = getattr(img, "n_frames", 1)
-            _load_all_frames(img, frames)
+        img: Any = Image.open(io.BytesIO(data))
+        # Checked before decoding: Pillow only warns below twice its own limit.
+        if img.size[0] * img.size[1] > MAX_PIXELS:
+            raise Image.DecompressionBombError(f"{img.size[0]}x{img.size[1]}")
+        fmt = (img.format or "").upper()
+        frames = getattr(img, "n_frames", 1)
+        if frames * img.size[0] * img.size[1] > MAX_PIXELS:  # thousands of frames: the same bomb
+            raise Image.DecompressionBombError(f"{frames} frames of {img.size[0]}x{img.size[1]}")
+        _load_all_frames(img, frames)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputError(
             "image has too many pixels (decompression bomb?)",
