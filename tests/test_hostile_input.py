@@ -114,3 +114,15 @@ def test_url_input_is_downloaded_and_sniffed(kv, fake, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("a 20x10 image/png image") == 2
     assert f"==> {web}/image.png <==" in r.stdout
+
+
+def test_corrupt_exif_is_dropped_quietly(kv, fake, tmp_path: Path) -> None:
+    from tests.media import jpeg_with_exif
+
+    data = bytearray(jpeg_with_exif(24, 16))
+    data[data.index(b"Exif\0\0") + 6 + 18] = 0x04  # an IFD entry now points past the data
+    (tmp_path / "odd.jpg").write_bytes(bytes(data))
+    r = kv("describe", "odd.jpg")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "", "no Pillow warning may leak onto stderr"
+    assert "a 24x16 image/jpeg image" in r.stdout
