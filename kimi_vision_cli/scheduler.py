@@ -188,7 +188,8 @@ class Scheduler:
         self.options = options
         s = ctx.settings
         self.maximum = 1 if s.dry_run else s.concurrency
-        self.streaming = self.maximum == 1 and s.format == "text"
+        # Text streams live when answers cannot interleave: one input, or -j 1.
+        self.streaming = s.format == "text" and (self.maximum == 1 or not multi)
         self.limit = AdaptiveLimit(self.maximum, self._limit_changed)
         self.summary = Summary()
         self.work: queue.Queue[Source | None] = queue.Queue()

@@ -244,3 +244,21 @@ def test_sigint_exits_130_leaves_whole_files_and_the_rerun_finishes(env, fake, t
     assert r.returncode == 0, r.stderr
     assert len(_sidecars(tmp_path)) == 40
     assert len(fake.chat_requests) - sent_before == 40 - len(done)
+
+
+def test_single_input_still_streams_at_default_concurrency(env, fake, tmp_path: Path) -> None:
+    _images(tmp_path, 1)
+    fake.state.chunk_delay = 0.06  # ~25 chunks: about 1.5 s of streaming
+    proc = subprocess.Popen(
+        installed_command() + ["describe", "img000.png"], cwd=tmp_path, env=env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    first = proc.stdout.read(4)
+    t_first = time.monotonic()
+    rest = proc.stdout.read()
+    proc.wait(timeout=20)
+    t_end = time.monotonic()
+    assert proc.returncode == 0
+    assert (first + rest).decode().startswith("**Answer 1**")
+    assert t_end - t_first > 0.6  # the first words came well before the last

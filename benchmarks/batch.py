@@ -1,0 +1,117 @@
+"""Batch benchmark (issue 5): N images against the loopback server with a set latency.
+
+    .venv/bin/python benchmarks/batch.py                 # 100 and 10,000 inputs, -j 8
+    .venv/bin/python benchmarks/batch.py --sizes 100 --latency 0.2 -j 4
+
+For each size it runs the INSTALLED `kimi-vision describe --files-from LIST -j J
+--format jsonl` as a child process and reports the wall time against the ideal
+(N x latency / J), and the child's peak resident memory (ru_maxrss from wait4, so
+each run is measured on its own). Targets: >= 80% of ideal at -j 8, and peak memory
+for 10,000 inputs within 1.5x of that for 100.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.fake_moonshot import FakeMoonshot  # noqa: E402
+from tests.media import image_bytes  # noqa: E402
+
+
+def command() -> list[str]:
+    exe = Path(sys.executable).parent / "kimi-vision"
+    return [str(exe)] if exe.exists() else ["kimi-vision"]
+
+
+def make_inputs(root: Path, n: int) -> Path:
+    """n distinct small PNG files (a few hundred bytes each) and a --files-from list."""
+    data = image_bytes(32, 24, "PNG")
+    listing = root / f"list-{n}.txt"
+    with listing.open("w") as fh:
+        for i in range(n):
+            sub = root / f"set{n}" / f"d{i // 1000:03d}"
+            if i % 1000 == 0:
+                sub.mkdir(parents=True, exist_ok=True)
+            path = sub / f"img{i:05d}.png"
+            path.write_bytes(data)
+            fh.write(f"{path}\n")
+    return listing
+
+
+def run_once(fake: FakeMoonshot, listing: Path, n: int, jobs: int, latency: float) -> dict[str, float]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOONSHOT_", "KIMI_"))}
+    env.update(
+        MOONSHOT_API_KEY=fake.api_key,
+        MOONSHOT_BASE_URL=fake.base_url,
+        XDG_CONFIG_HOME=str(listing.parent / "xdg"),
+        NO_COLOR="1",
+    )
+    before = len(fake.chat_requests)
+    fake.state.latency = latency
+    fake.state.max_in_flight = 0
+    args = command() + ["describe", "--files-from", str(listing), "-j", str(jobs), "--format", "jsonl"]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=listing.parent)
+    lines = 0
+    assert proc.stdout is not None
+    for _ in proc.stdout:
+        lines += 1
+    err = proc.stderr.read() if proc.stderr else b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0 or lines != n:
+        sys.exit(f"run failed: exit {proc.returncode}, {lines}/{n} lines\n{err.decode()[-2000:]}")
+    ideal = n * latency / jobs
+    return {
+        "n": n,
+        "wall": wall,
+        "ideal": ideal,
+        "efficiency": ideal / wall if wall else 0.0,
+        "peak_mb": usage.ru_maxrss / 1024,  # Linux: kilobytes
+        "requests": len(fake.chat_requests) - before,
+        "max_in_flight": fake.state.max_in_flight,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100, 10_000])
+    ap.add_argument("--latency", type=float, default=0.1, help="seconds per chat request [0.1]")
+    ap.add_argument("-j", "--jobs", type=int, default=8)
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="kv-bench-") as tmp, FakeMoonshot() as fake:
+        fake.state.record_bodies = False  # 10,000 request bodies would measure the server, not us
+        # The fixed cost of a run (interpreter, imports, one request with no latency) is
+        # paid once whatever N is; shown apart so small N is not judged on start-up time.
+        fixed = run_once(fake, make_inputs(Path(tmp), 1), 1, args.jobs, 0.0)["wall"]
+        print(f"fixed cost of one run (start-up + 1 request, no latency): {fixed:.2f}s", flush=True)
+        for n in args.sizes:
+            listing = make_inputs(Path(tmp), n)
+            r = run_once(fake, listing, n, args.jobs, args.latency)
+            rows.append(r)
+            steady = r["ideal"] / max(r["wall"] - fixed, 1e-9)
+            print(
+                f"{r['n']:>7,} inputs  -j {args.jobs}  latency {args.latency:g}s  "
+                f"wall {r['wall']:7.2f}s  ideal {r['ideal']:7.2f}s  "
+                f"{100 * r['efficiency']:5.1f}% of ideal ({100 * steady:5.1f}% without the fixed cost)  "
+                f"peak RSS {r['peak_mb']:6.1f} MB  max in flight {r['max_in_flight']}",
+                flush=True,
+            )
+    if len(rows) >= 2:
+        ratio = rows[-1]["peak_mb"] / rows[0]["peak_mb"]
+        print(f"peak memory {rows[-1]['n']:,} vs {rows[0]['n']:,} inputs: {ratio:.2f}x (target <= 1.5x)")
+
+
+if __name__ == "__main__":
+    main()
