@@ -14,6 +14,8 @@ from kimi_vision_cli.terminal import Terminal
 # Importing a command module registers it; the order here is the order in --help.
 from kimi_vision_cli.commands import describe  # noqa: F401  isort: skip
 from kimi_vision_cli.commands import ask  # noqa: F401  isort: skip
+from kimi_vision_cli.commands import upload  # noqa: F401  isort: skip
+from kimi_vision_cli.commands import files  # noqa: F401  isort: skip
 from kimi_vision_cli.commands import estimate  # noqa: F401  isort: skip
 from kimi_vision_cli.commands import models  # noqa: F401  isort: skip
 from kimi_vision_cli.commands import batch  # noqa: F401  isort: skip

@@ -41,6 +41,10 @@ Convert = Annotated[
 KeepMetadata = Annotated[
     bool, typer.Option("--keep-metadata", help="Keep EXIF/GPS/XMP metadata (stripped by default).")
 ]
+DownscaleVideo = Annotated[
+    bool,
+    typer.Option("--downscale-video", help="Transcode videos over 2048x1080 to fit (H.264 MP4; needs PyAV)."),
+]
 
 
 class UploadMode(str, Enum):

@@ -19,6 +19,7 @@ from kimi_vision_cli.discover import Source, read_path
 from kimi_vision_cli.errors import (
     ContentFilterError,
     ExitCode,
+    InputError,
     KimiVisionError,
     TemporaryError,
     TruncatedError,
@@ -113,31 +114,55 @@ def prepare_source(source: Source, ctx: Context) -> Prepared:
             }  # fmt: skip
             return Prepared(name, MediaRef("image", img.mime, data=img.data), record)
         video_data, record = _prepare_video(data, info.mime, ctx, name)
-        return Prepared(name, MediaRef("video", info.mime, data=video_data), record)
+        return Prepared(name, MediaRef("video", str(record["mime"]), data=video_data), record)
     except KimiVisionError as err:
         raise err.with_input(name) from None
 
 
 def _prepare_video(data: bytes, mime: str, ctx: Context, name: str) -> tuple[bytes, dict[str, Any]]:
-    record: dict[str, Any] = {
-        "mime": mime, "width": None, "height": None, "original_width": None,
-        "original_height": None, "bytes": len(data), "original_bytes": len(data),
-        "original_mime": mime, "resized": False, "rotated": False, "converted": False,
-        "stripped": [],
-    }  # fmt: skip
-    return data, record
+    from kimi_vision_cli.video import prepare_video
+
+    s = ctx.settings
+    return prepare_video(
+        data,
+        mime,
+        resize=s.resize,
+        downscale_wanted=s.downscale_video,
+        warn=ctx.diag.warn,
+        # The bar only on a terminal stderr (SPEC: progress goes to stderr).
+        console=ctx.diag.console if ctx.term.stderr_isatty else None,
+        name=name,
+    )
 
 
 def _prepared_file_id(source: Source, ctx: Context) -> Prepared:
-    from kimi_vision_cli.errors import UsageError
-
-    raise UsageError("ms:// inputs are not supported yet", input=source.display)
+    """An already uploaded file: its purpose (GET /v1/files/{id}) says image_url or video_url."""
+    file_id = source.value
+    record: dict[str, Any] = {"mime": None, "transport": "upload", "file_id": file_id}
+    if ctx.settings.dry_run:
+        # --dry-run makes no network call, so the purpose is not checked: shown as an image part.
+        ctx.diag.note(f"{source.display}: --dry-run does not look the file up; shown as image_url")
+        return Prepared(source.display, MediaRef("image", "", file_id=file_id), record)
+    meta = ctx.client.retrieve_file(file_id)
+    purpose = str(meta.get("purpose") or "")
+    if purpose not in ("image", "video"):
+        raise InputError(
+            f"file has purpose {purpose or 'unknown'!r}, not image or video",
+            input=source.display,
+            hint="upload media with `kimi-vision upload`, which sets the purpose",
+        )
+    record["bytes"] = meta.get("bytes")
+    return Prepared(source.display, MediaRef(purpose, "", file_id=file_id), record)
 
 
 def place_media(items: list[Prepared], ctx: Context, fixed: int = 0) -> None:
     """Decide inline vs upload for the media of one request, and upload what must go."""
     sizes = [p.ref.inline_size if p.ref.data is not None else 0 for p in items]
     chosen = transport.plan(sizes, mode=ctx.settings.upload, fixed=fixed)
+    # Every size check before the first upload: a refused file must not leave others behind.
+    for i, p in enumerate(items):
+        if i in chosen and p.ref.data is not None:
+            transport.check_file_size(len(p.ref.data), p.input)
     for i, p in enumerate(items):
         if p.ref.file_id is not None:
             p.record.setdefault("transport", "upload")
@@ -145,7 +170,6 @@ def place_media(items: list[Prepared], ctx: Context, fixed: int = 0) -> None:
             continue
         if i in chosen and not ctx.settings.dry_run:
             assert p.ref.data is not None
-            transport.check_file_size(len(p.ref.data), p.input)
             file_id = upload_media(p, ctx)
             p.ref = MediaRef(p.ref.kind, p.ref.mime, file_id=file_id)
             p.record.update(transport="upload", file_id=file_id)
@@ -154,12 +178,20 @@ def place_media(items: list[Prepared], ctx: Context, fixed: int = 0) -> None:
 
 
 def upload_media(p: Prepared, ctx: Context) -> str:
+    """Upload one prepared medium, reusing an earlier upload of the same bytes (uploads.py)."""
+    from kimi_vision_cli.uploads import UploadCache, upload_bytes
+
     assert p.ref.data is not None
-    ext = p.ref.mime.split("/")[-1].replace("x-", "").replace("quicktime", "mov")
+    cache = None if ctx.settings.no_cache else UploadCache.for_env(ctx.term.env)
     try:
-        return ctx.client.upload(p.ref.data, f"upload.{ext}", p.ref.kind)
+        up = upload_bytes(
+            ctx.client, cache, p.ref.data, p.ref.kind, p.ref.mime,
+            base_url=ctx.settings.base_url, name=p.input,
+        )  # fmt: skip
     except KimiVisionError as err:
         raise err.with_input(p.input) from None
+    p.record["cached"] = up.cached
+    return up.file_id
 
 
 # -- one request ------------------------------------------------------------------

@@ -60,6 +60,8 @@ class Settings:
     resize: bool = True
     convert: bool = False
     keep_metadata: bool = False
+    downscale_video: bool = False  # transcode videos over 2048x1080 to fit (video.py)
+    no_cache: bool = False  # upload again even when the same bytes were uploaded before
     upload: str = "auto"
     format: str = "text"
     dry_run: bool = False

@@ -1,0 +1,191 @@
+"""Videos: probe with PyAV (resolution, duration, codec) and, on request, downscale.
+
+Moonshot recommends videos of at most 2048x1080; bigger ones are sent as they are
+with a warning, or transcoded to fit (H.264 in MP4) with `--downscale-video`.
+PyAV is the optional `video` extra and is imported late (STYLE rule 10).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kimi_vision_cli.errors import InputError, UsageError
+
+RECOMMENDED = (2048, 1080)  # Moonshot's video recommendation, landscape
+_INSTALL_HINT = "install the video extra: pip install 'kimi-vision[video]'"
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    width: int
+    height: int
+    duration: float | None  # seconds
+    codec: str
+    frames: int | None
+
+
+def _av() -> Any:
+    try:
+        import av
+    except ImportError:
+        return None
+    return av
+
+
+def available() -> bool:
+    return _av() is not None
+
+
+def bound_for(width: int, height: int, bound: tuple[int, int] = RECOMMENDED) -> tuple[int, int]:
+    """The bound in the video's own orientation (a portrait clip fits 1080x2048)."""
+    big, small = max(bound), min(bound)
+    return (big, small) if width >= height else (small, big)
+
+
+def fits(width: int, height: int, bound: tuple[int, int] = RECOMMENDED) -> bool:
+    bw, bh = bound_for(width, height, bound)
+    return width <= bw and height <= bh
+
+
+def fit_size(width: int, height: int, bound: tuple[int, int] = RECOMMENDED) -> tuple[int, int]:
+    """Largest even size (H.264 with 4:2:0 needs even sides) inside the bound, same aspect."""
+    bw, bh = bound_for(width, height, bound)
+    scale = min(bw / width, bh / height, 1.0)
+    w = max(2, int(width * scale) // 2 * 2)
+    h = max(2, int(height * scale) // 2 * 2)
+    return w, h
+
+
+def probe(data: bytes, name: str | None = None) -> VideoInfo:
+    """Open the container and decode one frame; an undecodable video is an InputError."""
+    av = _av()
+    if av is None:
+        raise UsageError("cannot probe videos without PyAV", input=name, hint=_INSTALL_HINT)
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            if not container.streams.video:
+                raise InputError("no video stream in the file", input=name, hint="pass a video file")
+            stream = container.streams.video[0]
+            codec = stream.codec_context.name
+            duration: float | None = None
+            if stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                duration = container.duration / 1_000_000
+            width, height = stream.codec_context.width, stream.codec_context.height
+            frame = next(container.decode(stream), None)
+            if frame is None:
+                raise InputError("video has no decodable frame", input=name, hint="check the file")
+            width, height = width or frame.width, height or frame.height
+            return VideoInfo(width, height, duration, codec, stream.frames or None)
+    except InputError:
+        raise
+    except Exception as exc:  # PyAV raises av.error.* (FFmpeg errors) for broken files
+        raise InputError(
+            f"cannot decode video ({type(exc).__name__}: {exc})".replace("\n", " "),
+            input=name,
+            hint="the file is damaged or not a video FFmpeg can read",
+        ) from None
+
+
+def downscale(
+    data: bytes,
+    info: VideoInfo,
+    size: tuple[int, int],
+    *,
+    on_frame: Callable[[int], None] | None = None,
+    name: str | None = None,
+) -> bytes:
+    """Transcode to H.264 MP4 at `size`. The audio track is not kept (the API reads pictures)."""
+    av = _av()
+    if av is None:
+        raise UsageError("--downscale-video needs PyAV", input=name, hint=_INSTALL_HINT)
+    out = io.BytesIO()
+    try:
+        with av.open(io.BytesIO(data), mode="r") as src, av.open(out, mode="w", format="mp4") as dst:
+            in_stream = src.streams.video[0]
+            rate = in_stream.average_rate or in_stream.guessed_rate or 25
+            stream = dst.add_stream("libx264", rate=rate)
+            stream.width, stream.height = size
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"preset": "veryfast", "crf": "23"}
+            done = 0
+            for frame in src.decode(in_stream):
+                small = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+                small.pts = None  # let the encoder number frames at the output rate
+                for packet in stream.encode(small):
+                    dst.mux(packet)
+                done += 1
+                if on_frame:
+                    on_frame(done)
+            for packet in stream.encode():
+                dst.mux(packet)
+    except Exception as exc:
+        raise InputError(
+            f"cannot transcode video ({type(exc).__name__}: {exc})".replace("\n", " "),
+            input=name,
+            hint="send it as it is (drop --downscale-video) or convert it with ffmpeg",
+        ) from None
+    return out.getvalue()
+
+
+def prepare_video(
+    data: bytes,
+    mime: str,
+    *,
+    resize: bool,
+    downscale_wanted: bool,
+    warn: Callable[[str], None],
+    console: Any = None,
+    name: str | None = None,
+) -> tuple[bytes, dict[str, Any]]:
+    """Probe, warn when over the recommendation, and downscale when asked.
+
+    Returns the bytes to send and the media record (SPEC.md "Output", `media`).
+    `console`: a rich Console for the progress bar, given only when stderr is a terminal.
+    """
+    record: dict[str, Any] = {
+        "mime": mime, "width": None, "height": None, "original_width": None,
+        "original_height": None, "bytes": len(data), "original_bytes": len(data),
+        "original_mime": mime, "resized": False, "rotated": False, "converted": False,
+        "stripped": [], "duration": None, "codec": None,
+    }  # fmt: skip
+    if not available():
+        if downscale_wanted and resize:
+            raise UsageError("--downscale-video needs PyAV", input=name, hint=_INSTALL_HINT)
+        return data, record  # probing is a nicety; sending works without it
+    info = probe(data, name)
+    record.update(
+        width=info.width, height=info.height, original_width=info.width, original_height=info.height,
+        duration=info.duration, codec=info.codec,
+    )  # fmt: skip
+    if fits(info.width, info.height):
+        return data, record
+    bw, bh = bound_for(info.width, info.height)
+    if not downscale_wanted or not resize:
+        warn(
+            f"{name}: video is {info.width}x{info.height}, over Moonshot's recommended {bw}x{bh}"
+            + (" — pass --downscale-video to transcode it to fit" if resize else " (--no-resize: sent as is)")
+        )
+        return data, record
+    size = fit_size(info.width, info.height)
+    if console is None:
+        small = downscale(data, info, size, name=name)
+    else:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        # A rich console on a terminal stderr: a transient bar while FFmpeg works.
+        with Progress(
+            TextColumn("downscaling", markup=False), BarColumn(), TextColumn("{task.completed} frames"),
+            TimeRemainingColumn(), console=console, transient=True,
+        ) as bar:  # fmt: skip
+            task = bar.add_task("downscale", total=info.frames)
+            small = downscale(data, info, size, on_frame=lambda n: bar.update(task, completed=n), name=name)
+    record.update(
+        mime="video/mp4", width=size[0], height=size[1], bytes=len(small), resized=True,
+        converted=mime != "video/mp4", codec="h264",
+    )  # fmt: skip
+    return small, record

@@ -1,0 +1,188 @@
+"""`upload`, the upload cache, ms:// inputs and the 100 MB body limit, end to end
+through the installed command against the loopback server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.bigmedia import MB, padded_video
+from tests.fake_moonshot import FakeMoonshot
+from tests.media import video_bytes, write_image
+
+
+def uploads(fake: FakeMoonshot) -> list:  # type: ignore[type-arg]
+    return fake.requests_to("/v1/files", "POST")
+
+
+def test_upload_prints_ms_ids_with_purpose_from_content(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    (tmp_path / "clip.bin").write_bytes(video_bytes())  # the name says nothing: content decides
+    r = kv("upload", "a.png", "clip.bin")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2 and all(line.startswith("ms://") for line in lines)
+    ids = [line[5:] for line in lines]
+    assert [fake.state.files[i]["purpose"] for i in ids] == ["image", "video"]
+    assert [u.body["purpose"] for u in uploads(fake)] == ["image", "video"]
+
+
+def test_upload_sends_prepared_bytes_not_the_original(kv, fake, tmp_path: Path) -> None:
+    from tests.media import jpeg_with_exif
+
+    (tmp_path / "gps.jpg").write_bytes(jpeg_with_exif())
+    r = kv("upload", "gps.jpg")
+    assert r.returncode == 0, r.stderr
+    stored = fake.state.file_data[r.stdout.strip()[5:]]
+    assert b"TestCam" not in stored and stored.startswith(b"\xff\xd8")  # EXIF stripped, still JPEG
+    # The local file name never leaves the machine.
+    assert uploads(fake)[0].body["filename"] == "upload.jpeg"
+
+
+def test_second_upload_of_same_bytes_makes_no_upload_request(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    first = kv("upload", "a.png")
+    second = kv("upload", "a.png", "--format", "json")
+    assert first.returncode == second.returncode == 0
+    assert len(uploads(fake)) == 1
+    rows = json.loads(second.stdout)
+    assert rows == [
+        {
+            "input": "a.png", "file_id": first.stdout.strip()[5:], "url": first.stdout.strip(),
+            "purpose": "image", "bytes": rows[0]["bytes"], "cached": True,
+        }
+    ]  # fmt: skip
+    cache = tmp_path / "xdg-cache" / "kimi-vision" / "uploads.json"
+    assert json.loads(cache.read_text())["entries"]
+
+
+def test_no_cache_uploads_again(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    kv("upload", "a.png")
+    r = kv("upload", "--no-cache", "a.png", "--format", "jsonl")
+    assert r.returncode == 0, r.stderr
+    assert len(uploads(fake)) == 2
+    assert json.loads(r.stdout)["cached"] is False
+
+
+def test_cached_id_deleted_on_the_server_is_uploaded_again(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    old = kv("upload", "a.png").stdout.strip()
+    del fake.state.files[old[5:]]  # deleted elsewhere (web console, another machine)
+    new = kv("upload", "a.png")
+    assert new.returncode == 0, new.stderr
+    assert new.stdout.strip() != old and len(uploads(fake)) == 2
+
+
+def test_describe_auto_upload_uses_the_cache(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    for _ in range(2):
+        r = kv("describe", "--upload", "always", "a.png", "--format", "json")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)[0]["media"][0]["transport"] == "upload"
+    assert len(uploads(fake)) == 1 and len(fake.chat_requests) == 2
+
+
+def test_batch_continues_past_a_bad_input(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    (tmp_path / "notes.txt").write_text("hello")
+    r = kv("upload", "notes.txt", "missing.png", "a.png")
+    assert r.returncode == 2
+    assert len(r.stdout.splitlines()) == 1 and r.stdout.startswith("ms://")
+    assert "notes.txt: unsupported type" in r.stderr and "missing.png: no such file" in r.stderr
+
+
+def test_describe_ms_id_uses_the_purpose_for_the_part(kv, fake, tmp_path: Path) -> None:
+    (tmp_path / "v.mp4").write_bytes(video_bytes())
+    write_image(tmp_path / "a.png", 40, 30)
+    vid, img = kv("upload", "v.mp4", "a.png").stdout.split()
+    r = kv("ask", "What is here?", vid, img, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    parts = fake.chat_requests[0].body["messages"][-1]["content"]
+    assert parts[0] == {"type": "video_url", "video_url": {"url": vid}}
+    assert parts[1] == {"type": "image_url", "image_url": {"url": img}}
+    doc = json.loads(r.stdout)
+    assert [m["transport"] for m in doc["media"]] == ["upload", "upload"]
+    assert [m["file_id"] for m in doc["media"]] == [vid[5:], img[5:]]
+    assert "a 40x30 image/png image" in doc["text"]
+    assert len(uploads(fake)) == 2  # nothing uploaded again
+
+
+def test_missing_ms_id_is_exit_2_naming_it(kv, fake, tmp_path: Path) -> None:
+    r = kv("describe", "ms://nosuchfile")
+    assert r.returncode == 2
+    assert "ms://nosuchfile" in r.stderr and "not found" in r.stderr
+    assert not fake.chat_requests
+
+
+def test_ms_id_with_another_purpose_is_refused(kv, fake, tmp_path: Path) -> None:
+    from tests.fake_files import create
+
+    _, meta = create(fake.state, {"purpose": "file-extract", "file": b"hello", "filename": "a.txt"})
+    r = kv("describe", f"ms://{meta['id']}")
+    assert r.returncode == 2 and "file-extract" in r.stderr
+    assert not fake.chat_requests
+
+
+def test_account_file_limit_says_how_to_free_room(kv, fake, tmp_path: Path) -> None:
+    fake.state.max_files = 1  # the real limit is 1,000; the server's check is the same
+    write_image(tmp_path / "a.png")
+    write_image(tmp_path / "b.png", 30, 20)
+    r = kv("upload", "a.png", "b.png")
+    assert r.returncode == 1
+    assert len(r.stdout.splitlines()) == 1
+    assert "b.png" in r.stderr and "kimi-vision files prune" in r.stderr
+
+
+# -- the 100 MB limit ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_60mb(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("big")
+    return padded_video(d / "one.mp4", 60 * MB, frames=4), padded_video(d / "two.mp4", 60 * MB, frames=6)
+
+
+def test_two_60mb_videos_make_one_request_under_100mb(kv, fake, two_60mb) -> None:
+    """Done-when of issue 3: one request, under 100 MB, at least one ms:// part."""
+    r = kv("ask", "What happens?", str(two_60mb[0]), str(two_60mb[1]), "--format", "json")
+    assert r.returncode == 0, r.stderr
+    [chat] = fake.chat_requests
+    assert chat.size < 100 * MB
+    parts = chat.body["messages"][-1]["content"]
+    urls = [p["video_url"]["url"] for p in parts if p["type"] == "video_url"]
+    assert len(urls) == 2 and sum(u.startswith("ms://") for u in urls) == 1
+    assert sum(u.startswith("data:video/mp4;base64,") for u in urls) == 1
+    media = json.loads(r.stdout)["media"]
+    assert sorted(m["transport"] for m in media) == ["inline", "upload"]
+    assert len(uploads(fake)) == 1
+    [up] = [m for m in media if m["transport"] == "upload"]
+    assert fake.state.files[up["file_id"]]["purpose"] == "video"
+    assert urls.count(f"ms://{up['file_id']}") == 1
+
+
+def test_upload_never_with_an_oversized_body_is_exit_2(kv, fake, two_60mb) -> None:
+    r = kv("ask", "What?", str(two_60mb[0]), str(two_60mb[1]), "--upload", "never")
+    assert r.returncode == 2
+    assert "100 MB" in r.stderr and "--upload" in r.stderr
+    assert "413" not in r.stderr
+    assert not fake.chat_requests and not uploads(fake)
+
+
+def test_a_file_over_100mb_is_refused_before_any_upload(kv, fake, tmp_path: Path) -> None:
+    big = padded_video(tmp_path / "huge.mp4", 101 * MB)
+    write_image(tmp_path / "a.png")
+    for args in (("ask", "What?", "a.png", str(big), "--upload", "always"), ("upload", str(big))):
+        r = kv(*args)
+        assert r.returncode == 2, r.stderr
+        assert "huge.mp4" in r.stderr and "100 MB file limit" in r.stderr
+    assert not uploads(fake) and not fake.chat_requests
+
+
+def test_dry_run_with_ms_id_makes_no_request(kv, fake) -> None:
+    r = kv("describe", "--dry-run", "ms://abc123")
+    assert r.returncode == 0, r.stderr
+    assert '"ms://abc123"' in r.stdout
+    assert not fake.state.requests
