@@ -208,10 +208,15 @@ def test_files_from_streams_inputs_and_text_answers_print_whole(kv, fake, tmp_pa
 
 def test_progress_bar_on_a_terminal(invoke, fake, tmp_path: Path) -> None:
     names = [str(tmp_path / n) for n in _images(tmp_path, 4)]
+    fake.state.latency = 0.3
     code, out, err = invoke("describe", "-j", "2", "--format", "jsonl", *names, tty=True)
     assert code == 0, err
     assert len(out.splitlines()) == 4
-    assert "4 done, 0 failed, 0 skipped" in err
+    # a live line redrawn in place (\r + erase line), with counts and a rate
+    assert "\r\x1b[2K" in err and re.search(r"[1-3] done, 0 failed, 0 skipped .*/s", err)
+    assert "kimi-vision: 4 done, 0 failed, 0 skipped in " in err
+    code, out, err = invoke("describe", "-j", "2", "--format", "jsonl", *names, tty=False)
+    assert "\x1b[" not in err and SUMMARY.search(err)  # piped: the summary line only
     code, out, err = invoke("describe", "-j", "2", "--format", "jsonl", names[0], tty=True)
     assert err == ""  # one input: no bar, no summary
 
@@ -262,3 +267,58 @@ def test_single_input_still_streams_at_default_concurrency(env, fake, tmp_path: 
     assert proc.returncode == 0
     assert (first + rest).decode().startswith("**Answer 1**")
     assert t_end - t_first > 0.6  # the first words came well before the last
+
+
+def test_unwritable_output_dir_fails_those_inputs_with_exit_1(kv, fake, tmp_path: Path) -> None:
+    names = _images(tmp_path, 3, sub="photos")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "photos").write_text("a file where a directory must go")
+    r = kv("describe", "-j", "2", "--output-dir", "out", *names)
+    assert r.returncode == 1
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("kimi-vision: error:")]
+    assert len(errors) == 3 and all("cannot write sidecar" in e for e in errors)
+    assert _temp_files(tmp_path) == []
+
+
+def test_adaptive_limit_halves_once_per_wait_and_climbs_back() -> None:
+    from kimi_vision_cli.scheduler import RAISE_AFTER, AdaptiveLimit
+
+    lim = AdaptiveLimit(8)
+    lim.on_rate_limit(0.2)
+    lim.on_rate_limit(0.2)  # same burst: no second halving
+    assert lim.current == 4 and lim.paused_for() > 0
+    time.sleep(0.25)
+    for _ in range(3):
+        lim.on_rate_limit(0.01)
+        time.sleep(0.02)
+    assert lim.current == 1  # never below 1
+    lim.on_rate_limit(0.01)
+    assert lim.current == 1
+    for _ in range(RAISE_AFTER * 3):
+        lim.on_success()
+    assert lim.current == 4
+    for _ in range(RAISE_AFTER * 20):
+        lim.on_success()
+    assert lim.current == 8  # never above -j
+
+
+def test_sidecar_names_for_every_kind_of_input(tmp_path: Path) -> None:
+    from kimi_vision_cli.discover import Source
+    from kimi_vision_cli.sidecar import SidecarSpec
+
+    out = SidecarSpec("txt", tmp_path / "out")
+    here = SidecarSpec("json")
+    assert here.path_for(Source("path", "photos/a.png")) == Path("photos/a.png.json")
+    assert out.path_for(Source("path", "./photos/../photos/a.png")) == tmp_path / "out/photos/a.png.txt"
+    assert out.path_for(Source("path", "/data/a.png")) == tmp_path / "out/data/a.png.txt"
+    assert out.path_for(Source("path", "../../a.png")) == tmp_path / "out/a.png.txt"
+    assert out.path_for(Source("stdin", "-")) == tmp_path / "out/stdin.txt"
+    assert here.path_for(Source("stdin", "-")) == Path("stdin.json")
+    assert out.path_for(Source("file_id", "file-abc")) == tmp_path / "out/ms/file-abc.txt"
+    url = out.path_for(Source("url", "https://example.com/img/cat.png?s=2"))
+    assert (
+        re.fullmatch(r"cat\.png-[0-9a-f]{8}\.txt", url.name)
+        and url.parent == tmp_path / "out/example.com/img"
+    )
+    assert out.path_for(Source("url", "https://example.com/")) == tmp_path / "out/example.com/index.txt"
+    assert out.path_for(Source("url", "http://h/../../etc/x.png")) == tmp_path / "out/h/etc/x.png.txt"
