@@ -1,0 +1,122 @@
+"""`files list | delete | prune` through the installed command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.fake_files import create
+from tests.fake_moonshot import FakeMoonshot
+from tests.media import write_image
+
+
+def foreign(fake: FakeMoonshot, name: str = "other.pdf") -> str:
+    """A file someone else (the web console, another tool) put in the account."""
+    _, meta = create(fake.state, {"purpose": "file-extract", "file": b"%PDF-1.4 x", "filename": name})
+    return str(meta["id"])
+
+
+def upload_two(kv, tmp_path: Path) -> list[str]:  # type: ignore[no-untyped-def]
+    write_image(tmp_path / "a.png")
+    write_image(tmp_path / "b.png", 30, 20)
+    r = kv("upload", "a.png", "b.png")
+    assert r.returncode == 0, r.stderr
+    return [line[5:] for line in r.stdout.split()]
+
+
+def test_list_piped_is_tab_separated(kv, fake, tmp_path: Path) -> None:
+    ids = upload_two(kv, tmp_path)
+    other = foreign(fake)
+    r = kv("files", "list")
+    assert r.returncode == 0, r.stderr
+    rows = [line.split("\t") for line in r.stdout.splitlines()]
+    assert [row[0] for row in rows] == ids + [other]
+    assert [row[1] for row in rows] == ["image", "image", "file-extract"]
+    assert rows[2][4] == "other.pdf"
+
+
+def test_list_json(kv, fake, tmp_path: Path) -> None:
+    ids = upload_two(kv, tmp_path)
+    r = kv("files", "list", "--format", "json")
+    doc = json.loads(r.stdout)
+    assert [d["id"] for d in doc] == ids
+    assert list(doc[0]) == ["id", "purpose", "bytes", "created_at", "filename", "status"]
+
+
+def test_list_table_on_a_terminal(invoke, fake, tmp_path: Path) -> None:
+    foreign(fake, "report.pdf")
+    code, out, err = invoke("files", "list", tty=True)
+    assert code == 0, err
+    assert "purpose" in out and "report.pdf" in out and "\t" not in out
+    assert "1 of 1,000 files" in err
+
+
+def test_delete_accepts_id_and_ms_url(kv, fake, tmp_path: Path) -> None:
+    a, b = upload_two(kv, tmp_path)
+    r = kv("files", "delete", a, f"ms://{b}")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == [f"deleted ms://{a}", f"deleted ms://{b}"]
+    assert not fake.state.files
+    # Forgotten by the upload cache too: the next upload really uploads.
+    assert kv("upload", "a.png").returncode == 0
+    assert len(fake.requests_to("/v1/files", "POST")) == 3
+
+
+def test_delete_missing_id_goes_on_and_exits_2(kv, fake, tmp_path: Path) -> None:
+    other = foreign(fake)
+    r = kv("files", "delete", "nope", other)
+    assert r.returncode == 2
+    assert "ms://nope" in r.stderr and "not found" in r.stderr
+    assert f"deleted ms://{other}" in r.stdout and not fake.state.files
+
+
+def test_prune_yes_deletes_only_this_tools_uploads(kv, fake, tmp_path: Path) -> None:
+    ids = upload_two(kv, tmp_path)
+    other = foreign(fake)
+    r = kv("files", "prune", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert sorted(r.stdout.split()) == sorted(["deleted", "deleted"] + [f"ms://{i}" for i in ids])
+    assert list(fake.state.files) == [other]
+    again = kv("files", "prune", "--yes")
+    assert again.returncode == 0 and "nothing to prune" in again.stderr
+
+
+def test_prune_all_yes_deletes_everything(kv, fake, tmp_path: Path) -> None:
+    upload_two(kv, tmp_path)
+    foreign(fake)
+    r = kv("files", "prune", "--all", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert not fake.state.files and len(r.stdout.splitlines()) == 3
+
+
+def test_prune_without_yes_and_no_terminal_refuses(kv, fake, tmp_path: Path) -> None:
+    upload_two(kv, tmp_path)
+    r = kv("files", "prune")
+    assert r.returncode == 2
+    assert "--yes" in r.stderr and "refusing to delete 2 files" in r.stderr
+    assert len(fake.state.files) == 2 and not fake.requests_to("/v1/files", "DELETE")
+
+
+def test_prune_asks_on_a_terminal(fake, tmp_path: Path) -> None:
+    """In-process with a Terminal whose stdin and stderr are terminals: the question path."""
+    import io
+
+    from kimi_vision_cli import cli
+    from kimi_vision_cli.terminal import Terminal
+    from tests.conftest import FakeTTY
+
+    foreign(fake)
+    out, err = io.StringIO(), FakeTTY()
+    stdin = FakeTTY("n\n")
+    term_env = {
+        "MOONSHOT_API_KEY": fake.api_key, "MOONSHOT_BASE_URL": fake.base_url,
+        "XDG_CACHE_HOME": str(tmp_path / "c"), "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+    }  # fmt: skip
+    term = Terminal(out, err, stdin, False, True, True, color=False, width=100, env=term_env)
+    code = cli.run(["files", "prune", "--all"], term)
+    assert code == 2 and "delete 1 file in the account? [y/N]" in err.getvalue()
+    assert len(fake.state.files) == 1
+    stdin = FakeTTY("y\n")
+    term = Terminal(out, FakeTTY(), stdin, False, True, True, color=False, width=100, env=term_env)
+    assert cli.run(["files", "prune", "--all"], term) == 0
+    assert not fake.state.files
