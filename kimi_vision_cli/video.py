@@ -172,20 +172,37 @@ def prepare_video(
         )
         return data, record
     size = fit_size(info.width, info.height)
-    if console is None:
+    bar = _progress_bar(console, info.frames)
+    if bar is None:
         small = downscale(data, info, size, name=name)
     else:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        # A rich console on a terminal stderr: a transient bar while FFmpeg works.
-        with Progress(
-            TextColumn("downscaling", markup=False), BarColumn(), TextColumn("{task.completed} frames"),
-            TimeRemainingColumn(), console=console, transient=True,
-        ) as bar:  # fmt: skip
-            task = bar.add_task("downscale", total=info.frames)
-            small = downscale(data, info, size, on_frame=lambda n: bar.update(task, completed=n), name=name)
+        progress, task = bar
+        try:
+            small = downscale(
+                data, info, size, on_frame=lambda n: progress.update(task, completed=n), name=name
+            )
+        finally:
+            progress.stop()
     record.update(
         mime="video/mp4", width=size[0], height=size[1], bytes=len(small), resized=True,
         converted=mime != "video/mp4", codec="h264",
     )  # fmt: skip
     return small, record
+
+
+def _progress_bar(console: Any, total: int | None) -> tuple[Any, Any] | None:
+    """A transient rich bar on a terminal stderr, or None (no console, or it cannot show one)."""
+    if console is None:
+        return None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn("downscaling", markup=False), BarColumn(), TextColumn("{task.completed} frames"),
+        TimeRemainingColumn(), console=console, transient=True,
+    )  # fmt: skip
+    task = progress.add_task("downscale", total=total)
+    try:
+        progress.start()
+    except Exception:  # rich < 14 allows one live display per console (the batch bar may hold it)
+        return None
+    return progress, task

@@ -107,7 +107,10 @@ def test_undecodable_video_is_exit_2(kv, fake, tmp_path: Path) -> None:
 def test_downscale_progress_bar_on_a_terminal(invoke, fake, tmp_path: Path, big_video: bytes) -> None:
     path = tmp_path / "big.mp4"
     path.write_bytes(big_video)
-    code, out, err = invoke("describe", "--downscale-video", str(path), tty=True)
+    (tmp_path / "big2.mp4").write_bytes(big_video)
+    # Two inputs: the batch bar is live on the same console while the videos downscale.
+    code, out, err = invoke("describe", "--downscale-video", str(path), str(tmp_path / "big2.mp4"), tty=True)
     assert code == 0, err
+    assert out.count("video/mp4 video of") == 2
     assert "downscaling" in err  # rich's transient bar drew on the (fake) terminal stderr
     assert "downscaling" not in out
