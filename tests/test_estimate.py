@@ -158,3 +158,17 @@ def test_readme_documents_the_json_keys() -> None:
     text = (ROOT / "README.md").read_text()
     section = text[text.index("### estimate") :]
     assert all(f"`{k}`" in section for k in ("model", "inputs", "total_tokens", "cost", "tokens"))
+
+
+def test_uploaded_file_is_estimated_by_reference(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", 280, 280)
+    up = kv("upload", "a.png")
+    assert up.returncode == 0, up.stderr
+    ref = up.stdout.strip()
+    inline = kv("estimate", "a.png")
+    by_ref = kv("estimate", ref)
+    assert by_ref.returncode == 0, by_ref.stderr
+    assert _tokens_line(by_ref.stdout, ref) == _tokens_line(inline.stdout, "a.png")
+    url = fake.requests_to(EST)[-1].body["messages"][-1]["content"][0]["image_url"]["url"]
+    assert url == ref
+    assert len(fake.requests_to("/v1/files", "POST")) == 1  # only the explicit upload
