@@ -20,8 +20,14 @@ from kimi_vision_cli.sniff import MEDIA_EXTENSIONS
 MAX_READ_BYTES = 2 * 1024 * 1024 * 1024
 
 
+# `https://user:password@host/...`: the credentials are a secret like the API key.
+_URL_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*@")
+
+
 def display_name(text: str) -> str:
-    """A name safe to print: undecodable bytes (surrogate escapes) shown as \\xNN."""
+    """A name safe to print: undecodable bytes (surrogate escapes) shown as \\xNN,
+    a URL's user:password as ***."""
+    text = _URL_USERINFO.sub(r"\1***@", text)
     try:
         text.encode("utf-8")
         safe = text

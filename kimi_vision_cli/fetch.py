@@ -3,6 +3,7 @@ redirects followed only to http(s). The bytes are then sniffed like a file's."""
 
 from __future__ import annotations
 
+import base64
 import http.client
 import time
 import urllib.error
@@ -59,6 +60,27 @@ def _too_big(name: str, size: str, max_bytes: int) -> InputError:
     )
 
 
+def _request(url: str) -> urllib.request.Request:
+    """urllib cannot take `user:password@` in a URL: send it as Basic auth instead, as an
+    unredirected header so a redirect to another host never receives it."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return urllib.request.Request(url, headers={"User-Agent": "kimi-vision"})
+    netloc = parts.hostname or ""
+    if ":" in netloc:
+        netloc = f"[{netloc}]"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    request = urllib.request.Request(
+        parts._replace(netloc=netloc).geturl(), headers={"User-Agent": "kimi-vision"}
+    )
+    user = urllib.parse.unquote(parts.username)
+    password = urllib.parse.unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    request.add_unredirected_header("Authorization", f"Basic {token}")
+    return request
+
+
 def fetch_url(
     url: str, *, timeout: float = 60.0, total: float | None = None, max_bytes: int = MAX_URL_BYTES
 ) -> bytes:
@@ -70,7 +92,10 @@ def fetch_url(
         raise InputError("unsupported URL scheme", input=name, hint="use http(s)://")
     deadline = time.monotonic() + total
     opener = urllib.request.build_opener(_HttpOnlyRedirects)
-    request = urllib.request.Request(url, headers={"User-Agent": "kimi-vision"})
+    try:
+        request = _request(url)
+    except ValueError as exc:  # a bad port, say
+        raise InputError(f"invalid URL: {exc}", input=name) from None
     slow = InputError(f"download took longer than {total:g}s", input=name, hint="raise --timeout")
     try:
         with opener.open(request, timeout=timeout) as resp:

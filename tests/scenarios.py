@@ -63,6 +63,16 @@ class _WebHandler(BaseHTTPRequestHandler):
                 self._send(302, b"", {"Location": "ftp://127.0.0.1/x.png"})
             elif route == "/to-image":
                 self._send(302, b"", {"Location": "/image.png"})
+            elif route == "/auth.png":  # Basic auth bob:hunter2
+                ok = self.headers.get("Authorization") == "Basic Ym9iOmh1bnRlcjI="
+                self._send(200 if ok else 401, PNG if ok else b"who?", {"Content-Type": "image/png"})
+            elif route == "/auth-redirect":
+                self._send(302, b"", {"Location": "/no-credentials.png"})
+            elif route == "/no-credentials.png":  # refuses a request that carried them along
+                leaked = "Authorization" in self.headers
+                self._send(
+                    403 if leaked else 200, b"leaked" if leaked else PNG, {"Content-Type": "image/png"}
+                )
             elif route == "/page.html":
                 self._send(200, b"<html><body>hello</body></html>", {"Content-Type": "text/html"})
             else:

@@ -112,3 +112,15 @@ def test_settings_repr_has_no_key() -> None:
     assert s.api_key == key
     assert key not in repr(s) and key not in str(s)
     assert key not in repr(s.with_(model="kimi-k2.5"))
+
+
+def test_url_credentials_used_never_shown_nor_forwarded(kv, fake, tmp_path: Path) -> None:
+    with web_server() as web:
+        base = web.replace("http://", "http://bob:hunter2@")
+        r = kv(
+            "describe", "-j", "1", "--verbose", f"{base}/auth.png", f"{base}/auth-redirect", f"{base}/nope"
+        )
+    assert r.returncode == 2, r.stderr  # /nope is a 404
+    assert r.stdout.count("a 20x10 image/png image") == 2  # auth sent; not forwarded on redirect
+    assert "http://***@127.0.0.1" in r.stdout and "http://***@127.0.0.1" in r.stderr
+    assert_no_key("hunter2", r.stdout, r.stderr, root=tmp_path)
