@@ -140,3 +140,18 @@ def test_several_inputs_go_on_past_a_fault(kv, fake, tmp_path: Path) -> None:
     r = kv("describe", "-j", "1", "b.png", "good.png")
     assert r.returncode == 1
     assert CAPTION in r.stdout and "30x20" not in r.stdout
+
+
+def test_ask_cut_before_answer_retried_and_mid_answer_reported(kv, fake, tmp_path: Path) -> None:
+    from tests.media import write_image
+
+    write_image(tmp_path / "a.png", 24, 16)
+    fake.inject(Fault(cut_after=0))
+    r = kv("ask", "What is it?", "a.png")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("**Answer 1**") == 1 and CAPTION in r.stdout
+    fake.inject(Fault(cut_after=2))
+    r = kv("ask", "What is it?", "a.png")
+    assert r.returncode == 1, r.stderr
+    assert r.stdout.startswith("**Answer 1**") and CAPTION not in r.stdout
+    assert "incomplete" in one_error_line(r.stderr)
