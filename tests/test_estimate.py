@@ -172,3 +172,20 @@ def test_uploaded_file_is_estimated_by_reference(kv, fake, tmp_path: Path) -> No
     url = fake.requests_to(EST)[-1].body["messages"][-1]["content"][0]["image_url"]["url"]
     assert url == ref
     assert len(fake.requests_to("/v1/files", "POST")) == 1  # only the explicit upload
+
+
+def test_estimate_takes_every_option_describe_and_ask_share() -> None:
+    # STYLE rule 7: an estimate must be able to describe the same request describe/ask send.
+    import typer
+
+    from kimi_vision_cli.cli import app
+
+    group = typer.main.get_command(app)
+
+    def longs(name: str) -> set[str]:
+        cmd = group.commands[name]  # type: ignore[attr-defined]
+        return {o for p in cmd.params for o in getattr(p, "opts", []) if o.startswith("--")}
+
+    shared = longs("describe") & longs("ask")
+    missing = shared - longs("estimate") - {"--show-thinking"}  # nothing streams in an estimate
+    assert missing == set()
