@@ -174,3 +174,21 @@ def test_clean_image_sent_byte_for_byte(kv, fake, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert sent_bytes(fake) == original
     assert jsonl(r.stdout)[0]["media"][0]["stripped"] == []
+
+
+def test_mpo_second_picture_and_its_exif_stay_home(kv, fake, tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[GPS_IFD] = {1: "N", 2: (48.0, 51.0, 24.0)}
+    out = io.BytesIO()
+    first, second = Image.new("RGB", (32, 24), (1, 2, 3)), Image.new("RGB", (32, 24), (9, 9, 9))
+    first.save(out, format="MPO", save_all=True, append_images=[second], exif=exif.tobytes())
+    original = out.getvalue()
+    assert original.count(b"Exif\0\0") == 2  # GPS in both pictures
+    (tmp_path / "phone.jpg").write_bytes(original)
+    r = kv("describe", "--format", "jsonl", "phone.jpg")
+    assert r.returncode == 0, r.stderr
+    sent = sent_bytes(fake)
+    assert b"Exif\0\0" not in sent and sent.count(b"\xff\xd8") == 1
+    assert scan_data(sent) == scan_data(original)[: len(scan_data(sent))]
+    privacy_free(open_image(sent))
+    assert jsonl(r.stdout)[0]["media"][0]["stripped"] == ["gps", "exif", "mpf", "trailer"]
