@@ -19,6 +19,10 @@ Readings we chose where Moonshot's docs are unclear (each marked READING below):
   quarter token per text character) is a stand-in: see tests/fake_tokenizer.py.
 - Files endpoints (upload, list, retrieve, delete, content, the 100 MB and 1,000-file
   errors): see tests/fake_files.py for the shapes and the READINGs chosen there.
+- Rate limits (429 `rate_limit_reached_error`, "please try again after N seconds"): the
+  limits are per account (concurrency, RPM, TPM), so the wait applies to the whole run,
+  not one request: the client starts no new request until it has passed and halves its
+  concurrency (kimi_vision_cli/scheduler.py). Faults are injected per request here.
 """
 
 from __future__ import annotations
