@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.fake_files import create
 from tests.fake_moonshot import FakeMoonshot
 from tests.media import write_image
@@ -120,3 +122,22 @@ def test_prune_asks_on_a_terminal(fake, tmp_path: Path) -> None:
     term = Terminal(out, FakeTTY(), stdin, False, True, True, color=False, width=100, env=term_env)
     assert cli.run(["files", "prune", "--all"], term) == 0
     assert not fake.state.files
+
+
+def test_fake_files_endpoints_refuse_like_moonshot(fake) -> None:
+    """The loopback server's own contract (tests/fake_files.py READINGs), through our client."""
+    from kimi_vision_cli.client import FileMissingError, MoonshotClient
+    from kimi_vision_cli.errors import APIError
+    from kimi_vision_cli.settings import Settings
+
+    client = MoonshotClient(Settings(api_key=fake.api_key, base_url=fake.base_url, retries=0))
+    with pytest.raises(APIError, match="invalid purpose: assistants"):
+        client.upload(b"hello", "a.txt", "assistants")
+    fid = client.upload(b"GIF89a" + bytes(20), "a.gif", "image")
+    assert client.retrieve_file(fid)["purpose"] == "image"
+    assert [f["id"] for f in client.list_files()] == [fid]
+    client.delete_file(fid)
+    with pytest.raises(FileMissingError):
+        client.retrieve_file(fid)
+    status, body = create(fake.state, {"purpose": "video", "file": bytes(100 * 1024 * 1024 + 1)})
+    assert status == 400 and "100MB" in body["error"]["message"]
