@@ -129,6 +129,7 @@ def _prepare_video(data: bytes, mime: str, ctx: Context, name: str) -> tuple[byt
         resize=s.resize,
         downscale_wanted=s.downscale_video,
         warn=ctx.diag.warn,
+        keep_metadata=s.keep_metadata,
         # The bar only on a terminal stderr (SPEC: progress goes to stderr).
         console=ctx.diag.console if ctx.term.stderr_isatty else None,
         name=name,

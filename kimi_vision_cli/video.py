@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kimi_vision_cli.errors import InputError, UsageError
+from kimi_vision_cli.videometa import BMFF_MIMES, strip_bmff_metadata
 
 RECOMMENDED = (2048, 1080)  # Moonshot's video recommendation, landscape
 _INSTALL_HINT = "install the video extra: pip install 'kimi-vision[video]'"
@@ -139,10 +140,11 @@ def prepare_video(
     resize: bool,
     downscale_wanted: bool,
     warn: Callable[[str], None],
+    keep_metadata: bool = False,
     console: Any = None,
     name: str | None = None,
 ) -> tuple[bytes, dict[str, Any]]:
-    """Probe, warn when over the recommendation, and downscale when asked.
+    """Strip metadata, probe, warn when over the recommendation, and downscale when asked.
 
     Returns the bytes to send and the media record (SPEC.md "Output", `media`).
     `console`: a rich Console for the progress bar, given only when stderr is a terminal.
@@ -153,6 +155,9 @@ def prepare_video(
         "original_mime": mime, "resized": False, "rotated": False, "converted": False,
         "stripped": [], "duration": None, "codec": None,
     }  # fmt: skip
+    if not keep_metadata and mime in BMFF_MIMES:
+        data, record["stripped"] = strip_bmff_metadata(data)
+        record["bytes"] = len(data)  # same length: boxes are blanked in place
     if not available():
         if downscale_wanted and resize:
             raise UsageError("--downscale-video needs PyAV", input=name, hint=_INSTALL_HINT)

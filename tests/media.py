@@ -54,12 +54,22 @@ def animated_gif(w: int = 40, h: int = 30, frames: int = 3, duration: int = 70) 
 
 
 def video_bytes(
-    w: int = 64, h: int = 48, frames: int = 5, *, codec: str = "libx264", fmt: str = "mp4"
+    w: int = 64,
+    h: int = 48,
+    frames: int = 5,
+    *,
+    codec: str = "libx264",
+    fmt: str = "mp4",
+    metadata: dict[str, str] | None = None,
+    options: dict[str, str] | None = None,
 ) -> bytes:
+    """A small real video. `metadata`: container tags as a phone writes them (FFmpeg puts
+    `location` in `loci` for mp4/3gp, `\xa9xyz` for mov; `options` may ask for mdta keys)."""
     import av
 
     out = io.BytesIO()
-    with av.open(out, mode="w", format=fmt) as container:
+    with av.open(out, mode="w", format=fmt, options=options or {}) as container:
+        container.metadata.update(metadata or {})
         stream = container.add_stream(codec, rate=10)
         stream.width = w
         stream.height = h

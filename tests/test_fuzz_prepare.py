@@ -12,7 +12,8 @@ from PIL import Image
 from kimi_vision_cli.errors import KimiVisionError
 from kimi_vision_cli.prepare import ImageOptions, container_metadata, prepare_image
 from kimi_vision_cli.sniff import sniff
-from tests.media import animated_gif, image_bytes, jpeg_with_exif
+from kimi_vision_cli.videometa import strip_bmff_metadata
+from tests.media import animated_gif, image_bytes, jpeg_with_exif, video_bytes
 
 
 def _webp() -> bytes:
@@ -51,9 +52,13 @@ OPTIONS = [
 ]
 
 
+def mutated() -> st.SearchStrategy[bytes]:
+    return st.sampled_from(SEEDS).flatmap(mutated_from)
+
+
 @st.composite
-def mutated(draw: st.DrawFn) -> bytes:
-    data = bytearray(draw(st.sampled_from(SEEDS)))
+def mutated_from(draw: st.DrawFn, seed: bytes) -> bytes:
+    data = bytearray(seed)
     for _ in range(draw(st.integers(1, 6))):
         op = draw(st.sampled_from(["flip", "truncate", "insert", "delete", "overwrite"]))
         if not data:
@@ -113,3 +118,19 @@ def test_bombs_refused_before_decoding() -> None:
     for data in (bomb_png(15_000, 15_000), bomb_png(100_000, 100_000)):
         with pytest.raises(InputError, match="too many pixels"):
             prepare_image(data, "image/png", ImageOptions(), name="bomb.png")
+
+
+VIDEO_SEEDS = [
+    video_bytes(16, 12, 2, fmt="mov", metadata={"location": "+01.0000+002.0000/"}),
+    video_bytes(16, 12, 2, fmt="mp4", metadata={"location": "+01.0000+002.0000/", "make": "X"}),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.sampled_from(VIDEO_SEEDS).flatmap(mutated_from))
+def test_video_metadata_stripper_total_and_idempotent(data: bytes) -> None:
+    """Any bytes: no exception, same length (nothing moves), and a second pass finds nothing."""
+    out, _ = strip_bmff_metadata(data)
+    assert len(out) == len(data)
+    again, kinds = strip_bmff_metadata(out)
+    assert kinds == [] and again == out

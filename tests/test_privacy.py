@@ -11,10 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image, ImageCms, PngImagePlugin
 
 from tests.fake_moonshot import FakeMoonshot
-from tests.media import image_bytes, jpeg_with_exif
+from tests.media import image_bytes, jpeg_with_exif, video_bytes
 
 GPS_IFD = 0x8825
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -192,3 +193,73 @@ def test_mpo_second_picture_and_its_exif_stay_home(kv, fake, tmp_path: Path) -> 
     assert scan_data(sent) == scan_data(original)[: len(scan_data(sent))]
     privacy_free(open_image(sent))
     assert jsonl(r.stdout)[0]["media"][0]["stripped"] == ["gps", "exif", "mpf", "trailer"]
+
+
+# -- videos: the location a phone writes into MP4/MOV/3GP never leaves the machine ----
+
+PLACE = "+48.8584+002.2945/"  # ISO 6709, as phones write it
+
+
+def sent_video(fake: FakeMoonshot, i: int = 0) -> bytes:
+    parts = fake.chat_requests[i].body["messages"][-1]["content"]
+    url = next(p for p in parts if p["type"] == "video_url")["video_url"]["url"]
+    return base64.b64decode(url.split(",", 1)[1])
+
+
+def video_tags(data: bytes) -> tuple[dict[str, str], int]:
+    """(container tags PyAV reads, decoded frame count)."""
+    import av
+
+    with av.open(io.BytesIO(data)) as c:
+        return dict(c.metadata), sum(1 for _ in c.decode(video=0))
+
+
+@pytest.mark.parametrize(
+    ("fmt", "metadata", "options"),
+    [
+        ("mp4", {"location": PLACE, "make": "TestCam"}, None),  # 3GPP `loci` box
+        ("mov", {"location": PLACE, "make": "TestCam"}, None),  # QuickTime `\xa9xyz`
+        ("3gp", {"location": PLACE}, None),
+        (  # Apple's mdta keys, as an iPhone writes them
+            "mov",
+            {"com.apple.quicktime.location.ISO6709": PLACE, "com.apple.quicktime.make": "TestCam"},
+            {"movflags": "use_metadata_tags"},
+        ),
+    ],
+)
+def test_video_location_stripped_without_touching_samples(
+    kv, fake, tmp_path: Path, fmt: str, metadata: dict[str, str], options: dict[str, str] | None
+) -> None:
+    original = video_bytes(fmt=fmt, metadata=metadata, options=options)
+    tags, frames = video_tags(original)
+    assert any(PLACE in v for v in tags.values())  # the input really carries a location
+    (tmp_path / f"clip.{fmt}").write_bytes(original)
+    r = kv("describe", "--format", "jsonl", f"clip.{fmt}")
+    assert r.returncode == 0, r.stderr
+    sent = sent_video(fake)
+    sent_tags, sent_frames = video_tags(sent)
+    assert not any(PLACE in v or "TestCam" in v for v in sent_tags.values()), sent_tags
+    assert b"TestCam" not in sent and b"48.8584" not in sent
+    assert sent_frames == frames and len(sent) == len(original)  # blanked in place, samples intact
+    (rec,) = jsonl(r.stdout)
+    media = rec["media"][0]
+    assert "gps" in media["stripped"] and "metadata" in media["stripped"]
+    assert media["bytes"] == media["original_bytes"] == len(original)
+
+
+def test_video_keep_metadata_sends_the_file_as_is(kv, fake, tmp_path: Path) -> None:
+    original = video_bytes(fmt="mov", metadata={"location": PLACE})
+    (tmp_path / "clip.mov").write_bytes(original)
+    r = kv("describe", "--format", "jsonl", "--keep-metadata", "clip.mov")
+    assert r.returncode == 0, r.stderr
+    assert sent_video(fake) == original
+    assert jsonl(r.stdout)[0]["media"][0]["stripped"] == []
+
+
+def test_uploaded_video_has_no_location(kv, fake, tmp_path: Path) -> None:
+    (tmp_path / "clip.mp4").write_bytes(video_bytes(metadata={"location": PLACE}))
+    r = kv("upload", "clip.mp4")
+    assert r.returncode == 0, r.stderr
+    (stored,) = fake.state.file_data.values()
+    tags, _ = video_tags(stored)
+    assert not any(PLACE in v for v in tags.values()), tags
