@@ -31,7 +31,8 @@ def test_jsonl_record_keys(kv, fake, tmp_path: Path) -> None:
 
 
 def test_renderer_keys_match_this_test() -> None:
-    from kimi_vision_cli.render import MEDIA_KEYS as media, RESULT_KEYS as result
+    from kimi_vision_cli.render import MEDIA_KEYS as media
+    from kimi_vision_cli.render import RESULT_KEYS as result
 
     assert list(result) == RESULT_KEYS
     assert list(media) == MEDIA_KEYS

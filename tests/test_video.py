@@ -86,10 +86,15 @@ def test_upload_downscale_video(kv, fake, tmp_path: Path, big_video: bytes) -> N
 
 def test_no_resize_leaves_the_video_alone(kv, fake, tmp_path: Path, big_video: bytes) -> None:
     (tmp_path / "big.mp4").write_bytes(big_video)
-    r = kv("upload", "--downscale-video", "--no-resize", "big.mp4")
+    r = kv("upload", "--downscale-video", "--no-resize", "--keep-metadata", "big.mp4")
     assert r.returncode == 0, r.stderr
     assert fake.state.file_data[r.stdout.strip()[5:]] == big_video
     assert "--no-resize" in r.stderr  # the warning still says it is over the recommendation
+    # Without --keep-metadata the size is still left alone; only metadata boxes are blanked.
+    r = kv("upload", "--no-cache", "--no-resize", "big.mp4")
+    assert r.returncode == 0, r.stderr
+    sent = fake.state.file_data[r.stdout.strip()[5:]]
+    assert probe_size(sent)[:2] == (2560, 1440) and len(sent) == len(big_video)
 
 
 def test_undecodable_video_is_exit_2(kv, fake, tmp_path: Path) -> None:
@@ -114,3 +119,20 @@ def test_downscale_progress_bar_on_a_terminal(invoke, fake, tmp_path: Path, big_
     assert out.count("video/mp4 video of") == 2
     assert "downscaling" in err  # rich's transient bar drew on the (fake) terminal stderr
     assert "downscaling" not in out
+
+
+def test_batch_submit_downscale_video(kv, fake, tmp_path: Path, big_video: bytes) -> None:
+    import base64
+
+    (tmp_path / "big.mp4").write_bytes(big_video)
+    r = kv("batch", "submit", "--downscale-video", "big.mp4")
+    assert r.returncode == 0, r.stderr
+    (batch_file,) = [fid for fid, m in fake.state.files.items() if m["purpose"] == "batch"]
+    (line,) = fake.state.file_data[batch_file].decode().splitlines()
+    part = json.loads(line)["body"]["messages"][-1]["content"][0]
+    url = part["video_url"]["url"]
+    if url.startswith("ms://"):
+        sent = fake.state.file_data[url[5:]]
+    else:
+        sent = base64.b64decode(url.split(",", 1)[1])
+    assert probe_size(sent)[:2] == (1920, 1080)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -14,6 +13,8 @@ from kimi_vision_cli.options import (
     ApiKey,
     BaseUrl,
     Convert,
+    DownscaleVideo,
+    FilesFrom,
     Format,
     Inputs,
     JsonMode,
@@ -23,6 +24,7 @@ from kimi_vision_cli.options import (
     Model,
     NoResize,
     Prompt,
+    Recursive,
     Region,
     Retries,
     System,
@@ -63,6 +65,7 @@ def submit(
     no_resize: NoResize = False,
     convert: Convert = False,
     keep_metadata: KeepMetadata = False,
+    downscale_video: DownscaleVideo = False,
     format: Format = None,
     base_url: BaseUrl = None,
     region: Region = None,
@@ -70,11 +73,8 @@ def submit(
     timeout: Timeout = None,
     retries: Retries = None,
     verbose: Verbose = False,
-    recursive: Annotated[bool, typer.Option("-r", "--recursive", help="Walk directories for media files.")] = False,
-    files_from: Annotated[
-        Path | None,
-        typer.Option("--files-from", help="Read inputs, one per line, from FILE (- for stdin).", allow_dash=True),
-    ] = None,
+    recursive: Recursive = False,
+    files_from: FilesFrom = None,
     window: Annotated[str, typer.Option("--window", help="Completion window, 12h to 7d.")] = "24h",
 ) -> None:
     """Build one request per input (like describe), upload them as a batch, print the batch id(s)."""

@@ -16,6 +16,7 @@ from kimi_vision_cli.options import (
     Convert,
     DownscaleVideo,
     DryRun,
+    FilesFrom,
     Format,
     Inputs,
     JsonMode,
@@ -25,6 +26,7 @@ from kimi_vision_cli.options import (
     Model,
     NoResize,
     Prompt,
+    Recursive,
     Region,
     Retries,
     ShowThinking,
@@ -78,15 +80,8 @@ def describe(
     concurrency: Annotated[
         int | None, typer.Option("-j", "--concurrency", help="Requests in flight [default 4].", min=1)
     ] = None,
-    recursive: Annotated[
-        bool, typer.Option("-r", "--recursive", help="Walk directories for media files.")
-    ] = False,
-    files_from: Annotated[
-        Path | None,
-        typer.Option(
-            "--files-from", help="Read inputs, one per line, from FILE (- for stdin).", allow_dash=True
-        ),
-    ] = None,
+    recursive: Recursive = False,
+    files_from: FilesFrom = None,
     sidecar: Annotated[
         SidecarKind | None,
         typer.Option(

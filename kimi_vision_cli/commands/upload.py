@@ -23,6 +23,7 @@ from kimi_vision_cli.options import (
     KeepMetadata,
     MaxSize,
     NoResize,
+    Recursive,
     Region,
     Retries,
     Timeout,
@@ -46,9 +47,7 @@ def upload(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Upload again even if the same bytes were uploaded before.")
     ] = False,
-    recursive: Annotated[
-        bool, typer.Option("-r", "--recursive", help="Walk directories for media files.")
-    ] = False,
+    recursive: Recursive = False,
     format: Format = None,
     base_url: BaseUrl = None,
     region: Region = None,
