@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from kimi_vision_cli import transport
@@ -25,6 +26,7 @@ from kimi_vision_cli.errors import (
     TruncatedError,
 )
 from kimi_vision_cli.prepare import ImageOptions, prepare_image
+from kimi_vision_cli.progress import frame_bar
 from kimi_vision_cli.render import Diagnostics, Renderer, Result
 from kimi_vision_cli.request import (
     MediaRef,
@@ -131,7 +133,7 @@ def _prepare_video(data: bytes, mime: str, ctx: Context, name: str) -> tuple[byt
         warn=ctx.diag.warn,
         keep_metadata=s.keep_metadata,
         # The bar only on a terminal stderr (SPEC: progress goes to stderr).
-        console=ctx.diag.console if ctx.term.stderr_isatty else None,
+        bar=partial(frame_bar, ctx.diag) if ctx.term.stderr_isatty else None,
         name=name,
     )
 

@@ -7,7 +7,7 @@ through it. Driven from the scheduler's main thread only.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -55,6 +55,7 @@ class BatchProgress:
         self._task = self._progress.add_task("describe", total=None, stats="", rate="")
         self._refresh()
         self._progress.start()
+        self.diag.live_progress = self._progress
 
     def update(self, *, done: int, failed: int, skipped: int, total: int | None = None) -> None:
         self.done, self.failed, self.skipped = done, failed, skipped
@@ -89,6 +90,7 @@ class BatchProgress:
             self._progress.start()
 
     def stop(self) -> None:
+        self.diag.live_progress = None
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
@@ -101,3 +103,30 @@ class BatchProgress:
         if stopped:
             return f"stopped: {text} — the rest was not sent"
         return text
+
+
+@contextmanager
+def frame_bar(diag: Diagnostics, label: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A frame counter on the terminal stderr (video downscaling): a row of the batch bar
+    when one is shown, else a transient bar of its own. Safe from worker threads: rich's
+    Progress methods take its lock."""
+    host = diag.live_progress
+    if host is not None:
+        task = host.add_task(label, total=total, stats=label, rate="")
+        try:
+            yield lambda n: host.update(task, completed=n, stats=f"{label}: {n} frames")
+        finally:
+            host.remove_task(task)
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn(label, markup=False), BarColumn(), TextColumn("{task.completed} frames"),
+        TimeRemainingColumn(), console=diag.console, transient=True,
+    )  # fmt: skip
+    task = progress.add_task(label, total=total)
+    progress.start()
+    try:
+        yield lambda n: progress.update(task, completed=n)
+    finally:
+        progress.stop()

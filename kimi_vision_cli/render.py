@@ -53,6 +53,9 @@ class Diagnostics:
         self.term = term
         self._lock = threading.Lock()
         self._console: Any = None
+        # The batch bar's rich Progress while it is shown: other bars join it as rows,
+        # since two rich Live displays on one console corrupt its live stack.
+        self.live_progress: Any = None
 
     @property
     def console(self):  # type: ignore[no-untyped-def]

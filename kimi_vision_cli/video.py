@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,9 @@ from kimi_vision_cli.videometa import BMFF_MIMES, strip_bmff_metadata
 
 RECOMMENDED = (2048, 1080)  # Moonshot's video recommendation, landscape
 _INSTALL_HINT = "install the video extra: pip install 'kimi-vision[video]'"
+
+# (label, total frames or None) -> a context giving the per-frame callback
+FrameBar = Callable[[str, "int | None"], AbstractContextManager[Callable[[int], None]]]
 
 
 @dataclass(frozen=True)
@@ -141,13 +145,14 @@ def prepare_video(
     downscale_wanted: bool,
     warn: Callable[[str], None],
     keep_metadata: bool = False,
-    console: Any = None,
+    bar: FrameBar | None = None,
     name: str | None = None,
 ) -> tuple[bytes, dict[str, Any]]:
     """Strip metadata, probe, warn when over the recommendation, and downscale when asked.
 
     Returns the bytes to send and the media record (SPEC.md "Output", `media`).
-    `console`: a rich Console for the progress bar, given only when stderr is a terminal.
+    `bar`: opens a frame-count progress display (progress.frame_bar), given only when
+    stderr is a terminal.
     """
     record: dict[str, Any] = {
         "mime": mime, "width": None, "height": None, "original_width": None,
@@ -177,37 +182,13 @@ def prepare_video(
         )
         return data, record
     size = fit_size(info.width, info.height)
-    bar = _progress_bar(console, info.frames)
     if bar is None:
         small = downscale(data, info, size, name=name)
     else:
-        progress, task = bar
-        try:
-            small = downscale(
-                data, info, size, on_frame=lambda n: progress.update(task, completed=n), name=name
-            )
-        finally:
-            progress.stop()
+        with bar(f"downscaling {name}", info.frames) as on_frame:
+            small = downscale(data, info, size, on_frame=on_frame, name=name)
     record.update(
         mime="video/mp4", width=size[0], height=size[1], bytes=len(small), resized=True,
         converted=mime != "video/mp4", codec="h264",
     )  # fmt: skip
     return small, record
-
-
-def _progress_bar(console: Any, total: int | None) -> tuple[Any, Any] | None:
-    """A transient rich bar on a terminal stderr, or None (no console, or it cannot show one)."""
-    if console is None:
-        return None
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    progress = Progress(
-        TextColumn("downscaling", markup=False), BarColumn(), TextColumn("{task.completed} frames"),
-        TimeRemainingColumn(), console=console, transient=True,
-    )  # fmt: skip
-    task = progress.add_task("downscale", total=total)
-    try:
-        progress.start()
-    except Exception:  # rich < 14 allows one live display per console (the batch bar may hold it)
-        return None
-    return progress, task

@@ -136,3 +136,37 @@ def test_batch_submit_downscale_video(kv, fake, tmp_path: Path, big_video: bytes
     else:
         sent = base64.b64decode(url.split(",", 1)[1])
     assert probe_size(sent)[:2] == (1920, 1080)
+
+
+def test_frame_bar_joins_the_batch_bar_instead_of_a_second_live_display() -> None:
+    """Two rich Live displays on one console break its live stack: the batch bar lifted for
+    an answer (stop, then start) while a downscale bar ran recursed without end."""
+    from kimi_vision_cli.progress import BatchProgress, frame_bar
+    from kimi_vision_cli.render import Diagnostics
+    from kimi_vision_cli.terminal import Terminal
+    from tests.conftest import FakeTTY
+
+    err = FakeTTY()
+    term = Terminal(
+        stdout=FakeTTY(), stderr=err, stdin=io.BytesIO(), stdout_isatty=True, stderr_isatty=True,
+        stdin_isatty=False, color=False, width=100,
+    )  # fmt: skip
+    diag = Diagnostics(term)
+    batch = BatchProgress(diag, live=True, pause_for_stdout=True)
+    batch.start()
+    with frame_bar(diag, "downscaling big.mp4", 3) as tick:
+        tick(1)
+        with batch.lifted():  # an answer printing on the same terminal
+            pass
+        tick(2)
+        assert len(diag.console._live_stack) == 1  # one live display, the batch bar's
+        diag.live_progress.refresh()  # draw now rather than at the next auto-refresh
+    batch.stop()
+    assert diag.console._live_stack == []
+    assert "downscaling big.mp4: 2 frames" in err.getvalue()
+
+    # Without a batch bar the frame bar is a transient display of its own.
+    with frame_bar(diag, "downscaling solo.mp4", 3) as tick:
+        tick(3)
+        assert len(diag.console._live_stack) == 1 and diag.live_progress is None
+    assert diag.console._live_stack == [] and "downscaling solo.mp4" in err.getvalue()
