@@ -3,13 +3,14 @@ line and exit with their code; anything else is a bug and keeps its traceback.""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
 
 from kimi_vision_cli.app import STATE, app
 from kimi_vision_cli.errors import ExitCode, KimiVisionError, UsageError
-from kimi_vision_cli.terminal import Terminal
+from kimi_vision_cli.terminal import OutputClosed, Terminal
 
 # Importing a command module registers it; the order here is the order in --help.
 from kimi_vision_cli.commands import describe  # noqa: F401  isort: skip
@@ -21,6 +22,13 @@ from kimi_vision_cli.commands import models  # noqa: F401  isort: skip
 from kimi_vision_cli.commands import batch  # noqa: F401  isort: skip
 
 # -- the error boundary ---------------------------------------------------------------
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (tests): nothing to flush
+        pass
 
 
 def run(argv: list[str], term: Terminal | None = None) -> int:
@@ -52,11 +60,10 @@ def run(argv: list[str], term: Terminal | None = None) -> int:
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         diag.error(UsageError(message, hint=f"see '{cmd} --help'"))
         return int(getattr(exc, "exit_code", ExitCode.BAD_INPUT) or ExitCode.BAD_INPUT)
-    except BrokenPipeError:
-        # `kimi-vision ... | head`: the reader left; not an error worth a traceback.
-        try:
-            sys.stdout = None  # type: ignore[assignment]
-        except Exception:
-            pass
-        return 141
+    except (OutputClosed, BrokenPipeError):
+        # `kimi-vision ... | head`: the reader left. No more requests, no message, and
+        # the exit status a SIGPIPE'd `cat` gives. stdout goes to /dev/null so that
+        # Python's flush at exit cannot print "Exception ignored ... BrokenPipeError".
+        _silence_stdout()
+        return int(ExitCode.OUTPUT_CLOSED)
     return int(STATE.exit_code)

@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     AUTH = 3
     TEMPORARY = 75
     INTERRUPTED = 130
+    OUTPUT_CLOSED = 141  # 128 + SIGPIPE: stdout's reader left (`| head`), as `cat` reports it
 
 
 # SPEC: "the exit code is the most serious code met, in this order: 3, 1, 75, 2".

@@ -31,7 +31,7 @@ class Terminal:
         # https://no-color.org: any non-empty NO_COLOR turns colour off.
         color = not env.get("NO_COLOR") and env.get("TERM") != "dumb"
         return cls(
-            stdout=sys.stdout,
+            stdout=ReaderGuard(sys.stdout),  # type: ignore[arg-type]
             stderr=sys.stderr,
             stdin=sys.stdin,
             stdout_isatty=out_tty,
@@ -45,6 +45,38 @@ class Terminal:
         stream = getattr(self.stdin, "buffer", self.stdin)
         data = stream.read()
         return data.encode() if isinstance(data, str) else data
+
+
+class OutputClosed(Exception):
+    """stdout's reader went away (`kimi-vision ... | head`). Not a KimiVisionError on
+    purpose: no input failed, so the scheduler must not record it and go on writing;
+    it ends the run in cli.run (exit 141, as a process killed by SIGPIPE)."""
+
+
+class ReaderGuard:
+    """A text stream whose write/flush turn EPIPE into OutputClosed.
+
+    Python ignores SIGPIPE, so a closed pipe surfaces as BrokenPipeError from any write;
+    the vendored click would catch that and exit 1 as if something had failed.
+    """
+
+    def __init__(self, stream: IO[str]):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise OutputClosed from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise OutputClosed from None
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, buffer...
+        return getattr(self._stream, name)
 
 
 def _isatty(stream: Any) -> bool:

@@ -322,3 +322,23 @@ def test_sidecar_names_for_every_kind_of_input(tmp_path: Path) -> None:
     )
     assert out.path_for(Source("url", "https://example.com/")) == tmp_path / "out/example.com/index.txt"
     assert out.path_for(Source("url", "http://h/../../etc/x.png")) == tmp_path / "out/h/etc/x.png.txt"
+
+
+def test_reader_leaving_stops_the_run_quietly_with_141(env, fake, tmp_path: Path) -> None:
+    """`kimi-vision describe ... | head -1`: no traceback, no "Exception ignored", no more
+    requests started, and 141 (128 + SIGPIPE) rather than 1, which would read as a failure."""
+    names = _images(tmp_path, 30)
+    fake.state.latency = 0.1
+    proc = subprocess.Popen(
+        installed_command() + ["describe", "-j", "2", "--format", "jsonl", *names], cwd=tmp_path,
+        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()  # what `head -1` does after its line
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=30)
+    assert json.loads(first)["error"] is None
+    assert proc.returncode == 141, err
+    assert "Traceback" not in err and "Exception ignored" not in err and "error" not in err
+    assert len(fake.chat_requests) < 10  # it stopped instead of describing the other 20+
