@@ -19,7 +19,9 @@ from typing import Any
 from kimi_vision_cli.errors import (
     APIError,
     AuthError,
+    BatchMissingError,
     ContentFilterError,
+    FileMissingError,
     InputError,
     KimiVisionError,
     QuotaError,
@@ -307,22 +309,29 @@ class MoonshotClient:
             )
         return err
 
-    def _file_call(self, file_id: str, call: Callable[[], Any]) -> Any:
-        """A files call on one id: a 404 is that file missing, not a model (see _status_error)."""
+    def _id_call(self, call: Callable[[], Any], missing: Callable[[], KimiVisionError]) -> Any:
+        """A call on one file or batch id: a 404 means that id is unknown, not the model
+        (which is what _status_error reads a chat 404 as)."""
         import openai
 
         try:
             return call()
         except openai.NotFoundError:
-            raise FileMissingError(
-                f"file {file_id} not found on the server",
-                input=f"ms://{file_id}",
-                hint="it was deleted or belongs to another account; run `kimi-vision files list`",
-            ) from None
+            raise missing() from None
         except Exception as exc:
             if _is_ours(exc):
                 raise self._translate(exc) from None
             raise
+
+    def _file_call(self, file_id: str, call: Callable[[], Any]) -> Any:
+        return self._id_call(
+            call,
+            lambda: FileMissingError(
+                f"file {file_id} not found on the server",
+                input=f"ms://{file_id}",
+                hint="it was deleted or belongs to another account; run `kimi-vision files list`",
+            ),
+        )
 
     def retrieve_file(self, file_id: str) -> dict[str, Any]:
         obj = self._file_call(file_id, lambda: self._sdk.files.retrieve(file_id))
@@ -384,20 +393,25 @@ class MoonshotClient:
         )
         return dict(obj.model_dump())
 
+    def _batch_call(self, batch_id: str, fn: Callable[[str], Any]) -> dict[str, Any]:
+        obj = self._id_call(
+            lambda: fn(batch_id),
+            lambda: BatchMissingError(
+                f"batch {batch_id} not found",
+                input=batch_id,
+                hint="check the id `batch submit` printed; a batch belongs to the key that made it",
+            ),
+        )
+        return dict(obj.model_dump())
+
     def batch_retrieve(self, batch_id: str) -> dict[str, Any]:
-        return dict(self._call(self._sdk.batches.retrieve, batch_id).model_dump())
+        return self._batch_call(batch_id, self._sdk.batches.retrieve)
 
     def batch_cancel(self, batch_id: str) -> dict[str, Any]:
-        return dict(self._call(self._sdk.batches.cancel, batch_id).model_dump())
+        return self._batch_call(batch_id, self._sdk.batches.cancel)
 
     def file_content(self, file_id: str) -> bytes:
         return bytes(self._call(self._sdk.files.content, file_id).content)
-
-
-class FileMissingError(InputError):
-    """An ms:// id the server does not know (deleted, or another account's)."""
-
-    code = "file_not_found"
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:

@@ -74,6 +74,18 @@ class InputError(KimiVisionError):
     code = "bad_input"
 
 
+class FileMissingError(InputError):
+    """An ms:// id the server does not know (deleted, or another account's)."""
+
+    code = "file_not_found"
+
+
+class BatchMissingError(InputError):
+    """A batch id the server does not know."""
+
+    code = "batch_not_found"
+
+
 class ConfigError(KimiVisionError):
     exit_code = ExitCode.BAD_INPUT
     code = "config"

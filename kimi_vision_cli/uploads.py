@@ -112,7 +112,7 @@ def upload_bytes(
     name: str = "",
 ) -> Uploaded:
     """Upload `data` (or reuse the id of an earlier upload of the same bytes)."""
-    from kimi_vision_cli.client import FileMissingError
+    from kimi_vision_cli.errors import FileMissingError
 
     key = cache_key(data, purpose, base_url)
     if cache is not None:

@@ -76,7 +76,10 @@ def test_cancel_and_bad_window(kv, fake, tmp_path: Path) -> None:
 
 
 def test_unknown_batch_and_no_key(kv, fake) -> None:
-    r = kv("batch", "status", "batch-nope")
-    assert r.returncode == 1 and "batch-nope" in r.stderr
+    for verb in ("status", "results", "cancel"):
+        r = kv("batch", verb, "batch-nope")
+        # An unknown id is bad input (2), named as a batch; a 404 is not "model not found" here.
+        assert r.returncode == 2, r.stderr
+        assert "batch-nope: batch batch-nope not found" in r.stderr and "model" not in r.stderr
     r = kv("batch", "status", "batch-nope", extra_env={"MOONSHOT_API_KEY": ""})
     assert r.returncode == 3 and "MOONSHOT_API_KEY" in r.stderr

@@ -126,8 +126,8 @@ def test_prune_asks_on_a_terminal(fake, tmp_path: Path) -> None:
 
 def test_fake_files_endpoints_refuse_like_moonshot(fake) -> None:
     """The loopback server's own contract (tests/fake_files.py READINGs), through our client."""
-    from kimi_vision_cli.client import FileMissingError, MoonshotClient
-    from kimi_vision_cli.errors import APIError
+    from kimi_vision_cli.client import MoonshotClient
+    from kimi_vision_cli.errors import APIError, FileMissingError
     from kimi_vision_cli.settings import Settings
 
     client = MoonshotClient(Settings(api_key=fake.api_key, base_url=fake.base_url, retries=0))
