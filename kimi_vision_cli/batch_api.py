@@ -10,13 +10,13 @@ completion window 12h..7d. A job bigger than one file is split into several batc
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kimi_vision_cli.atomic import replace_file
 from kimi_vision_cli.discover import Source
 from kimi_vision_cli.errors import (
     APIError,
@@ -133,12 +133,7 @@ def _manifest_path(ctx: Context, batch_id: str) -> Path:
 
 
 def _save_manifest(ctx: Context, batch_id: str, data: dict[str, Any]) -> None:
-    path = _manifest_path(ctx, batch_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest-")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh)
-    os.replace(tmp, path)
+    replace_file(_manifest_path(ctx, batch_id), json.dumps(data).encode())
 
 
 def _load_manifest(ctx: Context, batch_id: str) -> dict[str, Any]:

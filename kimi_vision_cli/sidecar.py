@@ -22,18 +22,16 @@ import json
 import os
 import posixpath
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from kimi_vision_cli.atomic import replace_file
 from kimi_vision_cli.discover import Source
 from kimi_vision_cli.errors import OutputError
 from kimi_vision_cli.render import Result
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+=,-]")
-TEMP_PREFIX = ".kimi-vision-"
-TEMP_SUFFIX = ".tmp"
 
 
 @dataclass(frozen=True)
@@ -87,28 +85,13 @@ def _safe(text: str) -> str:
 
 
 def write_atomic(path: Path, data: bytes, *, input: str) -> None:
-    """Temp file in the target's directory + fsync + os.replace: never a half-written file."""
+    """Never a half-written file (atomic.replace_file); a failure names the sidecar."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=path.parent)
+        replace_file(path, data)
     except OSError as exc:
         raise OutputError(
             f"cannot write sidecar {path}: {exc.strerror or exc}", input=input, hint="check --output-dir"
         ) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise OutputError(f"cannot write sidecar {path}: {exc.strerror or exc}", input=input) from None
-        raise
 
 
 def write_sidecar(spec: SidecarSpec, source: Source, result: Result) -> Path:

@@ -11,28 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kimi_vision_cli.atomic import replace_file
+from kimi_vision_cli.settings import cache_dir
+
 if TYPE_CHECKING:
     from kimi_vision_cli.client import MoonshotClient
 
 CACHE_NAME = "uploads.json"
 _LOCK = threading.Lock()  # describe -j N uploads from several threads
-
-
-def cache_dir(env: dict[str, str]) -> Path:
-    # The injected Terminal's env wins so in-process tests and subprocesses agree.
-    if env.get("XDG_CACHE_HOME"):
-        return Path(env["XDG_CACHE_HOME"]) / "kimi-vision"
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("kimi-vision"))
 
 
 def cache_key(data: bytes, purpose: str, base_url: str) -> str:
@@ -66,11 +58,8 @@ class UploadCache:
 
     def _save(self, entries: dict[str, dict[str, Any]]) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".uploads-", dir=self.path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"version": 1, "entries": entries}, fh, indent=1, sort_keys=True)
-            os.replace(tmp, self.path)
+            doc = {"version": 1, "entries": entries}
+            replace_file(self.path, json.dumps(doc, indent=1, sort_keys=True).encode())
         except OSError:
             pass  # an unwritable cache only costs a re-upload next time
 

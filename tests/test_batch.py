@@ -342,3 +342,28 @@ def test_reader_leaving_stops_the_run_quietly_with_141(env, fake, tmp_path: Path
     assert proc.returncode == 141, err
     assert "Traceback" not in err and "Exception ignored" not in err and "error" not in err
     assert len(fake.chat_requests) < 10  # it stopped instead of describing the other 20+
+
+
+def test_replace_file_keeps_the_old_file_whole_when_a_write_fails(tmp_path: Path, monkeypatch) -> None:
+    """atomic.replace_file (sidecars, upload cache, batch manifests): a failure before the
+    rename leaves the previous file as it was and no temp file behind."""
+    import os
+
+    from kimi_vision_cli import atomic
+
+    target = tmp_path / "photo.png.txt"
+    atomic.replace_file(target, b"first caption\n")
+    assert target.read_bytes() == b"first caption\n"
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    try:
+        atomic.replace_file(target, b"second caption, never whole\n")
+    except OSError as exc:
+        assert exc.errno == 28
+    else:
+        raise AssertionError("the failure must reach the caller")
+    assert target.read_bytes() == b"first caption\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png.txt"]
