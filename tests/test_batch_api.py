@@ -81,5 +81,13 @@ def test_unknown_batch_and_no_key(kv, fake) -> None:
         # An unknown id is bad input (2), named as a batch; a 404 is not "model not found" here.
         assert r.returncode == 2, r.stderr
         assert "batch-nope: batch batch-nope not found" in r.stderr and "model" not in r.stderr
+
+
+def test_status_goes_on_past_an_unknown_id(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    batch_id = kv("batch", "submit", "a.png").stdout.strip()
+    r = kv("batch", "status", "batch-nope", batch_id)
+    assert r.returncode == 2 and "batch-nope" in r.stderr
+    assert r.stdout.startswith(batch_id + "\t")  # the known one is still shown
     r = kv("batch", "status", "batch-nope", extra_env={"MOONSHOT_API_KEY": ""})
     assert r.returncode == 3 and "MOONSHOT_API_KEY" in r.stderr

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
 from kimi_vision_cli.app import STATE, app
-from kimi_vision_cli.errors import ExitCode, UsageError, worst
+from kimi_vision_cli.errors import ExitCode, InputError, UsageError, worst
 from kimi_vision_cli.options import (
     ApiKey,
     BaseUrl,
@@ -124,6 +125,21 @@ def _show_batch(batch: dict[str, Any], fmt: str) -> None:
     )
 
 
+def _each_batch(batch_ids: list[str], action: Callable[[str, Any], dict[str, Any]], **flags: Any) -> None:
+    """Run `action` on each id and show the batch; an unknown id is reported and the
+    rest still go (exit code: the most serious met). Auth and quota errors stop at once."""
+    s = settings_from(**flags)
+    ctx = context_for(s)
+    code = ExitCode.OK
+    for batch_id in batch_ids:
+        try:
+            _show_batch(action(batch_id, ctx), s.format)
+        except InputError as err:
+            ctx.diag.error(err)
+            code = worst(code, err.exit_code)
+    STATE.exit_code = code
+
+
 @batch_app.command("status")
 def status(
     batch_ids: Annotated[list[str], typer.Argument(help="Batch ids.")],
@@ -137,10 +153,7 @@ def status(
     """Print each batch's state and request counts (tab-separated; --format json for objects)."""
     from kimi_vision_cli import batch_api
 
-    s = settings_from(**{k: v for k, v in locals().items() if k != "batch_ids"})
-    ctx = context_for(s)
-    for batch_id in batch_ids:
-        _show_batch(batch_api.status(batch_id, ctx), s.format)
+    _each_batch(batch_ids, batch_api.status, **{k: v for k, v in locals().items() if k != "batch_ids"})
 
 
 @batch_app.command("cancel")
@@ -156,10 +169,7 @@ def cancel(
     """Ask Moonshot to cancel batches; prints their new state."""
     from kimi_vision_cli import batch_api
 
-    s = settings_from(**{k: v for k, v in locals().items() if k != "batch_ids"})
-    ctx = context_for(s)
-    for batch_id in batch_ids:
-        _show_batch(batch_api.cancel(batch_id, ctx), s.format)
+    _each_batch(batch_ids, batch_api.cancel, **{k: v for k, v in locals().items() if k != "batch_ids"})
 
 
 @batch_app.command("results")
