@@ -102,7 +102,7 @@ class Cost:
 
 
 def cost_of(total_tokens: int, ctx: Context) -> Cost:
-    price = price_for(ctx.settings.model, ctx.settings.prices)
+    price = price_for(ctx.settings.model, ctx.settings.prices, ctx.settings.base_url)
     if price is None:
         return Cost(None, None, None)
     return Cost(price.currency, round(price.cost(total_tokens), 6), price)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,17 @@ PUBLISHED: dict[str, Price] = {
 }
 
 
-def price_for(model: str, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Price | None:
-    """The config's price for `model` if it sets one, else the published one, else None."""
+def bills_in_cny(base_url: str) -> bool:
+    """The China platform: its prices are not the published USD table's."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    return host == "moonshot.cn" or host.endswith(".moonshot.cn")
+
+
+def price_for(
+    model: str, overrides: Mapping[str, Mapping[str, Any]] | None = None, base_url: str = ""
+) -> Price | None:
+    """The config's price for `model` if it sets one, else the published one (global
+    platform only: a USD figure for a CNY bill would mislead), else None."""
     entry = (overrides or {}).get(model)
     if entry:
         # settings.load_config has checked input/output are numbers and currency a string.
@@ -48,4 +58,6 @@ def price_for(model: str, overrides: Mapping[str, Mapping[str, Any]] | None = No
             currency=str(entry.get("currency", "USD")),
             source="config",
         )
+    if bills_in_cny(base_url):
+        return None
     return PUBLISHED.get(model)

@@ -134,16 +134,19 @@ def estimate(
         elif s.format == "text" and counted:
             if len(done) > 1:
                 out.write(f"{total:>10}  total\n")
-            out.write(_cost_line(cost, s.model) + "\n")
+            out.write(_cost_line(cost, s.model, s.base_url) + "\n")
         out.flush()
         if counted:
             ctx.diag.note(_budget_note(flow.completion_budget(ctx), cost, s.model))
     STATE.exit_code = code
 
 
-def _cost_line(cost: Any, model: str) -> str:
+def _cost_line(cost: Any, model: str, base_url: str) -> str:
     if cost.price is None:
-        return f'cost: unknown (no price for {model}; set [prices."{model}"] input/output in config.toml)'
+        from kimi_vision_cli.prices import bills_in_cny
+
+        why = "the China platform bills in CNY" if bills_in_cny(base_url) else f"no price for {model}"
+        return f'cost: unknown ({why}; set [prices."{model}"] input/output in config.toml)'
     origin = "config.toml price" if cost.price.source == "config" else "published price"
     return (
         f"cost: {cost.amount:.6f} {cost.currency} "
