@@ -9,8 +9,8 @@ import sys
 import typer
 
 from kimi_vision_cli.app import STATE, app
-from kimi_vision_cli.errors import ExitCode, KimiVisionError, UsageError
-from kimi_vision_cli.terminal import OutputClosed, Terminal
+from kimi_vision_cli.errors import ExitCode, KimiVisionError, OutputError, UsageError
+from kimi_vision_cli.terminal import OutputClosed, OutputFailed, Terminal
 
 # Importing a command module registers it; the order here is the order in --help.
 from kimi_vision_cli.commands import describe  # noqa: F401  isort: skip
@@ -60,6 +60,12 @@ def run(argv: list[str], term: Terminal | None = None) -> int:
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         diag.error(UsageError(message, hint=f"see '{cmd} --help'"))
         return int(getattr(exc, "exit_code", ExitCode.BAD_INPUT) or ExitCode.BAD_INPUT)
+    except OutputFailed as exc:
+        diag.error(
+            OutputError(f"cannot write to standard output: {exc}", hint="check the disk or where stdout goes")
+        )
+        _silence_stdout()
+        return int(ExitCode.FAILURE)
     except (OutputClosed, BrokenPipeError):
         # `kimi-vision ... | head`: the reader left. No more requests, no message, and
         # the exit status a SIGPIPE'd `cat` gives. stdout goes to /dev/null so that

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from kimi_vision_cli.errors import ConfigError, UsageError
+from kimi_vision_cli.errors import AuthError, ConfigError, UsageError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -237,14 +237,14 @@ def resolve(flags: dict[str, Any], env: dict[str, str] | None = None) -> Setting
             base_url = cfg.get("base_url") or REGIONS[cfg.get("region") or "global"]
 
     values: dict[str, Any] = {
-        "api_key": flags.get("api_key") or env.get("MOONSHOT_API_KEY") or env.get("KIMI_API_KEY"),
+        "api_key": _key(flags.get("api_key") or env.get("MOONSHOT_API_KEY") or env.get("KIMI_API_KEY")),
         "base_url": str(base_url).rstrip("/"),
         "model": pick("model", ("KIMI_VISION_MODEL",), DEFAULT_MODEL),
         "prompt": pick("prompt"),
         "system": pick("system"),
-        "max_tokens": _int(pick("max_tokens", ("KIMI_VISION_MAX_TOKENS",)), "max_tokens"),
-        "concurrency": _int(pick("concurrency", ("KIMI_VISION_CONCURRENCY",), 4), "concurrency"),
-        "retries": _int(pick("retries", ("KIMI_VISION_RETRIES",), 4), "retries"),
+        "max_tokens": _int(pick("max_tokens", ("KIMI_VISION_MAX_TOKENS",)), "max_tokens", 1),
+        "concurrency": _int(pick("concurrency", ("KIMI_VISION_CONCURRENCY",), 4), "concurrency", 1, 256),
+        "retries": _int(pick("retries", ("KIMI_VISION_RETRIES",), 4), "retries", 0, 100),
         "timeout": _float(pick("timeout", ("KIMI_VISION_TIMEOUT",), 600.0), "timeout"),
         "upload": pick("upload", (), "auto"),
         "format": pick("format", (), "text"),
@@ -262,17 +262,40 @@ def resolve(flags: dict[str, Any], env: dict[str, str] | None = None) -> Setting
     return Settings(**values)
 
 
-def _int(value: Any, name: str) -> int | None:
+def _int(value: Any, name: str, low: int | None = None, high: int | None = None) -> int | None:
+    """Flag, env and config values alike: a number out of range is refused here, before
+    the SDK (which raises ValueError) or the scheduler (threads) could trip on it."""
     if value is None:
         return None
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         raise UsageError(f"{name} must be an integer, got {value!r}") from None
+    if (low is not None and number < low) or (high is not None and number > high):
+        span = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise UsageError(f"{name} must be {span}, got {number}")
+    return number
 
 
 def _float(value: Any, name: str) -> float:
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         raise UsageError(f"{name} must be a number, got {value!r}") from None
+    if not (0 < number <= 86_400):  # also refuses nan and inf
+        raise UsageError(f"{name} must be a number of seconds above 0 and at most 86400, got {value!r}")
+    return number
+
+
+def _key(value: str | None) -> str | None:
+    """Surrounding whitespace (a key file saved with CRLF, a pasted space) is dropped;
+    anything else an HTTP header cannot carry is refused without echoing the key."""
+    if value is None:
+        return None
+    key = value.strip()
+    if key and not all(33 <= ord(c) < 127 for c in key):
+        raise AuthError(
+            "the API key holds spaces, control or non-ASCII characters",
+            hint="copy the key again from the Moonshot console into MOONSHOT_API_KEY",
+        )
+    return key or None

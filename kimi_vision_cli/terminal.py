@@ -53,6 +53,11 @@ class OutputClosed(Exception):
     it ends the run in cli.run (exit 141, as a process killed by SIGPIPE)."""
 
 
+class OutputFailed(Exception):
+    """stdout cannot be written (disk full, closed descriptor): the run ends with one
+    line and exit 1 in cli.run. Not per input, for the same reason as OutputClosed."""
+
+
 class ReaderGuard:
     """A text stream whose write/flush turn EPIPE into OutputClosed.
 
@@ -60,20 +65,31 @@ class ReaderGuard:
     the vendored click would catch that and exit 1 as if something had failed.
     """
 
-    def __init__(self, stream: IO[str]):
-        self._stream = stream
+    def __init__(self, stream: IO[str] | None):
+        self._stream = stream  # None: started with stdout closed (`>&-`)
 
     def write(self, text: str) -> int:
+        if self._stream is None:
+            raise OutputFailed("standard output is closed")
         try:
             return self._stream.write(text)
         except BrokenPipeError:
             raise OutputClosed from None
+        except OSError as exc:
+            raise OutputFailed(exc.strerror or str(exc)) from None
 
     def flush(self) -> None:
+        if self._stream is None:
+            return
         try:
             self._stream.flush()
         except BrokenPipeError:
             raise OutputClosed from None
+        except OSError as exc:
+            raise OutputFailed(exc.strerror or str(exc)) from None
+
+    def isatty(self) -> bool:
+        return self._stream is not None and _isatty(self._stream)
 
     def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, buffer...
         return getattr(self._stream, name)

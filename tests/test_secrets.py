@@ -134,3 +134,51 @@ def test_sdk_debug_logging_holds_no_key(kv, fake, tmp_path: Path) -> None:
     assert "openai._base_client" in r.stderr  # the SDK's own log really was on
     assert_no_key(fake.api_key, r.stdout, r.stderr)
     assert "Bearer" not in r.stderr
+
+
+def test_key_with_a_carriage_return_is_used_or_refused_never_printed(kv, fake, tmp_path) -> None:
+    """A key file saved with CRLF read by $(cat key.txt) keeps a '\\r': dropped. A key with
+    characters a header cannot carry: exit 3 without echoing it (it used to surface
+    escaped, past the redaction, in a 'cannot reach' line with exit 75)."""
+    from tests.media import write_image
+
+    write_image(tmp_path / "a.png")
+    r = kv("describe", "a.png", extra_env={"MOONSHOT_API_KEY": fake.api_key + "\r"})
+    assert r.returncode == 0, r.stderr
+    bad = "sk-t\u00e9st-secret"
+    r = kv("describe", "a.png", extra_env={"MOONSHOT_API_KEY": bad})
+    assert r.returncode == 3 and "API key" in r.stderr and "Traceback" not in r.stderr
+    assert "t\u00e9st" not in r.stderr + r.stdout and "secret" not in r.stderr + r.stdout
+    assert len(fake.chat_requests) == 1
+
+
+def test_out_of_range_timeout_retries_concurrency_are_usage_errors(kv, fake, tmp_path) -> None:
+    from tests.media import write_image
+
+    write_image(tmp_path / "a.png")
+    cases = [
+        (["--timeout", "-1"], {}), (["--timeout", "0"], {}), ([], {"KIMI_VISION_TIMEOUT": "nan"}),
+        ([], {"KIMI_VISION_TIMEOUT": "inf"}), ([], {"KIMI_VISION_RETRIES": "-3"}), (["-j", "100000"], {}),
+    ]  # fmt: skip
+    for args, extra in cases:
+        r = kv("describe", "a.png", *args, extra_env=extra)
+        assert r.returncode == 2, (args, extra, r.stderr)
+        assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert fake.chat_requests == []
+
+
+def test_stdout_that_cannot_be_written_is_one_line_exit_1(env, fake, tmp_path) -> None:
+    import subprocess
+
+    from tests.conftest import installed_command
+    from tests.media import write_image
+
+    write_image(tmp_path / "a.png")
+    with open("/dev/full", "w") as full:
+        r = subprocess.run(
+            installed_command() + ["describe", "a.png"], cwd=tmp_path, env=env, stdout=full,
+            stderr=subprocess.PIPE, text=True, timeout=60,
+        )  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    assert "cannot write to standard output: No space left on device" in r.stderr
+    assert "Traceback" not in r.stderr
