@@ -78,9 +78,11 @@ def _lines(sources: Iterable[Source], ctx: Context) -> Iterator[tuple[str, str, 
             )
 
 
-def submit(sources: Iterable[Source], ctx: Context, window: str) -> Submitted:
-    """Write the JSONL in <=95 MB parts on disk, upload each, create a batch per part."""
-    out = Submitted()
+def submit(sources: Iterable[Source], ctx: Context, window: str, out: Submitted | None = None) -> Submitted:
+    """Write the JSONL in <=95 MB parts on disk, upload each, create a batch per part.
+    `out` is filled as batches are created, so a caller still has their ids if a later
+    part fails or the run is interrupted."""
+    out = out if out is not None else Submitted()
     manifest: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="kimi-vision-batch-") as tmp:
         part = Path(tmp) / "part.jsonl"

@@ -91,6 +91,12 @@ def iter_sources(
         if src.kind != "path" or src.error:
             yield src
             continue
+        if "\0" in arg:  # e.g. a `find -print0` list given to --files-from
+            yield Source(
+                "path", arg,
+                InputError("name holds a NUL byte", input=display_name(arg), hint="give one path per line"),
+            )  # fmt: skip
+            continue
         try:
             st = os.stat(arg)
         except OSError as exc:

@@ -315,7 +315,10 @@ class Scheduler:
         spec = self.options.sidecar
         if spec is None or self.options.on_exists != "skip" or source.error is not None:
             return False
-        return spec.path_for(source).exists()
+        try:
+            return spec.path_for(source).exists()
+        except (OSError, ValueError):  # name too long, no permission: the write will say so
+            return False
 
     def _progress(self, total: int | None = None) -> None:
         s = self.summary

@@ -91,3 +91,31 @@ def test_status_goes_on_past_an_unknown_id(kv, fake, tmp_path: Path) -> None:
     assert r.stdout.startswith(batch_id + "\t")  # the known one is still shown
     r = kv("batch", "status", "batch-nope", extra_env={"MOONSHOT_API_KEY": ""})
     assert r.returncode == 3 and "MOONSHOT_API_KEY" in r.stderr
+
+
+def test_ids_of_batches_created_before_a_failure_are_printed(invoke, fake, tmp_path: Path, monkeypatch) -> None:
+    """Batches run and bill once created: a later failure (here the input stream failing
+    after the first part went) must still print their ids, or a rerun pays twice."""
+    from kimi_vision_cli import batch_api, discover
+    from kimi_vision_cli.errors import TemporaryError
+
+    names = []
+    for i in range(8):
+        write_image(tmp_path / f"p{i}.png", 10 + i, 10)
+        names.append(str(tmp_path / f"p{i}.png"))
+    monkeypatch.setattr(batch_api, "MAX_FILE_BYTES", 2500)  # a few requests per part
+    real = discover.iter_sources
+
+    def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        for n, src in enumerate(real(*args, **kwargs)):
+            if n == 6:
+                raise TemporaryError("network went away")
+            yield src
+
+    monkeypatch.setattr(discover, "iter_sources", failing)
+    code, out, err = invoke("batch", "submit", *names)
+    assert code == 75, err
+    ids = out.split()
+    assert ids and all(i.startswith("batch-") for i in ids)
+    assert len(ids) == len(fake.requests_to("/v1/batches"))
+    assert "created before the failure" in err and "network went away" in err

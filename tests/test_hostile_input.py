@@ -126,3 +126,26 @@ def test_corrupt_exif_is_dropped_quietly(kv, fake, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert r.stderr == "", "no Pillow warning may leak onto stderr"
     assert "a 24x16 image/jpeg image" in r.stdout
+
+
+def test_nul_byte_in_files_from_is_one_bad_input(kv, fake, tmp_path: Path) -> None:
+    from tests.media import write_image
+
+    write_image(tmp_path / "ok.png")
+    (tmp_path / "list.txt").write_bytes(b"ok.png\nbad\0name.png\nok.png\n")
+    r = kv("describe", "--files-from", "list.txt", "--format", "jsonl")
+    assert r.returncode == 2, r.stderr
+    assert "NUL byte" in r.stderr and "Traceback" not in r.stderr
+    assert len(fake.chat_requests) == 2 and len(r.stdout.splitlines()) == 3
+
+
+def test_sidecar_name_too_long_fails_that_input_only(kv, fake, tmp_path: Path) -> None:
+    from tests.media import write_image
+
+    long_name = "a" * 249 + ".png"  # 253 bytes: the sidecar's .txt makes 257, over NAME_MAX
+    write_image(tmp_path / long_name)
+    write_image(tmp_path / "ok.png")
+    r = kv("describe", long_name, "ok.png", "--sidecar", "txt", "-j", "1")
+    assert "Traceback" not in r.stderr
+    assert r.returncode == 1 and "cannot write sidecar" in r.stderr
+    assert (tmp_path / "ok.png.txt").exists()

@@ -92,7 +92,20 @@ def submit(
     if not inputs and fh is None:
         raise UsageError("no input given", hint="pass files, a directory with -r, or --files-from")
     ctx.client  # noqa: B018 - a missing key stops the run before any input is read
-    out = batch_api.submit(iter_sources(inputs or [], recursive=recursive, files_from=fh), ctx, window)
+    out = batch_api.Submitted()
+    try:
+        batch_api.submit(iter_sources(inputs or [], recursive=recursive, files_from=fh), ctx, window, out)
+    except BaseException:
+        # Batches already created run (and bill) whatever happens next: never lose their ids.
+        if out.batch_ids:
+            for batch_id in out.batch_ids:
+                STATE.term.stdout.write(batch_id + "\n")
+            STATE.term.stdout.flush()
+            ctx.diag.warn(
+                f"{len(out.batch_ids)} batch(es) were created before the failure (ids on stdout); "
+                "a rerun would submit their inputs again"
+            )
+        raise
     code = ExitCode.OK
     for failure in out.failed:
         code = worst(code, failure.error.exit_code)  # type: ignore[union-attr]
