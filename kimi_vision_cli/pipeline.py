@@ -185,11 +185,11 @@ def upload_media(p: Prepared, ctx: Context) -> str:
     from kimi_vision_cli.uploads import UploadCache, upload_bytes
 
     assert p.ref.data is not None
-    cache = None if ctx.settings.no_cache else UploadCache.for_env(ctx.term.env)
+    cache = UploadCache.for_env(ctx.term.env)
     try:
         up = upload_bytes(
             ctx.client, cache, p.ref.data, p.ref.kind, p.ref.mime,
-            base_url=ctx.settings.base_url, name=p.input,
+            base_url=ctx.settings.base_url, name=p.input, reuse=not ctx.settings.no_cache,
         )  # fmt: skip
     except KimiVisionError as err:
         raise err.with_input(p.input) from None

@@ -99,12 +99,15 @@ def upload_bytes(
     *,
     base_url: str,
     name: str = "",
+    reuse: bool = True,
 ) -> Uploaded:
-    """Upload `data` (or reuse the id of an earlier upload of the same bytes)."""
+    """Upload `data` (or reuse the id of an earlier upload of the same bytes).
+    `reuse=False` (--no-cache) uploads again but still records the id, under a key of
+    its own, so that `files prune` finds it."""
     from kimi_vision_cli.errors import FileMissingError
 
     key = cache_key(data, purpose, base_url)
-    if cache is not None:
+    if cache is not None and reuse:
         entry = cache.get(key)
         if entry is not None:
             try:
@@ -116,7 +119,7 @@ def upload_bytes(
     file_id = client.upload(data, upload_filename(mime), purpose)
     if cache is not None:
         cache.put(
-            key,
+            key if reuse else f"{file_id}#{key}",
             {
                 "file_id": file_id, "purpose": purpose, "bytes": len(data), "mime": mime,
                 "input": name, "uploaded_at": time.time(),

@@ -65,6 +65,12 @@ def test_no_cache_uploads_again(kv, fake, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert len(uploads(fake)) == 2
     assert json.loads(r.stdout)["cached"] is False
+    # Both are still this tool's uploads: prune removes them, the --no-cache one included.
+    p = kv("files", "prune", "--yes")
+    assert p.returncode == 0, p.stderr
+    assert fake.state.files == {}
+    # The pruned ids are forgotten: a plain upload sends the bytes again.
+    assert kv("upload", "a.png").returncode == 0 and len(uploads(fake)) == 3
 
 
 def test_cached_id_deleted_on_the_server_is_uploaded_again(kv, fake, tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ def upload(
         raise UsageError("no input given", hint="pass image or video files (or -r DIR)")
     ctx = context_for(s)
     ctx.client  # noqa: B018 - a missing key stops the run before any input is read
-    cache = None if s.no_cache else UploadCache.for_env(STATE.term.env)
+    cache = UploadCache.for_env(STATE.term.env)
     out = STATE.term.stdout
     rows: list[dict[str, Any]] = []
     code = ExitCode.OK
@@ -80,7 +80,8 @@ def upload(
             # Refused before any byte is sent: Moonshot caps one file at 100 MB.
             transport.check_file_size(len(p.ref.data), p.input)
             up = upload_bytes(
-                ctx.client, cache, p.ref.data, p.ref.kind, p.ref.mime, base_url=s.base_url, name=p.input
+                ctx.client, cache, p.ref.data, p.ref.kind, p.ref.mime, base_url=s.base_url, name=p.input,
+                reuse=not s.no_cache,
             )
         except KimiVisionError as err:
             err.with_input(source.display)
