@@ -362,3 +362,18 @@ def test_usage_errors_are_one_line_exit_2(kv) -> None:
     assert r.stderr.startswith("kimi-vision: error:") and len(r.stderr.strip().splitlines()) == 1
     r = kv("describe", "--no-such-flag", "a.png")
     assert r.returncode == 2 and "--no-such-flag" in r.stderr
+
+
+def test_ask_walks_a_directory_with_r(kv, fake, tmp_path: Path) -> None:
+    from tests.media import write_image
+
+    (tmp_path / "set").mkdir()
+    write_image(tmp_path / "set" / "a.png", 20, 10)
+    write_image(tmp_path / "set" / "b.png", 30, 10)
+    r = kv("ask", "Which is wider?", "set")
+    assert r.returncode == 2 and "pass -r" in r.stderr  # the hint names an option ask has
+    r = kv("ask", "-r", "Which is wider?", "set")
+    assert r.returncode == 0, r.stderr
+    (req,) = fake.chat_requests
+    parts = req.body["messages"][-1]["content"]
+    assert [p["type"] for p in parts] == ["image_url", "image_url", "text"]

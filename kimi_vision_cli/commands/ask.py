@@ -23,6 +23,7 @@ from kimi_vision_cli.options import (
     MaxTokens,
     Model,
     NoResize,
+    Recursive,
     Region,
     Retries,
     ShowThinking,
@@ -62,6 +63,7 @@ def ask(
     timeout: Timeout = None,
     retries: Retries = None,
     verbose: Verbose = False,
+    recursive: Recursive = False,
     prefix: Annotated[
         str | None, typer.Option("--prefix", help="Partial Mode: the answer starts with this text.")
     ] = None,
@@ -78,11 +80,11 @@ def ask(
     from kimi_vision_cli.render import make_renderer
 
     s = settings_from(
-        **{k: v for k, v in locals().items() if k not in ("inputs", "question", "prefix", "interactive")}
+        **{k: v for k, v in locals().items() if k not in ("inputs", "question", "prefix", "interactive", "recursive")}
     )
     followups = _interactive_checks(inputs, s) if interactive else None
     ctx = context_for(s)
-    sources = list(iter_sources(inputs))
+    sources = list(iter_sources(inputs, recursive=recursive))
     renderer = make_renderer(s.format, STATE.term, ctx.diag, show_thinking=s.show_thinking, single=True)
     try:
         summary = pipeline.ask(question, sources, ctx, renderer, prefix=prefix, followups=followups)
