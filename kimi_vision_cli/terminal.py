@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -59,7 +60,8 @@ class OutputFailed(Exception):
 
 
 class ReaderGuard:
-    """A text stream whose write/flush turn EPIPE into OutputClosed.
+    """A text stream whose write/flush turn a closed pipe into OutputClosed and any other
+    write error into OutputFailed.
 
     Python ignores SIGPIPE, so a closed pipe surfaces as BrokenPipeError from any write;
     the vendored click would catch that and exit 1 as if something had failed.
@@ -68,25 +70,23 @@ class ReaderGuard:
     def __init__(self, stream: IO[str] | None):
         self._stream = stream  # None: started with stdout closed (`>&-`)
 
-    def write(self, text: str) -> int:
-        if self._stream is None:
-            raise OutputFailed("standard output is closed")
+    def _guarded(self, call: Callable[[], Any]) -> Any:
         try:
-            return self._stream.write(text)
+            return call()
         except BrokenPipeError:
             raise OutputClosed from None
         except OSError as exc:
             raise OutputFailed(exc.strerror or str(exc)) from None
 
-    def flush(self) -> None:
+    def write(self, text: str) -> int:
         if self._stream is None:
-            return
-        try:
-            self._stream.flush()
-        except BrokenPipeError:
-            raise OutputClosed from None
-        except OSError as exc:
-            raise OutputFailed(exc.strerror or str(exc)) from None
+            raise OutputFailed("standard output is closed")
+        stream = self._stream
+        return int(self._guarded(lambda: stream.write(text)))
+
+    def flush(self) -> None:
+        if self._stream is not None:
+            self._guarded(self._stream.flush)
 
     def isatty(self) -> bool:
         return self._stream is not None and _isatty(self._stream)
