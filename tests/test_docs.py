@@ -1,47 +1,180 @@
-"""Docs drift (STYLE "Tests"): every command has help text and a README section."""
+"""Docs drift (STYLE "Tests"): the README stays short and links every page of docs/,
+every link resolves, and docs/options.md documents every option of every command
+under that command's heading. Fast: no subprocess, no network."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
+import pytest
 import typer
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+OPTIONS = DOCS / "options.md"
+README_MAX_LINES = 300
 
 
-def _commands() -> list[tuple[str, object]]:
+def _load_app() -> Any:
+    """The Typer app with every command registered. If the app moves, change this line."""
     from kimi_vision_cli.cli import app
 
-    root = typer.main.get_command(app)
-    found: list[tuple[str, object]] = []
+    return app
 
-    def walk(prefix: str, cmd: object) -> None:
-        subs = getattr(cmd, "commands", None)
-        if subs:
-            for name, sub in subs.items():
-                walk(f"{prefix} {name}".strip(), sub)
-        if prefix:
-            found.append((prefix, cmd))
 
-    walk("", root)
+def _root_command() -> Any:
+    """The Click group behind the app (Typer may vendor its own Click: no click import)."""
+    app = _load_app()
+    return app if hasattr(app, "commands") else typer.main.get_command(app)
+
+
+def _commands() -> list[tuple[str, Any]]:
+    """("", root), ("describe", ...), ("files list", ...): every command and group."""
+    found: list[tuple[str, Any]] = []
+
+    def walk(path: str, cmd: Any) -> None:
+        found.append((path, cmd))
+        for name, sub in sorted(getattr(cmd, "commands", {}).items()):
+            if not getattr(sub, "hidden", False):
+                walk(f"{path} {name}".strip(), sub)
+
+    walk("", _root_command())
     return found
 
 
+def _long_flags(cmd: Any) -> list[str]:
+    """Every long flag (`--thinking` and `--no-thinking` both), --help aside."""
+    flags: list[str] = []
+    for param in cmd.params:
+        if getattr(param, "param_type_name", "") != "option" or getattr(param, "hidden", False):
+            continue
+        for opt in [*param.opts, *param.secondary_opts]:
+            if opt.startswith("--") and opt != "--help" and opt not in flags:
+                flags.append(opt)
+    return flags
+
+
+def _mentions(text: str, flag: str) -> bool:
+    # `--all` must not be satisfied by `--all-files`, nor `--thinking` by `--no-thinking`.
+    return re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", text) is not None
+
+
+_LINK = re.compile(r"\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+_FENCE = re.compile(r"^(```|~~~).*?^\1", re.M | re.S)
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$", re.M)
+
+
+def _command_sections(text: str) -> dict[str, str]:
+    """`## kimi-vision files list` -> {"files list": the text up to the next `## `}."""
+    sections: dict[str, str] = {}
+    masked = _FENCE.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)  # same offsets
+    heads = [m for m in _HEADING.finditer(masked) if len(m.group(1)) == 2]
+    for i, m in enumerate(heads):
+        title = m.group(2).replace("`", "").strip()
+        if title == "kimi-vision" or title.startswith("kimi-vision "):
+            end = heads[i + 1].start() if i + 1 < len(heads) else len(text)
+            sections[title[len("kimi-vision") :].strip()] = text[m.end() : end]
+    return sections
+
+
+def _relative_links(text: str) -> list[tuple[str, str]]:
+    """(path, anchor) of each Markdown link or image that is not a URL, code blocks aside."""
+    links = []
+    for target in _LINK.findall(_FENCE.sub("", text)):
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):  # https:, mailto:
+            continue
+        path, _, anchor = target.partition("#")
+        links.append((path, anchor))
+    return links
+
+
+def _anchors(text: str) -> set[str]:
+    """GitHub's heading ids: lower case, punctuation dropped, spaces to hyphens."""
+    seen: dict[str, int] = {}
+    out = set()
+    for m in _HEADING.finditer(_FENCE.sub("", text)):
+        slug = re.sub(r"[^\w\- ]", "", m.group(2).strip().lower()).replace(" ", "-")
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        out.add(slug if n == 0 else f"{slug}-{n}")
+    return out
+
+
+def _doc_files() -> list[Path]:
+    return [README, *sorted(DOCS.glob("*.md"))]
+
+
+# -- commands and options -------------------------------------------------------------
+
+
+def test_the_command_tree_is_found() -> None:
+    paths = {path for path, _ in _commands()}
+    assert {"describe", "ask", "files list", "batch submit"} <= paths
+
+
 def test_every_command_has_help() -> None:
-    missing = [name for name, cmd in _commands() if not (getattr(cmd, "help", None) or "").strip()]
+    missing = [path for path, cmd in _commands() if path and not (cmd.help or "").strip()]
     assert missing == []
 
 
-def test_every_top_level_command_has_a_readme_section() -> None:
-    top = sorted({name.split()[0] for name, _ in _commands()})
-    assert "describe" in top and "ask" in top
-    headings = set(re.findall(r"^#{2,4} (?:`?kimi-vision )?`?([a-z-]+)", README, flags=re.M))
-    assert [t for t in top if t not in headings] == []
+def test_every_command_has_a_section_in_options_md() -> None:
+    sections = _command_sections(OPTIONS.read_text())
+    missing = [f"## kimi-vision {path}".strip() for path, _ in _commands() if path not in sections]
+    assert missing == [], f"docs/options.md lacks these headings: {missing}"
 
 
-def test_every_option_of_describe_is_in_the_readme() -> None:
-    cmd = dict(_commands())["describe"]
-    longs = [o for p in cmd.params for o in getattr(p, "opts", []) if o.startswith("--")]  # type: ignore[attr-defined]
-    missing = [o for o in longs if o not in README and o not in ("--help",)]
+@pytest.mark.parametrize("path", [path for path, _ in _commands()], ids=lambda p: p or "kimi-vision")
+def test_every_option_is_documented_under_its_command(path: str) -> None:
+    cmd = dict(_commands())[path]
+    section = _command_sections(OPTIONS.read_text()).get(path)
+    assert section is not None, f"docs/options.md has no '## kimi-vision {path}' heading"
+    missing = [flag for flag in _long_flags(cmd) if not _mentions(section, flag)]
+    assert missing == [], f"docs/options.md, section 'kimi-vision {path}', does not mention {missing}"
+
+
+def test_every_top_level_command_is_in_the_readme() -> None:
+    text = README.read_text()
+    missing = [p for p, _ in _commands() if p and " " not in p and f"kimi-vision {p}" not in text]
+    assert missing == []
+
+
+# -- the README and the links -------------------------------------------------------------
+
+
+def test_readme_is_short() -> None:
+    lines = len(README.read_text().splitlines())
+    assert lines <= README_MAX_LINES, f"README.md has {lines} lines; move reference text into docs/"
+
+
+def test_readme_links_every_docs_page() -> None:
+    targets = {(README.parent / t).resolve() for t, _ in _relative_links(README.read_text())}
+    pages = sorted(DOCS.glob("*.md"))
+    assert pages, "docs/ holds no pages"
+    assert [p.name for p in pages if p.resolve() not in targets] == []
+
+
+@pytest.mark.parametrize("doc", _doc_files(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_relative_links_resolve(doc: Path) -> None:
+    broken = []
+    for path, anchor in _relative_links(doc.read_text()):
+        target = (doc.parent / path).resolve() if path else doc
+        if not target.exists():
+            broken.append(f"{path} (no such file)")
+        elif anchor and target.suffix == ".md" and anchor not in _anchors(target.read_text()):
+            broken.append(f"{path}#{anchor} (no such heading)")
+    assert broken == [], f"{doc.relative_to(ROOT)}: broken links {broken}"
+
+
+# -- the output contract is documented --------------------------------------------------
+
+
+def test_output_md_documents_every_json_key() -> None:
+    from kimi_vision_cli.render import MEDIA_KEYS, RESULT_KEYS
+
+    text = (DOCS / "output.md").read_text()
+    estimate = ("model", "inputs", "total_tokens", "cost", "tokens")
+    missing = [k for k in (*RESULT_KEYS, *MEDIA_KEYS, *estimate) if f"`{k}`" not in text]
     assert missing == []
