@@ -37,10 +37,16 @@ class Run:
         return self.stdout + self.stderr
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeMoonshot]:
+@pytest.fixture(scope="session")
+def _fake_server() -> Iterator[FakeMoonshot]:
     with FakeMoonshot() as server:
         yield server
+
+
+@pytest.fixture
+def fake(_fake_server: FakeMoonshot) -> FakeMoonshot:
+    """The loopback Moonshot, started once per session, with a fresh account per test."""
+    return _fake_server.reset()
 
 
 @pytest.fixture
@@ -58,10 +64,7 @@ def env(tmp_path: Path, fake: FakeMoonshot) -> dict[str, str]:
     return e
 
 
-@pytest.fixture
-def kv(env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
-    """Run the installed `kimi-vision` as a subprocess: kv("describe", "x.png")."""
-
+def _process_runner(env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
     def run(
         *args: str,
         input: bytes | None = None,
@@ -81,6 +84,71 @@ def kv(env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
         )
 
     return run
+
+
+@pytest.fixture
+def kv_process(env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Run the installed `kimi-vision` as a real process, for what only a process shows:
+    the console script itself, signals, closed or full stdout. Slow (~1.5 s a call)."""
+    return _process_runner(env, tmp_path)
+
+
+class _BytesOut(io.TextIOWrapper):
+    """A text stdout/stderr over bytes, as a process has: what the tool writes is
+    encoded the way the real streams encode it (utf-8, surrogates escaped)."""
+
+    def __init__(self) -> None:
+        super().__init__(io.BytesIO(), encoding="utf-8", errors="surrogateescape", newline="\n",
+                         write_through=True)  # fmt: skip
+
+    def text(self) -> str:
+        self.flush()
+        return self.buffer.getvalue().decode("utf-8", "replace")  # type: ignore[attr-defined]
+
+
+def _in_process_runner(env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
+    from kimi_vision_cli.cli import run as cli_run
+    from kimi_vision_cli.terminal import Terminal
+
+    def run(
+        *args: str,
+        input: bytes | None = None,
+        extra_env: dict[str, str] | None = None,
+        timeout: float = 120,  # kept for the process runner's signature; not enforced here
+        cwd: Path | None = None,
+    ) -> Run:
+        e = dict(env)
+        if extra_env:
+            e.update(extra_env)
+        out, err = _BytesOut(), _BytesOut()
+        stdin = io.TextIOWrapper(io.BytesIO(input or b""), encoding="utf-8", errors="surrogateescape")
+        # As Terminal.from_system decides colour, from the given environment.
+        color = not e.get("NO_COLOR") and e.get("TERM") != "dumb"
+        term = Terminal(
+            stdout=out, stderr=err, stdin=stdin, stdout_isatty=False, stderr_isatty=False,
+            stdin_isatty=False, color=color, env=e,
+        )  # fmt: skip
+        here = os.getcwd()
+        os.chdir(cwd or tmp_path)
+        try:
+            code = cli_run(list(args), term)
+        finally:
+            os.chdir(here)
+        return Run(code, out.text(), err.text())
+
+    return run
+
+
+@pytest.fixture
+def kv(env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Run the CLI as a user would, in-process: `cli.run(argv, term)` with the test's
+    environment, stdin bytes and working directory, stdout/stderr captured.
+
+    kv("describe", "x.png") -> Run. Set KIMI_VISION_TEST_PROCESS=1 to run every such
+    call through the installed console script instead (slow; the same assertions)."""
+    if os.environ.get("KIMI_VISION_TEST_PROCESS"):
+        return _process_runner(env, tmp_path)
+    return _in_process_runner(env, tmp_path)
 
 
 class FakeTTY(io.StringIO):
@@ -114,3 +182,9 @@ def invoke(env: dict[str, str]):  # type: ignore[no-untyped-def]
         return code, out.getvalue(), err.getvalue()
 
     return call
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "process: starts the installed command as a real process (signals, pipes, entry point)"
+    )

@@ -555,7 +555,9 @@ class FakeMoonshot:
     def __init__(self, api_key: str | None = None):
         self.state = FakeState(api_key=api_key or "sk-fake-" + uuid.uuid4().hex)
         self._server = _Server(self.state)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll: shutdown() waits for it, and the suite starts and stops servers often.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._baseline = dict(vars(self._server))
 
     @property
     def api_key(self) -> str:
@@ -579,6 +581,15 @@ class FakeMoonshot:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+    def reset(self) -> FakeMoonshot:
+        """A new account on the same server: a fresh key, no files, faults or records.
+        The test suite shares one server and resets it before each test."""
+        self.state = FakeState(api_key="sk-fake-" + uuid.uuid4().hex)
+        self._server.state = self.state
+        for name in set(vars(self._server)) - set(self._baseline) - {"state"}:
+            delattr(self._server, name)  # what a test patched in (e.g. a models() answer)
+        return self
 
     # -- test helpers ---------------------------------------------------------------
     def inject(self, *faults: Fault) -> None:

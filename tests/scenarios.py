@@ -93,7 +93,7 @@ def web_server() -> Iterator[str]:
     """http://127.0.0.1:PORT serving the routes above."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _WebHandler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"

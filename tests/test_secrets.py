@@ -126,10 +126,12 @@ def test_url_credentials_used_never_shown_nor_forwarded(kv, fake, tmp_path: Path
     assert_no_key("hunter2", r.stdout, r.stderr, root=tmp_path)
 
 
-def test_sdk_debug_logging_holds_no_key(kv, fake, tmp_path: Path) -> None:
+@pytest.mark.process
+def test_sdk_debug_logging_holds_no_key(kv_process, fake, tmp_path: Path) -> None:
+    # A real process: the SDK reads OPENAI_LOG from os.environ when it is imported.
     write_image(tmp_path / "a.png")
     fake.inject(Fault(status=500, type="server_error", message="boom"))
-    r = kv("describe", "--verbose", "a.png", extra_env={"OPENAI_LOG": "debug"})
+    r = kv_process("describe", "--verbose", "a.png", extra_env={"OPENAI_LOG": "debug"})
     assert r.returncode == 0, r.stderr
     assert "openai._base_client" in r.stderr  # the SDK's own log really was on
     assert_no_key(fake.api_key, r.stdout, r.stderr)
