@@ -1,0 +1,1 @@
+"""The only importer of openai: chat stream, files, batches, tokenizer, models."""

@@ -1,0 +1,1 @@
+"""INPUT arguments -> sources: paths, directory walks, -, ms://, URLs, --files-from."""

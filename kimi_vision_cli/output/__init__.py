@@ -1,0 +1,1 @@
+"""Records (the JSON contract), answer renderers, listings, sidecars, diagnostics and progress."""
