@@ -1,10 +1,17 @@
 # Two commands for a fresh machine: `make install`, then `make test`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PIP := $(VENV)/bin/pip
+PIP := $(PY) -m pip
 PYTHON ?= python3
+LINT_PATHS := kimi_vision_cli tests benchmarks
 
-.PHONY: install test lint typecheck completions clean sysdeps
+# Stamps: pip runs again only when what it installs from has changed (the version
+# is read from kimi_vision_cli/__init__.py). `make clean` removes them with the venv.
+INSTALLED := $(VENV)/.installed
+TEST_DEPS := $(VENV)/.test-deps
+DEV_DEPS := $(VENV)/.dev-deps
+
+.PHONY: install test lint bench completions clean sysdeps
 
 # libmagic is a system library (python-magic loads it at run time); install it
 # with apt when it is missing and we are allowed to.
@@ -17,25 +24,42 @@ sysdeps:
 	  fi; \
 	fi
 
+# pip >= 25.1 reads [dependency-groups] (PEP 735) with `pip install --group`.
 $(PY):
-	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
+	$(PYTHON) -m venv $(VENV) && $(PIP) install -q --upgrade 'pip>=25.1' || { rm -rf $(VENV); exit 1; }
 
-install: sysdeps $(PY)
+$(INSTALLED): pyproject.toml kimi_vision_cli/__init__.py | $(PY)
 	$(PIP) install -q -e '.[all]'
+	@touch $@
+
+$(TEST_DEPS): pyproject.toml | $(INSTALLED)
+	$(PIP) install -q --group test
+	@touch $@
+
+$(DEV_DEPS): pyproject.toml | $(INSTALLED)
+	$(PIP) install -q --group dev
+	@touch $@
+
+install: sysdeps $(INSTALLED)
 	@echo "installed: $(VENV)/bin/kimi-vision (activate with: . $(VENV)/bin/activate)"
 
-test: install
-	$(PIP) install -q -e '.[all,test]'
+test: install $(TEST_DEPS)
 	$(PY) -m pytest -q
 
-lint: install
-	$(PIP) install -q -e '.[test]'
-	$(VENV)/bin/ruff check kimi_vision_cli tests benchmarks
-	$(VENV)/bin/mypy kimi_vision_cli
+# All three run even when one fails; the target fails if any did.
+lint: $(INSTALLED) $(DEV_DEPS)
+	@status=0; \
+	for cmd in "ruff check $(LINT_PATHS)" "ruff format --check $(LINT_PATHS)" "mypy kimi_vision_cli"; do \
+	  echo "$(VENV)/bin/$$cmd"; $(VENV)/bin/$$cmd || status=1; \
+	done; \
+	exit $$status
+
+# make bench BENCH_ARGS="--sizes 100 --latency 0.2 -j 4"; the default runs 100 and 10,000 inputs.
+bench: install
+	$(PY) benchmarks/batch.py $(BENCH_ARGS)
 
 completions: install
-	$(PY) -m kimi_vision_cli.completion_gen completions
+	$(PY) -m kimi_vision_cli.cli.completion_gen completions
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
