@@ -20,7 +20,7 @@ README_MAX_LINES = 300
 
 def _load_app() -> Any:
     """The Typer app with every command registered. If the app moves, change this line."""
-    from kimi_vision_cli.cli import app
+    from kimi_vision_cli.cli.main import app
 
     return app
 
@@ -168,11 +168,28 @@ def test_relative_links_resolve(doc: Path) -> None:
     assert broken == [], f"{doc.relative_to(ROOT)}: broken links {broken}"
 
 
+_REPO_PATH = re.compile(r"(?<![\w./-])((?:kimi_vision_cli|tests|benchmarks|completions|docs)/[\w./-]*)")
+_MODULE = re.compile(r"(?<![\w./-])(kimi_vision_cli(?:\.\w+)+)")
+
+
+@pytest.mark.parametrize("doc", _doc_files(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_named_repo_files_and_modules_exist(doc: Path) -> None:
+    """`tests/test_privacy.py`, `kimi_vision_cli/moonshot.py`, `python -m kimi_vision_cli.x`:
+    code moves, and the pages must follow."""
+    text = doc.read_text()
+    missing = [p for p in _REPO_PATH.findall(text) if not (ROOT / p.rstrip(".")).exists()]
+    for module in _MODULE.findall(text):
+        base = ROOT / module.replace(".", "/")
+        if not (base.with_suffix(".py").exists() or (base / "__init__.py").exists()):
+            missing.append(module)
+    assert missing == [], f"{doc.relative_to(ROOT)} names what does not exist: {missing}"
+
+
 # -- the output contract is documented --------------------------------------------------
 
 
 def test_output_md_documents_every_json_key() -> None:
-    from kimi_vision_cli.render import MEDIA_KEYS, RESULT_KEYS
+    from tests.test_contract import MEDIA_KEYS, RESULT_KEYS  # pinned there, wherever render moves
 
     text = (DOCS / "output.md").read_text()
     estimate = ("model", "inputs", "total_tokens", "cost", "tokens")
