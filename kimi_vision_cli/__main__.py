@@ -9,7 +9,7 @@ import sys
 
 
 def main() -> None:
-    from kimi_vision_cli.cli import run
+    from kimi_vision_cli.cli.main import run
 
     sys.exit(run(sys.argv[1:]))
 

@@ -1,14 +1,18 @@
-"""Published prices per 1M tokens: the one table `estimate` uses, overridable in
-config.toml (`[prices."model-id"] input = ..., output = ..., currency = "..."`).
+"""Moonshot's facts, in one place: regions, models and their fixed parameters, the
+limits of the API, and published prices. Nothing else in the tool hard-codes them.
 
-Sources (read 2026-11; prices change, which is why config can override them):
-- kimi-k2.5: https://platform.moonshot.ai/docs/pricing/chat — $0.60 input (cache miss),
-  $0.10 input (cache hit), $3.00 output per 1M tokens. We use the cache-miss rate: an
-  estimate should not assume a cache hit.
-- moonshot-v1-{8k,32k,128k}-vision-preview: https://platform.moonshot.ai/docs/pricing/chat-v1
-  — $0.20/$2.00, $1.00/$3.00, $2.00/$5.00 (input/output per 1M tokens), the same as
-  the text models of the same context size.
-The China platform (api.moonshot.cn) bills in CNY at other rates: set them in config.
+Sources (read 2026-11; they change, which is why config.toml can override prices):
+- models and sampling: https://platform.moonshot.ai/docs (kimi-k2.6, released 2026-04,
+  and kimi-k2.5 take text, image and video, fix temperature/top_p/n/penalties and accept
+  `thinking`; the moonshot-v1-*-vision-preview models take images only).
+- limits: a request body and an uploaded file at most 100 MB; 1,000 files and 10 GB
+  per account; images recommended at most 4096x2160, videos at most 2048x1080.
+- prices per 1M tokens, USD (cache miss / cache hit / output):
+  kimi-k2.6 0.95 / 0.16 / 4.00 (https://platform.kimi.com/docs/pricing/chat-k26);
+  kimi-k2.5 0.60 / 0.10 / 3.00 (https://platform.moonshot.ai/docs/pricing/chat);
+  moonshot-v1-{8k,32k,128k}-vision-preview 0.20/2.00, 1.00/3.00, 2.00/5.00 (input/output,
+  no cache price published: https://platform.moonshot.ai/docs/pricing/chat-v1).
+  The China platform (api.moonshot.cn) bills in CNY at other rates: set them in config.
 """
 
 from __future__ import annotations
@@ -18,20 +22,60 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+# -- regions and models -----------------------------------------------------------------
+
+REGIONS = {
+    "global": "https://api.moonshot.ai/v1",
+    "cn": "https://api.moonshot.cn/v1",
+}
+DEFAULT_MODEL = "kimi-k2.6"
+# The vision-capable models SPEC.md names; `models` asks the API for the full list.
+K2_MODELS = frozenset({"kimi-k2.6", "kimi-k2.5"})
+V1_VISION_MODELS = frozenset(
+    {
+        "moonshot-v1-8k-vision-preview",
+        "moonshot-v1-32k-vision-preview",
+        "moonshot-v1-128k-vision-preview",
+    }
+)
+KNOWN_MODELS = K2_MODELS | V1_VISION_MODELS
+# What a k2 model uses when a request sends no max_tokens.
+K2_DEFAULT_MAX_TOKENS = 32768
+
+
+def is_k2(model: str) -> bool:
+    """kimi-k2.6, kimi-k2.5 and their dated snapshots fix sampling and accept `thinking`."""
+    return model.startswith("kimi-k2")
+
+
+# -- limits -------------------------------------------------------------------------------
+
+MB = 1024 * 1024
+BODY_LIMIT = 100 * MB  # one request body
+FILE_LIMIT = 100 * MB  # one uploaded file
+MAX_FILES = 1000  # files per account
+STORAGE_LIMIT = 10 * 1024 * MB  # bytes per account
+IMAGE_RECOMMENDED = (4096, 2160)  # landscape; a portrait image fits 2160x4096
+VIDEO_RECOMMENDED = (2048, 1080)
+
+# -- prices -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Price:
-    input: float  # per 1M input tokens
+    input: float  # per 1M input tokens (cache miss)
     output: float  # per 1M output tokens
     currency: str = "USD"
     source: str = "published"  # "published" | "config"
+    cached_input: float | None = None  # per 1M input tokens served from the context cache
 
     def cost(self, input_tokens: int) -> float:
         return input_tokens * self.input / 1_000_000
 
 
 PUBLISHED: dict[str, Price] = {
-    "kimi-k2.5": Price(0.60, 3.00),
+    "kimi-k2.6": Price(0.95, 4.00, cached_input=0.16),
+    "kimi-k2.5": Price(0.60, 3.00, cached_input=0.10),
     "moonshot-v1-8k-vision-preview": Price(0.20, 2.00),
     "moonshot-v1-32k-vision-preview": Price(1.00, 3.00),
     "moonshot-v1-128k-vision-preview": Price(2.00, 5.00),

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kimi_vision_cli.errors import UsageError
-from kimi_vision_cli.settings import Settings, is_k2
+from kimi_vision_cli.moonshot import DEFAULT_MODEL, is_k2
+from kimi_vision_cli.settings import Settings
 
 DEFAULT_PROMPTS = {
     "image": "Describe the content of the image.",
@@ -70,7 +71,7 @@ def check_settings(settings: Settings, kinds: list[str]) -> None:
         if "video" in kinds:
             raise UsageError(
                 f"model {settings.model} cannot take video input",
-                hint="use -m kimi-k2.5 for video",
+                hint=f"use -m {DEFAULT_MODEL} for video",
             )
     if settings.temperature is not None and not 0 <= settings.temperature <= 1:
         raise UsageError(f"--temperature must be between 0 and 1, got {settings.temperature}")

@@ -13,35 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from kimi_vision_cli.errors import AuthError, ConfigError, UsageError
+from kimi_vision_cli.moonshot import DEFAULT_MODEL, IMAGE_RECOMMENDED, REGIONS
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-DEFAULT_MODEL = "kimi-k2.5"
-REGIONS = {
-    "global": "https://api.moonshot.ai/v1",
-    "cn": "https://api.moonshot.cn/v1",
-}
-# The vision-capable models SPEC.md names; `models` asks the API for the full list.
-K2_MODELS = frozenset({"kimi-k2.5"})
-V1_VISION_MODELS = frozenset(
-    {
-        "moonshot-v1-8k-vision-preview",
-        "moonshot-v1-32k-vision-preview",
-        "moonshot-v1-128k-vision-preview",
-    }
-)
-KNOWN_MODELS = K2_MODELS | V1_VISION_MODELS
-DEFAULT_MAX_SIZE = (4096, 2160)
-# Request body cap from Moonshot's docs; `auto` upload keeps a margin under it.
-BODY_LIMIT = 100 * 1024 * 1024
-
-
-def is_k2(model: str) -> bool:
-    """kimi-k2.5 and its dated snapshots fix sampling and accept `thinking`."""
-    return model.startswith("kimi-k2")
+# Defaults the tool chooses on top of Moonshot's facts.
+DEFAULT_MAX_SIZE = IMAGE_RECOMMENDED
 
 
 @dataclass(frozen=True)

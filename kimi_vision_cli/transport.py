@@ -8,11 +8,11 @@ uploads the largest media first until the rest fits.
 from __future__ import annotations
 
 from kimi_vision_cli.errors import InputError
-from kimi_vision_cli.settings import BODY_LIMIT
+from kimi_vision_cli.moonshot import BODY_LIMIT, FILE_LIMIT
 
 # Headroom for the JSON around the parts, the prompt, history and multipart framing.
 MARGIN = 2 * 1024 * 1024
-UPLOAD_LIMIT = 100 * 1024 * 1024  # one uploaded file, per Moonshot's files docs
+UPLOAD_LIMIT = FILE_LIMIT
 MODES = ("auto", "always", "never")
 
 

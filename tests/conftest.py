@@ -107,7 +107,7 @@ class _BytesOut(io.TextIOWrapper):
 
 
 def _in_process_runner(env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
-    from kimi_vision_cli.cli import run as cli_run
+    from kimi_vision_cli.cli.main import run as cli_run
     from kimi_vision_cli.terminal import Terminal
 
     def run(
@@ -159,7 +159,7 @@ class FakeTTY(io.StringIO):
 @pytest.fixture
 def invoke(env: dict[str, str]):  # type: ignore[no-untyped-def]
     """Run the CLI in-process with an injected Terminal (drives the TTY path)."""
-    from kimi_vision_cli.cli import run
+    from kimi_vision_cli.cli.main import run
     from kimi_vision_cli.terminal import Terminal
 
     def call(

@@ -40,7 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 BODY_LIMIT = 100 * 1024 * 1024
-K2 = {"kimi-k2.5"}
+K2 = {"kimi-k2.6", "kimi-k2.5"}
 V1_VISION = {
     "moonshot-v1-8k-vision-preview",
     "moonshot-v1-32k-vision-preview",

@@ -281,7 +281,7 @@ def test_unwritable_output_dir_fails_those_inputs_with_exit_1(kv, fake, tmp_path
 
 
 def test_adaptive_limit_halves_once_per_wait_and_climbs_back() -> None:
-    from kimi_vision_cli.scheduler import RAISE_AFTER, AdaptiveLimit
+    from kimi_vision_cli.flows.scheduler import RAISE_AFTER, AdaptiveLimit
 
     lim = AdaptiveLimit(8)
     lim.on_rate_limit(0.2)
@@ -303,8 +303,8 @@ def test_adaptive_limit_halves_once_per_wait_and_climbs_back() -> None:
 
 
 def test_sidecar_names_for_every_kind_of_input(tmp_path: Path) -> None:
-    from kimi_vision_cli.discover import Source
-    from kimi_vision_cli.sidecar import SidecarSpec
+    from kimi_vision_cli.inputs.discover import Source
+    from kimi_vision_cli.output.sidecar import SidecarSpec
 
     out = SidecarSpec("txt", tmp_path / "out")
     here = SidecarSpec("json")

@@ -96,8 +96,9 @@ def test_status_goes_on_past_an_unknown_id(kv, fake, tmp_path: Path) -> None:
 def test_ids_of_batches_created_before_a_failure_are_printed(invoke, fake, tmp_path: Path, monkeypatch) -> None:
     """Batches run and bill once created: a later failure (here the input stream failing
     after the first part went) must still print their ids, or a rerun pays twice."""
-    from kimi_vision_cli import batch_api, discover
     from kimi_vision_cli.errors import TemporaryError
+    from kimi_vision_cli.flows import batch as batch_api
+    from kimi_vision_cli.inputs import discover
 
     names = []
     for i in range(8):

@@ -14,7 +14,7 @@ COMMITTED = ROOT / "completions"
 
 def test_committed_completions_are_not_stale(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "kimi_vision_cli.completion_gen", str(tmp_path)],
+        [sys.executable, "-m", "kimi_vision_cli.cli.completion_gen", str(tmp_path)],
         check=True,
         capture_output=True,
     )

@@ -58,7 +58,7 @@ def test_env_beats_file_and_flag_beats_env(kv, cfg: Path, img: str) -> None:
 
 def test_default_without_file(kv, img: str) -> None:
     body = _dry(kv, img)
-    assert body["model"] == "kimi-k2.5" and "max_tokens" not in body
+    assert body["model"] == "kimi-k2.6" and "max_tokens" not in body
 
 
 def test_file_base_url_is_used(kv, fake, cfg: Path, img: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.media import write_image
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+OUTPUT_DOC = Path(__file__).resolve().parent.parent / "docs" / "output.md"
 RESULT_KEYS = ["input", "model", "text", "reasoning", "finish_reason", "usage", "media", "error"]
 MEDIA_KEYS = [
     "mime", "width", "height", "original_width", "original_height", "transport", "file_id",
@@ -31,14 +31,14 @@ def test_jsonl_record_keys(kv, fake, tmp_path: Path) -> None:
 
 
 def test_renderer_keys_match_this_test() -> None:
-    from kimi_vision_cli.render import MEDIA_KEYS as media
-    from kimi_vision_cli.render import RESULT_KEYS as result
+    from kimi_vision_cli.output.render import MEDIA_KEYS as media
+    from kimi_vision_cli.output.render import RESULT_KEYS as result
 
     assert list(result) == RESULT_KEYS
     assert list(media) == MEDIA_KEYS
 
 
-def test_readme_documents_every_key() -> None:
-    text = README.read_text()
+def test_output_doc_documents_every_key() -> None:
+    text = OUTPUT_DOC.read_text()
     missing = [k for k in RESULT_KEYS + MEDIA_KEYS if f"`{k}`" not in text]
     assert missing == []

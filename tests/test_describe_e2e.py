@@ -35,7 +35,7 @@ def test_describe_png_streams_plain_text(kv, fake, tmp_path: Path) -> None:
     assert r.stderr == ""
     (req,) = fake.chat_requests
     body = req.body
-    assert body["model"] == "kimi-k2.5"
+    assert body["model"] == "kimi-k2.6"
     assert body["stream"] is True
     assert body["thinking"] == {"type": "enabled"}
     for fixed in ("temperature", "top_p", "n", "presence_penalty", "frequency_penalty"):
@@ -196,7 +196,7 @@ def test_temperature_refused_for_k2_before_any_network(kv, fake, tmp_path: Path)
     write_image(tmp_path / "a.png")
     r = kv("describe", "a.png", "--temperature", "0.3")
     assert r.returncode == 2
-    assert "--temperature" in r.stderr and "kimi-k2.5" in r.stderr
+    assert "--temperature" in r.stderr and "kimi-k2.6" in r.stderr
     assert fake.state.requests == []
 
 
@@ -227,7 +227,7 @@ def test_video_goes_as_video_url_and_is_refused_on_v1(kv, fake, tmp_path: Path) 
     assert _parts(fake.chat_requests[0])[-1]["text"] == "Describe the content of the video."
     r2 = kv("describe", "clip.mp4", "-m", "moonshot-v1-8k-vision-preview")
     assert r2.returncode == 2
-    assert "cannot take video" in r2.stderr and "kimi-k2.5" in r2.stderr
+    assert "cannot take video" in r2.stderr and "kimi-k2.6" in r2.stderr
     assert len(fake.chat_requests) == 1
 
 

@@ -52,7 +52,7 @@ def test_estimate_body_is_what_describe_would_send(kv, fake, tmp_path: Path) -> 
     (est,) = fake.requests_to(EST)
     (chat,) = fake.chat_requests
     assert set(est.body) == {"model", "messages"}
-    assert est.body["model"] == chat.body["model"] == "kimi-k2.5"
+    assert est.body["model"] == chat.body["model"] == "kimi-k2.6"
     assert est.body["messages"] == chat.body["messages"]
 
 
@@ -65,7 +65,7 @@ def test_text_output_total_cost_and_stderr_note(kv, fake, tmp_path: Path) -> Non
     assert a > b
     assert _tokens_line(r.stdout, "total") == a + b
     cost_line = r.stdout.strip().splitlines()[-1]
-    assert cost_line.startswith(f"cost: {(a + b) * 0.60 / 1e6:.6f} USD")
+    assert cost_line.startswith(f"cost: {(a + b) * 0.95 / 1e6:.6f} USD")
     assert "max_tokens" in r.stderr and "rate limits" in r.stderr  # the note is on stderr...
     assert "max_tokens" not in r.stdout  # ...not mixed into the data
 
@@ -83,14 +83,14 @@ def test_json_shape(kv, fake, tmp_path: Path) -> None:
     assert good["media"][0]["width"] == 100 and good["media"][0]["transport"] == "inline"
     assert bad["tokens"] is None and bad["error"]["code"] == "bad_input"
     assert doc["total_tokens"] == good["tokens"]
-    assert doc["cost"] == {"currency": "USD", "amount": round(good["tokens"] * 0.60 / 1e6, 6)}
+    assert doc["cost"] == {"currency": "USD", "amount": round(good["tokens"] * 0.95 / 1e6, 6)}
     assert "bad.png" in r.stderr
 
 
 def test_config_prices_override_the_table(kv, fake, tmp_path: Path, env: dict[str, str]) -> None:
     cfg = Path(env["XDG_CONFIG_HOME"]) / "kimi-vision" / "config.toml"
     cfg.parent.mkdir(parents=True)
-    cfg.write_text('[prices."kimi-k2.5"]\ninput = 1000.0\noutput = 2000.0\ncurrency = "CNY"\n')
+    cfg.write_text('[prices."kimi-k2.6"]\ninput = 1000.0\noutput = 2000.0\ncurrency = "CNY"\n')
     write_image(tmp_path / "a.png", 64, 48)
     r = kv("estimate", "a.png", "--format", "json")
     assert r.returncode == 0, r.stderr
@@ -152,10 +152,10 @@ def test_media_upload_would_choose_are_counted_inline_without_uploading(kv, fake
     assert url.startswith("data:image/png;base64,")  # the pixels are what get counted
 
 
-def test_readme_documents_the_json_keys() -> None:
+def test_output_doc_documents_the_json_keys() -> None:
     from tests.conftest import ROOT
 
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "output.md").read_text()
     section = text[text.index("### estimate") :]
     assert all(f"`{k}`" in section for k in ("model", "inputs", "total_tokens", "cost", "tokens"))
 
@@ -178,7 +178,7 @@ def test_estimate_takes_every_option_describe_and_ask_share() -> None:
     # STYLE rule 7: an estimate must be able to describe the same request describe/ask send.
     import typer
 
-    from kimi_vision_cli.cli import app
+    from kimi_vision_cli.cli.main import app
 
     group = typer.main.get_command(app)
 
@@ -194,9 +194,9 @@ def test_estimate_takes_every_option_describe_and_ask_share() -> None:
 def test_china_platform_gets_no_usd_price_unless_config_sets_one() -> None:
     """api.moonshot.cn bills in CNY at its own rates: the published USD table must not be
     quoted for it; a config price still applies."""
-    from kimi_vision_cli.commands.estimate import _cost_line
-    from kimi_vision_cli.estimate import Cost
-    from kimi_vision_cli.prices import price_for
+    from kimi_vision_cli.cli.commands.estimate import _cost_line
+    from kimi_vision_cli.flows.estimate import Cost
+    from kimi_vision_cli.moonshot import price_for
 
     assert price_for("kimi-k2.5", None, "https://api.moonshot.ai/v1").currency == "USD"  # type: ignore[union-attr]
     assert price_for("kimi-k2.5", None, "https://api.moonshot.cn/v1") is None

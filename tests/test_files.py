@@ -103,7 +103,7 @@ def test_prune_asks_on_a_terminal(fake, tmp_path: Path) -> None:
     """In-process with a Terminal whose stdin and stderr are terminals: the question path."""
     import io
 
-    from kimi_vision_cli import cli
+    from kimi_vision_cli.cli import main as cli
     from kimi_vision_cli.terminal import Terminal
     from tests.conftest import FakeTTY
 
@@ -126,7 +126,7 @@ def test_prune_asks_on_a_terminal(fake, tmp_path: Path) -> None:
 
 def test_fake_files_endpoints_refuse_like_moonshot(fake) -> None:
     """The loopback server's own contract (tests/fake_files.py READINGs), through our client."""
-    from kimi_vision_cli.client import MoonshotClient
+    from kimi_vision_cli.api.client import MoonshotClient
     from kimi_vision_cli.errors import APIError, FileMissingError
     from kimi_vision_cli.settings import Settings
 

@@ -11,6 +11,7 @@ def test_lists_only_vision_models_piped(kv, fake) -> None:
     rows = [line.split("\t") for line in r.stdout.splitlines()]
     assert rows == [
         ["kimi-k2.5", "262144", "image,video"],
+        ["kimi-k2.6", "262144", "image,video"],
         ["moonshot-v1-128k-vision-preview", "131072", "image"],
         ["moonshot-v1-32k-vision-preview", "32768", "image"],
         ["moonshot-v1-8k-vision-preview", "8192", "image"],

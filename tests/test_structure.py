@@ -1,5 +1,6 @@
 """Architecture rules from STYLE.md that a test can hold: imports only go down the
-list, only client.py imports openai, and --help/--version do not pay for openai."""
+layers (lazy imports included), no import cycle, only api/ imports openai, only cli/
+imports typer, and --help/--version do not pay for openai."""
 
 from __future__ import annotations
 
@@ -10,8 +11,40 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "kimi_vision_cli"
 
+# Top to bottom: a module may import from its own layer and the layers below it.
+LAYERS: list[set[str]] = [
+    {"__main__"},
+    {"cli"},
+    {"flows"},
+    {"output"},
+    {"api"},
+    {"plan", "request", "transport"},
+    {"inputs"},
+    {"media"},
+    {"settings"},
+    {"moonshot", "errors", "terminal", "atomic", "__init__"},
+]
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PKG.parent).with_suffix("").parts)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts.pop()
+    return ".".join(parts)
+
+
+def layer_of(module: str) -> int:
+    """kimi_vision_cli.flows.describe -> the index of 'flows' in LAYERS."""
+    parts = module.split(".")
+    head = parts[1] if len(parts) > 1 else "__init__"
+    for i, names in enumerate(LAYERS):
+        if head in names:
+            return i
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS")
+
 
 def imports_of(path: Path) -> set[str]:
+    """Every module `path` imports, at the top or inside a function."""
     tree = ast.parse(path.read_text())
     names: set[str] = set()
     for node in ast.walk(tree):
@@ -19,30 +52,76 @@ def imports_of(path: Path) -> set[str]:
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
+            # `from kimi_vision_cli.flows import describe` imports the module flows.describe
+            for a in node.names:
+                sub = f"{node.module}.{a.name}"
+                if (PKG.parent / (sub.replace(".", "/") + ".py")).exists():
+                    names.add(sub)
     return names
 
 
-def test_only_client_imports_openai() -> None:
+def project_graph() -> dict[str, set[str]]:
+    graph = {}
+    for p in PKG.rglob("*.py"):
+        graph[module_name(p)] = {n for n in imports_of(p) if n.startswith("kimi_vision_cli")}
+    return graph
+
+
+def test_imports_only_go_down_the_layers() -> None:
+    upward = [
+        f"{mod} -> {dep}"
+        for mod, deps in project_graph().items()
+        for dep in deps
+        if layer_of(dep) < layer_of(mod)
+    ]
+    assert upward == []
+
+
+def test_no_import_cycle() -> None:
+    graph = project_graph()
+    # A package's __init__ is imported with its modules; it is not a dependency edge of theirs.
+    cycles: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for dep in sorted(graph.get(node, ())):
+            if dep not in graph or dep == node:
+                continue
+            if state.get(dep) == 1:
+                cycles.append(" -> ".join(stack[stack.index(dep):] + [dep]))
+            elif dep not in state:
+                visit(dep, [*stack, dep])
+        state[node] = 2
+
+    for mod in sorted(graph):
+        if mod not in state:
+            visit(mod, [mod])
+    assert cycles == []
+
+
+def test_the_layer_check_would_catch_an_upward_import(tmp_path: Path) -> None:
+    assert layer_of("kimi_vision_cli.media.image") > layer_of("kimi_vision_cli.flows.describe")
+    assert layer_of("kimi_vision_cli.cli.app") < layer_of("kimi_vision_cli.output.render")
+
+
+def test_only_api_imports_openai() -> None:
     offenders = [
         p.relative_to(PKG).as_posix()
         for p in PKG.rglob("*.py")
-        if p.name != "client.py" and any(n == "openai" or n.startswith("openai.") for n in imports_of(p))
+        if "api" not in p.relative_to(PKG).parts
+        and any(n == "openai" or n.startswith("openai.") for n in imports_of(p))
     ]
     assert offenders == []
 
 
-def test_nothing_below_the_cli_imports_typer() -> None:
-    top = {"app.py", "options.py", "cli.py", "completion_gen.py"}
+def test_only_the_cli_layer_imports_typer() -> None:
     offenders = [
         p.relative_to(PKG).as_posix()
         for p in PKG.rglob("*.py")
-        if p.name not in top and "commands" not in p.parts and "typer" in {n.split(".")[0] for n in imports_of(p)}
+        if p.relative_to(PKG).parts[0] != "cli" and "typer" in {n.split(".")[0] for n in imports_of(p)}
     ]
     assert offenders == []
-
-
-def test_render_never_imports_client() -> None:
-    assert not any("client" in n for n in imports_of(PKG / "render.py"))
 
 
 def test_version_and_help_do_not_import_openai() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from kimi_vision_cli.settings import K2_MODELS, KNOWN_MODELS, is_k2
+from kimi_vision_cli.moonshot import K2_MODELS, KNOWN_MODELS, is_k2
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from kimi_vision_cli.atomic import replace_file
 from kimi_vision_cli.settings import cache_dir
 
 if TYPE_CHECKING:
-    from kimi_vision_cli.client import MoonshotClient
+    from kimi_vision_cli.api.client import MoonshotClient
 
 CACHE_NAME = "uploads.json"
 _LOCK = threading.Lock()  # describe -j N uploads from several threads

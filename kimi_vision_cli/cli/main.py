@@ -8,18 +8,18 @@ import sys
 
 import typer
 
-from kimi_vision_cli.app import STATE, app
+from kimi_vision_cli.cli.app import STATE, app
 from kimi_vision_cli.errors import ExitCode, KimiVisionError, OutputError, UsageError
 from kimi_vision_cli.terminal import OutputClosed, OutputFailed, Terminal
 
 # Importing a command module registers it; the order here is the order in --help.
-from kimi_vision_cli.commands import describe  # noqa: F401  isort: skip
-from kimi_vision_cli.commands import ask  # noqa: F401  isort: skip
-from kimi_vision_cli.commands import upload  # noqa: F401  isort: skip
-from kimi_vision_cli.commands import files  # noqa: F401  isort: skip
-from kimi_vision_cli.commands import estimate  # noqa: F401  isort: skip
-from kimi_vision_cli.commands import models  # noqa: F401  isort: skip
-from kimi_vision_cli.commands import batch  # noqa: F401  isort: skip
+from kimi_vision_cli.cli.commands import describe  # noqa: F401  isort: skip
+from kimi_vision_cli.cli.commands import ask  # noqa: F401  isort: skip
+from kimi_vision_cli.cli.commands import upload  # noqa: F401  isort: skip
+from kimi_vision_cli.cli.commands import files  # noqa: F401  isort: skip
+from kimi_vision_cli.cli.commands import estimate  # noqa: F401  isort: skip
+from kimi_vision_cli.cli.commands import models  # noqa: F401  isort: skip
+from kimi_vision_cli.cli.commands import batch  # noqa: F401  isort: skip
 
 # -- the error boundary ---------------------------------------------------------------
 
@@ -35,7 +35,7 @@ def run(argv: list[str], term: Terminal | None = None) -> int:
     """Run the CLI; return the exit code. Tests call this with a fake Terminal."""
     STATE.term = term or Terminal.from_system()
     STATE.exit_code = ExitCode.OK
-    from kimi_vision_cli.render import Diagnostics
+    from kimi_vision_cli.output.render import Diagnostics
 
     diag = Diagnostics(STATE.term)
     try:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kimi_vision_cli.app import STATE
+from kimi_vision_cli.cli.app import STATE
 from kimi_vision_cli.errors import UsageError
 
 Model = Annotated[
@@ -122,8 +122,8 @@ def settings_from(**flags: Any):  # type: ignore[no-untyped-def]
 
 
 def context_for(settings):  # type: ignore[no-untyped-def]
-    from kimi_vision_cli.pipeline import Context
-    from kimi_vision_cli.render import Diagnostics
+    from kimi_vision_cli.flows.pipeline import Context
+    from kimi_vision_cli.output.render import Diagnostics
 
     return Context(settings, STATE.term, Diagnostics(STATE.term))
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from kimi_vision_cli.atomic import replace_file
-from kimi_vision_cli.discover import Source
 from kimi_vision_cli.errors import (
     APIError,
     ContentFilterError,
@@ -27,13 +26,15 @@ from kimi_vision_cli.errors import (
     TruncatedError,
     UsageError,
 )
-from kimi_vision_cli.pipeline import Context, prepare_source
-from kimi_vision_cli.render import Result
+from kimi_vision_cli.flows.pipeline import Context, prepare_source
+from kimi_vision_cli.inputs.discover import Source
+from kimi_vision_cli.moonshot import FILE_LIMIT, MB
+from kimi_vision_cli.output.render import Result
 from kimi_vision_cli.request import build_body, build_messages, check_settings, default_prompt
 from kimi_vision_cli.settings import cache_dir
 
 # Under Moonshot's 100 MB file cap, with room for multipart framing.
-MAX_FILE_BYTES = 95 * 1024 * 1024
+MAX_FILE_BYTES = FILE_LIMIT - 5 * MB
 _WINDOW_UNITS = {"h": 1, "d": 24}
 DONE_STATES = {"completed"}
 FAILED_STATES = {"failed", "expired", "cancelled"}

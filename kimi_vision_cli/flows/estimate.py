@@ -14,15 +14,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from kimi_vision_cli.discover import Source
 from kimi_vision_cli.errors import KimiVisionError
-from kimi_vision_cli.pipeline import Context, Prepared, place_media, prepare_source
-from kimi_vision_cli.prices import Price, price_for
+from kimi_vision_cli.flows.pipeline import Context, Prepared, place_media, prepare_source
+from kimi_vision_cli.inputs.discover import Source
+from kimi_vision_cli.moonshot import K2_DEFAULT_MAX_TOKENS, Price, is_k2, price_for
 from kimi_vision_cli.request import build_messages, check_settings, default_prompt
 
 ESTIMATE_PATH = "/tokenizers/estimate-token-count"
-# Moonshot's default completion budget for kimi-k2.5 when max_tokens is not sent.
-K2_DEFAULT_MAX_TOKENS = 32768
 
 
 @dataclass
@@ -34,7 +32,7 @@ class Estimate:
     body: dict[str, Any] | None = None  # the estimate request (for --dry-run)
 
     def to_dict(self) -> dict[str, Any]:
-        from kimi_vision_cli.render import MEDIA_KEYS
+        from kimi_vision_cli.output.render import MEDIA_KEYS
 
         return {
             "input": self.input,
@@ -112,4 +110,4 @@ def completion_budget(ctx: Context) -> int | None:
     """What rate limits (TPM) count on top of the input: max_tokens, sent or defaulted."""
     if ctx.settings.max_tokens is not None:
         return ctx.settings.max_tokens
-    return K2_DEFAULT_MAX_TOKENS if ctx.settings.model.startswith("kimi-k2") else None
+    return K2_DEFAULT_MAX_TOKENS if is_k2(ctx.settings.model) else None

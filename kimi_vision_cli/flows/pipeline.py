@@ -15,8 +15,7 @@ from functools import partial
 from typing import Any
 
 from kimi_vision_cli import transport
-from kimi_vision_cli.client import MoonshotClient, StreamCutError
-from kimi_vision_cli.discover import Source, read_path
+from kimi_vision_cli.api.client import MoonshotClient, StreamCutError
 from kimi_vision_cli.errors import (
     ContentFilterError,
     ExitCode,
@@ -25,9 +24,11 @@ from kimi_vision_cli.errors import (
     TemporaryError,
     TruncatedError,
 )
-from kimi_vision_cli.prepare import ImageOptions, prepare_image
-from kimi_vision_cli.progress import frame_bar
-from kimi_vision_cli.render import Diagnostics, Renderer, Result
+from kimi_vision_cli.inputs.discover import Source, read_path
+from kimi_vision_cli.media.image import ImageOptions, prepare_image
+from kimi_vision_cli.media.sniff import sniff
+from kimi_vision_cli.output.progress import frame_bar
+from kimi_vision_cli.output.render import Diagnostics, Renderer, Result
 from kimi_vision_cli.request import (
     MediaRef,
     build_body,
@@ -36,7 +37,6 @@ from kimi_vision_cli.request import (
     default_prompt,
 )
 from kimi_vision_cli.settings import Settings
-from kimi_vision_cli.sniff import sniff
 from kimi_vision_cli.terminal import Terminal
 
 
@@ -80,7 +80,7 @@ def load_bytes(source: Source, ctx: Context) -> bytes:
             raise InputError("standard input is empty", input="-", hint="pipe image or video bytes")
         return data
     if source.kind == "url":
-        from kimi_vision_cli.fetch import fetch_url, max_download
+        from kimi_vision_cli.inputs.fetch import fetch_url, max_download
 
         return fetch_url(
             source.value,
@@ -122,7 +122,7 @@ def prepare_source(source: Source, ctx: Context) -> Prepared:
 
 
 def _prepare_video(data: bytes, mime: str, ctx: Context, name: str) -> tuple[bytes, dict[str, Any]]:
-    from kimi_vision_cli.video import prepare_video
+    from kimi_vision_cli.media.video import prepare_video
 
     s = ctx.settings
     return prepare_video(
@@ -182,7 +182,7 @@ def place_media(items: list[Prepared], ctx: Context, fixed: int = 0) -> None:
 
 def upload_media(p: Prepared, ctx: Context) -> str:
     """Upload one prepared medium, reusing an earlier upload of the same bytes (uploads.py)."""
-    from kimi_vision_cli.uploads import UploadCache, upload_bytes
+    from kimi_vision_cli.api.uploads import UploadCache, upload_bytes
 
     assert p.ref.data is not None
     cache = UploadCache.for_env(ctx.term.env)
@@ -314,20 +314,6 @@ def describe_one(
     except KimiVisionError as err:
         result.error = err.with_input(result.input)
     return result, body
-
-
-def describe(
-    sources: Iterable[Source],
-    ctx: Context,
-    renderer: Renderer,
-    *,
-    multi: bool,
-    options: Any = None,
-) -> Summary:
-    """One request per input; the batch scheduling lives in scheduler.py."""
-    from kimi_vision_cli import scheduler
-
-    return scheduler.run(sources, ctx, renderer, multi=multi, options=options)
 
 
 def _print_dry_run(ctx: Context, body: dict[str, Any]) -> None:

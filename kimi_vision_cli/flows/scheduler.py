@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from kimi_vision_cli.discover import Source
 from kimi_vision_cli.errors import ExitCode, KimiVisionError, UsageError, stops_run, worst
-from kimi_vision_cli.pipeline import Context, Summary, describe_one
-from kimi_vision_cli.progress import BatchProgress
-from kimi_vision_cli.render import Renderer, Result
-from kimi_vision_cli.sidecar import SidecarSpec, write_sidecar
+from kimi_vision_cli.flows.pipeline import Context, Summary, describe_one
+from kimi_vision_cli.inputs.discover import Source
+from kimi_vision_cli.output.progress import BatchProgress
+from kimi_vision_cli.output.render import Renderer, Result
+from kimi_vision_cli.output.sidecar import SidecarSpec, write_sidecar
 
 # Additive increase after a halving: one more slot per this many successes in a row.
 RAISE_AFTER = 5
@@ -336,7 +336,7 @@ class Scheduler:
         assert result is not None
         ctx, renderer = self.ctx, self.renderer
         if ctx.settings.dry_run and item.body is not None:
-            from kimi_vision_cli.pipeline import _print_dry_run
+            from kimi_vision_cli.flows.pipeline import _print_dry_run
 
             _print_dry_run(ctx, item.body)
         elif item.streamed:

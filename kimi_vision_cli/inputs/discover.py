@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from kimi_vision_cli.errors import InputError, KimiVisionError
-from kimi_vision_cli.sniff import MEDIA_EXTENSIONS
+from kimi_vision_cli.media.sniff import MEDIA_EXTENSIONS
 
 # A file bigger than this is refused before it is read: nothing the API accepts
 # (100 MB body, 100 MB upload) can come from it, even after downscaling a video.

@@ -11,8 +11,8 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 
-from kimi_vision_cli.discover import display_name
 from kimi_vision_cli.errors import InputError, TemporaryError
+from kimi_vision_cli.inputs.discover import display_name
 
 # Moonshot takes at most 100 MB per request or file: a bigger download cannot be sent.
 MAX_URL_BYTES = 100 * 1024 * 1024

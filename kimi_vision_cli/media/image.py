@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kimi_vision_cli.errors import InputError
+from kimi_vision_cli.moonshot import IMAGE_RECOMMENDED
 
 # Pillow's own guard is ~179 MP (warning) / 2x that (error). We refuse above the
 # warning level: no honest photo is that large, and decoding it can eat gigabytes.
@@ -49,7 +50,7 @@ class PreparedImage:
 
 @dataclass(frozen=True)
 class ImageOptions:
-    max_size: tuple[int, int] = (4096, 2160)
+    max_size: tuple[int, int] = IMAGE_RECOMMENDED
     resize: bool = True
     convert: bool = False
     keep_metadata: bool = False

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from kimi_vision_cli.errors import InputError, UsageError
-from kimi_vision_cli.videometa import BMFF_MIMES, strip_bmff_metadata
+from kimi_vision_cli.media.videometa import BMFF_MIMES, strip_bmff_metadata
+from kimi_vision_cli.moonshot import VIDEO_RECOMMENDED
 
-RECOMMENDED = (2048, 1080)  # Moonshot's video recommendation, landscape
+RECOMMENDED = VIDEO_RECOMMENDED  # landscape
 _INSTALL_HINT = "install the video extra: pip install 'kimi-vision[video]'"
 
 # (label, total frames or None) -> a context giving the per-frame callback

@@ -7,9 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from kimi_vision_cli.app import STATE, app
-from kimi_vision_cli.errors import UsageError
-from kimi_vision_cli.options import (
+from kimi_vision_cli.cli.app import STATE, app
+from kimi_vision_cli.cli.options import (
     ApiKey,
     BaseUrl,
     Convert,
@@ -36,6 +35,7 @@ from kimi_vision_cli.options import (
     context_for,
     settings_from,
 )  # fmt: skip
+from kimi_vision_cli.errors import UsageError
 
 
 @app.command()
@@ -75,9 +75,9 @@ def ask(
     ] = False,
 ) -> None:
     """One request holding every input: ask a question about them together."""
-    from kimi_vision_cli import pipeline
-    from kimi_vision_cli.discover import iter_sources
-    from kimi_vision_cli.render import make_renderer
+    from kimi_vision_cli.flows import pipeline
+    from kimi_vision_cli.inputs.discover import iter_sources
+    from kimi_vision_cli.output.render import make_renderer
 
     s = settings_from(
         **{k: v for k, v in locals().items() if k not in ("inputs", "question", "prefix", "interactive", "recursive")}

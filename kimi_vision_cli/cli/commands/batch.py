@@ -8,9 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from kimi_vision_cli.app import STATE, app
-from kimi_vision_cli.errors import ExitCode, InputError, UsageError, worst
-from kimi_vision_cli.options import (
+from kimi_vision_cli.cli.app import STATE, app
+from kimi_vision_cli.cli.options import (
     ApiKey,
     BaseUrl,
     Convert,
@@ -37,6 +36,7 @@ from kimi_vision_cli.options import (
     open_files_from,
     settings_from,
 )
+from kimi_vision_cli.errors import ExitCode, InputError, UsageError, worst
 
 batch_app = typer.Typer(
     help="Moonshot's Batch API: submit a large captioning job, poll it, fetch the results.",
@@ -79,8 +79,8 @@ def submit(
     window: Annotated[str, typer.Option("--window", help="Completion window, 12h to 7d.")] = "24h",
 ) -> None:
     """Build one request per input (like describe), upload them as a batch, print the batch id(s)."""
-    from kimi_vision_cli import batch_api
-    from kimi_vision_cli.discover import iter_sources
+    from kimi_vision_cli.flows import batch as batch_api
+    from kimi_vision_cli.inputs.discover import iter_sources
 
     flags = {k: v for k, v in locals().items() if k not in ("inputs", "files_from", "recursive", "window")}
     s = settings_from(**flags)
@@ -164,7 +164,7 @@ def status(
     retries: Retries = None,
 ) -> None:
     """Print each batch's state and request counts (tab-separated; --format json for objects)."""
-    from kimi_vision_cli import batch_api
+    from kimi_vision_cli.flows import batch as batch_api
 
     _each_batch(batch_ids, batch_api.status, **{k: v for k, v in locals().items() if k != "batch_ids"})
 
@@ -180,7 +180,7 @@ def cancel(
     retries: Retries = None,
 ) -> None:
     """Ask Moonshot to cancel batches; prints their new state."""
-    from kimi_vision_cli import batch_api
+    from kimi_vision_cli.flows import batch as batch_api
 
     _each_batch(batch_ids, batch_api.cancel, **{k: v for k, v in locals().items() if k != "batch_ids"})
 
@@ -196,8 +196,8 @@ def results(
     retries: Retries = None,
 ) -> None:
     """Print a finished batch's answers like describe does (exit 75 while it is still running)."""
-    from kimi_vision_cli import batch_api
-    from kimi_vision_cli.render import make_renderer
+    from kimi_vision_cli.flows import batch as batch_api
+    from kimi_vision_cli.output.render import make_renderer
 
     s = settings_from(**{k: v for k, v in locals().items() if k != "batch_id"})
     ctx = context_for(s)

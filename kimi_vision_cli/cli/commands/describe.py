@@ -8,9 +8,8 @@ from typing import Annotated
 
 import typer
 
-from kimi_vision_cli.app import STATE, app
-from kimi_vision_cli.errors import UsageError
-from kimi_vision_cli.options import (
+from kimi_vision_cli.cli.app import STATE, app
+from kimi_vision_cli.cli.options import (
     ApiKey,
     BaseUrl,
     Convert,
@@ -40,6 +39,7 @@ from kimi_vision_cli.options import (
     open_files_from,
     settings_from,
 )  # fmt: skip
+from kimi_vision_cli.errors import UsageError
 
 
 class SidecarKind(str, Enum):
@@ -107,11 +107,11 @@ def describe(
     ] = None,
 ) -> None:
     """One request per input: a caption for each image or video."""
-    from kimi_vision_cli import pipeline
-    from kimi_vision_cli.discover import iter_sources
-    from kimi_vision_cli.render import make_renderer
-    from kimi_vision_cli.scheduler import BatchOptions, Shard
-    from kimi_vision_cli.sidecar import SidecarSpec
+    from kimi_vision_cli.flows import scheduler
+    from kimi_vision_cli.flows.scheduler import BatchOptions, Shard
+    from kimi_vision_cli.inputs.discover import iter_sources
+    from kimi_vision_cli.output.render import make_renderer
+    from kimi_vision_cli.output.sidecar import SidecarSpec
 
     batch_only = ("inputs", "files_from", "recursive", "sidecar", "output_dir", "on_exists", "shard")
     s = settings_from(**{k: v for k, v in locals().items() if k not in batch_only})
@@ -130,7 +130,7 @@ def describe(
     renderer = make_renderer(s.format, STATE.term, ctx.diag, show_thinking=s.show_thinking)
     multi = len(inputs) > 1 or recursive or fh is not None
     try:
-        summary = pipeline.describe(sources, ctx, renderer, multi=multi, options=batch)
+        summary = scheduler.run(sources, ctx, renderer, multi=multi, options=batch)
     finally:
         renderer.close()
     STATE.exit_code = summary.exit_code

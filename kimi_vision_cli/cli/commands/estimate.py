@@ -7,9 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from kimi_vision_cli.app import STATE, app
-from kimi_vision_cli.errors import ExitCode, UsageError, stops_run, worst
-from kimi_vision_cli.options import (
+from kimi_vision_cli.cli.app import STATE, app
+from kimi_vision_cli.cli.options import (
     ApiKey,
     BaseUrl,
     Convert,
@@ -38,6 +37,7 @@ from kimi_vision_cli.options import (
     open_files_from,
     settings_from,
 )  # fmt: skip
+from kimi_vision_cli.errors import ExitCode, UsageError, stops_run, worst
 
 
 @app.command()
@@ -72,8 +72,8 @@ def estimate(
     files_from: FilesFrom = None,
 ) -> None:
     """Count the input tokens (and cost) of what describe, or ask with --ask, would send."""
-    from kimi_vision_cli import estimate as flow
-    from kimi_vision_cli.discover import iter_sources
+    from kimi_vision_cli.flows import estimate as flow
+    from kimi_vision_cli.inputs.discover import iter_sources
 
     if ask is not None and prompt is not None:
         raise UsageError(
@@ -143,7 +143,7 @@ def estimate(
 
 def _cost_line(cost: Any, model: str, base_url: str) -> str:
     if cost.price is None:
-        from kimi_vision_cli.prices import bills_in_cny
+        from kimi_vision_cli.moonshot import bills_in_cny
 
         why = "the China platform bills in CNY" if bills_in_cny(base_url) else f"no price for {model}"
         return f'cost: unknown ({why}; set [prices."{model}"] input/output in config.toml)'

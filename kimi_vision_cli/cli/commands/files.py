@@ -12,9 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from kimi_vision_cli.app import STATE, app
-from kimi_vision_cli.errors import ExitCode, KimiVisionError, UsageError, stops_run, worst
-from kimi_vision_cli.options import (
+from kimi_vision_cli.cli.app import STATE, app
+from kimi_vision_cli.cli.options import (
     ApiKey,
     BaseUrl,
     Format,
@@ -25,6 +24,8 @@ from kimi_vision_cli.options import (
     context_for,
     settings_from,
 )  # fmt: skip
+from kimi_vision_cli.errors import ExitCode, KimiVisionError, UsageError, stops_run, worst
+from kimi_vision_cli.moonshot import MAX_FILES
 
 files_app = typer.Typer(
     help="Manage uploaded files (the account holds at most 1,000): list, delete, prune.",
@@ -75,7 +76,7 @@ def list_(
         Console(file=out, force_terminal=True, no_color=not STATE.term.color, width=STATE.term.width).print(
             table
         )
-        ctx.diag.note(f"{len(rows)} of 1,000 files")
+        ctx.diag.note(f"{len(rows)} of {MAX_FILES:,} files")
     else:
         # Piped: one file per line, tab-separated, no header (cut/awk friendly).
         for r in rows:
@@ -92,7 +93,7 @@ def _when(ts: Any) -> str:
 
 def _delete(ctx: Any, ids: list[str]) -> ExitCode:
     """Delete each id (going on past a missing one); print each deleted id on stdout."""
-    from kimi_vision_cli.uploads import UploadCache
+    from kimi_vision_cli.api.uploads import UploadCache
 
     code = ExitCode.OK
     gone: set[str] = set()
@@ -146,7 +147,7 @@ def prune(
     verbose: Verbose = False,
 ) -> None:
     """Delete the files this tool uploaded (its upload cache), or all with --all; asks unless --yes."""
-    from kimi_vision_cli.uploads import UploadCache
+    from kimi_vision_cli.api.uploads import UploadCache
 
     s = settings_from(**{k: v for k, v in locals().items() if k not in ("all_files", "yes")})
     ctx = context_for(s)

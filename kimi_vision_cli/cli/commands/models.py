@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from kimi_vision_cli.app import STATE, app
-from kimi_vision_cli.options import (
+from kimi_vision_cli.cli.app import STATE, app
+from kimi_vision_cli.cli.options import (
     ApiKey,
     BaseUrl,
     Format,
@@ -35,7 +35,7 @@ def models(
     verbose: Verbose = False,
 ) -> None:
     """List the vision-capable models the key can use, with context lengths."""
-    from kimi_vision_cli.catalog import vision_models
+    from kimi_vision_cli.api.catalog import vision_models
 
     s = settings_from(**{k: v for k, v in locals().items() if k != "all_models"})
     ctx = context_for(s)

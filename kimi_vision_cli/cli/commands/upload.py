@@ -11,9 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from kimi_vision_cli.app import STATE, app
-from kimi_vision_cli.errors import ExitCode, KimiVisionError, UsageError, stops_run, worst
-from kimi_vision_cli.options import (
+from kimi_vision_cli.cli.app import STATE, app
+from kimi_vision_cli.cli.options import (
     ApiKey,
     BaseUrl,
     Convert,
@@ -31,6 +30,7 @@ from kimi_vision_cli.options import (
     context_for,
     settings_from,
 )  # fmt: skip
+from kimi_vision_cli.errors import ExitCode, KimiVisionError, UsageError, stops_run, worst
 
 # `--format json`: the keys of each object, a contract pinned by tests/test_upload.py.
 UPLOAD_KEYS = ("input", "file_id", "url", "purpose", "bytes", "cached")
@@ -58,9 +58,9 @@ def upload(
 ) -> None:
     """Upload media (purpose image or video, from its content) and print ms://ID per line."""
     from kimi_vision_cli import transport
-    from kimi_vision_cli.discover import iter_sources
-    from kimi_vision_cli.pipeline import prepare_source
-    from kimi_vision_cli.uploads import UploadCache, upload_bytes
+    from kimi_vision_cli.api.uploads import UploadCache, upload_bytes
+    from kimi_vision_cli.flows.pipeline import prepare_source
+    from kimi_vision_cli.inputs.discover import iter_sources
 
     s = settings_from(**{k: v for k, v in locals().items() if k not in ("inputs", "recursive")})
     if not inputs:
