@@ -8,55 +8,58 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from kimi_vision_cli.errors import AuthError, ConfigError, UsageError
-from kimi_vision_cli.moonshot import DEFAULT_MODEL, IMAGE_RECOMMENDED, REGIONS
+from kimi_vision_cli.moonshot import REGIONS
+from kimi_vision_cli.options import CONFIG_OPTIONS, OPTIONS, SETTINGS_OPTIONS, Opt
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-# Defaults the tool chooses on top of Moonshot's facts.
-DEFAULT_MAX_SIZE = IMAGE_RECOMMENDED
+def _d(dest: str) -> Any:
+    """A field's default, from the option table (the one place defaults live)."""
+    return OPTIONS[dest].default
 
 
 @dataclass(frozen=True)
 class Settings:
+    """Every option that reaches the flows, resolved and checked; command-only options
+    (inputs, sidecars, shards...) travel in each command's own arguments."""
+
     api_key: str | None = field(default=None, repr=False)
     base_url: str = REGIONS["global"]
-    model: str = DEFAULT_MODEL
+    model: str = _d("model")
     system: str | None = None
     prompt: str | None = None
-    thinking: bool = True
+    thinking: bool = _d("thinking")
     show_thinking: bool = False
     max_tokens: int | None = None
     temperature: float | None = None
     json_mode: bool = False
-    max_size: tuple[int, int] = DEFAULT_MAX_SIZE
-    resize: bool = True
+    max_size: tuple[int, int] = _d("max_size")
+    no_resize: bool = False
     convert: bool = False
     keep_metadata: bool = False
     downscale_video: bool = False  # transcode videos over 2048x1080 to fit (video.py)
     no_cache: bool = False  # upload again even when the same bytes were uploaded before
-    upload: str = "auto"
-    format: str = "text"
+    upload: str = _d("upload")
+    format: str = _d("format")
     dry_run: bool = False
-    concurrency: int = 4
-    retries: int = 4
-    timeout: float = 600.0
+    concurrency: int = _d("concurrency")
+    retries: int = _d("retries")
+    timeout: float = _d("timeout")
     verbose: bool = False
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
     config_path: Path | None = None
 
-    def __post_init__(self) -> None:
-        if self.max_tokens is not None and self.max_tokens <= 0:
-            raise UsageError(f"--max-tokens must be positive, got {self.max_tokens}")
-        if self.concurrency < 1:
-            raise UsageError(f"--concurrency must be at least 1, got {self.concurrency}")
+    @property
+    def resize(self) -> bool:
+        return not self.no_resize
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -76,21 +79,10 @@ def config_file(env: dict[str, str]) -> Path:
     return Path(base) / "kimi-vision" / "config.toml"
 
 
-# Keys allowed in config.toml and the type each must have.
+_TYPES: dict[type, tuple[type, ...]] = {str: (str,), int: (int,), float: (int, float), bool: (bool,)}
+# Keys allowed in config.toml and the type each must have: the table's config rows, and prices.
 CONFIG_KEYS: dict[str, tuple[type, ...]] = {
-    "model": (str,),
-    "base_url": (str,),
-    "region": (str,),
-    "prompt": (str,),
-    "system": (str,),
-    "max_tokens": (int,),
-    "concurrency": (int,),
-    "retries": (int,),
-    "timeout": (int, float),
-    "max_size": (str,),
-    "upload": (str,),
-    "format": (str,),
-    "thinking": (bool,),
+    **{o.dest: _TYPES[o.kind] for o in CONFIG_OPTIONS},
     "prices": (dict,),
 }
 
@@ -125,12 +117,6 @@ def load_config(path: Path) -> dict[str, Any]:
     return data
 
 
-# Values a config key may take; a wrong one is caught at load time, naming its line.
-CONFIG_CHOICES = {
-    "region": ("global", "cn"),
-    "upload": ("auto", "always", "never"),
-    "format": ("text", "json", "jsonl"),
-}
 PRICE_KEYS = {"input": (int, float), "output": (int, float), "currency": (str,)}
 
 
@@ -138,17 +124,12 @@ def _check_values(data: dict[str, Any], text: str, path: Path) -> None:
     def fail(what: str, key: str, hint: str | None = None) -> ConfigError:
         return ConfigError(f"{what} at line {_line_of(text, key)}", input=str(path), hint=hint)
 
-    for key, choices in CONFIG_CHOICES.items():
-        if key in data and data[key] not in choices:
-            raise fail(f"{key} = {data[key]!r} is not one of {', '.join(choices)}", key)
-    for key in ("max_tokens", "concurrency"):
-        if key in data and data[key] < 1:
-            raise fail(f"{key} must be at least 1, got {data[key]}", key)
-    if "max_size" in data:
-        try:
-            parse_size(data["max_size"])
-        except UsageError:
-            raise fail(f"max_size = {data['max_size']!r} is not WIDTHxHEIGHT", "max_size", "e.g. 4096x2160") from None
+    for opt in CONFIG_OPTIONS:
+        if opt.dest in data:
+            try:
+                check(opt, data[opt.dest], f"{opt.dest} =")
+            except UsageError as err:
+                raise fail(err.message, opt.dest, err.hint) from None
     for model, entry in data.get("prices", {}).items():
         # `[prices."kimi-k2.5"]` with `input` and `output` per 1M tokens, optional `currency`.
         if not isinstance(entry, dict):
@@ -175,96 +156,82 @@ def _line_of(text: str, key: str) -> int:
     return 0
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = text.lower().split("x")
-        size = int(w), int(h)
-    except ValueError:
-        raise UsageError(f"--max-size {text!r} is not WIDTHxHEIGHT", hint="e.g. 4096x2160") from None
-    if min(size) < 1:
-        raise UsageError(f"--max-size {text!r} must be positive")
-    return size
-
-
 def resolve(flags: dict[str, Any], env: dict[str, str] | None = None) -> Settings:
-    """Merge flags (None = not given) over env over config file over defaults."""
+    """Merge flags (None = not given) over env over config file over defaults, each
+    value checked against its row of the option table whatever its source."""
+    unknown = set(flags) - {o.dest for o in SETTINGS_OPTIONS}
+    if unknown:  # a bug in a command, not a user error: never silently dropped
+        raise TypeError(f"not Settings options: {sorted(unknown)}")
     env = dict(os.environ) if env is None else env
     path = config_file(env)
     cfg = load_config(path)
+    values: dict[str, Any] = {}
+    for opt in SETTINGS_OPTIONS:
+        value, origin = _pick(opt, flags, env, cfg)
+        values[opt.dest] = opt.default if value is None else check(opt, value, origin)
+    values["api_key"] = _key(values["api_key"])
+    values.pop("region")
+    values["base_url"] = str(_endpoint(flags, env, cfg)).rstrip("/")
+    return Settings(**values, prices=cfg.get("prices", {}), config_path=path)
 
-    def pick(name: str, env_names: tuple[str, ...] = (), default: Any = None) -> Any:
-        if flags.get(name) is not None:
-            return flags[name]
-        for env_name in env_names:
-            if env.get(env_name):
-                return env[env_name]
-        if name in cfg:
-            return cfg[name]
-        return default
 
-    region = pick("region", ("KIMI_VISION_REGION",))
-    if region is not None and region not in REGIONS:
-        raise UsageError(f"unknown region {region!r}", hint="use global or cn")
-    # Endpoint, most specific first: --base-url > MOONSHOT_BASE_URL > --region >
-    # KIMI_VISION_REGION > config base_url > config region > global. A URL beats a
-    # region at the same level because it is the more precise request.
-    base_url = flags.get("base_url") or env.get("MOONSHOT_BASE_URL")
-    if not base_url:
-        chosen = flags.get("region") or env.get("KIMI_VISION_REGION")
-        if chosen:
-            base_url = REGIONS[chosen]
+def _pick(opt: Opt, flags: dict[str, Any], env: dict[str, str], cfg: dict[str, Any]) -> tuple[Any, str]:
+    """The first value given, and where it came from (for the message if it is wrong)."""
+    if flags.get(opt.dest) is not None:
+        return flags[opt.dest], opt.long
+    for name in opt.env:
+        if env.get(name):
+            return env[name], name
+    if opt.config and opt.dest in cfg:
+        return cfg[opt.dest], f"{opt.dest} in config.toml"
+    return None, ""
+
+
+def check(opt: Opt, value: Any, origin: str) -> Any:
+    """A value from a flag, env or config, as its row says it must be: type, choices,
+    range. Refused here, before the SDK (ValueError) or the scheduler could trip on it."""
+    if opt.parse is not None and isinstance(value, str):
+        try:
+            return opt.parse(value)
+        except ValueError as exc:
+            raise UsageError(f"{origin} {value!r} {exc}", hint="e.g. 4096x2160") from None
+    if opt.choices and value not in opt.choices:
+        raise UsageError(f"{origin} {value!r} is not one of {', '.join(opt.choices)}")
+    if opt.kind in (int, float) and not isinstance(value, bool):
+        return _number(opt, value, origin)
+    return value
+
+
+def _number(opt: Opt, value: Any, origin: str) -> int | float:
+    origin = origin.removesuffix(" =")  # config: "max_tokens must be...", not "max_tokens = must be"
+    try:
+        number = opt.kind(value)
+    except (TypeError, ValueError, OverflowError):
+        raise UsageError(f"{origin} must be {'an integer' if opt.kind is int else 'a number'}, got {value!r}") from None
+    low, high = opt.low, opt.high
+    too_low = low is not None and (number <= low if opt.low_open else number < low)
+    if too_low or (high is not None and number > high) or number != number:  # nan
+        if opt.low_open:
+            span = f"above {low:g} and at most {high:g}"
+        elif high is not None:
+            span = f"from {low:g} to {high:g}"
         else:
-            base_url = cfg.get("base_url") or REGIONS[cfg.get("region") or "global"]
-
-    values: dict[str, Any] = {
-        "api_key": _key(flags.get("api_key") or env.get("MOONSHOT_API_KEY") or env.get("KIMI_API_KEY")),
-        "base_url": str(base_url).rstrip("/"),
-        "model": pick("model", ("KIMI_VISION_MODEL",), DEFAULT_MODEL),
-        "prompt": pick("prompt"),
-        "system": pick("system"),
-        "max_tokens": _int(pick("max_tokens", ("KIMI_VISION_MAX_TOKENS",)), "max_tokens", 1),
-        "concurrency": _int(pick("concurrency", ("KIMI_VISION_CONCURRENCY",), 4), "concurrency", 1, 256),
-        "retries": _int(pick("retries", ("KIMI_VISION_RETRIES",), 4), "retries", 0, 100),
-        "timeout": _float(pick("timeout", ("KIMI_VISION_TIMEOUT",), 600.0), "timeout"),
-        "upload": pick("upload", (), "auto"),
-        "format": pick("format", (), "text"),
-        "thinking": pick("thinking", (), True),
-        "prices": cfg.get("prices", {}),
-        "config_path": path,
-    }
-    max_size = pick("max_size")
-    if max_size is not None:
-        values["max_size"] = parse_size(max_size) if isinstance(max_size, str) else max_size
-    known = {f.name for f in fields(Settings)}
-    for name, value in flags.items():
-        if name in known and name not in values and value is not None:
-            values[name] = value
-    return Settings(**values)
-
-
-def _int(value: Any, name: str, low: int | None = None, high: int | None = None) -> int | None:
-    """Flag, env and config values alike: a number out of range is refused here, before
-    the SDK (which raises ValueError) or the scheduler (threads) could trip on it."""
-    if value is None:
-        return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"{name} must be an integer, got {value!r}") from None
-    if (low is not None and number < low) or (high is not None and number > high):
-        span = f"from {low} to {high}" if high is not None else f"at least {low}"
-        raise UsageError(f"{name} must be {span}, got {number}")
+            span = f"at least {low:g}"
+        raise UsageError(f"{origin} must be {span}, got {value!r}")
     return number
 
 
-def _float(value: Any, name: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"{name} must be a number, got {value!r}") from None
-    if not (0 < number <= 86_400):  # also refuses nan and inf
-        raise UsageError(f"{name} must be a number of seconds above 0 and at most 86400, got {value!r}")
-    return number
+def _endpoint(flags: dict[str, Any], env: dict[str, str], cfg: dict[str, Any]) -> str:
+    """Most specific first: --base-url > MOONSHOT_BASE_URL > --region > KIMI_VISION_REGION
+    > config base_url > config region > global. A URL beats a region at the same level
+    because it is the more precise request."""
+    base_url = flags.get("base_url") or env.get("MOONSHOT_BASE_URL")
+    if base_url:
+        return str(base_url)
+    chosen = flags.get("region") or env.get("KIMI_VISION_REGION")
+    if chosen:
+        return REGIONS[check(OPTIONS["region"], chosen, "KIMI_VISION_REGION")]
+    return str(cfg.get("base_url") or REGIONS[cfg.get("region") or "global"])
 
 
 def _key(value: str | None) -> str | None:

@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"plan", "request", "transport"},
     {"inputs"},
     {"media"},
-    {"settings"},
+    {"settings", "options"},
     {"moonshot", "errors", "terminal", "atomic", "__init__"},
 ]
 

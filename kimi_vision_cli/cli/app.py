@@ -22,7 +22,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,  # the API key must never show up in a traceback
     context_settings={"help_option_names": ["-h", "--help"]},
-    rich_markup_mode=None,
+    # Help in panels (the option table's); help text is escaped there, never markup.
+    rich_markup_mode="rich",
 )
 
 

@@ -3,97 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
-
-import typer
+from dataclasses import dataclass
 
 from kimi_vision_cli.cli.app import STATE, app
-from kimi_vision_cli.cli.options import (
-    ApiKey,
-    BaseUrl,
-    Convert,
-    DownscaleVideo,
-    DryRun,
-    Format,
-    Inputs,
-    JsonMode,
-    KeepMetadata,
-    MaxSize,
-    MaxTokens,
-    Model,
-    NoResize,
-    Recursive,
-    Region,
-    Retries,
-    ShowThinking,
-    System,
-    Temperature,
-    Thinking,
-    Timeout,
-    Upload,
-    Verbose,
-    context_for,
-    settings_from,
-)  # fmt: skip
+from kimi_vision_cli.cli.params import command, context_for
 from kimi_vision_cli.errors import UsageError
+from kimi_vision_cli.settings import Settings
 
 
-@app.command()
-def ask(
-    question: Annotated[str, typer.Argument(help="The question about the inputs.")],
-    inputs: Inputs,
-    model: Model = None,
-    system: System = None,
-    thinking: Thinking = None,
-    show_thinking: ShowThinking = False,
-    max_tokens: MaxTokens = None,
-    temperature: Temperature = None,
-    json_mode: JsonMode = False,
-    max_size: MaxSize = None,
-    no_resize: NoResize = False,
-    convert: Convert = False,
-    keep_metadata: KeepMetadata = False,
-    downscale_video: DownscaleVideo = False,
-    upload: Upload = None,
-    format: Format = None,
-    dry_run: DryRun = False,
-    base_url: BaseUrl = None,
-    region: Region = None,
-    api_key: ApiKey = None,
-    timeout: Timeout = None,
-    retries: Retries = None,
-    verbose: Verbose = False,
-    recursive: Recursive = False,
-    prefix: Annotated[
-        str | None, typer.Option("--prefix", help="Partial Mode: the answer starts with this text.")
-    ] = None,
-    interactive: Annotated[
-        bool,
-        typer.Option(
-            "-i", "--interactive", help="Then read follow-up questions from stdin (EOF, exit or quit ends)."
-        ),
-    ] = False,
-) -> None:
+@dataclass(frozen=True)
+class AskArgs:
+    question: str
+    inputs: list[str]
+    prefix: str | None
+    interactive: bool
+    recursive: bool
+
+
+@command(app, "ask", AskArgs)
+def ask(s: Settings, a: AskArgs) -> None:
     """One request holding every input: ask a question about them together."""
     from kimi_vision_cli.flows import pipeline
     from kimi_vision_cli.inputs.discover import iter_sources
     from kimi_vision_cli.output.render import make_renderer
 
-    s = settings_from(
-        **{k: v for k, v in locals().items() if k not in ("inputs", "question", "prefix", "interactive", "recursive")}
-    )
-    followups = _interactive_checks(inputs, s) if interactive else None
+    if not a.inputs:
+        raise UsageError("no input given", hint="pass the files to ask about after the question")
+    followups = _interactive_checks(a.inputs, s) if a.interactive else None
     ctx = context_for(s)
-    sources = list(iter_sources(inputs, recursive=recursive))
+    sources = list(iter_sources(a.inputs, recursive=a.recursive))
     renderer = make_renderer(s.format, STATE.term, ctx.diag, show_thinking=s.show_thinking, single=True)
     try:
-        summary = pipeline.ask(question, sources, ctx, renderer, prefix=prefix, followups=followups)
+        summary = pipeline.ask(a.question, sources, ctx, renderer, prefix=a.prefix, followups=followups)
     finally:
         renderer.close()
     STATE.exit_code = summary.exit_code
 
 
-def _interactive_checks(inputs: list[str], s: Any) -> Callable[[], str | None]:
+def _interactive_checks(inputs: list[str], s: Settings) -> Callable[[], str | None]:
     """`-i` reads the follow-up questions from stdin, so stdin cannot also be an input."""
     if "-" in inputs:
         raise UsageError(

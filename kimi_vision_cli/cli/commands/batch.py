@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from typing import Annotated, Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import typer
 
 from kimi_vision_cli.cli.app import STATE, app
-from kimi_vision_cli.cli.options import (
-    ApiKey,
-    BaseUrl,
-    Convert,
-    DownscaleVideo,
-    FilesFrom,
-    Format,
-    Inputs,
-    JsonMode,
-    KeepMetadata,
-    MaxSize,
-    MaxTokens,
-    Model,
-    NoResize,
-    Prompt,
-    Recursive,
-    Region,
-    Retries,
-    System,
-    Temperature,
-    Thinking,
-    Timeout,
-    Verbose,
-    context_for,
-    open_files_from,
-    settings_from,
-)
+from kimi_vision_cli.cli.params import command, context_for, open_files_from
 from kimi_vision_cli.errors import ExitCode, InputError, UsageError, worst
+from kimi_vision_cli.output.listing import BATCHES, SUBMITTED, ListingWriter
+from kimi_vision_cli.output.records import Submitted
+from kimi_vision_cli.settings import Settings
 
 batch_app = typer.Typer(
     help="Moonshot's Batch API: submit a large captioning job, poll it, fetch the results.",
@@ -48,59 +26,38 @@ app.add_typer(batch_app, name="batch")
 # unless told otherwise (SPEC: "batch defaults should be modest").
 BATCH_MAX_TOKENS = 4096
 
-BatchId = Annotated[str, typer.Argument(help="The batch id printed by `batch submit`.")]
 
 
 
-@batch_app.command("submit")
-def submit(
-    inputs: Inputs = None,  # type: ignore[assignment]
-    prompt: Prompt = None,
-    model: Model = None,
-    system: System = None,
-    thinking: Thinking = None,
-    max_tokens: MaxTokens = None,
-    temperature: Temperature = None,
-    json_mode: JsonMode = False,
-    max_size: MaxSize = None,
-    no_resize: NoResize = False,
-    convert: Convert = False,
-    keep_metadata: KeepMetadata = False,
-    downscale_video: DownscaleVideo = False,
-    format: Format = None,
-    base_url: BaseUrl = None,
-    region: Region = None,
-    api_key: ApiKey = None,
-    timeout: Timeout = None,
-    retries: Retries = None,
-    verbose: Verbose = False,
-    recursive: Recursive = False,
-    files_from: FilesFrom = None,
-    window: Annotated[str, typer.Option("--window", help="Completion window, 12h to 7d.")] = "24h",
-) -> None:
+@dataclass(frozen=True)
+class SubmitArgs:
+    inputs: list[str]
+    recursive: bool
+    files_from: Path | None
+    window: str
+
+
+@command(batch_app, "batch submit", SubmitArgs)
+def submit(s: Settings, a: SubmitArgs) -> None:
     """Build one request per input (like describe), upload them as a batch, print the batch id(s)."""
     from kimi_vision_cli.flows import batch as batch_api
     from kimi_vision_cli.inputs.discover import iter_sources
 
-    flags = {k: v for k, v in locals().items() if k not in ("inputs", "files_from", "recursive", "window")}
-    s = settings_from(**flags)
     if s.max_tokens is None:
         s = s.with_(max_tokens=BATCH_MAX_TOKENS)
-    batch_api.check_window(window)
+    batch_api.check_window(a.window)
     ctx = context_for(s)
-    fh = open_files_from(files_from)
-    if not inputs and fh is None:
+    fh = open_files_from(a.files_from)
+    if not a.inputs and fh is None:
         raise UsageError("no input given", hint="pass files, a directory with -r, or --files-from")
     ctx.client  # noqa: B018 - a missing key stops the run before any input is read
-    out = batch_api.Submitted()
+    out = Submitted()
     try:
-        batch_api.submit(iter_sources(inputs or [], recursive=recursive, files_from=fh), ctx, window, out)
+        batch_api.submit(iter_sources(a.inputs, recursive=a.recursive, files_from=fh), ctx, a.window, out)
     except BaseException:
         # Batches already created run (and bill) whatever happens next: never lose their ids.
         if out.batch_ids:
-            for batch_id in out.batch_ids:
-                STATE.term.stdout.write(batch_id + "\n")
-            STATE.term.stdout.flush()
+            _write_ids("text", out)  # as text whatever --format: the one thing to keep
             ctx.diag.warn(
                 f"{len(out.batch_ids)} batch(es) were created before the failure (ids on stdout); "
                 "a rerun would submit their inputs again"
@@ -109,13 +66,7 @@ def submit(
     code = ExitCode.OK
     for failure in out.failed:
         code = worst(code, failure.error.exit_code)  # type: ignore[union-attr]
-    if s.format == "text":
-        for batch_id in out.batch_ids:
-            STATE.term.stdout.write(batch_id + "\n")
-    else:
-        doc = {"batch_ids": out.batch_ids, "requests": out.requests, "failed": [f.to_dict() for f in out.failed]}
-        STATE.term.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    STATE.term.stdout.flush()
+    _write_ids(s.format, out)
     if not out.batch_ids:
         ctx.diag.warn("nothing was submitted: every input failed")
         code = worst(code, ExitCode.BAD_INPUT)
@@ -127,81 +78,63 @@ def submit(
     STATE.exit_code = code
 
 
-def _show_batch(batch: dict[str, Any], fmt: str) -> None:
-    if fmt != "text":
-        STATE.term.stdout.write(json.dumps(batch, ensure_ascii=False, default=str) + "\n")
-        return
-    counts = batch.get("request_counts") or {}
-    STATE.term.stdout.write(
-        f"{batch.get('id')}\t{batch.get('status')}\t"
-        f"{counts.get('completed', 0)}/{counts.get('total', 0)} done\t{counts.get('failed', 0)} failed\n"
-    )
+def _write_ids(fmt: str, out: Submitted) -> None:
+    writer = ListingWriter(SUBMITTED, fmt, STATE.term)
+    for batch_id in out.batch_ids:
+        writer.row(batch_id)
+    writer.close(document=lambda _ids: out.to_dict())
 
 
-def _each_batch(batch_ids: list[str], action: Callable[[str, Any], dict[str, Any]], **flags: Any) -> None:
+def _each_batch(s: Settings, batch_ids: list[str], action: Callable[[str, Any], dict[str, Any]]) -> None:
     """Run `action` on each id and show the batch; an unknown id is reported and the
     rest still go (exit code: the most serious met). Auth and quota errors stop at once."""
-    s = settings_from(**flags)
     ctx = context_for(s)
+    writer = ListingWriter(BATCHES, s.format, STATE.term, ctx.diag)
     code = ExitCode.OK
     for batch_id in batch_ids:
         try:
-            _show_batch(action(batch_id, ctx), s.format)
+            writer.row(action(batch_id, ctx))
         except InputError as err:
             ctx.diag.error(err)
             code = worst(code, err.exit_code)
+    writer.close()
     STATE.exit_code = code
 
 
-@batch_app.command("status")
-def status(
-    batch_ids: Annotated[list[str], typer.Argument(help="Batch ids.")],
-    format: Format = None,
-    base_url: BaseUrl = None,
-    region: Region = None,
-    api_key: ApiKey = None,
-    timeout: Timeout = None,
-    retries: Retries = None,
-) -> None:
+@dataclass(frozen=True)
+class BatchIds:
+    batch_ids: list[str]
+
+
+@command(batch_app, "batch status", BatchIds)
+def status(s: Settings, a: BatchIds) -> None:
     """Print each batch's state and request counts (tab-separated; --format json for objects)."""
     from kimi_vision_cli.flows import batch as batch_api
 
-    _each_batch(batch_ids, batch_api.status, **{k: v for k, v in locals().items() if k != "batch_ids"})
+    _each_batch(s, a.batch_ids, batch_api.status)
 
 
-@batch_app.command("cancel")
-def cancel(
-    batch_ids: Annotated[list[str], typer.Argument(help="Batch ids.")],
-    format: Format = None,
-    base_url: BaseUrl = None,
-    region: Region = None,
-    api_key: ApiKey = None,
-    timeout: Timeout = None,
-    retries: Retries = None,
-) -> None:
+@command(batch_app, "batch cancel", BatchIds)
+def cancel(s: Settings, a: BatchIds) -> None:
     """Ask Moonshot to cancel batches; prints their new state."""
     from kimi_vision_cli.flows import batch as batch_api
 
-    _each_batch(batch_ids, batch_api.cancel, **{k: v for k, v in locals().items() if k != "batch_ids"})
+    _each_batch(s, a.batch_ids, batch_api.cancel)
 
 
-@batch_app.command("results")
-def results(
-    batch_id: BatchId,
-    format: Format = None,
-    base_url: BaseUrl = None,
-    region: Region = None,
-    api_key: ApiKey = None,
-    timeout: Timeout = None,
-    retries: Retries = None,
-) -> None:
+@dataclass(frozen=True)
+class ResultsArgs:
+    batch_id: str
+
+
+@command(batch_app, "batch results", ResultsArgs)
+def results(s: Settings, a: ResultsArgs) -> None:
     """Print a finished batch's answers like describe does (exit 75 while it is still running)."""
     from kimi_vision_cli.flows import batch as batch_api
     from kimi_vision_cli.output.render import make_renderer
 
-    s = settings_from(**{k: v for k, v in locals().items() if k != "batch_id"})
     ctx = context_for(s)
-    records = batch_api.results(batch_id, ctx)
+    records = batch_api.results(a.batch_id, ctx)
     renderer = make_renderer(s.format, STATE.term, ctx.diag, show_thinking=False)
     renderer.multi = True
     code = ExitCode.OK

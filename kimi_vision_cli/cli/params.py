@@ -1,0 +1,140 @@
+"""Typer parameters generated from the option table (kimi_vision_cli/options.py).
+
+`command(group, "describe", DescribeArgs)` registers a function `f(settings, args)`:
+the Typer signature comes from the table's rows for that command, the Settings-bound
+values are resolved once (flag > env > config > default, checked in settings.resolve),
+and the command's own values arrive as one frozen dataclass. A row the dataclass does
+not declare, or a field no row fills, is an error when the command is registered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from kimi_vision_cli.cli.app import STATE
+from kimi_vision_cli.errors import UsageError
+from kimi_vision_cli.options import COMMANDS, OPTIONS, Opt
+from kimi_vision_cli.settings import Settings, resolve
+
+A = TypeVar("A")
+_ENUMS: dict[tuple[str, ...], type[Enum]] = {}
+
+
+def _choices(opt: Opt) -> type[Enum]:
+    """Typer shows and checks choices through an Enum; one per set of choices."""
+    if opt.choices not in _ENUMS:
+        _ENUMS[opt.choices] = Enum(  # type: ignore[misc,assignment]
+            f"Choice_{opt.dest}", {c: c for c in opt.choices}, type=str
+        )
+    return _ENUMS[opt.choices]
+
+
+def _annotation(opt: Opt) -> Any:
+    from rich.markup import escape
+
+    kind: Any = _choices(opt) if opt.choices else (list[str] if opt.kind is list else opt.kind)
+    shown = opt.describe_default()
+    text = opt.help
+    notes = [f"env {opt.env[0]}"] if opt.env and not opt.secret else []
+    if shown is not None:
+        notes.append(f"default {shown}")
+    if notes:
+        text += f" [{'; '.join(notes)}]"
+    extra: dict[str, Any] = {"help": escape(text), "show_default": False, "rich_help_panel": opt.panel}
+    if opt.argument:
+        if not opt.required:
+            extra.pop("rich_help_panel")
+        return Annotated[kind if opt.required else kind | None, typer.Argument(**extra)]
+    if opt.allow_dash:
+        extra["allow_dash"] = True
+    if opt.kind is Path and opt.dest == "output_dir":
+        extra["file_okay"] = False
+    return Annotated[kind | None, typer.Option(*opt.decls, **extra)]
+
+
+def signature(name: str) -> inspect.Signature:
+    params = []
+    for dest in COMMANDS[name]:
+        opt = OPTIONS[dest]
+        default = inspect.Parameter.empty if opt.required else None
+        params.append(
+            inspect.Parameter(dest, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=_annotation(opt), default=default)
+        )
+    return inspect.Signature(params)
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
+
+
+def split(name: str, values: dict[str, Any], args_type: type[A]) -> tuple[Settings, A]:
+    """Parsed values -> (Settings, the command's own arguments)."""
+    flags: dict[str, Any] = {}
+    own: dict[str, Any] = {}
+    for dest, value in values.items():
+        opt = OPTIONS[dest]
+        value = _plain(value)
+        if opt.setting:
+            flags[dest] = value
+        else:
+            own[dest] = opt.default if value is None else value
+    if "inputs" in own and own["inputs"] is None:
+        own["inputs"] = []
+    return resolve(flags, STATE.term.env), args_type(**own)
+
+
+def _check_fields(name: str, args_type: type) -> None:
+    own = {d for d in COMMANDS[name] if not OPTIONS[d].setting}
+    fields = {f.name for f in dataclasses.fields(args_type)}
+    if own != fields:
+        raise TypeError(f"{name}: the option table gives {sorted(own)}, {args_type.__name__} has {sorted(fields)}")
+
+
+def command(
+    group: typer.Typer, name: str, args_type: type[A], *, cli_name: str | None = None
+) -> Callable[[Callable[[Settings, A], int | None]], Callable[[Settings, A], int | None]]:
+    """Register `fn(settings, args)` as `name` (a key of options.COMMANDS) on `group`."""
+    _check_fields(name, args_type)
+
+    def register(fn: Callable[[Settings, A], int | None]) -> Callable[[Settings, A], int | None]:
+        def typer_entry(**values: Any) -> int | None:
+            settings, args = split(name, values, args_type)
+            return fn(settings, args)
+
+        typer_entry.__signature__ = signature(name)  # type: ignore[attr-defined]
+        typer_entry.__name__ = fn.__name__
+        typer_entry.__doc__ = fn.__doc__
+        group.command(cli_name or name.split()[-1])(typer_entry)
+        return fn
+
+    return register
+
+
+@dataclasses.dataclass(frozen=True)
+class NoArgs:
+    """A command that takes only Settings options."""
+
+
+def open_files_from(path: Path | None) -> Any:
+    if path is None:
+        return None
+    if str(path) == "-":
+        return STATE.term.stdin
+    try:
+        return open(path, encoding="utf-8", errors="surrogateescape")
+    except OSError as exc:
+        raise UsageError(f"cannot read --files-from: {exc.strerror}", input=str(path)) from None
+
+
+def context_for(settings: Settings) -> Any:
+    from kimi_vision_cli.flows.pipeline import Context
+    from kimi_vision_cli.output.render import Diagnostics
+
+    return Context(settings, STATE.term, Diagnostics(STATE.term))

@@ -1,0 +1,199 @@
+"""The option table: every option of every command, declared once (STYLE rule 7).
+
+Each row says the flags, the Settings field (or command field) it fills, its type,
+range or choices, default, environment variables, whether config.toml may set it, and
+its help panel. From it come the Typer parameters (cli/params.py), the reading of env
+and config and every range check (settings.resolve), and the help text. Pure data: no
+Typer here, so the layers below the CLI can read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kimi_vision_cli.moonshot import DEFAULT_MODEL, IMAGE_RECOMMENDED
+
+# Help panels, in the order --help shows them.
+INPUTS = "Inputs and batch"
+PROMPT = "Prompt and model"
+MEDIA = "Images and video"
+OUTPUT = "Output"
+CONNECTION = "Connection"
+
+
+@dataclass(frozen=True)
+class Opt:
+    dest: str  # the Settings field, or the command's own field when setting=False
+    decls: tuple[str, ...]  # ("-m", "--model"); a bool switch may be ("--thinking/--no-thinking",)
+    help: str
+    panel: str = OUTPUT
+    kind: type = str  # str | int | float | bool | Path | list (arguments taking several values)
+    default: Any = None  # what applies when neither flag, env nor config gives a value
+    env: tuple[str, ...] = ()
+    config: bool = False  # config.toml may set it, under the key `dest`
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # the low bound itself is refused (timeout > 0)
+    choices: tuple[str, ...] = ()
+    parse: Callable[[str], Any] | None = None  # text (flag, env, config) -> value, or ValueError(why)
+    setting: bool = True  # lands in Settings; False: a field of the command's own arguments
+    argument: bool = False  # positional
+    required: bool = False  # an argument that must be given
+    secret: bool = False  # never shown (its default, its value)
+    allow_dash: bool = False  # a path option that takes - for stdin
+
+    @property
+    def long(self) -> str:
+        """The flag a message names: --max-tokens (or the argument's name)."""
+        if self.argument:
+            return self.dest.upper()
+        names = [d.split("/")[0] for d in self.decls]
+        return next((n for n in names if n.startswith("--")), names[0])
+
+    def describe_default(self) -> str | None:
+        """The default as --help shows it, or None when there is nothing to show."""
+        if self.secret or self.argument or self.default in (None, False, ()):
+            return None
+        if isinstance(self.default, tuple):
+            return "x".join(str(v) for v in self.default)
+        if self.kind is bool:
+            return "enabled" if self.default else None
+        return str(self.default)
+
+
+def _size(text: str) -> tuple[int, int]:
+    """"4096x2160" -> (4096, 2160); ValueError says what is wrong (settings.check words it)."""
+    try:
+        w, h = str(text).lower().split("x")
+        size = int(w), int(h)
+    except ValueError:
+        raise ValueError("is not WIDTHxHEIGHT") from None
+    if min(size) < 1:
+        raise ValueError("must be positive")
+    return size
+
+
+_ROWS = [
+    # -- inputs and batch -------------------------------------------------------------
+    Opt("inputs", (), "Files, directories (-r), -, ms://ID or URLs.", INPUTS,
+        kind=list, setting=False, argument=True),
+    Opt("recursive", ("-r", "--recursive"), "Walk directories for media files.", INPUTS,
+        kind=bool, setting=False),
+    Opt("files_from", ("--files-from",), "Inputs, one per line, from FILE (- for stdin).", INPUTS,
+        kind=Path, setting=False, allow_dash=True),
+    Opt("concurrency", ("-j", "--concurrency"), "Requests in flight.", INPUTS,
+        kind=int, default=4, env=("KIMI_VISION_CONCURRENCY",), config=True, low=1, high=256),
+    Opt("sidecar", ("--sidecar",),
+        "Write photo.png.txt (or .json, the record) beside each input.",
+        INPUTS, choices=("txt", "json"), setting=False),
+    Opt("output_dir", ("--output-dir",),
+        "Sidecars under DIR, mirroring input paths.", INPUTS,
+        kind=Path, setting=False),
+    Opt("on_exists", ("--on-exists",),
+        "An input whose sidecar exists: skip (resume).", INPUTS,
+        choices=("skip", "overwrite"), default="skip", setting=False),
+    Opt("shard", ("--shard",), "K/N: only shard K of N (by a hash of the path).",
+        INPUTS, setting=False),
+    # -- prompt and model ---------------------------------------------------------------
+    Opt("prompt", ("-p", "--prompt"), "Prompt (default: describe the media).", PROMPT, config=True),
+    Opt("model", ("-m", "--model"), "Model id.", PROMPT,
+        default=DEFAULT_MODEL, env=("KIMI_VISION_MODEL",), config=True),
+    Opt("system", ("--system",), "System message.", PROMPT, config=True),
+    Opt("thinking", ("--thinking/--no-thinking",), "Thinking mode (kimi-k2.x).", PROMPT,
+        kind=bool, default=True, config=True),
+    Opt("show_thinking", ("--show-thinking",), "Stream the model's reasoning to stderr.", PROMPT, kind=bool),
+    Opt("max_tokens", ("--max-tokens",), "Completion token budget.", PROMPT,
+        kind=int, env=("KIMI_VISION_MAX_TOKENS",), config=True, low=1),
+    Opt("temperature", ("--temperature",),
+        "Sampling temperature (not for kimi-k2.x).", PROMPT, kind=float),
+    Opt("json_mode", ("--json-mode",), "Ask for a JSON object answer.",
+        PROMPT, kind=bool),
+    # -- images and video ---------------------------------------------------------------
+    Opt("max_size", ("--max-size",), "Image bound WxH, in its own orientation.", MEDIA,
+        default=IMAGE_RECOMMENDED, config=True, parse=_size),
+    Opt("no_resize", ("--no-resize",), "Send images (and videos) as they are.", MEDIA, kind=bool),
+    Opt("convert", ("--convert",), "Turn BMP, TIFF, HEIC... into PNG/JPEG.",
+        MEDIA, kind=bool),
+    Opt("keep_metadata", ("--keep-metadata",), "Keep EXIF/GPS/XMP (stripped by default).",
+        MEDIA, kind=bool),
+    Opt("downscale_video", ("--downscale-video",),
+        "Transcode videos over 2048x1080 (PyAV).", MEDIA, kind=bool),
+    Opt("upload", ("--upload",), "auto: inline until the body nears 100 MB.",
+        MEDIA, choices=("auto", "always", "never"), default="auto", config=True),
+    Opt("no_cache", ("--no-cache",), "Upload again though the same bytes were.",
+        MEDIA, kind=bool),
+    # -- output ---------------------------------------------------------------------------
+    Opt("format", ("--format",), "Output format.", OUTPUT,
+        choices=("text", "json", "jsonl"), default="text", config=True),
+    Opt("dry_run", ("--dry-run",), "Print the request JSON; no network.",
+        OUTPUT, kind=bool),
+    Opt("verbose", ("-v", "--verbose"), "More diagnostics on stderr (never the key).", OUTPUT,
+        kind=bool),
+    # -- connection -----------------------------------------------------------------------
+    Opt("base_url", ("--base-url",), "API endpoint.", CONNECTION, env=("MOONSHOT_BASE_URL",), config=True),
+    Opt("region", ("--region",), "global (api.moonshot.ai) or cn (.cn).", CONNECTION,
+        choices=("global", "cn"), env=("KIMI_VISION_REGION",), config=True),
+    Opt("api_key", ("--api-key",), "API key; prefer env MOONSHOT_API_KEY.",
+        CONNECTION, env=("MOONSHOT_API_KEY", "KIMI_API_KEY"), secret=True),
+    Opt("timeout", ("--timeout",), "Seconds to wait for the API.", CONNECTION,
+        kind=float, default=600.0, env=("KIMI_VISION_TIMEOUT",), config=True, low=0, high=86_400,
+        low_open=True),
+    Opt("retries", ("--retries",), "Retries: rate limits, 5xx, network.", CONNECTION,
+        kind=int, default=4, env=("KIMI_VISION_RETRIES",), config=True, low=0, high=100),
+    # -- command fields -------------------------------------------------------------------
+    Opt("question", (), "The question about the inputs.", INPUTS, setting=False, argument=True, required=True),
+    Opt("prefix", ("--prefix",), "Partial Mode: the answer starts with this text.", PROMPT, setting=False),
+    Opt("interactive", ("-i", "--interactive"),
+        "Then read follow-up questions from stdin (EOF, exit or quit ends).", PROMPT, kind=bool, setting=False),
+    Opt("ask", ("--ask",), "Estimate one `ask` request holding every input, with this question.", PROMPT,
+        setting=False),
+    Opt("all_models", ("--all",), "List every model the key can use, not only vision ones.", OUTPUT,
+        kind=bool, setting=False),
+    Opt("all_files", ("--all",), "Delete every file in the account, not only this tool's uploads.", INPUTS,
+        kind=bool, setting=False),
+    Opt("yes", ("-y", "--yes"), "Do not ask for confirmation.", INPUTS, kind=bool, setting=False),
+    Opt("file_ids", (), "File ids (ID or ms://ID).", INPUTS, kind=list, setting=False, argument=True,
+        required=True),
+    Opt("batch_ids", (), "Batch ids, as `batch submit` printed them.", INPUTS, kind=list, setting=False,
+        argument=True, required=True),
+    Opt("batch_id", (), "The batch id printed by `batch submit`.", INPUTS, setting=False, argument=True,
+        required=True),
+    Opt("window", ("--window",), "Completion window, 12h to 7d.", INPUTS, default="24h", setting=False),
+]  # fmt: skip
+
+OPTIONS: dict[str, Opt] = {o.dest: o for o in _ROWS}
+assert len(OPTIONS) == len(_ROWS), "an option dest is declared twice"
+
+# Groups of options that commands share, in --help order.
+_CONNECTION = ("base_url", "region", "api_key", "timeout", "retries")
+_MODEL = ("model", "system", "thinking", "show_thinking", "max_tokens", "temperature", "json_mode")
+_MEDIA = ("max_size", "no_resize", "convert", "keep_metadata", "downscale_video")
+_REQUEST = (*_MODEL, *_MEDIA, "upload")
+
+# Which options each command takes; the order is the order of --help and of the arguments.
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "describe": (
+        "inputs", "prompt", *_REQUEST, "format", "dry_run", "verbose",
+        "recursive", "files_from", "concurrency", "sidecar", "output_dir", "on_exists", "shard", *_CONNECTION,
+    ),
+    "ask": ("question", "inputs", *_REQUEST, "prefix", "interactive", "recursive",
+            "format", "dry_run", "verbose", *_CONNECTION),
+    "upload": ("inputs", *_MEDIA, "no_cache", "recursive", "format", "verbose", *_CONNECTION),
+    "estimate": ("inputs", "prompt", "ask", *[o for o in _REQUEST if o != "show_thinking"],
+                 "recursive", "files_from", "format", "dry_run", "verbose", *_CONNECTION),
+    "models": ("all_models", "format", "verbose", *_CONNECTION),
+    "files list": ("format", "verbose", *_CONNECTION),
+    "files delete": ("file_ids", "verbose", *_CONNECTION),
+    "files prune": ("all_files", "yes", "verbose", *_CONNECTION),
+    "batch submit": ("inputs", "prompt", *[o for o in _REQUEST if o not in ("show_thinking", "upload")],
+                     "recursive", "files_from", "window", "format", "verbose", *_CONNECTION),
+    "batch status": ("batch_ids", "format", *_CONNECTION),
+    "batch cancel": ("batch_ids", "format", *_CONNECTION),
+    "batch results": ("batch_id", "format", *_CONNECTION),
+}  # fmt: skip
+
+SETTINGS_OPTIONS = tuple(o for o in _ROWS if o.setting)
+CONFIG_OPTIONS = tuple(o for o in _ROWS if o.config)

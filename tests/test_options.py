@@ -1,0 +1,123 @@
+"""The option table (kimi_vision_cli/options.py) is the one declaration of every option:
+the CLI's parameters, Settings' fields, env and config reading and range checks all
+come from it. Unit tests: no server, no process."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from kimi_vision_cli.errors import ConfigError, UsageError
+from kimi_vision_cli.options import COMMANDS, OPTIONS, SETTINGS_OPTIONS
+from kimi_vision_cli.settings import CONFIG_KEYS, Settings, resolve
+
+
+def _click_commands() -> dict[str, object]:
+    import typer
+
+    from kimi_vision_cli.cli.main import app
+
+    found: dict[str, object] = {}
+
+    def walk(cmd: object, path: list[str]) -> None:
+        subs = getattr(cmd, "commands", None)
+        if subs is None:
+            found[" ".join(path)] = cmd
+            return
+        for name, sub in subs.items():
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+def test_every_command_has_exactly_the_options_of_its_table_row() -> None:
+    commands = _click_commands()
+    assert set(commands) == set(COMMANDS)
+    for name, cmd in commands.items():
+        got = [p.name for p in cmd.params if p.name != "help"]  # type: ignore[attr-defined]
+        assert got == list(COMMANDS[name]), name
+
+
+def test_settings_fields_are_the_table_rows() -> None:
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    rows = {o.dest for o in SETTINGS_OPTIONS}
+    # region folds into base_url; prices and the config path come from the file itself.
+    assert rows - fields == {"region"}
+    assert fields - rows == {"prices", "config_path"}
+
+
+def test_defaults_come_from_the_table() -> None:
+    s = Settings()
+    for opt in SETTINGS_OPTIONS:
+        if opt.dest in ("region", "api_key", "base_url"):
+            continue
+        if opt.default is not None:
+            assert getattr(s, opt.dest) == opt.default, opt.dest
+
+
+def test_config_keys_are_the_config_rows() -> None:
+    assert set(CONFIG_KEYS) == {o.dest for o in OPTIONS.values() if o.config} | {"prices"}
+
+
+def test_an_unknown_key_is_an_error_not_a_silent_drop(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="concurency"):
+        resolve({"concurency": 3}, {"XDG_CONFIG_HOME": str(tmp_path)})
+
+
+def _cfg(tmp_path: Path, text: str) -> dict[str, str]:
+    (tmp_path / "kimi-vision").mkdir(exist_ok=True)
+    (tmp_path / "kimi-vision" / "config.toml").write_text(text)
+    return {"XDG_CONFIG_HOME": str(tmp_path)}
+
+
+def test_precedence_flag_env_config_default(tmp_path: Path) -> None:
+    env = _cfg(tmp_path, 'model = "from-config"\nconcurrency = 7\n')
+    assert resolve({}, {"XDG_CONFIG_HOME": str(tmp_path / "none")}).model == "kimi-k2.6"
+    assert resolve({}, env).model == "from-config"
+    assert resolve({}, {**env, "KIMI_VISION_MODEL": "from-env"}).model == "from-env"
+    assert resolve({"model": "from-flag"}, {**env, "KIMI_VISION_MODEL": "from-env"}).model == "from-flag"
+    assert resolve({}, env).concurrency == 7
+    assert resolve({}, {**env, "KIMI_VISION_CONCURRENCY": "3"}).concurrency == 3
+    assert resolve({"concurrency": 2}, {**env, "KIMI_VISION_CONCURRENCY": "3"}).concurrency == 2
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "message"),
+    [
+        ({"concurrency": 0}, {}, "--concurrency must be from 1 to 256, got 0"),
+        ({}, {"KIMI_VISION_CONCURRENCY": "300"}, "KIMI_VISION_CONCURRENCY must be from 1 to 256, got '300'"),
+        ({}, {"KIMI_VISION_RETRIES": "x"}, "KIMI_VISION_RETRIES must be an integer, got 'x'"),
+        ({"timeout": 0.0}, {}, "--timeout must be above 0 and at most 86400"),
+        ({}, {"KIMI_VISION_TIMEOUT": "nan"}, "KIMI_VISION_TIMEOUT must be above 0"),
+        ({"max_tokens": 0}, {}, "--max-tokens must be at least 1, got 0"),
+        ({"max_size": "big"}, {}, "--max-size 'big' is not WIDTHxHEIGHT"),
+        ({}, {"KIMI_VISION_REGION": "mars"}, "KIMI_VISION_REGION 'mars' is not one of global, cn"),
+    ],
+)
+def test_each_source_is_checked_and_named(tmp_path: Path, flags: dict, env: dict, message: str) -> None:
+    with pytest.raises(UsageError) as info:
+        resolve(flags, {"XDG_CONFIG_HOME": str(tmp_path), **env})
+    assert message in info.value.message
+
+
+def test_config_values_are_checked_by_the_same_rows(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="concurrency must be from 1 to 256, got 0 at line 2"):
+        resolve({}, _cfg(tmp_path, 'model = "m"\nconcurrency = 0\n'))
+    with pytest.raises(ConfigError, match="upload = 'sometimes' is not one of auto, always, never"):
+        resolve({}, _cfg(tmp_path, 'upload = "sometimes"\n'))
+
+
+def test_help_shows_panels_defaults_and_env(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kimi_vision_cli.cli import run
+
+    monkeypatch.setenv("COLUMNS", "200")  # no wrapping inside the strings looked for
+    run(["describe", "--help"])
+    out = capsys.readouterr().out
+    for panel in ("Inputs and batch", "Prompt and model", "Images and video", "Output", "Connection"):
+        assert panel in out
+    assert "default kimi-k2.6" in out and "env KIMI_VISION_CONCURRENCY" in out
