@@ -9,6 +9,11 @@ import sys
 
 
 def main() -> None:
+    from kimi_vision_cli.terminal import ReaderGuard
+
+    # Everything written to stdout, click's --help included, goes through the guard: a
+    # full disk or a closed pipe ends the run with one line (cli.main.run), not a traceback.
+    sys.stdout = ReaderGuard(sys.stdout)  # type: ignore[assignment]
     from kimi_vision_cli.cli.main import run
 
     sys.exit(run(sys.argv[1:]))

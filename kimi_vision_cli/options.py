@@ -44,6 +44,33 @@ class Opt:
     required: bool = False  # an argument that must be given
     secret: bool = False  # never shown (its default, its value)
     allow_dash: bool = False  # a path option that takes - for stdin
+    metavar: str | None = None  # what --help shows for the value (default: from the kind)
+
+    @property
+    def value_name(self) -> str:
+        """--help's placeholder: INPUT..., N, SECONDS, text|json|jsonl."""
+        if self.metavar:
+            return self.metavar
+        if self.kind is bool:
+            return ""
+        if self.choices:
+            return "|".join(self.choices)
+        name = {int: "N", float: "X", Path: "FILE"}.get(self.kind, "TEXT")
+        if self.argument:
+            name = self.dest.upper().rstrip("S") + ("..." if self.kind is list else "")
+        return name
+
+    def describe_range(self) -> str | None:
+        """The accepted range as --help shows it: 1-256, at least 1, above 0, at most 86400."""
+        if self.low is None and self.high is None:
+            return None
+        low = f"{self.low:g}" if self.low is not None else None
+        high = f"{self.high:g}" if self.high is not None else None
+        if self.low_open:
+            return f"above {low}, at most {high}" if high else f"above {low}"
+        if low is not None and high is not None:
+            return f"{low}-{high}"
+        return f"at least {low}" if low is not None else f"at most {high}"
 
     @property
     def long(self) -> str:
@@ -91,15 +118,15 @@ _ROWS = [
         INPUTS, choices=("txt", "json"), setting=False),
     Opt("output_dir", ("--output-dir",),
         "Sidecars under DIR, mirroring input paths.", INPUTS,
-        kind=Path, setting=False),
+        kind=Path, setting=False, metavar="DIR"),
     Opt("on_exists", ("--on-exists",),
         "An input whose sidecar exists: skip (resume).", INPUTS,
         choices=("skip", "overwrite"), default="skip", setting=False),
     Opt("shard", ("--shard",), "K/N: only shard K of N (by a hash of the path).",
-        INPUTS, setting=False),
+        INPUTS, setting=False, metavar="K/N"),
     # -- prompt and model ---------------------------------------------------------------
     Opt("prompt", ("-p", "--prompt"), "Prompt (default: describe the media).", PROMPT, config=True),
-    Opt("model", ("-m", "--model"), "Model id.", PROMPT,
+    Opt("model", ("-m", "--model"), "Model id.", PROMPT, metavar="MODEL",
         default=DEFAULT_MODEL, env=("KIMI_VISION_MODEL",), config=True),
     Opt("system", ("--system",), "System message.", PROMPT, config=True),
     Opt("thinking", ("--thinking/--no-thinking",), "Thinking mode (kimi-k2.x).", PROMPT,
@@ -113,7 +140,7 @@ _ROWS = [
         PROMPT, kind=bool),
     # -- images and video ---------------------------------------------------------------
     Opt("max_size", ("--max-size",), "Image bound WxH, in its own orientation.", MEDIA,
-        default=IMAGE_RECOMMENDED, config=True, parse=_size),
+        default=IMAGE_RECOMMENDED, config=True, parse=_size, metavar="WxH"),
     Opt("no_resize", ("--no-resize",), "Send images (and videos) as they are.", MEDIA, kind=bool),
     Opt("convert", ("--convert",), "Turn BMP, TIFF, HEIC... into PNG/JPEG.",
         MEDIA, kind=bool),
@@ -133,12 +160,13 @@ _ROWS = [
     Opt("verbose", ("-v", "--verbose"), "More diagnostics on stderr (never the key).", OUTPUT,
         kind=bool),
     # -- connection -----------------------------------------------------------------------
-    Opt("base_url", ("--base-url",), "API endpoint.", CONNECTION, env=("MOONSHOT_BASE_URL",), config=True),
+    Opt("base_url", ("--base-url",), "API endpoint.", CONNECTION, env=("MOONSHOT_BASE_URL",), config=True,
+        metavar="URL"),
     Opt("region", ("--region",), "global (api.moonshot.ai) or cn (.cn).", CONNECTION,
         choices=("global", "cn"), env=("KIMI_VISION_REGION",), config=True),
-    Opt("api_key", ("--api-key",), "API key; prefer env MOONSHOT_API_KEY.",
+    Opt("api_key", ("--api-key",), "API key; prefer env MOONSHOT_API_KEY.", metavar="KEY", panel=
         CONNECTION, env=("MOONSHOT_API_KEY", "KIMI_API_KEY"), secret=True),
-    Opt("timeout", ("--timeout",), "Seconds to wait for the API.", CONNECTION,
+    Opt("timeout", ("--timeout",), "Seconds to wait for the API.", CONNECTION, metavar="SECONDS",
         kind=float, default=600.0, env=("KIMI_VISION_TIMEOUT",), config=True, low=0, high=86_400,
         low_open=True),
     Opt("retries", ("--retries",), "Retries: rate limits, 5xx, network.", CONNECTION,
@@ -161,7 +189,8 @@ _ROWS = [
         argument=True, required=True),
     Opt("batch_id", (), "The batch id printed by `batch submit`.", INPUTS, setting=False, argument=True,
         required=True),
-    Opt("window", ("--window",), "Completion window, 12h to 7d.", INPUTS, default="24h", setting=False),
+    Opt("window", ("--window",), "Completion window, 12h to 7d.", INPUTS, default="24h", setting=False,
+        metavar="DURATION"),
 ]  # fmt: skip
 
 OPTIONS: dict[str, Opt] = {o.dest: o for o in _ROWS}

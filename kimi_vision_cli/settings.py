@@ -171,7 +171,7 @@ def resolve(flags: dict[str, Any], env: dict[str, str] | None = None) -> Setting
         values[opt.dest] = opt.default if value is None else check(opt, value, origin)
     values["api_key"] = _key(values["api_key"])
     values.pop("region")
-    values["base_url"] = str(_endpoint(flags, env, cfg)).rstrip("/")
+    values["base_url"] = _checked_url(str(_endpoint(flags, env, cfg)).rstrip("/"))
     return Settings(**values, prices=cfg.get("prices", {}), config_path=path)
 
 
@@ -219,6 +219,24 @@ def _number(opt: Opt, value: Any, origin: str) -> int | float:
             span = f"at least {low:g}"
         raise UsageError(f"{origin} must be {span}, got {value!r}")
     return number
+
+
+def _checked_url(url: str) -> str:
+    """An endpoint the client can use, or exit 2 before any call: a URL that cannot
+    work must not be retried as a network error (exit 75 would say "rerun")."""
+    from urllib.parse import urlsplit
+
+    hint = f"e.g. {REGIONS['global']} (or --region cn)"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise UsageError(f"base URL {url!r} is not a valid URL", hint=hint) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"base URL {url!r} is not an http(s) URL with a host", hint=hint)
+    if parts.path in ("", "/"):
+        raise UsageError(f"base URL {url!r} has no API path (Moonshot's ends in /v1)", hint=hint)
+    return url
 
 
 def _endpoint(flags: dict[str, Any], env: dict[str, str], cfg: dict[str, Any]) -> str:

@@ -5,6 +5,7 @@ come from it. Unit tests: no server, no process."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,31 @@ def test_help_shows_panels_defaults_and_env(
     for panel in ("Inputs and batch", "Prompt and model", "Images and video", "Output", "Connection"):
         assert panel in out
     assert "default kimi-k2.6" in out and "env KIMI_VISION_CONCURRENCY" in out
+
+
+@pytest.mark.parametrize(
+    ("url", "what"),
+    [
+        ("http://[::1/v1", "is not a valid URL"),
+        ("not a url", "is not an http(s) URL"),
+        ("ftp://x/v1", "is not an http(s) URL"),
+        ("http:///v1", "is not an http(s) URL"),
+        ("https://api.moonshot.ai", "has no API path"),
+        ("http://127.0.0.1:99999/v1", "is not a valid URL"),
+    ],
+)
+def test_a_base_url_that_cannot_work_is_a_usage_error(tmp_path: Path, url: str, what: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(what)) as info:
+        resolve({"base_url": url}, {"XDG_CONFIG_HOME": str(tmp_path)})
+    assert info.value.exit_code == 2
+
+
+def test_base_url_usage_error_through_the_cli(kv, fake, tmp_path: Path) -> None:
+    from tests.media import write_image
+
+    write_image(tmp_path / "a.png")
+    for url in ("not a url", "ftp://x/v1", "http://[::1/v1"):
+        r = kv("describe", "a.png", "--base-url", url)
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert fake.chat_requests == []

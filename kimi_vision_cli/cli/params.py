@@ -43,14 +43,16 @@ def _annotation(opt: Opt) -> Any:
     shown = opt.describe_default()
     text = opt.help
     notes = [f"env {opt.env[0]}"] if opt.env and not opt.secret else []
+    if opt.describe_range():
+        notes.append(str(opt.describe_range()))
     if shown is not None:
         notes.append(f"default {shown}")
     if notes:
         text += f" [{'; '.join(notes)}]"
     extra: dict[str, Any] = {"help": escape(text), "show_default": False, "rich_help_panel": opt.panel}
+    extra["metavar"] = opt.value_name  # "" for a flag: no "<bool>" column
     if opt.argument:
-        if not opt.required:
-            extra.pop("rich_help_panel")
+        extra.pop("rich_help_panel")
         return Annotated[kind if opt.required else kind | None, typer.Argument(**extra)]
     if opt.allow_dash:
         extra["allow_dash"] = True
@@ -134,7 +136,8 @@ def open_files_from(path: Path | None) -> Any:
 
 
 def context_for(settings: Settings) -> Any:
-    from kimi_vision_cli.flows.pipeline import Context
+    from kimi_vision_cli.flows.context import Context
     from kimi_vision_cli.output.render import Diagnostics
 
-    return Context(settings, STATE.term, Diagnostics(STATE.term))
+    # --dry-run plans only: the context refuses to make a client (no network).
+    return Context(settings, STATE.term, Diagnostics(STATE.term), offline=settings.dry_run)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from kimi_vision_cli.errors import InputError, KimiVisionError
+from kimi_vision_cli.errors import InputError, KimiVisionError, UsageError
 from kimi_vision_cli.media.sniff import MEDIA_EXTENSIONS
 
 # A file bigger than this is refused before it is read: nothing the API accepts
@@ -84,9 +84,32 @@ def iter_sources(
     *,
     recursive: bool = False,
     files_from: IO[str] | None = None,
+    list_on_stdin: bool = False,
 ) -> Iterator[Source]:
-    """Yield sources lazily; a bad argument becomes a Source carrying its error."""
+    """Sources, yielded lazily; a bad argument becomes a Source carrying its error.
+
+    Standard input can be read once: `-` twice, or `-` with `--files-from -`, is a usage
+    error here, before any input is read or sent (issue 11)."""
+    args = list(args)
+    if args.count("-") > 1 or ("-" in args and list_on_stdin):
+        raise UsageError(
+            "standard input can be read only once: `-` is given twice"
+            + (" (--files-from - reads the list from it)" if list_on_stdin else ""),
+            input="-",
+            hint="save the bytes to a file and pass its path",
+        )
+    return _sources(args, recursive, files_from, stdin_used=list_on_stdin)
+
+
+def _sources(
+    args: list[str], recursive: bool, files_from: IO[str] | None, *, stdin_used: bool
+) -> Iterator[Source]:
     for arg in _chain_args(args, files_from):
+        if arg == "-":
+            if stdin_used:  # a second `-`, from the --files-from list
+                yield Source("stdin", "-", InputError("standard input is already used", hint="list file paths"))
+                continue
+            stdin_used = True
         src = classify(arg)
         if src.kind != "path" or src.error:
             yield src

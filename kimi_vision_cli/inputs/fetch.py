@@ -96,7 +96,8 @@ def fetch_url(
         request = _request(url)
     except ValueError as exc:  # a bad port, say
         raise InputError(f"invalid URL: {exc}", input=name) from None
-    slow = InputError(f"download took longer than {total:g}s", input=name, hint="raise --timeout")
+    # A timeout is temporary, like a 5xx (issue 11): rerunning may finish, so exit 75, not "bad input".
+    slow = TemporaryError(f"download took longer than {total:g}s", input=name, hint="rerun, or raise --timeout")
     try:
         with opener.open(request, timeout=timeout) as resp:
             length = resp.headers.get("Content-Length", "").strip()
@@ -110,7 +111,7 @@ def fetch_url(
                 if not chunk:
                     break
                 data += chunk
-    except InputError:
+    except (InputError, TemporaryError):
         raise
     except urllib.error.HTTPError as exc:
         if exc.code == 429 or exc.code >= 500:

@@ -1,0 +1,53 @@
+"""The error boundary (issue 11): whatever goes wrong at the edges is one line and the
+exit code from SPEC.md, before any request is paid for."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import installed_command
+from tests.media import image_bytes, write_image
+
+
+@pytest.mark.process
+@pytest.mark.parametrize("args", [["--help"], ["describe", "--help"], ["--version"]])
+def test_help_to_a_full_disk_is_one_line_exit_1(env: dict[str, str], tmp_path: Path, args: list[str]) -> None:
+    with open("/dev/full", "w") as full:
+        r = subprocess.run(
+            installed_command() + args, env=env, cwd=tmp_path, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60
+        )
+    assert r.returncode == 1
+    assert r.stderr.splitlines() == [
+        "kimi-vision: error: cannot write to standard output: No space left on device — "
+        "check the disk or where stdout goes"
+    ]
+
+
+def test_stdin_twice_is_refused_before_anything_is_sent(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    r = kv("describe", "-", "a.png", "-", input=image_bytes(10, 10))
+    assert r.returncode == 2
+    assert r.stderr.startswith("kimi-vision: error: -: standard input can be read only once")
+    assert r.stderr.count("\n") == 1
+    assert fake.chat_requests == []
+
+
+def test_stdin_with_files_from_stdin_is_refused(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    r = kv("describe", "-", "--files-from", "-", input=b"a.png\n")
+    assert r.returncode == 2 and "--files-from - reads the list from it" in r.stderr
+    assert fake.chat_requests == []
+    r = kv("estimate", "-", "--files-from", "-", input=b"a.png\n")
+    assert r.returncode == 2 and fake.requests_to("/v1/tokenizers") == []
+
+
+def test_a_second_dash_in_the_list_fails_that_line_only(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    (tmp_path / "list.txt").write_text("-\na.png\n-\n")
+    r = kv("describe", "--files-from", "list.txt", "--format", "jsonl", input=image_bytes(12, 12))
+    assert r.returncode == 2, r.stderr
+    assert "standard input is already used" in r.stderr
+    assert len(fake.chat_requests) == 2  # the first `-` and a.png
