@@ -43,8 +43,9 @@ $(DEV_DEPS): pyproject.toml | $(INSTALLED)
 install: sysdeps $(INSTALLED)
 	@echo "installed: $(VENV)/bin/kimi-vision (activate with: . $(VENV)/bin/activate)"
 
+# -n auto: one worker per core (pytest-xdist); the suite runs in-process, so it scales.
 test: install $(TEST_DEPS)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 # All three run even when one fails; the target fails if any did.
 lint: $(INSTALLED) $(DEV_DEPS)
