@@ -9,6 +9,7 @@ Typer here, so the layers below the CLI can read it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,21 @@ def _size(text: str) -> tuple[int, int]:
     if min(size) < 1:
         raise ValueError("must be positive")
     return size
+
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
+
+
+def duration(text: str) -> float:
+    """"30s", "2m", "1m30s", "4.5s", "1h" (a bare number is seconds) -> seconds, at least 1."""
+    match = _DURATION.fullmatch(str(text).strip().lower())
+    if not str(text).strip() or match is None or not any(match.groups()):
+        raise ValueError("is not a duration (e.g. 30s, 2m, 1m30s)")
+    h, m, s = (float(g or 0) for g in match.groups())
+    seconds = h * 3600 + m * 60 + s
+    if seconds < 1:  # shorter segments would only multiply requests for one frame each
+        raise ValueError("must be at least 1s")
+    return seconds
 
 
 _ROWS = [

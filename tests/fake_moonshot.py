@@ -71,6 +71,9 @@ class Recorded:
     headers: dict[str, str]
     body: Any  # parsed JSON, or raw bytes
     size: int
+    # Seconds of each video part of a chat request, in order, as PyAV reads the bytes that
+    # arrived (None: not decodable); tests see what was sent, e.g. the parts of --segment.
+    videos: list[float | None] = field(default_factory=list)
 
 
 @dataclass
@@ -120,6 +123,40 @@ def describe_media(data: bytes, mime: str) -> str:
         except Exception as exc:  # undecodable bytes behind a valid signature
             return f"an undecodable {mime} image ({type(exc).__name__})"
     return f"a {mime} video of {len(data)} bytes"
+
+
+def video_seconds(data: bytes) -> float | None:
+    """How long a video is, as PyAV reads it; None when it cannot be read."""
+    try:
+        import av
+
+        with av.open(io.BytesIO(data)) as container:
+            stream = container.streams.video[0]
+            if stream.duration is not None:
+                return float(stream.duration * stream.time_base)
+            return container.duration / 1_000_000 if container.duration else None
+    except Exception:  # not a video, or one FFmpeg cannot read: the request still goes through
+        return None
+
+
+def _video_parts(body: Any, state: FakeState) -> list[bytes]:
+    """The bytes of each video part of a chat body, inline (data URL) or uploaded (ms://)."""
+    found = []
+    for msg in body.get("messages") or [] if isinstance(body, dict) else []:
+        content = msg.get("content") if isinstance(msg, dict) else None
+        for part in content if isinstance(content, list) else []:
+            url = (part.get("video_url") or {}).get("url") if isinstance(part, dict) else None
+            if not isinstance(url, str):
+                continue
+            m = _DATA_URL.match(url)
+            if url.startswith("ms://"):
+                found.append(state.file_data.get(url[5:], b""))
+            elif m:
+                try:
+                    found.append(base64.b64decode(m.group(2)))
+                except ValueError:
+                    found.append(b"")
+    return found
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -183,10 +220,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _record(self, raw: bytes, parsed: Any) -> None:
         headers = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
+        videos = []
+        if self.path == "/v1/chat/completions" and self.state.record_bodies:
+            videos = [video_seconds(data) for data in _video_parts(parsed, self.state)]
         with self.state.lock:
             self.state.requests.append(
                 Recorded(
-                    self.command, self.path, headers, parsed if self.state.record_bodies else None, len(raw)
+                    self.command, self.path, headers, parsed if self.state.record_bodies else None, len(raw),
+                    videos,
                 )
             )
 

@@ -81,3 +81,25 @@ def video_bytes(
         for packet in stream.encode():
             container.mux(packet)
     return out.getvalue()
+
+
+def timed_video(
+    seconds: float = 12, *, keyframe_every: float | None = 2, rate: int = 10, w: int = 64, h: int = 48
+) -> bytes:
+    """An H.264 MP4 of `seconds` with a keyframe exactly every `keyframe_every` seconds (None:
+    only the first frame is one), B-frames on; each frame a different colour."""
+    import av
+
+    gop = str(round(keyframe_every * rate)) if keyframe_every else str(round(seconds * rate) + 1)
+    out = io.BytesIO()
+    with av.open(out, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"g": gop, "keyint_min": gop, "sc_threshold": "0"}  # no scene-cut keyframes
+        for i in range(round(seconds * rate)):
+            frame = av.VideoFrame.from_image(Image.new("RGB", (w, h), (i * 7 % 255, 100, 150)))
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return out.getvalue()

@@ -1,0 +1,263 @@
+"""Cut a video into consecutive segments of about N seconds (`describe --segment`, issue 15).
+
+Cuts fall on keyframes where a keyframe lies within a quarter of N of the ideal cut:
+those segments are remuxed, packets copied, nothing decoded. A segment that would
+have to start (or end) between keyframes is decoded and re-encoded to H.264, so it
+starts on a keyframe of its own. Every cut is a frame's presentation time: segment
+i ends where i+1 starts, the first starts at 0 and the last ends with the clip, so the
+segments cover the clip with no gap and no overlap. A tail shorter than a quarter of
+N joins the segment before it; otherwise the last segment may be shorter.
+
+Times are seconds from the first frame. Only the first video stream is kept: the API
+reads pictures, as `downscale` already assumes. Each segment is an MP4 (H.264, or the
+source's codec when remuxed); metadata stripping and --downscale-video then apply to
+it like to any video. PyAV is imported late (STYLE rule 10).
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from kimi_vision_cli.errors import InputError, KimiVisionError, UsageError
+
+_INSTALL_HINT = "install the video extra: pip install 'kimi-vision[video]'"
+# Codecs an MP4 holds as they are; any other (VP8, WMV, FLV1...) is re-encoded.
+_REMUXABLE = frozenset({"h264", "hevc", "av1", "vp9", "mpeg4"})
+_SLACK = 0.25  # a cut may move this fraction of N to reach a keyframe
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float  # seconds from the clip's first frame
+    end: float
+    data: bytes
+    mime: str
+    reencoded: bool
+
+
+@dataclass(frozen=True)
+class Span:
+    """A planned segment: frame times in stream ticks, and whether packets can be copied."""
+
+    start: int
+    end: int
+    remux: bool
+
+
+@dataclass(frozen=True)
+class Frames:
+    """What a demux pass (no decoding) learns: each frame's pts, which are keyframes."""
+
+    pts: list[int]  # sorted presentation times, stream ticks
+    keys: set[int]
+    end: int  # where the last frame stops showing
+    time_base: Fraction
+    codec: str
+
+
+def plan(frames: Frames, every: float) -> list[Span]:
+    """Where to cut: pure, so the choice is tested without any video."""
+    tb = frames.time_base
+    step = int(Fraction(every) / tb)
+    slack = int(Fraction(every) * Fraction(_SLACK) / tb)
+    origin = frames.pts[0]
+    cuts = [origin]
+    copy = frames.codec in _REMUXABLE
+    keys = sorted(frames.keys) if copy else []  # re-encoded anyway: cut where asked
+    while True:
+        target = cuts[-1] + step
+        if target >= frames.end:
+            break
+        cut = _nearest_key(keys, target, slack, after=cuts[-1])
+        if cut is None:
+            i = bisect.bisect_left(frames.pts, target)
+            if i >= len(frames.pts):
+                break
+            cut = frames.pts[i]
+        cuts.append(cut)
+    if len(cuts) > 1 and frames.end - cuts[-1] < slack:
+        cuts.pop()  # a sliver of a tail is not worth a request: the last segment takes it
+    ends = [*cuts[1:], frames.end]
+    return [
+        Span(a, b, copy and a in frames.keys and (b == frames.end or b in frames.keys))
+        for a, b in zip(cuts, ends, strict=True)
+    ]
+
+
+def _nearest_key(keys: list[int], target: int, slack: int, *, after: int) -> int | None:
+    i = bisect.bisect_left(keys, target)
+    near = [k for k in keys[max(0, i - 1) : i + 1] if k > after and abs(k - target) <= slack]
+    return min(near, key=lambda k: abs(k - target), default=None)
+
+
+def cut(
+    data: bytes,
+    every: float,
+    *,
+    mime: str = "video/mp4",
+    name: str | None = None,
+    on_frame: Callable[[int], None] | None = None,
+) -> list[Segment]:
+    """The segments of about `every` seconds; a clip no longer than one comes back whole.
+
+    `on_frame` counts frames re-encoded (a progress bar); undecodable input is an InputError.
+    """
+    av = _av(name)
+    try:
+        with av.open(io.BytesIO(data), mode="r") as src:
+            frames = _scan(src, name)
+        spans = plan(frames, every)
+        if len(spans) == 1:
+            return [Segment(0.0, _seconds(frames, frames.end), data, mime, reencoded=False)]
+        out: dict[int, bytes] = {}
+        if any(s.remux for s in spans):
+            with av.open(io.BytesIO(data), mode="r") as src:
+                out.update(_remux(av, src, spans))
+        if not all(s.remux for s in spans):
+            with av.open(io.BytesIO(data), mode="r") as src:
+                out.update(_reencode(av, src, spans, on_frame))
+    except KimiVisionError:
+        raise
+    except Exception as exc:  # PyAV raises av.error.* (FFmpeg errors) for broken files
+        raise InputError(
+            f"cannot cut video into segments ({type(exc).__name__}: {exc})".replace("\n", " "),
+            input=name,
+            hint="the file is damaged, or convert it to MP4 with ffmpeg first",
+        ) from None
+    return [
+        Segment(
+            _seconds(frames, s.start), _seconds(frames, s.end), out[i], "video/mp4", reencoded=not s.remux
+        )
+        for i, s in enumerate(spans)
+    ]
+
+
+def _av(name: str | None) -> Any:
+    try:
+        import av
+    except ImportError:
+        raise UsageError("--segment needs PyAV", input=name, hint=_INSTALL_HINT) from None
+    return av
+
+
+def _seconds(frames: Frames, ticks: int) -> float:
+    return float((ticks - frames.pts[0]) * frames.time_base)
+
+
+def _scan(src: Any, name: str | None) -> Frames:
+    if not src.streams.video:
+        raise InputError("no video stream in the file", input=name, hint="--segment cuts videos")
+    stream = src.streams.video[0]
+    pts: list[int] = []
+    keys: set[int] = set()
+    end = 0
+    for packet in src.demux(stream):
+        if packet.pts is None:
+            continue  # the flush packet, or a frame with no time (cannot be placed)
+        pts.append(packet.pts)
+        if packet.is_keyframe:
+            keys.add(packet.pts)
+        end = max(end, packet.pts + (packet.duration or 0))
+    if not pts:
+        raise InputError("video has no frames", input=name, hint="check the file")
+    pts.sort()
+    if end <= pts[-1]:  # no packet durations: one frame at the average rate
+        rate = stream.average_rate or stream.guessed_rate or 25
+        end = pts[-1] + max(1, int(1 / (Fraction(rate) * stream.time_base)))
+    return Frames(pts, keys, end, Fraction(stream.time_base), stream.codec_context.name)
+
+
+def _index(spans: list[Span], pts: int) -> int:
+    return max(0, bisect.bisect_right([s.start for s in spans], pts) - 1)
+
+
+def _remux(av: Any, src: Any, spans: list[Span]) -> dict[int, bytes]:
+    """Copy the packets of each remuxable span into its own MP4, times shifted to 0."""
+    stream = src.streams.video[0]
+    outputs: dict[int, tuple[io.BytesIO, Any, Any]] = {}
+    try:
+        for packet in src.demux(stream):
+            if packet.pts is None:
+                continue
+            i = _index(spans, packet.pts)
+            if not spans[i].remux:
+                continue
+            if i not in outputs:
+                buf = io.BytesIO()
+                dst = av.open(buf, mode="w", format="mp4")
+                outputs[i] = buf, dst, dst.add_stream_from_template(stream)
+            _buf, dst, out_stream = outputs[i]
+            shift = spans[i].start
+            packet.pts -= shift
+            if packet.dts is not None:
+                packet.dts -= shift
+            packet.stream = out_stream
+            dst.mux(packet)
+    finally:
+        for _buf, dst, _s in outputs.values():
+            dst.close()
+    return {i: buf.getvalue() for i, (buf, _d, _s) in outputs.items()}
+
+
+class _Encoder:
+    """One re-encoded span: H.264 in MP4, keeping the source's frame times."""
+
+    def __init__(self, av: Any, source: Any, shift: int):
+        self.buf = io.BytesIO()
+        self.dst = av.open(self.buf, mode="w", format="mp4")
+        rate = source.average_rate or source.guessed_rate or 25
+        self.stream = self.dst.add_stream("libx264", rate=rate)
+        ctx = source.codec_context
+        self.size = max(2, ctx.width // 2 * 2), max(2, ctx.height // 2 * 2)  # 4:2:0 needs even sides
+        self.stream.width, self.stream.height = self.size
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.time_base = source.time_base
+        self.stream.codec_context.time_base = source.time_base
+        self.stream.options = {"preset": "veryfast", "crf": "23"}
+        self.shift = shift
+
+    def add(self, frame: Any) -> None:
+        out = frame.reformat(width=self.size[0], height=self.size[1], format="yuv420p")
+        out.pts = frame.pts - self.shift
+        out.time_base = self.stream.codec_context.time_base
+        out.pict_type = 0  # let the encoder choose: the source's I/P/B marks do not carry over
+        self._mux(self.stream.encode(out))
+
+    def close(self) -> bytes:
+        self._mux(self.stream.encode())
+        self.dst.close()
+        return self.buf.getvalue()
+
+    def _mux(self, packets: Iterator[Any]) -> None:
+        for packet in packets:
+            self.dst.mux(packet)
+
+
+def _reencode(
+    av: Any, src: Any, spans: list[Span], on_frame: Callable[[int], None] | None
+) -> dict[int, bytes]:
+    """Decode once; each frame of a span that cannot be copied goes to that span's encoder."""
+    stream = src.streams.video[0]
+    encoders: dict[int, _Encoder] = {}
+    done: dict[int, bytes] = {}
+    count = 0
+    for frame in src.decode(stream):
+        if frame.pts is None:
+            continue
+        i = _index(spans, frame.pts)
+        if spans[i].remux:
+            continue
+        if i not in encoders:
+            encoders[i] = _Encoder(av, stream, spans[i].start)
+        encoders[i].add(frame)
+        count += 1
+        if on_frame:
+            on_frame(count)
+    for i, encoder in encoders.items():
+        done[i] = encoder.close()
+    return done

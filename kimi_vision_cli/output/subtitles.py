@@ -1,0 +1,74 @@
+"""Timed captions: WebVTT and SRT from the answers of `describe --segment` (issue 15).
+
+A cue is one segment: its real start and end (seconds, from media/segments.py) and the
+model's answer. Answers are Markdown with paragraphs, and both formats end a cue at a
+blank line, so blank lines are dropped; WebVTT also reads `-->`, `<` and `&` as syntax
+(W3C WebVTT, "cue text"), so they are escaped there. SRT has no escaping: `-->` is
+broken up instead, and the rest is left as players show it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Cue:
+    start: float  # seconds
+    end: float
+    text: str
+
+
+def timestamp(seconds: float, sep: str = ".") -> str:
+    """HH:MM:SS.mmm (WebVTT) or HH:MM:SS,mmm (SRT, `sep=","`); hours grow past 99."""
+    ms = max(0, round(seconds * 1000))
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def span_label(start: float, end: float) -> str:
+    """`[00:00:00–00:00:30]`, the header of a segment in text output; milliseconds
+    only when a bound is not a whole second (`--segment 4.5s`)."""
+
+    def one(t: float) -> str:
+        stamp = timestamp(t)
+        return stamp[:-4] if stamp.endswith(".000") else stamp
+
+    return f"[{one(start)}–{one(end)}]"
+
+
+def _lines(text: str) -> list[str]:
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    return [line for line in lines if line.strip()] or ["…"]  # an empty cue would end the block
+
+
+def _vtt_text(text: str) -> str:
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return "\n".join(_lines(escaped))
+
+
+def _srt_text(text: str) -> str:
+    return "\n".join(_lines(text.replace("-->", "->")))
+
+
+def webvtt(cues: Iterable[Cue]) -> str:
+    """A whole WebVTT file: the `WEBVTT` line, then one block per cue."""
+    blocks = ["WEBVTT"]
+    for cue in cues:
+        blocks.append(f"{timestamp(cue.start)} --> {timestamp(cue.end)}\n{_vtt_text(cue.text)}")
+    return "\n\n".join(blocks) + "\n"
+
+
+def srt(cues: Iterable[Cue]) -> str:
+    """A whole SRT file: numbered blocks, times with a comma before the milliseconds."""
+    blocks = [
+        f"{n}\n{timestamp(cue.start, ',')} --> {timestamp(cue.end, ',')}\n{_srt_text(cue.text)}"
+        for n, cue in enumerate(cues, 1)
+    ]
+    return "\n\n".join(blocks) + "\n" if blocks else ""
+
+
+WRITERS = {"vtt": webvtt, "srt": srt}

@@ -1,0 +1,135 @@
+"""Cutting a video into timed segments (media/segments.py) and the --segment DURATION value."""
+
+from __future__ import annotations
+
+import base64
+import io
+from fractions import Fraction
+
+import av
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kimi_vision_cli.errors import InputError
+from kimi_vision_cli.media import segments
+from kimi_vision_cli.media.segments import Frames, plan
+from kimi_vision_cli.options import duration
+from tests.media import timed_video
+
+
+def probe(data: bytes) -> tuple[float, int, str, list[bytes]]:
+    """(duration in seconds, frames decoded, codec, the payload of each packet)."""
+    with av.open(io.BytesIO(data)) as c:
+        s = c.streams.video[0]
+        seconds = float(s.duration * s.time_base)
+        payloads = [bytes(p) for p in c.demux(s) if p.size]
+    with av.open(io.BytesIO(data)) as c:
+        frames = sum(1 for _ in c.decode(video=0))
+        return seconds, frames, c.streams.video[0].codec_context.name, payloads
+
+
+@pytest.fixture(scope="module")
+def clip() -> bytes:
+    return timed_video(12, keyframe_every=2)
+
+
+def test_cuts_at_keyframes_by_copying_packets(clip: bytes) -> None:
+    segs = segments.cut(clip, 4)
+    assert [(s.start, s.end) for s in segs] == [(0, 4), (4, 8), (8, 12)]
+    assert not any(s.reencoded for s in segs)
+    _, _, _, source = probe(clip)
+    copied: list[bytes] = []
+    for s in segs:
+        seconds, frames, codec, payloads = probe(s.data)
+        assert (seconds, frames, codec, s.mime) == (4.0, 40, "h264", "video/mp4")
+        copied += payloads
+    assert copied == source  # the same compressed pictures, in the same order: nothing re-encoded
+
+
+def test_keyframes_far_apart_are_reencoded_to_h264() -> None:
+    clip = timed_video(12, keyframe_every=None)
+    segs = segments.cut(clip, 4)
+    assert [(s.start, s.end) for s in segs] == [(0, 4), (4, 8), (8, 12)]
+    assert all(s.reencoded for s in segs)
+    probes = [probe(s.data) for s in segs]
+    assert [(p[1], p[2]) for p in probes] == [(40, "h264")] * 3
+    assert sum(p[0] for p in probes) == pytest.approx(12.0)
+
+
+def test_a_cut_moves_to_a_nearby_keyframe() -> None:
+    segs = segments.cut(timed_video(12, keyframe_every=3), 4)  # "about 4 s": 3 s apart
+    assert [(s.start, s.end, s.reencoded) for s in segs] == [
+        (0, 3, False), (3, 6, False), (6, 9, False), (9, 12, False),
+    ]  # fmt: skip
+
+
+def test_only_the_segments_between_keyframes_are_reencoded() -> None:
+    segs = segments.cut(timed_video(12, keyframe_every=8), 4)
+    assert [(s.start, s.end, s.reencoded) for s in segs] == [(0, 4, True), (4, 8, True), (8, 12, False)]
+    assert sum(probe(s.data)[0] for s in segs) == pytest.approx(12.0)
+
+
+def test_last_segment_is_shorter_and_a_sliver_joins_the_one_before() -> None:
+    assert [(s.start, s.end) for s in segments.cut(timed_video(13), 4)][-1] == (12, 13)
+    assert [(s.start, s.end) for s in segments.cut(timed_video(12.5), 4)][-1] == (8, 12.5)
+
+
+def test_a_clip_within_one_segment_is_returned_whole(clip: bytes) -> None:
+    [seg] = segments.cut(clip, 30, mime="video/quicktime")
+    assert (seg.start, seg.end, seg.data, seg.mime, seg.reencoded) == (0, 12, clip, "video/quicktime", False)
+
+
+def test_undecodable_video_is_an_input_error() -> None:
+    with pytest.raises(InputError) as err:
+        segments.cut(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100, 4, name="bad.mp4")
+    assert err.value.input == "bad.mp4" and err.value.exit_code == 2
+
+
+@given(
+    gaps=st.lists(st.integers(1, 50), min_size=1, max_size=200),
+    key_every=st.integers(1, 80),
+    every=st.floats(1, 20),
+)
+def test_plan_covers_the_clip_without_gap_or_overlap(gaps: list[int], key_every: int, every: float) -> None:
+    pts = [0]
+    for g in gaps:
+        pts.append(pts[-1] + g)
+    frames = Frames(pts[:-1], set(pts[:-1:key_every]), pts[-1], Fraction(1, 10), "h264")
+    spans = plan(frames, every)
+    assert spans[0].start == 0 and spans[-1].end == pts[-1]
+    assert all(a.end == b.start for a, b in zip(spans, spans[1:], strict=False))
+    assert all(s.start < s.end and s.start in frames.pts for s in spans)
+    assert all(not s.remux or s.start in frames.keys for s in spans)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30s", 30), ("2m", 120), ("1m30s", 90), ("4.5s", 4.5), ("1h", 3600), ("45", 45)]
+)
+def test_duration_values(text: str, seconds: float) -> None:
+    assert duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "s", "abc", "-3s", "1.s", "3 s", "0s", "0.5s"])
+def test_bad_durations_say_why(text: str) -> None:
+    with pytest.raises(ValueError, match="duration|at least 1s"):
+        duration(text)
+
+
+def test_the_loopback_server_probes_the_video_parts_it_receives(fake) -> None:  # type: ignore[no-untyped-def]
+    from tests.test_fake_server import post
+
+    parts = [
+        {
+            "type": "video_url",
+            "video_url": {"url": "data:video/mp4;base64," + base64.b64encode(s.data).decode()},
+        }
+        for s in segments.cut(timed_video(8), 4)
+    ]
+    body = {
+        "model": "kimi-k2.6",
+        "messages": [{"role": "user", "content": [*parts, {"type": "text", "text": "x"}]}],
+    }
+    status, _ = post(fake, body)
+    assert status == 200
+    assert fake.chat_requests[-1].videos == [4.0, 4.0]
