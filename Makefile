@@ -11,7 +11,7 @@ INSTALLED := $(VENV)/.installed
 TEST_DEPS := $(VENV)/.test-deps
 DEV_DEPS := $(VENV)/.dev-deps
 
-.PHONY: install test lint bench completions clean sysdeps
+.PHONY: install test lint bench completions clean sysdeps test-sysdeps
 
 # libmagic is a system library (python-magic loads it at run time); install it
 # with apt when it is missing and we are allowed to.
@@ -21,6 +21,17 @@ sysdeps:
 	    apt-get update -qq && apt-get install -y -qq libmagic1; \
 	  else \
 	    echo "libmagic is missing: install it (Debian/Ubuntu: apt-get install libmagic1; macOS: brew install libmagic)" >&2; exit 1; \
+	  fi; \
+	fi
+
+# exiftool reads the XMP sidecars back in tests/test_xmp.py; only the tests need it, and
+# without it those tests are skipped with the reason.
+test-sysdeps:
+	@if ! command -v exiftool >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && apt-get install -y -qq libimage-exiftool-perl; \
+	  else \
+	    echo "exiftool is missing: XMP read-back tests will be skipped (Debian/Ubuntu: apt-get install libimage-exiftool-perl; macOS: brew install exiftool)" >&2; \
 	  fi; \
 	fi
 
@@ -44,7 +55,7 @@ install: sysdeps $(INSTALLED)
 	@echo "installed: $(VENV)/bin/kimi-vision (activate with: . $(VENV)/bin/activate)"
 
 # -n auto: one worker per core (pytest-xdist); the suite runs in-process, so it scales.
-test: install $(TEST_DEPS)
+test: install $(TEST_DEPS) test-sysdeps
 	$(PY) -m pytest -q -n auto
 
 # All three run even when one fails; the target fails if any did.

@@ -1,0 +1,192 @@
+"""--manifest (output/manifest.py): Hugging Face imagefolder rows, one per finished input,
+no duplicates on a rerun, rows replaced with overwrite, never a half row."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from kimi_vision_cli.errors import ExitCode, UsageError
+from kimi_vision_cli.inputs.discover import Source
+from kimi_vision_cli.output.manifest import Manifest
+
+
+def load_imagefolder(metadata: Path) -> list[dict[str, object]]:
+    """What `load_dataset("imagefolder", data_dir=metadata.parent)` does with a metadata
+    file: every row's file_name resolves, relative to the file's directory, to a file
+    there; one row per file."""
+    if metadata.suffix == ".csv":
+        with metadata.open(newline="", encoding="utf-8") as fh:
+            rows: list[dict[str, object]] = list(csv.DictReader(fh))
+    else:
+        rows = [json.loads(line) for line in metadata.read_text(encoding="utf-8").splitlines()]
+    names = [str(r["file_name"]) for r in rows]
+    assert len(names) == len(set(names)), f"duplicate rows: {names}"
+    for name in names:
+        assert not Path(name).is_absolute() and ".." not in Path(name).parts
+        assert (metadata.parent / name).is_file(), name
+    return rows
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    root = tmp_path / "ds"
+    (root / "train" / "sub").mkdir(parents=True)
+    for name in ("a.png", "sub/b.png"):
+        (root / "train" / name).write_bytes(b"png")
+    return root
+
+
+def src(path: Path | str) -> Source:
+    return Source("path", str(path))
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "csv"])
+def test_rows_resolve_like_imagefolder(dataset: Path, kind: str) -> None:
+    meta = dataset / f"metadata.{kind}"
+    with Manifest(meta) as m:
+        m.check([src(dataset / "train/a.png"), src(dataset / "train/sub/b.png")])
+        assert m.add(m.file_name(src(dataset / "train/a.png")), 'a "cat",\nand a mat', {"tags": ["cat"]})
+        assert m.add(m.file_name(src(dataset / "train/sub/b.png")), "b", None)
+    rows = load_imagefolder(meta)
+    assert [r["file_name"] for r in rows] == ["train/a.png", "train/sub/b.png"]
+    assert rows[0]["text"] == 'a "cat",\nand a mat'
+    if kind == "jsonl":
+        assert rows[0] == {"file_name": "train/a.png", "text": 'a "cat",\nand a mat', "tags": ["cat"]}
+    else:
+        assert meta.read_text().splitlines()[0] == "file_name,text"
+
+
+def test_relative_paths_from_the_working_directory(dataset: Path) -> None:
+    here = os.getcwd()
+    os.chdir(dataset / "train")
+    try:
+        m = Manifest(Path("../metadata.jsonl"))
+        assert m.file_name(src("sub/b.png")) == "train/sub/b.png"
+        assert m.file_name(src("./a.png")) == "train/a.png"
+    finally:
+        os.chdir(here)
+
+
+@pytest.mark.parametrize(
+    "source, words",
+    [
+        (Source("path", "/elsewhere/x.png"), "is outside"),
+        (Source("stdin", "-"), "--manifest takes files only"),
+        (Source("file_id", "abc"), "--manifest takes files only"),
+        (Source("url", "https://example.com/x.png"), "--manifest takes files only"),
+    ],
+)
+def test_inputs_it_cannot_name_are_usage_errors(dataset: Path, source: Source, words: str) -> None:
+    m = Manifest(dataset / "metadata.jsonl")
+    with pytest.raises(UsageError) as exc:
+        m.check([src(dataset / "train/a.png"), source])
+    assert words in exc.value.one_line()
+    assert exc.value.exit_code == ExitCode.BAD_INPUT
+
+
+def test_the_manifest_directory_itself_is_not_an_input(dataset: Path) -> None:
+    with pytest.raises(UsageError):
+        Manifest(dataset / "metadata.jsonl").file_name(src(dataset))
+
+
+def test_unknown_suffix(dataset: Path) -> None:
+    with pytest.raises(UsageError) as exc:
+        Manifest(dataset / "metadata.txt")
+    assert "FILE.jsonl or FILE.csv" in exc.value.one_line()
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "csv"])
+def test_rerun_adds_no_duplicate_and_keeps_rows(dataset: Path, kind: str) -> None:
+    meta = dataset / f"metadata.{kind}"
+    with Manifest(meta) as m:
+        m.add("train/a.png", "first")
+    with Manifest(meta) as m:
+        assert "train/a.png" in m
+        assert not m.add("train/a.png", "second")
+        assert m.add("train/sub/b.png", "b")
+    rows = load_imagefolder(meta)
+    assert [(r["file_name"], r["text"]) for r in rows] == [("train/a.png", "first"), ("train/sub/b.png", "b")]
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "csv"])
+def test_overwrite_replaces_the_row_in_place(dataset: Path, kind: str) -> None:
+    meta = dataset / f"metadata.{kind}"
+    with Manifest(meta) as m:
+        m.add("train/a.png", "old a")
+        m.add("train/sub/b.png", "old b")
+    with Manifest(meta, overwrite=True) as m:
+        assert m.add("train/a.png", "new a,\nwith a newline")
+        assert m.add("train/a.png", "newer a")  # twice in one run: still one row
+    rows = load_imagefolder(meta)
+    assert [(r["file_name"], r["text"]) for r in rows] == [
+        ("train/a.png", "newer a"),
+        ("train/sub/b.png", "old b"),
+    ]
+    assert not list(dataset.glob(".kimi-vision-*"))  # no temp file left
+
+
+def test_append_after_a_replace_goes_to_the_new_file(dataset: Path) -> None:
+    meta = dataset / "metadata.jsonl"
+    with Manifest(meta, overwrite=True) as m:
+        m.add("train/a.png", "a")
+        m.add("train/sub/b.png", "b")  # the append handle is open
+        m.add("train/a.png", "a2")  # replaced: the file is a new inode
+        m.add("train/c.png", "c")  # appended to that new file, not the unlinked one
+    (dataset / "train/c.png").write_bytes(b"png")
+    assert [r["text"] for r in load_imagefolder(meta)] == ["a2", "b", "c"]
+
+
+def test_a_torn_jsonl_row_is_cut_on_the_next_run(dataset: Path) -> None:
+    meta = dataset / "metadata.jsonl"
+    meta.write_bytes(b'{"file_name": "train/a.png", "text": "a"}\n{"file_name": "train/sub/b.png", "te')
+    with Manifest(meta) as m:
+        assert m.repaired > 0
+        assert "train/a.png" in m and "train/sub/b.png" not in m
+        m.add("train/sub/b.png", "b")
+    assert [r["text"] for r in load_imagefolder(meta)] == ["a", "b"]
+
+
+def test_a_torn_csv_row_inside_quotes_is_cut(dataset: Path) -> None:
+    meta = dataset / "metadata.csv"
+    meta.write_bytes(b'file_name,text\ntrain/a.png,"line 1\nline 2"\ntrain/sub/b.png,"half\n')
+    with Manifest(meta) as m:
+        assert "train/a.png" in m and "train/sub/b.png" not in m
+        m.add("train/sub/b.png", "whole")
+    rows = load_imagefolder(meta)
+    assert [(r["file_name"], r["text"]) for r in rows] == [
+        ("train/a.png", "line 1\nline 2"),
+        ("train/sub/b.png", "whole"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "name, content, words",
+    [
+        ("metadata.jsonl", b'{"file_name": "a.png"}\nnot json\n', "line 2 is not a JSON object"),
+        ("metadata.jsonl", b'{"text": "no name"}\n', "line 1 is not a JSON object with a file_name"),
+        ("metadata.csv", b"path,caption\na.png,x\n", "the header is not file_name,text"),
+    ],
+)
+def test_a_file_that_is_not_a_manifest_is_refused(
+    dataset: Path, name: str, content: bytes, words: str
+) -> None:
+    (dataset / name).write_bytes(content)
+    with pytest.raises(UsageError) as exc:
+        Manifest(dataset / name)
+    assert words in exc.value.one_line()
+    assert (dataset / name).read_bytes() == content  # untouched
+
+
+def test_each_row_is_on_disk_as_it_finishes(dataset: Path) -> None:
+    meta = dataset / "metadata.jsonl"
+    m = Manifest(meta)
+    m.add("train/a.png", "a")
+    m.add("train/sub/b.png", "b")
+    # Not closed: what a reader (or a crash) sees now is every finished row, whole.
+    assert [r["file_name"] for r in load_imagefolder(meta)] == ["train/a.png", "train/sub/b.png"]
+    m.close()

@@ -1,0 +1,113 @@
+"""--schema at the plan level (kimi_vision_cli/schema.py): reading SCHEMA, the field-list
+grammar, the instruction for the prompt, validating answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kimi_vision_cli import schema as sch
+from kimi_vision_cli.errors import ExitCode, UsageError
+
+
+def test_field_list_grammar() -> None:
+    s = sch.load("alt_text, tags: list, people: int, score:float, nsfw: bool, ids: list[int]")
+    assert s.schema == {
+        "type": "object",
+        "properties": {
+            "alt_text": {"type": "string"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "people": {"type": "integer"},
+            "score": {"type": "number"},
+            "nsfw": {"type": "boolean"},
+            "ids": {"type": "array", "items": {"type": "integer"}},
+        },
+        "required": ["alt_text", "tags", "people", "score", "nsfw", "ids"],
+        "additionalProperties": False,
+    }
+
+
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("alt_text, tags: dict", "unknown type 'dict'"),
+        ("alt_text, alt_text", "given twice"),
+        ("tags: list[list]", "unknown type 'list[list]'"),
+        ("", "--schema is empty"),
+    ],
+)
+def test_bad_field_lists_are_usage_errors(spec: str, words: str) -> None:
+    with pytest.raises(UsageError) as exc:
+        sch.load(spec)
+    assert words in exc.value.one_line()
+    assert exc.value.exit_code == ExitCode.BAD_INPUT
+
+
+def test_inline_json_and_file(tmp_path: Path) -> None:
+    doc = {"type": "object", "properties": {"caption": {"type": "string"}}, "required": ["caption"]}
+    assert sch.load(json.dumps(doc)).schema == doc
+    path = tmp_path / "caption.schema.json"
+    path.write_text(json.dumps(doc))
+    assert sch.load(str(path)).schema == doc
+
+
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("{not json", "not valid JSON"),
+        ('{"type": "array", "items": {}}', "root type is 'array'"),
+        ('{"type": 12}', "not a valid JSON Schema"),
+        ("missing/schema.json", "no such file, and not a field list"),
+        ("[1, 2]", "must be a JSON object"),
+    ],
+)
+def test_bad_schemas_are_usage_errors(spec: str, words: str) -> None:
+    with pytest.raises(UsageError) as exc:
+        sch.load(spec)
+    assert words in exc.value.one_line()
+
+
+def test_instruction_carries_the_schema() -> None:
+    s = sch.load("alt_text, tags: list")
+    text = s.instruction()
+    assert "JSON object" in text
+    assert json.loads(text.split("\n", 1)[1]) == s.schema
+    assert sch.RESPONSE_FORMAT == {"type": "json_object"}
+
+
+def test_parse_accepts_a_matching_answer_even_fenced() -> None:
+    s = sch.load("alt_text, tags: list")
+    answer = {"alt_text": "a cat", "tags": ["cat"]}
+    assert s.parse(json.dumps(answer)) == answer
+    assert s.parse("```json\n" + json.dumps(answer) + "\n```") == answer
+
+
+@pytest.mark.parametrize(
+    "answer, words",
+    [
+        ("A cat on a mat.", "not JSON"),
+        ('["a", "b"]', "a JSON list, not an object"),
+        ('{"alt_text": "a cat"}', "'tags' is a required property"),
+        ('{"alt_text": "a cat", "tags": [3]}', "tags/0: 3 is not of type 'string'"),
+        ('{"alt_text": "x", "tags": [], "extra": 1}', "Additional properties are not allowed"),
+    ],
+)
+def test_parse_refuses_what_does_not_match(answer: str, words: str) -> None:
+    with pytest.raises(sch.SchemaMismatchError) as exc:
+        sch.load("alt_text, tags: list").parse(answer)
+    message = exc.value.one_line()
+    assert message.startswith("answer does not match the schema")
+    assert words in message
+    assert exc.value.exit_code == ExitCode.FAILURE
+
+
+def test_caption_and_keywords_of_a_structured_answer() -> None:
+    data = {"alt_text": "a cat", "tags": ["cat", " mat ", "", "cat", 3, True, None]}
+    assert sch.answer_caption('{"raw": 1}', data) == "a cat"
+    assert sch.answer_caption("plain", None) == "plain"
+    assert sch.answer_caption("raw json", {"people": 2}) == "raw json"
+    assert sch.answer_keywords(data) == ["cat", "mat", "3"]
+    assert sch.answer_keywords({"keywords": ["a"]}) == ["a"]
+    assert sch.answer_keywords(None) == []
