@@ -23,6 +23,12 @@ Readings we chose where Moonshot's docs are unclear (each marked READING below):
   limits are per account (concurrency, RPM, TPM), so the wait applies to the whole run,
   not one request: the client starts no new request until it has passed and halves its
   concurrency (kimi_vision_cli/scheduler.py). Faults are injected per request here.
+- JSON Mode (`response_format: {"type": "json_object"}`): Moonshot's guide has the prompt
+  describe the object wanted and documents no `json_schema` format, so we refuse
+  `json_schema` (400) and, when the prompt carries a JSON Schema after the words
+  "JSON Schema:", answer an object of that schema built from the media's captions (a
+  model that follows the prompt). `FakeState.answers` queues raw answers that the next
+  completions give instead, streamed or in a batch: how tests get a non-matching answer.
 """
 
 from __future__ import annotations
@@ -106,6 +112,7 @@ class FakeState:
     record_bodies: bool = True
     max_files: int = 1000  # Moonshot's per-account file count; tests lower it
     batches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    answers: deque[str] = field(default_factory=deque)  # the next completions' raw text, in order
 
 
 def describe_media(data: bytes, mime: str) -> str:
@@ -446,7 +453,10 @@ def compose_answer(body: dict[str, Any], state: FakeState) -> tuple[list[str], s
     turn = sum(1 for m in messages if m.get("role") == "user")
     text = f"**Answer {turn}** to {question!r}: " + "; ".join(captions or ["no media"]) + "."
     if body.get("response_format", {}).get("type") == "json_object":
-        text = json.dumps({"caption": "; ".join(captions), "question": question})
+        text = json_answer(messages, "; ".join(captions), question)
+    with state.lock:
+        if state.answers:
+            text = state.answers.popleft()
     if messages[-1].get("role") == "assistant" and messages[-1].get("partial"):
         text = " continued after the prefix: " + text
     thinking = model in K2 and (body.get("thinking") or {}).get("type", "enabled") == "enabled"
@@ -465,6 +475,40 @@ def compose_answer(body: dict[str, Any], state: FakeState) -> tuple[list[str], s
         "total_tokens": prompt_tokens + completion_tokens,
     }
     return words, reasoning, finish, usage
+
+
+def json_answer(messages: list[dict[str, Any]], caption: str, question: Any) -> str:
+    """JSON Mode: an object of the JSON Schema the prompt gives, else caption and question."""
+    prompt = " ".join(
+        m["content"] if isinstance(m.get("content"), str)
+        else " ".join(p.get("text", "") for p in m.get("content") or [] if isinstance(p, dict))
+        for m in messages if m.get("role") in ("system", "user")
+    )  # fmt: skip
+    at = prompt.rfind("JSON Schema:")
+    if at < 0:
+        return json.dumps({"caption": caption, "question": question})
+    try:
+        schema, _ = json.JSONDecoder().raw_decode(prompt[prompt.index("{", at) :])
+    except ValueError:
+        return json.dumps({"caption": caption, "question": question})
+    return json.dumps(_instance(schema, caption))
+
+
+def _instance(schema: Any, caption: str) -> Any:
+    """A value of `schema` (the common keywords) made from the caption."""
+    if not isinstance(schema, dict):
+        return caption
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type", "object")
+    kind = kind[0] if isinstance(kind, list) else kind
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {name: _instance(sub, caption) for name, sub in props.items()}
+    if kind == "array":
+        words = [w.strip(",;.") for w in caption.split()[:3]] or ["media"]
+        return [_instance(schema.get("items", {}), w) for w in words]
+    return {"integer": 1, "number": 0.5, "boolean": False, "null": None}.get(kind, caption)
 
 
 def completion_object(model: str, words: list[str], reasoning: str, finish: str, usage: dict[str, int]) -> dict[str, Any]:
@@ -492,6 +536,10 @@ def validate_chat(body: Any, state: FakeState) -> tuple[int, str, str] | None:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return 400, "invalid_request_error", "messages must be a non-empty list"
+    fmt = body.get("response_format")
+    if fmt is not None and (not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object")):
+        kind = fmt.get("type") if isinstance(fmt, dict) else fmt
+        return 400, "invalid_request_error", f"response_format type {kind!r} is not supported"
     is_k2 = model in K2
     if is_k2:
         thinking_on = (body.get("thinking") or {}).get("type", "enabled") == "enabled"

@@ -4,12 +4,15 @@ grammar, the instruction for the prompt, validating answers."""
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from kimi_vision_cli import schema as sch
 from kimi_vision_cli.errors import ExitCode, UsageError
+from tests.fake_moonshot import FakeMoonshot
 
 
 def test_field_list_grammar() -> None:
@@ -111,3 +114,34 @@ def test_caption_and_keywords_of_a_structured_answer() -> None:
     assert sch.answer_keywords(data) == ["cat", "mat", "3"]
     assert sch.answer_keywords({"keywords": ["a"]}) == ["a"]
     assert sch.answer_keywords(None) == []
+
+
+# -- the loopback server's JSON Mode (tests/fake_moonshot.py), which the CLI tests rely on --
+
+
+def _chat(fake: FakeMoonshot, fmt: dict[str, object], text: str) -> tuple[int, str]:
+    body = {"model": "kimi-k2.6", "response_format": fmt, "messages": [{"role": "user", "content": text}]}
+    req = urllib.request.Request(
+        fake.base_url + "/chat/completions", json.dumps(body).encode(),
+        {"Content-Type": "application/json", "Authorization": "Bearer " + fake.api_key},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(req) as resp:
+            return resp.status, json.loads(resp.read())["choices"][0]["message"]["content"]
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_fake_answers_the_schema_in_the_prompt_and_queued_answers(fake: FakeMoonshot) -> None:
+    s = sch.load("alt_text, tags: list, people: int, ok: bool")
+    status, answer = _chat(fake, sch.RESPONSE_FORMAT, "Describe.\n\n" + s.instruction())
+    assert status == 200
+    assert set(s.parse(answer)) == {"alt_text", "tags", "people", "ok"}
+    fake.state.answers.append('{"alt_text": 3}')
+    assert _chat(fake, sch.RESPONSE_FORMAT, s.instruction()) == (200, '{"alt_text": 3}')
+    assert s.parse(_chat(fake, sch.RESPONSE_FORMAT, s.instruction())[1])  # the queue is used up
+
+
+def test_fake_refuses_json_schema_response_format(fake: FakeMoonshot) -> None:
+    status, body = _chat(fake, {"type": "json_schema", "json_schema": {"schema": {}}}, "hi")
+    assert status == 400 and "json_schema" in body
