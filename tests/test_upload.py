@@ -192,3 +192,27 @@ def test_dry_run_with_ms_id_makes_no_request(kv, fake) -> None:
     assert r.returncode == 0, r.stderr
     assert '"ms://abc123"' in r.stdout
     assert not fake.state.requests
+
+
+@pytest.mark.parametrize("damage", ['{"entries": 5}', "not json at all", "[1, 2]"])
+def test_a_damaged_upload_cache_is_said_and_kept_aside(kv, fake, tmp_path: Path, damage: str) -> None:
+    write_image(tmp_path / "a.png")
+    cache = tmp_path / "xdg-cache" / "kimi-vision" / "uploads.json"
+    cache.parent.mkdir(parents=True)
+    cache.write_text(damage)
+    r = kv("upload", "a.png")
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    assert r.stderr.count("upload cache") == 1 and "was damaged" in r.stderr
+    assert (cache.parent / "uploads.json.damaged").read_text() == damage  # nothing the user had is lost
+    assert json.loads(cache.read_text())["entries"]  # this run's upload is recorded anew
+
+
+def test_an_upload_cache_that_cannot_be_written_is_said(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    cache = tmp_path / "xdg-cache" / "kimi-vision" / "uploads.json"
+    cache.mkdir(parents=True)  # a directory where the file should be
+    r = kv("upload", "a.png")
+    assert r.returncode == 0, r.stderr  # the upload itself worked: ms://ID printed
+    assert r.stdout.startswith("ms://")
+    assert "cannot" in r.stderr and "upload cache" in r.stderr and "files prune" in r.stderr

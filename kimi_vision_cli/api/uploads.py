@@ -13,6 +13,7 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,27 +42,64 @@ class Uploaded:
 
 
 class UploadCache:
-    def __init__(self, path: Path):
+    """The record of uploads. It is also what `files prune` deletes, so a damaged or
+    unwritable file is said (once per run, through `warn`), never silently dropped: a
+    damaged file is moved aside, not overwritten."""
+
+    def __init__(self, path: Path, warn: Callable[[str], None] | None = None):
         self.path = path
+        self._warn = warn
+        self._said: set[str] = set()
 
     @classmethod
-    def for_env(cls, env: dict[str, str]) -> UploadCache:
-        return cls(cache_dir(env) / CACHE_NAME)
+    def for_env(cls, env: dict[str, str], warn: Callable[[str], None] | None = None) -> UploadCache:
+        return cls(cache_dir(env) / CACHE_NAME, warn)
+
+    def _say(self, text: str) -> None:
+        if self._warn is not None and text not in self._said:
+            self._said.add(text)
+            self._warn(text)
 
     def _load(self) -> dict[str, dict[str, Any]]:
         try:
-            doc = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}  # missing or damaged: a cache, so start again rather than fail
-        entries = doc.get("entries") if isinstance(doc, dict) else None
-        return {k: v for k, v in (entries or {}).items() if isinstance(v, dict) and v.get("file_id")}
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            self._say(f"cannot read the upload cache {self.path}: {exc.strerror or exc}; uploads are not reused")
+            return {}
+        try:
+            doc = json.loads(raw)
+            entries = doc["entries"] if isinstance(doc, dict) else None
+            if not isinstance(entries, dict):
+                raise ValueError("no entries table")
+        except (ValueError, KeyError):
+            self._set_aside()
+            return {}
+        return {k: v for k, v in entries.items() if isinstance(v, dict) and v.get("file_id")}
+
+    def _set_aside(self) -> None:
+        """A damaged cache still names files this tool uploaded: keep it for the user."""
+        aside = self.path.with_name(self.path.name + ".damaged")
+        try:
+            self.path.replace(aside)
+        except OSError:
+            aside = self.path
+        self._say(
+            f"the upload cache {self.path} was damaged (kept as {aside}); "
+            "`files prune` cannot see the uploads it recorded (`files list` shows every file)"
+        )
 
     def _save(self, entries: dict[str, dict[str, Any]]) -> None:
         try:
             doc = {"version": 1, "entries": entries}
             replace_file(self.path, json.dumps(doc, indent=1, sort_keys=True).encode())
-        except OSError:
-            pass  # an unwritable cache only costs a re-upload next time
+        except OSError as exc:
+            # The upload itself succeeded; only its record is lost: said, not fatal.
+            self._say(
+                f"cannot write the upload cache {self.path}: {exc.strerror or exc}; "
+                "`files prune` will not find this run's uploads"
+            )
 
     def get(self, key: str) -> dict[str, Any] | None:
         with _LOCK:
