@@ -116,7 +116,8 @@ def test_prune_asks_on_a_terminal(fake, tmp_path: Path) -> None:
     }  # fmt: skip
     term = Terminal(out, err, stdin, False, True, True, color=False, width=100, env=term_env)
     code = cli.run(["files", "prune", "--all"], term)
-    assert code == 2 and "delete 1 file in the account? [y/N]" in err.getvalue()
+    assert code == 0 and "delete 1 file in the account? [y/N]" in err.getvalue()
+    assert "nothing deleted (1 file kept)" in err.getvalue() and "error" not in err.getvalue()
     assert len(fake.state.files) == 1
     stdin = FakeTTY("y\n")
     term = Terminal(out, FakeTTY(), stdin, False, True, True, color=False, width=100, env=term_env)

@@ -13,7 +13,7 @@ import typer
 
 from kimi_vision_cli.cli.app import STATE, app
 from kimi_vision_cli.cli.params import NoArgs, command, context_for
-from kimi_vision_cli.errors import ExitCode, KimiVisionError, UsageError, stops_run, worst
+from kimi_vision_cli.errors import ExitCode, KimiVisionError, Tally, UsageError
 from kimi_vision_cli.output.listing import FILES, ListingWriter
 from kimi_vision_cli.settings import Settings
 
@@ -38,22 +38,20 @@ def _delete(ctx: Any, ids: list[str]) -> ExitCode:
     """Delete each id (going on past a missing one); print each deleted id on stdout."""
     from kimi_vision_cli.api.uploads import UploadCache
 
-    code = ExitCode.OK
+    tally = Tally(report=ctx.diag.error)
     gone: set[str] = set()
     for fid in ids:
         try:
             ctx.client.delete_file(fid)
         except KimiVisionError as err:
-            ctx.diag.error(err.with_input(f"ms://{fid}"))
-            code = worst(code, err.exit_code)
-            if stops_run(err):
+            if tally.error(err.with_input(f"ms://{fid}")):
                 break
             continue
         gone.add(fid)
         STATE.term.stdout.write(f"deleted ms://{fid}\n")
         STATE.term.stdout.flush()
-    UploadCache.for_env(STATE.term.env).forget(gone)
-    return code
+    UploadCache.for_env(STATE.term.env, ctx.diag.warn).forget(gone)
+    return tally.exit_code
 
 
 @dataclass(frozen=True)
@@ -62,14 +60,14 @@ class DeleteArgs:
 
 
 @command(files_app, "files delete", DeleteArgs)
-def delete(s: Settings, a: DeleteArgs) -> None:
+def delete(s: Settings, a: DeleteArgs) -> int:
     """Delete files by id."""
     ctx = context_for(s)
     clean = [i[len("ms://") :] if i.startswith("ms://") else i for i in a.file_ids]
     bad = [i for i in clean if not i or "/" in i]
     if bad:
         raise UsageError(f"not a file id: {bad[0]!r}", hint="pass IDs as `files list` shows them")
-    STATE.exit_code = _delete(ctx, clean)
+    return int(_delete(ctx, clean))
 
 
 @dataclass(frozen=True)
@@ -79,7 +77,7 @@ class PruneArgs:
 
 
 @command(files_app, "files prune", PruneArgs)
-def prune(s: Settings, a: PruneArgs) -> None:
+def prune(s: Settings, a: PruneArgs) -> int:
     """Delete the files this tool uploaded (its upload cache), or all with --all; asks unless --yes."""
     from kimi_vision_cli.api.uploads import UploadCache
 
@@ -88,7 +86,7 @@ def prune(s: Settings, a: PruneArgs) -> None:
     if a.all_files:
         ids = present
     else:
-        cache = UploadCache.for_env(STATE.term.env)
+        cache = UploadCache.for_env(STATE.term.env, ctx.diag.warn)
         mine = cache.file_ids(s.base_url)
         ids = [i for i in mine if i in set(present)]
         cache.forget(set(mine) - set(present))  # gone already: drop from the record
@@ -96,7 +94,7 @@ def prune(s: Settings, a: PruneArgs) -> None:
     scope = "in the account" if a.all_files else "uploaded by kimi-vision"
     if not ids:
         ctx.diag.note(f"nothing to prune: no files {scope}")
-        return
+        return 0
     if not a.yes:
         term = STATE.term
         if not (term.stdin_isatty and term.stderr_isatty):
@@ -105,10 +103,10 @@ def prune(s: Settings, a: PruneArgs) -> None:
                 hint="pass --yes to prune without asking",
             )
         if not _confirm(f"delete {len(ids)} {what} {scope}? [y/N] "):
-            raise UsageError(
-                f"not deleting {len(ids)} {what}", hint="answered no; pass --yes to skip the question"
-            )
-    STATE.exit_code = _delete(ctx, ids)
+            # Declining is the user's choice, not a failure (like `rm -i`): one plain line, exit 0.
+            ctx.diag.note(f"nothing deleted ({len(ids)} {what} kept)")
+            return 0
+    return int(_delete(ctx, ids))
 
 
 def _confirm(question: str) -> bool:
