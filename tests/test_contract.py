@@ -30,9 +30,9 @@ def test_jsonl_record_keys(kv, fake, tmp_path: Path) -> None:
     assert bad["text"] == ""
 
 
-def test_renderer_keys_match_this_test() -> None:
-    from kimi_vision_cli.output.render import MEDIA_KEYS as media
-    from kimi_vision_cli.output.render import RESULT_KEYS as result
+def test_record_keys_match_this_test() -> None:
+    from kimi_vision_cli.output.records import MEDIA_KEYS as media
+    from kimi_vision_cli.output.records import RESULT_KEYS as result
 
     assert list(result) == RESULT_KEYS
     assert list(media) == MEDIA_KEYS

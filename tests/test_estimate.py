@@ -194,14 +194,14 @@ def test_estimate_takes_every_option_describe_and_ask_share() -> None:
 def test_china_platform_gets_no_usd_price_unless_config_sets_one() -> None:
     """api.moonshot.cn bills in CNY at its own rates: the published USD table must not be
     quoted for it; a config price still applies."""
-    from kimi_vision_cli.cli.commands.estimate import _cost_line
-    from kimi_vision_cli.flows.estimate import Cost
     from kimi_vision_cli.moonshot import price_for
+    from kimi_vision_cli.output.listing import cost_line
+    from kimi_vision_cli.output.records import Cost
 
     assert price_for("kimi-k2.5", None, "https://api.moonshot.ai/v1").currency == "USD"  # type: ignore[union-attr]
     assert price_for("kimi-k2.5", None, "https://api.moonshot.cn/v1") is None
     assert price_for("kimi-k2.5", None, "https://evilmoonshot.cn/v1") is not None  # host, not suffix text
     own = {"kimi-k2.5": {"input": 4, "output": 21, "currency": "CNY"}}
     assert price_for("kimi-k2.5", own, "https://api.moonshot.cn/v1").currency == "CNY"  # type: ignore[union-attr]
-    line = _cost_line(Cost(None, None, None), "kimi-k2.5", "https://api.moonshot.cn/v1")
+    line = cost_line(Cost(None, None, None), "kimi-k2.5", "https://api.moonshot.cn/v1")
     assert "China platform bills in CNY" in line and '[prices."kimi-k2.5"]' in line

@@ -141,8 +141,8 @@ def test_batch_submit_downscale_video(kv, fake, tmp_path: Path, big_video: bytes
 def test_frame_bar_joins_the_batch_bar_instead_of_a_second_live_display() -> None:
     """Two rich Live displays on one console break its live stack: the batch bar lifted for
     an answer (stop, then start) while a downscale bar ran recursed without end."""
+    from kimi_vision_cli.output.diagnostics import Diagnostics
     from kimi_vision_cli.output.progress import BatchProgress, frame_bar
-    from kimi_vision_cli.output.render import Diagnostics
     from kimi_vision_cli.terminal import Terminal
     from tests.conftest import FakeTTY
 

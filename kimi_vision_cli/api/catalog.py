@@ -4,7 +4,7 @@ when the API leaves those fields out."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from kimi_vision_cli.moonshot import K2_MODELS, KNOWN_MODELS, is_k2
@@ -17,11 +17,7 @@ class ModelInfo:
     image: bool
     video: bool
     known: bool  # the capability came from the API (False: from our fallback list)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("known")
-        return d
+    # Its JSON record (without `known`) is output/records.py model_record.
 
 
 def model_info(raw: dict[str, Any]) -> ModelInfo:

@@ -35,7 +35,7 @@ def run(argv: list[str], term: Terminal | None = None) -> int:
     """Run the CLI; return the exit code. Tests call this with a fake Terminal."""
     STATE.term = term or Terminal.from_system()
     STATE.exit_code = ExitCode.OK
-    from kimi_vision_cli.output.render import Diagnostics
+    from kimi_vision_cli.output.diagnostics import Diagnostics
 
     diag = Diagnostics(STATE.term)
     try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from kimi_vision_cli.errors import (
 from kimi_vision_cli.flows.pipeline import Context, prepare_source
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.moonshot import FILE_LIMIT, MB
-from kimi_vision_cli.output.render import Result
+from kimi_vision_cli.output.records import Result, Submitted
 from kimi_vision_cli.request import build_body, build_messages, check_settings, default_prompt
 from kimi_vision_cli.settings import cache_dir
 
@@ -49,13 +48,6 @@ def check_window(window: str) -> str:
     if not 12 <= hours <= 7 * 24:
         raise UsageError(f"--window {window!r} must be between 12h and 7d", hint="e.g. 24h or 3d")
     return window
-
-
-@dataclass
-class Submitted:
-    batch_ids: list[str] = field(default_factory=list)
-    requests: int = 0
-    failed: list[Result] = field(default_factory=list)
 
 
 def _lines(sources: Iterable[Source], ctx: Context) -> Iterator[tuple[str, str, bytes | None, Result | None]]:

@@ -11,37 +11,15 @@ leave files on the account (1,000-file cap). Their `transport` is still recorded
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
 from kimi_vision_cli.errors import KimiVisionError
 from kimi_vision_cli.flows.pipeline import Context, Prepared, place_media, prepare_source
 from kimi_vision_cli.inputs.discover import Source
-from kimi_vision_cli.moonshot import K2_DEFAULT_MAX_TOKENS, Price, is_k2, price_for
+from kimi_vision_cli.moonshot import K2_DEFAULT_MAX_TOKENS, is_k2, price_for
+from kimi_vision_cli.output.records import Cost, Estimate
 from kimi_vision_cli.request import build_messages, check_settings, default_prompt
 
 ESTIMATE_PATH = "/tokenizers/estimate-token-count"
-
-
-@dataclass
-class Estimate:
-    input: str
-    tokens: int | None = None
-    media: list[dict[str, Any]] = field(default_factory=list)
-    error: KimiVisionError | None = None
-    body: dict[str, Any] | None = None  # the estimate request (for --dry-run)
-
-    def to_dict(self) -> dict[str, Any]:
-        from kimi_vision_cli.output.render import MEDIA_KEYS
-
-        return {
-            "input": self.input,
-            "tokens": self.tokens,
-            "media": [{k: m.get(k) for k in MEDIA_KEYS} for m in self.media],
-            "error": None
-            if self.error is None
-            else {"code": self.error.code, "message": self.error.one_line()},
-        }
 
 
 def _count(ctx: Context, prepared: list[Prepared], prompt: str, est: Estimate) -> None:
@@ -87,16 +65,6 @@ def estimate_ask(question: str, sources: Iterable[Source], ctx: Context) -> Esti
     except KimiVisionError as err:
         est.error = err
     return est
-
-
-@dataclass
-class Cost:
-    currency: str | None
-    amount: float | None
-    price: Price | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"currency": self.currency, "amount": self.amount}
 
 
 def cost_of(total_tokens: int, ctx: Context) -> Cost:

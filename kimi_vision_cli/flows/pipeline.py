@@ -27,8 +27,10 @@ from kimi_vision_cli.errors import (
 from kimi_vision_cli.inputs.discover import Source, read_path
 from kimi_vision_cli.media.image import ImageOptions, prepare_image
 from kimi_vision_cli.media.sniff import sniff
+from kimi_vision_cli.output.diagnostics import Diagnostics
 from kimi_vision_cli.output.progress import frame_bar
-from kimi_vision_cli.output.render import Diagnostics, Renderer, Result
+from kimi_vision_cli.output.records import Result
+from kimi_vision_cli.output.render import Renderer
 from kimi_vision_cli.request import (
     MediaRef,
     build_body,

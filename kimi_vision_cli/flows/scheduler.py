@@ -30,7 +30,8 @@ from kimi_vision_cli.errors import ExitCode, KimiVisionError, UsageError, stops_
 from kimi_vision_cli.flows.pipeline import Context, Summary, describe_one
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.progress import BatchProgress
-from kimi_vision_cli.output.render import Renderer, Result
+from kimi_vision_cli.output.records import Result
+from kimi_vision_cli.output.render import Renderer
 from kimi_vision_cli.output.sidecar import SidecarSpec, write_sidecar
 
 # Additive increase after a halving: one more slot per this many successes in a row.

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from kimi_vision_cli.output.render import Diagnostics
+from kimi_vision_cli.output.diagnostics import Diagnostics
 
 
 class BatchProgress:

@@ -1,4 +1,4 @@
-"""Renderers: rich Markdown on a terminal, plain text when piped, JSON and JSONL.
+"""Answer renderers: rich Markdown on a terminal, plain text when piped, JSON and JSONL.
 
 Chosen from the Terminal (STYLE rule 2). Answers go to stdout; everything else to
 stderr (rule 3). Model text and file names are never parsed as rich markup (rule 4).
@@ -7,108 +7,11 @@ stderr (rule 3). Model text and file names are never parsed as rich markup (rule
 from __future__ import annotations
 
 import json
-import threading
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from kimi_vision_cli.errors import KimiVisionError
+from kimi_vision_cli.output.diagnostics import Diagnostics
+from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.terminal import Terminal
-
-# The JSON/JSONL record: keys and order are a contract (SPEC.md "Output"), pinned by
-# tests/test_contract.py.
-RESULT_KEYS = ("input", "model", "text", "reasoning", "finish_reason", "usage", "media", "error")
-MEDIA_KEYS = (
-    "mime", "width", "height", "original_width", "original_height", "transport", "file_id",
-    "bytes", "original_bytes", "original_mime", "resized", "rotated", "converted", "stripped",
-)  # fmt: skip
-
-
-@dataclass
-class Result:
-    input: str
-    model: str
-    text: str = ""
-    reasoning: str = ""
-    finish_reason: str | None = None
-    usage: dict[str, Any] | None = None
-    media: list[dict[str, Any]] = field(default_factory=list)
-    error: KimiVisionError | None = None
-    skipped: bool = False  # resumed run: output already there
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("skipped")
-        d["error"] = (
-            None if self.error is None else {"code": self.error.code, "message": self.error.one_line()}
-        )
-        d["reasoning"] = self.reasoning or None
-        d["media"] = [{k: m.get(k) for k in MEDIA_KEYS} for m in self.media]
-        return {k: d[k] for k in RESULT_KEYS}
-
-
-class Diagnostics:
-    """stderr: errors, warnings, notes, reasoning. Thread-safe, one line per call."""
-
-    def __init__(self, term: Terminal):
-        self.term = term
-        self._lock = threading.Lock()
-        self._console: Any = None
-        # The batch bar's rich Progress while it is shown: other bars join it as rows,
-        # since two rich Live displays on one console corrupt its live stack.
-        self.live_progress: Any = None
-
-    @property
-    def console(self):  # type: ignore[no-untyped-def]
-        if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(
-                file=self.term.stderr,
-                force_terminal=self.term.stderr_isatty,
-                no_color=not self.term.color,
-                highlight=False,
-                soft_wrap=True,
-                width=self.term.width,
-            )
-        return self._console
-
-    def _line(self, prefix: str, text: str, style: str) -> None:
-        with self._lock:
-            # On a terminal, through the console even without colour: a live progress
-            # bar (scheduler.py) shares it, so the line prints above the bar.
-            if self.term.stderr_isatty:
-                from rich.text import Text
-
-                t = Text(prefix, style=style if self.term.color else "")
-                t.append(text)  # plain append: never markup
-                self.console.print(t)
-            else:
-                self.term.stderr.write(f"{prefix}{text}\n")
-                self.term.stderr.flush()
-
-    def error(self, err: KimiVisionError) -> None:
-        self._line("kimi-vision: error: ", err.one_line(), "bold red")
-
-    def warn(self, text: str) -> None:
-        self._line("kimi-vision: warning: ", " ".join(text.split()), "yellow")
-
-    def note(self, text: str) -> None:
-        self._line("kimi-vision: ", text, "dim")
-
-    def reasoning(self, text: str) -> None:
-        with self._lock:
-            if self.term.stderr_isatty and self.term.color:
-                from rich.text import Text
-
-                self.console.print(Text(text, style="dim italic"), end="")
-            else:
-                self.term.stderr.write(text)
-                self.term.stderr.flush()
-
-    def reasoning_end(self) -> None:
-        with self._lock:
-            self.term.stderr.write("\n")
-            self.term.stderr.flush()
 
 
 class Renderer:

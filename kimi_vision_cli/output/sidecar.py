@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from kimi_vision_cli.atomic import replace_file
 from kimi_vision_cli.errors import OutputError
 from kimi_vision_cli.inputs.discover import Source
-from kimi_vision_cli.output.render import Result
+from kimi_vision_cli.output.records import Result
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+=,-]")
 

@@ -1,0 +1,149 @@
+"""The records the commands print as JSON/JSONL: the contract of SPEC.md "Output" and
+docs/output.md, in one module (STYLE rule 8). Flows return these; renderers and the
+listing writer turn them into bytes. Keys and their order are pinned by
+tests/test_contract.py, tests/test_upload.py, tests/test_models.py and tests/test_files.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from kimi_vision_cli.api.catalog import ModelInfo
+from kimi_vision_cli.errors import KimiVisionError
+from kimi_vision_cli.moonshot import Price
+
+# -- one input's answer: describe, ask, batch results ----------------------------------
+
+RESULT_KEYS = ("input", "model", "text", "reasoning", "finish_reason", "usage", "media", "error")
+MEDIA_KEYS = (
+    "mime", "width", "height", "original_width", "original_height", "transport", "file_id",
+    "bytes", "original_bytes", "original_mime", "resized", "rotated", "converted", "stripped",
+)  # fmt: skip
+
+
+def media_record(media: dict[str, Any]) -> dict[str, Any]:
+    """What was sent of one medium: every MEDIA_KEYS key, in order (null when unknown)."""
+    return {k: media.get(k) for k in MEDIA_KEYS}
+
+
+def error_record(err: KimiVisionError | None) -> dict[str, str] | None:
+    return None if err is None else {"code": err.code, "message": err.one_line()}
+
+
+@dataclass
+class Result:
+    input: str
+    model: str
+    text: str = ""
+    reasoning: str = ""
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+    media: list[dict[str, Any]] = field(default_factory=list)
+    error: KimiVisionError | None = None
+    skipped: bool = False  # resumed run: output already there
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("skipped")
+        d["error"] = error_record(self.error)
+        d["reasoning"] = self.reasoning or None
+        d["media"] = [media_record(m) for m in self.media]
+        return {k: d[k] for k in RESULT_KEYS}
+
+
+# -- estimate --------------------------------------------------------------------------
+
+
+@dataclass
+class Estimate:
+    input: str
+    tokens: int | None = None
+    media: list[dict[str, Any]] = field(default_factory=list)
+    error: KimiVisionError | None = None
+    body: dict[str, Any] | None = None  # the estimate request (for --dry-run); not in the record
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input": self.input,
+            "tokens": self.tokens,
+            "media": [media_record(m) for m in self.media],
+            "error": error_record(self.error),
+        }
+
+
+@dataclass
+class Cost:
+    currency: str | None
+    amount: float | None
+    price: Price | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"currency": self.currency, "amount": self.amount}
+
+
+def estimate_document(model: str, inputs: list[dict[str, Any]], total: int, cost: Cost) -> dict[str, Any]:
+    """`estimate --format json`: one object around the per-input records."""
+    return {"model": model, "inputs": inputs, "total_tokens": total, "cost": cost.to_dict()}
+
+
+# -- upload ----------------------------------------------------------------------------
+
+UPLOAD_KEYS = ("input", "file_id", "url", "purpose", "bytes", "cached")
+
+
+@dataclass(frozen=True)
+class UploadRecord:
+    input: str
+    file_id: str
+    purpose: str
+    bytes: int
+    cached: bool  # the same bytes were uploaded before: the id was reused
+
+    @property
+    def url(self) -> str:
+        return f"ms://{self.file_id}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in UPLOAD_KEYS}
+
+
+# -- models and files ------------------------------------------------------------------
+
+MODEL_KEYS = ("id", "context_length", "image", "video")
+
+
+def model_record(m: ModelInfo) -> dict[str, Any]:
+    return {k: getattr(m, k) for k in MODEL_KEYS}
+
+
+# Moonshot's file object, cut to the keys the contract promises.
+FILE_KEYS = ("id", "purpose", "bytes", "created_at", "filename", "status")
+
+
+def file_record(f: dict[str, Any]) -> dict[str, Any]:
+    return {k: f.get(k) for k in FILE_KEYS}
+
+
+# -- batch -----------------------------------------------------------------------------
+
+
+@dataclass
+class Submitted:
+    """`batch submit`: filled as batches are created, so the ids survive a later failure."""
+
+    batch_ids: list[str] = field(default_factory=list)
+    requests: int = 0
+    failed: list[Result] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "batch_ids": self.batch_ids,
+            "requests": self.requests,
+            "failed": [f.to_dict() for f in self.failed],
+        }
+
+
+def batch_record(batch: dict[str, Any]) -> dict[str, Any]:
+    """`batch status/cancel`: the batch object as Moonshot returns it (docs/output.md)."""
+    return batch
