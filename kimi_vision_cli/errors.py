@@ -6,6 +6,7 @@ it concerns and says what to do. Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import IntEnum
 
 
@@ -142,3 +143,39 @@ class Interrupted(KimiVisionError):
 def stops_run(err: KimiVisionError) -> bool:
     """Auth and quota errors end a batch at once: every other input would fail the same way."""
     return err.exit_code == ExitCode.AUTH
+
+
+class Tally:
+    """The one error policy for runs over several inputs (or requests, or ids): each
+    outcome is counted, each failure reported once through `report` (the diagnostics),
+    the exit code folded by SPEC's order (3, 1, 75, 2), and `stopped` set once a failure
+    means every other input would fail the same way (auth, quota)."""
+
+    def __init__(self, report: Callable[[KimiVisionError], None] | None = None):
+        self.report = report
+        self.done = 0
+        self.failed = 0
+        self.skipped = 0
+        self.exit_code = ExitCode.OK
+        self.stopped = False
+
+    def ok(self) -> None:
+        self.done += 1
+
+    def skip(self) -> None:
+        self.skipped += 1
+
+    def error(self, err: KimiVisionError) -> bool:
+        """Count, report and fold one failure; True when the run must stop now."""
+        self.failed += 1
+        self.fold(err.exit_code)
+        stops = stops_run(err)
+        # After a stop, the requests that were in flight fail the same way: one line is enough.
+        if self.report is not None and not (self.stopped and stops):
+            self.report(err)
+        self.stopped = self.stopped or stops
+        return self.stopped
+
+    def fold(self, code: ExitCode) -> None:
+        """A code met outside any one input (an interrupt, nothing submitted)."""
+        self.exit_code = worst(self.exit_code, code)

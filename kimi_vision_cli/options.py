@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,15 @@ class Opt:
     secret: bool = False  # never shown (its default, its value)
     allow_dash: bool = False  # a path option that takes - for stdin
     metavar: str | None = None  # what --help shows for the value (default: from the kind)
+    example: str | None = None  # the hint of a value `parse` refuses: "e.g. 4096x2160"
+    # Choices only some commands take, added to `choices` there: describe's --format vtt|srt
+    # (subtitles need --segment; any other command refuses them like any unknown choice).
+    wider: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def for_command(self, command: str | None) -> Opt:
+        """This row as `command` takes it (Typer parameter, help, checks)."""
+        extra = dict(self.wider).get(command or "")
+        return replace(self, choices=(*self.choices, *extra)) if extra else self
 
     @property
     def value_name(self) -> str:
@@ -111,7 +120,7 @@ def duration(text: str) -> float:
     """"30s", "2m", "1m30s", "4.5s", "1h" (a bare number is seconds) -> seconds, at least 1."""
     match = _DURATION.fullmatch(str(text).strip().lower())
     if not str(text).strip() or match is None or not any(match.groups()):
-        raise ValueError("is not a duration (e.g. 30s, 2m, 1m30s)")
+        raise ValueError("is not a duration")
     h, m, s = (float(g or 0) for g in match.groups())
     seconds = h * 3600 + m * 60 + s
     if seconds < 1:  # shorter segments would only multiply requests for one frame each
@@ -130,8 +139,8 @@ _ROWS = [
     Opt("concurrency", ("-j", "--concurrency"), "Requests in flight.", INPUTS,
         kind=int, default=4, env=("KIMI_VISION_CONCURRENCY",), config=True, low=1, high=256),
     Opt("sidecar", ("--sidecar",),
-        "Write photo.png.txt (or .json, the record) beside each input.",
-        INPUTS, choices=("txt", "json"), setting=False),
+        "Write photo.png.txt (or .json, the record; .vtt/.srt with --segment) beside each input.",
+        INPUTS, choices=("txt", "json", "vtt", "srt"), setting=False),
     Opt("output_dir", ("--output-dir",),
         "Sidecars under DIR, mirroring input paths.", INPUTS,
         kind=Path, setting=False, metavar="DIR"),
@@ -156,7 +165,7 @@ _ROWS = [
         PROMPT, kind=bool),
     # -- images and video ---------------------------------------------------------------
     Opt("max_size", ("--max-size",), "Image bound WxH, in its own orientation.", MEDIA,
-        default=IMAGE_RECOMMENDED, config=True, parse=_size, metavar="WxH"),
+        default=IMAGE_RECOMMENDED, config=True, parse=_size, metavar="WxH", example="4096x2160"),
     Opt("no_resize", ("--no-resize",), "Send images (and videos) as they are.", MEDIA, kind=bool),
     Opt("convert", ("--convert",), "Turn BMP, TIFF, HEIC... into PNG/JPEG.",
         MEDIA, kind=bool),
@@ -164,13 +173,15 @@ _ROWS = [
         MEDIA, kind=bool),
     Opt("downscale_video", ("--downscale-video",),
         "Transcode videos over 2048x1080 (PyAV).", MEDIA, kind=bool),
+    Opt("segment", ("--segment",), "Videos: one request per segment of about DURATION (30s, 2m, 1m30s).",
+        MEDIA, parse=duration, metavar="DURATION", example="30s, 2m or 1m30s"),
     Opt("upload", ("--upload",), "auto: inline until the body nears 100 MB.",
         MEDIA, choices=("auto", "always", "never"), default="auto", config=True),
     Opt("no_cache", ("--no-cache",), "Upload again though the same bytes were.",
         MEDIA, kind=bool),
     # -- output ---------------------------------------------------------------------------
     Opt("format", ("--format",), "Output format.", OUTPUT,
-        choices=("text", "json", "jsonl"), default="text", config=True),
+        choices=("text", "json", "jsonl"), default="text", config=True, wider=(("describe", ("vtt", "srt")),)),
     Opt("dry_run", ("--dry-run",), "Print the request JSON; no network.",
         OUTPUT, kind=bool),
     Opt("verbose", ("-v", "--verbose"), "More diagnostics on stderr (never the key).", OUTPUT,
@@ -221,13 +232,13 @@ _REQUEST = (*_MODEL, *_MEDIA, "upload")
 # Which options each command takes; the order is the order of --help and of the arguments.
 COMMANDS: dict[str, tuple[str, ...]] = {
     "describe": (
-        "inputs", "prompt", *_REQUEST, "format", "dry_run", "verbose",
+        "inputs", "prompt", *_REQUEST, "segment", "format", "dry_run", "verbose",
         "recursive", "files_from", "concurrency", "sidecar", "output_dir", "on_exists", "shard", *_CONNECTION,
     ),
     "ask": ("question", "inputs", *_REQUEST, "prefix", "interactive", "recursive",
             "format", "dry_run", "verbose", *_CONNECTION),
     "upload": ("inputs", *_MEDIA, "no_cache", "recursive", "format", "verbose", *_CONNECTION),
-    "estimate": ("inputs", "prompt", "ask", *[o for o in _REQUEST if o != "show_thinking"],
+    "estimate": ("inputs", "prompt", "ask", *[o for o in _REQUEST if o != "show_thinking"], "segment",
                  "recursive", "files_from", "format", "dry_run", "verbose", *_CONNECTION),
     "models": ("all_models", "format", "verbose", *_CONNECTION),
     "files list": ("format", "verbose", *_CONNECTION),

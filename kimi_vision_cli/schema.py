@@ -20,8 +20,11 @@ answer is validated here (jsonschema, imported late: --help must not pay for it)
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,8 +78,33 @@ class Schema:
         return data  # type: ignore[no-any-return]  # the root is checked to be an object
 
 
+def structured(
+    schema: Schema, attempt: Callable[[], str], on_retry: Callable[[SchemaMismatchError], None] | None = None
+) -> dict[str, Any]:
+    """The parsed answer of `attempt()` (one request); an answer that is not JSON or not
+    of the schema is asked for once more, and a second miss raises SchemaMismatchError."""
+    try:
+        return schema.parse(attempt())
+    except SchemaMismatchError as err:
+        if on_retry is not None:
+            on_retry(err)
+    return schema.parse(attempt())
+
+
 def load(spec: str) -> Schema:
-    """Inline JSON, a field list or a file -> Schema; UsageError (exit 2) saying what is wrong."""
+    """Inline JSON, a field list or a file -> Schema; UsageError (exit 2) saying what is wrong.
+    Cached: the command checks SCHEMA up front and every plan then reuses it (a file is
+    read again only when it changed)."""
+    try:
+        st = os.stat(spec)
+        stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+    except (OSError, ValueError):
+        stamp = None
+    return _load(spec, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _load(spec: str, stamp: tuple[int, int] | None) -> Schema:
     text = spec.strip()
     if not text:
         raise UsageError(

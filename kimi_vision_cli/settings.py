@@ -46,6 +46,7 @@ class Settings:
     convert: bool = False
     keep_metadata: bool = False
     downscale_video: bool = False  # transcode videos over 2048x1080 to fit (video.py)
+    segment: float | None = None  # seconds: describe/estimate cut videos (media/segments.py)
     no_cache: bool = False  # upload again even when the same bytes were uploaded before
     upload: str = _d("upload")
     format: str = _d("format")
@@ -156,9 +157,10 @@ def _line_of(text: str, key: str) -> int:
     return 0
 
 
-def resolve(flags: dict[str, Any], env: dict[str, str] | None = None) -> Settings:
+def resolve(flags: dict[str, Any], env: dict[str, str] | None = None, command: str | None = None) -> Settings:
     """Merge flags (None = not given) over env over config file over defaults, each
-    value checked against its row of the option table whatever its source."""
+    value checked against its row of the option table whatever its source (the row as
+    `command` takes it: describe's --format also takes vtt and srt)."""
     unknown = set(flags) - {o.dest for o in SETTINGS_OPTIONS}
     if unknown:  # a bug in a command, not a user error: never silently dropped
         raise TypeError(f"not Settings options: {sorted(unknown)}")
@@ -168,7 +170,7 @@ def resolve(flags: dict[str, Any], env: dict[str, str] | None = None) -> Setting
     values: dict[str, Any] = {}
     for opt in SETTINGS_OPTIONS:
         value, origin = _pick(opt, flags, env, cfg)
-        values[opt.dest] = opt.default if value is None else check(opt, value, origin)
+        values[opt.dest] = opt.default if value is None else check(opt.for_command(command), value, origin)
     values["api_key"] = _key(values["api_key"])
     values.pop("region")
     values["base_url"] = _checked_url(str(_endpoint(flags, env, cfg)).rstrip("/"))
@@ -194,7 +196,7 @@ def check(opt: Opt, value: Any, origin: str) -> Any:
         try:
             return opt.parse(value)
         except ValueError as exc:
-            raise UsageError(f"{origin} {value!r} {exc}", hint="e.g. 4096x2160") from None
+            raise UsageError(f"{origin} {value!r} {exc}", hint=f"e.g. {opt.example}" if opt.example else None) from None
     if opt.choices and value not in opt.choices:
         raise UsageError(f"{origin} {value!r} is not one of {', '.join(opt.choices)}")
     if opt.kind in (int, float) and not isinstance(value, bool):

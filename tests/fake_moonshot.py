@@ -107,7 +107,7 @@ class FakeState:
     max_in_flight: int = 0
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     file_data: dict[str, bytes] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=threading.RLock)  # re-entered: batch results compose answers
     chunk_delay: float = 0.0
     record_bodies: bool = True
     max_files: int = 1000  # Moonshot's per-account file count; tests lower it
@@ -129,7 +129,8 @@ def describe_media(data: bytes, mime: str) -> str:
             return f"a {w}x{h} {mime} image{extra}, mean colour {px}"
         except Exception as exc:  # undecodable bytes behind a valid signature
             return f"an undecodable {mime} image ({type(exc).__name__})"
-    return f"a {mime} video of {len(data)} bytes"
+    seconds = video_seconds(data)
+    return f"a {mime} video of {len(data)} bytes" + (f", {seconds:g} s" if seconds is not None else "")
 
 
 def video_seconds(data: bytes) -> float | None:

@@ -190,3 +190,10 @@ def test_each_row_is_on_disk_as_it_finishes(dataset: Path) -> None:
     # Not closed: what a reader (or a crash) sees now is every finished row, whole.
     assert [r["file_name"] for r in load_imagefolder(meta)] == ["train/a.png", "train/sub/b.png"]
     m.close()
+
+
+def test_a_directory_to_walk_may_be_the_manifest_directory(dataset: Path) -> None:
+    m = Manifest(dataset / "metadata.jsonl")
+    m.check([src(dataset), src(dataset / "train")])  # `describe -r ds --manifest ds/metadata.jsonl`
+    with pytest.raises(UsageError):
+        m.check([src(dataset.parent)])

@@ -145,3 +145,31 @@ def test_fake_answers_the_schema_in_the_prompt_and_queued_answers(fake: FakeMoon
 def test_fake_refuses_json_schema_response_format(fake: FakeMoonshot) -> None:
     status, body = _chat(fake, {"type": "json_schema", "json_schema": {"schema": {}}}, "hi")
     assert status == 400 and "json_schema" in body
+
+
+def test_structured_retries_once_then_fails() -> None:
+    s = sch.load("alt_text")
+    answers = iter(["not json", '{"alt_text": "ok"}'])
+    misses: list[str] = []
+    assert sch.structured(s, lambda: next(answers), lambda e: misses.append(e.one_line())) == {
+        "alt_text": "ok"
+    }
+    assert len(misses) == 1 and "not JSON" in misses[0]
+    calls = []
+
+    def bad() -> str:
+        calls.append(1)
+        return '{"alt_text": 1}'
+
+    with pytest.raises(sch.SchemaMismatchError) as exc:
+        sch.structured(s, bad)
+    assert len(calls) == 2
+    assert "alt_text: 1 is not of type 'string'" in exc.value.one_line()
+
+
+def test_a_changed_schema_file_is_read_again(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    path.write_text('{"type": "object", "required": ["a"]}')
+    assert sch.load(str(path)).schema["required"] == ["a"]
+    path.write_text('{"type": "object", "required": ["a", "bb"]}')
+    assert sch.load(str(path)).schema["required"] == ["a", "bb"]

@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     {"flows"},
     {"output"},
     {"api"},
-    {"plan", "request", "transport", "schema"},
+    {"plan", "schema"},
     {"inputs"},
     {"media"},
     {"settings", "options"},

@@ -1,6 +1,7 @@
-"""The only module that imports openai. It streams chat completions, uploads and
-lists files, estimates tokens and lists models, and turns every openai/httpx
-exception into one of ours (STYLE rules 5 and 6) in `_translate`.
+"""The only module that imports openai (with api/errors.py). It streams chat
+completions, uploads and lists files, estimates tokens, lists models and drives the
+Batch API; every SDK call runs under the one Translator (api/errors.py), which turns
+openai/httpx exceptions into ours (STYLE rules 5 and 6).
 
 Retries are the SDK's (exponential backoff, Retry-After). What Moonshot needs on
 top is done in a response hook: "please try again after N seconds" becomes a
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from kimi_vision_cli.api.errors import QUOTA, StreamCutError, Translator, moonshot_error
 from kimi_vision_cli.errors import (
     APIError,
     AuthError,
@@ -24,23 +26,12 @@ from kimi_vision_cli.errors import (
     FileMissingError,
     InputError,
     KimiVisionError,
-    QuotaError,
-    TemporaryError,
-    TruncatedError,
 )
 from kimi_vision_cli.settings import Settings
 
+__all__ = ["MoonshotClient", "RateLimitObserver", "StreamCutError", "StreamEvent"]
+
 _AFTER_SECONDS = re.compile(r"after\s+(\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
-_REGION_HINT = (
-    "check MOONSHOT_API_KEY; keys from platform.moonshot.ai work only with api.moonshot.ai "
-    "and keys from platform.moonshot.cn only with api.moonshot.cn (try --region cn or --region global)"
-)
-
-
-class StreamCutError(TruncatedError):
-    """The stream stopped before `[DONE]` (EOF or a transport error mid-stream). The SDK
-    cannot retry it (its response had started); pipeline.run_request decides, because
-    only it knows whether part of the answer is already on the user's screen."""
 
 
 @dataclass
@@ -62,17 +53,6 @@ class RateLimitObserver:
             cb(wait)
 
 
-def _moonshot_error(body: Any) -> tuple[str, str]:
-    """(type, message) of a Moonshot error body `{"error": {"type", "message"}}`."""
-    if isinstance(body, dict):
-        err = body.get("error", body)
-        if isinstance(err, dict):
-            return str(err.get("type") or err.get("code") or ""), str(err.get("message") or "")
-        if isinstance(err, str):
-            return "", err
-    return "", ""
-
-
 class MoonshotClient:
     def __init__(
         self,
@@ -91,6 +71,7 @@ class MoonshotClient:
         self._key = settings.api_key
         self.observer = observer or RateLimitObserver()
         self._log = log
+        self._errors = Translator(settings, self.redact)
         hooks: dict[str, list[Callable[[Any], None]]] = {"response": [self._on_response]}
         if log is not None:  # --verbose: one line per HTTP attempt, never a header's value but ids
             hooks = {"request": [self._log_request], "response": [self._log_response, self._on_response]}
@@ -126,10 +107,10 @@ class MoonshotClient:
             return
         response.read()
         try:
-            kind, message = _moonshot_error(json.loads(response.content))
+            kind, message = moonshot_error(json.loads(response.content))
         except ValueError:
             return
-        if kind == "exceeded_current_quota_error":
+        if kind == QUOTA:
             # Waiting does not refill a balance: tell the SDK not to retry.
             response.headers["x-should-retry"] = "false"
             return
@@ -139,78 +120,8 @@ class MoonshotClient:
             response.headers["retry-after"] = str(wait)
         self.observer(wait)
 
-    # -- error translation, the one place ---------------------------------------
     def redact(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
-
-    def _translate(self, exc: Exception) -> KimiVisionError:
-        import openai
-
-        if isinstance(exc, KimiVisionError):
-            return exc
-        if isinstance(exc, openai.APITimeoutError):
-            return TemporaryError(
-                f"timed out after {self._settings.timeout:g}s waiting for {self._settings.base_url}",
-                hint="rerun, or raise --timeout",
-            )
-        if isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__ or exc
-            return TemporaryError(
-                f"cannot reach {self._settings.base_url}: {self.redact(str(cause)) or 'connection failed'}",
-                hint="check the network or --base-url, then rerun",
-            )
-        if isinstance(exc, openai.APIStatusError):
-            return self._status_error(exc.status_code, exc.response)
-        return APIError(self.redact(f"unexpected error from the API: {exc}"))
-
-    def _status_error(self, status: int, response: Any) -> KimiVisionError:
-        try:
-            body = response.json()
-        except Exception:
-            body = None
-        kind, message = _moonshot_error(body)
-        message = self.redact(message)
-        if not message:
-            message = f"HTTP {status}"
-            ctype = response.headers.get("content-type", "")
-            if "html" in ctype or body is None:
-                message = f"HTTP {status} (the server answered with a non-JSON page)"
-        label = f"{message} ({kind})" if kind else message
-        if status == 401:
-            return AuthError(f"authentication failed: {label}", hint=_REGION_HINT)
-        if status == 403:
-            return AuthError(f"permission denied: {label}", hint="check the key's permissions")
-        if status == 413:
-            return InputError(
-                "request body too large for the API (over 100 MB)",
-                hint="use --upload auto (the default) or --upload always, or lower --max-size",
-            )
-        if status == 429:
-            if kind == "exceeded_current_quota_error":
-                return QuotaError(
-                    f"quota or balance exhausted: {label}",
-                    hint="top up the account at platform.moonshot.ai; retrying will not help",
-                )
-            return TemporaryError(
-                f"rate limited after {self._settings.retries} retries: {label}",
-                hint="rerun later or lower -j/--concurrency",
-            )
-        if status == 400 and (kind == "content_filter" or "content_filter" in message):
-            return ContentFilterError(
-                f"refused by Moonshot's content filter: {label}",
-                hint="the input or prompt was judged high-risk",
-            )
-        if status == 404 or "not found the model" in message.lower():
-            return APIError(
-                f"model {self._settings.model!r} not found or not allowed: {label}",
-                hint="run `kimi-vision models` to list the models your key can use",
-            )
-        if status >= 500:
-            return TemporaryError(
-                f"server error after {self._settings.retries} retries: {label}",
-                hint="Moonshot is having trouble; rerun later",
-            )
-        return APIError(f"request refused: {label}")
 
     # -- chat --------------------------------------------------------------------
     def stream_chat(self, body: dict[str, Any]) -> Iterator[StreamEvent]:
@@ -220,30 +131,12 @@ class MoonshotClient:
         kwargs = {k: v for k, v in body.items() if k in known}
         extra = {k: v for k, v in body.items() if k not in known}
         kwargs["stream"] = True
-        try:
-            with self._sdk.chat.completions.with_streaming_response.create(
-                **kwargs, extra_body=extra or None
-            ) as response:
-                yield from self._parse_sse(self._lines(response))
-        except KimiVisionError:
-            raise
-        except Exception as exc:  # openai/httpx errors only reach here; see _translate
-            if _is_ours(exc):
-                raise self._translate(exc) from None
-            raise
-
-    def _lines(self, response: Any) -> Iterator[str]:
-        """The body's lines; a transport error once the answer has started is a cut stream."""
-        try:
-            yield from response.iter_lines()
-        except Exception as exc:
-            if not _is_ours(exc):
-                raise
-            kind = "stalled" if "timeout" in type(exc).__name__.lower() else "was cut"
-            raise StreamCutError(
-                self.redact(f"the answer stream {kind} before [DONE] ({type(exc).__name__})"),
-                hint="rerun to get the whole answer",
-            ) from None
+        with (
+            self._errors(),
+            self._sdk.chat.completions.with_streaming_response.create(**kwargs, extra_body=extra or None) as response,
+            self._errors(streaming=True),  # once the answer has started, a transport error is a cut stream
+        ):
+            yield from self._parse_sse(response.iter_lines())
 
     def _parse_sse(self, lines: Iterator[str]) -> Iterator[StreamEvent]:
         finish: str | None = None
@@ -263,7 +156,7 @@ class MoonshotClient:
                     hint="rerun; if it persists, report it to Moonshot",
                 ) from None
             if isinstance(chunk, dict) and "error" in chunk:
-                kind, message = _moonshot_error(chunk)
+                kind, message = moonshot_error(chunk)
                 if kind == "content_filter":
                     raise ContentFilterError(
                         self.redact(f"refused by Moonshot's content filter: {message}"),
@@ -291,11 +184,10 @@ class MoonshotClient:
     # -- files, tokens, models -------------------------------------------------------
     def upload(self, data: bytes, filename: str, purpose: str) -> str:
         try:
-            obj = self._sdk.files.create(file=(filename, data), purpose=purpose)  # type: ignore[arg-type]
-        except Exception as exc:
-            if _is_ours(exc):
-                raise self._upload_error(self._translate(exc)) from None
-            raise
+            with self._errors():
+                obj = self._sdk.files.create(file=(filename, data), purpose=purpose)  # type: ignore[arg-type]
+        except KimiVisionError as err:
+            raise self._upload_error(err) from None
         return str(obj.id)
 
     def _upload_error(self, err: KimiVisionError) -> KimiVisionError:
@@ -311,17 +203,9 @@ class MoonshotClient:
 
     def _id_call(self, call: Callable[[], Any], missing: Callable[[], KimiVisionError]) -> Any:
         """A call on one file or batch id: a 404 means that id is unknown, not the model
-        (which is what _status_error reads a chat 404 as)."""
-        import openai
-
-        try:
+        (which is what a chat 404 is read as)."""
+        with self._errors(missing=missing):
             return call()
-        except openai.NotFoundError:
-            raise missing() from None
-        except Exception as exc:
-            if _is_ours(exc):
-                raise self._translate(exc) from None
-            raise
 
     def _file_call(self, file_id: str, call: Callable[[], Any]) -> Any:
         return self._id_call(
@@ -353,21 +237,12 @@ class MoonshotClient:
             raise APIError("unexpected answer from the token estimate endpoint") from None
 
     def _post_json(self, path: str, body: dict[str, Any]) -> Any:
-        try:
-            raw = self._sdk.post(path, body=body, cast_to=object)
-        except Exception as exc:
-            if _is_ours(exc):
-                raise self._translate(exc) from None
-            raise
-        return raw
+        with self._errors():
+            return self._sdk.post(path, body=body, cast_to=object)
 
     def _get_json(self, path: str) -> Any:
-        try:
+        with self._errors():
             return self._sdk.get(path, cast_to=object)
-        except Exception as exc:
-            if _is_ours(exc):
-                raise self._translate(exc) from None
-            raise
 
     def list_models(self) -> list[dict[str, Any]]:
         body = self._get_json("/models")
@@ -375,22 +250,13 @@ class MoonshotClient:
         return [m for m in data if isinstance(m, dict)]
 
     # -- Batch API (OpenAI-compatible: /v1/batches) ---------------------------------
-    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run one SDK call, turning its exceptions into ours."""
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            if _is_ours(exc):
-                raise self._translate(exc) from None
-            raise
-
     def batch_create(self, input_file_id: str, completion_window: str) -> dict[str, Any]:
-        obj = self._call(
-            self._sdk.batches.create,
-            input_file_id=input_file_id,
-            endpoint="/v1/chat/completions",
-            completion_window=completion_window,  # type: ignore[arg-type]  # Moonshot takes 12h..7d
-        )
+        with self._errors():
+            obj = self._sdk.batches.create(
+                input_file_id=input_file_id,
+                endpoint="/v1/chat/completions",
+                completion_window=completion_window,  # type: ignore[arg-type]  # Moonshot takes 12h..7d
+            )
         return dict(obj.model_dump())
 
     def _batch_call(self, batch_id: str, fn: Callable[[str], Any]) -> dict[str, Any]:
@@ -411,7 +277,8 @@ class MoonshotClient:
         return self._batch_call(batch_id, self._sdk.batches.cancel)
 
     def file_content(self, file_id: str) -> bytes:
-        return bytes(self._call(self._sdk.files.content, file_id).content)
+        with self._errors():
+            return bytes(self._sdk.files.content(file_id).content)
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:
@@ -419,13 +286,3 @@ def _as_dict(obj: Any) -> dict[str, Any]:
         return obj
     dump = getattr(obj, "model_dump", None)
     return dict(dump()) if dump else dict(vars(obj))
-
-
-def _is_ours(exc: Exception) -> bool:
-    """Errors from the SDK or its HTTP layer (openai.*, httpx*): translated, not tracebacks."""
-    import openai
-
-    if isinstance(exc, openai.OpenAIError):
-        return True
-    module = type(exc).__module__ or ""
-    return module.startswith(("httpx", "httpcore", "openai", "h11"))

@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 
 from kimi_vision_cli import __version__
-from kimi_vision_cli.errors import ExitCode
 from kimi_vision_cli.terminal import Terminal
 
 app = typer.Typer(
@@ -28,10 +27,9 @@ app = typer.Typer(
 
 
 class State:
-    """Per-invocation state: the injected terminal and the exit code of the flow."""
+    """Per-invocation state: the injected terminal. (Exit codes are what commands return.)"""
 
     term: Terminal
-    exit_code: ExitCode = ExitCode.OK
 
 
 STATE = State()

@@ -34,14 +34,12 @@ def _silence_stdout() -> None:
 def run(argv: list[str], term: Terminal | None = None) -> int:
     """Run the CLI; return the exit code. Tests call this with a fake Terminal."""
     STATE.term = term or Terminal.from_system()
-    STATE.exit_code = ExitCode.OK
     from kimi_vision_cli.output.diagnostics import Diagnostics
 
     diag = Diagnostics(STATE.term)
     try:
+        # A command returns its exit code (None: 0); only this boundary ends the process.
         rv = app(args=argv, prog_name="kimi-vision", standalone_mode=False)
-        if isinstance(rv, int) and rv:
-            return rv
     except KimiVisionError as err:
         diag.error(err)
         return int(err.exit_code)
@@ -72,4 +70,4 @@ def run(argv: list[str], term: Terminal | None = None) -> int:
         # Python's flush at exit cannot print "Exception ignored ... BrokenPipeError".
         _silence_stdout()
         return int(ExitCode.OUTPUT_CLOSED)
-    return int(STATE.exit_code)
+    return int(rv) if isinstance(rv, int) else 0

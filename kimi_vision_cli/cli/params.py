@@ -64,7 +64,7 @@ def _annotation(opt: Opt) -> Any:
 def signature(name: str) -> inspect.Signature:
     params = []
     for dest in COMMANDS[name]:
-        opt = OPTIONS[dest]
+        opt = OPTIONS[dest].for_command(name)
         default = inspect.Parameter.empty if opt.required else None
         params.append(
             inspect.Parameter(dest, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=_annotation(opt), default=default)
@@ -89,7 +89,7 @@ def split(name: str, values: dict[str, Any], args_type: type[A]) -> tuple[Settin
             own[dest] = opt.default if value is None else value
     if "inputs" in own and own["inputs"] is None:
         own["inputs"] = []
-    return resolve(flags, STATE.term.env), args_type(**own)
+    return resolve(flags, STATE.term.env, name), args_type(**own)
 
 
 def _check_fields(name: str, args_type: type) -> None:

@@ -15,21 +15,24 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from kimi_vision_cli.api.errors import moonshot_error
 from kimi_vision_cli.atomic import replace_file
 from kimi_vision_cli.errors import (
     APIError,
     ContentFilterError,
     InputError,
     KimiVisionError,
+    Tally,
     TemporaryError,
     TruncatedError,
     UsageError,
 )
-from kimi_vision_cli.flows.pipeline import Context, prepare_source
+from kimi_vision_cli.flows.context import Context
+from kimi_vision_cli.flows.prepare import prepare_source
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.moonshot import FILE_LIMIT, MB
 from kimi_vision_cli.output.records import Result, Submitted
-from kimi_vision_cli.request import build_body, build_messages, check_settings, default_prompt
+from kimi_vision_cli.plan import plan
 from kimi_vision_cli.settings import cache_dir
 
 # Under Moonshot's 100 MB file cap, with room for multipart framing.
@@ -50,52 +53,49 @@ def check_window(window: str) -> str:
     return window
 
 
-def _lines(sources: Iterable[Source], ctx: Context) -> Iterator[tuple[str, str, bytes | None, Result | None]]:
-    """(custom_id, input, JSONL line or None, failure or None) per input, prepared one by one."""
-    s = ctx.settings
+def _lines(sources: Iterable[Source], ctx: Context) -> Iterator[tuple[str, str, bytes | KimiVisionError]]:
+    """(custom_id, input, its JSONL line or why it has none) per input, prepared one by one.
+    A batch line carries its media inline: the Batch API file is the upload."""
     for index, source in enumerate(sources):
         custom_id = f"kv-{index:07d}"
         try:
             prepared = prepare_source(source, ctx)
-            check_settings(s, [prepared.ref.kind])
-            prompt = s.prompt or default_prompt([prepared.ref.kind])
-            body = build_body(s, build_messages(s, [prepared.ref], prompt), stream=False)
-            line = {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": body}
-            yield custom_id, source.display, (json.dumps(line, ensure_ascii=False) + "\n").encode(), None
+            planned = plan([prepared], None, ctx.settings, label=source.display, stream=False, can_upload=False)
         except KimiVisionError as err:
-            yield (
-                custom_id,
-                source.display,
-                None,
-                Result(source.display, s.model, error=err.with_input(source.display)),
+            yield custom_id, source.display, err.with_input(source.display)
+            continue
+        line = {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": planned.body}
+        data = (json.dumps(line, ensure_ascii=False) + "\n").encode()
+        if len(data) > MAX_FILE_BYTES:
+            yield custom_id, source.display, InputError(
+                "one request is over the batch file's 100 MB limit",
+                input=source.display,
+                hint="lower --max-size, or use describe (which can upload media)",
             )
+            continue
+        yield custom_id, source.display, data
 
 
-def submit(sources: Iterable[Source], ctx: Context, window: str, out: Submitted | None = None) -> Submitted:
+def submit(
+    sources: Iterable[Source], ctx: Context, window: str, out: Submitted | None = None, tally: Tally | None = None
+) -> Submitted:
     """Write the JSONL in <=95 MB parts on disk, upload each, create a batch per part.
     `out` is filled as batches are created, so a caller still has their ids if a later
-    part fails or the run is interrupted."""
+    part fails or the run is interrupted. Inputs that fail go to `out.failed` and the
+    tally (which reports them); auth and quota stop the run."""
     out = out if out is not None else Submitted()
+    tally = tally if tally is not None else Tally(report=ctx.diag.error)
     manifest: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="kimi-vision-batch-") as tmp:
         part = Path(tmp) / "part.jsonl"
         fh = part.open("wb")
         size = 0
         try:
-            for custom_id, name, line, failure in _lines(sources, ctx):
-                if failure is not None:
-                    out.failed.append(failure)
-                    ctx.diag.error(failure.error)  # type: ignore[arg-type]
-                    continue
-                assert line is not None
-                if len(line) > MAX_FILE_BYTES:
-                    err = InputError(
-                        "one request is over the batch file's 100 MB limit",
-                        input=name,
-                        hint="lower --max-size, or use describe (which can upload media)",
-                    )
-                    out.failed.append(Result(name, ctx.settings.model, error=err))
-                    ctx.diag.error(err)
+            for custom_id, name, line in _lines(sources, ctx):
+                if isinstance(line, KimiVisionError):
+                    out.failed.append(Result(name, ctx.settings.model, error=line))
+                    if tally.error(line):
+                        break
                     continue
                 if size + len(line) > MAX_FILE_BYTES:
                     fh.close()
@@ -106,9 +106,10 @@ def submit(sources: Iterable[Source], ctx: Context, window: str, out: Submitted 
                 size += len(line)
                 manifest[custom_id] = name
                 out.requests += 1
+                tally.ok()
         finally:
             fh.close()
-        if manifest:
+        if manifest and not tally.stopped:
             out.batch_ids.append(_create(part, manifest, ctx, window))
     return out
 
@@ -184,10 +185,10 @@ def _record(raw: str, names: dict[str, str], model: str) -> tuple[str, Result]:
     body = response.get("body") or {}
     error = line.get("error") or body.get("error")
     if error or response.get("status_code", 200) >= 400:
-        message = (error or {}).get("message") or f"HTTP {response.get('status_code')}"
-        kind = (error or {}).get("type") or (error or {}).get("code") or ""
-        cls = ContentFilterError if "content_filter" in f"{kind} {message}" else APIError
-        result.error = cls(f"{message} ({kind})" if kind else message, input=result.input)
+        kind, text = moonshot_error({"error": error} if error else None)
+        text = text or f"HTTP {response.get('status_code')}"
+        cls = ContentFilterError if "content_filter" in f"{kind} {text}" else APIError
+        result.error = cls(f"{text} ({kind})" if kind else text, input=result.input)
         return custom_id, result
     choice = (body.get("choices") or [{}])[0]
     message = choice.get("message") or {}

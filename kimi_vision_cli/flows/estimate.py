@@ -1,11 +1,14 @@
-"""The estimate flow: build the very messages describe/ask would send (same preparation,
-same transport decision, same builder) and ask Moonshot's tokenizer how many input
-tokens they are, without sending a chat request or uploading anything.
+"""The estimate flow: plan the very requests describe/ask would send (same preparation,
+same plan) and ask Moonshot's tokenizer how many input tokens they are, without
+sending a chat request or uploading anything.
 
 Media that `--upload auto/always` would upload are counted INLINE: an image costs the
 same tokens whether it arrives as base64 or as ms://, and uploading just to count would
 leave files on the account (1,000-file cap). Their `transport` is still recorded as
 `upload`, so the report says what describe/ask would do.
+
+`plan_each`/`plan_ask` give Estimates holding the tokenizer request (`body`), which
+--dry-run shows; `count` sends it and drops it.
 """
 
 from __future__ import annotations
@@ -13,58 +16,85 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from kimi_vision_cli.errors import KimiVisionError
-from kimi_vision_cli.flows.pipeline import Context, Prepared, place_media, prepare_source
+from kimi_vision_cli.flows.context import Context
+from kimi_vision_cli.flows.prepare import prepare_source
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.moonshot import K2_DEFAULT_MAX_TOKENS, is_k2, price_for
 from kimi_vision_cli.output.records import Cost, Estimate
-from kimi_vision_cli.request import build_messages, check_settings, default_prompt
+from kimi_vision_cli.plan import Prepared, plan
 
 ESTIMATE_PATH = "/tokenizers/estimate-token-count"
 
 
-def _count(ctx: Context, prepared: list[Prepared], prompt: str, est: Estimate) -> None:
-    """Place media as describe/ask would (never uploading), then count the tokens."""
-    originals = [p.ref for p in prepared]
-    dry = Context(ctx.settings.with_(dry_run=True), ctx.term, ctx.diag)
-    place_media(prepared, dry, fixed=len(prompt.encode()) + len(ctx.settings.system or ""))
-    for p, ref in zip(prepared, originals, strict=True):
-        if p.ref.data is None and ref.data is not None:
-            p.ref = ref  # whatever a dry placement put in its place, count the real pixels
-    messages = build_messages(ctx.settings, [p.ref for p in prepared], prompt)
-    est.media = [p.record for p in prepared]
-    if ctx.settings.dry_run:
-        # Kept only here: a body holds the base64 of every image, too much to keep per input.
-        est.body = {"model": ctx.settings.model, "messages": messages}
-        return
-    est.tokens = ctx.client.estimate_tokens(ctx.settings.model, messages)
+def _plan_into(est: Estimate, prepared: list[Prepared], prompt: str | None, ctx: Context) -> None:
+    planned = plan(prepared, prompt, ctx.settings)
+    est.media = planned.records
+    # Held until counted: a body holds the base64 of every image, too much to keep per input.
+    est.body = {"model": ctx.settings.model, "messages": planned.messages(inline=True)}
 
 
-def estimate_each(sources: Iterable[Source], ctx: Context) -> Iterator[Estimate]:
-    """One estimate per input, like `describe`; a bad input is an Estimate with an error."""
+def plan_each(sources: Iterable[Source], ctx: Context) -> Iterator[Estimate]:
+    """One estimate request per input, like `describe`; a bad input is an Estimate with an error."""
     for source in sources:
+        if ctx.settings.segment is not None:
+            yield from _each_segment(source, ctx)
+            continue
         est = Estimate(input=source.display)
         try:
             prepared = prepare_source(source, ctx)
             est.media = [prepared.record]
-            check_settings(ctx.settings, [prepared.ref.kind])
-            prompt = ctx.settings.prompt or default_prompt([prepared.ref.kind])
-            _count(ctx, [prepared], prompt, est)
+            _plan_into(est, [prepared], None, ctx)
         except KimiVisionError as err:
             est.error = err.with_input(est.input)
         yield est
 
 
-def estimate_ask(question: str, sources: Iterable[Source], ctx: Context) -> Estimate:
-    """One estimate for one request holding every input, like `ask`."""
+def _each_segment(source: Source, ctx: Context) -> Iterator[Estimate]:
+    """--segment: one estimate per segment, the requests describe --segment would send."""
+    from kimi_vision_cli.flows.segments import segment_plans
+
+    try:
+        for planned in segment_plans(source, ctx):
+            est = Estimate(input=planned.input, media=planned.records)
+            est.body = {"model": ctx.settings.model, "messages": planned.messages(inline=True)}
+            yield est
+    except KimiVisionError as err:
+        yield Estimate(input=source.display, error=err.with_input(source.display))
+
+
+def plan_ask(question: str, sources: Iterable[Source], ctx: Context) -> Estimate:
+    """One estimate request for one request holding every input, like `ask`."""
     est = Estimate(input="")
     try:
         prepared = [prepare_source(s, ctx) for s in sources]
         est.input = ", ".join(p.input for p in prepared)
-        check_settings(ctx.settings, [p.ref.kind for p in prepared])
-        _count(ctx, prepared, question, est)
+        _plan_into(est, prepared, question, ctx)
     except KimiVisionError as err:
         est.error = err
     return est
+
+
+def count(est: Estimate, ctx: Context) -> Estimate:
+    """Ask the tokenizer for a planned estimate's tokens; its request is dropped after."""
+    body, est.body = est.body, None
+    if est.error is None and body is not None:
+        try:
+            est.tokens = ctx.client.estimate_tokens(body["model"], body["messages"])
+        except KimiVisionError as err:
+            est.error = err
+    return est
+
+
+def estimate_each(sources: Iterable[Source], ctx: Context) -> Iterator[Estimate]:
+    for est in plan_each(sources, ctx):
+        est = count(est, ctx)
+        if est.error is not None:
+            est.error.with_input(est.input)
+        yield est
+
+
+def estimate_ask(question: str, sources: Iterable[Source], ctx: Context) -> Estimate:
+    return count(plan_ask(question, sources, ctx), ctx)
 
 
 def cost_of(total_tokens: int, ctx: Context) -> Cost:

@@ -2,8 +2,9 @@
 
 Inputs stream from discovery; each is read and prepared by a worker just before it
 is sent, so memory stays flat however many inputs there are (issue 5). The main
-thread owns everything that prints and every counter; workers do
-prepare -> request -> sidecar write and hand back a finished Result.
+thread owns everything that prints and every counter (a Tally); workers run the
+work function (describe.describe_one: prepare -> plan -> upload -> request), write
+the sidecar and hand back a finished Result.
 
 - Concurrency adapts: a rate-limit 429 (seen through the client's RateLimitObserver,
   even when the SDK then retries it) halves the limit and pauses new requests for the
@@ -15,19 +16,18 @@ prepare -> request -> sidecar write and hand back a finished Result.
 
 from __future__ import annotations
 
-import hashlib
 import queue
-import re
 import signal
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from kimi_vision_cli.errors import ExitCode, KimiVisionError, UsageError, stops_run, worst
-from kimi_vision_cli.flows.pipeline import Context, Summary, describe_one
+from kimi_vision_cli.errors import ExitCode, KimiVisionError, Tally
+from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.progress import BatchProgress
 from kimi_vision_cli.output.records import Result
@@ -40,42 +40,6 @@ RAISE_AFTER = 5
 # the limit is halved at most once per back-off window (this long when no wait is given).
 DEFAULT_WINDOW = 1.0
 _POLL = 0.1
-
-
-# -- sharding -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Shard:
-    """`--shard K/N`, K 1-based: this machine takes the inputs whose path hashes to K."""
-
-    index: int
-    count: int
-
-    @classmethod
-    def parse(cls, text: str) -> Shard:
-        m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
-        if not m:
-            raise UsageError(f"--shard {text!r} is not K/N", hint="e.g. --shard 1/3 (K counts from 1)")
-        k, n = int(m.group(1)), int(m.group(2))
-        if n < 1 or not 1 <= k <= n:
-            raise UsageError(
-                f"--shard {text!r}: K must be between 1 and N", hint="e.g. --shard 1/3 ... --shard 3/3"
-            )
-        return cls(k, n)
-
-    def owns(self, source: Source) -> bool:
-        # sha1 of the input as given: the same on every machine and every Python
-        # (hash() is salted per process).
-        digest = hashlib.sha1(source.value.encode("utf-8", "surrogateescape")).digest()
-        return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
-
-
-@dataclass(frozen=True)
-class BatchOptions:
-    sidecar: SidecarSpec | None = None
-    on_exists: str = "skip"  # "skip" | "overwrite"
-    shard: Shard | None = None
 
 
 # -- adaptive concurrency -----------------------------------------------------------
@@ -170,34 +134,75 @@ class _Live(Renderer):
 
 
 @dataclass
+class Split:
+    """One input that became several requests (describe --segment): the scheduler runs
+    `parts` under -j like inputs, then `join` makes the input's Result from theirs, in
+    order (None: not run, because an earlier part failed)."""
+
+    parts: list[Callable[[], Result]]
+    join: Callable[[list[Result | None]], Result]
+
+
+# One input's whole job on a worker: source, the live renderer (or None) -> its Result,
+# or the Split whose parts make it.
+Work = Callable[[Source, Renderer | None], Result | Split]
+
+
+@dataclass
+class _Group:
+    """A Split in progress: which parts were queued, which answered."""
+
+    source: Source
+    split: Split
+    results: list[Result | None]
+    queued: int = 0
+    running: int = 0
+    failed: bool = False
+
+    @property
+    def over(self) -> bool:
+        return self.running == 0 and (self.failed or self.queued == len(self.split.parts))
+
+
+@dataclass(frozen=True)
+class _Part:
+    group: _Group
+    index: int
+
+
+@dataclass
 class _Done:
     result: Result | None = None
-    body: dict[str, Any] | None = None
     streamed: bool = False
     dropped: bool = False  # finished after Ctrl-C: no sidecar written, not reported
     exc: BaseException | None = None
+    split: tuple[Source, Split] | None = None  # the input became parts to queue
+    part: _Part | None = None  # one part's answer (result)
 
 
 # -- the run --------------------------------------------------------------------------
 
 
 class Scheduler:
-    def __init__(self, ctx: Context, renderer: Renderer, *, multi: bool, options: BatchOptions):
+    def __init__(
+        self, ctx: Context, renderer: Renderer, work: Work, *, multi: bool, sidecar: SidecarSpec | None = None
+    ):
         self.ctx = ctx
         self.renderer = renderer
+        self.work_one = work
         self.multi = multi
-        self.options = options
+        self.sidecar = sidecar
         s = ctx.settings
-        self.maximum = 1 if s.dry_run else s.concurrency
+        self.maximum = s.concurrency
         # Text streams live when answers cannot interleave: one input, or -j 1.
         self.streaming = s.format == "text" and (self.maximum == 1 or not multi)
         self.limit = AdaptiveLimit(self.maximum, self._limit_changed)
-        self.summary = Summary()
-        self.work: queue.Queue[Source | None] = queue.Queue()
+        self.tally = Tally(report=ctx.diag.error)
+        self.work: queue.Queue[Source | _Part | None] = queue.Queue()
+        self.groups: deque[_Group] = deque()  # splits with parts not yet queued
         self.done: queue.Queue[_Done] = queue.Queue()
         self.writes = _Writes()
         self.interrupted = False
-        self.stopped = False
         term = ctx.term
         live = term.stderr_isatty and multi and not (self.streaming and term.stdout_isatty)
         self.progress = BatchProgress(ctx.diag, live=live, pause_for_stdout=term.stdout_isatty)
@@ -206,35 +211,44 @@ class Scheduler:
     # worker side ------------------------------------------------------------------
     def _work(self) -> None:
         while True:
-            source = self.work.get()
-            if source is None:
+            job = self.work.get()
+            if job is None:
                 return
             try:
-                self.done.put(self._one(source))
+                if isinstance(job, _Part):
+                    self.done.put(_Done(job.group.split.parts[job.index](), part=job))
+                else:
+                    self.done.put(self._one(job))
             except BaseException as exc:  # a bug: re-raised in the main thread
                 self.done.put(_Done(exc=exc))
 
     def _one(self, source: Source) -> _Done:
         live = _Live(self.renderer) if self.streaming else None
-        result, body = describe_one(source, self.ctx, live)
-        spec = self.options.sidecar
-        if result.error is None and spec is not None and not self.ctx.settings.dry_run:
+        result = self.work_one(source, live)
+        if isinstance(result, Split):
+            return _Done(split=(source, result))
+        return self._write(source, result, streamed=live is not None and live.began)
+
+    def _write(self, source: Source, result: Result, *, streamed: bool = False) -> _Done:
+        """The sidecar of a finished input (not of a failed one: a rerun resumes it)."""
+        spec = self.sidecar
+        if result.error is None and spec is not None:
             if not self.writes.begin():
-                return _Done(result, body, dropped=True)
+                return _Done(result, dropped=True)
             try:
                 write_sidecar(spec, source, result)
             except KimiVisionError as err:
                 result.error = err.with_input(result.input)
             finally:
                 self.writes.end()
-        return _Done(result, body, streamed=live is not None and live.began)
+        return _Done(result, streamed=streamed)
 
     # main side --------------------------------------------------------------------
-    def run(self, sources: Iterable[Source]) -> Summary:
+    def run(self, sources: Iterable[tuple[Source, bool]]) -> Tally:
+        """Run every (source, skipped) pair; the tally of the run."""
         self.renderer.multi = self.multi
-        if not self.ctx.settings.dry_run:
-            # A missing key stops the run before any input is read.
-            self.ctx.client.observer.callbacks.append(self.limit.on_rate_limit)
+        # A missing key stops the run before any input is read.
+        self.ctx.client.observer.callbacks.append(self.limit.on_rate_limit)
         for _ in range(self.maximum):
             t = threading.Thread(target=self._work, name="kimi-vision-worker", daemon=True)
             t.start()
@@ -253,8 +267,8 @@ class Scheduler:
             for t in self._workers:
                 t.join()
         if self.multi:
-            self.ctx.diag.note(self.progress.summary_line(interrupted=self.interrupted, stopped=self.stopped))
-        return self.summary
+            self.ctx.diag.note(self.progress.summary_line(interrupted=self.interrupted, stopped=self.tally.stopped))
+        return self.tally
 
     def _trap_sigint(self) -> Any:
         """First Ctrl-C: finish the writes under way and stop. Second: quit at once."""
@@ -268,32 +282,37 @@ class Scheduler:
 
         return signal.signal(signal.SIGINT, handler)
 
-    def _loop(self, it: Iterator[Source]) -> None:
+    def _loop(self, it: Iterator[tuple[Source, bool]]) -> None:
         in_flight = 0
         exhausted = False
         mine = 0
-        opts = self.options
         while not self.interrupted:
             while (
-                not (self.stopped or exhausted or self.interrupted)
+                not (self.tally.stopped or self.interrupted)
                 and in_flight < self.limit.current
                 and not self.limit.paused_for()
             ):
-                source = next(it, None)
-                if source is None:
+                part = self._next_part()  # an input's segments before the next input
+                if part is not None:
+                    self.work.put(part)
+                    in_flight += 1
+                    continue
+                if exhausted:
+                    break
+                pair = next(it, None)
+                if pair is None:
                     exhausted = True
                     self._progress(total=mine)
                     break
-                if opts.shard is not None and not opts.shard.owns(source):
-                    continue
+                source, skipped = pair
                 mine += 1
-                if self._skip(source):
-                    self.summary.skipped += 1
+                if skipped:
+                    self.tally.skip()
                     self._progress()
                     continue
                 self.work.put(source)
                 in_flight += 1
-            if in_flight == 0 and (exhausted or self.stopped):
+            if in_flight == 0 and ((exhausted and not self.groups) or self.tally.stopped):
                 return
             try:
                 item = self.done.get(timeout=_POLL)
@@ -303,7 +322,7 @@ class Scheduler:
             self._finish(item)
         # Ctrl-C: no new writes, wait for those under way, report what is whole.
         self.writes.close()
-        self.summary.exit_code = worst(self.summary.exit_code, ExitCode.INTERRUPTED)
+        self.tally.fold(ExitCode.INTERRUPTED)
         while True:
             try:
                 item = self.done.get_nowait()
@@ -312,61 +331,62 @@ class Scheduler:
             if not item.dropped:
                 self._finish(item)
 
-    def _skip(self, source: Source) -> bool:
-        spec = self.options.sidecar
-        if spec is None or self.options.on_exists != "skip" or source.error is not None:
-            return False
-        try:
-            return spec.path_for(source).exists()
-        except (OSError, ValueError):  # name too long, no permission: the write will say so
-            return False
-
     def _progress(self, total: int | None = None) -> None:
-        s = self.summary
-        self.progress.update(done=s.done, failed=s.failed, skipped=s.skipped, total=total)
+        t = self.tally
+        self.progress.update(done=t.done, failed=t.failed, skipped=t.skipped, total=total)
 
     def _limit_changed(self, old: int, new: int, wait: float | None) -> None:
         if self.ctx.settings.verbose:
             why = f"rate limited (wait {wait:g}s)" if wait is not None else "steady"
             self.ctx.diag.note(f"{why}: concurrency {old} -> {new}")
 
+    def _next_part(self) -> _Part | None:
+        while self.groups:
+            group = self.groups[0]
+            if group.failed or group.queued == len(group.split.parts):
+                self.groups.popleft()
+                continue
+            group.queued += 1
+            group.running += 1
+            return _Part(group, group.queued - 1)
+        return None
+
+    def _part_done(self, part: _Part, result: Result) -> _Done | None:
+        """Note one part's answer; the input's joined _Done once its last part has ended."""
+        group = part.group
+        group.results[part.index] = result
+        group.running -= 1
+        group.failed = group.failed or result.error is not None  # the rest is not sent
+        if not group.over:
+            return None
+        done = self._write(group.source, group.split.join(group.results))
+        return None if done.dropped else done  # dropped: Ctrl-C came first, as for any input
+
     def _finish(self, item: _Done) -> None:
         if item.exc is not None:
             raise item.exc
+        if item.split is not None:
+            source, split = item.split
+            self.groups.append(_Group(source, split, [None] * len(split.parts)))
+            return
+        if item.part is not None:
+            assert item.result is not None
+            joined = self._part_done(item.part, item.result)
+            if joined is None:
+                return
+            item = joined
         result = item.result
         assert result is not None
-        ctx, renderer = self.ctx, self.renderer
-        if ctx.settings.dry_run and item.body is not None:
-            from kimi_vision_cli.flows.pipeline import _print_dry_run
-
-            _print_dry_run(ctx, item.body)
-        elif item.streamed:
+        renderer = self.renderer
+        if item.streamed:
             renderer.end(result)
-        elif result.error is None or result.text or ctx.settings.format != "text":
+        elif result.error is None or result.text or self.ctx.settings.format != "text":
             # Not streamed: printed whole (under its ==> header) now that it is finished.
             with self.progress.lifted():
                 renderer.result(result)
-        err = result.error
-        if err is None:
-            self.summary.done += 1
+        if result.error is None:
+            self.tally.ok()
             self.limit.on_success()
         else:
-            self.summary.failed += 1
-            self.summary.exit_code = worst(self.summary.exit_code, err.exit_code)
-            # After a stop, the requests that were in flight fail the same way: one line is enough.
-            if not (self.stopped and stops_run(err)):
-                ctx.diag.error(err)
-            if stops_run(err):
-                self.stopped = True
+            self.tally.error(result.error)  # reported (once after a stop) and folded
         self._progress()
-
-
-def run(
-    sources: Iterable[Source],
-    ctx: Context,
-    renderer: Renderer,
-    *,
-    multi: bool,
-    options: BatchOptions | None = None,
-) -> Summary:
-    return Scheduler(ctx, renderer, multi=multi, options=options or BatchOptions()).run(sources)

@@ -103,6 +103,9 @@ def prepare_image(data: bytes, mime: str, opts: ImageOptions, *, name: str | Non
         frames = getattr(img, "n_frames", 1)
         if frames * img.size[0] * img.size[1] > MAX_PIXELS:  # thousands of frames: the same bomb
             raise Image.DecompressionBombError(f"{frames} frames of {img.size[0]}x{img.size[1]}")
+        orig_size = img.size  # a JPEG draft decodes smaller: img.size changes below
+        if fmt == "JPEG" and frames == 1 and opts.resize:
+            _draft_jpeg(img, opts.max_size)
         _load_all_frames(img, frames)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputError(
@@ -117,7 +120,7 @@ def prepare_image(data: bytes, mime: str, opts: ImageOptions, *, name: str | Non
             hint="is the file complete?",
         ) from None
 
-    orig_w, orig_h = img.size
+    orig_w, orig_h = orig_size
     result = PreparedImage(
         data=data, mime=mime, width=orig_w, height=orig_h, original_width=orig_w,
         original_height=orig_h, original_mime=mime, original_bytes=len(data),
@@ -151,11 +154,11 @@ def _prepare_decoded(  # type: ignore[no-untyped-def]
 
     if fmt == "MPO":
         frames = 1  # a phone's multi-picture JPEG: only the first picture is sent
-    exif = img.getexif()
-    orientation = exif.get(_ORIENTATION, 1) if exif else 1
+    orientation = _orientation(img)
     needs_rotate = orientation not in (1, None) and frames == 1
-    orig_w, orig_h = img.size
-    upright = (orig_h, orig_w) if needs_rotate and orientation in (5, 6, 7, 8) else (orig_w, orig_h)
+    orig_w, orig_h = result.original_width, result.original_height
+    turned = needs_rotate and orientation in _QUARTER_TURNS
+    upright = (orig_h, orig_w) if turned else (orig_w, orig_h)
     target = fit_within(upright, opts.max_size) if opts.resize else upright
     needs_resize = target != upright
     meta = [] if opts.keep_metadata else _metadata_kinds(img, fmt, data)
@@ -173,6 +176,9 @@ def _prepare_decoded(  # type: ignore[no-untyped-def]
             result.stripped = meta
             return result
 
+    if needs_resize and not (out_format in _ANIMATED and frames > 1):
+        # Shrink first, then turn: the rotation copies the small image, not the full one.
+        img = _shrink(img, (target[1], target[0]) if turned else target)
     if needs_rotate:
         img = ImageOps.exif_transpose(img)
         result.rotated = True
@@ -185,6 +191,43 @@ def _prepare_decoded(  # type: ignore[no-untyped-def]
     # Re-encoding drops EXIF/XMP/text unless asked to keep them; say what went.
     result.stripped = meta
     return result
+
+
+_QUARTER_TURNS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
+_ANIMATED = ("GIF", "WEBP", "PNG")  # output formats whose frames _encode resizes one by one
+# Pillow's reducing_gap: a box reduce() by an integer factor first, then LANCZOS over the
+# last factor of at least 2 (what Image.thumbnail does); it stays within a few levels of a
+# LANCZOS-only resize (tests/test_prepare_quality.py) at a fraction of its cost.
+_REDUCING_GAP = 2.0
+
+
+def _orientation(img) -> Any:  # type: ignore[no-untyped-def]
+    """EXIF orientation as the file has it (any value but 1 is re-encoded); read from
+    the header, so a JPEG is not decoded for it."""
+    exif = img.getexif()
+    return exif.get(_ORIENTATION, 1) if exif else 1
+
+
+def _draft_jpeg(img, bound: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    """Decode a JPEG at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling) when the size sent
+    is at most that fraction of the original: an 8K photo bound to 4096x2160 decodes
+    straight to 3840x2160, a quarter of the pixels and of the memory. The draft is never
+    smaller than the target; LANCZOS does the rest."""
+    w, h = img.size
+    turned = _orientation(img) in _QUARTER_TURNS
+    tw, th = fit_within((h, w) if turned else (w, h), bound)
+    if turned:
+        tw, th = th, tw
+    if (tw, th) != (w, h):
+        img.draft(None, (tw, th))
+
+
+def _shrink(img, size: tuple[int, int]):  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    if img.size == size:
+        return img  # a JPEG draft can land on the target exactly
+    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP)
 
 
 def _load_all_frames(img, frames: int) -> None:  # type: ignore[no-untyped-def]
@@ -233,7 +276,7 @@ _INFO_METADATA = ("exif", "xmp", "XML:com.adobe.xmp", "comment", "photoshop", "i
 def _scrub(img):  # type: ignore[no-untyped-def]
     from PIL import ImageFile
 
-    if isinstance(img, ImageFile.ImageFile):
+    if isinstance(img, ImageFile.ImageFile) and img.format == "GIF":
         img = img.copy()  # a file-backed GIF re-reads its comment on load; a copy cannot
     for key in _INFO_METADATA:
         img.info.pop(key, None)
@@ -262,7 +305,7 @@ def _encode(img, fmt: str, size: tuple[int, int], *, keep_metadata: bool, frames
         durations = []
         for frame in ImageSequence.Iterator(img):
             durations.append(frame.info.get("duration", img.info.get("duration", 100)))
-            f = frame.convert("RGBA").resize(size, Image.Resampling.LANCZOS)
+            f = frame.convert("RGBA").resize(size, Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP)
             out_frames.append(f if keep_metadata else _scrub(f))
         extra: dict[str, object] = {"disposal": 2, "optimize": False} if fmt == "GIF" else dict(params)
         out_frames[0].save(
@@ -270,8 +313,7 @@ def _encode(img, fmt: str, size: tuple[int, int], *, keep_metadata: bool, frames
             duration=durations, loop=img.info.get("loop", 0), **extra,
         )  # fmt: skip
         return out.getvalue()
-    if img.size != size:
-        img = img.resize(size, Image.Resampling.LANCZOS)
+    img = _shrink(img, size)
     if fmt == "JPEG":
         if img.mode not in ("RGB", "L", "CMYK"):
             img = img.convert("RGB")

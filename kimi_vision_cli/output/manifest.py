@@ -52,15 +52,16 @@ class Manifest:
         self._names = self._load()
 
     # -- inputs -------------------------------------------------------------------------
-    def file_name(self, source: Source) -> str:
-        """The row's file_name for an input; UsageError when it cannot be one."""
+    def file_name(self, source: Source, *, root_ok: bool = False) -> str:
+        """The row's file_name for an input; UsageError when it cannot be one.
+        root_ok: the manifest's directory itself is fine (a directory walked with -r)."""
         if source.kind != "path":
             raise UsageError(
                 "--manifest takes files only", input=source.display,
                 hint="save the input as a file under the manifest's directory",
             )  # fmt: skip
         rel = os.path.relpath(os.path.abspath(source.value), self.root)
-        if rel == os.curdir or rel.split(os.sep)[0] == os.pardir:
+        if (rel == os.curdir and not root_ok) or rel.split(os.sep)[0] == os.pardir:
             raise UsageError(
                 f"is outside {self.root}, the directory of --manifest {self.path}",
                 input=source.display, hint="put the manifest in the dataset's root directory",
@@ -68,9 +69,10 @@ class Manifest:
         return rel.replace(os.sep, "/")
 
     def check(self, sources: Iterable[Source]) -> None:
-        """Up front, before any request: every input resolves to a file_name."""
+        """Up front, before any request: every input given (a file, or a directory to
+        walk) is under the manifest's directory."""
         for source in sources:
-            self.file_name(source)
+            self.file_name(source, root_ok=source.kind == "path" and os.path.isdir(source.value))
 
     def __contains__(self, file_name: object) -> bool:
         return file_name in self._names

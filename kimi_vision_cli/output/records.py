@@ -16,6 +16,8 @@ from kimi_vision_cli.moonshot import Price
 # -- one input's answer: describe, ask, batch results ----------------------------------
 
 RESULT_KEYS = ("input", "model", "text", "reasoning", "finish_reason", "usage", "media", "error")
+# describe --segment adds `segments` (issue 15): [{start, end, text, usage}], times in seconds.
+SEGMENT_KEYS = ("start", "end", "text", "usage")
 MEDIA_KEYS = (
     "mime", "width", "height", "original_width", "original_height", "transport", "file_id",
     "bytes", "original_bytes", "original_mime", "resized", "rotated", "converted", "stripped",
@@ -42,6 +44,7 @@ class Result:
     media: list[dict[str, Any]] = field(default_factory=list)
     error: KimiVisionError | None = None
     skipped: bool = False  # resumed run: output already there
+    segments: list[dict[str, Any]] | None = None  # describe --segment: one per segment, in order
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -49,7 +52,10 @@ class Result:
         d["error"] = error_record(self.error)
         d["reasoning"] = self.reasoning or None
         d["media"] = [media_record(m) for m in self.media]
-        return {k: d[k] for k in RESULT_KEYS}
+        out = {k: d[k] for k in RESULT_KEYS}
+        if self.segments is not None:
+            out["segments"] = [{k: s.get(k) for k in SEGMENT_KEYS} for s in self.segments]
+        return out
 
 
 # -- estimate --------------------------------------------------------------------------

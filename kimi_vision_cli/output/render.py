@@ -11,6 +11,7 @@ from typing import Any
 
 from kimi_vision_cli.output.diagnostics import Diagnostics
 from kimi_vision_cli.output.records import Result
+from kimi_vision_cli.output.subtitles import labelled_text, subtitle_file
 from kimi_vision_cli.terminal import Terminal
 
 
@@ -47,7 +48,9 @@ class Renderer:
         self.begin(result.input)
         if result.reasoning:
             self.reasoning(result.reasoning)
-        if result.text:
+        if result.segments:
+            self.content(labelled_text(result))  # describe --segment: under [00:00:00–00:00:30]
+        elif result.text:
             self.content(result.text)
         self.end(result)
 
@@ -179,6 +182,28 @@ class JsonRenderer(Renderer):
         self.term.stdout.flush()
 
 
+class SubtitleRenderer(Renderer):
+    """`--format vtt|srt` (describe --segment): the one input's cues as a subtitle file,
+    written once every segment has answered; a failed input writes nothing to stdout."""
+
+    def __init__(self, *a: Any, kind: str, **kw: Any):
+        super().__init__(*a, **kw)
+        self.kind = kind
+
+    def content(self, text: str) -> None: ...  # never streamed: the cues need every segment
+
+    def end(self, result: Result) -> None:
+        super().end(result)
+        if result.error is None and result.segments:
+            self.term.stdout.write(subtitle_file(self.kind, result))
+            self.term.stdout.flush()
+
+    def result(self, result: Result) -> None:
+        if result.reasoning:
+            self.reasoning(result.reasoning)
+        self.end(result)
+
+
 def make_renderer(
     fmt: str, term: Terminal, diag: Diagnostics, *, show_thinking: bool, single: bool = False
 ) -> Renderer:
@@ -186,6 +211,8 @@ def make_renderer(
         return JsonlRenderer(term, diag, show_thinking=show_thinking)
     if fmt == "json":
         return JsonRenderer(term, diag, show_thinking=show_thinking, single=single)
+    if fmt in ("vtt", "srt"):
+        return SubtitleRenderer(term, diag, show_thinking=show_thinking, kind=fmt)
     if term.stdout_isatty:
         return RichRenderer(term, diag, show_thinking=show_thinking)
     return PlainRenderer(term, diag, show_thinking=show_thinking)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from kimi_vision_cli.output.records import Result
+
 
 @dataclass(frozen=True)
 class Cue:
@@ -29,15 +31,16 @@ def timestamp(seconds: float, sep: str = ".") -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
+def clock(seconds: float) -> str:
+    """00:00:30, or 00:00:04.500 when not a whole second."""
+    stamp = timestamp(seconds)
+    return stamp[:-4] if stamp.endswith(".000") else stamp
+
+
 def span_label(start: float, end: float) -> str:
     """`[00:00:00–00:00:30]`, the header of a segment in text output; milliseconds
     only when a bound is not a whole second (`--segment 4.5s`)."""
-
-    def one(t: float) -> str:
-        stamp = timestamp(t)
-        return stamp[:-4] if stamp.endswith(".000") else stamp
-
-    return f"[{one(start)}–{one(end)}]"
+    return f"[{clock(start)}–{clock(end)}]"
 
 
 def _lines(text: str) -> list[str]:
@@ -72,3 +75,19 @@ def srt(cues: Iterable[Cue]) -> str:
 
 
 WRITERS = {"vtt": webvtt, "srt": srt}
+
+
+def cues_of(result: Result) -> list[Cue]:
+    """One cue per segment of a `describe --segment` result."""
+    return [Cue(s["start"], s["end"], s["text"]) for s in result.segments or []]
+
+
+def subtitle_file(kind: str, result: Result) -> str:
+    """The whole `vtt` or `srt` file of one result (a sidecar, or stdout)."""
+    return WRITERS[kind](cues_of(result))
+
+
+def labelled_text(result: Result) -> str:
+    """Text output of a segmented result: each segment's answer under its time span."""
+    return "\n\n".join(f"{span_label(c.start, c.end)}\n{c.text.strip()}" for c in cues_of(result))
+

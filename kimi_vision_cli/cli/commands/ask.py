@@ -21,9 +21,9 @@ class AskArgs:
 
 
 @command(app, "ask", AskArgs)
-def ask(s: Settings, a: AskArgs) -> None:
+def ask(s: Settings, a: AskArgs) -> int:
     """One request holding every input: ask a question about them together."""
-    from kimi_vision_cli.flows import pipeline
+    from kimi_vision_cli.flows import ask as flow
     from kimi_vision_cli.inputs.discover import iter_sources
     from kimi_vision_cli.output.render import make_renderer
 
@@ -32,12 +32,17 @@ def ask(s: Settings, a: AskArgs) -> None:
     followups = _interactive_checks(a.inputs, s) if a.interactive else None
     ctx = context_for(s)
     sources = list(iter_sources(a.inputs, recursive=a.recursive))
+    if s.dry_run:
+        from kimi_vision_cli.output.dryrun import write_plans
+
+        write_plans([flow.plan_ask(a.question, sources, ctx, prefix=a.prefix)], s.format, STATE.term.stdout, single=True)
+        return 0
     renderer = make_renderer(s.format, STATE.term, ctx.diag, show_thinking=s.show_thinking, single=True)
     try:
-        summary = pipeline.ask(a.question, sources, ctx, renderer, prefix=a.prefix, followups=followups)
+        tally = flow.ask(a.question, sources, ctx, renderer, prefix=a.prefix, followups=followups)
     finally:
         renderer.close()
-    STATE.exit_code = summary.exit_code
+    return int(tally.exit_code)
 
 
 def _interactive_checks(inputs: list[str], s: Settings) -> Callable[[], str | None]:

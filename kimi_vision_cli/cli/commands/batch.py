@@ -11,7 +11,7 @@ import typer
 
 from kimi_vision_cli.cli.app import STATE, app
 from kimi_vision_cli.cli.params import command, context_for, open_files_from
-from kimi_vision_cli.errors import ExitCode, InputError, UsageError, worst
+from kimi_vision_cli.errors import ExitCode, InputError, Tally, UsageError
 from kimi_vision_cli.output.listing import BATCHES, SUBMITTED, ListingWriter
 from kimi_vision_cli.output.records import Submitted
 from kimi_vision_cli.settings import Settings
@@ -38,7 +38,7 @@ class SubmitArgs:
 
 
 @command(batch_app, "batch submit", SubmitArgs)
-def submit(s: Settings, a: SubmitArgs) -> None:
+def submit(s: Settings, a: SubmitArgs) -> int:
     """Build one request per input (like describe), upload them as a batch, print the batch id(s)."""
     from kimi_vision_cli.flows import batch as batch_api
     from kimi_vision_cli.inputs.discover import iter_sources
@@ -52,8 +52,9 @@ def submit(s: Settings, a: SubmitArgs) -> None:
         raise UsageError("no input given", hint="pass files, a directory with -r, or --files-from")
     ctx.client  # noqa: B018 - a missing key stops the run before any input is read
     out = Submitted()
+    tally = Tally(report=ctx.diag.error)
     try:
-        batch_api.submit(iter_sources(a.inputs, recursive=a.recursive, files_from=fh), ctx, a.window, out)
+        batch_api.submit(iter_sources(a.inputs, recursive=a.recursive, files_from=fh, list_on_stdin=str(a.files_from) == "-"), ctx, a.window, out, tally)
     except BaseException:
         # Batches already created run (and bill) whatever happens next: never lose their ids.
         if out.batch_ids:
@@ -63,19 +64,16 @@ def submit(s: Settings, a: SubmitArgs) -> None:
                 "a rerun would submit their inputs again"
             )
         raise
-    code = ExitCode.OK
-    for failure in out.failed:
-        code = worst(code, failure.error.exit_code)  # type: ignore[union-attr]
     _write_ids(s.format, out)
     if not out.batch_ids:
         ctx.diag.warn("nothing was submitted: every input failed")
-        code = worst(code, ExitCode.BAD_INPUT)
+        tally.fold(ExitCode.BAD_INPUT)
     else:
         ctx.diag.note(
             f"{out.requests} requests in {len(out.batch_ids)} batch(es); "
             f"check with `kimi-vision batch status ID`, fetch with `kimi-vision batch results ID`"
         )
-    STATE.exit_code = code
+    return int(tally.exit_code)
 
 
 def _write_ids(fmt: str, out: Submitted) -> None:
@@ -85,20 +83,19 @@ def _write_ids(fmt: str, out: Submitted) -> None:
     writer.close(document=lambda _ids: out.to_dict())
 
 
-def _each_batch(s: Settings, batch_ids: list[str], action: Callable[[str, Any], dict[str, Any]]) -> None:
+def _each_batch(s: Settings, batch_ids: list[str], action: Callable[[str, Any], dict[str, Any]]) -> int:
     """Run `action` on each id and show the batch; an unknown id is reported and the
     rest still go (exit code: the most serious met). Auth and quota errors stop at once."""
     ctx = context_for(s)
     writer = ListingWriter(BATCHES, s.format, STATE.term, ctx.diag)
-    code = ExitCode.OK
+    tally = Tally(report=ctx.diag.error)
     for batch_id in batch_ids:
         try:
             writer.row(action(batch_id, ctx))
-        except InputError as err:
-            ctx.diag.error(err)
-            code = worst(code, err.exit_code)
+        except InputError as err:  # an unknown id; auth and quota errors end the run at the boundary
+            tally.error(err)
     writer.close()
-    STATE.exit_code = code
+    return int(tally.exit_code)
 
 
 @dataclass(frozen=True)
@@ -107,19 +104,19 @@ class BatchIds:
 
 
 @command(batch_app, "batch status", BatchIds)
-def status(s: Settings, a: BatchIds) -> None:
+def status(s: Settings, a: BatchIds) -> int:
     """Print each batch's state and request counts (tab-separated; --format json for objects)."""
     from kimi_vision_cli.flows import batch as batch_api
 
-    _each_batch(s, a.batch_ids, batch_api.status)
+    return _each_batch(s, a.batch_ids, batch_api.status)
 
 
 @command(batch_app, "batch cancel", BatchIds)
-def cancel(s: Settings, a: BatchIds) -> None:
+def cancel(s: Settings, a: BatchIds) -> int:
     """Ask Moonshot to cancel batches; prints their new state."""
     from kimi_vision_cli.flows import batch as batch_api
 
-    _each_batch(s, a.batch_ids, batch_api.cancel)
+    return _each_batch(s, a.batch_ids, batch_api.cancel)
 
 
 @dataclass(frozen=True)
@@ -128,7 +125,7 @@ class ResultsArgs:
 
 
 @command(batch_app, "batch results", ResultsArgs)
-def results(s: Settings, a: ResultsArgs) -> None:
+def results(s: Settings, a: ResultsArgs) -> int:
     """Print a finished batch's answers like describe does (exit 75 while it is still running)."""
     from kimi_vision_cli.flows import batch as batch_api
     from kimi_vision_cli.output.render import make_renderer
@@ -137,13 +134,12 @@ def results(s: Settings, a: ResultsArgs) -> None:
     records = batch_api.results(a.batch_id, ctx)
     renderer = make_renderer(s.format, STATE.term, ctx.diag, show_thinking=False)
     renderer.multi = True
-    code = ExitCode.OK
+    tally = Tally(report=ctx.diag.error)
     try:
         for rec in records:
             renderer.result(rec)
             if rec.error is not None:
-                ctx.diag.error(rec.error)
-                code = worst(code, rec.error.exit_code)
+                tally.error(rec.error)  # the batch has run: every record is shown, none stops
     finally:
         renderer.close()
-    STATE.exit_code = code
+    return int(tally.exit_code)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kimi_vision_cli.cli.app import STATE, app
 from kimi_vision_cli.cli.params import command, context_for, open_files_from
-from kimi_vision_cli.errors import ExitCode, UsageError, stops_run, worst
+from kimi_vision_cli.errors import Tally, UsageError
 from kimi_vision_cli.output.listing import ESTIMATES, ListingWriter, budget_note, estimate_footer
 from kimi_vision_cli.output.records import Estimate, estimate_document
 from kimi_vision_cli.settings import Settings
@@ -23,7 +24,7 @@ class EstimateArgs:
 
 
 @command(app, "estimate", EstimateArgs)
-def estimate(s: Settings, a: EstimateArgs) -> None:
+def estimate(s: Settings, a: EstimateArgs) -> int:
     """Count the input tokens (and cost) of what describe, or ask with --ask, would send."""
     from kimi_vision_cli.flows import estimate as flow
     from kimi_vision_cli.inputs.discover import iter_sources
@@ -32,46 +33,56 @@ def estimate(s: Settings, a: EstimateArgs) -> None:
         raise UsageError(
             "--ask and -p/--prompt cannot be used together", hint="--ask is the prompt of an ask request"
         )
+    if a.ask is not None and s.segment is not None:
+        raise UsageError("--ask and --segment cannot be used together", hint="ask sends each video whole")
     ctx = context_for(s)
     fh = open_files_from(a.files_from)
     if not a.inputs and fh is None:
         raise UsageError("no input given", hint="pass a file, a directory with -r, - or --files-from")
-    sources = iter_sources(a.inputs, recursive=a.recursive, files_from=fh)
-    if not s.dry_run:
-        ctx.client  # noqa: B018 - a missing key stops the run before any input is read
-    else:
+    sources = iter_sources(a.inputs, recursive=a.recursive, files_from=fh, list_on_stdin=str(a.files_from) == "-")
+    if s.dry_run:
         ctx.diag.note(f"dry run: would POST {s.base_url}{flow.ESTIMATE_PATH} for each request below")
-
+        return _dry_run(flow.plan_each(sources, ctx) if a.ask is None else [flow.plan_ask(a.ask, sources, ctx)], s, ctx)
+    ctx.client  # noqa: B018 - a missing key stops the run before any input is read
     results = (
         [flow.estimate_ask(a.ask, list(sources), ctx)] if a.ask is not None else flow.estimate_each(sources, ctx)
     )
     writer = ListingWriter(ESTIMATES, s.format, STATE.term, ctx.diag)
     done: list[Estimate] = []
-    code = ExitCode.OK
+    tally = Tally(report=ctx.diag.error)
     for est in results:
         done.append(est)
-        if est.error is not None:
-            code = worst(code, est.error.exit_code)
-            ctx.diag.error(est.error)
-        if s.dry_run and est.error is None and est.body is not None:
-            from kimi_vision_cli.request import shorten_for_display
-
-            out = STATE.term.stdout
-            out.write(json.dumps(shorten_for_display(est.body), ensure_ascii=False, indent=2) + "\n")
-            out.flush()
-        else:
-            writer.row(est)
-        if est.error is not None and stops_run(est.error):
+        stop = tally.error(est.error) if est.error is not None else False
+        writer.row(est)
+        if stop:
             break
+    counted = [e for e in done if e.error is None and e.tokens is not None]
+    total = sum(e.tokens or 0 for e in counted)
+    cost = flow.cost_of(total, ctx)
+    writer.close(
+        document=lambda inputs: estimate_document(s.model, inputs, total, cost),
+        footer=estimate_footer(len(done), total, cost, s.model, s.base_url) if counted else (),
+    )
+    if counted:
+        ctx.diag.note(budget_note(flow.completion_budget(ctx), cost))
+    return int(tally.exit_code)
 
-    if not s.dry_run:
-        counted = [e for e in done if e.error is None and e.tokens is not None]
-        total = sum(e.tokens or 0 for e in counted)
-        cost = flow.cost_of(total, ctx)
-        writer.close(
-            document=lambda inputs: estimate_document(s.model, inputs, total, cost),
-            footer=estimate_footer(len(done), total, cost, s.model, s.base_url) if counted else (),
-        )
-        if counted:
-            ctx.diag.note(budget_note(flow.completion_budget(ctx), cost))
-    STATE.exit_code = code
+
+def _dry_run(planned: Iterable[Estimate], s: Settings, ctx: Any) -> int:
+    """--dry-run: the tokenizer requests, written instead of sent."""
+    from kimi_vision_cli.output.dryrun import DryRunWriter
+
+    tally = Tally(report=ctx.diag.error)
+    writer = DryRunWriter(s.format, STATE.term.stdout)
+    try:
+        for est in planned:
+            if est.error is not None:
+                if tally.error(est.error):
+                    break
+                continue
+            assert est.body is not None
+            tally.ok()
+            writer.add(est.input, est.body)
+    finally:
+        writer.close()
+    return int(tally.exit_code)

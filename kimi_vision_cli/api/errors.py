@@ -1,0 +1,163 @@
+"""The one translation of API failures into our typed errors (STYLE rule 5).
+
+`moonshot_error` reads Moonshot's error body `{"error": {"type", "message"}}` wherever
+one turns up (an HTTP error, a stream chunk, a Batch API output line), and
+`Translator` is the one context manager every SDK call in client.py runs under: an
+openai/httpx exception comes out as a KimiVisionError naming what to do, with the key
+redacted. A quota 429 is not a rate 429 (SPEC "What the API requires").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from kimi_vision_cli.errors import (
+    APIError,
+    AuthError,
+    ContentFilterError,
+    InputError,
+    KimiVisionError,
+    QuotaError,
+    TemporaryError,
+    TruncatedError,
+)
+from kimi_vision_cli.settings import Settings
+
+REGION_HINT = (
+    "check MOONSHOT_API_KEY; keys from platform.moonshot.ai work only with api.moonshot.ai "
+    "and keys from platform.moonshot.cn only with api.moonshot.cn (try --region cn or --region global)"
+)
+QUOTA = "exceeded_current_quota_error"
+
+
+class StreamCutError(TruncatedError):
+    """The stream stopped before `[DONE]` (EOF or a transport error mid-stream). The SDK
+    cannot retry it (its response had started); flows/send.py decides, because only it
+    knows whether part of the answer is already on the user's screen."""
+
+
+def moonshot_error(body: Any) -> tuple[str, str]:
+    """(type, message) of a Moonshot error body `{"error": {"type", "message"}}`; an
+    OpenAI-style `code` stands in for a missing `type`. ("", "") when there is none."""
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            return str(err.get("type") or err.get("code") or ""), str(err.get("message") or "")
+        if isinstance(err, str):
+            return "", err
+    return "", ""
+
+
+def is_sdk_error(exc: BaseException) -> bool:
+    """Errors from the SDK or its HTTP layer (openai.*, httpx*): translated, not tracebacks."""
+    import openai
+
+    if isinstance(exc, openai.OpenAIError):
+        return True
+    module = type(exc).__module__ or ""
+    return module.startswith(("httpx", "httpcore", "openai", "h11"))
+
+
+class Translator:
+    """Turns SDK exceptions into ours for one client (its endpoint, retries, model, key)."""
+
+    def __init__(self, settings: Settings, redact: Callable[[str], str]):
+        self.settings = settings
+        self.redact = redact
+
+    @contextmanager
+    def __call__(
+        self, *, missing: Callable[[], KimiVisionError] | None = None, streaming: bool = False
+    ) -> Iterator[None]:
+        """Run SDK calls under this. `missing`: the error a 404 means (an unknown file or
+        batch id, not the model). `streaming`: the answer has started, so a transport
+        error is a cut stream."""
+        try:
+            yield
+        except KimiVisionError:
+            raise
+        except Exception as exc:
+            if not is_sdk_error(exc):
+                raise  # a bug: keeps its traceback
+            raise self.translate(exc, missing=missing, streaming=streaming) from None
+
+    def translate(
+        self, exc: Exception, *, missing: Callable[[], KimiVisionError] | None = None, streaming: bool = False
+    ) -> KimiVisionError:
+        import openai
+
+        s = self.settings
+        if streaming:
+            kind = "stalled" if "timeout" in type(exc).__name__.lower() else "was cut"
+            return StreamCutError(
+                self.redact(f"the answer stream {kind} before [DONE] ({type(exc).__name__})"),
+                hint="rerun to get the whole answer",
+            )
+        if missing is not None and isinstance(exc, openai.NotFoundError):
+            return missing()
+        if isinstance(exc, openai.APITimeoutError):
+            return TemporaryError(
+                f"timed out after {s.timeout:g}s waiting for {s.base_url}", hint="rerun, or raise --timeout"
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            cause = exc.__cause__ or exc
+            return TemporaryError(
+                f"cannot reach {s.base_url}: {self.redact(str(cause)) or 'connection failed'}",
+                hint="check the network or --base-url, then rerun",
+            )
+        if isinstance(exc, openai.APIStatusError):
+            return self.status_error(exc.status_code, exc.response)
+        return APIError(self.redact(f"unexpected error from the API: {exc}"))
+
+    def status_error(self, status: int, response: Any) -> KimiVisionError:
+        try:
+            body = response.json()
+        except Exception:
+            body = None
+        kind, message = moonshot_error(body)
+        message = self.redact(message)
+        if not message:
+            message = f"HTTP {status}"
+            if "html" in response.headers.get("content-type", "") or body is None:
+                message = f"HTTP {status} (the server answered with a non-JSON page)"
+        return self._by_status(status, kind, message, f"{message} ({kind})" if kind else message)
+
+    def _by_status(self, status: int, kind: str, message: str, label: str) -> KimiVisionError:
+        s = self.settings
+        if status == 401:
+            return AuthError(f"authentication failed: {label}", hint=REGION_HINT)
+        if status == 403:
+            return AuthError(f"permission denied: {label}", hint="check the key's permissions")
+        if status == 413:
+            return InputError(
+                "request body too large for the API (over 100 MB)",
+                hint="use --upload auto (the default) or --upload always, or lower --max-size",
+            )
+        if status == 429 and kind == QUOTA:
+            return QuotaError(
+                f"quota or balance exhausted: {label}",
+                hint="top up the account at platform.moonshot.ai; retrying will not help",
+            )
+        if status == 429:
+            return TemporaryError(
+                f"rate limited after {s.retries} retries: {label}",
+                hint="rerun later or lower -j/--concurrency",
+            )
+        if status == 400 and (kind == "content_filter" or "content_filter" in message):
+            return ContentFilterError(
+                f"refused by Moonshot's content filter: {label}",
+                hint="the input or prompt was judged high-risk",
+            )
+        if status == 404 or "not found the model" in message.lower():
+            return APIError(
+                f"model {s.model!r} not found or not allowed: {label}",
+                hint="run `kimi-vision models` to list the models your key can use",
+            )
+        if status >= 500:
+            return TemporaryError(
+                f"server error after {s.retries} retries: {label}",
+                hint="Moonshot is having trouble; rerun later",
+            )
+        return APIError(f"request refused: {label}")

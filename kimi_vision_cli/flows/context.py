@@ -1,0 +1,37 @@
+"""What every flow is given: the settings, the terminal, the diagnostics channel (where
+warnings and notes go: flows never write to stdout), and a client made on first use."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from kimi_vision_cli.settings import Settings
+from kimi_vision_cli.terminal import Terminal
+
+if TYPE_CHECKING:
+    from kimi_vision_cli.api.client import MoonshotClient
+    from kimi_vision_cli.output.diagnostics import Diagnostics
+
+
+class Context:
+    def __init__(self, settings: Settings, term: Terminal, diag: Diagnostics, *, offline: bool = False):
+        self.settings = settings
+        self.term = term
+        self.diag = diag
+        # --dry-run: planning only. Reaching for the network then is a bug, not a choice.
+        self.offline = offline
+        self._client: MoonshotClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> MoonshotClient:
+        if self.offline:
+            raise RuntimeError("a dry run reached for the network")
+        with self._lock:
+            if self._client is None:
+                from kimi_vision_cli.api.client import MoonshotClient
+
+                log = self.diag.note if self.settings.verbose else None
+                self._client = MoonshotClient(self.settings, log=log)
+            return self._client

@@ -1,0 +1,143 @@
+"""`describe`: one request per input. Which inputs this run takes (--shard, and
+--on-exists skip for a resumed run), each input planned (prepare -> plan), and each
+sent (upload what the plan says -> stream). The scheduler (scheduler.py) runs many at
+once; --dry-run takes the plans (`plans`) and sends nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from kimi_vision_cli.errors import KimiVisionError, Tally, UsageError
+from kimi_vision_cli.flows import segments
+from kimi_vision_cli.flows.context import Context
+from kimi_vision_cli.flows.prepare import prepare_source
+from kimi_vision_cli.flows.scheduler import Scheduler, Split
+from kimi_vision_cli.flows.send import send
+from kimi_vision_cli.flows.upload import upload_pending
+from kimi_vision_cli.inputs.discover import Source
+from kimi_vision_cli.output.records import Result
+from kimi_vision_cli.output.render import Renderer
+from kimi_vision_cli.output.sidecar import SidecarSpec
+from kimi_vision_cli.plan import Planned, plan
+
+
+@dataclass(frozen=True)
+class Shard:
+    """`--shard K/N`, K 1-based: this machine takes the inputs whose path hashes to K."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+        if not m:
+            raise UsageError(f"--shard {text!r} is not K/N", hint="e.g. --shard 1/3 (K counts from 1)")
+        k, n = int(m.group(1)), int(m.group(2))
+        if n < 1 or not 1 <= k <= n:
+            raise UsageError(
+                f"--shard {text!r}: K must be between 1 and N", hint="e.g. --shard 1/3 ... --shard 3/3"
+            )
+        return cls(k, n)
+
+    def owns(self, source: Source) -> bool:
+        # sha1 of the input as given: the same on every machine and every Python
+        # (hash() is salted per process).
+        digest = hashlib.sha1(source.value.encode("utf-8", "surrogateescape")).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    sidecar: SidecarSpec | None = None
+    on_exists: str = "skip"  # "skip" | "overwrite"
+    shard: Shard | None = None
+
+
+def selected(sources: Iterable[Source], options: BatchOptions) -> Iterator[tuple[Source, bool]]:
+    """The inputs of this shard, each with whether it is skipped (its sidecar exists)."""
+    for source in sources:
+        if options.shard is None or options.shard.owns(source):
+            yield source, _has_sidecar(source, options)
+
+
+def _has_sidecar(source: Source, options: BatchOptions) -> bool:
+    spec = options.sidecar
+    if spec is None or options.on_exists != "skip" or source.error is not None:
+        return False
+    try:
+        return spec.path_for(source).exists()
+    except (OSError, ValueError):  # name too long, no permission: the write will say so
+        return False
+
+
+def plan_one(source: Source, ctx: Context) -> Planned:
+    """One input's request, decided (nothing uploaded or sent). Errors name the input."""
+    prepared = prepare_source(source, ctx)
+    try:
+        return plan([prepared], None, ctx.settings, label=source.display)
+    except KimiVisionError as err:
+        raise err.with_input(source.display) from None
+
+
+def describe_one(source: Source, ctx: Context, renderer: Renderer | None) -> Result | Split:
+    """Plan, upload and send one input; a failure is the Result's error. With --segment,
+    the Split of its segments' requests (flows/segments.py)."""
+    result = Result(input=source.display, model=ctx.settings.model)
+    if ctx.settings.segment is not None:
+        try:
+            return segments.split(source, ctx)
+        except KimiVisionError as err:
+            result.error, result.segments = err.with_input(result.input), []
+            return result
+    try:
+        prepared = prepare_source(source, ctx)
+        result.media = [prepared.record]
+        planned = plan([prepared], None, ctx.settings, label=source.display)
+        result.media = planned.records
+        planned = upload_pending(planned, ctx)
+        result.media = planned.records
+        if renderer:
+            renderer.begin(result.input)
+        send(ctx, planned, result, renderer)
+    except KimiVisionError as err:
+        result.error = err.with_input(result.input)
+    return result
+
+
+def plans(sources: Iterable[Source], ctx: Context, options: BatchOptions, tally: Tally) -> Iterator[Planned]:
+    """--dry-run: each selected input's request, in order. Failures go to the tally."""
+    for source, skip in selected(sources, options):
+        if skip:
+            tally.skip()
+            continue
+        try:
+            segmented = ctx.settings.segment is not None
+            planned = list(segments.segment_plans(source, ctx)) if segmented else [plan_one(source, ctx)]
+        except KimiVisionError as err:
+            if tally.error(err.with_input(source.display)):
+                return
+            continue
+        tally.ok()
+        yield from planned
+
+
+def run(
+    sources: Iterable[Source],
+    ctx: Context,
+    renderer: Renderer,
+    *,
+    multi: bool,
+    options: BatchOptions | None = None,
+) -> Tally:
+    """Describe every selected input, a few at a time; the tally of the run."""
+    options = options or BatchOptions()
+
+    def work(source: Source, live: Renderer | None) -> Result | Split:
+        return describe_one(source, ctx, live)
+
+    scheduler = Scheduler(ctx, renderer, work, multi=multi, sidecar=options.sidecar)
+    return scheduler.run(selected(sources, options))

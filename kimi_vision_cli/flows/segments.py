@@ -1,0 +1,164 @@
+"""`describe --segment DURATION` (issue 15): one video, one request per segment.
+
+The input is read and cut (media/segments.py) on a worker; each segment then goes as
+its own request, run by the scheduler under -j like a separate input (`Split`):
+prepared like any video (metadata stripped, --downscale-video, uploaded when large),
+planned with the segment's prompt, sent. When every segment has answered, `join`
+folds them into the input's one Result: `segments` [{start, end, text, usage}], the
+joined text, summed usage. A failed segment fails the input (its sidecar is not
+written, so a rerun resumes it) and the segments not yet sent are not sent.
+estimate and --dry-run take the same per-segment plans (`segment_plans`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
+
+from kimi_vision_cli.errors import KimiVisionError, UsageError
+from kimi_vision_cli.flows.context import Context
+from kimi_vision_cli.flows.prepare import load_bytes
+from kimi_vision_cli.flows.scheduler import Split
+from kimi_vision_cli.flows.send import send
+from kimi_vision_cli.flows.upload import upload_pending
+from kimi_vision_cli.inputs.discover import Source
+from kimi_vision_cli.media.segments import Segment
+from kimi_vision_cli.media.sniff import sniff
+from kimi_vision_cli.output.progress import frame_bar
+from kimi_vision_cli.output.records import Result
+from kimi_vision_cli.output.subtitles import clock, span_label
+from kimi_vision_cli.plan import DEFAULT_PROMPTS, MediaRef, Planned, Prepared, check_settings, plan
+
+SEGMENT_PROMPT = (
+    "This video is part {n} of {total} of a longer video, from {start} to {end}. "
+    "Describe the content of this part."
+)
+
+
+def segment_prompt(start: float, end: float, index: int, total: int) -> str:
+    """The default prompt of one segment: -p/--prompt replaces it, for every segment.
+    A video no longer than one segment is sent whole, with a video's own default prompt."""
+    if total == 1:
+        return DEFAULT_PROMPTS["video"]
+    return SEGMENT_PROMPT.format(n=index + 1, total=total, start=clock(start), end=clock(end))
+
+
+def cut_source(source: Source, ctx: Context) -> list[Segment]:
+    """Read and cut one input; an image, an ms:// id or a model without video is refused."""
+    name = source.display
+    seconds = ctx.settings.segment
+    assert seconds is not None
+    try:
+        if source.kind == "file_id":
+            raise UsageError(
+                "--segment cannot cut an uploaded file (ms://)", hint="pass the video file itself"
+            )
+        check_settings(ctx.settings, ["video"])  # before any cutting: the model must take video
+        data = load_bytes(source, ctx)
+        info = sniff(data, convert=False, name=name)
+        if info.kind != "video":
+            raise UsageError("--segment cuts videos, this is an image", hint="drop --segment for images")
+        from kimi_vision_cli.media.segments import cut
+
+        return cut(data, seconds, mime=info.mime, name=name)
+    except KimiVisionError as err:
+        raise err.with_input(name) from None
+
+
+def label(name: str, seg: Segment) -> str:
+    return f"{name} {span_label(seg.start, seg.end)}"
+
+
+def _prepare(seg: Segment, ctx: Context, name: str) -> tuple[bytes, dict[str, Any]]:
+    """A segment prepared as flows/prepare.py prepares any video (stripped, --downscale-video)."""
+    from kimi_vision_cli.media.video import prepare_video
+
+    s = ctx.settings
+    return prepare_video(
+        seg.data, seg.mime, resize=s.resize, downscale_wanted=s.downscale_video, warn=ctx.diag.warn,
+        keep_metadata=s.keep_metadata, bar=partial(frame_bar, ctx.diag) if ctx.term.stderr_isatty else None,
+        name=name,
+    )  # fmt: skip
+
+
+def plan_segment(name: str, seg: Segment, index: int, total: int, ctx: Context) -> Planned:
+    """One segment's request, decided (nothing uploaded or sent). Errors name the segment."""
+    text = label(name, seg)
+    try:
+        data, record = _prepare(seg, ctx, text)
+        prepared = Prepared(text, MediaRef("video", str(record["mime"]), data=data), record)
+        prompt = ctx.settings.prompt or segment_prompt(seg.start, seg.end, index, total)
+        return plan([prepared], prompt, ctx.settings, label=text)
+    except KimiVisionError as err:
+        raise err.with_input(text) from None
+
+
+def segment_plans(source: Source, ctx: Context) -> Iterator[Planned]:
+    """--dry-run and estimate: each segment's request, in order."""
+    segs = cut_source(source, ctx)
+    for i, seg in enumerate(segs):
+        yield plan_segment(source.display, seg, i, len(segs), ctx)
+
+
+def _send_segment(name: str, seg: Segment, index: int, total: int, ctx: Context) -> Result:
+    result = Result(input=label(name, seg), model=ctx.settings.model)
+    try:
+        planned = plan_segment(name, seg, index, total, ctx)
+        result.media = planned.records
+        planned = upload_pending(planned, ctx)
+        result.media = planned.records
+        send(ctx, planned, result, None)  # never live: segments answer out of order under -j
+    except KimiVisionError as err:
+        result.error = err.with_input(result.input)
+    return result
+
+
+def split(source: Source, ctx: Context) -> Split:
+    """The requests of one segmented input, and how their answers make its Result.
+    A failure to read or cut raises (the input fails before any request)."""
+    name = source.display
+    segs = cut_source(source, ctx)
+
+    def part(i: int, seg: Segment) -> Callable[[], Result]:
+        return lambda: _send_segment(name, seg, i, len(segs), ctx)
+
+    def join(results: list[Result | None]) -> Result:
+        return joined(name, ctx.settings.model, segs, results)
+
+    return Split([part(i, s) for i, s in enumerate(segs)], join)
+
+
+def joined(name: str, model: str, segs: list[Segment], results: list[Result | None]) -> Result:
+    """The input's Result from its segments': the first failure fails it."""
+    out = Result(input=name, model=model)
+    done = [r for r in results if r is not None]
+    failed = next((r for r in done if r.error is not None), None)
+    out.media = [m for r in done for m in r.media]
+    if failed is not None:
+        out.error, out.segments = failed.error, []
+        return out
+    out.segments = [
+        {"start": seg.start, "end": seg.end, "text": r.text, "usage": r.usage}
+        for seg, r in zip(segs, done, strict=True)
+    ]
+    out.text = "\n\n".join(r.text.strip() for r in done)
+    out.reasoning = "\n\n".join(r.reasoning.strip() for r in done if r.reasoning)
+    out.finish_reason = done[-1].finish_reason
+    out.usage = _sum_usage([r.usage for r in done])
+    return out
+
+
+def _sum_usage(usages: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """Token counts added key by key (nested ones too); None when no segment reported any."""
+    known = [u for u in usages if u]
+    if not known:
+        return None
+    total: dict[str, Any] = {}
+    for usage in known:
+        for key, value in usage.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                total[key] = total.get(key, 0) + value
+            elif isinstance(value, dict):
+                total[key] = _sum_usage([total.get(key), value])
+    return total

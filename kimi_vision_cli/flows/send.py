@@ -1,0 +1,95 @@
+"""Sending one planned request: stream the answer into a Result (and a live renderer),
+retrying a stream cut before anything was shown, and turning a truncated or filtered
+finish into its error."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from kimi_vision_cli.api.client import StreamCutError
+from kimi_vision_cli.errors import ContentFilterError, TemporaryError, TruncatedError
+from kimi_vision_cli.flows.context import Context
+from kimi_vision_cli.output.records import Result
+from kimi_vision_cli.output.render import Renderer
+from kimi_vision_cli.plan import Planned
+
+
+def send(ctx: Context, planned: Planned, result: Result, renderer: Renderer | None = None) -> None:
+    """Stream `planned` into `result` (and `renderer` when live). Raises the error the
+    answer ended with, if any."""
+    assert not planned.uploads, "upload what the plan says (flows/upload.py) before sending"
+    body = planned.body
+    prefix = planned.prefix
+    if prefix and renderer:
+        renderer.content(prefix)
+    started = time.monotonic()
+    attempt = 0
+    retries = ctx.settings.retries
+    # A cut stream is retried here, not in client.stream_chat: only this loop knows
+    # whether part of the answer already reached the user. Once it has, a retry would
+    # print a second answer after half of the first, so the cut is reported instead.
+    while True:
+        result.text, result.reasoning = prefix or "", ""
+        cut = _stream_into(ctx, result, body, renderer)
+        if cut is None:
+            break
+        err, printed = cut
+        if printed:
+            raise TruncatedError(
+                f"the answer was cut after {len(result.text)} characters: {err.message}",
+                hint="the text printed above is incomplete; rerun to get the whole answer",
+            )
+        if attempt >= retries:
+            raise TemporaryError(
+                f"{err.message}, {attempt + 1} time(s)",
+                hint="the connection keeps dropping; rerun to finish (or raise --retries)",
+            )
+        attempt += 1
+        ctx.diag.warn(
+            f"{result.input or 'request'}: {err.message}, nothing shown yet; retrying ({attempt}/{retries})"
+        )
+    if ctx.settings.verbose:
+        ctx.diag.note(
+            f"{result.input or 'request'}: {len(result.text)} characters in {time.monotonic() - started:.2f}s, "
+            f"finish_reason {result.finish_reason}, usage {json.dumps(result.usage)}"
+        )
+    _check_finish(result)
+
+
+def _check_finish(result: Result) -> None:
+    if result.finish_reason == "length":
+        raise TruncatedError(
+            "the answer was cut at the max_tokens limit", hint="raise --max-tokens to get the whole answer"
+        )
+    if result.finish_reason == "content_filter":
+        raise ContentFilterError(
+            "the answer was stopped by Moonshot's content filter",
+            hint="the input or prompt was judged high-risk",
+        )
+
+
+def _stream_into(
+    ctx: Context, result: Result, body: dict[str, Any], renderer: Renderer | None
+) -> tuple[StreamCutError, bool] | None:
+    """Stream one attempt into `result`; None when it finished, else (the cut, whether
+    answer text had already been shown live)."""
+    printed = False
+    try:
+        for event in ctx.client.stream_chat(body):
+            if event.kind == "reasoning":
+                result.reasoning += event.text
+                if renderer:
+                    renderer.reasoning(event.text)
+            elif event.kind == "content":
+                result.text += event.text
+                if renderer:
+                    renderer.content(event.text)
+                    printed = True
+            else:
+                result.finish_reason = event.finish_reason
+                result.usage = event.usage
+    except StreamCutError as err:
+        return err, printed
+    return None

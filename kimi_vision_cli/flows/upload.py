@@ -1,0 +1,55 @@
+"""Uploading: what a plan says to upload (before its request is sent), and the `upload`
+command's inputs. The same prepared bytes are never sent twice (api/uploads.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from kimi_vision_cli.api.uploads import UploadCache, Uploaded, upload_bytes
+from kimi_vision_cli.errors import KimiVisionError, Tally, UsageError
+from kimi_vision_cli.flows.context import Context
+from kimi_vision_cli.flows.prepare import prepare_source
+from kimi_vision_cli.inputs.discover import Source
+from kimi_vision_cli.output.records import UploadRecord
+from kimi_vision_cli.plan import Planned, Prepared, check_file_size
+
+
+def upload_prepared(p: Prepared, ctx: Context) -> Uploaded:
+    """Upload one prepared medium, reusing an earlier upload of the same bytes."""
+    assert p.ref.data is not None
+    try:
+        return upload_bytes(
+            ctx.client, UploadCache.for_env(ctx.term.env, ctx.diag.warn), p.ref.data, p.ref.kind, p.ref.mime,
+            base_url=ctx.settings.base_url, name=p.input, reuse=not ctx.settings.no_cache,
+        )  # fmt: skip
+    except KimiVisionError as err:
+        raise err.with_input(p.input) from None
+
+
+def upload_pending(planned: Planned, ctx: Context) -> Planned:
+    """The plan with every medium it says to upload uploaded: a body ready to send.
+    (The plan checked every size before this first upload.)"""
+    for index, p in planned.pending:
+        up = upload_prepared(p, ctx)
+        planned = planned.uploaded(index, up.file_id, cached=up.cached)
+    return planned
+
+
+def upload_each(sources: Iterable[Source], ctx: Context, tally: Tally) -> Iterator[UploadRecord]:
+    """`upload`: each input prepared exactly as describe would send it, then uploaded.
+    Failures go to the tally (reported there); auth and quota stop the run."""
+    for source in sources:
+        try:
+            if source.kind == "file_id":
+                raise UsageError("already uploaded", input=source.display, hint="nothing to do")
+            p = prepare_source(source, ctx)
+            assert p.ref.data is not None
+            # Refused before any byte is sent: Moonshot caps one file at 100 MB.
+            check_file_size(len(p.ref.data), p.input)
+            up = upload_prepared(p, ctx)
+        except KimiVisionError as err:
+            if tally.error(err.with_input(source.display)):
+                return
+            continue
+        tally.ok()
+        yield UploadRecord(p.input, up.file_id, up.purpose, up.bytes, up.cached)

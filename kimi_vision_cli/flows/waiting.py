@@ -1,0 +1,67 @@
+"""`batch results ID... --wait`: poll batches until each ends, with a growing delay.
+
+Moonshot's batch docs have the client poll `GET /v1/batches/{id}`; a batch's answers
+arrive within its completion window (12h..7d), so the delay grows from seconds to a
+minute rather than hammering the API. Each batch is handed back as soon as it ends, so
+its results are written while the others still run. Ctrl-C (KeyboardInterrupt) comes
+out of `sleep` to the caller: the batches keep running on Moonshot's side.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from kimi_vision_cli.errors import KimiVisionError, stops_run
+
+# The states after which a batch changes no more (Moonshot's batch object `status`).
+ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
+
+
+@dataclass(frozen=True)
+class Backoff:
+    first: float = 5.0
+    factor: float = 1.5
+    cap: float = 60.0
+
+    def delays(self) -> Iterator[float]:
+        delay = self.first
+        while True:
+            yield delay
+            delay = min(self.cap, delay * self.factor)
+
+
+def wait_batches(
+    batch_ids: Iterable[str],
+    retrieve: Callable[[str], dict[str, Any]],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    backoff: Backoff = Backoff(),
+    on_poll: Callable[[str, dict[str, Any], float | None], None] | None = None,
+) -> Iterator[tuple[str, dict[str, Any] | KimiVisionError]]:
+    """(id, the ended batch) for each batch, as each ends; (id, error) for an id that
+    cannot be polled (unknown: it is dropped, the others go on). An error that stops a
+    run (auth, quota) is raised. `on_poll(id, batch, next delay or None)` after each look."""
+    pending = list(dict.fromkeys(batch_ids))
+    delays = backoff.delays()
+    while pending:
+        delay = next(delays)
+        for batch_id in list(pending):
+            try:
+                batch = retrieve(batch_id)
+            except KimiVisionError as err:
+                if stops_run(err):
+                    raise
+                pending.remove(batch_id)
+                yield batch_id, err
+                continue
+            ended = batch.get("status") in ENDED
+            if on_poll is not None:
+                on_poll(batch_id, batch, None if ended else delay)
+            if ended:
+                pending.remove(batch_id)
+                yield batch_id, batch
+        if pending:
+            sleep(delay)

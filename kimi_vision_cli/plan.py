@@ -1,0 +1,292 @@
+"""The request plan, pure (no network, no printing): prepared media + prompt + settings
+-> Planned. describe, ask, estimate, batch submit and --dry-run share it, so what is
+estimated or shown is what is sent.
+
+A Planned holds the transport decision (inline or upload, per medium), the request
+body, and what must be uploaded before the body can go: those media appear in the body
+as `ms://<upload: INPUT>` placeholders until flows/upload.py replaces them with the ids
+Moonshot gives (`Planned.uploaded`).
+
+Inline or upload is decided from the request-body size alone. Moonshot caps a body at
+100 MB: `auto` inlines everything while the body stays under the limit less a margin
+(JSON framing, prompt, history), and otherwise uploads the largest media first until
+the rest fits.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from kimi_vision_cli.errors import InputError, UsageError
+from kimi_vision_cli.moonshot import BODY_LIMIT, DEFAULT_MODEL, FILE_LIMIT, is_k2
+from kimi_vision_cli.settings import Settings
+
+DEFAULT_PROMPTS = {
+    "image": "Describe the content of the image.",
+    "video": "Describe the content of the video.",
+}
+# Headroom for the JSON around the parts, the prompt, history and multipart framing.
+MARGIN = 2 * 1024 * 1024
+UPLOAD_LIMIT = FILE_LIMIT
+MODES = ("auto", "always", "never")
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """One piece of media as it goes into the request: inline bytes or an uploaded id."""
+
+    kind: str  # "image" | "video"
+    mime: str
+    data: bytes | None = None  # inline
+    file_id: str | None = None  # uploaded
+
+    @property
+    def url(self) -> str:
+        if self.file_id is not None:
+            return f"ms://{self.file_id}"
+        assert self.data is not None
+        return f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
+
+    @property
+    def inline_size(self) -> int:
+        """Bytes this part adds to the JSON body when inlined (base64 grows by 4/3)."""
+        if self.data is None:
+            return len(self.url)
+        return len(f"data:{self.mime};base64,") + 4 * ((len(self.data) + 2) // 3)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One input read, sniffed and prepared (flows/prepare.py): what to send, and what
+    the `media` entry of its JSON record says about it."""
+
+    input: str
+    ref: MediaRef
+    record: dict[str, Any]
+
+
+# -- the transport decision --------------------------------------------------------------
+
+
+def choose_uploads(
+    inline_sizes: list[int], *, mode: str = "auto", fixed: int = 0, limit: int = BODY_LIMIT
+) -> set[int]:
+    """Indices of the media to upload.
+
+    `inline_sizes[i]` is what part i adds to the body when inlined (base64 included);
+    `fixed` is the rest of the body (prompt, history, framing).
+    """
+    budget = limit - MARGIN - fixed
+    if mode == "always":
+        return set(range(len(inline_sizes)))
+    total = sum(inline_sizes)
+    if total <= budget:
+        return set()
+    if mode == "never":
+        raise InputError(
+            f"request body would be {(total + fixed) / 2**20:.1f} MB, over Moonshot's 100 MB limit",
+            hint="use --upload auto or --upload always, or lower --max-size",
+        )
+    chosen: set[int] = set()
+    for i in sorted(range(len(inline_sizes)), key=lambda i: -inline_sizes[i]):
+        if total <= budget:
+            break
+        chosen.add(i)
+        total -= inline_sizes[i]
+    return chosen
+
+
+def check_file_size(size: int, name: str) -> None:
+    if size > UPLOAD_LIMIT:
+        raise InputError(
+            f"{size / 2**20:.1f} MB after preparation, over Moonshot's 100 MB file limit",
+            input=name,
+            hint="shorten or downscale it first (see --downscale-video)",
+        )
+
+
+# -- messages and body -----------------------------------------------------------------
+
+
+def default_prompt(kinds: list[str]) -> str:
+    return (
+        DEFAULT_PROMPTS["video"] if kinds and all(k == "video" for k in kinds) else DEFAULT_PROMPTS["image"]
+    )
+
+
+def check_settings(settings: Settings, kinds: list[str]) -> None:
+    """Refuse, before any network call, what the API would refuse for this model."""
+    if is_k2(settings.model):
+        if settings.temperature is not None:
+            raise UsageError(
+                f"--temperature cannot be set for {settings.model}: its sampling is fixed",
+                hint="drop --temperature, or use a moonshot-v1-*-vision-preview model",
+            )
+    elif "video" in kinds:
+        raise UsageError(
+            f"model {settings.model} cannot take video input", hint=f"use -m {DEFAULT_MODEL} for video"
+        )
+    if settings.temperature is not None and not 0 <= settings.temperature <= 1:
+        raise UsageError(f"--temperature must be between 0 and 1, got {settings.temperature}")
+
+
+def media_part(ref: MediaRef, url: str | None = None) -> dict[str, Any]:
+    key = "video_url" if ref.kind == "video" else "image_url"
+    return {"type": key, key: {"url": url or ref.url}}
+
+
+def user_message(parts: list[dict[str, Any]], text: str) -> dict[str, Any]:
+    """Moonshot wants a list of parts (never a string holding JSON): media, then text."""
+    if not parts:
+        return {"role": "user", "content": text}
+    return {"role": "user", "content": [*parts, {"type": "text", "text": text}]}
+
+
+def build_messages(
+    settings: Settings,
+    turn: dict[str, Any],
+    *,
+    history: Sequence[dict[str, Any]] = (),
+    prefix: str | None = None,
+) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    if settings.system:
+        messages.append({"role": "system", "content": settings.system})
+    messages.extend(history)
+    messages.append(turn)
+    if prefix:
+        # Partial Mode: the model continues this assistant message.
+        messages.append({"role": "assistant", "content": prefix, "partial": True})
+    return messages
+
+
+def build_body(settings: Settings, messages: list[dict[str, Any]], *, stream: bool = True) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": settings.model, "messages": messages}
+    if stream:
+        body["stream"] = True
+    if settings.max_tokens is not None:
+        body["max_tokens"] = settings.max_tokens
+    if is_k2(settings.model):
+        # Fixed sampling parameters are never sent: any other value is a 400.
+        body["thinking"] = {"type": "enabled" if settings.thinking else "disabled"}
+    elif settings.temperature is not None:
+        body["temperature"] = settings.temperature
+    if settings.json_mode:
+        body["response_format"] = {"type": "json_object"}
+    return body
+
+
+def upload_placeholder(p: Prepared) -> str:
+    """What a medium still to upload looks like in a body (only ever shown, never sent)."""
+    return f"ms://<upload: {p.input}>"
+
+
+# -- the plan --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One request, decided: its media (records saying inline or upload), the indices of
+    those still to upload, and everything the body is built from."""
+
+    input: str  # what the request is for: "a.png", or "a.png, b.png" for ask
+    media: tuple[Prepared, ...]
+    uploads: frozenset[int]
+    prompt: str
+    settings: Settings
+    history: tuple[dict[str, Any], ...] = ()
+    prefix: str | None = None
+    stream: bool = True
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return [p.record for p in self.media]
+
+    @property
+    def pending(self) -> list[tuple[int, Prepared]]:
+        """(index, medium) of what must be uploaded before the body can be sent."""
+        return [(i, self.media[i]) for i in sorted(self.uploads)]
+
+    def turn(self, *, inline: bool = False) -> dict[str, Any]:
+        """The user message of this request. inline=True puts every medium's bytes in
+        (what the tokenizer counts: a medium costs the same tokens either way)."""
+        parts = [
+            media_part(p.ref, upload_placeholder(p) if i in self.uploads and not inline else None)
+            for i, p in enumerate(self.media)
+        ]
+        return user_message(parts, self.prompt)
+
+    def messages(self, *, inline: bool = False) -> list[dict[str, Any]]:
+        return build_messages(
+            self.settings, self.turn(inline=inline), history=self.history, prefix=self.prefix
+        )
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The request body; media still to upload appear as placeholders."""
+        return build_body(self.settings, self.messages(), stream=self.stream)
+
+    def uploaded(self, index: int, file_id: str, *, cached: bool = False) -> Planned:
+        """This plan once media[index] is uploaded as `file_id`: its part becomes ms://ID."""
+        p = self.media[index]
+        record = {**p.record, "transport": "upload", "file_id": file_id, "cached": cached}
+        done = Prepared(p.input, MediaRef(p.ref.kind, p.ref.mime, file_id=file_id), record)
+        media = (*self.media[:index], done, *self.media[index + 1 :])
+        return replace(self, media=media, uploads=self.uploads - {index})
+
+
+def plan(
+    media: Sequence[Prepared],
+    prompt: str | None,
+    settings: Settings,
+    *,
+    label: str | None = None,
+    history: Sequence[dict[str, Any]] = (),
+    prefix: str | None = None,
+    stream: bool = True,
+    can_upload: bool = True,
+) -> Planned:
+    """Decide one request. `prompt` None: -p/--prompt, else the default for the media.
+    `can_upload=False` (Batch API lines) keeps every medium inline whatever its size.
+    Raises UsageError/InputError for what Moonshot would refuse, before any upload."""
+    kinds = [p.ref.kind for p in media]
+    check_settings(settings, kinds)
+    text = prompt if prompt is not None else (settings.prompt or default_prompt(kinds))
+    chosen: set[int] = set()
+    if can_upload:
+        fixed = len(text.encode()) + len((settings.system or "").encode()) + len((prefix or "").encode())
+        fixed += len(json.dumps(list(history), ensure_ascii=False).encode()) if history else 0
+        sizes = [p.ref.inline_size if p.ref.data is not None else 0 for p in media]
+        picked = choose_uploads(sizes, mode=settings.upload, fixed=fixed)
+        chosen = {i for i in picked if media[i].ref.data is not None}
+    # Every size check before the first upload: a refused file must not leave others behind.
+    for i in sorted(chosen):
+        data = media[i].ref.data
+        assert data is not None
+        check_file_size(len(data), media[i].input)
+    placed = tuple(_placed(p, i in chosen) for i, p in enumerate(media))
+    return Planned(
+        input=label if label is not None else ", ".join(p.input for p in media),
+        media=placed,
+        uploads=frozenset(chosen),
+        prompt=text,
+        settings=settings,
+        history=tuple(history),
+        prefix=prefix,
+        stream=stream,
+    )
+
+
+def _placed(p: Prepared, upload: bool) -> Prepared:
+    """The medium with its record saying how it travels (a copy: plans do not mutate)."""
+    record = dict(p.record)
+    if p.ref.file_id is not None:
+        record.setdefault("transport", "upload")
+        record.setdefault("file_id", p.ref.file_id)
+    else:
+        record.update(transport="upload" if upload else "inline", file_id=None)
+    return Prepared(p.input, p.ref, record)

@@ -1,0 +1,189 @@
+"""`describe --segment` end to end (issue 15): timed captions as WebVTT, SRT, JSONL."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.fake_moonshot import Fault
+from tests.media import timed_video, write_image
+
+CUE = re.compile(r"^(\d\d:\d\d:\d\d[.,]\d{3}) --> (\d\d:\d\d:\d\d[.,]\d{3})$", re.M)
+
+
+def seconds(stamp: str) -> float:
+    h, m, s = stamp.replace(",", ".").split(":")
+    return int(h) * 3600 + int(m) * 60 + float(s)
+
+
+def cues(text: str) -> list[tuple[float, float]]:
+    return [(seconds(a), seconds(b)) for a, b in CUE.findall(text)]
+
+
+def sent_videos(fake) -> list[float | None]:  # type: ignore[no-untyped-def]
+    """The seconds of each video part the server received, over every chat request."""
+    return sorted(v for r in fake.chat_requests for v in r.videos)  # type: ignore[type-var]
+
+
+@pytest.fixture(scope="module")
+def clip_bytes() -> bytes:
+    return timed_video(12, keyframe_every=2)
+
+
+@pytest.fixture
+def clip(tmp_path: Path, clip_bytes: bytes) -> Path:
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(clip_bytes)
+    return path
+
+
+def test_vtt_gives_three_contiguous_cues_from_three_four_second_parts(kv, fake, clip: Path) -> None:
+    r = kv("describe", "--segment", "4s", "--format", "vtt", "clip.mp4")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("WEBVTT\n\n")
+    assert cues(r.stdout) == [(0, 4), (4, 8), (8, 12)]
+    assert len(fake.chat_requests) == 3
+    assert all(len(req.videos) == 1 for req in fake.chat_requests)
+    assert sent_videos(fake) == pytest.approx([4.0, 4.0, 4.0])
+    # Each cue holds the answer about its own part: the fake model names the part it got.
+    assert r.stdout.count("video/mp4 video of") == 3 and "part 2 of 3" in r.stdout
+
+
+def test_a_clip_with_one_keyframe_is_reencoded_into_parts(kv, fake, tmp_path: Path) -> None:
+    (tmp_path / "one.mp4").write_bytes(timed_video(12, keyframe_every=None))
+    r = kv("describe", "--segment", "4s", "--format", "srt", "one.mp4")
+    assert r.returncode == 0, r.stderr
+    assert cues(r.stdout) == [(0, 4), (4, 8), (8, 12)]
+    assert r.stdout.startswith("1\n00:00:00,000 --> 00:00:04,000\n")
+    assert sent_videos(fake) == pytest.approx([4.0, 4.0, 4.0])
+
+
+def test_srt_sidecar_and_text_under_time_spans(kv, fake, clip: Path, tmp_path: Path) -> None:
+    r = kv("describe", "--segment", "4s", "--sidecar", "srt", "clip.mp4")
+    assert r.returncode == 0, r.stderr
+    srt = (tmp_path / "clip.mp4.srt").read_text()
+    assert [line for line in srt.splitlines() if line.isdigit()] == ["1", "2", "3"]
+    assert cues(srt) == [(0, 4), (4, 8), (8, 12)]
+    spans = re.findall(r"^\[(.*)\]$", r.stdout, re.M)
+    assert spans == ["00:00:00–00:00:04", "00:00:04–00:00:08", "00:00:08–00:00:12"]
+
+
+def test_jsonl_record_carries_segments_and_the_joined_text(kv, fake, clip: Path) -> None:
+    r = kv("describe", "--segment", "4s", "--format", "jsonl", "clip.mp4")
+    assert r.returncode == 0, r.stderr
+    [record] = [json.loads(line) for line in r.stdout.splitlines()]
+    segs = record["segments"]
+    assert [(s["start"], s["end"]) for s in segs] == [(0, 4), (4, 8), (8, 12)]
+    assert all(set(s) == {"start", "end", "text", "usage"} for s in segs)
+    assert record["text"] == "\n\n".join(s["text"] for s in segs)
+    assert record["usage"]["total_tokens"] == sum(s["usage"]["total_tokens"] for s in segs)
+    assert len(record["media"]) == 3 and record["error"] is None
+
+
+def test_a_failed_segment_fails_the_input_and_writes_no_subtitle_file(
+    kv, fake, clip: Path, tmp_path: Path
+) -> None:
+    fake.inject(Fault(finish_reason="content_filter"))
+    r = kv("describe", "--segment", "4s", "--sidecar", "vtt", "clip.mp4")
+    assert r.returncode == 1
+    assert "clip.mp4 [00:00:0" in r.stderr and "content filter" in r.stderr
+    assert not (tmp_path / "clip.mp4.vtt").exists()
+    again = kv("describe", "--segment", "4s", "--sidecar", "vtt", "clip.mp4")  # a rerun resumes
+    assert again.returncode == 0, again.stderr
+    assert cues((tmp_path / "clip.mp4.vtt").read_text()) == [(0, 4), (4, 8), (8, 12)]
+    sent = len(fake.chat_requests)
+    skipped = kv("describe", "--segment", "4s", "--sidecar", "vtt", "clip.mp4")
+    assert (
+        skipped.returncode == 0 and len(fake.chat_requests) == sent
+    )  # the sidecar exists: not cut, not sent
+
+
+def test_segment_on_an_image_is_exit_2(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "photo.png")
+    r = kv("describe", "--segment", "4s", "photo.png")
+    assert r.returncode == 2
+    assert "photo.png: --segment cuts videos" in r.stderr
+    assert fake.chat_requests == []
+
+
+def test_a_model_without_video_is_refused_before_cutting(kv, fake, clip: Path) -> None:
+    r = kv("describe", "--segment", "4s", "-m", "moonshot-v1-8k-vision-preview", "clip.mp4")
+    assert r.returncode == 2
+    assert "cannot take video input" in r.stderr and fake.chat_requests == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["describe", "--segment", "soon", "clip.mp4"], "--segment 'soon' is not a duration"),
+        (["describe", "--segment", "0.5s", "clip.mp4"], "--segment '0.5s' must be at least 1s"),
+        (["describe", "--format", "vtt", "clip.mp4"], "--format vtt needs --segment"),
+        (["describe", "--sidecar", "srt", "clip.mp4"], "--sidecar srt needs --segment"),
+        (["describe", "--segment", "4s", "--format", "vtt", "clip.mp4", "clip.mp4"], "use --sidecar vtt"),
+        (["ask", "--format", "vtt", "what?", "clip.mp4"], "'vtt' is not one of 'text', 'json', 'jsonl'"),
+        (["estimate", "--format", "srt", "clip.mp4"], "'srt' is not one of"),
+        (["estimate", "--segment", "4s", "--ask", "what?", "clip.mp4"], "--ask and --segment"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(kv, fake, clip: Path, args: list[str], message: str) -> None:
+    r = kv(*args)
+    assert r.returncode == 2
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert fake.chat_requests == []
+
+
+def test_estimate_counts_each_segment(kv, fake, clip: Path) -> None:
+    r = kv("estimate", "--segment", "4s", "--format", "jsonl", "clip.mp4")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [row["input"] for row in rows] == [
+        "clip.mp4 [00:00:00–00:00:04]", "clip.mp4 [00:00:04–00:00:08]", "clip.mp4 [00:00:08–00:00:12]",
+    ]  # fmt: skip
+    assert all(row["tokens"] for row in rows)
+    assert len(fake.requests_to("/v1/tokenizers/estimate-token-count")) == 3
+    assert fake.chat_requests == []
+
+
+def test_dry_run_shows_each_segments_request(kv, fake, clip: Path) -> None:
+    r = kv("describe", "--segment", "4s", "--dry-run", "--format", "jsonl", "clip.mp4")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(rows) == 3 and "part 3 of 3" in json.dumps(rows[2]["body"])
+    assert fake.state.requests == []
+
+
+def test_prompt_applies_to_each_segment(kv, fake, clip: Path) -> None:
+    r = kv(
+        "describe", "--segment", "6s", "-j", "1", "-p", "List the colours.", "clip.mp4", "--format", "json"
+    )
+    assert r.returncode == 0, r.stderr
+    texts = [req.body["messages"][-1]["content"][-1]["text"] for req in fake.chat_requests]
+    assert texts == ["List the colours."] * 2
+    assert fake.state.max_in_flight == 1  # -j 1: the segments are requests like inputs
+    assert [(s["start"], s["end"]) for s in json.loads(r.stdout)[0]["segments"]] == [(0, 6), (6, 12)]
+
+
+def test_several_videos_under_j_each_get_their_own_cues(kv, fake, clip_bytes: bytes, tmp_path: Path) -> None:
+    (tmp_path / "a.mp4").write_bytes(clip_bytes)
+    (tmp_path / "b.mp4").write_bytes(timed_video(6, keyframe_every=2))
+    write_image(tmp_path / "c.png")
+    r = kv("describe", "--segment", "4s", "--sidecar", "vtt", "-j", "4", "a.mp4", "b.mp4", "c.png")
+    assert r.returncode == 2  # c.png: --segment on an image; the videos still finish
+    assert cues((tmp_path / "a.mp4.vtt").read_text()) == [(0, 4), (4, 8), (8, 12)]
+    assert cues((tmp_path / "b.mp4.vtt").read_text()) == [(0, 4), (4, 6)]
+    assert not (tmp_path / "c.png.vtt").exists()
+    assert len(fake.chat_requests) == 5
+
+
+def test_a_video_within_one_segment_is_sent_whole_with_the_video_prompt(
+    kv, fake, clip_bytes: bytes, clip: Path
+) -> None:
+    r = kv("describe", "--segment", "1m", "--format", "vtt", "clip.mp4")
+    assert r.returncode == 0, r.stderr
+    assert cues(r.stdout) == [(0, 12)]
+    [req] = fake.chat_requests
+    assert req.body["messages"][-1]["content"][-1]["text"] == "Describe the content of the video."
+    assert req.videos == [12.0]
