@@ -131,3 +131,26 @@ def test_version_and_help_do_not_import_openai() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "False"
+
+
+# Moonshot's facts as they would be written down if copied: only moonshot.py may hold them.
+_FACTS = [
+    r"100\s*\*\s*1024\s*\*\s*1024",  # the 100 MB body / file limit
+    r"https://api\.moonshot\.(ai|cn)",  # the endpoints
+    r"\(\s*4096\s*,\s*2160\s*\)|\(\s*2048\s*,\s*1080\s*\)",  # recommended sizes
+    r"\b32768\b",  # k2's default max_tokens
+    r"Price\(\s*\d",  # a price table row
+]
+
+
+def test_moonshot_facts_live_only_in_moonshot_py() -> None:
+    import re
+
+    found = []
+    for p in PKG.rglob("*.py"):
+        if p.name == "moonshot.py":
+            continue
+        code = re.sub(r'"""[\s\S]*?"""', "", p.read_text())  # docstrings may say the facts
+        code = "\n".join(line.split("#")[0] for line in code.splitlines())
+        found += [f"{p.relative_to(PKG)}: {pat}" for pat in _FACTS if re.search(pat, code)]
+    assert found == []

@@ -13,9 +13,10 @@ from collections.abc import Mapping
 
 from kimi_vision_cli.errors import InputError, TemporaryError
 from kimi_vision_cli.inputs.discover import display_name
+from kimi_vision_cli.moonshot import FILE_LIMIT
 
 # Moonshot takes at most 100 MB per request or file: a bigger download cannot be sent.
-MAX_URL_BYTES = 100 * 1024 * 1024
+MAX_URL_BYTES = FILE_LIMIT  # nothing larger could be sent or uploaded as it is
 # Env override of the cap in bytes (tests use a small one; documented in the README).
 MAX_DOWNLOAD_ENV = "KIMI_VISION_MAX_DOWNLOAD"
 _CHUNK = 1 << 16
