@@ -154,3 +154,29 @@ def test_moonshot_facts_live_only_in_moonshot_py() -> None:
         code = "\n".join(line.split("#")[0] for line in code.splitlines())
         found += [f"{p.relative_to(PKG)}: {pat}" for pat in _FACTS if re.search(pat, code)]
     assert found == []
+
+
+def test_no_module_imports_another_modules_privates() -> None:
+    """Flows (and everything else) talk through public names: `from x import _y` is a
+    shared helper that wants a public name, or a module that wants splitting."""
+    offenders = [
+        f"{p.relative_to(PKG)}: {node.module}.{a.name}"
+        for p in PKG.rglob("*.py")
+        for node in ast.walk(ast.parse(p.read_text()))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kimi_vision_cli")
+        for a in node.names
+        if a.name.startswith("_") and not a.name.startswith("__")
+    ]
+    assert offenders == []
+
+
+def test_flows_never_branch_on_dry_run() -> None:
+    """--dry-run is a renderer of plans (output/dryrun.py) chosen by the command; the flows
+    produce plans and never look at the flag (they only see an offline Context)."""
+    offenders = [
+        f"{p.relative_to(PKG)}:{node.lineno}"
+        for p in (PKG / "flows").rglob("*.py")
+        for node in ast.walk(ast.parse(p.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr == "dry_run"
+    ]
+    assert offenders == []
