@@ -142,3 +142,99 @@ def test_fake_files_endpoints_refuse_like_moonshot(fake) -> None:
         client.retrieve_file(fid)
     status, body = create(fake.state, {"purpose": "video", "file": bytes(100 * 1024 * 1024 + 1)})
     assert status == 400 and "100MB" in body["error"]["message"]
+
+
+# -- many deletions (issue 12, item 5) -------------------------------------------------
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("kimi-vision: error: ")]
+
+
+def test_deletions_run_a_few_at_a_time_and_print_in_order(kv, fake, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    import tests.fake_files
+    from kimi_vision_cli.api.uploads import DELETE_WORKERS
+
+    ids = [foreign(fake, f"f{i}.pdf") for i in range(2 * DELETE_WORKERS)]
+    # Each DELETE waits until DELETE_WORKERS of them are in the server at once: one at a
+    # time, the first would wait alone and the barrier break (no timing is measured).
+    barrier = threading.Barrier(DELETE_WORKERS, timeout=20)
+    route = tests.fake_files.route
+
+    def together(state, method, path):  # type: ignore[no-untyped-def]
+        if method == "DELETE":
+            barrier.wait()
+        return route(state, method, path)
+
+    monkeypatch.setattr(tests.fake_files, "route", together)
+    r = kv("files", "delete", *ids)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [f"deleted ms://{i}" for i in ids]
+    assert not fake.state.files
+
+
+def test_failures_are_one_line_each_and_the_rest_goes_on(kv, fake) -> None:  # type: ignore[no-untyped-def]
+    a, b, c = (foreign(fake, f"{n}.pdf") for n in "abc")
+    r = kv("files", "delete", a, "nope1", b, "nope2", c)
+    assert r.returncode == 2
+    assert r.stdout.splitlines() == [f"deleted ms://{a}", f"deleted ms://{b}", f"deleted ms://{c}"]
+    errors = _error_lines(r.stderr)
+    assert len(errors) == 2 and "ms://nope1" in errors[0] and "ms://nope2" in errors[1]
+    assert "Traceback" not in r.stderr
+
+
+def test_a_rate_limit_on_delete_is_retried_by_the_client(kv, fake) -> None:  # type: ignore[no-untyped-def]
+    from tests.fake_moonshot import Fault
+
+    for i in range(3):
+        foreign(fake, f"f{i}.pdf")
+    fake.inject(
+        Fault(
+            status=429, type="rate_limit_reached_error", path="/v1/files/",
+            message="your account org-1 request reached max rpm: 3, please try again after 0.01 seconds",
+        )
+    )  # fmt: skip
+    r = kv("files", "prune", "--all", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert not fake.state.files and len(r.stdout.splitlines()) == 3
+    assert len(fake.requests_to("/v1/files/", "DELETE")) == 4  # one 429, retried
+
+
+def test_auth_failure_starts_no_new_deletion(kv, fake) -> None:  # type: ignore[no-untyped-def]
+    from kimi_vision_cli.api.uploads import DELETE_WORKERS
+    from tests.fake_moonshot import Fault
+
+    for i in range(20):
+        foreign(fake, f"f{i}.pdf")
+    fake.inject(Fault(status=401, type="invalid_authentication_error", message="Invalid", path="/v1/files/"))
+    r = kv("files", "prune", "--all", "--yes")
+    assert r.returncode == 3
+    assert len(_error_lines(r.stderr)) == 1
+    # Those in flight when the 401 is read finish (and are reported); no new one starts.
+    assert len(fake.requests_to("/v1/files/", "DELETE")) < 2 * DELETE_WORKERS
+    assert len(fake.state.files) == 20 - len(r.stdout.splitlines())
+
+
+def test_prune_rewrites_the_upload_cache_once(kv, fake, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import kimi_vision_cli.api.uploads as uploads
+
+    names = []
+    for i in range(6):
+        names.append(write_image(tmp_path / f"i{i}.png", 20 + i, 10).name)
+    assert kv("upload", *names).returncode == 0
+    writes: list[Path] = []
+    replace = uploads.replace_file
+
+    def counted(path: Path, data: bytes) -> None:
+        writes.append(path)
+        replace(path, data)
+
+    monkeypatch.setattr(uploads, "replace_file", counted)
+    r = kv("files", "prune", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 6 and not fake.state.files
+    assert len(writes) == 1
+    again = kv("files", "prune", "--yes")
+    assert again.returncode == 0 and "nothing to prune" in again.stderr

@@ -13,7 +13,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from kimi_vision_cli.settings import cache_dir
 
 if TYPE_CHECKING:
     from kimi_vision_cli.api.client import MoonshotClient
+    from kimi_vision_cli.errors import KimiVisionError
 
 CACHE_NAME = "uploads.json"
 _LOCK = threading.Lock()  # describe -j N uploads from several threads
@@ -170,3 +171,46 @@ def upload_filename(mime: str) -> str:
     """A neutral name with the right extension: the local file name never leaves the machine."""
     ext = mime.split("/")[-1].replace("x-", "").replace("quicktime", "mov").replace("msvideo", "avi")
     return f"upload.{ext or 'bin'}"
+
+
+# DELETEs in flight at once for `files delete` and `files prune`: a thousand deletions
+# at a network round trip each take minutes one by one. Kept small because Moonshot's
+# rate limits are per account; a 429 is retried by the SDK like any other call.
+DELETE_WORKERS = 4
+
+
+def delete_files(
+    client: MoonshotClient, ids: list[str], *, stop: Callable[[], bool], workers: int = DELETE_WORKERS
+) -> Iterator[tuple[str, KimiVisionError | None]]:
+    """Delete `ids`, `workers` at a time; yield (id, None) or (id, the error) in the order
+    given. Once `stop()` is true no new deletion starts: those in flight finish and are
+    still yielded (a file deleted must be reported and leave the upload cache)."""
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from kimi_vision_cli.errors import KimiVisionError
+
+    def one(fid: str) -> KimiVisionError | None:
+        try:
+            client.delete_file(fid)
+        except KimiVisionError as err:
+            return err
+        return None
+
+    todo = iter(ids)
+    window: deque[tuple[str, Future[KimiVisionError | None]]] = deque()
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="kimi-vision-delete")
+    try:
+        while True:
+            # At most `workers` submitted ahead: a stop (or Ctrl-C) leaves nothing queued.
+            while len(window) < workers and not stop():
+                fid = next(todo, None)
+                if fid is None:
+                    break
+                window.append((fid, pool.submit(one, fid)))
+            if not window:
+                return
+            fid, done = window.popleft()
+            yield fid, done.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -13,7 +13,7 @@ import typer
 
 from kimi_vision_cli.cli.app import STATE, app
 from kimi_vision_cli.cli.params import NoArgs, command, context_for
-from kimi_vision_cli.errors import ExitCode, KimiVisionError, Tally, UsageError
+from kimi_vision_cli.errors import ExitCode, Tally, UsageError
 from kimi_vision_cli.output.listing import FILES, ListingWriter
 from kimi_vision_cli.settings import Settings
 
@@ -35,22 +35,23 @@ def list_(s: Settings, a: NoArgs) -> None:
 
 
 def _delete(ctx: Any, ids: list[str]) -> ExitCode:
-    """Delete each id (going on past a missing one); print each deleted id on stdout."""
-    from kimi_vision_cli.api.uploads import UploadCache
+    """Delete the ids a few at a time (going on past a missing one); print each deleted
+    id on stdout in the order given. The upload cache is rewritten once, at the end."""
+    from kimi_vision_cli.api.uploads import UploadCache, delete_files
 
     tally = Tally(report=ctx.diag.error)
     gone: set[str] = set()
-    for fid in ids:
-        try:
-            ctx.client.delete_file(fid)
-        except KimiVisionError as err:
-            if tally.error(err.with_input(f"ms://{fid}")):
-                break
-            continue
-        gone.add(fid)
-        STATE.term.stdout.write(f"deleted ms://{fid}\n")
-        STATE.term.stdout.flush()
-    UploadCache.for_env(STATE.term.env, ctx.diag.warn).forget(gone)
+    try:
+        for fid, err in delete_files(ctx.client, ids, stop=lambda: tally.stopped):
+            if err is not None:
+                tally.error(err.with_input(f"ms://{fid}"))
+                continue
+            tally.ok()
+            gone.add(fid)
+            STATE.term.stdout.write(f"deleted ms://{fid}\n")
+            STATE.term.stdout.flush()
+    finally:  # Ctrl-C or a closed stdout too: what was deleted leaves the record
+        UploadCache.for_env(STATE.term.env, ctx.diag.warn).forget(gone)
     return tally.exit_code
 
 
