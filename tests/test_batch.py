@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import installed_command
 from tests.fake_moonshot import Fault
 from tests.media import write_image
@@ -221,6 +223,7 @@ def test_progress_bar_on_a_terminal(invoke, fake, tmp_path: Path) -> None:
     assert err == ""  # one input: no bar, no summary
 
 
+@pytest.mark.process
 def test_sigint_exits_130_leaves_whole_files_and_the_rerun_finishes(env, fake, tmp_path: Path) -> None:
     names = _images(tmp_path, 40)
     fake.state.latency = 0.4
@@ -251,6 +254,7 @@ def test_sigint_exits_130_leaves_whole_files_and_the_rerun_finishes(env, fake, t
     assert len(fake.chat_requests) - sent_before == 40 - len(done)
 
 
+@pytest.mark.process
 def test_single_input_still_streams_at_default_concurrency(env, fake, tmp_path: Path) -> None:
     _images(tmp_path, 1)
     fake.state.chunk_delay = 0.06  # ~25 chunks: about 1.5 s of streaming
@@ -324,6 +328,7 @@ def test_sidecar_names_for_every_kind_of_input(tmp_path: Path) -> None:
     assert out.path_for(Source("url", "http://h/../../etc/x.png")) == tmp_path / "out/h/etc/x.png.txt"
 
 
+@pytest.mark.process
 def test_reader_leaving_stops_the_run_quietly_with_141(env, fake, tmp_path: Path) -> None:
     """`kimi-vision describe ... | head -1`: no traceback, no "Exception ignored", no more
     requests started, and 141 (128 + SIGPIPE) rather than 1, which would read as a failure."""

@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, installed_command
 
 COMMITTED = ROOT / "completions"
 
 
+@pytest.mark.process
 def test_committed_completions_are_not_stale(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "kimi_vision_cli.cli.completion_gen", str(tmp_path)],
@@ -27,6 +30,7 @@ def test_committed_completions_are_not_stale(tmp_path: Path) -> None:
     assert stale == [], f"completions/ is stale ({stale}): run `make completions` and commit"
 
 
+@pytest.mark.process
 def test_scripts_name_the_program_and_its_complete_var() -> None:
     bash = (COMMITTED / "kimi-vision.bash").read_text()
     assert "_KIMI_VISION_COMPLETE=complete_bash" in bash and bash.rstrip().endswith("kimi-vision")
@@ -40,6 +44,7 @@ def _complete(env: dict[str, str], **extra: str) -> str:
     return subprocess.run(installed_command(), env=e, capture_output=True, text=True, timeout=30).stdout
 
 
+@pytest.mark.process
 def test_installed_command_completes_commands_and_options(env: dict[str, str]) -> None:
     words = _complete(env, _KIMI_VISION_COMPLETE="complete_bash", COMP_WORDS="kimi-vision es", COMP_CWORD="1")
     assert words.split() == ["estimate"]

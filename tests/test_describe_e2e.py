@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from tests.media import animated_gif, image_bytes, jpeg_with_exif, video_bytes, write_image
@@ -347,6 +348,7 @@ def test_unknown_model_is_named(kv, fake, tmp_path: Path) -> None:
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.process
 def test_version_and_module_entry_point(kv) -> None:
     from kimi_vision_cli import __version__
 

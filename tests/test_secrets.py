@@ -169,6 +169,7 @@ def test_out_of_range_timeout_retries_concurrency_are_usage_errors(kv, fake, tmp
     assert fake.chat_requests == []
 
 
+@pytest.mark.process
 def test_stdout_that_cannot_be_written_is_one_line_exit_1(env, fake, tmp_path) -> None:
     import subprocess
 

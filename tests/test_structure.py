@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PKG = Path(__file__).resolve().parent.parent / "kimi_vision_cli"
 
 # Top to bottom: a module may import from its own layer and the layers below it.
@@ -124,6 +126,7 @@ def test_only_the_cli_layer_imports_typer() -> None:
     assert offenders == []
 
 
+@pytest.mark.process
 def test_version_and_help_do_not_import_openai() -> None:
     code = (
         "import sys; from kimi_vision_cli.cli import run; run(['--version']); run(['describe', '--help']);"
