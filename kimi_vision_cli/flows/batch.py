@@ -29,7 +29,7 @@ from kimi_vision_cli.errors import (
 )
 from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.flows.prepare import prepare_source
-from kimi_vision_cli.inputs.discover import Source
+from kimi_vision_cli.inputs.discover import Source, display_name, valid_id
 from kimi_vision_cli.moonshot import FILE_LIMIT, MB
 from kimi_vision_cli.output.records import Result, Submitted
 from kimi_vision_cli.plan import plan
@@ -139,16 +139,27 @@ def _load_manifest(ctx: Context, batch_id: str) -> dict[str, Any]:
         return {}  # submitted elsewhere: records fall back to the custom_id
 
 
+def _check_id(batch_id: str) -> None:
+    """`batch status ""` or `a/b`: refused here, never looked up (issue 11)."""
+    if not valid_id(batch_id):
+        raise InputError(
+            f"not a batch id: {display_name(batch_id)!r}", hint="pass the id `batch submit` printed"
+        )
+
+
 def status(batch_id: str, ctx: Context) -> dict[str, Any]:
+    _check_id(batch_id)
     return ctx.client.batch_retrieve(batch_id)
 
 
 def cancel(batch_id: str, ctx: Context) -> dict[str, Any]:
+    _check_id(batch_id)
     return ctx.client.batch_cancel(batch_id)
 
 
 def results(batch_id: str, ctx: Context) -> list[Result]:
     """Records for a finished batch, in submission order; an unfinished one is exit 75."""
+    _check_id(batch_id)
     batch = ctx.client.batch_retrieve(batch_id)
     state = batch.get("status")
     counts = batch.get("request_counts") or {}

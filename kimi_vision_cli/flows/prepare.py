@@ -40,6 +40,8 @@ def prepare_source(source: Source, ctx: Context) -> Prepared:
     """Read, sniff and prepare one input. Errors come out naming the input."""
     name = source.display
     try:
+        if source.error:  # found by discovery (a bad ms:// id, a missing file): no lookup, no read
+            raise source.error
         if source.kind == "file_id":
             return _file_id(source, ctx)
         data = load_bytes(source, ctx)

@@ -40,7 +40,7 @@ def upload_each(sources: Iterable[Source], ctx: Context, tally: Tally) -> Iterat
     Failures go to the tally (reported there); auth and quota stop the run."""
     for source in sources:
         try:
-            if source.kind == "file_id":
+            if source.kind == "file_id" and source.error is None:  # a bad id: prepare says so
                 raise UsageError("already uploaded", input=source.display, hint="nothing to do")
             p = prepare_source(source, ctx)
             assert p.ref.data is not None

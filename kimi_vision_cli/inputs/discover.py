@@ -57,6 +57,13 @@ class Source:
 
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# A file or batch id goes into a URL path (/v1/files/{id}): one that is empty or would
+# change the path (`a/b`, `..`, `?x`) is refused before any lookup (issue 11).
+_ID = re.compile(r"[^\s/\\?#%]+")
+
+
+def valid_id(text: str) -> bool:
+    return bool(_ID.fullmatch(text)) and text not in (".", "..")
 
 
 def classify(arg: str) -> Source:
@@ -64,8 +71,16 @@ def classify(arg: str) -> Source:
         return Source("stdin", "-")
     if arg.startswith("ms://"):
         file_id = arg[len("ms://") :]
-        if not file_id or "/" in file_id:
-            return Source("file_id", file_id, InputError("not a valid ms://FILE_ID", input=arg))
+        if not valid_id(file_id):
+            return Source(
+                "file_id",
+                file_id,
+                InputError(
+                    "not a valid ms://FILE_ID",
+                    input=display_name(arg),
+                    hint="use the id `upload` or `files list` printed",
+                ),
+            )
         return Source("file_id", file_id)
     lowered = arg.lower()
     if lowered.startswith(("http://", "https://")):

@@ -1,0 +1,50 @@
+"""Issue 11: a CI job trusts the exit code and the files. No traceback, no caption lost
+without an error, no paid request whose answer cannot be kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.media import write_image
+
+# -- bad ids: one line, exit 2, never looked up ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["describe", "photo.png", "ms://"],
+        ["describe", "ms://a/b"],
+        ["ask", "what?", "ms://a/b"],
+        ["ask", "what?", "ms://"],
+        ["estimate", "ms://"],
+        ["estimate", "--ask", "what?", "ms://a/b"],
+        ["upload", "ms://"],
+    ],
+)
+def test_a_bad_file_id_is_one_line_exit_2_and_never_looked_up(
+    kv, fake, tmp_path: Path, args: list[str]
+) -> None:
+    write_image(tmp_path / "photo.png")
+    r = kv(*args)
+    assert r.returncode == 2, r.all
+    assert "Traceback" not in r.all
+    errors = [line for line in r.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "not a valid ms://FILE_ID" in errors[0], r.stderr
+    assert fake.requests_to("/v1/files", "GET") == []  # no lookup of the bad id
+    if args[0] == "describe" and "photo.png" in args:
+        assert len(fake.chat_requests) == 1  # the good input still goes
+    else:
+        assert fake.chat_requests == [] and fake.requests_to("/v1/tokenizers") == []
+
+
+@pytest.mark.parametrize("action", ["status", "cancel", "results"])
+@pytest.mark.parametrize("bad", ["", "a/b", ".."])
+def test_a_bad_batch_id_is_one_line_exit_2_and_never_looked_up(kv, fake, action: str, bad: str) -> None:
+    r = kv("batch", action, bad)
+    assert r.returncode == 2, r.all
+    assert "Traceback" not in r.all
+    assert r.stderr.count("\n") == 1 and "not a batch id" in r.stderr
+    assert fake.state.requests == []
