@@ -23,7 +23,7 @@ def upload_two(kv, tmp_path: Path) -> list[str]:  # type: ignore[no-untyped-def]
     write_image(tmp_path / "b.png", 30, 20)
     r = kv("upload", "a.png", "b.png")
     assert r.returncode == 0, r.stderr
-    return [line[5:] for line in r.stdout.split()]
+    return [line.split("\t")[0][5:] for line in r.stdout.splitlines()]  # ms://ID<TAB>INPUT
 
 
 def test_list_piped_is_tab_separated(kv, fake, tmp_path: Path) -> None:

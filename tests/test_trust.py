@@ -48,3 +48,25 @@ def test_a_bad_batch_id_is_one_line_exit_2_and_never_looked_up(kv, fake, action:
     assert "Traceback" not in r.all
     assert r.stderr.count("\n") == 1 and "not a batch id" in r.stderr
     assert fake.state.requests == []
+
+
+# -- upload lines match their inputs -------------------------------------------------------
+
+
+def test_upload_of_several_inputs_names_each_line(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    (tmp_path / "bad.png").write_text("not an image")
+    write_image(tmp_path / "c.png", 30, 20)
+    r = kv("upload", "a.png", "bad.png", "c.png")
+    assert r.returncode == 2
+    rows = [line.split("\t") for line in r.stdout.splitlines()]
+    assert [name for _, name in rows] == ["a.png", "c.png"]  # the failed one has no line
+    assert all(url.startswith("ms://") and url[5:] in fake.state.files for url, _ in rows)
+    # -r counts as several (as describe's headers do)
+    (tmp_path / "d").mkdir()
+    write_image(tmp_path / "d" / "x.png", 20, 10)
+    r = kv("upload", "-r", "d")
+    assert r.returncode == 0 and r.stdout.rstrip("\n").split("\t")[1] == "d/x.png"
+    # one input: the bare ms://ID, as before
+    r = kv("upload", "a.png")
+    assert r.returncode == 0 and r.stdout.count("\t") == 0 and r.stdout.startswith("ms://")

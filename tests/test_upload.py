@@ -22,9 +22,11 @@ def test_upload_prints_ms_ids_with_purpose_from_content(kv, fake, tmp_path: Path
     (tmp_path / "clip.bin").write_bytes(video_bytes())  # the name says nothing: content decides
     r = kv("upload", "a.png", "clip.bin")
     assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
-    assert len(lines) == 2 and all(line.startswith("ms://") for line in lines)
-    ids = [line[5:] for line in lines]
+    # Two inputs: `ms://ID<TAB>INPUT` lines (docs/output.md).
+    rows = [line.split("\t") for line in r.stdout.splitlines()]
+    assert [name for _, name in rows] == ["a.png", "clip.bin"]
+    assert all(url.startswith("ms://") for url, _ in rows)
+    ids = [url[5:] for url, _ in rows]
     assert [fake.state.files[i]["purpose"] for i in ids] == ["image", "video"]
     assert [u.body["purpose"] for u in uploads(fake)] == ["image", "video"]
 
@@ -96,14 +98,15 @@ def test_batch_continues_past_a_bad_input(kv, fake, tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello")
     r = kv("upload", "notes.txt", "missing.png", "a.png")
     assert r.returncode == 2
-    assert len(r.stdout.splitlines()) == 1 and r.stdout.startswith("ms://")
+    url, name = r.stdout.rstrip("\n").split("\t")  # the line says which input it is
+    assert url.startswith("ms://") and name == "a.png"
     assert "notes.txt: unsupported type" in r.stderr and "missing.png: no such file" in r.stderr
 
 
 def test_describe_ms_id_uses_the_purpose_for_the_part(kv, fake, tmp_path: Path) -> None:
     (tmp_path / "v.mp4").write_bytes(video_bytes())
     write_image(tmp_path / "a.png", 40, 30)
-    vid, img = kv("upload", "v.mp4", "a.png").stdout.split()
+    vid, img = (line.split("\t")[0] for line in kv("upload", "v.mp4", "a.png").stdout.splitlines())
     r = kv("ask", "What is here?", vid, img, "--format", "json")
     assert r.returncode == 0, r.stderr
     parts = fake.chat_requests[0].body["messages"][-1]["content"]

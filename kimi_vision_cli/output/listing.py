@@ -208,6 +208,11 @@ ESTIMATES: Listing[Estimate] = Listing(
 )
 
 UPLOADS: Listing[UploadRecord] = Listing(record=UploadRecord.to_dict, lines=(Column("url", lambda u: u.url),))
+# More than one input: `ms://ID<TAB>INPUT`, so that the lines still match their inputs
+# once one has failed (issue 11). The input is a display name: it holds no tab.
+UPLOADS_NAMED: Listing[UploadRecord] = Listing(
+    record=UploadRecord.to_dict, lines=(Column("url", lambda u: u.url), Column("input", lambda u: u.input))
+)
 
 
 def _counts(batch: dict[str, Any]) -> dict[str, Any]:

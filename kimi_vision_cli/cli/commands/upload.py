@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from kimi_vision_cli.cli.app import STATE, app
 from kimi_vision_cli.cli.params import command, context_for
 from kimi_vision_cli.errors import Tally, UsageError
-from kimi_vision_cli.output.listing import UPLOADS, ListingWriter
+from kimi_vision_cli.output.listing import UPLOADS, UPLOADS_NAMED, ListingWriter
 from kimi_vision_cli.settings import Settings
 
 
@@ -31,7 +31,8 @@ def upload(s: Settings, a: UploadArgs) -> int:
         raise UsageError("no input given", hint="pass image or video files (or -r DIR)")
     ctx = context_for(s)
     ctx.client  # noqa: B018 - a missing key stops the run before any input is read
-    writer = ListingWriter(UPLOADS, s.format, STATE.term, ctx.diag)
+    several = len(a.inputs) > 1 or a.recursive  # as describe's headers: ms://ID<TAB>INPUT lines
+    writer = ListingWriter(UPLOADS_NAMED if several else UPLOADS, s.format, STATE.term, ctx.diag)
     tally = Tally(report=ctx.diag.error)
     for up in upload_each(iter_sources(a.inputs, recursive=a.recursive), ctx, tally):
         writer.row(up)
