@@ -187,3 +187,14 @@ def test_a_video_within_one_segment_is_sent_whole_with_the_video_prompt(
     [req] = fake.chat_requests
     assert req.body["messages"][-1]["content"][-1]["text"] == "Describe the content of the video."
     assert req.videos == [12.0]
+
+
+def test_segments_are_downscaled_and_keep_their_length(kv, fake, tmp_path: Path) -> None:
+    """--downscale-video applies to each segment; a downscaled part lasts as long as its segment
+    (the encoder once numbered frames in 1/rate while the muxer read 1/10240: 3 s became 0.1 s)."""
+    (tmp_path / "big.mp4").write_bytes(timed_video(3, keyframe_every=1, w=2560, h=1440))
+    r = kv("describe", "--segment", "1s", "--downscale-video", "--format", "jsonl", "big.mp4")
+    assert r.returncode == 0, r.stderr
+    [record] = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(m["width"], m["height"], m["resized"]) for m in record["media"]] == [(1920, 1080, True)] * 3
+    assert sent_videos(fake) == pytest.approx([1.0, 1.0, 1.0])

@@ -118,10 +118,14 @@ def downscale(
             stream.width, stream.height = size
             stream.pix_fmt = "yuv420p"
             stream.options = {"preset": "veryfast", "crf": "23"}
+            # The source's own frame times: with pts=None the encoder counted frames in
+            # 1/rate but the muxer read them as ticks of 1/10240, so a 3 s clip came out
+            # 0.1 s long (issue 15 saw it in the loopback server's probe).
+            stream.codec_context.time_base = in_stream.time_base
             done = 0
             for frame in src.decode(in_stream):
                 small = frame.reformat(width=size[0], height=size[1], format="yuv420p")
-                small.pts = None  # let the encoder number frames at the output rate
+                small.pict_type = 0  # the encoder places its own keyframes
                 for packet in stream.encode(small):
                     dst.mux(packet)
                 done += 1
