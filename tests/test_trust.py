@@ -3,10 +3,12 @@ without an error, no paid request whose answer cannot be kept."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from tests.fake_moonshot import Fault
 from tests.media import write_image
 
 # -- bad ids: one line, exit 2, never looked up ------------------------------------------
@@ -70,3 +72,44 @@ def test_upload_of_several_inputs_names_each_line(kv, fake, tmp_path: Path) -> N
     # one input: the bare ms://ID, as before
     r = kv("upload", "a.png")
     assert r.returncode == 0 and r.stdout.count("\t") == 0 and r.stdout.startswith("ms://")
+
+
+# -- stdout holds whole answers only ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fault,code",
+    [
+        (Fault(cut_after=2), 75),  # the stream cut mid-answer (no [DONE]), --retries 0
+        (Fault(finish_reason="length"), 1),  # max_tokens reached: the caption stops mid-sentence
+    ],
+)
+def test_at_j2_a_failed_answer_prints_nothing_on_stdout(kv, fake, tmp_path: Path, fault: Fault, code: int) -> None:
+    write_image(tmp_path / "a.png", 40, 30)
+    write_image(tmp_path / "b.png", 30, 20)
+    fake.inject(fault)
+    r = kv("describe", "-j", "2", "--retries", "0", "a.png", "b.png")
+    assert r.returncode == code, r.all
+    failed = [name for name in ("a.png", "b.png") if f"{name}:" in r.stderr]
+    ok = [name for name in ("a.png", "b.png") if name not in failed]
+    assert len(failed) == len(ok) == 1, r.stderr
+    # only the whole answer, under its header; the failed input is not on stdout at all
+    assert failed[0] not in r.stdout
+    assert r.stdout.startswith(f"==> {ok[0]} <==\n") and r.stdout.count("==>") == 1
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "jsonl"])
+def test_ask_prefix_that_fails_prints_no_prefix(kv, fake, tmp_path: Path, fmt: str) -> None:
+    write_image(tmp_path / "a.png")
+    fake.inject(Fault(status=400, type="invalid_request_error", message="something is wrong"))
+    r = kv("ask", "Name it", "a.png", "--prefix", "Verdict:", "--format", fmt)
+    assert r.returncode == 1, r.all
+    assert "Verdict" not in r.stdout
+    if fmt != "text":
+        record = json.loads(r.stdout)
+        assert record["text"] == "" and record["error"]["code"]
+    # and when it answers, the answer starts with the prefix, in text and in json
+    r = kv("ask", "Name it", "a.png", "--prefix", "Verdict:", "--format", fmt)
+    assert r.returncode == 0, r.all
+    text = r.stdout if fmt == "text" else json.loads(r.stdout)["text"]
+    assert text.startswith("Verdict:")

@@ -380,8 +380,10 @@ class Scheduler:
         renderer = self.renderer
         if item.streamed:
             renderer.end(result)
-        elif result.error is None or result.text or self.ctx.settings.format != "text":
+        elif result.error is None or self.ctx.settings.format != "text":
             # Not streamed: printed whole (under its ==> header) now that it is finished.
+            # A failed answer's text (cut mid-stream, max_tokens) is never printed as
+            # text: a script reading stdout would take half a caption for a whole one.
             with self.progress.lifted():
                 renderer.result(result)
         if result.error is None:

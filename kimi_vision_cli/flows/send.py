@@ -22,8 +22,6 @@ def send(ctx: Context, planned: Planned, result: Result, renderer: Renderer | No
     assert not planned.uploads, "upload what the plan says (flows/upload.py) before sending"
     body = planned.body
     prefix = planned.prefix
-    if prefix and renderer:
-        renderer.content(prefix)
     started = time.monotonic()
     attempt = 0
     retries = ctx.settings.retries
@@ -31,8 +29,8 @@ def send(ctx: Context, planned: Planned, result: Result, renderer: Renderer | No
     # whether part of the answer already reached the user. Once it has, a retry would
     # print a second answer after half of the first, so the cut is reported instead.
     while True:
-        result.text, result.reasoning = prefix or "", ""
-        cut = _stream_into(ctx, result, body, renderer)
+        result.text, result.reasoning = "", ""
+        cut = _stream_into(ctx, result, body, renderer, prefix or "")
         if cut is None:
             break
         err, printed = cut
@@ -71,11 +69,22 @@ def _check_finish(result: Result) -> None:
 
 
 def _stream_into(
-    ctx: Context, result: Result, body: dict[str, Any], renderer: Renderer | None
+    ctx: Context, result: Result, body: dict[str, Any], renderer: Renderer | None, prefix: str = ""
 ) -> tuple[StreamCutError, bool] | None:
     """Stream one attempt into `result`; None when it finished, else (the cut, whether
-    answer text had already been shown live)."""
+    answer text had already been shown live). The --prefix (Partial Mode) starts the
+    answer once the answer starts: a request that fails before shows no prefix, on
+    stdout or in the record's text (issue 11)."""
     printed = False
+
+    def answer(text: str) -> None:
+        nonlocal prefix, printed
+        text, prefix = prefix + text, ""
+        result.text += text
+        if renderer and text:
+            renderer.content(text)
+            printed = True
+
     try:
         for event in ctx.client.stream_chat(body):
             if event.kind == "reasoning":
@@ -83,11 +92,9 @@ def _stream_into(
                 if renderer:
                     renderer.reasoning(event.text)
             elif event.kind == "content":
-                result.text += event.text
-                if renderer:
-                    renderer.content(event.text)
-                    printed = True
+                answer(event.text)
             else:
+                answer("")  # an empty answer is still the prefix
                 result.finish_reason = event.finish_reason
                 result.usage = event.usage
     except StreamCutError as err:
