@@ -136,6 +136,34 @@ def test_version_and_help_do_not_import_openai() -> None:
     assert out.strip().splitlines()[-1] == "False"
 
 
+_NO_NETWORK = """
+import os, sys
+from PIL import Image
+from kimi_vision_cli.cli import run
+Image.new("RGB", (8, 6)).save("a.png")
+os.environ["MOONSHOT_API_KEY"] = "sk-test"
+for argv in (["describe", "--dry-run", "a.png"], ["ask", "--dry-run", "what?", "a.png"],
+             ["estimate", "--dry-run", "a.png"]):
+    assert run(argv) == 0, argv
+os.environ.update(_KIMI_VISION_COMPLETE="complete_bash", COMP_WORDS="kimi-vision describe --dry", COMP_CWORD="2")
+try:
+    run([])
+except SystemExit:
+    pass
+print("\\nopenai imported:", "openai" in sys.modules)
+"""
+
+
+def test_dry_run_and_completion_do_not_import_openai(tmp_path: Path) -> None:
+    """Issue 12, item 4: what answers without the network never pays for openai (most of
+    a second); the first network call does (api/client.py imports it then)."""
+    out = subprocess.run(
+        [sys.executable, "-c", _NO_NETWORK], capture_output=True, text=True, check=True, cwd=tmp_path
+    ).stdout
+    assert '"model"' in out and "--dry-run" in out.split()  # the dry runs and the completion ran
+    assert out.strip().splitlines()[-1] == "openai imported: False"
+
+
 # Moonshot's facts as they would be written down if copied: only moonshot.py may hold them.
 _FACTS = [
     r"100\s*\*\s*1024\s*\*\s*1024",  # the 100 MB body / file limit
