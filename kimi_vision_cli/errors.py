@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     AUTH = 3
     TEMPORARY = 75
     INTERRUPTED = 130
+    TERMINATED = 143  # 128 + SIGTERM (what CI sends on cancel): the same clean stop as Ctrl-C
     OUTPUT_CLOSED = 141  # 128 + SIGPIPE: stdout's reader left (`| head`), as `cat` reports it
 
 
@@ -28,6 +29,7 @@ _SEVERITY = {
     ExitCode.FAILURE: 3,
     ExitCode.AUTH: 4,
     ExitCode.INTERRUPTED: 5,
+    ExitCode.TERMINATED: 5,
 }
 
 
@@ -133,6 +135,13 @@ class OutputError(KimiVisionError):
 
     exit_code = ExitCode.FAILURE
     code = "output"
+
+
+class Terminated(BaseException):
+    """SIGTERM (what CI sends on cancel), raised in the main thread by the handler
+    __main__ installs: it unwinds like Ctrl-C (cleanup in `finally`, no input blamed),
+    and the boundary exits 143 (SPEC). Not a KeyboardInterrupt: Typer would turn that
+    into a silent exit 130. A describe run traps it itself (flows/scheduler.py)."""
 
 
 class Interrupted(KimiVisionError):

@@ -4,10 +4,14 @@ without an error, no paid request whose answer cannot be kept."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import installed_command
 from tests.fake_moonshot import Fault
 from tests.media import write_image
 
@@ -84,7 +88,9 @@ def test_upload_of_several_inputs_names_each_line(kv, fake, tmp_path: Path) -> N
         (Fault(finish_reason="length"), 1),  # max_tokens reached: the caption stops mid-sentence
     ],
 )
-def test_at_j2_a_failed_answer_prints_nothing_on_stdout(kv, fake, tmp_path: Path, fault: Fault, code: int) -> None:
+def test_at_j2_a_failed_answer_prints_nothing_on_stdout(
+    kv, fake, tmp_path: Path, fault: Fault, code: int
+) -> None:
     write_image(tmp_path / "a.png", 40, 30)
     write_image(tmp_path / "b.png", 30, 20)
     fake.inject(fault)
@@ -113,3 +119,75 @@ def test_ask_prefix_that_fails_prints_no_prefix(kv, fake, tmp_path: Path, fmt: s
     assert r.returncode == 0, r.all
     text = r.stdout if fmt == "text" else json.loads(r.stdout)["text"]
     assert text.startswith("Verdict:")
+
+
+# -- SIGTERM is Ctrl-C with exit 143 --------------------------------------------------------
+
+
+def _wait_for(check, seconds: float = 20) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert check(), "the run never got there"
+
+
+@pytest.mark.process
+def test_sigterm_stops_like_ctrl_c_with_exit_143(env, fake, tmp_path: Path) -> None:
+    names = [write_image(tmp_path / f"img{i:02d}.png", 8 + i, 6).name for i in range(16)]
+    fake.state.latency = 0.3
+    cmd = installed_command() + ["describe", "-j", "2", "--output-dir", "caps", *names]
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    _wait_for(lambda: len(list((tmp_path / "caps").glob("*.txt"))) >= 3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    text = err.decode()
+    assert proc.returncode == 143, text
+    assert "Traceback" not in text
+    assert "kimi-vision: interrupted:" in text and "rerun to finish the rest" in text  # the summary
+    done = sorted((tmp_path / "caps").glob("*"))
+    assert 3 <= len(done) < 16 and all(p.name.endswith(".png.txt") for p in done)  # no temp files
+    assert all(p.read_text().endswith(".\n") for p in done)  # each whole
+    sent = len(fake.chat_requests)
+    assert sent < 16  # no request started after the signal but those already in flight
+
+
+@pytest.mark.process
+def test_sigterm_during_ask_is_one_line_exit_143(env, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    fake.state.chunk_delay = 0.2  # a long answer: the signal comes while it streams
+    proc = subprocess.Popen(
+        installed_command() + ["ask", "What is it?", "a.png"], cwd=tmp_path, env=env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    _wait_for(lambda: len(fake.chat_requests) == 1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 143, err
+    assert err.decode().strip().splitlines()[-1] == "kimi-vision: terminated"
+    assert "Traceback" not in err.decode()
+
+
+# -- nothing found is said ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["describe"], ["estimate"], ["upload"], ["ask", "What?"]])
+def test_a_walk_that_finds_nothing_is_an_input_error(kv, fake, tmp_path: Path, command: list[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("no media here")
+    r = kv(*command, "-r", "empty")
+    assert r.returncode == 2, r.all
+    assert "empty: no image or video file found in it" in r.stderr
+    r = kv(*command, "-r", "notes")
+    assert r.returncode == 2 and "notes: no image or video file found in it" in r.stderr
+    assert fake.chat_requests == [] and fake.requests_to("/v1/files") == []
+
+
+def test_a_walk_with_media_deep_inside_is_not_empty(kv, fake, tmp_path: Path) -> None:
+    (tmp_path / "top" / "sub").mkdir(parents=True)
+    write_image(tmp_path / "top" / "sub" / "a.png")
+    r = kv("describe", "-r", "top", "--format", "jsonl")
+    assert r.returncode == 0, r.all
+    assert json.loads(r.stdout)["input"] == "top/sub/a.png"

@@ -52,5 +52,5 @@ def main_callback(
 
     Answers go to stdout; progress, reasoning, warnings and errors to stderr.
     Exit codes: 0 ok, 1 API failure, 2 bad input or usage, 3 auth/quota,
-    75 temporary (rerun to finish), 130 interrupted.
+    75 temporary (rerun to finish), 130 interrupted (143 on SIGTERM).
     """

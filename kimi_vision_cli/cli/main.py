@@ -9,7 +9,7 @@ import sys
 import typer
 
 from kimi_vision_cli.cli.app import STATE, app
-from kimi_vision_cli.errors import ExitCode, KimiVisionError, OutputError, UsageError
+from kimi_vision_cli.errors import ExitCode, KimiVisionError, OutputError, Terminated, UsageError
 from kimi_vision_cli.terminal import OutputClosed, OutputFailed, Terminal
 
 # Importing a command module registers it; the order here is the order in --help.
@@ -45,6 +45,9 @@ def run(argv: list[str], term: Terminal | None = None) -> int:
         return int(err.exit_code)
     except typer.Exit as exc:
         return int(exc.exit_code)
+    except Terminated:  # SIGTERM outside a describe run (which stops on its own, with its summary)
+        STATE.term.stderr.write("\nkimi-vision: terminated\n")
+        return int(ExitCode.TERMINATED)
     except (KeyboardInterrupt, typer.Abort):
         STATE.term.stderr.write("\nkimi-vision: interrupted\n")
         return int(ExitCode.INTERRUPTED)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from kimi_vision_cli.errors import ExitCode, KimiVisionError, Tally
+from kimi_vision_cli.errors import ExitCode, KimiVisionError, Tally, Terminated
 from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.progress import BatchProgress
@@ -203,6 +203,7 @@ class Scheduler:
         self.done: queue.Queue[_Done] = queue.Queue()
         self.writes = _Writes()
         self.interrupted = False
+        self.stop_code = ExitCode.INTERRUPTED  # TERMINATED when the stop was a SIGTERM
         term = ctx.term
         live = term.stderr_isatty and multi and not (self.streaming and term.stdout_isatty)
         self.progress = BatchProgress(ctx.diag, live=live, pause_for_stdout=term.stdout_isatty)
@@ -259,8 +260,8 @@ class Scheduler:
             self._loop(iter(sources))
         finally:
             self.progress.stop()
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
             for _ in self._workers:
                 self.work.put(None)
         if not self.interrupted:
@@ -270,17 +271,21 @@ class Scheduler:
             self.ctx.diag.note(self.progress.summary_line(interrupted=self.interrupted, stopped=self.tally.stopped))
         return self.tally
 
-    def _trap_sigint(self) -> Any:
-        """First Ctrl-C: finish the writes under way and stop. Second: quit at once."""
+    def _trap_sigint(self) -> dict[int, Any]:
+        """First Ctrl-C, or SIGTERM (what CI sends on cancel): finish the writes under
+        way and stop, exit 130 or 143. Second: quit at once. The handlers replaced."""
         if threading.current_thread() is not threading.main_thread():
-            return None
+            return {}
 
         def handler(signum: int, frame: FrameType | None) -> None:
             if self.interrupted:
-                raise KeyboardInterrupt
+                raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
             self.interrupted = True
+            if signum == signal.SIGTERM:
+                self.stop_code = ExitCode.TERMINATED
 
-        return signal.signal(signal.SIGINT, handler)
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return {sig: h for sig, h in previous.items() if h is not None}  # None: not set from Python
 
     def _loop(self, it: Iterator[tuple[Source, bool]]) -> None:
         in_flight = 0
@@ -322,7 +327,7 @@ class Scheduler:
             self._finish(item)
         # Ctrl-C: no new writes, wait for those under way, report what is whole.
         self.writes.close()
-        self.tally.fold(ExitCode.INTERRUPTED)
+        self.tally.fold(self.stop_code)
         while True:
             try:
                 item = self.done.get_nowait()

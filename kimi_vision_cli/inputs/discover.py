@@ -148,9 +148,28 @@ def _sources(
                     InputError("is a directory", input=display_name(arg), hint="pass -r to walk it"),
                 )
                 continue
-            yield from _walk(arg)
+            yield from _walk_some(arg)
             continue
         yield src
+
+
+def _walk_some(root: str) -> Iterator[Source]:
+    """A walk that finds nothing is an input error, not a silent success (issue 11): a
+    CI job pointed at the wrong directory must not pass with no caption written."""
+    found = False
+    for src in _walk(root):
+        found = True
+        yield src
+    if not found:
+        yield Source(
+            "path",
+            root,
+            InputError(
+                "no image or video file found in it",
+                input=display_name(root),
+                hint="-r picks files by extension (.png, .jpg, .webp, .mp4, ...)",
+            ),
+        )
 
 
 def _chain_args(args: Iterable[str], files_from: IO[str] | None) -> Iterator[str]:
