@@ -43,6 +43,8 @@ class KimiVisionError(Exception):
 
     exit_code: ExitCode = ExitCode.FAILURE
     code: str = "error"  # the machine-readable `error.code` in JSON output
+    # Every other input would fail the same way: a run over several stops here (Tally).
+    stops: bool = False
 
     def __init__(self, message: str, *, hint: str | None = None, input: str | None = None):
         super().__init__(message)
@@ -99,6 +101,7 @@ class AuthError(KimiVisionError):
 
     exit_code = ExitCode.AUTH
     code = "auth"
+    stops = True
 
 
 class QuotaError(KimiVisionError):
@@ -106,11 +109,20 @@ class QuotaError(KimiVisionError):
 
     exit_code = ExitCode.AUTH
     code = "quota"
+    stops = True
 
 
 class APIError(KimiVisionError):
     exit_code = ExitCode.FAILURE
     code = "api_error"
+
+
+class ModelNotFoundError(APIError):
+    """A 404 for the model (unknown, or not allowed for the key): every request of the
+    run would get the same answer, so it stops at the first, as for a 401 (issue 11)."""
+
+    code = "model_not_found"
+    stops = True
 
 
 class ContentFilterError(APIError):
@@ -137,6 +149,14 @@ class OutputError(KimiVisionError):
     code = "output"
 
 
+class OutputBlockedError(OutputError):
+    """No output can be written, whichever the input: a read-only file system, a full
+    disk or quota, an --output-dir that cannot be written. The run stops (issue 11):
+    every answer paid for after this would be lost."""
+
+    stops = True
+
+
 class Terminated(BaseException):
     """SIGTERM (what CI sends on cancel), raised in the main thread by the handler
     __main__ installs: it unwinds like Ctrl-C (cleanup in `finally`, no input blamed),
@@ -150,15 +170,17 @@ class Interrupted(KimiVisionError):
 
 
 def stops_run(err: KimiVisionError) -> bool:
-    """Auth and quota errors end a batch at once: every other input would fail the same way."""
-    return err.exit_code == ExitCode.AUTH
+    """Auth and quota errors, an unknown model, outputs that cannot be written end a
+    batch at once: every other input would fail the same way (`stops`)."""
+    return err.stops or err.exit_code == ExitCode.AUTH
 
 
 class Tally:
     """The one error policy for runs over several inputs (or requests, or ids): each
     outcome is counted, each failure reported once through `report` (the diagnostics),
     the exit code folded by SPEC's order (3, 1, 75, 2), and `stopped` set once a failure
-    means every other input would fail the same way (auth, quota)."""
+    means every other input would fail the same way (auth, quota, an unknown model, an
+    output that cannot be written: errors whose `stops` is set)."""
 
     def __init__(self, report: Callable[[KimiVisionError], None] | None = None):
         self.report = report

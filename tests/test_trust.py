@@ -3,7 +3,9 @@ without an error, no paid request whose answer cannot be kept."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import signal
 import subprocess
 import time
@@ -191,3 +193,64 @@ def test_a_walk_with_media_deep_inside_is_not_empty(kv, fake, tmp_path: Path) ->
     r = kv("describe", "-r", "top", "--format", "jsonl")
     assert r.returncode == 0, r.all
     assert json.loads(r.stdout)["input"] == "top/sub/a.png"
+
+
+# -- no paid request wasted -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("j", ["1", "4"])
+def test_an_unknown_model_stops_a_run_at_the_first_404(kv, fake, tmp_path: Path, j: str) -> None:
+    names = [write_image(tmp_path / f"img{i:02d}.png", 8 + i, 6).name for i in range(12)]
+    r = kv("describe", "-j", j, "-m", "kimi-nonexistent", *names, "--format", "jsonl")
+    assert r.returncode == 1, r.all
+    assert len(fake.chat_requests) <= int(j)  # the first answer stops it; those in flight end
+    errors = [line for line in r.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "kimi-nonexistent" in errors[0] and "kimi-vision models" in errors[0]
+    assert "stopped:" in r.stderr  # the summary says the rest was not sent
+    records = [json.loads(line) for line in r.stdout.splitlines()]
+    assert {rec["error"]["code"] for rec in records} == {"model_not_found"}
+
+
+def test_temperature_on_a_k2_model_is_refused_before_any_input_is_read(kv, fake, tmp_path: Path) -> None:
+    names = [write_image(tmp_path / f"img{i}.png").name for i in range(3)]
+    for command in (
+        ["describe", *names],
+        ["describe", "missing.png", *names],
+        ["ask", "What?", *names],
+        ["estimate", *names],
+    ):
+        r = kv(*command, "-m", "kimi-k2.6", "--temperature", "0.3")
+        assert r.returncode == 2, r.all
+        # once, with no input named, and before missing.png is even looked at
+        assert r.stderr.splitlines() == [
+            "kimi-vision: error: --temperature cannot be set for kimi-k2.6: its sampling is fixed — "
+            "drop --temperature, or use a moonshot-v1-*-vision-preview model"
+        ], r.stderr
+    assert fake.state.requests == []
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])
+def test_a_sidecar_no_input_could_write_stops_the_run(kv, fake, tmp_path: Path, monkeypatch, code: int) -> None:
+    from kimi_vision_cli.output import sidecar
+
+    def full(path: Path, data: bytes) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(sidecar, "replace_file", full)
+    names = [write_image(tmp_path / f"img{i:02d}.png", 8 + i, 6).name for i in range(8)]
+    r = kv("describe", "-j", "1", "--output-dir", "caps", *names)
+    assert r.returncode == 1, r.all
+    assert len(fake.chat_requests) == 1  # no answer paid for after the first that could not be kept
+    errors = [line for line in r.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "img00.png: cannot write sidecar" in errors[0]
+    assert "stopped:" in r.stderr
+
+
+def test_a_sidecar_one_input_cannot_write_fails_that_input_only(kv, fake, tmp_path: Path) -> None:
+    names = [write_image(tmp_path / f"img{i}.png", 8 + i, 6).name for i in range(3)]
+    (tmp_path / "caps").mkdir()
+    (tmp_path / "caps" / "img1.png.txt").mkdir()  # a directory where its sidecar goes
+    r = kv("describe", "-j", "1", "--output-dir", "caps", "--on-exists", "overwrite", *names)
+    assert r.returncode == 1, r.all
+    assert len(fake.chat_requests) == 3
+    assert (tmp_path / "caps" / "img2.png.txt").read_text().endswith(".\n")

@@ -19,6 +19,7 @@ from kimi_vision_cli.errors import (
     ContentFilterError,
     InputError,
     KimiVisionError,
+    ModelNotFoundError,
     QuotaError,
     TemporaryError,
     TruncatedError,
@@ -151,7 +152,7 @@ class Translator:
                 hint="the input or prompt was judged high-risk",
             )
         if status == 404 or "not found the model" in message.lower():
-            return APIError(
+            return ModelNotFoundError(
                 f"model {s.model!r} not found or not allowed: {label}",
                 hint="run `kimi-vision models` to list the models your key can use",
             )

@@ -138,6 +138,10 @@ def open_files_from(path: Path | None) -> Any:
 def context_for(settings: Settings) -> Any:
     from kimi_vision_cli.flows.context import Context
     from kimi_vision_cli.output.render import Diagnostics
+    from kimi_vision_cli.plan import check_settings
 
+    # What no input can change (--temperature on kimi-k2.x): one error, exit 2, before any
+    # input is read; what depends on the input (video on a v1 model) is checked per input.
+    check_settings(settings, [])
     # --dry-run plans only: the context refuses to make a client (no network).
     return Context(settings, STATE.term, Diagnostics(STATE.term), offline=settings.dry_run)

@@ -17,6 +17,7 @@ the target (os.replace is atomic on POSIX): an interrupted run leaves whole file
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -27,7 +28,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from kimi_vision_cli.atomic import replace_file
-from kimi_vision_cli.errors import OutputError
+from kimi_vision_cli.errors import OutputBlockedError, OutputError
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.subtitles import subtitle_file
@@ -87,12 +88,18 @@ def _safe(text: str) -> str:
     return _UNSAFE.sub("_", text)[:200] or "_"
 
 
+# After these no sidecar can be written, whichever the input: the run stops there
+# (errors.OutputBlockedError), rather than pay for answers it would lose (issue 11).
+_BLOCKED = {getattr(errno, name) for name in ("EROFS", "ENOSPC", "EDQUOT") if hasattr(errno, name)}
+
+
 def write_atomic(path: Path, data: bytes, *, input: str) -> None:
     """Never a half-written file (atomic.replace_file); a failure names the sidecar."""
     try:
         replace_file(path, data)
     except OSError as exc:
-        raise OutputError(
+        cls = OutputBlockedError if exc.errno in _BLOCKED else OutputError
+        raise cls(
             f"cannot write sidecar {path}: {exc.strerror or exc}", input=input, hint="check --output-dir"
         ) from None
 
