@@ -230,7 +230,9 @@ def test_temperature_on_a_k2_model_is_refused_before_any_input_is_read(kv, fake,
 
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])
-def test_a_sidecar_no_input_could_write_stops_the_run(kv, fake, tmp_path: Path, monkeypatch, code: int) -> None:
+def test_a_sidecar_no_input_could_write_stops_the_run(
+    kv, fake, tmp_path: Path, monkeypatch, code: int
+) -> None:
     from kimi_vision_cli.output import sidecar
 
     def full(path: Path, data: bytes) -> None:
@@ -254,3 +256,24 @@ def test_a_sidecar_one_input_cannot_write_fails_that_input_only(kv, fake, tmp_pa
     assert r.returncode == 1, r.all
     assert len(fake.chat_requests) == 3
     assert (tmp_path / "caps" / "img2.png.txt").read_text().endswith(".\n")
+
+
+# -- a skip is said -------------------------------------------------------------------------
+
+
+def test_a_single_input_skipped_says_so(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    write_image(tmp_path / "b.png", 30, 20)
+    assert kv("describe", "--sidecar", "txt", "a.png").returncode == 0
+    r = kv("describe", "--sidecar", "txt", "a.png")
+    assert r.returncode == 0 and r.stdout == ""
+    assert r.stderr.splitlines() == [
+        "kimi-vision: a.png: skipped, its caption is already written (--on-exists skip) — "
+        "pass --on-exists overwrite to describe it again"
+    ]
+    # several: the summary counts them; -v names each
+    r = kv("describe", "--sidecar", "txt", "a.png", "b.png")
+    assert "a.png: skipped" not in r.stderr and "1 done, 0 failed, 1 skipped" in r.stderr
+    r = kv("describe", "--sidecar", "txt", "-v", "a.png", "b.png")
+    assert "a.png: skipped" in r.stderr and "b.png: skipped" in r.stderr
+    assert len(fake.chat_requests) == 2

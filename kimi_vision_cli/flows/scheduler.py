@@ -313,7 +313,7 @@ class Scheduler:
                 mine += 1
                 if skipped:
                     self.tally.skip()
-                    self._progress()
+                    self._skipped(source)
                     continue
                 self.work.put(source)
                 in_flight += 1
@@ -335,6 +335,16 @@ class Scheduler:
                 break
             if not item.dropped:
                 self._finish(item)
+
+    def _skipped(self, source: Source) -> None:
+        """A lone input skipped says so (issue 11); in a batch the summary counts them, and
+        -v names each."""
+        if not self.multi or self.ctx.settings.verbose:
+            self.ctx.diag.note(
+                f"{source.display}: skipped, its caption is already written (--on-exists skip) — "
+                "pass --on-exists overwrite to describe it again"
+            )
+        self._progress()
 
     def _progress(self, total: int | None = None) -> None:
         t = self.tally
