@@ -139,11 +139,14 @@ _ROWS = [
     Opt("concurrency", ("-j", "--concurrency"), "Requests in flight.", INPUTS,
         kind=int, default=4, env=("KIMI_VISION_CONCURRENCY",), config=True, low=1, high=256),
     Opt("sidecar", ("--sidecar",),
-        "Write photo.png.txt (or .json, the record; .vtt/.srt with --segment) beside each input.",
-        INPUTS, choices=("txt", "json", "vtt", "srt"), setting=False),
+        "Write photo.png.txt (or .json, the record; .xmp, XMP metadata; .vtt/.srt with --segment) beside each input.",
+        INPUTS, choices=("txt", "json", "xmp", "vtt", "srt"), setting=False),
     Opt("output_dir", ("--output-dir",),
         "Sidecars under DIR, mirroring input paths.", INPUTS,
         kind=Path, setting=False, metavar="DIR"),
+    Opt("manifest", ("--manifest",),
+        "Also add a row per input to a Hugging Face imagefolder FILE.jsonl or FILE.csv (file_name, text).",
+        INPUTS, kind=Path, setting=False, metavar="FILE"),
     Opt("on_exists", ("--on-exists",),
         "An input whose sidecar exists: skip (resume).", INPUTS,
         choices=("skip", "overwrite"), default="skip", setting=False),
@@ -163,6 +166,10 @@ _ROWS = [
         "Sampling temperature (not for kimi-k2.x).", PROMPT, kind=float),
     Opt("json_mode", ("--json-mode",), "Ask for a JSON object answer.",
         PROMPT, kind=bool),
+    Opt("schema", ("--schema",),
+        "Structured answer, checked: a JSON Schema (file or inline) or fields "
+        "`alt_text, tags: list, people: int` (name[: str|int|float|bool|list|list[int]...]).",
+        PROMPT, metavar="SCHEMA"),
     # -- images and video ---------------------------------------------------------------
     Opt("max_size", ("--max-size",), "Image bound WxH, in its own orientation.", MEDIA,
         default=IMAGE_RECOMMENDED, config=True, parse=_size, metavar="WxH", example="4096x2160"),
@@ -214,8 +221,8 @@ _ROWS = [
         required=True),
     Opt("batch_ids", (), "Batch ids, as `batch submit` printed them.", INPUTS, kind=list, setting=False,
         argument=True, required=True),
-    Opt("batch_id", (), "The batch id printed by `batch submit`.", INPUTS, setting=False, argument=True,
-        required=True),
+    Opt("wait", ("--wait",), "Poll until the batches end (Ctrl-C leaves them running).", INPUTS,
+        kind=bool, setting=False),
     Opt("window", ("--window",), "Completion window, 12h to 7d.", INPUTS, default="24h", setting=False,
         metavar="DURATION"),
 ]  # fmt: skip
@@ -225,7 +232,7 @@ assert len(OPTIONS) == len(_ROWS), "an option dest is declared twice"
 
 # Groups of options that commands share, in --help order.
 _CONNECTION = ("base_url", "region", "api_key", "timeout", "retries")
-_MODEL = ("model", "system", "thinking", "show_thinking", "max_tokens", "temperature", "json_mode")
+_MODEL = ("model", "system", "thinking", "show_thinking", "max_tokens", "temperature", "json_mode", "schema")
 _MEDIA = ("max_size", "no_resize", "convert", "keep_metadata", "downscale_video")
 _REQUEST = (*_MODEL, *_MEDIA, "upload")
 
@@ -233,7 +240,8 @@ _REQUEST = (*_MODEL, *_MEDIA, "upload")
 COMMANDS: dict[str, tuple[str, ...]] = {
     "describe": (
         "inputs", "prompt", *_REQUEST, "segment", "format", "dry_run", "verbose",
-        "recursive", "files_from", "concurrency", "sidecar", "output_dir", "on_exists", "shard", *_CONNECTION,
+        "recursive", "files_from", "concurrency", "sidecar", "output_dir", "manifest", "on_exists", "shard",
+        *_CONNECTION,
     ),
     "ask": ("question", "inputs", *_REQUEST, "prefix", "interactive", "recursive",
             "format", "dry_run", "verbose", *_CONNECTION),
@@ -248,7 +256,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
                      "recursive", "files_from", "window", "format", "verbose", *_CONNECTION),
     "batch status": ("batch_ids", "format", *_CONNECTION),
     "batch cancel": ("batch_ids", "format", *_CONNECTION),
-    "batch results": ("batch_id", "format", *_CONNECTION),
+    "batch results": ("batch_ids", "wait", "schema", "sidecar", "output_dir", "manifest", "on_exists", "format",
+                      *_CONNECTION),
 }  # fmt: skip
 
 SETTINGS_OPTIONS = tuple(o for o in _ROWS if o.setting)

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from kimi_vision_cli import schema as schemas
 from kimi_vision_cli.errors import InputError, UsageError
 from kimi_vision_cli.moonshot import BODY_LIMIT, DEFAULT_MODEL, FILE_LIMIT, is_k2
 from kimi_vision_cli.settings import Settings
@@ -175,8 +176,8 @@ def build_body(settings: Settings, messages: list[dict[str, Any]], *, stream: bo
         body["thinking"] = {"type": "enabled" if settings.thinking else "disabled"}
     elif settings.temperature is not None:
         body["temperature"] = settings.temperature
-    if settings.json_mode:
-        body["response_format"] = {"type": "json_object"}
+    if settings.json_mode or settings.schema is not None:
+        body["response_format"] = dict(schemas.RESPONSE_FORMAT)
     return body
 
 
@@ -256,6 +257,9 @@ def plan(
     kinds = [p.ref.kind for p in media]
     check_settings(settings, kinds)
     text = prompt if prompt is not None else (settings.prompt or default_prompt(kinds))
+    if settings.schema is not None:
+        # Moonshot's JSON Mode wants the object described in the prompt (schema.py).
+        text = f"{text}\n\n{schemas.load(settings.schema).instruction()}"
     chosen: set[int] = set()
     if can_upload:
         fixed = len(text.encode()) + len((settings.system or "").encode()) + len((prefix or "").encode())

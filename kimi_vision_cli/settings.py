@@ -41,6 +41,7 @@ class Settings:
     max_tokens: int | None = None
     temperature: float | None = None
     json_mode: bool = False
+    schema: str | None = None  # --schema as given; schema.load reads it (once per run)
     max_size: tuple[int, int] = _d("max_size")
     no_resize: bool = False
     convert: bool = False

@@ -143,5 +143,9 @@ def context_for(settings: Settings) -> Any:
     # What no input can change (--temperature on kimi-k2.x): one error, exit 2, before any
     # input is read; what depends on the input (video on a v1 model) is checked per input.
     check_settings(settings, [])
+    if settings.schema is not None:
+        from kimi_vision_cli import schema
+
+        schema.load(settings.schema)  # a bad --schema is exit 2 before any input is read
     # --dry-run plans only: the context refuses to make a client (no network).
     return Context(settings, STATE.term, Diagnostics(STATE.term), offline=settings.dry_run)

@@ -9,7 +9,7 @@ from typing import Any
 from kimi_vision_cli.errors import KimiVisionError, Tally
 from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.flows.prepare import prepare_source
-from kimi_vision_cli.flows.send import send
+from kimi_vision_cli.flows.send import send_checked
 from kimi_vision_cli.flows.upload import upload_pending
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.records import Result
@@ -34,7 +34,7 @@ def ask(
 ) -> Tally:
     """Plan, upload and send the one request, then the follow-ups; the tally of the talk."""
     tally = Tally(report=ctx.diag.error)
-    streaming = ctx.settings.format == "text"
+    streaming = ctx.settings.format == "text" and ctx.settings.schema is None  # --schema may ask twice
     result = Result(input="", model=ctx.settings.model)
     try:
         prepared = [prepare_source(source, ctx) for source in sources]
@@ -46,7 +46,7 @@ def ask(
         planned = upload_pending(planned, ctx)
         result.media = planned.records
         renderer.begin(result.input)
-        send(ctx, planned, result, renderer if streaming else None)
+        send_checked(ctx, planned, result, renderer if streaming else None)
     except KimiVisionError as err:
         result.error = err
     (renderer.end if streaming else renderer.result)(result)
@@ -72,14 +72,14 @@ def _converse(
 ) -> None:
     """`ask -i`: each follow-up question is one more request carrying the whole history.
     A failed turn is reported and left out of the history; auth/quota errors end the talk."""
-    streaming = ctx.settings.format == "text"
+    streaming = ctx.settings.format == "text" and ctx.settings.schema is None  # --schema may ask twice
     while (question := followups()) is not None:
         result = Result(input=label, model=ctx.settings.model)
         stop = False
         try:
             planned = plan([], question, ctx.settings, label=label, history=history)
             renderer.begin(label)
-            send(ctx, planned, result, renderer if streaming else None)
+            send_checked(ctx, planned, result, renderer if streaming else None)
         except KimiVisionError as err:
             result.error = err
             stop = tally.error(err)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from kimi_vision_cli import schema as schemas
 from kimi_vision_cli.api.errors import moonshot_error
 from kimi_vision_cli.atomic import replace_file
 from kimi_vision_cli.errors import (
@@ -29,6 +30,7 @@ from kimi_vision_cli.errors import (
 )
 from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.flows.prepare import prepare_source
+from kimi_vision_cli.flows.send import check_answer, send_body
 from kimi_vision_cli.inputs.discover import Source, display_name, valid_id
 from kimi_vision_cli.moonshot import FILE_LIMIT, MB
 from kimi_vision_cli.output.records import Result, Submitted
@@ -53,7 +55,7 @@ def check_window(window: str) -> str:
     return window
 
 
-def _lines(sources: Iterable[Source], ctx: Context) -> Iterator[tuple[str, str, bytes | KimiVisionError]]:
+def _lines(sources: Iterable[Source], ctx: Context) -> Iterator[tuple[str, Source, bytes | KimiVisionError]]:
     """(custom_id, input, its JSONL line or why it has none) per input, prepared one by one.
     A batch line carries its media inline: the Batch API file is the upload."""
     for index, source in enumerate(sources):
@@ -62,18 +64,18 @@ def _lines(sources: Iterable[Source], ctx: Context) -> Iterator[tuple[str, str, 
             prepared = prepare_source(source, ctx)
             planned = plan([prepared], None, ctx.settings, label=source.display, stream=False, can_upload=False)
         except KimiVisionError as err:
-            yield custom_id, source.display, err.with_input(source.display)
+            yield custom_id, source, err.with_input(source.display)
             continue
         line = {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": planned.body}
         data = (json.dumps(line, ensure_ascii=False) + "\n").encode()
         if len(data) > MAX_FILE_BYTES:
-            yield custom_id, source.display, InputError(
+            yield custom_id, source, InputError(
                 "one request is over the batch file's 100 MB limit",
                 input=source.display,
                 hint="lower --max-size, or use describe (which can upload media)",
             )
             continue
-        yield custom_id, source.display, data
+        yield custom_id, source, data
 
 
 def submit(
@@ -85,15 +87,15 @@ def submit(
     tally (which reports them); auth and quota stop the run."""
     out = out if out is not None else Submitted()
     tally = tally if tally is not None else Tally(report=ctx.diag.error)
-    manifest: dict[str, str] = {}
+    manifest: dict[str, Source] = {}
     with tempfile.TemporaryDirectory(prefix="kimi-vision-batch-") as tmp:
         part = Path(tmp) / "part.jsonl"
         fh = part.open("wb")
         size = 0
         try:
-            for custom_id, name, line in _lines(sources, ctx):
+            for custom_id, source, line in _lines(sources, ctx):
                 if isinstance(line, KimiVisionError):
-                    out.failed.append(Result(name, ctx.settings.model, error=line))
+                    out.failed.append(Result(source.display, ctx.settings.model, error=line))
                     if tally.error(line):
                         break
                     continue
@@ -104,7 +106,7 @@ def submit(
                     fh = part.open("wb")
                 fh.write(line)
                 size += len(line)
-                manifest[custom_id] = name
+                manifest[custom_id] = source
                 out.requests += 1
                 tally.ok()
         finally:
@@ -114,12 +116,20 @@ def submit(
     return out
 
 
-def _create(part: Path, manifest: dict[str, str], ctx: Context, window: str) -> str:
+def _create(part: Path, manifest: dict[str, Source], ctx: Context, window: str) -> str:
     client = ctx.client
     file_id = client.upload(part.read_bytes(), "kimi-vision-batch.jsonl", "batch")
     batch = client.batch_create(file_id, window)
     batch_id = str(batch["id"])
-    _save_manifest(ctx, batch_id, {"model": ctx.settings.model, "inputs": manifest})
+    # What `batch results` needs later: the names to print, the inputs themselves (for
+    # sidecars and manifest rows) and the schema the answers must match (--schema).
+    spec = ctx.settings.schema
+    _save_manifest(ctx, batch_id, {
+        "model": ctx.settings.model,
+        "inputs": {cid: s.display for cid, s in manifest.items()},
+        "sources": {cid: [s.kind, s.value] for cid, s in manifest.items()},
+        "schema": schemas.load(spec).schema if spec is not None else None,
+    })  # fmt: skip
     return batch_id
 
 
@@ -157,10 +167,14 @@ def cancel(batch_id: str, ctx: Context) -> dict[str, Any]:
     return ctx.client.batch_cancel(batch_id)
 
 
-def results(batch_id: str, ctx: Context) -> list[Result]:
-    """Records for a finished batch, in submission order; an unfinished one is exit 75."""
+def results(
+    batch_id: str, ctx: Context, batch: dict[str, Any] | None = None
+) -> list[tuple[Source | None, Result]]:
+    """(input, record) for a finished batch, in submission order (the input is None when
+    this machine did not submit it); an unfinished batch is exit 75. `batch`: the batch
+    object, when the caller has just fetched it (--wait)."""
     _check_id(batch_id)
-    batch = ctx.client.batch_retrieve(batch_id)
+    batch = batch if batch is not None else ctx.client.batch_retrieve(batch_id)
     state = batch.get("status")
     counts = batch.get("request_counts") or {}
     if state in FAILED_STATES and not batch.get("output_file_id"):
@@ -182,7 +196,47 @@ def results(batch_id: str, ctx: Context) -> list[Result]:
                 records[rec[0]] = rec[1]
     for custom_id, name in names.items():  # asked for, but in neither file
         records.setdefault(custom_id, Result(name, model, error=APIError("no result in the batch output")))
-    return [records[k] for k in sorted(records)]
+    sources = {cid: Source(kind, value) for cid, (kind, value) in manifest.get("sources", {}).items()}
+    spec = ctx.settings.schema or (json.dumps(manifest["schema"]) if manifest.get("schema") else None)
+    if spec is not None:
+        asked = _Requests(ctx, batch)
+        for custom_id, result in records.items():
+            _check_structured(ctx, result, spec, lambda cid=custom_id: asked.body(cid))  # type: ignore[misc]
+    return [(sources.get(k), records[k]) for k in sorted(records)]
+
+
+class _Requests:
+    """The batch's own request lines (its input file), read once and only when an answer
+    must be asked for again."""
+
+    def __init__(self, ctx: Context, batch: dict[str, Any]):
+        self.ctx, self.batch = ctx, batch
+        self._lines: dict[str, bytes] | None = None
+
+    def body(self, custom_id: str) -> dict[str, Any]:
+        if self._lines is None:
+            file_id = self.batch.get("input_file_id")
+            raw = self.ctx.client.file_content(str(file_id)) if file_id else b""
+            self._lines = {}
+            for raw_line in raw.splitlines():
+                if raw_line.strip():
+                    self._lines[str(json.loads(raw_line).get("custom_id"))] = raw_line
+        found = self._lines.get(custom_id)
+        if found is None:
+            raise APIError("the batch's input file has no request for this answer: it cannot be asked again")
+        return dict(json.loads(found)["body"], stream=True)
+
+
+def _check_structured(ctx: Context, result: Result, spec: str, body: Callable[[], dict[str, Any]]) -> None:
+    """--schema over a batch's answer: one that does not match is asked for once more,
+    live (the same request, at the live price), then the input fails (exit 1)."""
+    result.structured = True
+    if result.error is not None:
+        return
+    try:
+        check_answer(ctx, result, lambda: send_body(ctx, body(), result), answered=True, schema=spec)
+    except KimiVisionError as err:
+        result.error = err.with_input(result.input)
 
 
 def _record(raw: str, names: dict[str, str], model: str) -> tuple[str, Result]:

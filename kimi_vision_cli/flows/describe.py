@@ -8,19 +8,19 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from kimi_vision_cli.errors import KimiVisionError, Tally, UsageError
 from kimi_vision_cli.flows import segments
 from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.flows.prepare import prepare_source
 from kimi_vision_cli.flows.scheduler import Scheduler, Split
-from kimi_vision_cli.flows.send import send
+from kimi_vision_cli.flows.send import send_checked
 from kimi_vision_cli.flows.upload import upload_pending
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.render import Renderer
-from kimi_vision_cli.output.sidecar import SidecarSpec
+from kimi_vision_cli.output.writers import Writers
 from kimi_vision_cli.plan import Planned, plan
 
 
@@ -52,26 +52,20 @@ class Shard:
 
 @dataclass(frozen=True)
 class BatchOptions:
-    sidecar: SidecarSpec | None = None
-    on_exists: str = "skip"  # "skip" | "overwrite"
+    writers: Writers = field(default_factory=Writers)  # sidecar and manifest row; --on-exists
     shard: Shard | None = None
 
 
 def selected(sources: Iterable[Source], options: BatchOptions) -> Iterator[tuple[Source, bool]]:
-    """The inputs of this shard, each with whether it is skipped (its sidecar exists)."""
+    """The inputs of this shard, each with whether it is skipped (its outputs exist). An
+    input the manifest cannot name (--files-from: not checked up front) fails unsent."""
+    writers = options.writers
     for source in sources:
         if options.shard is None or options.shard.owns(source):
-            yield source, _has_sidecar(source, options)
-
-
-def _has_sidecar(source: Source, options: BatchOptions) -> bool:
-    spec = options.sidecar
-    if spec is None or options.on_exists != "skip" or source.error is not None:
-        return False
-    try:
-        return spec.path_for(source).exists()
-    except (OSError, ValueError):  # name too long, no permission: the write will say so
-        return False
+            err = writers.rejects(source)
+            if err is not None:
+                source = replace(source, error=err)
+            yield source, writers.done(source)
 
 
 def plan_one(source: Source, ctx: Context) -> Planned:
@@ -102,7 +96,7 @@ def describe_one(source: Source, ctx: Context, renderer: Renderer | None) -> Res
         result.media = planned.records
         if renderer:
             renderer.begin(result.input)
-        send(ctx, planned, result, renderer)
+        send_checked(ctx, planned, result, renderer)
     except KimiVisionError as err:
         result.error = err.with_input(result.input)
     return result
@@ -139,5 +133,5 @@ def run(
     def work(source: Source, live: Renderer | None) -> Result | Split:
         return describe_one(source, ctx, live)
 
-    scheduler = Scheduler(ctx, renderer, work, multi=multi, sidecar=options.sidecar)
+    scheduler = Scheduler(ctx, renderer, work, multi=multi, writers=options.writers)
     return scheduler.run(selected(sources, options))

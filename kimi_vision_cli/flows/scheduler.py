@@ -32,7 +32,7 @@ from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.progress import BatchProgress
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.render import Renderer
-from kimi_vision_cli.output.sidecar import SidecarSpec, write_sidecar
+from kimi_vision_cli.output.writers import Writers
 
 # Additive increase after a halving: one more slot per this many successes in a row.
 RAISE_AFTER = 5
@@ -185,17 +185,18 @@ class _Done:
 
 class Scheduler:
     def __init__(
-        self, ctx: Context, renderer: Renderer, work: Work, *, multi: bool, sidecar: SidecarSpec | None = None
+        self, ctx: Context, renderer: Renderer, work: Work, *, multi: bool, writers: Writers | None = None
     ):
         self.ctx = ctx
         self.renderer = renderer
         self.work_one = work
         self.multi = multi
-        self.sidecar = sidecar
+        self.writers = writers
         s = ctx.settings
         self.maximum = s.concurrency
-        # Text streams live when answers cannot interleave: one input, or -j 1.
-        self.streaming = s.format == "text" and (self.maximum == 1 or not multi)
+        # Text streams live when answers cannot interleave: one input, or -j 1; never with
+        # --schema, whose answer may be asked for twice (flows/send.py check_answer).
+        self.streaming = s.format == "text" and s.schema is None and (self.maximum == 1 or not multi)
         self.limit = AdaptiveLimit(self.maximum, self._limit_changed)
         self.tally = Tally(report=ctx.diag.error)
         self.work: queue.Queue[Source | _Part | None] = queue.Queue()
@@ -231,13 +232,14 @@ class Scheduler:
         return self._write(source, result, streamed=live is not None and live.began)
 
     def _write(self, source: Source, result: Result, *, streamed: bool = False) -> _Done:
-        """The sidecar of a finished input (not of a failed one: a rerun resumes it)."""
-        spec = self.sidecar
-        if result.error is None and spec is not None:
+        """The sidecar and manifest row of a finished input (not of a failed one: a rerun
+        resumes it)."""
+        writers = self.writers
+        if result.error is None and writers:
             if not self.writes.begin():
                 return _Done(result, dropped=True)
             try:
-                write_sidecar(spec, source, result)
+                writers.write(source, result)
             except KimiVisionError as err:
                 result.error = err.with_input(result.input)
             finally:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
+from kimi_vision_cli import schema as schemas
 from kimi_vision_cli.api.client import StreamCutError
 from kimi_vision_cli.errors import ContentFilterError, TemporaryError, TruncatedError
 from kimi_vision_cli.flows.context import Context
@@ -16,12 +18,73 @@ from kimi_vision_cli.output.render import Renderer
 from kimi_vision_cli.plan import Planned
 
 
+def send_checked(ctx: Context, planned: Planned, result: Result, renderer: Renderer | None = None) -> None:
+    """send(); with --schema, the answer parsed into result.data (check_answer): never
+    streamed live then, since a second answer may replace the first."""
+    if ctx.settings.schema is None:
+        return send(ctx, planned, result, renderer)
+    check_answer(ctx, result, lambda: send(ctx, planned, result))
+
+
+def check_answer(
+    ctx: Context, result: Result, again: Callable[[], None], *, answered: bool = False, schema: str | None = None
+) -> None:
+    """--schema: `again()` sends the request once more into `result`. The answer must be a
+    JSON object of the schema; one that is not is asked for once more, then the input
+    fails (SchemaMismatchError, exit 1). `answered`: result already holds the first
+    answer (a Batch API output line). `schema`: the SCHEMA to check against, when not
+    --schema (the one a batch was submitted with). The usage of every attempt is added up."""
+    spec = schema if schema is not None else ctx.settings.schema
+    assert spec is not None
+    wanted = schemas.load(spec)
+    result.structured = True
+    usages: list[dict[str, Any] | None] = [result.usage] if answered else []
+
+    def attempt() -> str:
+        nonlocal answered
+        if answered:
+            answered = False
+            return result.text
+        try:
+            again()
+        finally:
+            usages.append(result.usage)
+        return result.text
+
+    def retrying(err: schemas.SchemaMismatchError) -> None:
+        ctx.diag.warn(f"{result.input or 'request'}: {err.message}; asking once more")
+
+    try:
+        result.data = schemas.structured(wanted, attempt, retrying)
+    finally:
+        result.usage = add_usage(usages)
+
+
+def add_usage(usages: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """Token counts of several requests added up (what they cost together)."""
+    known = [u for u in usages if u]
+    if len(known) <= 1:
+        return known[0] if known else None
+    total: dict[str, Any] = {}
+    for usage in known:
+        for key, value in usage.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                total[key] = total.get(key, 0) + value
+    return total
+
+
 def send(ctx: Context, planned: Planned, result: Result, renderer: Renderer | None = None) -> None:
     """Stream `planned` into `result` (and `renderer` when live). Raises the error the
     answer ended with, if any."""
     assert not planned.uploads, "upload what the plan says (flows/upload.py) before sending"
-    body = planned.body
-    prefix = planned.prefix
+    send_body(ctx, planned.body, result, renderer, prefix=planned.prefix)
+
+
+def send_body(
+    ctx: Context, body: dict[str, Any], result: Result, renderer: Renderer | None = None, *, prefix: str | None = None
+) -> None:
+    """Stream one request body into `result`: what send() does for a plan, also for a
+    body built elsewhere (a Batch API line asked again live)."""
     started = time.monotonic()
     attempt = 0
     retries = ctx.settings.retries

@@ -12,9 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kimi_vision_cli.errors import KimiVisionError, stops_run
+
+if TYPE_CHECKING:
+    from kimi_vision_cli.flows.context import Context
 
 # The states after which a batch changes no more (Moonshot's batch object `status`).
 ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
@@ -65,3 +68,43 @@ def wait_batches(
                 yield batch_id, batch
         if pending:
             sleep(delay)
+
+
+# How `batch results --wait` polls, and sleeps (module values tests replace: no real sleeps).
+POLL = Backoff()
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def finished(
+    batch_ids: list[str], ctx: Context, *, wait: bool
+) -> Iterator[tuple[str, dict[str, Any] | KimiVisionError]]:
+    """Each batch to fetch, with its batch object or why it cannot be had. Without
+    `wait`, every id at once (a running batch is then exit 75 in batch.results); with it,
+    each batch as it ends, a note on stderr when one's state or count changes."""
+    from kimi_vision_cli.flows import batch as batch_api
+
+    if not wait:
+        for batch_id in dict.fromkeys(batch_ids):
+            try:
+                yield batch_id, batch_api.status(batch_id, ctx)
+            except KimiVisionError as err:
+                if stops_run(err):
+                    raise
+                yield batch_id, err
+        return
+    seen: dict[str, tuple[Any, Any]] = {}
+
+    def note(batch_id: str, batch: dict[str, Any], delay: float | None) -> None:
+        counts = batch.get("request_counts") or {}
+        now = (batch.get("status"), counts.get("completed"))
+        if seen.get(batch_id) != now and delay is not None:
+            done = f", {counts.get('completed', 0)}/{counts.get('total', '?')} done" if counts else ""
+            ctx.diag.note(f"batch {batch_id}: {now[0]}{done}; waiting (next look in {delay:.0f}s)")
+        seen[batch_id] = now
+
+    yield from wait_batches(
+        batch_ids, lambda i: batch_api.status(i, ctx), sleep=lambda s: _sleep(s), backoff=POLL, on_poll=note
+    )

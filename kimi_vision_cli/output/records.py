@@ -45,16 +45,21 @@ class Result:
     error: KimiVisionError | None = None
     skipped: bool = False  # resumed run: output already there
     segments: list[dict[str, Any]] | None = None  # describe --segment: one per segment, in order
+    data: dict[str, Any] | None = None  # --schema: the answer parsed and validated
+    structured: bool = False  # --schema was given: the record carries "data" (null on failure)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("skipped")
+        d.pop("structured")
         d["error"] = error_record(self.error)
         d["reasoning"] = self.reasoning or None
         d["media"] = [media_record(m) for m in self.media]
         out = {k: d[k] for k in RESULT_KEYS}
         if self.segments is not None:
             out["segments"] = [{k: s.get(k) for k in SEGMENT_KEYS} for s in self.segments]
+        if self.structured:
+            out["data"] = self.data
         return out
 
 

@@ -32,13 +32,14 @@ from kimi_vision_cli.errors import OutputBlockedError, OutputError
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.subtitles import subtitle_file
+from kimi_vision_cli.output.xmp import xmp_sidecar
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+=,-]")
 
 
 @dataclass(frozen=True)
 class SidecarSpec:
-    kind: str  # "txt" | "json" | "vtt" | "srt" (the last two: describe --segment)
+    kind: str  # "txt" | "json" | "xmp" | "vtt" | "srt" (the last two: describe --segment)
     output_dir: Path | None = None
 
     def path_for(self, source: Source) -> Path:
@@ -51,6 +52,8 @@ class SidecarSpec:
     def content(self, result: Result) -> bytes:
         if self.kind == "json":
             text = json.dumps(result.to_dict(), ensure_ascii=False)
+        elif self.kind == "xmp":
+            return xmp_sidecar(result)
         elif self.kind in ("vtt", "srt"):
             text = subtitle_file(self.kind, result)
         else:

@@ -5,7 +5,8 @@ item, and a structured answer's tags/keywords in `dc:subject` as an unordered ba
 Specification Part 1, 8.2.2.4 and Dublin Core namespace; what digiKam, darktable and
 Lightroom read as caption and keywords). The original image is never touched.
 
-Text is escaped as XML; characters XML 1.0 forbids (C0 controls other than tab, LF and
+With --schema, the caption is the answer's caption/description/alt_text field when it has
+one, else the whole JSON answer. Text is escaped as XML; characters XML 1.0 forbids (C0 controls other than tab, LF and
 CR; lone surrogates left by undecodable bytes; U+FFFE/U+FFFF) are dropped, so no answer
 can break the file.
 """
@@ -14,7 +15,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
+
+from kimi_vision_cli import __version__
+from kimi_vision_cli.schema import answer_caption, answer_keywords
+
+if TYPE_CHECKING:
+    from kimi_vision_cli.output.records import Result
 
 # XML 1.0 section 2.2: Char ::= #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
 _NOT_XML_CHAR = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -49,3 +57,10 @@ def packet(description: str, subjects: Sequence[str] = (), *, tool: str = "kimi-
         lines.append("    </rdf:Bag>\n   </dc:subject>\n")
     lines += ["  </rdf:Description>\n", " </rdf:RDF>\n", "</x:xmpmeta>\n", _TAIL]
     return "".join(lines).encode("utf-8")
+
+
+def xmp_sidecar(result: Result) -> bytes:
+    """`photo.png.xmp`: the caption (a structured answer's caption field, else the answer)
+    and a structured answer's tags/keywords (schema.answer_caption, answer_keywords)."""
+    caption = answer_caption(result.text, result.data)
+    return packet(caption, answer_keywords(result.data), tool=f"kimi-vision {__version__}")

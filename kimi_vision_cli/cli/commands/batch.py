@@ -11,7 +11,7 @@ import typer
 
 from kimi_vision_cli.cli.app import STATE, app
 from kimi_vision_cli.cli.params import command, context_for, open_files_from
-from kimi_vision_cli.errors import ExitCode, InputError, Tally, UsageError
+from kimi_vision_cli.errors import ExitCode, InputError, KimiVisionError, OutputError, Tally, UsageError
 from kimi_vision_cli.output.listing import BATCHES, SUBMITTED, ListingWriter
 from kimi_vision_cli.output.records import Submitted
 from kimi_vision_cli.settings import Settings
@@ -121,25 +121,81 @@ def cancel(s: Settings, a: BatchIds) -> int:
 
 @dataclass(frozen=True)
 class ResultsArgs:
-    batch_id: str
+    batch_ids: list[str]
+    wait: bool
+    sidecar: str | None
+    output_dir: Path | None
+    manifest: Path | None
+    on_exists: str
 
 
 @command(batch_app, "batch results", ResultsArgs)
 def results(s: Settings, a: ResultsArgs) -> int:
-    """Print a finished batch's answers like describe does (exit 75 while it is still running)."""
-    from kimi_vision_cli.flows import batch as batch_api
+    """Print finished batches' answers like describe does, and write the same sidecars and
+    manifest rows (exit 75 while one still runs; --wait polls until each ends)."""
+    from kimi_vision_cli.cli.commands.describe import make_writers
+    from kimi_vision_cli.flows.waiting import finished
     from kimi_vision_cli.output.render import make_renderer
 
+    if a.sidecar in ("vtt", "srt"):
+        raise UsageError(f"--sidecar {a.sidecar} is for describe --segment", hint="use txt, json or xmp")
     ctx = context_for(s)
-    records = batch_api.results(a.batch_id, ctx)
+    writers = make_writers(a.sidecar, a.output_dir, a.manifest, a.on_exists, [])
     renderer = make_renderer(s.format, STATE.term, ctx.diag, show_thinking=False)
     renderer.multi = True
     tally = Tally(report=ctx.diag.error)
+    pending = list(dict.fromkeys(a.batch_ids))
     try:
-        for rec in records:
-            renderer.result(rec)
-            if rec.error is not None:
-                tally.error(rec.error)  # the batch has run: every record is shown, none stops
+        for batch_id, batch in finished(pending, ctx, wait=a.wait):
+            pending.remove(batch_id)
+            if _one_batch(batch_id, batch, ctx, writers, renderer, tally):
+                break
+    except KeyboardInterrupt:
+        ids = " ".join(pending)
+        ctx.diag.warn(f"stopped waiting; the batches keep running: fetch later with `kimi-vision batch results {ids}`")
+        tally.fold(ExitCode.INTERRUPTED)
     finally:
         renderer.close()
+        writers.close()
     return int(tally.exit_code)
+
+
+def _one_batch(batch_id: str, batch: Any, ctx: Any, writers: Any, renderer: Any, tally: Tally) -> bool:
+    """One batch's records printed and written; True when the run must stop (auth)."""
+    from kimi_vision_cli.flows import batch as batch_api
+
+    try:
+        if isinstance(batch, KimiVisionError):
+            raise batch
+        records = batch_api.results(batch_id, ctx, batch)
+    except KimiVisionError as err:  # still running (75), failed without output, unknown id
+        return tally.error(err)
+    for source, rec in records:
+        _write_outputs(writers, source, rec)
+        renderer.result(rec)
+        # The batch has run: every record is shown, none stops the others.
+        if rec.error is not None:
+            tally.error(rec.error)
+        else:
+            tally.ok()
+    return False
+
+
+def _write_outputs(writers: Any, source: Any, rec: Any) -> None:
+    """The sidecar and manifest row of one answer, as describe writes them; a write that
+    fails (or an input this machine did not submit) is that answer's error."""
+    if rec.error is not None or not writers:
+        return
+    if source is None:
+        rec.error = OutputError(
+            "no local record of this input (the batch was submitted on another machine)",
+            input=rec.input, hint="fetch the results where `batch submit` ran to write sidecars",
+        )  # fmt: skip
+        return
+    err = writers.rejects(source)
+    try:
+        if err is not None:
+            raise err
+        writers.write(source, rec)
+    except KimiVisionError as failed:
+        rec.error = failed.with_input(rec.input)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kimi_vision_cli.cli.app import STATE, app
 from kimi_vision_cli.cli.params import command, context_for, open_files_from
 from kimi_vision_cli.errors import Tally, UsageError
 from kimi_vision_cli.settings import Settings
+
+if TYPE_CHECKING:
+    from kimi_vision_cli.output.writers import Writers
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,7 @@ class DescribeArgs:
     files_from: Path | None
     sidecar: str | None
     output_dir: Path | None
+    manifest: Path | None
     on_exists: str
     shard: str | None
 
@@ -29,15 +34,12 @@ def describe(s: Settings, a: DescribeArgs) -> int:
     from kimi_vision_cli.flows.describe import BatchOptions, Shard
     from kimi_vision_cli.inputs.discover import iter_sources
     from kimi_vision_cli.output.render import make_renderer
-    from kimi_vision_cli.output.sidecar import SidecarSpec
 
     _check_subtitles(s, a)
-    kind = a.sidecar or ("txt" if a.output_dir is not None else None)
-    batch = BatchOptions(
-        sidecar=SidecarSpec(kind, a.output_dir) if kind else None,
-        on_exists=a.on_exists,
-        shard=Shard.parse(a.shard) if a.shard is not None else None,
-    )
+    if s.schema is not None and s.segment is not None:
+        raise UsageError("--schema and --segment do not go together", hint="drop one of them")
+    writers = make_writers(a.sidecar, a.output_dir, a.manifest, a.on_exists, a.inputs)
+    batch = BatchOptions(writers=writers, shard=Shard.parse(a.shard) if a.shard is not None else None)
     ctx = context_for(s)
     fh = open_files_from(a.files_from)
     if not a.inputs and fh is None:
@@ -55,7 +57,34 @@ def describe(s: Settings, a: DescribeArgs) -> int:
         tally = flow.run(sources, ctx, renderer, multi=multi, options=batch)
     finally:
         renderer.close()
+        writers.close()
     return int(tally.exit_code)
+
+
+def make_writers(
+    sidecar: str | None, output_dir: Path | None, manifest: Path | None, on_exists: str, inputs: list[str]
+) -> Writers:
+    """--sidecar/--output-dir/--manifest as Writers (describe, batch results). The inputs
+    given are checked against the manifest's directory now, before any request."""
+    from kimi_vision_cli.inputs.discover import classify
+    from kimi_vision_cli.output.manifest import Manifest
+    from kimi_vision_cli.output.sidecar import SidecarSpec
+    from kimi_vision_cli.output.writers import Writers
+
+    kind = sidecar or ("txt" if output_dir is not None else None)
+    overwrite = on_exists == "overwrite"
+    writers = Writers(
+        SidecarSpec(kind, output_dir) if kind else None,
+        Manifest(manifest, overwrite=overwrite) if manifest is not None else None,
+        overwrite=overwrite,
+    )
+    writers.check(classify(arg) for arg in inputs)
+    if writers.manifest is not None and writers.manifest.repaired:
+        from kimi_vision_cli.output.diagnostics import Diagnostics
+
+        cut = writers.manifest.repaired
+        Diagnostics(STATE.term).warn(f"{manifest}: cut off a half-written last row ({cut} bytes) left by a crash")
+    return writers
 
 
 def _check_subtitles(s: Settings, a: DescribeArgs) -> None:

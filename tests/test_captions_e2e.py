@@ -1,0 +1,271 @@
+"""Issue 14 through the CLI (the `kv` fixture) against the loopback server: XMP sidecars
+read back by exiftool, imagefolder manifests, --schema structured answers (describe, ask,
+batch), and `batch results --wait` writing what describe writes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kimi_vision_cli.flows import waiting
+from kimi_vision_cli.flows.waiting import Backoff
+from tests.media import write_image
+from tests.test_manifest import load_imagefolder
+
+EXIFTOOL = shutil.which("exiftool")
+FIELDS = "alt_text, tags: list, people: int"
+
+
+@pytest.fixture
+def ds(tmp_path: Path) -> Path:
+    """A small dataset: ds/a.png, ds/sub/b.png."""
+    (tmp_path / "ds" / "sub").mkdir(parents=True)
+    write_image(tmp_path / "ds" / "a.png", 64, 48)
+    write_image(tmp_path / "ds" / "sub" / "b.png", 30, 20)
+    return tmp_path / "ds"
+
+
+@pytest.fixture
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """--wait polls without a real sleep; the delays asked for are recorded."""
+    slept: list[float] = []
+    monkeypatch.setattr(waiting, "POLL", Backoff(first=1, factor=2, cap=4))
+    monkeypatch.setattr(waiting, "_sleep", slept.append)
+    return slept
+
+
+def exiftool(path: Path) -> dict[str, object]:
+    assert EXIFTOOL
+    out = subprocess.run([EXIFTOOL, "-j", "-charset", "utf8", str(path)], capture_output=True, check=True)
+    return json.loads(out.stdout)[0]  # type: ignore[no-any-return]
+
+
+# -- XMP sidecars ------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(EXIFTOOL is None, reason="exiftool is not installed (Debian: libimage-exiftool-perl)")
+def test_xmp_sidecar_is_read_by_exiftool(kv, ds: Path) -> None:  # type: ignore[no-untyped-def]
+    before = (ds / "a.png").read_bytes()
+    r = kv("describe", "ds/a.png", "--sidecar", "xmp")
+    assert r.returncode == 0, r.stderr
+    meta = exiftool(ds / "a.png.xmp")
+    assert str(meta["Description"]).startswith("**Answer 1** to 'Describe the content of the image.'")
+    assert "Subject" not in meta  # no structured answer, no keywords
+    assert (ds / "a.png").read_bytes() == before  # the image itself is never touched
+
+
+@pytest.mark.skipif(EXIFTOOL is None, reason="exiftool is not installed (Debian: libimage-exiftool-perl)")
+def test_xmp_with_schema_has_caption_and_keywords_and_resumes(kv, fake, ds: Path) -> None:  # type: ignore[no-untyped-def]
+    r = kv("describe", "-r", "ds", "--schema", FIELDS, "--sidecar", "xmp")
+    assert r.returncode == 0, r.stderr
+    meta = exiftool(ds / "sub" / "b.png.xmp")
+    assert meta["Description"] == "a 30x20 image/png image, mean colour (172, 60, 20)"
+    assert meta["Subject"] == ["a", "30x20", "image/png"]
+    sent = len(fake.chat_requests)
+    again = kv("describe", "-r", "ds", "--schema", FIELDS, "--sidecar", "xmp")
+    assert again.returncode == 0 and len(fake.chat_requests) == sent  # resumed: nothing sent
+    assert "2 skipped" in again.stderr
+
+
+# -- manifests ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "csv"])
+def test_manifest_loads_like_imagefolder_and_reruns_add_no_duplicates(kv, fake, ds: Path, kind: str) -> None:  # type: ignore[no-untyped-def]
+    meta = ds / f"metadata.{kind}"
+    r = kv("describe", "-r", "ds", "--manifest", f"ds/metadata.{kind}", "-j", "1")
+    assert r.returncode == 0, r.stderr
+    rows = load_imagefolder(meta)
+    assert sorted(str(row["file_name"]) for row in rows) == ["a.png", "sub/b.png"]
+    assert all(str(row["text"]).startswith("**Answer 1**") for row in rows)
+    first = meta.read_bytes()
+    sent = len(fake.chat_requests)
+    assert kv("describe", "-r", "ds", "--manifest", f"ds/metadata.{kind}").returncode == 0
+    assert meta.read_bytes() == first and len(fake.chat_requests) == sent  # kept, not asked again
+    (ds / "c.png").write_bytes((ds / "a.png").read_bytes())
+    assert kv("describe", "-r", "ds", "--manifest", f"ds/metadata.{kind}").returncode == 0
+    assert len(load_imagefolder(meta)) == 3 and len(fake.chat_requests) == sent + 1
+
+
+def test_manifest_overwrite_replaces_the_row(kv, fake, ds: Path) -> None:  # type: ignore[no-untyped-def]
+    assert kv("describe", "ds/a.png", "--manifest", "ds/metadata.jsonl").returncode == 0
+    r = kv(
+        "describe", "ds/a.png", "--manifest", "ds/metadata.jsonl", "--on-exists", "overwrite", "-p", "Again."
+    )
+    assert r.returncode == 0, r.stderr
+    (row,) = load_imagefolder(ds / "metadata.jsonl")
+    assert "'Again.'" in str(row["text"])
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["ds/a.png", "--manifest", "elsewhere/metadata.jsonl"], "is outside"),
+        (["-", "--manifest", "ds/metadata.jsonl"], "--manifest takes files only"),
+        (["ds/a.png", "--manifest", "ds/metadata.txt"], "FILE.jsonl or FILE.csv"),
+    ],
+)
+def test_manifest_refuses_up_front(kv, fake, ds: Path, args: list[str], words: str) -> None:  # type: ignore[no-untyped-def]
+    r = kv("describe", *args)
+    assert r.returncode == 2 and words in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.splitlines()) == 1
+    assert fake.chat_requests == []  # before any request
+
+
+def test_files_from_outside_the_manifest_directory_fail_unsent(kv, fake, ds: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_image(tmp_path / "out.png")
+    (tmp_path / "list.txt").write_text("ds/a.png\nout.png\n")
+    r = kv("describe", "--files-from", "list.txt", "--manifest", "ds/metadata.jsonl")
+    assert r.returncode == 2 and "out.png: is outside" in r.stderr
+    assert len(fake.chat_requests) == 1
+    assert [row["file_name"] for row in load_imagefolder(ds / "metadata.jsonl")] == ["a.png"]
+
+
+# -- --schema ----------------------------------------------------------------------------
+
+
+def test_schema_asks_json_object_and_records_carry_data(kv, fake, ds: Path) -> None:  # type: ignore[no-untyped-def]
+    r = kv("describe", "ds/a.png", "--schema", FIELDS, "--format", "jsonl")
+    assert r.returncode == 0, r.stderr
+    (rec,) = [json.loads(line) for line in r.stdout.splitlines()]
+    assert rec["data"] == {"alt_text": "a 64x48 image/png image, mean colour (189, 42, 26)",
+                           "people": 1, "tags": ["a", "64x48", "image/png"]}  # fmt: skip
+    (req,) = fake.chat_requests
+    assert req.body["response_format"] == {"type": "json_object"}
+    prompt = req.body["messages"][-1]["content"][-1]["text"]
+    assert prompt.startswith("Describe the content of the image.\n\n") and '"people"' in prompt
+    plain = kv("describe", "ds/a.png", "--format", "jsonl")
+    assert "data" not in json.loads(plain.stdout)  # the key comes with --schema only
+
+
+def test_a_bad_answer_is_asked_once_more(kv, fake, ds: Path) -> None:  # type: ignore[no-untyped-def]
+    fake.state.answers.append("Sure! Here is the JSON you asked for.")
+    r = kv("describe", "ds/a.png", "--schema", FIELDS, "--format", "jsonl", "--sidecar", "json")
+    assert r.returncode == 0, r.stderr
+    assert "answer does not match the schema: not JSON" in r.stderr and "asking once more" in r.stderr
+    assert len(fake.chat_requests) == 2
+    rec = json.loads(r.stdout)
+    assert rec["data"]["people"] == 1
+    assert rec["usage"]["completion_tokens"] > 20  # both attempts are paid for
+
+
+def test_two_bad_answers_fail_the_input_and_write_nothing(kv, fake, ds: Path) -> None:  # type: ignore[no-untyped-def]
+    fake.state.answers.extend(['{"alt_text": "x"}', '{"alt_text": "x", "tags": [], "people": "two"}'])
+    r = kv("describe", "ds/a.png", "ds/sub/b.png", "-j", "1", "--schema", FIELDS, "--format", "jsonl",
+           "--sidecar", "xmp", "--manifest", "ds/metadata.jsonl")  # fmt: skip
+    assert r.returncode == 1
+    recs = {rec["input"]: rec for rec in map(json.loads, r.stdout.splitlines())}
+    bad = recs["ds/a.png"]
+    assert bad["data"] is None and bad["error"]["code"] == "schema_mismatch"
+    assert (
+        bad["error"]["message"]
+        == "ds/a.png: answer does not match the schema: people: 'two' is not of type 'integer'"
+    )
+    assert "ds/a.png: answer does not match the schema" in r.stderr
+    assert not (ds / "a.png.xmp").exists()
+    assert [row["file_name"] for row in load_imagefolder(ds / "metadata.jsonl")] == ["sub/b.png"]
+    assert (ds / "sub" / "b.png.xmp").exists()
+
+
+@pytest.mark.parametrize(
+    "schema, words",
+    [
+        ("tags: dict", "unknown type 'dict'"),
+        ("missing.json", "no such file"),
+        ('{"type": "array"}', "root type"),
+    ],
+)
+def test_a_bad_schema_is_exit_2_before_any_request(kv, fake, ds: Path, schema: str, words: str) -> None:  # type: ignore[no-untyped-def]
+    for cmd in (["describe", "ds/a.png"], ["ask", "Q?", "ds/a.png"], ["batch", "submit", "ds/a.png"]):
+        r = kv(*cmd, "--schema", schema)
+        assert r.returncode == 2 and words in r.stderr, (cmd, r.stderr)
+    assert fake.chat_requests == [] and fake.requests_to("/v1/files") == []
+
+
+def test_schema_file_and_ask(kv, fake, ds: Path) -> None:  # type: ignore[no-untyped-def]
+    schema = {"type": "object", "properties": {"count": {"type": "integer"}}, "required": ["count"]}
+    (ds.parent / "count.json").write_text(json.dumps(schema))
+    r = kv(
+        "ask", "How many images?", "ds/a.png", "ds/sub/b.png", "--schema", "count.json", "--format", "json"
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["data"] == {"count": 1}
+
+
+def test_schema_and_segment_do_not_go_together(kv, ds: Path) -> None:  # type: ignore[no-untyped-def]
+    r = kv("describe", "ds/a.png", "--schema", "alt_text", "--segment", "10s")
+    assert r.returncode == 2 and "--schema and --segment" in r.stderr
+
+
+# -- the Batch API: submit --schema, results --wait with the describe writers -------------
+
+
+def test_batch_results_wait_writes_what_describe_writes(
+    kv, fake, ds: Path, tmp_path: Path, no_sleep: list[float]
+) -> None:  # type: ignore[no-untyped-def]
+    writers = ["--schema", FIELDS, "--output-dir", "caps", "--manifest", "ds/metadata.jsonl"]
+    assert kv("describe", "-r", "ds", *writers).returncode == 0
+    described = {p.relative_to(tmp_path): p.read_bytes() for p in sorted((tmp_path / "caps").rglob("*.txt"))}
+    rows = (ds / "metadata.jsonl").read_text().splitlines()
+    shutil.rmtree(tmp_path / "caps")
+    (ds / "metadata.jsonl").unlink()
+
+    sub = kv("batch", "submit", "-r", "ds", "--schema", FIELDS)
+    assert sub.returncode == 0, sub.stderr
+    r = kv(
+        "batch",
+        "results",
+        sub.stdout.strip(),
+        "--wait",
+        "--output-dir",
+        "caps",
+        "--manifest",
+        "ds/metadata.jsonl",
+    )
+    assert r.returncode == 0, r.stderr
+    assert "waiting (next look in 1s)" in r.stderr and no_sleep  # polled, without sleeping
+    fetched = {p.relative_to(tmp_path): p.read_bytes() for p in sorted((tmp_path / "caps").rglob("*.txt"))}
+    assert fetched == described and len(fetched) == 2
+    assert sorted((ds / "metadata.jsonl").read_text().splitlines()) == sorted(rows)
+
+
+def test_batch_results_several_ids_and_a_bad_answer_asked_again_live(
+    kv, fake, ds: Path, no_sleep: list[float]
+) -> None:  # type: ignore[no-untyped-def]
+    one = kv("batch", "submit", "ds/a.png", "--schema", FIELDS).stdout.strip()
+    two = kv("batch", "submit", "ds/sub/b.png", "--schema", FIELDS).stdout.strip()
+    fake.state.answers.append('{"alt_text": 3}')  # what the first batch's line will answer
+    r = kv("batch", "results", one, "nope-1", two, "--wait", "--format", "jsonl", "--sidecar", "xmp")
+    assert r.returncode == 2, r.stderr  # the unknown id; both batches were fetched
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [rec["input"] for rec in recs] == ["ds/a.png", "ds/sub/b.png"]
+    assert all(rec["error"] is None and rec["data"]["people"] == 1 for rec in recs)
+    assert "ds/a.png: answer does not match the schema" in r.stderr and "nope-1" in r.stderr
+    (live,) = fake.chat_requests  # the one bad answer, asked again with the batch line's body
+    assert live.body["response_format"] == {"type": "json_object"} and live.body["stream"] is True
+    assert (ds / "a.png.xmp").exists() and (ds / "sub" / "b.png.xmp").exists()
+
+
+def test_ctrl_c_while_waiting_leaves_the_batch_running(
+    kv, fake, ds: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    batch_id = kv("batch", "submit", "ds/a.png").stdout.strip()
+
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(waiting, "_sleep", interrupt)
+    r = kv("batch", "results", batch_id, "--wait")
+    assert r.returncode == 130
+    assert f"the batches keep running: fetch later with `kimi-vision batch results {batch_id}`" in r.stderr
+    assert fake.requests_to(f"/v1/batches/{batch_id}/cancel") == []
+    assert kv("batch", "status", batch_id).returncode == 0
+
+
+def test_batch_results_refuses_subtitle_sidecars(kv) -> None:  # type: ignore[no-untyped-def]
+    r = kv("batch", "results", "batch-x", "--sidecar", "vtt")
+    assert r.returncode == 2 and "describe --segment" in r.stderr
