@@ -123,6 +123,17 @@ def test_ask_prefix_that_fails_prints_no_prefix(kv, fake, tmp_path: Path, fmt: s
     assert text.startswith("Verdict:")
 
 
+def test_batch_results_in_text_print_no_half_answer(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    batch_id = kv("batch", "submit", "a.png", "--max-tokens", "3").stdout.strip()
+    kv("batch", "status", batch_id)  # the loopback server ends a batch once it is polled
+    r = kv("batch", "results", batch_id)
+    assert r.returncode == 1, r.all
+    assert r.stdout == "" and "a.png: the answer was cut at the max_tokens limit" in r.stderr
+    r = kv("batch", "results", batch_id, "--format", "jsonl")
+    assert json.loads(r.stdout)["text"]  # the record keeps what came, next to its error
+
+
 # -- SIGTERM is Ctrl-C with exit 143 --------------------------------------------------------
 
 

@@ -66,6 +66,13 @@ class PlainRenderer(Renderer):
         self._wrote = False
         self._ends_newline = True
 
+    def result(self, result: Result) -> None:
+        """Text shows whole answers only: a failed one (cut, stopped at max_tokens,
+        filtered) is its error line on stderr, never half a caption under a header on
+        stdout (issue 11). JSON and JSONL keep its text next to its error."""
+        if result.error is None:
+            super().result(result)
+
     def begin(self, input: str) -> None:
         self._wrote = False
         self._ends_newline = True
