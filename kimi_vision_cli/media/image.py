@@ -29,6 +29,7 @@ _ORIENTATION = 0x0112
 _PILLOW_ERRORS = (
     OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
     ZeroDivisionError, struct.error, OverflowError, RecursionError,
+    AttributeError,  # a mutated EXIF tag of the wrong type: "'IFDRational' object has no attribute 'encode'"
 )  # fmt: skip
 
 
