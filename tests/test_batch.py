@@ -307,6 +307,8 @@ def test_adaptive_limit_halves_once_per_wait_and_climbs_back() -> None:
 
 
 def test_sidecar_names_for_every_kind_of_input(tmp_path: Path) -> None:
+    import os
+
     from kimi_vision_cli.inputs.discover import Source
     from kimi_vision_cli.output.sidecar import SidecarSpec
 
@@ -315,7 +317,10 @@ def test_sidecar_names_for_every_kind_of_input(tmp_path: Path) -> None:
     assert here.path_for(Source("path", "photos/a.png")) == Path("photos/a.png.json")
     assert out.path_for(Source("path", "./photos/../photos/a.png")) == tmp_path / "out/photos/a.png.txt"
     assert out.path_for(Source("path", "/data/a.png")) == tmp_path / "out/data/a.png.txt"
-    assert out.path_for(Source("path", "../../a.png")) == tmp_path / "out/a.png.txt"
+    # leaving the current directory: named by the absolute path (issue 11: `../a.png` and
+    # `a.png` are other files, they must not share a sidecar)
+    above = os.path.abspath("../../a.png").lstrip("/")
+    assert out.path_for(Source("path", "../../a.png")) == tmp_path / "out" / (above + ".txt")
     assert out.path_for(Source("stdin", "-")) == tmp_path / "out/stdin.txt"
     assert here.path_for(Source("stdin", "-")) == Path("stdin.json")
     assert out.path_for(Source("file_id", "file-abc")) == tmp_path / "out/ms/file-abc.txt"

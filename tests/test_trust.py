@@ -288,3 +288,111 @@ def test_a_single_input_skipped_says_so(kv, fake, tmp_path: Path) -> None:
     r = kv("describe", "--sidecar", "txt", "-v", "a.png", "b.png")
     assert "a.png: skipped" in r.stderr and "b.png: skipped" in r.stderr
     assert len(fake.chat_requests) == 2
+
+
+# -- no caption lost to a shared sidecar ----------------------------------------------------
+
+
+def test_x_and_dotdot_x_get_two_sidecars(kv, fake, tmp_path: Path) -> None:
+    (tmp_path / "work").mkdir()
+    write_image(tmp_path / "x.png", 40, 30)
+    write_image(tmp_path / "work" / "x.png", 30, 20)
+    r = kv("describe", "x.png", "../x.png", "--output-dir", "caps", cwd=tmp_path / "work")
+    assert r.returncode == 0, r.all
+    mine = tmp_path / "work" / "caps" / "x.png.txt"
+    above = tmp_path / "work" / "caps" / (str(tmp_path / "x.png").lstrip("/") + ".txt")
+    assert "a 30x20 image/png" in mine.read_text() and "a 40x30 image/png" in above.read_text()
+
+
+def test_an_absolute_path_whose_sidecar_is_another_files_is_refused(kv, fake, tmp_path: Path) -> None:
+    """`/d/x.png` and `d/x.png` (another file, under the current directory) would both
+    caption into caps/d/x.png.txt: the absolute one is refused, naming both, in either
+    order and in a later run too; the relative one is described."""
+    (tmp_path / "elsewhere").mkdir()
+    absolute = str(write_image(tmp_path / "elsewhere" / "x.png", 40, 30))
+    rel = absolute.lstrip("/")  # what `absolute` is named by under --output-dir
+    work = tmp_path / "work"
+    (work / rel).parent.mkdir(parents=True)
+    write_image(work / rel, 20, 10)  # another file, whose own name that is
+    for order in ([absolute, rel], [rel, absolute]):
+        sent = len(fake.chat_requests)
+        r = kv("describe", *order, "--output-dir", "caps", "--on-exists", "overwrite", cwd=work)
+        assert r.returncode == 2, r.all
+        errors = [line for line in r.stderr.splitlines() if "error:" in line]
+        assert len(errors) == 1
+        assert errors[0].startswith(f"kimi-vision: error: {absolute}: its sidecar caps/{rel}.txt")
+        assert f"is also the sidecar of {rel}, another file" in errors[0]
+        assert len(fake.chat_requests) - sent == 1  # only the relative one was sent
+        assert "a 20x10 image/png" in (work / "caps" / (rel + ".txt")).read_text()
+    # a later run with the absolute one alone is refused too, not skipped
+    r = kv("describe", absolute, "--output-dir", "caps", cwd=work)
+    assert r.returncode == 2 and "is also the sidecar of" in r.stderr
+    # the same file given both ways is no conflict
+    r = kv("describe", str(work / rel), rel, "--output-dir", "caps", "--on-exists", "overwrite", cwd=work)
+    assert r.returncode == 0, r.all
+
+
+def test_a_url_whose_sidecar_is_a_files_is_refused(kv, fake, tmp_path: Path) -> None:
+    (tmp_path / "example.com").mkdir()
+    write_image(tmp_path / "example.com" / "a.png")
+    r = kv("describe", "https://example.com/a.png", "--output-dir", "caps", cwd=tmp_path)
+    assert r.returncode == 2 and "is also the sidecar of example.com/a.png, another file" in r.stderr
+    assert fake.chat_requests == [] and fake.requests_to("/", "GET") == []
+
+
+def test_url_sidecars_keep_the_port(tmp_path: Path) -> None:
+    from kimi_vision_cli.inputs.discover import Source
+    from kimi_vision_cli.output.sidecar import SidecarSpec
+
+    out = SidecarSpec("txt", tmp_path)
+    a = out.path_for(Source("url", "http://h:8080/a.png"))
+    b = out.path_for(Source("url", "http://h/a.png"))
+    assert a == tmp_path / "h_8080/a.png.txt" and b == tmp_path / "h/a.png.txt"
+
+
+def test_stdin_is_never_skipped_and_its_sidecar_holds_the_last(kv, fake, tmp_path: Path) -> None:
+    from tests.media import image_bytes
+
+    first, other = image_bytes(40, 30), image_bytes(30, 20)
+    assert kv("describe", "-", "--output-dir", "caps", input=first).returncode == 0
+    r = kv("describe", "-", "--output-dir", "caps", input=other)
+    assert r.returncode == 0, r.all
+    assert "skipped" not in r.stderr and len(fake.chat_requests) == 2
+    assert "a 30x20 image/png" in (tmp_path / "caps" / "stdin.txt").read_text()
+
+
+# -- where captions go is checked before the first request ---------------------------------
+
+
+@pytest.mark.parametrize("where", ["afile/caps", "afile"])
+def test_an_output_dir_under_a_file_is_refused_before_any_request(
+    kv, fake, tmp_path: Path, where: str
+) -> None:
+    write_image(tmp_path / "a.png")
+    (tmp_path / "afile").write_text("not a directory")
+    r = kv("describe", "a.png", "--output-dir", where)
+    assert r.returncode == 2, r.all
+    assert r.stderr.count("\n") == 1 and "--output-dir" in r.stderr
+    if where == "afile/caps":  # (`afile` itself is refused by the option's own check)
+        assert f"{tmp_path / 'afile'} is not a directory — pass a directory path" in r.stderr
+    assert fake.state.requests == [] and not (tmp_path / "afile.txt").exists()
+
+
+def test_an_unwritable_output_dir_is_refused_before_any_request(
+    kv, fake, tmp_path: Path, monkeypatch
+) -> None:
+    write_image(tmp_path / "a.png")
+    (tmp_path / "ro").mkdir()
+    real = os.access
+    # The suite may run as root, for whom permission bits do not stop a write.
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if str(p) == str(tmp_path / "ro") else real(p, mode)
+    )
+    r = kv("describe", "a.png", "--output-dir", "ro/caps")
+    assert r.returncode == 1, r.all
+    assert (
+        "--output-dir ro/caps:" in r.stderr
+        and "cannot be written" in r.stderr
+        and "nothing was sent" in r.stderr
+    )
+    assert r.stderr.count("\n") == 1 and fake.state.requests == []

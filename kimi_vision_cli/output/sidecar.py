@@ -1,15 +1,17 @@
 """Sidecar files: where a caption is written for an input, and writing it atomically.
 
-Naming (README "Batch captioning"):
+Naming (docs/batch.md "Sidecar names"):
 - next to the input: `photo.png` -> `photo.png.txt` / `photo.png.json` (the full name is
   kept so `photo.png` and `photo.jpg` never share a sidecar);
 - under `--output-dir DIR`: the input's path as given, made relative, under DIR
   (`photos/2024/a.png` -> `DIR/photos/2024/a.png.txt`; absolute paths lose their leading
-  `/`, leading `..` parts are dropped), so `cd photos && kimi-vision describe -r . --output-dir
-  ../captions` mirrors the tree relative to the directory;
+  `/`, a path leaving the current directory (`../a.png`) is named by its absolute path),
+  so `cd photos && kimi-vision describe -r . --output-dir ../captions` mirrors the tree
+  relative to the directory;
 - inputs that are not files, in DIR (or the current directory without --output-dir):
-  `-` -> `stdin.txt`, `ms://ID` -> `ms/ID.txt`, `https://host/p/a.png` -> `host/p/a.png.txt`
-  (a query string adds `-<8 hex of its sha1>`).
+  `-` -> `stdin.txt`, `ms://ID` -> `ms/ID.txt`, `https://host:port/p/a.png` ->
+  `host_port/p/a.png.txt` (a query string adds `-<8 hex of its sha1>`).
+A name that is another existing file's sidecar is refused (SidecarSpec.conflict).
 
 A sidecar is written to a temp file in the same directory, fsynced, then renamed over
 the target (os.replace is atomic on POSIX): an interrupted run leaves whole files only.
@@ -28,8 +30,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from kimi_vision_cli.atomic import replace_file
-from kimi_vision_cli.errors import OutputBlockedError, OutputError
-from kimi_vision_cli.inputs.discover import Source
+from kimi_vision_cli.errors import InputError, KimiVisionError, OutputBlockedError, OutputError, UsageError
+from kimi_vision_cli.inputs.discover import Source, display_name
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.subtitles import subtitle_file
 from kimi_vision_cli.output.xmp import xmp_sidecar
@@ -48,6 +50,47 @@ class SidecarSpec:
             return Path(source.value + "." + self.kind)
         base = self.output_dir if self.output_dir is not None else Path(".")
         return base / (rel + "." + self.kind)
+
+    def conflict(self, source: Source) -> KimiVisionError | None:
+        """The sidecar is also another file's: refused, rather than one caption lost
+        (issue 11). Names mirror relative paths as given, and a path given that way owns
+        its name; any other input (an absolute path, a URL, ms://, `-`) whose name comes
+        out as a relative path that exists here as another file would share its sidecar.
+        Stateless, so it holds across runs and keeps memory flat."""
+        if source.kind == "path" and (self.output_dir is None or not _leaves_cwd(source.value)):
+            return None
+        rel = _relative_name(source)
+        try:
+            if not os.path.isfile(rel):
+                return None
+            if source.kind == "path" and os.path.samefile(rel, source.value):
+                return None  # `/here/x.png` run from `/here`: the same file, the same sidecar
+        except OSError:
+            return None
+        return InputError(
+            f"its sidecar {self.path_for(source)} is also the sidecar of {display_name(rel)}, another file",
+            input=source.display,
+            hint="give the inputs as paths relative to one directory, or use another --output-dir",
+        )
+
+    def check(self) -> None:
+        """Up front, before any request: captions can go under --output-dir (issue 11).
+        Nothing is created (a dry run writes nothing): the nearest existing directory must
+        be one, and writable."""
+        if self.output_dir is None:
+            return
+        where = self.output_dir.absolute()
+        while not os.path.lexists(where) and where.parent != where:
+            where = where.parent
+        if not where.is_dir():
+            raise UsageError(
+                f"--output-dir {self.output_dir}: {where} is not a directory", hint="pass a directory path"
+            )
+        if not os.access(where, os.W_OK | os.X_OK):
+            raise OutputBlockedError(
+                f"--output-dir {self.output_dir}: {where} cannot be written",
+                hint="check its permissions (or pick another --output-dir); nothing was sent",
+            )
 
     def content(self, result: Result) -> bytes:
         if self.kind == "json":
@@ -68,9 +111,18 @@ def _relative_name(source: Source) -> str:
         return "ms/" + _safe(source.value)
     if source.kind == "url":
         return _url_name(source.value)
-    norm = posixpath.normpath(source.value.replace(os.sep, "/"))
+    # A path that leaves the current directory is named by its absolute path, so `../x.png`
+    # and `x.png` never share a sidecar (issue 11).
+    value = os.path.abspath(source.value) if _leaves_cwd(source.value) else source.value
+    norm = posixpath.normpath(value.replace(os.sep, "/"))
     parts = [p for p in norm.split("/") if p not in ("", ".", "..")]
     return "/".join(parts) or "input"
+
+
+def _leaves_cwd(path: str) -> bool:
+    """An absolute path, or one whose first part is `..`."""
+    norm = posixpath.normpath(path.replace(os.sep, "/"))
+    return norm.startswith("/") or norm == ".." or norm.startswith("../")
 
 
 def _url_name(url: str) -> str:
@@ -84,6 +136,11 @@ def _url_name(url: str) -> str:
     if parts.query:
         segs[-1] += "-" + hashlib.sha1(parts.query.encode("utf-8", "surrogateescape")).hexdigest()[:8]
     host = _safe(parts.hostname or "url")
+    try:
+        if parts.port is not None:  # another port, another server: another name
+            host += f"_{parts.port}"
+    except ValueError:  # a port that is not a number: the download will say so
+        pass
     return "/".join([host, *segs])
 
 

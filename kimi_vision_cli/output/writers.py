@@ -33,13 +33,21 @@ class Writers:
         return self.sidecar is not None or self.manifest is not None
 
     def check(self, sources: Iterable[Source]) -> None:
-        """Up front, before any request: the manifest can name every input given."""
+        """Up front, before any request: captions can go under --output-dir, and the
+        manifest can name every input given."""
+        if self.sidecar is not None:
+            self.sidecar.check()
         if self.manifest is not None:
             self.manifest.check(sources)
 
     def rejects(self, source: Source) -> KimiVisionError | None:
-        """Why this input can have no output here (a manifest cannot name it), or None."""
-        if self.manifest is None or source.error is not None:
+        """Why this input can have no output here (its sidecar is another file's, a
+        manifest cannot name it), or None."""
+        if source.error is not None:
+            return None
+        if self.sidecar is not None and (err := self.sidecar.conflict(source)) is not None:
+            return err
+        if self.manifest is None:
             return None
         try:
             self.manifest.file_name(source)
@@ -48,8 +56,10 @@ class Writers:
         return None
 
     def done(self, source: Source) -> bool:
-        """Every output asked for exists and is to be kept: a resumed run skips it."""
-        if not self or self.overwrite or source.error is not None:
+        """Every output asked for exists and is to be kept: a resumed run skips it.
+        Never `-`: standard input has no name to resume by, and other bytes piped in
+        must not be taken for the ones described before (issue 11)."""
+        if not self or self.overwrite or source.error is not None or source.kind == "stdin":
             return False
         return self._has_sidecar(source) is not False and self._has_row(source) is not False
 
@@ -57,7 +67,8 @@ class Writers:
         """The outputs of one successful input: the sidecar, then the manifest row (so a
         crash in between leaves a row missing, which the rerun adds). OutputError on a
         write that failed; a sidecar or row already there is kept unless overwrite."""
-        if self.sidecar is not None and (self.overwrite or not self._has_sidecar(source)):
+        replace = self.overwrite or source.kind == "stdin"  # stdin.txt: what was piped last
+        if self.sidecar is not None and (replace or not self._has_sidecar(source)):
             write_sidecar(self.sidecar, source, result)
         if self.manifest is not None:
             from kimi_vision_cli.schema import answer_caption
