@@ -150,3 +150,27 @@ def test_base_url_usage_error_through_the_cli(kv, fake, tmp_path: Path) -> None:
         assert r.returncode == 2, r.stderr
         assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
     assert fake.chat_requests == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [[], ["batch"], ["files"], *([name] if " " not in name else name.split() for name in COMMANDS)],
+    ids=lambda p: " ".join(p) or "kimi-vision",
+)
+def test_help_shows_no_internal_placeholders(
+    path: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11: names users type (QUESTION, INPUT..., N), the real range, never Typer's
+    type column (`<str>`, `<list[str]>`, `<bool>`, `<int range>`) or `{QUESTION}`."""
+    from kimi_vision_cli.cli import run
+
+    monkeypatch.setenv("COLUMNS", "200")
+    run([*path, "--help"])
+    out = capsys.readouterr().out
+    assert "Usage: kimi-vision" in out
+    for placeholder in ("<str>", "<list[", "<bool>", "<int", "<float", "<path>", "range>", "{", "x>=", "...]..."):
+        assert placeholder not in out, f"{' '.join(path)} --help shows {placeholder!r}"
+    if path == ["ask"]:
+        assert "kimi-vision ask [OPTIONS] QUESTION [INPUT]..." in out
+    if path == ["describe"]:
+        assert "0-100" in out and " N " in out  # --retries: the real range; -j takes N

@@ -6,15 +6,47 @@ and holds the error boundary.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from kimi_vision_cli import __version__
 from kimi_vision_cli.terminal import Terminal
 
+
+def _plain_help(param: Any) -> None:
+    """Typer's help shows a type column meant for code (`<str>`, `<list[str]>`, `<bool>`)
+    and braces a required argument in the usage line (`{QUESTION}`): the user sees
+    QUESTION, INPUT... and BATCH_ID... instead (issue 11)."""
+    if isinstance(param, TyperArgument):
+        base = param.display_name_raw.removesuffix("...")
+        usage = (base if param.required else f"[{base}]") + ("..." if param.nargs != 1 else "")
+        param._usage_display_name = lambda: usage  # type: ignore[method-assign]
+        param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+    elif getattr(param, "is_flag", False) and param.metavar is None:
+        param.display_type_rich = lambda ctx: None
+
+
+class _PlainHelp:
+    def get_params(self, ctx: Any) -> list[Any]:
+        params: list[Any] = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:  # --help and Typer's own options included
+            _plain_help(param)
+        return params
+
+
+class HelpCommand(_PlainHelp, TyperCommand):
+    """A command whose --help shows the names users type (cli/params.py registers them)."""
+
+
+class HelpGroup(_PlainHelp, TyperGroup):
+    """The same for a group's own --help and options."""
+
+
 app = typer.Typer(
     name="kimi-vision",
+    cls=HelpGroup,
     help="Describe images and videos with Moonshot's Kimi vision models.",
     no_args_is_help=True,
     add_completion=True,

@@ -18,7 +18,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from kimi_vision_cli.cli.app import STATE
+from kimi_vision_cli.cli.app import STATE, HelpCommand
 from kimi_vision_cli.errors import UsageError
 from kimi_vision_cli.options import COMMANDS, OPTIONS, Opt
 from kimi_vision_cli.settings import Settings, resolve
@@ -113,7 +113,7 @@ def command(
         typer_entry.__signature__ = signature(name)  # type: ignore[attr-defined]
         typer_entry.__name__ = fn.__name__
         typer_entry.__doc__ = fn.__doc__
-        group.command(cli_name or name.split()[-1])(typer_entry)
+        group.command(cli_name or name.split()[-1], cls=HelpCommand)(typer_entry)
         return fn
 
     return register

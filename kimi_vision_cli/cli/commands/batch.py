@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from kimi_vision_cli.cli.app import STATE, app
+from kimi_vision_cli.cli.app import STATE, HelpGroup, app
 from kimi_vision_cli.cli.params import command, context_for, open_files_from
 from kimi_vision_cli.errors import ExitCode, InputError, KimiVisionError, OutputError, Tally, UsageError
 from kimi_vision_cli.output.listing import BATCHES, SUBMITTED, ListingWriter
@@ -17,6 +17,7 @@ from kimi_vision_cli.output.records import Submitted
 from kimi_vision_cli.settings import Settings
 
 batch_app = typer.Typer(
+    cls=HelpGroup,
     help="Moonshot's Batch API: submit a large captioning job, poll it, fetch the results.",
     no_args_is_help=True,
 )

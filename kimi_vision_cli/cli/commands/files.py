@@ -11,13 +11,14 @@ from typing import Any
 
 import typer
 
-from kimi_vision_cli.cli.app import STATE, app
+from kimi_vision_cli.cli.app import STATE, HelpGroup, app
 from kimi_vision_cli.cli.params import NoArgs, command, context_for
 from kimi_vision_cli.errors import ExitCode, Tally, UsageError
 from kimi_vision_cli.output.listing import FILES, ListingWriter
 from kimi_vision_cli.settings import Settings
 
 files_app = typer.Typer(
+    cls=HelpGroup,
     help="Manage uploaded files (the account holds at most 1,000): list, delete, prune.",
     no_args_is_help=True,
 )
