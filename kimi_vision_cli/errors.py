@@ -142,6 +142,13 @@ class TemporaryError(KimiVisionError):
     code = "temporary"
 
 
+class NotStartedError(TemporaryError):
+    """An input never sent because the run stopped first (--max-cost reached, or the
+    account's daily token limit): a rerun finishes it."""
+
+    code = "not_started"
+
+
 class OutputError(KimiVisionError):
     """A sidecar or output file could not be written (disk full, permissions)."""
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kimi_vision_cli.moonshot import DEFAULT_MODEL, IMAGE_RECOMMENDED
+from kimi_vision_cli.moonshot import BATCH_DEFAULT_MODEL, DEFAULT_MODEL, IMAGE_RECOMMENDED
 
 # Help panels, in the order --help shows them.
 INPUTS = "Inputs and batch"
@@ -50,11 +50,19 @@ class Opt:
     # Choices only some commands take, added to `choices` there: describe's --format vtt|srt
     # (subtitles need --segment; any other command refuses them like any unknown choice).
     wider: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Defaults only some commands have: batch submit's model is the Batch API's one model.
+    defaults: tuple[tuple[str, Any], ...] = ()
 
     def for_command(self, command: str | None) -> Opt:
-        """This row as `command` takes it (Typer parameter, help, checks)."""
+        """This row as `command` takes it (Typer parameter, help, checks, default)."""
+        opt = self
         extra = dict(self.wider).get(command or "")
-        return replace(self, choices=(*self.choices, *extra)) if extra else self
+        if extra:
+            opt = replace(opt, choices=(*self.choices, *extra))
+        own = dict(self.defaults)
+        if command in own:
+            opt = replace(opt, default=own[command])
+        return opt
 
     @property
     def value_name(self) -> str:
@@ -152,10 +160,14 @@ _ROWS = [
         choices=("skip", "overwrite"), default="skip", setting=False),
     Opt("shard", ("--shard",), "K/N: only shard K of N (by a hash of the path).",
         INPUTS, setting=False, metavar="K/N"),
+    Opt("max_cost", ("--max-cost",),
+        "Start no request once the money spent (usage x price) reaches AMOUNT, in the price's currency.",
+        INPUTS, kind=float, env=("KIMI_VISION_MAX_COST",), config=True, low=0, metavar="AMOUNT"),
     # -- prompt and model ---------------------------------------------------------------
     Opt("prompt", ("-p", "--prompt"), "Prompt (default: describe the media).", PROMPT, config=True),
     Opt("model", ("-m", "--model"), "Model id.", PROMPT, metavar="MODEL",
-        default=DEFAULT_MODEL, env=("KIMI_VISION_MODEL",), config=True),
+        default=DEFAULT_MODEL, env=("KIMI_VISION_MODEL",), config=True,
+        defaults=(("batch submit", BATCH_DEFAULT_MODEL),)),
     Opt("system", ("--system",), "System message.", PROMPT, config=True),
     Opt("thinking", ("--thinking/--no-thinking",), "Thinking mode (kimi-k2.x).", PROMPT,
         kind=bool, default=True, config=True),
@@ -241,10 +253,10 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "describe": (
         "inputs", "prompt", *_REQUEST, "segment", "format", "dry_run", "verbose",
         "recursive", "files_from", "concurrency", "sidecar", "output_dir", "manifest", "on_exists", "shard",
-        *_CONNECTION,
+        "max_cost", *_CONNECTION,
     ),
     "ask": ("question", "inputs", *_REQUEST, "prefix", "interactive", "recursive",
-            "format", "dry_run", "verbose", *_CONNECTION),
+            "format", "dry_run", "verbose", "max_cost", *_CONNECTION),
     "upload": ("inputs", *_MEDIA, "no_cache", "recursive", "format", "verbose", *_CONNECTION),
     "estimate": ("inputs", "prompt", "ask", *[o for o in _REQUEST if o != "show_thinking"], "segment",
                  "recursive", "files_from", "format", "dry_run", "verbose", *_CONNECTION),
@@ -253,7 +265,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "files delete": ("file_ids", "verbose", *_CONNECTION),
     "files prune": ("all_files", "yes", "verbose", *_CONNECTION),
     "batch submit": ("inputs", "prompt", *[o for o in _REQUEST if o not in ("show_thinking", "upload")],
-                     "recursive", "files_from", "window", "format", "verbose", *_CONNECTION),
+                     "recursive", "files_from", "window", "max_cost", "format", "verbose", *_CONNECTION),
     "batch status": ("batch_ids", "format", *_CONNECTION),
     "batch cancel": ("batch_ids", "format", *_CONNECTION),
     "batch results": ("batch_ids", "wait", "schema", "sidecar", "output_dir", "manifest", "on_exists", "format",

@@ -53,6 +53,7 @@ class Settings:
     format: str = _d("format")
     dry_run: bool = False
     concurrency: int = _d("concurrency")
+    max_cost: float | None = None  # --max-cost: no request starts once the money spent reaches it
     retries: int = _d("retries")
     timeout: float = _d("timeout")
     verbose: bool = False
@@ -119,7 +120,7 @@ def load_config(path: Path) -> dict[str, Any]:
     return data
 
 
-PRICE_KEYS = {"input": (int, float), "output": (int, float), "currency": (str,)}
+PRICE_KEYS = {"input": (int, float), "output": (int, float), "cached_input": (int, float), "currency": (str,)}
 
 
 def _check_values(data: dict[str, Any], text: str, path: Path) -> None:
@@ -139,7 +140,7 @@ def _check_values(data: dict[str, Any], text: str, path: Path) -> None:
         for name, value in entry.items():
             types = PRICE_KEYS.get(name)
             if types is None:
-                raise fail(f"unknown key {name!r} in prices.{model}", model, "use input, output, currency")
+                raise fail(f"unknown key {name!r} in prices.{model}", model, "use input, output, cached_input, currency")
             if not isinstance(value, types) or isinstance(value, bool):
                 raise fail(f"prices.{model}.{name} must be {'a number' if name != 'currency' else 'a string'}", model)
             if not isinstance(value, str) and value < 0:
@@ -171,7 +172,8 @@ def resolve(flags: dict[str, Any], env: dict[str, str] | None = None, command: s
     values: dict[str, Any] = {}
     for opt in SETTINGS_OPTIONS:
         value, origin = _pick(opt, flags, env, cfg)
-        values[opt.dest] = opt.default if value is None else check(opt.for_command(command), value, origin)
+        own = opt.for_command(command)  # describe's --format also takes vtt; batch submit's model
+        values[opt.dest] = own.default if value is None else check(own, value, origin)
     values["api_key"] = _key(values["api_key"])
     values.pop("region")
     values["base_url"] = _checked_url(str(_endpoint(flags, env, cfg)).rstrip("/"))

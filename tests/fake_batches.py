@@ -13,6 +13,13 @@ mirrors): an output line is `{"id", "custom_id", "response": {"status_code", "re
 as `{"id", "custom_id", "response": {"status_code": 400, "body": {"error": {...}}}, "error": null}`.
 Time is simulated: each GET of a batch moves it one step (validating -> in_progress ->
 completed), so a test sees "still running" once before the results.
+
+READING (issue 13): the Batch API guide says "Batch API currently only supports the
+kimi-k2.5 model" (platform.kimi.ai/docs/guide/use-batch-api); the create reference says
+only that the model must exist and be the key's. Where the real service refuses another
+model (at create, or by failing the batch while validating) is not documented; we refuse
+it at create with a 400 naming the model, so a client that did not check first would
+still get one line.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ if TYPE_CHECKING:
     from tests.fake_moonshot import FakeState
 
 _WINDOW = re.compile(r"^(\d+)([hd])$")
+BATCH_MODELS = {"kimi-k2.5"}
 
 
 def _err(type_: str, message: str) -> dict[str, Any]:
@@ -76,8 +84,11 @@ def create(state: FakeState, body: Any) -> tuple[int, dict[str, Any]]:
     ids = [ln.get("custom_id") for ln in lines]
     if len(set(ids)) != len(ids) or None in ids:
         return 400, _err("invalid_request_error", "custom_id must be present and unique")
-    if len({(ln.get("body") or {}).get("model") for ln in lines}) != 1:
+    models = {(ln.get("body") or {}).get("model") for ln in lines}
+    if len(models) != 1:
         return 400, _err("invalid_request_error", "all requests in a batch must use the same model")
+    if models - BATCH_MODELS:
+        return 400, _err("invalid_request_error", f"model {models.pop()} is not supported by the Batch API")
     if any(ln.get("method") != "POST" or ln.get("url") != "/v1/chat/completions" for ln in lines):
         return 400, _err("invalid_request_error", "each line needs method POST and url /v1/chat/completions")
     bid = "batch-" + uuid.uuid4().hex[:16]

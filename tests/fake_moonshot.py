@@ -23,6 +23,21 @@ Readings we chose where Moonshot's docs are unclear (each marked READING below):
   limits are per account (concurrency, RPM, TPM), so the wait applies to the whole run,
   not one request: the client starts no new request until it has passed and halves its
   concurrency (kimi_vision_cli/scheduler.py). Faults are injected per request here.
+- Rate tiers (issue 13): `FakeState.limits = Limits(concurrency=1, rpm=3, window=1.0)`
+  enforces a tier-0 account (platform.moonshot.ai/docs/pricing/limits) with Moonshot's
+  wording ("Your account org-…<ak-…> request reached max organization concurrency: 1,
+  please try again after 1 seconds", "… reached organization max RPM: 3, …", "… max
+  TPM: N, …", "… reached organization TPD rate limit, current: N, limit: M"), type
+  rate_limit_reached_error. READINGs: a refused request counts toward no limit; the RPM
+  and TPM windows slide (the last `window` seconds, 60 on the real service; tests shorten
+  it); TPM and TPD count a request's prompt tokens plus its max_tokens (32768 when a k2
+  request sends none), as the docs say TPM counts max_tokens; a request stops counting
+  as in flight when its last byte is sent. `FakeState.rate_limited` counts the 429s.
+- Context cache: Moonshot caches prompt prefixes automatically and reports the hit as
+  `usage.cached_tokens` (platform.kimi.ai/docs/api/chat; real answers also carry
+  `prompt_tokens_details.cached_tokens`). READING: the leading messages a request shares
+  with an earlier request of the account are a hit (whole messages, no 256-token
+  rounding); both fields are sent only when the hit is not zero.
 - JSON Mode (`response_format: {"type": "json_object"}`): Moonshot's guide has the prompt
   describe the object wanted and documents no `json_schema` format, so we refuse
   `json_schema` (400) and, when the prompt carries a JSON Schema after the words
@@ -34,6 +49,7 @@ Readings we chose where Moonshot's docs are unclear (each marked READING below):
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import re
@@ -97,6 +113,19 @@ class Fault:
     path: str = "/v1/chat/completions"
 
 
+@dataclass(frozen=True)
+class Limits:
+    """An account's rate limits (tier 0 by default); `window` shortens Moonshot's minute."""
+
+    concurrency: int | None = 1
+    rpm: int | None = 3
+    tpm: int | None = None
+    tpd: int | None = None
+    window: float = 60.0
+    org: str = "org-f4k3acc0unt"
+    ak: str = "ak-f4k3k3y"
+
+
 @dataclass
 class FakeState:
     api_key: str
@@ -113,6 +142,11 @@ class FakeState:
     max_files: int = 1000  # Moonshot's per-account file count; tests lower it
     batches: dict[str, dict[str, Any]] = field(default_factory=dict)
     answers: deque[str] = field(default_factory=deque)  # the next completions' raw text, in order
+    limits: Limits | None = None  # rate limits enforced on chat completions (None: unlimited)
+    starts: deque[tuple[float, int]] = field(default_factory=deque)  # (when, tokens) of accepted chats
+    tokens_today: int = 0
+    rate_limited: int = 0  # rate-limit 429s answered
+    prefixes: set[str] = field(default_factory=set)  # message prefixes seen: the context cache
 
 
 def describe_media(data: bytes, mime: str) -> str:
@@ -369,13 +403,24 @@ class _Handler(BaseHTTPRequestHandler):
             status, type_, message = problem
             return self._error(status, type_, message)
         with self.state.lock:
-            self.state.in_flight += 1
-            self.state.max_in_flight = max(self.state.max_in_flight, self.state.in_flight)
+            refusal = rate_limit(body, self.state)
+            if refusal is None:
+                self.state.in_flight += 1
+                self.state.max_in_flight = max(self.state.max_in_flight, self.state.in_flight)
+        if refusal is not None:
+            return self._error(429, "rate_limit_reached_error", refusal)
+        self._counted = True
         try:
             if self.state.latency:
                 time.sleep(self.state.latency)
             self._answer(body, fault)
         finally:
+            self._done()
+
+    def _done(self) -> None:
+        """The request stops counting as in flight (once: before [DONE] or on the way out)."""
+        if getattr(self, "_counted", False):
+            self._counted = False
             with self.state.lock:
                 self.state.in_flight -= 1
 
@@ -425,6 +470,7 @@ class _Handler(BaseHTTPRequestHandler):
                 chunk({"content": word + (" " if i < len(words) - 1 else "")})
                 sent += 1
             chunk({}, finish, usage)
+            self._done()  # the client may start its next request as soon as it reads [DONE]
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
@@ -475,12 +521,61 @@ def compose_answer(body: dict[str, Any], state: FakeState) -> tuple[list[str], s
         finish = "length"
     prompt_tokens = sum(len(json.dumps(m)) // 4 for m in messages)
     completion_tokens = len(words) + len(reasoning.split())
-    usage = {
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
     }
+    cached = cache_hit(messages, state)
+    if cached:
+        usage["cached_tokens"] = cached
+        usage["prompt_tokens_details"] = {"cached_tokens": cached}
     return words, reasoning, finish, usage
+
+
+def cache_hit(messages: list[dict[str, Any]], state: FakeState) -> int:
+    """Tokens of the leading messages an earlier request sent too (then remembered)."""
+    hit, prefix, hashes = 0, hashlib.sha1(), []
+    for m in messages:
+        prefix.update(json.dumps(m, sort_keys=True).encode())
+        hashes.append((prefix.hexdigest(), len(json.dumps(m)) // 4))
+    with state.lock:
+        for digest, tokens in hashes:
+            if digest not in state.prefixes:
+                break
+            hit += tokens
+        state.prefixes.update(d for d, _ in hashes)
+    return hit
+
+
+def rate_limit(body: dict[str, Any], state: FakeState) -> str | None:
+    """The 429 message when the account's limits refuse this chat request (state.lock held);
+    None: accepted, and counted toward RPM, TPM and TPD."""
+    lim = state.limits
+    if lim is None:
+        return None
+    now = time.monotonic()
+    while state.starts and state.starts[0][0] <= now - lim.window:
+        state.starts.popleft()
+    budget = body.get("max_tokens") or (32768 if body.get("model") in K2 else 0)
+    tokens = sum(len(json.dumps(m)) // 4 for m in body.get("messages") or []) + budget
+    who = f"Your account {lim.org}<{lim.ak}> request reached"
+    after = "please try again after 1 seconds"
+    message = None
+    if lim.tpd is not None and state.tokens_today + tokens > lim.tpd:
+        message = f"{who} organization TPD rate limit, current: {state.tokens_today}, limit: {lim.tpd}"
+    elif lim.concurrency is not None and state.in_flight >= lim.concurrency:
+        message = f"{who} max organization concurrency: {lim.concurrency}, {after}"
+    elif lim.rpm is not None and len(state.starts) >= lim.rpm:
+        message = f"{who} organization max RPM: {lim.rpm}, {after}"
+    elif lim.tpm is not None and sum(t for _, t in state.starts) + tokens > lim.tpm:
+        message = f"{who} organization max TPM: {lim.tpm}, {after}"
+    if message is not None:
+        state.rate_limited += 1
+        return message
+    state.starts.append((now, tokens))
+    state.tokens_today += tokens
+    return None
 
 
 def json_answer(messages: list[dict[str, Any]], caption: str, question: Any) -> str:

@@ -26,7 +26,8 @@ QUOTA_429 = Fault(
     type="exceeded_current_quota_error",
     message="Your account org-1 is suspended, please check your plan and billing details",
 )
-SUMMARY = re.compile(r"^kimi-vision: (\d+) done, (\d+) failed, (\d+) skipped in [\d.]+s$", re.M)
+# "; 1,234 tokens in, 56 out, 0.0012 USD" follows once anything was answered (issue 13).
+SUMMARY = re.compile(r"^kimi-vision: (\d+) done, (\d+) failed, (\d+) skipped in [\d.]+s(?:; .*)?$", re.M)
 
 
 def _images(root: Path, n: int, sub: str = "") -> list[str]:
@@ -101,8 +102,10 @@ def test_six_rate_limit_429s_lower_concurrency_and_every_caption_arrives(kv, fak
     assert sorted(rec["input"] for rec in recs) == sorted(names)
     assert all(rec["error"] is None and rec["finish_reason"] == "stop" for rec in recs)
     assert len(fake.chat_requests) == 16 + 6
-    # the limit came down from 8 when Moonshot said to wait
-    assert "rate limited (wait 1s): concurrency 8 -> 4" in r.stderr
+    # the 429s came while one request was in flight (slow start): the limit stays at 1
+    # until the answers come, then grows back one by one, never past the named 8
+    assert "rate limit: 8 requests at a time" in r.stderr
+    assert "steady: concurrency 1 -> 2" in r.stderr
 
 
 def test_quota_429_stops_the_run_with_exit_3(kv, fake, tmp_path: Path) -> None:
@@ -284,26 +287,48 @@ def test_unwritable_output_dir_fails_those_inputs_with_exit_1(kv, fake, tmp_path
     assert _temp_files(tmp_path) == []
 
 
-def test_adaptive_limit_halves_once_per_wait_and_climbs_back() -> None:
-    from kimi_vision_cli.flows.scheduler import RAISE_AFTER, AdaptiveLimit
+class _Clock:
+    """A clock the test moves (no real sleeps)."""
 
-    lim = AdaptiveLimit(8)
-    lim.on_rate_limit(0.2)
-    lim.on_rate_limit(0.2)  # same burst: no second halving
-    assert lim.current == 4 and lim.paused_for() > 0
-    time.sleep(0.25)
-    for _ in range(3):
-        lim.on_rate_limit(0.01)
-        time.sleep(0.02)
-    assert lim.current == 1  # never below 1
-    lim.on_rate_limit(0.01)
-    assert lim.current == 1
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def now(self) -> float:
+        return self.t
+
+    def wait(self, cond, seconds):  # type: ignore[no-untyped-def]
+        self.t += seconds or 0
+
+
+def test_adaptive_limit_slow_start_caps_halves_and_climbs_back() -> None:
+    from kimi_vision_cli.api.errors import RateLimit
+    from kimi_vision_cli.flows.limits import RAISE_AFTER, AdaptiveLimit
+
+    clock = _Clock()
+    lim = AdaptiveLimit(8, clock=clock)
+    assert lim.current == 1  # slow start: one request first
+    lim.on_success()
+    lim.on_success()
+    assert lim.current == 4  # doubling with each success
+    lim.on_rate_limit(RateLimit(None, None, 0.2))
+    lim.on_rate_limit(RateLimit(None, None, 0.2))  # same burst: no second halving
+    assert lim.current == 2 and lim.paused_for() > 0
+    clock.t += 0.25
+    assert lim.paused_for() == 0
+    lim.on_rate_limit(RateLimit("concurrency", 3, 1.0))  # a named concurrency caps the run
+    lim.on_rate_limit(RateLimit("rpm", 3, 1.0))  # RPM: paced by the client's Gate, no slot lost
+    assert lim.current == 2 and lim.ceiling == 3
     for _ in range(RAISE_AFTER * 3):
         lim.on_success()
-    assert lim.current == 4
+    assert lim.current == 3  # one by one, never past the named concurrency
+    clock.t += 2
+    for _ in range(4):
+        lim.on_rate_limit(RateLimit(None, None, 0.01))
+        clock.t += 0.02
+    assert lim.current == 1  # never below 1
     for _ in range(RAISE_AFTER * 20):
         lim.on_success()
-    assert lim.current == 8  # never above -j
+    assert lim.current == 3
 
 
 def test_sidecar_names_for_every_kind_of_input(tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ def test_submit_then_results_round_trip(kv, fake, tmp_path: Path) -> None:
 
 def test_failed_request_in_batch_is_reported(kv, fake, tmp_path: Path) -> None:
     write_image(tmp_path / "a.png")
-    r = kv("batch", "submit", "a.png", "-m", "moonshot-v1-8k-vision-preview", "--max-tokens", "3")
+    r = kv("batch", "submit", "a.png", "--max-tokens", "3")
     assert r.returncode == 0, r.stderr
     batch_id = r.stdout.strip()
     kv("batch", "status", batch_id)

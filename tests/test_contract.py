@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.media import write_image
 
 OUTPUT_DOC = Path(__file__).resolve().parent.parent / "docs" / "output.md"
-RESULT_KEYS = ["input", "model", "text", "reasoning", "finish_reason", "usage", "media", "error"]
+RESULT_KEYS = ["input", "model", "text", "reasoning", "finish_reason", "usage", "cost", "media", "error"]
 MEDIA_KEYS = [
     "mime", "width", "height", "original_width", "original_height", "transport", "file_id",
     "bytes", "original_bytes", "original_mime", "resized", "rotated", "converted", "stripped",

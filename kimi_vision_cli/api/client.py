@@ -4,20 +4,29 @@ Batch API; every SDK call runs under the one Translator (api/errors.py), which t
 openai/httpx exceptions into ours (STYLE rules 5 and 6).
 
 Retries are the SDK's (exponential backoff, Retry-After). What Moonshot needs on
-top is done in a response hook: "please try again after N seconds" becomes a
-Retry-After header, and a quota 429 is marked not-retryable.
+top is done in a response hook: a rate-limit 429 is read (which limit, what value, "try
+again after N seconds") and taught to the Gate (api/ratelimit.py), which holds every chat
+request attempt, the SDK's retries included, until the account's limits allow it; a
+quota 429 and a tokens-per-day 429 are marked not-retryable (waiting does not help).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from kimi_vision_cli.api.errors import QUOTA, StreamCutError, Translator, moonshot_error
+from kimi_vision_cli.api.errors import (
+    QUOTA,
+    RateLimit,
+    StreamCutError,
+    Translator,
+    moonshot_error,
+    parse_rate_limit,
+)
+from kimi_vision_cli.api.ratelimit import Gate
 from kimi_vision_cli.errors import (
     APIError,
     AuthError,
@@ -27,11 +36,10 @@ from kimi_vision_cli.errors import (
     InputError,
     KimiVisionError,
 )
+from kimi_vision_cli.moonshot import completion_budget, usage_tokens
 from kimi_vision_cli.settings import Settings
 
-__all__ = ["MoonshotClient", "RateLimitObserver", "StreamCutError", "StreamEvent"]
-
-_AFTER_SECONDS = re.compile(r"after\s+(\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
+__all__ = ["MoonshotClient", "RateLimit", "RateLimitObserver", "StreamCutError", "StreamEvent"]
 
 
 @dataclass
@@ -46,11 +54,11 @@ class StreamEvent:
 class RateLimitObserver:
     """Told of every rate-limit 429 the SDK sees (even those it then retries)."""
 
-    callbacks: list[Callable[[float | None], None]] = field(default_factory=list)
+    callbacks: list[Callable[[RateLimit], None]] = field(default_factory=list)
 
-    def __call__(self, wait: float | None) -> None:
+    def __call__(self, limit: RateLimit) -> None:
         for cb in self.callbacks:
-            cb(wait)
+            cb(limit)
 
 
 class MoonshotClient:
@@ -72,10 +80,11 @@ class MoonshotClient:
         self.observer = observer or RateLimitObserver()
         self._log = log
         self._errors = Translator(settings, self.redact)
+        self.gate = Gate(budget=completion_budget(settings.model, settings.max_tokens))
         hooks: dict[str, list[Callable[[Any], None]]] = {"response": [self._on_response]}
         if log is not None:  # --verbose: one line per HTTP attempt, never a header's value but ids
             hooks = {"request": [self._log_request], "response": [self._log_response, self._on_response]}
-        http = openai.DefaultHttpxClient(event_hooks=hooks)
+        http = gated_http_client(self.gate, hooks)
         self._sdk = openai.OpenAI(
             api_key=settings.api_key,
             base_url=settings.base_url,
@@ -114,11 +123,17 @@ class MoonshotClient:
             # Waiting does not refill a balance: tell the SDK not to retry.
             response.headers["x-should-retry"] = "false"
             return
-        match = _AFTER_SECONDS.search(message)
-        wait = float(match.group(1)) if match else None
-        if wait is not None and "retry-after" not in response.headers:
-            response.headers["retry-after"] = str(wait)
-        self.observer(wait)
+        limit = parse_rate_limit(message)
+        if limit.kind == "tpd":
+            response.headers["x-should-retry"] = "false"  # a daily budget: seconds do not refill it
+        elif limit.wait is not None and "retry-after" not in response.headers:
+            # The Gate holds the retry until Moonshot's "after N seconds" (and the learned
+            # pacing) on its clock; the SDK only needs to send it again.
+            response.headers["retry-after"] = "0.001"
+        learned = self.gate.learn(limit)
+        if learned and self._log is not None:
+            self._log(learned)
+        self.observer(limit)
 
     def redact(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
@@ -136,7 +151,10 @@ class MoonshotClient:
             self._sdk.chat.completions.with_streaming_response.create(**kwargs, extra_body=extra or None) as response,
             self._errors(streaming=True),  # once the answer has started, a transport error is a cut stream
         ):
-            yield from self._parse_sse(response.iter_lines())
+            for event in self._parse_sse(response.iter_lines()):
+                if event.usage:  # what the next requests likely send, for TPM pacing
+                    self.gate.note_usage(usage_tokens(event.usage)[0])
+                yield event
 
     def _parse_sse(self, lines: Iterator[str]) -> Iterator[StreamEvent]:
         finish: str | None = None
@@ -286,3 +304,42 @@ def _as_dict(obj: Any) -> dict[str, Any]:
         return obj
     dump = getattr(obj, "model_dump", None)
     return dict(dump()) if dump else dict(vars(obj))
+
+
+def gated_http_client(gate: Gate, hooks: dict[str, list[Callable[[Any], None]]]) -> Any:
+    """The SDK's HTTP client, with each chat completion attempt held by `gate` until it may
+    start and counted in flight until its answer stream is closed (an error answer: at once)."""
+    import httpx2
+    import openai
+
+    class Releasing(httpx2.SyncByteStream):
+        def __init__(self, inner: Any, release: Callable[[], None]):
+            self.inner, self.release = inner, release
+
+        def __iter__(self) -> Iterator[bytes]:
+            yield from self.inner
+
+        def close(self) -> None:
+            try:
+                self.inner.close()
+            finally:
+                self.release()
+
+    class GatedClient(openai.DefaultHttpxClient):  # type: ignore[misc,valid-type]
+        def send(self, request: Any, **kwargs: Any) -> Any:
+            if request.method != "POST" or not request.url.path.endswith("/chat/completions"):
+                return super().send(request, **kwargs)
+            gate.acquire()
+            release = gate.releaser()
+            try:
+                response = super().send(request, **kwargs)
+            except BaseException:
+                release()
+                raise
+            if response.status_code != 200 or response.is_closed or not kwargs.get("stream"):
+                release()  # an error answer, or one read whole: the request is over
+            else:
+                response.stream = Releasing(response.stream, release)
+            return response
+
+    return GatedClient(event_hooks=hooks)

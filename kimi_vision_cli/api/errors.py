@@ -9,8 +9,10 @@ redacted. A quota 429 is not a rate 429 (SPEC "What the API requires").
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from kimi_vision_cli.errors import (
@@ -31,6 +33,51 @@ REGION_HINT = (
     "and keys from platform.moonshot.cn only with api.moonshot.cn (try --region cn or --region global)"
 )
 QUOTA = "exceeded_current_quota_error"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """What a rate-limit 429 says: which limit was hit, its value, when to try again.
+    Moonshot words them "... request reached max organization concurrency: 1, please try
+    again after 1 seconds", "... reached organization max RPM: 3, ...", the same for TPM,
+    and "... reached organization TPD rate limit, current: 1526210, limit: 1500000"."""
+
+    kind: str | None = None  # "concurrency" | "rpm" | "tpm" | "tpd"; None: not named
+    limit: int | None = None
+    wait: float | None = None  # seconds, from "try again after N seconds"
+    current: int | None = None  # TPD: the tokens already used today
+
+    def describe(self) -> str:
+        """The limit as the message names it (`max RPM: 3`), for an error line."""
+        if self.kind is None:
+            return "rate limit"
+        name = "concurrency" if self.kind == "concurrency" else self.kind.upper()
+        return f"max {name}: {self.limit:,}" if self.limit is not None else f"{name} limit"
+
+
+_AFTER = re.compile(r"after\s+(\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
+_KINDS = (("concurrency", "concurrency"), ("rpm", "RPM"), ("tpm", "TPM"), ("tpd", "TPD"))
+
+
+def _number(pattern: str, text: str) -> int | None:
+    m = re.search(pattern, text, re.IGNORECASE)
+    return int(m.group(1).replace(",", "")) if m else None
+
+
+def parse_rate_limit(message: str) -> RateLimit:
+    """The one reading of a rate-limit 429's message (the hook that paces requests and the
+    error a run ends with both use it)."""
+    after = _AFTER.search(message)
+    wait = float(after.group(1)) if after else None
+    for kind, word in _KINDS:
+        at = re.search(rf"\b{word}\b", message, re.IGNORECASE)
+        if at is None:
+            continue
+        rest = message[at.end() :]
+        # "limit: N" when the message gives current and limit, else the first number after it.
+        limit = _number(r"\blimit:\s*([\d,]+)", rest) or _number(r"^\D{0,40}?(\d[\d,]*)", rest)
+        return RateLimit(kind, limit, wait, _number(r"\bcurrent:\s*([\d,]+)", rest))
+    return RateLimit(None, None, wait)
 
 
 class StreamCutError(TruncatedError):
@@ -142,10 +189,7 @@ class Translator:
                 hint="top up the account at platform.moonshot.ai; retrying will not help",
             )
         if status == 429:
-            return TemporaryError(
-                f"rate limited after {s.retries} retries: {label}",
-                hint="rerun later or lower -j/--concurrency",
-            )
+            return rate_limit_error(parse_rate_limit(message), label, s.retries)
         if status == 400 and (kind == "content_filter" or "content_filter" in message):
             return ContentFilterError(
                 f"refused by Moonshot's content filter: {label}",
@@ -162,3 +206,17 @@ class Translator:
                 hint="Moonshot is having trouble; rerun later",
             )
         return APIError(f"request refused: {label}")
+
+
+def rate_limit_error(limit: RateLimit, label: str, retries: int) -> TemporaryError:
+    """A rate limit that outlasted the retries, naming the limit and what to do."""
+    if limit.kind == "tpd":
+        # A daily budget: waiting seconds does not help, so it is not retried (client.py).
+        return TemporaryError(
+            f"daily token limit reached: {label}",
+            hint="Moonshot's tokens-per-day limit resets daily; rerun later or top up to a higher tier",
+        )
+    hint = "rerun later; a higher tier (cumulative top-up) raises the limits"
+    if limit.kind == "tpm":
+        hint = "lower --max-tokens (TPM counts it whole) and rerun; a higher tier raises the limits"
+    return TemporaryError(f"rate limited ({limit.describe()}) after {retries} retries: {label}", hint=hint)

@@ -28,11 +28,12 @@ from kimi_vision_cli.errors import (
     TruncatedError,
     UsageError,
 )
+from kimi_vision_cli.flows.budget import Allowance
 from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.flows.prepare import prepare_source
 from kimi_vision_cli.flows.send import check_answer, send_body
 from kimi_vision_cli.inputs.discover import Source, display_name, valid_id
-from kimi_vision_cli.moonshot import FILE_LIMIT, MB
+from kimi_vision_cli.moonshot import BATCH_DEFAULT_MODEL, BATCH_MODELS, FILE_LIMIT, MB
 from kimi_vision_cli.output.records import Result, Submitted
 from kimi_vision_cli.plan import plan
 from kimi_vision_cli.settings import cache_dir
@@ -53,6 +54,16 @@ def check_window(window: str) -> str:
     if not 12 <= hours <= 7 * 24:
         raise UsageError(f"--window {window!r} must be between 12h and 7d", hint="e.g. 24h or 3d")
     return window
+
+
+def check_model(model: str) -> None:
+    """The Batch API takes fewer models than chat: refuse another before anything is read."""
+    if model not in BATCH_MODELS:
+        takes = ", ".join(sorted(BATCH_MODELS))
+        raise UsageError(
+            f"{model} is not available on Moonshot's Batch API, which takes {takes} only",
+            hint=f"drop -m (batch submit uses {BATCH_DEFAULT_MODEL}) or use describe, which takes every model",
+        )
 
 
 def _lines(sources: Iterable[Source], ctx: Context) -> Iterator[tuple[str, Source, bytes | KimiVisionError]]:
@@ -87,6 +98,9 @@ def submit(
     tally (which reports them); auth and quota stop the run."""
     out = out if out is not None else Submitted()
     tally = tally if tally is not None else Tally(report=ctx.diag.error)
+    check_model(ctx.settings.model)
+    allowance = Allowance.for_batch(ctx)  # --max-cost: requests counted at their worst case
+    sources = iter(sources)  # the inputs left after a refusal are named, not prepared
     manifest: dict[str, Source] = {}
     with tempfile.TemporaryDirectory(prefix="kimi-vision-batch-") as tmp:
         part = Path(tmp) / "part.jsonl"
@@ -99,6 +113,9 @@ def submit(
                     if tally.error(line):
                         break
                     continue
+                if allowance is not None and not allowance.admit(line):
+                    allowance.refuse(source, sources, out, tally)
+                    break
                 if size + len(line) > MAX_FILE_BYTES:
                     fh.close()
                     out.batch_ids.append(_create(part, manifest, ctx, window))

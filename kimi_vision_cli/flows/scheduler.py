@@ -6,10 +6,14 @@ thread owns everything that prints and every counter (a Tally); workers run the
 work function (describe.describe_one: prepare -> plan -> upload -> request), write
 the sidecar and hand back a finished Result.
 
-- Concurrency adapts: a rate-limit 429 (seen through the client's RateLimitObserver,
-  even when the SDK then retries it) halves the limit and pauses new requests for the
-  wait Moonshot asked for; every RAISE_AFTER successes in a row add one back.
+- Concurrency adapts (flows/limits.py): one request first, more after each success; a
+  rate-limit 429 (seen through the client's RateLimitObserver, even when the SDK then
+  retries it) caps or lowers the limit and pauses new requests for the wait Moonshot
+  asked for; the client's Gate paces the starts to a learned RPM/TPM.
 - An auth or quota error (exit 3) stops submitting at once; requests in flight finish.
+- Money (flows/budget.py): each answer is priced; once the run has spent --max-cost, or
+  the account's daily token limit is reached, no new request starts, the requests in
+  flight finish, and the inputs not started are reported as such (exit 75).
 - Ctrl-C stops submitting, lets the sidecar writes under way finish (no temp files,
   no half files), drops the requests still in flight, and exits 130.
 """
@@ -19,71 +23,24 @@ from __future__ import annotations
 import queue
 import signal
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from kimi_vision_cli.errors import ExitCode, KimiVisionError, Tally, Terminated
+from kimi_vision_cli.api.errors import RateLimit
+from kimi_vision_cli.errors import ExitCode, KimiVisionError, NotStartedError, Tally, Terminated
+from kimi_vision_cli.flows.budget import Spend, spend_for
 from kimi_vision_cli.flows.context import Context
+from kimi_vision_cli.flows.limits import AdaptiveLimit
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.progress import BatchProgress
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.render import Renderer
 from kimi_vision_cli.output.writers import Writers
 
-# Additive increase after a halving: one more slot per this many successes in a row.
-RAISE_AFTER = 5
-# A burst of 429s from requests already in flight counts as one signal, not several:
-# the limit is halved at most once per back-off window (this long when no wait is given).
-DEFAULT_WINDOW = 1.0
 _POLL = 0.1
-
-
-# -- adaptive concurrency -----------------------------------------------------------
-
-
-class AdaptiveLimit:
-    """How many requests may be in flight: halved on a rate limit, +1 per run of successes."""
-
-    def __init__(self, maximum: int, on_change: Any = None):
-        self.maximum = maximum
-        self.current = maximum
-        self._ok = 0
-        self._resume_at = 0.0
-        self._lock = threading.Lock()
-        self._on_change = on_change
-        self.rate_limits = 0
-
-    def on_rate_limit(self, wait: float | None) -> None:
-        """Called from worker threads by the client's response hook."""
-        now = time.monotonic()
-        with self._lock:
-            self.rate_limits += 1
-            self._ok = 0
-            in_window = now < self._resume_at
-            self._resume_at = max(self._resume_at, now + (wait if wait is not None else DEFAULT_WINDOW))
-            if in_window:
-                return
-            old, self.current = self.current, max(1, self.current // 2)
-        if old != self.current and self._on_change:
-            self._on_change(old, self.current, wait)
-
-    def on_success(self) -> None:
-        with self._lock:
-            self._ok += 1
-            if self._ok < RAISE_AFTER or self.current >= self.maximum:
-                return
-            self._ok = 0
-            old, self.current = self.current, self.current + 1
-        if self._on_change:
-            self._on_change(old, self.current, None)
-
-    def paused_for(self) -> float:
-        """Seconds left before new requests may start (Moonshot's "try again after N")."""
-        return max(0.0, self._resume_at - time.monotonic())
 
 
 # -- sidecar writes that an interrupt waits for ---------------------------------------
@@ -178,6 +135,7 @@ class _Done:
     exc: BaseException | None = None
     split: tuple[Source, Split] | None = None  # the input became parts to queue
     part: _Part | None = None  # one part's answer (result)
+    joined: bool = False  # an input made of parts: its requests were counted as each answered
 
 
 # -- the run --------------------------------------------------------------------------
@@ -198,6 +156,11 @@ class Scheduler:
         # --schema, whose answer may be asked for twice (flows/send.py check_answer).
         self.streaming = s.format == "text" and s.schema is None and (self.maximum == 1 or not multi)
         self.limit = AdaptiveLimit(self.maximum, self._limit_changed)
+        self.spend: Spend = spend_for(ctx)  # --max-cost without a price: refused here, nothing sent
+        # Why no new request starts any more (--max-cost reached, daily token limit): the
+        # reason in its message, what to do in its hint.
+        self.halt: NotStartedError | None = None
+        self.not_started: list[str] = []
         self.tally = Tally(report=ctx.diag.error)
         self.work: queue.Queue[Source | _Part | None] = queue.Queue()
         self.groups: deque[_Group] = deque()  # splits with parts not yet queued
@@ -234,6 +197,7 @@ class Scheduler:
     def _write(self, source: Source, result: Result, *, streamed: bool = False) -> _Done:
         """The sidecar and manifest row of a finished input (not of a failed one: a rerun
         resumes it)."""
+        self.spend.price_result(result)  # before the sidecar: a JSON sidecar holds the cost
         writers = self.writers
         if result.error is None and writers:
             if not self.writes.begin():
@@ -251,7 +215,7 @@ class Scheduler:
         """Run every (source, skipped) pair; the tally of the run."""
         self.renderer.multi = self.multi
         # A missing key stops the run before any input is read.
-        self.ctx.client.observer.callbacks.append(self.limit.on_rate_limit)
+        self.ctx.client.observer.callbacks.append(self._on_rate_limit)
         for _ in range(self.maximum):
             t = threading.Thread(target=self._work, name="kimi-vision-worker", daemon=True)
             t.start()
@@ -269,9 +233,29 @@ class Scheduler:
         if not self.interrupted:
             for t in self._workers:
                 t.join()
-        if self.multi:
-            self.ctx.diag.note(self.progress.summary_line(interrupted=self.interrupted, stopped=self.tally.stopped))
+        self._summary()
         return self.tally
+
+    def _summary(self) -> None:
+        usage = self.spend.line()
+        if self.multi:
+            stopped = self.tally.stopped or self.halt is not None
+            self.ctx.diag.note(
+                self.progress.summary_line(
+                    interrupted=self.interrupted, stopped=stopped, not_started=len(self.not_started), usage=usage
+                )
+            )
+        elif usage and self.ctx.settings.verbose:
+            self.ctx.diag.note(f"usage: {usage}")
+
+    def _on_rate_limit(self, limit: RateLimit) -> None:
+        """From worker threads (the client's response hook)."""
+        self.limit.on_rate_limit(limit)
+        if limit.kind == "tpd" and self.halt is None:
+            self.halt = NotStartedError(
+                "the account's daily token limit (TPD) was reached",
+                hint="Moonshot's limit resets daily; rerun later to finish",
+            )
 
     def _trap_sigint(self) -> dict[int, Any]:
         """First Ctrl-C, or SIGTERM (what CI sends on cancel): finish the writes under
@@ -295,7 +279,7 @@ class Scheduler:
         mine = 0
         while not self.interrupted:
             while (
-                not (self.tally.stopped or self.interrupted)
+                not (self.tally.stopped or self.interrupted or self.halt)
                 and in_flight < self.limit.current
                 and not self.limit.paused_for()
             ):
@@ -319,7 +303,9 @@ class Scheduler:
                     continue
                 self.work.put(source)
                 in_flight += 1
-            if in_flight == 0 and ((exhausted and not self.groups) or self.tally.stopped):
+            if in_flight == 0 and ((exhausted and not self.groups) or self.tally.stopped or self.halt):
+                if self.halt is not None and not self.tally.stopped:
+                    self._stop_the_rest(it)
                 return
             try:
                 item = self.done.get(timeout=_POLL)
@@ -352,10 +338,51 @@ class Scheduler:
         t = self.tally
         self.progress.update(done=t.done, failed=t.failed, skipped=t.skipped, total=total)
 
-    def _limit_changed(self, old: int, new: int, wait: float | None) -> None:
+    def _limit_changed(self, old: int, new: int, why: str) -> None:
         if self.ctx.settings.verbose:
-            why = f"rate limited (wait {wait:g}s)" if wait is not None else "steady"
             self.ctx.diag.note(f"{why}: concurrency {old} -> {new}")
+
+    def _spent(self, result: Result) -> None:
+        """Count one request's answer (or an input's); halt once --max-cost is reached."""
+        if result.cost is None:
+            self.spend.price_result(result)
+        self.spend.add(result)
+        if self.halt is None and self.spend.reached:
+            self.halt = NotStartedError(self.spend.reason(), hint=self.spend.not_started().hint)
+
+    def _stop_the_rest(self, it: Iterator[tuple[Source, bool]]) -> None:
+        """After a halt (nothing in flight): each input cut short or never started fails as
+        not started (its JSON record says so), and one line names them all."""
+        halt = self.halt
+        assert halt is not None
+        model = self.ctx.settings.model
+
+        def failed(name: str) -> NotStartedError:
+            return NotStartedError(f"not started: {halt.message}", hint=halt.hint, input=name)
+
+        for group in list(self.groups):
+            if group.failed or group.queued == len(group.split.parts):
+                continue
+            name = group.source.display
+            group.results[group.queued] = Result(name, model, error=failed(name))
+            group.failed = True  # partly sent: it fails (reported), a rerun sends it whole
+            done = self._write(group.source, group.split.join(group.results))
+            done.joined = True
+            self._finish(done)
+        self.groups.clear()
+        for source, skipped in it:
+            if skipped:
+                self.tally.skip()
+                continue
+            self.not_started.append(source.display)
+            if self.ctx.settings.format != "text":
+                self.renderer.result(Result(source.display, model, error=failed(source.display)))
+        if self.not_started:
+            self.tally.fold(ExitCode.TEMPORARY)
+            n = len(self.not_started)
+            names = ", ".join(self.not_started[:3]) + (", …" if n > 3 else "")
+            what = f"{n} inputs not started ({names})" if n > 1 else f"{names}: not started"
+            self.ctx.diag.error(NotStartedError(f"{what}: {halt.message}", hint=halt.hint))
 
     def _next_part(self) -> _Part | None:
         while self.groups:
@@ -377,6 +404,7 @@ class Scheduler:
         if not group.over:
             return None
         done = self._write(group.source, group.split.join(group.results))
+        done.joined = True
         return None if done.dropped else done  # dropped: Ctrl-C came first, as for any input
 
     def _finish(self, item: _Done) -> None:
@@ -388,12 +416,15 @@ class Scheduler:
             return
         if item.part is not None:
             assert item.result is not None
+            self._spent(item.result)  # each request counts as it answers
             joined = self._part_done(item.part, item.result)
             if joined is None:
                 return
             item = joined
         result = item.result
         assert result is not None
+        if not item.joined:
+            self._spent(result)
         renderer = self.renderer
         if item.streamed:
             renderer.end(result)

@@ -95,9 +95,16 @@ class BatchProgress:
             self._progress.stop()
             self._progress = None
 
-    def summary_line(self, *, interrupted: bool = False, stopped: bool = False) -> str:
+    def summary_line(
+        self, *, interrupted: bool = False, stopped: bool = False, not_started: int = 0, usage: str | None = None
+    ) -> str:
+        """`24 done, 1 failed, 3 skipped in 4.2s; 31,204 tokens in, 1,022 out, 0.0337 USD`
+        (the usage part once anything was answered)."""
         elapsed = time.monotonic() - self.started
-        text = f"{self.done} done, {self.failed} failed, {self.skipped} skipped in {elapsed:.1f}s"
+        text = f"{self.done} done, {self.failed} failed, {self.skipped} skipped"
+        if not_started:
+            text += f", {not_started} not started"
+        text += f" in {elapsed:.1f}s" + (f"; {usage}" if usage else "")
         if interrupted:
             return f"interrupted: {text} — rerun to finish the rest"
         if stopped:

@@ -15,7 +15,7 @@ from kimi_vision_cli.moonshot import Price
 
 # -- one input's answer: describe, ask, batch results ----------------------------------
 
-RESULT_KEYS = ("input", "model", "text", "reasoning", "finish_reason", "usage", "media", "error")
+RESULT_KEYS = ("input", "model", "text", "reasoning", "finish_reason", "usage", "cost", "media", "error")
 # describe --segment adds `segments` (issue 15): [{start, end, text, usage}], times in seconds.
 SEGMENT_KEYS = ("start", "end", "text", "usage")
 MEDIA_KEYS = (
@@ -41,6 +41,8 @@ class Result:
     reasoning: str = ""
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
+    # What the answer cost: `usage` at the model's price (flows/budget.py); None: unknown.
+    cost: Cost | None = None
     media: list[dict[str, Any]] = field(default_factory=list)
     error: KimiVisionError | None = None
     skipped: bool = False  # resumed run: output already there
@@ -55,6 +57,7 @@ class Result:
         d["error"] = error_record(self.error)
         d["reasoning"] = self.reasoning or None
         d["media"] = [media_record(m) for m in self.media]
+        d["cost"] = None if self.cost is None else self.cost.to_dict()
         out = {k: d[k] for k in RESULT_KEYS}
         if self.segments is not None:
             out["segments"] = [{k: s.get(k) for k in SEGMENT_KEYS} for s in self.segments]

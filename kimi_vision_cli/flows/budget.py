@@ -1,0 +1,150 @@
+"""Money (issue 13): what each answer cost, what a run spent, and --max-cost.
+
+An answer's cost is its `usage` at the model's price (moonshot.Price.usage_cost: cached
+input at the cache-hit price); unknown (None) when the model has no price (the China
+platform without one in config.toml, as `estimate` says) or the answer has no usage.
+`Spend` adds up a run; once it reaches --max-cost, no new request starts. Requests in
+flight then finish, so a run can spend more than the budget by at most -j requests.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+
+from kimi_vision_cli.errors import ExitCode, NotStartedError, Tally, UsageError
+from kimi_vision_cli.flows.context import Context
+from kimi_vision_cli.inputs.discover import Source
+from kimi_vision_cli.moonshot import Price, completion_budget, price_for, usage_tokens
+from kimi_vision_cli.output.records import Cost, Result, Submitted
+
+
+def money(amount: float, currency: str) -> str:
+    """4 decimals (0.0337 USD); 6 for what 4 would show as zero."""
+    return f"{amount:,.4f} {currency}" if amount == 0 or amount >= 0.0001 else f"{amount:.6f} {currency}"
+
+
+class Spend:
+    """Tokens and money of a run (thread-safe), and whether --max-cost is reached."""
+
+    def __init__(self, price: Price | None, max_cost: float | None = None):
+        self.price = price
+        self.max_cost = max_cost
+        self.tokens_in = 0
+        self.tokens_out = 0
+        self.amount = 0.0
+        self.answers = 0
+        self._lock = threading.Lock()
+
+    def cost_of(self, result: Result) -> Cost | None:
+        """The answer's cost, from its usage (None: price or usage unknown)."""
+        if self.price is None or not result.usage:
+            return None
+        return Cost(self.price.currency, round(self.price.usage_cost(result.usage), 6), self.price)
+
+    def price_result(self, result: Result) -> None:
+        result.cost = self.cost_of(result)
+
+    def add(self, result: Result) -> None:
+        """Count what one request (or several, summed in its usage) spent."""
+        if not result.usage:
+            return
+        tokens_in, tokens_out, _ = usage_tokens(result.usage)
+        cost = self.cost_of(result)
+        with self._lock:
+            self.answers += 1
+            self.tokens_in += tokens_in
+            self.tokens_out += tokens_out
+            self.amount += (cost.amount or 0.0) if cost is not None else 0.0
+
+    @property
+    def reached(self) -> bool:
+        with self._lock:
+            return self.max_cost is not None and self.amount >= self.max_cost
+
+    def line(self) -> str | None:
+        """The money line, e.g. `31,204 tokens in, 1,022 out, 0.0337 USD` (None: nothing answered)."""
+        if not self.answers:
+            return None
+        text = f"{self.tokens_in:,} tokens in, {self.tokens_out:,} out"
+        if self.price is None:
+            return text + ", cost unknown (no price for the model on this platform)"
+        return f"{text}, {money(self.amount, self.price.currency)}"
+
+    def reason(self) -> str:
+        """Why no request starts any more: `--max-cost 0.0100 USD reached (0.0102 USD spent)`."""
+        assert self.price is not None and self.max_cost is not None
+        currency = self.price.currency
+        return f"--max-cost {money(self.max_cost, currency)} reached ({money(self.amount, currency)} spent)"
+
+    def not_started(self, what: str = "not started") -> NotStartedError:
+        """The error of a request not sent because the budget was reached."""
+        return NotStartedError(
+            f"{what}: {self.reason()}",
+            hint="rerun with a larger --max-cost to finish (sidecars let a rerun skip what is done)",
+        )
+
+
+def spend_for(ctx: Context) -> Spend:
+    """The run's Spend. --max-cost without a known price is refused before anything is sent."""
+    s = ctx.settings
+    price = price_for(s.model, s.prices, s.base_url)
+    if s.max_cost is not None and price is None:
+        raise UsageError(
+            f"--max-cost needs a price for {s.model}, and none is known on {s.base_url}",
+            hint=f'set [prices."{s.model}"] input and output (per 1M tokens) in config.toml',
+        )
+    return Spend(price, s.max_cost)
+
+
+class Allowance:
+    """`batch submit --max-cost`: a batch is paid for after it runs, so the budget is
+    applied up front. Each request counts at its worst case: its input tokens (Moonshot's
+    token estimate endpoint) at the cache-miss price plus its whole max_tokens at the
+    output price. Requests are added while that total stays within the budget; the
+    inputs left are not submitted."""
+
+    def __init__(self, ctx: Context, spend: Spend, completion_tokens: int):
+        assert spend.price is not None and spend.max_cost is not None
+        self.ctx = ctx
+        self.spend = spend
+        self.completion_tokens = completion_tokens
+
+    @classmethod
+    def for_batch(cls, ctx: Context) -> Allowance | None:
+        spend = spend_for(ctx)
+        if spend.max_cost is None:
+            return None
+        s = ctx.settings
+        return cls(ctx, spend, completion_budget(s.model, s.max_tokens) or 0)
+
+    def admit(self, line: bytes) -> bool:
+        """Whether this JSONL line's request still fits; counted when it does."""
+        price = self.spend.price
+        assert price is not None and self.spend.max_cost is not None
+        body = json.loads(line)["body"]
+        tokens = self.ctx.client.estimate_tokens(body["model"], body["messages"])
+        worst = (tokens * price.input + self.completion_tokens * price.output) / 1_000_000
+        if self.spend.amount + worst > self.spend.max_cost:
+            return False
+        self.spend.amount += worst
+        return True
+
+    def refuse(self, first: Source, rest: Iterator[Source], out: Submitted, tally: Tally) -> None:
+        """`first` and every input after it are not submitted: each is a failed record
+        (code not_started), and one line says so (exit 75)."""
+        price, max_cost = self.spend.price, self.spend.max_cost
+        assert price is not None and max_cost is not None
+        why = (
+            f"not submitted: --max-cost {money(max_cost, price.currency)} would be exceeded "
+            f"({money(self.spend.amount, price.currency)} at worst for the requests before)"
+        )
+        hint = "raise --max-cost, or lower --max-tokens (each request counts its whole max_tokens)"
+        names = [first.display, *(s.display for s in rest)]
+        model = self.ctx.settings.model
+        out.failed += [Result(n, model, error=NotStartedError(why, hint=hint, input=n)) for n in names]
+        tally.fold(ExitCode.TEMPORARY)
+        shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+        what = f"{len(names)} inputs ({shown})" if len(names) > 1 else shown
+        self.ctx.diag.error(NotStartedError(f"{what}: {why}", hint=hint))

@@ -1,0 +1,195 @@
+"""Issue 13, item 4: a new account just works. Moonshot's 429s name the limit hit; the
+tool reads it (api/errors.py), the Gate paces chat requests to it (api/ratelimit.py) and
+the scheduler caps its slots (flows/limits.py). Against the loopback server with tier-0
+limits and a shortened minute, a default run finishes with at most one 429 per input."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from kimi_vision_cli.api import ratelimit
+from kimi_vision_cli.api.errors import RateLimit, parse_rate_limit
+from kimi_vision_cli.api.ratelimit import Gate, SystemClock
+from tests.fake_moonshot import Limits
+from tests.media import write_image
+
+ORG = "Your account org-9f8e7d6c5b4a<ak-3a2b1c0d9e8f>"
+# The loopback server's minute, in real seconds; the tool's clock runs as much faster.
+WINDOW = 1.0
+
+
+class FakeClock:
+    """A clock the test moves: waiting advances it (no real sleeps)."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def now(self) -> float:
+        return self.t
+
+    def wait(self, cond: threading.Condition, seconds: float | None) -> None:
+        assert seconds is not None, "would block forever in a one-thread test"
+        self.t += seconds
+
+
+@pytest.fixture
+def tier0(fake, monkeypatch):  # type: ignore[no-untyped-def]
+    """The loopback account at tier 0 (1 at a time, 3 a minute), its minute WINDOW s long,
+    and the tool's clock as fast (one real second is 60 of the tool's)."""
+    fake.state.limits = Limits(concurrency=1, rpm=3, window=WINDOW)
+    fake.state.latency = 0.2 * WINDOW  # an answer takes 12 s of the minute, as a short caption does
+    monkeypatch.setattr(ratelimit, "default_clock", SystemClock(scale=60 / WINDOW))
+    return fake
+
+
+def _attempts(fake) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Chat requests per input (refused ones included), keyed by the image sent."""
+    counts: dict[str, int] = {}
+    for req in fake.chat_requests:
+        url = req.body["messages"][-1]["content"][0]["image_url"]["url"]
+        counts[url] = counts.get(url, 0) + 1
+    return counts
+
+
+def _images(root: Path, n: int) -> list[str]:
+    names = []
+    for i in range(n):
+        write_image(root / f"p{i}.png", 8 + i, 6)
+        names.append(f"p{i}.png")
+    return names
+
+
+# -- reading the 429 -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (f"{ORG} request reached max organization concurrency: 1, please try again after 1 seconds",
+         RateLimit("concurrency", 1, 1.0)),
+        (f"{ORG} request reached organization max RPM: 3, please try again after 1 seconds",
+         RateLimit("rpm", 3, 1.0)),
+        (f"{ORG} request reached organization max TPM: 500000, please try again after 2 seconds",
+         RateLimit("tpm", 500_000, 2.0)),
+        (f"{ORG} request reached organization TPD rate limit, current: 1526210, limit: 1500000",
+         RateLimit("tpd", 1_500_000, None, 1_526_210)),
+        ("slow down", RateLimit()),
+    ],
+)  # fmt: skip
+def test_a_429_message_says_which_limit_and_when(message: str, expected: RateLimit) -> None:
+    assert parse_rate_limit(message) == expected
+
+
+# -- the Gate, on a clock the test moves -------------------------------------------------
+
+
+def test_gate_paces_starts_to_a_learned_rpm() -> None:
+    clock = FakeClock()
+    gate = Gate(clock)
+    gate.acquire()
+    gate.release()
+    note = gate.learn(RateLimit("rpm", 3, 1.0))
+    assert note == "rate limit: 3 requests/min — pacing starts 22 s apart"
+    starts = []
+    for _ in range(4):
+        gate.acquire()
+        starts.append(clock.t)
+        gate.release()
+    assert [round(b - a, 6) for a, b in zip(starts, starts[1:], strict=False)] == [22.0, 22.0, 22.0]
+    # never more than 3 starts in any minute (with the margin), the first one included
+    assert starts[2] - 1000.0 >= 66.0
+
+
+def test_gate_waits_for_try_again_after() -> None:
+    clock = FakeClock()
+    gate = Gate(clock)
+    gate.learn(RateLimit(None, None, 5.0))
+    gate.acquire()
+    assert clock.t == 1005.0
+
+
+def test_a_concurrency_of_one_is_tier_0_so_its_rpm_holds_at_once() -> None:
+    gate = Gate(FakeClock(), budget=32768)
+    note = gate.learn(RateLimit("concurrency", 1, 1.0))
+    assert gate.concurrency == 1 and gate.rpm == 3 and gate.tpm == 500_000
+    assert note == (
+        "rate limit: 1 request at a time (Moonshot's tier 0: 3 requests/min, 500,000 tokens/min)"
+        " — pacing starts 22 s apart"
+    )
+    assert gate.learn(RateLimit("concurrency", 1, 1.0)) is None  # nothing new: said once
+
+
+def test_tpm_paces_by_max_tokens_and_the_input_seen() -> None:
+    clock = FakeClock()
+    gate = Gate(clock, budget=4096)
+    gate.note_usage(904)
+    note = gate.learn(RateLimit("tpm", 50_000, None))
+    # 5,000 tokens a request at 50,000 a minute: 6 s apart, 6.6 with the margin
+    assert (
+        note
+        == "rate limit: 50,000 tokens/min, 5,000 a request (max_tokens counts) — pacing starts 6.6 s apart"
+    )
+    gate.acquire()
+    gate.release()
+    t0 = clock.t
+    gate.acquire()
+    assert round(clock.t - t0, 6) == 6.6
+
+
+# -- end to end against a tier-0 account ---------------------------------------------------
+
+
+def test_tier_0_account_default_run_finishes_with_at_most_one_429_per_input(
+    kv, tier0, tmp_path: Path
+) -> None:
+    names = _images(tmp_path, 7)
+    r = kv("describe", "--format", "jsonl", "-v", *names)
+    assert r.returncode == 0, r.stderr
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert sorted(rec["input"] for rec in recs) == sorted(names)
+    assert all(rec["error"] is None for rec in recs)
+    assert tier0.state.max_in_flight == 1
+    assert max(_attempts(tier0).values()) <= 2  # at most one 429 per input
+    # Slow start meets the limit with one request: the second in flight is refused, the
+    # tier is read from "concurrency: 1", and every later start is paced (issue 13 report).
+    print(f"rate-limit 429s for 7 inputs at tier 0: {tier0.state.rate_limited}")
+    assert tier0.state.rate_limited <= 1
+    assert (
+        "rate limit: 1 request at a time (Moonshot's tier 0: 3 requests/min, 500,000 tokens/min)"
+        " — pacing starts 22 s apart" in r.stderr
+    )
+
+
+def test_an_rpm_429_paces_the_rest_of_the_run(kv, fake, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    fake.state.limits = Limits(concurrency=None, rpm=3, window=WINDOW)
+    fake.state.latency = 0.2 * WINDOW
+    monkeypatch.setattr(ratelimit, "default_clock", SystemClock(scale=60 / WINDOW))
+    names = _images(tmp_path, 6)
+    r = kv("describe", "-v", "--sidecar", "txt", *names)
+    assert r.returncode == 0, r.stderr
+    assert "rate limit: 3 requests/min — pacing starts 22 s apart" in r.stderr
+    # The 429 that taught the limit, and those of requests already on their way then: one
+    # per input at most, never a second.
+    assert max(_attempts(fake).values()) <= 2
+    print(f"rate-limit 429s for 6 inputs at 3 requests/min: {fake.state.rate_limited}")
+    assert len(list(tmp_path.glob("*.png.txt"))) == 6
+
+
+def test_daily_token_limit_stops_the_run_and_names_what_was_not_started(kv, fake, tmp_path: Path) -> None:
+    fake.state.limits = Limits(concurrency=None, rpm=None, tpd=70_000)  # two k2 requests a day
+    names = _images(tmp_path, 5)
+    r = kv("describe", "-j", "1", "--format", "jsonl", *names)
+    assert r.returncode == 75, r.stderr
+    recs = {rec["input"]: rec for rec in map(json.loads, r.stdout.splitlines())}
+    assert sum(rec["error"] is None for rec in recs.values()) == 2
+    assert recs["p2.png"]["error"]["code"] == "temporary"  # the refused one, not retried
+    assert "daily token limit reached" in recs["p2.png"]["error"]["message"]
+    assert [recs[n]["error"]["code"] for n in ("p3.png", "p4.png")] == ["not_started", "not_started"]
+    assert fake.state.rate_limited == 1  # a daily limit is not retried
+    assert (
+        "2 inputs not started (p3.png, p4.png): the account's daily token limit (TPD) was reached" in r.stderr
+    )
