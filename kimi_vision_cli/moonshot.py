@@ -101,6 +101,7 @@ TIERS = (
 def tier_with_concurrency(concurrency: int) -> Tier | None:
     return next((t for t in TIERS if t.concurrency == concurrency), None)
 
+
 # -- prices -------------------------------------------------------------------------------
 
 

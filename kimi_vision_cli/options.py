@@ -110,7 +110,7 @@ class Opt:
 
 
 def _size(text: str) -> tuple[int, int]:
-    """"4096x2160" -> (4096, 2160); ValueError says what is wrong (settings.check words it)."""
+    """ "4096x2160" -> (4096, 2160); ValueError says what is wrong (settings.check words it)."""
     try:
         w, h = str(text).lower().split("x")
         size = int(w), int(h)
@@ -125,7 +125,7 @@ _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\
 
 
 def duration(text: str) -> float:
-    """"30s", "2m", "1m30s", "4.5s", "1h" (a bare number is seconds) -> seconds, at least 1."""
+    """ "30s", "2m", "1m30s", "4.5s", "1h" (a bare number is seconds) -> seconds, at least 1."""
     match = _DURATION.fullmatch(str(text).strip().lower())
     if not str(text).strip() or match is None or not any(match.groups()):
         raise ValueError("is not a duration")

@@ -21,6 +21,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
+
 def _d(dest: str) -> Any:
     """A field's default, from the option table (the one place defaults live)."""
     return OPTIONS[dest].default
@@ -140,9 +141,15 @@ def _check_values(data: dict[str, Any], text: str, path: Path) -> None:
         for name, value in entry.items():
             types = PRICE_KEYS.get(name)
             if types is None:
-                raise fail(f"unknown key {name!r} in prices.{model}", model, "use input, output, cached_input, currency")
+                raise fail(
+                    f"unknown key {name!r} in prices.{model}",
+                    model,
+                    "use input, output, cached_input, currency",
+                )
             if not isinstance(value, types) or isinstance(value, bool):
-                raise fail(f"prices.{model}.{name} must be {'a number' if name != 'currency' else 'a string'}", model)
+                raise fail(
+                    f"prices.{model}.{name} must be {'a number' if name != 'currency' else 'a string'}", model
+                )
             if not isinstance(value, str) and value < 0:
                 raise fail(f"prices.{model}.{name} must not be negative", model)
         missing = [k for k in ("input", "output") if k not in entry]
@@ -199,7 +206,9 @@ def check(opt: Opt, value: Any, origin: str) -> Any:
         try:
             return opt.parse(value)
         except ValueError as exc:
-            raise UsageError(f"{origin} {value!r} {exc}", hint=f"e.g. {opt.example}" if opt.example else None) from None
+            raise UsageError(
+                f"{origin} {value!r} {exc}", hint=f"e.g. {opt.example}" if opt.example else None
+            ) from None
     if opt.choices and value not in opt.choices:
         raise UsageError(f"{origin} {value!r} is not one of {', '.join(opt.choices)}")
     if opt.kind in (int, float) and not isinstance(value, bool):
@@ -212,7 +221,9 @@ def _number(opt: Opt, value: Any, origin: str) -> int | float:
     try:
         number = opt.kind(value)
     except (TypeError, ValueError, OverflowError):
-        raise UsageError(f"{origin} must be {'an integer' if opt.kind is int else 'a number'}, got {value!r}") from None
+        raise UsageError(
+            f"{origin} must be {'an integer' if opt.kind is int else 'a number'}, got {value!r}"
+        ) from None
     low, high = opt.low, opt.high
     too_low = low is not None and (number <= low if opt.low_open else number < low)
     if too_low or (high is not None and number > high) or number != number:  # nan

@@ -117,7 +117,11 @@ def _advance(state: FakeState, entry: dict[str, Any]) -> None:
         body = dict(line["body"])
         body.pop("stream", None)
         problem = validate_chat(body, state)
-        rec: dict[str, Any] = {"id": "req-" + uuid.uuid4().hex[:12], "custom_id": line["custom_id"], "error": None}
+        rec: dict[str, Any] = {
+            "id": "req-" + uuid.uuid4().hex[:12],
+            "custom_id": line["custom_id"],
+            "error": None,
+        }
         if problem:
             status, type_, message = problem
             rec["response"] = {"status_code": status, "request_id": rec["id"], "body": _err(type_, message)}
@@ -149,7 +153,11 @@ def route(state: FakeState, method: str, path: str, body: Any = None) -> tuple[i
         if method == "POST":
             return create(state, body)
         with state.lock:
-            return 200, {"object": "list", "data": [e["object"] for e in state.batches.values()], "has_more": False}
+            return 200, {
+                "object": "list",
+                "data": [e["object"] for e in state.batches.values()],
+                "has_more": False,
+            }
     with state.lock:
         entry = state.batches.get(parts[0])
         if entry is None:

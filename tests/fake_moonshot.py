@@ -136,7 +136,9 @@ class FakeState:
     max_in_flight: int = 0
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     file_data: dict[str, bytes] = field(default_factory=dict)
-    lock: threading.RLock = field(default_factory=threading.RLock)  # re-entered: batch results compose answers
+    lock: threading.RLock = field(
+        default_factory=threading.RLock
+    )  # re-entered: batch results compose answers
     chunk_delay: float = 0.0
     record_bodies: bool = True
     max_files: int = 1000  # Moonshot's per-account file count; tests lower it
@@ -273,7 +275,11 @@ class _Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             self.state.requests.append(
                 Recorded(
-                    self.command, self.path, headers, parsed if self.state.record_bodies else None, len(raw),
+                    self.command,
+                    self.path,
+                    headers,
+                    parsed if self.state.record_bodies else None,
+                    len(raw),
                     videos,
                 )
             )
@@ -391,7 +397,11 @@ class _Handler(BaseHTTPRequestHandler):
 
         problem = validate_chat(body, self.state)
         if problem is None and set(body) - {"model", "messages"}:
-            problem = 400, "invalid_request_error", f"unexpected keys {sorted(set(body) - {'model', 'messages'})}"
+            problem = (
+                400,
+                "invalid_request_error",
+                f"unexpected keys {sorted(set(body) - {'model', 'messages'})}",
+            )
         if problem:
             return self._error(*problem)
         self._send_json(200, {"data": {"total_tokens": count_tokens(body, self.state)}})
@@ -612,7 +622,9 @@ def _instance(schema: Any, caption: str) -> Any:
     return {"integer": 1, "number": 0.5, "boolean": False, "null": None}.get(kind, caption)
 
 
-def completion_object(model: str, words: list[str], reasoning: str, finish: str, usage: dict[str, int]) -> dict[str, Any]:
+def completion_object(
+    model: str, words: list[str], reasoning: str, finish: str, usage: dict[str, int]
+) -> dict[str, Any]:
     """A non-streamed chat.completion, as Moonshot returns it (also a batch output line's body)."""
     message: dict[str, Any] = {"role": "assistant", "content": " ".join(words)}
     if reasoning:

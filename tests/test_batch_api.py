@@ -93,7 +93,9 @@ def test_status_goes_on_past_an_unknown_id(kv, fake, tmp_path: Path) -> None:
     assert r.returncode == 3 and "MOONSHOT_API_KEY" in r.stderr
 
 
-def test_ids_of_batches_created_before_a_failure_are_printed(invoke, fake, tmp_path: Path, monkeypatch) -> None:
+def test_ids_of_batches_created_before_a_failure_are_printed(
+    invoke, fake, tmp_path: Path, monkeypatch
+) -> None:
     """Batches run and bill once created: a later failure (here the input stream failing
     after the first part went) must still print their ids, or a rerun pays twice."""
     from kimi_vision_cli.errors import TemporaryError

@@ -17,7 +17,13 @@ from tests.media import image_bytes, write_image
 def test_help_to_a_full_disk_is_one_line_exit_1(env: dict[str, str], tmp_path: Path, args: list[str]) -> None:
     with open("/dev/full", "w") as full:
         r = subprocess.run(
-            installed_command() + args, env=env, cwd=tmp_path, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60
+            installed_command() + args,
+            env=env,
+            cwd=tmp_path,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
         )
     assert r.returncode == 1
     assert r.stderr.splitlines() == [

@@ -354,7 +354,9 @@ def test_version_and_module_entry_point(kv) -> None:
 
     r = kv("--version")
     assert r.returncode == 0 and r.stdout.strip() == f"kimi-vision {__version__}"
-    proc = subprocess.run([sys.executable, "-m", "kimi_vision_cli", "--version"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kimi_vision_cli", "--version"], capture_output=True, text=True
+    )
     assert proc.returncode == 0 and __version__ in proc.stdout
 
 

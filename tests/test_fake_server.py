@@ -30,11 +30,18 @@ def post(fake, body: Any, key: str | None = None, path: str = "/chat/completions
 
 
 def image_msg(url: str) -> list[dict]:
-    return [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": "x"}]}]
+    return [
+        {
+            "role": "user",
+            "content": [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": "x"}],
+        }
+    ]
 
 
 def test_accepts_a_good_request(fake) -> None:
-    status, out = post(fake, {"model": "kimi-k2.5", "messages": image_msg(f"data:image/png;base64,{PNG}"), "stream": True})
+    status, out = post(
+        fake, {"model": "kimi-k2.5", "messages": image_msg(f"data:image/png;base64,{PNG}"), "stream": True}
+    )
     assert status == 200
     assert out["raw"].rstrip().endswith("data: [DONE]")
     chunks = [json.loads(line[6:]) for line in out["raw"].splitlines() if line.startswith("data: {")]
@@ -48,20 +55,70 @@ def test_accepts_a_good_request(fake) -> None:
     ("body", "status", "needle"),
     [
         # content as a string holding serialised JSON parts
-        ({"model": "kimi-k2.5", "messages": [{"role": "user", "content": json.dumps(image_msg("data:image/png;base64,AA")[0]["content"])}]}, 400, "array of parts"),
+        (
+            {
+                "model": "kimi-k2.5",
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": json.dumps(image_msg("data:image/png;base64,AA")[0]["content"]),
+                    }
+                ],
+            },
+            400,
+            "array of parts",
+        ),
         # a wrong data-URL MIME
         ({"model": "kimi-k2.5", "messages": image_msg(f"data:image/.png;base64,{PNG}")}, 400, "mime"),
         # bytes that are not what the MIME says
-        ({"model": "kimi-k2.5", "messages": image_msg(f"data:image/jpeg;base64,{PNG}")}, 400, "does not match"),
+        (
+            {"model": "kimi-k2.5", "messages": image_msg(f"data:image/jpeg;base64,{PNG}")},
+            400,
+            "does not match",
+        ),
         # fixed sampling parameters on kimi-k2.5
-        ({"model": "kimi-k2.5", "messages": image_msg(f"data:image/png;base64,{PNG}"), "temperature": 0.3}, 400, "temperature"),
-        ({"model": "kimi-k2.5", "messages": image_msg(f"data:image/png;base64,{PNG}"), "top_p": 0.5}, 400, "top_p"),
+        (
+            {"model": "kimi-k2.5", "messages": image_msg(f"data:image/png;base64,{PNG}"), "temperature": 0.3},
+            400,
+            "temperature",
+        ),
+        (
+            {"model": "kimi-k2.5", "messages": image_msg(f"data:image/png;base64,{PNG}"), "top_p": 0.5},
+            400,
+            "top_p",
+        ),
         # thinking on another model
-        ({"model": "moonshot-v1-8k-vision-preview", "messages": image_msg(f"data:image/png;base64,{PNG}"), "thinking": {"type": "enabled"}}, 400, "thinking"),
+        (
+            {
+                "model": "moonshot-v1-8k-vision-preview",
+                "messages": image_msg(f"data:image/png;base64,{PNG}"),
+                "thinking": {"type": "enabled"},
+            },
+            400,
+            "thinking",
+        ),
         # video on a v1 model
-        ({"model": "moonshot-v1-8k-vision-preview", "messages": [{"role": "user", "content": [{"type": "video_url", "video_url": {"url": "data:video/mp4;base64,AAAA"}}]}]}, 400, "video"),
+        (
+            {
+                "model": "moonshot-v1-8k-vision-preview",
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "video_url", "video_url": {"url": "data:video/mp4;base64,AAAA"}}
+                        ],
+                    }
+                ],
+            },
+            400,
+            "video",
+        ),
         # unknown model
-        ({"model": "kimi-k9", "messages": image_msg(f"data:image/png;base64,{PNG}")}, 404, "Not found the model kimi-k9"),
+        (
+            {"model": "kimi-k9", "messages": image_msg(f"data:image/png;base64,{PNG}")},
+            404,
+            "Not found the model kimi-k9",
+        ),
         # URLs are not fetched by the API
         ({"model": "kimi-k2.5", "messages": image_msg("https://example.com/a.png")}, 400, "URLs"),
     ],
@@ -74,12 +131,16 @@ def test_refuses_what_moonshot_refuses(fake, body: dict, status: int, needle: st
 
 
 def test_accepts_the_fixed_value_itself(fake) -> None:
-    status, _ = post(fake, {"model": "kimi-k2.5", "messages": image_msg(f"data:image/png;base64,{PNG}"), "top_p": 0.95})
+    status, _ = post(
+        fake, {"model": "kimi-k2.5", "messages": image_msg(f"data:image/png;base64,{PNG}"), "top_p": 0.95}
+    )
     assert status == 200
 
 
 def test_bad_key_is_401_invalid_authentication(fake) -> None:
-    status, out = post(fake, {"model": "kimi-k2.5", "messages": image_msg(f"data:image/png;base64,{PNG}")}, key="sk-nope")
+    status, out = post(
+        fake, {"model": "kimi-k2.5", "messages": image_msg(f"data:image/png;base64,{PNG}")}, key="sk-nope"
+    )
     assert status == 401
     assert out["error"]["type"] == "invalid_authentication_error"
     assert fake.chat_requests == []

@@ -168,7 +168,18 @@ def test_help_shows_no_internal_placeholders(
     run([*path, "--help"])
     out = capsys.readouterr().out
     assert "Usage: kimi-vision" in out
-    for placeholder in ("<str>", "<list[", "<bool>", "<int", "<float", "<path>", "range>", "{", "x>=", "...]..."):
+    for placeholder in (
+        "<str>",
+        "<list[",
+        "<bool>",
+        "<int",
+        "<float",
+        "<path>",
+        "range>",
+        "{",
+        "x>=",
+        "...]...",
+    ):
         assert placeholder not in out, f"{' '.join(path)} --help shows {placeholder!r}"
     if path == ["ask"]:
         assert "kimi-vision ask [OPTIONS] QUESTION [INPUT]..." in out

@@ -10,7 +10,8 @@ from tests.media import animated_gif, image_bytes, video_bytes
 
 
 @pytest.mark.parametrize(
-    ("fmt", "mime"), [("PNG", "image/png"), ("JPEG", "image/jpeg"), ("WEBP", "image/webp"), ("GIF", "image/gif")]
+    ("fmt", "mime"),
+    [("PNG", "image/png"), ("JPEG", "image/jpeg"), ("WEBP", "image/webp"), ("GIF", "image/gif")],
 )
 def test_images_the_api_takes(fmt: str, mime: str) -> None:
     info = sniff(image_bytes(20, 10, fmt), name="x.bin")
@@ -34,7 +35,9 @@ def test_other_images_need_convert_and_say_so() -> None:
     assert sniff(bmp, convert=True).kind == "image"
 
 
-@pytest.mark.parametrize(("data", "what"), [(b"", "file is empty"), (b"hello, world\n", "unsupported type text/plain")])
+@pytest.mark.parametrize(
+    ("data", "what"), [(b"", "file is empty"), (b"hello, world\n", "unsupported type text/plain")]
+)
 def test_not_media_is_refused_naming_the_type(data: bytes, what: str) -> None:
     with pytest.raises(InputError, match=what) as info:
         sniff(data, name="notes.png")

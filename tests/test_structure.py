@@ -91,7 +91,7 @@ def test_no_import_cycle() -> None:
             if dep not in graph or dep == node:
                 continue
             if state.get(dep) == 1:
-                cycles.append(" -> ".join(stack[stack.index(dep):] + [dep]))
+                cycles.append(" -> ".join(stack[stack.index(dep) :] + [dep]))
             elif dep not in state:
                 visit(dep, [*stack, dep])
         state[node] = 2

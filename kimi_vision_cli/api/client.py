@@ -108,7 +108,9 @@ class MoonshotClient:
         rid = response.headers.get("x-request-id") or response.headers.get("msh-request-id")
         ident = f", request id {rid}" if rid else ""
         assert self._log is not None
-        self._log(self.redact(f"{request.method} {request.url.path} -> HTTP {response.status_code}{took}{ident}"))
+        self._log(
+            self.redact(f"{request.method} {request.url.path} -> HTTP {response.status_code}{took}{ident}")
+        )
 
     # -- Moonshot specifics on top of the SDK's retry loop ------------------------
     def _on_response(self, response: Any) -> None:
@@ -148,7 +150,9 @@ class MoonshotClient:
         kwargs["stream"] = True
         with (
             self._errors(),
-            self._sdk.chat.completions.with_streaming_response.create(**kwargs, extra_body=extra or None) as response,
+            self._sdk.chat.completions.with_streaming_response.create(
+                **kwargs, extra_body=extra or None
+            ) as response,
             self._errors(streaming=True),  # once the answer has started, a transport error is a cut stream
         ):
             for event in self._parse_sse(response.iter_lines()):

@@ -67,7 +67,9 @@ class UploadCache:
         except FileNotFoundError:
             return {}
         except OSError as exc:
-            self._say(f"cannot read the upload cache {self.path}: {exc.strerror or exc}; uploads are not reused")
+            self._say(
+                f"cannot read the upload cache {self.path}: {exc.strerror or exc}; uploads are not reused"
+            )
             return {}
         try:
             doc = json.loads(raw)

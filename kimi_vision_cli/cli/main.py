@@ -23,6 +23,7 @@ from kimi_vision_cli.cli.commands import batch  # noqa: F401  isort: skip
 
 # -- the error boundary ---------------------------------------------------------------
 
+
 def _silence_stdout() -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)

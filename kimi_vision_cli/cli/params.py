@@ -67,7 +67,9 @@ def signature(name: str) -> inspect.Signature:
         opt = OPTIONS[dest].for_command(name)
         default = inspect.Parameter.empty if opt.required else None
         params.append(
-            inspect.Parameter(dest, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=_annotation(opt), default=default)
+            inspect.Parameter(
+                dest, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=_annotation(opt), default=default
+            )
         )
     return inspect.Signature(params)
 
@@ -96,7 +98,9 @@ def _check_fields(name: str, args_type: type) -> None:
     own = {d for d in COMMANDS[name] if not OPTIONS[d].setting}
     fields = {f.name for f in dataclasses.fields(args_type)}
     if own != fields:
-        raise TypeError(f"{name}: the option table gives {sorted(own)}, {args_type.__name__} has {sorted(fields)}")
+        raise TypeError(
+            f"{name}: the option table gives {sorted(own)}, {args_type.__name__} has {sorted(fields)}"
+        )
 
 
 def command(

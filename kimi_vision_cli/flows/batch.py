@@ -73,24 +73,34 @@ def _lines(sources: Iterable[Source], ctx: Context) -> Iterator[tuple[str, Sourc
         custom_id = f"kv-{index:07d}"
         try:
             prepared = prepare_source(source, ctx)
-            planned = plan([prepared], None, ctx.settings, label=source.display, stream=False, can_upload=False)
+            planned = plan(
+                [prepared], None, ctx.settings, label=source.display, stream=False, can_upload=False
+            )
         except KimiVisionError as err:
             yield custom_id, source, err.with_input(source.display)
             continue
         line = {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": planned.body}
         data = (json.dumps(line, ensure_ascii=False) + "\n").encode()
         if len(data) > MAX_FILE_BYTES:
-            yield custom_id, source, InputError(
-                "one request is over the batch file's 100 MB limit",
-                input=source.display,
-                hint="lower --max-size, or use describe (which can upload media)",
+            yield (
+                custom_id,
+                source,
+                InputError(
+                    "one request is over the batch file's 100 MB limit",
+                    input=source.display,
+                    hint="lower --max-size, or use describe (which can upload media)",
+                ),
             )
             continue
         yield custom_id, source, data
 
 
 def submit(
-    sources: Iterable[Source], ctx: Context, window: str, out: Submitted | None = None, tally: Tally | None = None
+    sources: Iterable[Source],
+    ctx: Context,
+    window: str,
+    out: Submitted | None = None,
+    tally: Tally | None = None,
 ) -> Submitted:
     """Write the JSONL in <=95 MB parts on disk, upload each, create a batch per part.
     `out` is filled as batches are created, so a caller still has their ids if a later

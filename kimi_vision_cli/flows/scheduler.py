@@ -242,7 +242,10 @@ class Scheduler:
             stopped = self.tally.stopped or self.halt is not None
             self.ctx.diag.note(
                 self.progress.summary_line(
-                    interrupted=self.interrupted, stopped=stopped, not_started=len(self.not_started), usage=usage
+                    interrupted=self.interrupted,
+                    stopped=stopped,
+                    not_started=len(self.not_started),
+                    usage=usage,
                 )
             )
         elif usage and self.ctx.settings.verbose:

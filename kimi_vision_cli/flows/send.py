@@ -27,7 +27,12 @@ def send_checked(ctx: Context, planned: Planned, result: Result, renderer: Rende
 
 
 def check_answer(
-    ctx: Context, result: Result, again: Callable[[], None], *, answered: bool = False, schema: str | None = None
+    ctx: Context,
+    result: Result,
+    again: Callable[[], None],
+    *,
+    answered: bool = False,
+    schema: str | None = None,
 ) -> None:
     """--schema: `again()` sends the request once more into `result`. The answer must be a
     JSON object of the schema; one that is not is asked for once more, then the input
@@ -81,7 +86,12 @@ def send(ctx: Context, planned: Planned, result: Result, renderer: Renderer | No
 
 
 def send_body(
-    ctx: Context, body: dict[str, Any], result: Result, renderer: Renderer | None = None, *, prefix: str | None = None
+    ctx: Context,
+    body: dict[str, Any],
+    result: Result,
+    renderer: Renderer | None = None,
+    *,
+    prefix: str | None = None,
 ) -> None:
     """Stream one request body into `result`: what send() does for a plan, also for a
     body built elsewhere (a Batch API line asked again live)."""

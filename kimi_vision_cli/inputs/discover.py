@@ -122,7 +122,9 @@ def _sources(
     for arg in _chain_args(args, files_from):
         if arg == "-":
             if stdin_used:  # a second `-`, from the --files-from list
-                yield Source("stdin", "-", InputError("standard input is already used", hint="list file paths"))
+                yield Source(
+                    "stdin", "-", InputError("standard input is already used", hint="list file paths")
+                )
                 continue
             stdin_used = True
         src = classify(arg)

@@ -98,7 +98,9 @@ def fetch_url(
     except ValueError as exc:  # a bad port, say
         raise InputError(f"invalid URL: {exc}", input=name) from None
     # A timeout is temporary, like a 5xx (issue 11): rerunning may finish, so exit 75, not "bad input".
-    slow = TemporaryError(f"download took longer than {total:g}s", input=name, hint="rerun, or raise --timeout")
+    slow = TemporaryError(
+        f"download took longer than {total:g}s", input=name, hint="rerun, or raise --timeout"
+    )
     try:
         with opener.open(request, timeout=timeout) as resp:
             length = resp.headers.get("Content-Length", "").strip()

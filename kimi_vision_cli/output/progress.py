@@ -96,7 +96,12 @@ class BatchProgress:
             self._progress = None
 
     def summary_line(
-        self, *, interrupted: bool = False, stopped: bool = False, not_started: int = 0, usage: str | None = None
+        self,
+        *,
+        interrupted: bool = False,
+        stopped: bool = False,
+        not_started: int = 0,
+        usage: str | None = None,
     ) -> str:
         """`24 done, 1 failed, 3 skipped in 4.2s; 31,204 tokens in, 1,022 out, 0.0337 USD`
         (the usage part once anything was answered)."""

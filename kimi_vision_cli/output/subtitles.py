@@ -90,4 +90,3 @@ def subtitle_file(kind: str, result: Result) -> str:
 def labelled_text(result: Result) -> str:
     """Text output of a segmented result: each segment's answer under its time span."""
     return "\n\n".join(f"{span_label(c.start, c.end)}\n{c.text.strip()}" for c in cues_of(result))
-

@@ -35,7 +35,12 @@ def ask(s: Settings, a: AskArgs) -> int:
     if s.dry_run:
         from kimi_vision_cli.output.dryrun import write_plans
 
-        write_plans([flow.plan_ask(a.question, sources, ctx, prefix=a.prefix)], s.format, STATE.term.stdout, single=True)
+        write_plans(
+            [flow.plan_ask(a.question, sources, ctx, prefix=a.prefix)],
+            s.format,
+            STATE.term.stdout,
+            single=True,
+        )
         return 0
     renderer = make_renderer(s.format, STATE.term, ctx.diag, show_thinking=s.show_thinking, single=True)
     try:

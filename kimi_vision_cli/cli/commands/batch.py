@@ -28,8 +28,6 @@ app.add_typer(batch_app, name="batch")
 BATCH_MAX_TOKENS = 4096
 
 
-
-
 @dataclass(frozen=True)
 class SubmitArgs:
     inputs: list[str]
@@ -55,7 +53,15 @@ def submit(s: Settings, a: SubmitArgs) -> int:
     out = Submitted()
     tally = Tally(report=ctx.diag.error)
     try:
-        batch_api.submit(iter_sources(a.inputs, recursive=a.recursive, files_from=fh, list_on_stdin=str(a.files_from) == "-"), ctx, a.window, out, tally)
+        batch_api.submit(
+            iter_sources(
+                a.inputs, recursive=a.recursive, files_from=fh, list_on_stdin=str(a.files_from) == "-"
+            ),
+            ctx,
+            a.window,
+            out,
+            tally,
+        )
     except BaseException:
         # Batches already created run (and bill) whatever happens next: never lose their ids.
         if out.batch_ids:
@@ -153,7 +159,9 @@ def results(s: Settings, a: ResultsArgs) -> int:
                 break
     except KeyboardInterrupt:
         ids = " ".join(pending)
-        ctx.diag.warn(f"stopped waiting; the batches keep running: fetch later with `kimi-vision batch results {ids}`")
+        ctx.diag.warn(
+            f"stopped waiting; the batches keep running: fetch later with `kimi-vision batch results {ids}`"
+        )
         tally.fold(ExitCode.INTERRUPTED)
     finally:
         renderer.close()

@@ -44,7 +44,9 @@ def describe(s: Settings, a: DescribeArgs) -> int:
     fh = open_files_from(a.files_from)
     if not a.inputs and fh is None:
         raise UsageError("no input given", hint="pass a file, a directory with -r, - or --files-from")
-    sources = iter_sources(a.inputs, recursive=a.recursive, files_from=fh, list_on_stdin=str(a.files_from) == "-")
+    sources = iter_sources(
+        a.inputs, recursive=a.recursive, files_from=fh, list_on_stdin=str(a.files_from) == "-"
+    )
     if s.dry_run:
         from kimi_vision_cli.output.dryrun import write_plans
 
@@ -83,7 +85,9 @@ def make_writers(
         from kimi_vision_cli.output.diagnostics import Diagnostics
 
         cut = writers.manifest.repaired
-        Diagnostics(STATE.term).warn(f"{manifest}: cut off a half-written last row ({cut} bytes) left by a crash")
+        Diagnostics(STATE.term).warn(
+            f"{manifest}: cut off a half-written last row ({cut} bytes) left by a crash"
+        )
     return writers
 
 

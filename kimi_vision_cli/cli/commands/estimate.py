@@ -39,13 +39,19 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
     fh = open_files_from(a.files_from)
     if not a.inputs and fh is None:
         raise UsageError("no input given", hint="pass a file, a directory with -r, - or --files-from")
-    sources = iter_sources(a.inputs, recursive=a.recursive, files_from=fh, list_on_stdin=str(a.files_from) == "-")
+    sources = iter_sources(
+        a.inputs, recursive=a.recursive, files_from=fh, list_on_stdin=str(a.files_from) == "-"
+    )
     if s.dry_run:
         ctx.diag.note(f"dry run: would POST {s.base_url}{flow.ESTIMATE_PATH} for each request below")
-        return _dry_run(flow.plan_each(sources, ctx) if a.ask is None else [flow.plan_ask(a.ask, sources, ctx)], s, ctx)
+        return _dry_run(
+            flow.plan_each(sources, ctx) if a.ask is None else [flow.plan_ask(a.ask, sources, ctx)], s, ctx
+        )
     ctx.client  # noqa: B018 - a missing key stops the run before any input is read
     results = (
-        [flow.estimate_ask(a.ask, list(sources), ctx)] if a.ask is not None else flow.estimate_each(sources, ctx)
+        [flow.estimate_ask(a.ask, list(sources), ctx)]
+        if a.ask is not None
+        else flow.estimate_each(sources, ctx)
     )
     writer = ListingWriter(ESTIMATES, s.format, STATE.term, ctx.diag)
     done: list[Estimate] = []
