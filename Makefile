@@ -66,8 +66,11 @@ lint: $(INSTALLED) $(DEV_DEPS)
 	done; \
 	exit $$status
 
-# make bench BENCH_ARGS="--sizes 100 --latency 0.2 -j 4"; the default runs 100 and 10,000 inputs.
+# The issue-12 table first (benchmarks/perf.py; PERF_ARGS="--rows prepare prune --llm PATH"),
+# then many inputs (benchmarks/batch.py; BENCH_ARGS="--sizes 100 --latency 0.2 -j 4", by
+# default 100 and 10,000 inputs).
 bench: install
+	$(PY) benchmarks/perf.py $(PERF_ARGS)
 	$(PY) benchmarks/batch.py $(BENCH_ARGS)
 
 completions: install
