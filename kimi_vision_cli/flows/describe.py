@@ -13,8 +13,9 @@ from dataclasses import dataclass, field, replace
 from kimi_vision_cli.errors import KimiVisionError, Tally, UsageError
 from kimi_vision_cli.flows import segments
 from kimi_vision_cli.flows.context import Context
+from kimi_vision_cli.flows.jobs import Split
 from kimi_vision_cli.flows.prepare import prepare_source
-from kimi_vision_cli.flows.scheduler import Scheduler, Split
+from kimi_vision_cli.flows.scheduler import Scheduler
 from kimi_vision_cli.flows.send import send_checked
 from kimi_vision_cli.flows.upload import upload_pending
 from kimi_vision_cli.inputs.discover import Source

@@ -24,8 +24,7 @@ import queue
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -33,6 +32,7 @@ from kimi_vision_cli.api.errors import RateLimit
 from kimi_vision_cli.errors import ExitCode, KimiVisionError, NotStartedError, Tally, Terminated
 from kimi_vision_cli.flows.budget import Spend, spend_for
 from kimi_vision_cli.flows.context import Context
+from kimi_vision_cli.flows.jobs import Done, Group, Live, Part, Split, Work, Writes
 from kimi_vision_cli.flows.limits import AdaptiveLimit
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.progress import BatchProgress
@@ -41,101 +41,6 @@ from kimi_vision_cli.output.render import Renderer
 from kimi_vision_cli.output.writers import Writers
 
 _POLL = 0.1
-
-
-# -- sidecar writes that an interrupt waits for ---------------------------------------
-
-
-class _Writes:
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._active = 0
-        self._closed = False
-
-    def begin(self) -> bool:
-        with self._cond:
-            if self._closed:
-                return False
-            self._active += 1
-            return True
-
-    def end(self) -> None:
-        with self._cond:
-            self._active -= 1
-            self._cond.notify_all()
-
-    def close(self) -> None:
-        """No new writes; wait for those under way."""
-        with self._cond:
-            self._closed = True
-            while self._active:
-                self._cond.wait()
-
-
-class _Live(Renderer):
-    """Passes the live stream through and notes whether the answer began printing."""
-
-    def __init__(self, inner: Renderer):  # no super().__init__: a thin proxy
-        self.inner = inner
-        self.began = False
-
-    def begin(self, input: str) -> None:
-        self.began = True
-        self.inner.begin(input)
-
-    def content(self, text: str) -> None:
-        self.inner.content(text)
-
-    def reasoning(self, text: str) -> None:
-        self.inner.reasoning(text)
-
-
-@dataclass
-class Split:
-    """One input that became several requests (describe --segment): the scheduler runs
-    `parts` under -j like inputs, then `join` makes the input's Result from theirs, in
-    order (None: not run, because an earlier part failed)."""
-
-    parts: list[Callable[[], Result]]
-    join: Callable[[list[Result | None]], Result]
-
-
-# One input's whole job on a worker: source, the live renderer (or None) -> its Result,
-# or the Split whose parts make it.
-Work = Callable[[Source, Renderer | None], Result | Split]
-
-
-@dataclass
-class _Group:
-    """A Split in progress: which parts were queued, which answered."""
-
-    source: Source
-    split: Split
-    results: list[Result | None]
-    queued: int = 0
-    running: int = 0
-    failed: bool = False
-
-    @property
-    def over(self) -> bool:
-        return self.running == 0 and (self.failed or self.queued == len(self.split.parts))
-
-
-@dataclass(frozen=True)
-class _Part:
-    group: _Group
-    index: int
-
-
-@dataclass
-class _Done:
-    result: Result | None = None
-    streamed: bool = False
-    dropped: bool = False  # finished after Ctrl-C: no sidecar written, not reported
-    exc: BaseException | None = None
-    split: tuple[Source, Split] | None = None  # the input became parts to queue
-    part: _Part | None = None  # one part's answer (result)
-    joined: bool = False  # an input made of parts: its requests were counted as each answered
 
 
 # -- the run --------------------------------------------------------------------------
@@ -162,10 +67,10 @@ class Scheduler:
         self.halt: NotStartedError | None = None
         self.not_started: list[str] = []
         self.tally = Tally(report=ctx.diag.error)
-        self.work: queue.Queue[Source | _Part | None] = queue.Queue()
-        self.groups: deque[_Group] = deque()  # splits with parts not yet queued
-        self.done: queue.Queue[_Done] = queue.Queue()
-        self.writes = _Writes()
+        self.work: queue.Queue[Source | Part | None] = queue.Queue()
+        self.groups: deque[Group] = deque()  # splits with parts not yet queued
+        self.done: queue.Queue[Done] = queue.Queue()
+        self.writes = Writes()
         self.interrupted = False
         self.stop_code = ExitCode.INTERRUPTED  # TERMINATED when the stop was a SIGTERM
         term = ctx.term
@@ -180,35 +85,35 @@ class Scheduler:
             if job is None:
                 return
             try:
-                if isinstance(job, _Part):
-                    self.done.put(_Done(job.group.split.parts[job.index](), part=job))
+                if isinstance(job, Part):
+                    self.done.put(Done(job.group.split.parts[job.index](), part=job))
                 else:
                     self.done.put(self._one(job))
             except BaseException as exc:  # a bug: re-raised in the main thread
-                self.done.put(_Done(exc=exc))
+                self.done.put(Done(exc=exc))
 
-    def _one(self, source: Source) -> _Done:
-        live = _Live(self.renderer) if self.streaming else None
+    def _one(self, source: Source) -> Done:
+        live = Live(self.renderer) if self.streaming else None
         result = self.work_one(source, live)
         if isinstance(result, Split):
-            return _Done(split=(source, result))
+            return Done(split=(source, result))
         return self._write(source, result, streamed=live is not None and live.began)
 
-    def _write(self, source: Source, result: Result, *, streamed: bool = False) -> _Done:
+    def _write(self, source: Source, result: Result, *, streamed: bool = False) -> Done:
         """The sidecar and manifest row of a finished input (not of a failed one: a rerun
         resumes it)."""
         self.spend.price_result(result)  # before the sidecar: a JSON sidecar holds the cost
         writers = self.writers
         if result.error is None and writers:
             if not self.writes.begin():
-                return _Done(result, dropped=True)
+                return Done(result, dropped=True)
             try:
                 writers.write(source, result)
             except KimiVisionError as err:
                 result.error = err.with_input(result.input)
             finally:
                 self.writes.end()
-        return _Done(result, streamed=streamed)
+        return Done(result, streamed=streamed)
 
     # main side --------------------------------------------------------------------
     def run(self, sources: Iterable[tuple[Source, bool]]) -> Tally:
@@ -387,7 +292,7 @@ class Scheduler:
             what = f"{n} inputs not started ({names})" if n > 1 else f"{names}: not started"
             self.ctx.diag.error(NotStartedError(f"{what}: {halt.message}", hint=halt.hint))
 
-    def _next_part(self) -> _Part | None:
+    def _next_part(self) -> Part | None:
         while self.groups:
             group = self.groups[0]
             if group.failed or group.queued == len(group.split.parts):
@@ -395,11 +300,11 @@ class Scheduler:
                 continue
             group.queued += 1
             group.running += 1
-            return _Part(group, group.queued - 1)
+            return Part(group, group.queued - 1)
         return None
 
-    def _part_done(self, part: _Part, result: Result) -> _Done | None:
-        """Note one part's answer; the input's joined _Done once its last part has ended."""
+    def _part_done(self, part: Part, result: Result) -> Done | None:
+        """Note one part's answer; the input's joined Done once its last part has ended."""
         group = part.group
         group.results[part.index] = result
         group.running -= 1
@@ -410,12 +315,12 @@ class Scheduler:
         done.joined = True
         return None if done.dropped else done  # dropped: Ctrl-C came first, as for any input
 
-    def _finish(self, item: _Done) -> None:
+    def _finish(self, item: Done) -> None:
         if item.exc is not None:
             raise item.exc
         if item.split is not None:
             source, split = item.split
-            self.groups.append(_Group(source, split, [None] * len(split.parts)))
+            self.groups.append(Group(source, split, [None] * len(split.parts)))
             return
         if item.part is not None:
             assert item.result is not None

@@ -18,8 +18,8 @@ from typing import Any
 
 from kimi_vision_cli.errors import KimiVisionError, UsageError
 from kimi_vision_cli.flows.context import Context
+from kimi_vision_cli.flows.jobs import Split
 from kimi_vision_cli.flows.prepare import load_bytes
-from kimi_vision_cli.flows.scheduler import Split
 from kimi_vision_cli.flows.send import send
 from kimi_vision_cli.flows.upload import upload_pending
 from kimi_vision_cli.inputs.discover import Source

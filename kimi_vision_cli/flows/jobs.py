@@ -1,0 +1,107 @@
+"""What the describe scheduler (scheduler.py) moves between its threads: the sidecar
+writes an interrupt waits for, the live-stream proxy, an input split into parts
+(--segment), and a finished job handed back to the main thread."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kimi_vision_cli.inputs.discover import Source
+from kimi_vision_cli.output.records import Result
+from kimi_vision_cli.output.render import Renderer
+
+# -- sidecar writes that an interrupt waits for ---------------------------------------
+
+
+class Writes:
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active = 0
+        self._closed = False
+
+    def begin(self) -> bool:
+        with self._cond:
+            if self._closed:
+                return False
+            self._active += 1
+            return True
+
+    def end(self) -> None:
+        with self._cond:
+            self._active -= 1
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """No new writes; wait for those under way."""
+        with self._cond:
+            self._closed = True
+            while self._active:
+                self._cond.wait()
+
+
+class Live(Renderer):
+    """Passes the live stream through and notes whether the answer began printing."""
+
+    def __init__(self, inner: Renderer):  # no super().__init__: a thin proxy
+        self.inner = inner
+        self.began = False
+
+    def begin(self, input: str) -> None:
+        self.began = True
+        self.inner.begin(input)
+
+    def content(self, text: str) -> None:
+        self.inner.content(text)
+
+    def reasoning(self, text: str) -> None:
+        self.inner.reasoning(text)
+
+
+@dataclass
+class Split:
+    """One input that became several requests (describe --segment): the scheduler runs
+    `parts` under -j like inputs, then `join` makes the input's Result from theirs, in
+    order (None: not run, because an earlier part failed)."""
+
+    parts: list[Callable[[], Result]]
+    join: Callable[[list[Result | None]], Result]
+
+
+# One input's whole job on a worker: source, the live renderer (or None) -> its Result,
+# or the Split whose parts make it.
+Work = Callable[[Source, Renderer | None], Result | Split]
+
+
+@dataclass
+class Group:
+    """A Split in progress: which parts were queued, which answered."""
+
+    source: Source
+    split: Split
+    results: list[Result | None]
+    queued: int = 0
+    running: int = 0
+    failed: bool = False
+
+    @property
+    def over(self) -> bool:
+        return self.running == 0 and (self.failed or self.queued == len(self.split.parts))
+
+
+@dataclass(frozen=True)
+class Part:
+    group: Group
+    index: int
+
+
+@dataclass
+class Done:
+    result: Result | None = None
+    streamed: bool = False
+    dropped: bool = False  # finished after Ctrl-C: no sidecar written, not reported
+    exc: BaseException | None = None
+    split: tuple[Source, Split] | None = None  # the input became parts to queue
+    part: Part | None = None  # one part's answer (result)
+    joined: bool = False  # an input made of parts: its requests were counted as each answered
