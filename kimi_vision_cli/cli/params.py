@@ -128,6 +128,17 @@ class NoArgs:
     """A command that takes only Settings options."""
 
 
+def sources_for(inputs: list[str], recursive: bool, files_from: Path | None) -> Any:
+    """The INPUT arguments and the --files-from list as one lazy stream of sources;
+    no input at all is a usage error (before anything is read or sent)."""
+    from kimi_vision_cli.inputs.discover import iter_sources
+
+    fh = open_files_from(files_from)
+    if not inputs and fh is None:
+        raise UsageError("no input given", hint="pass a file, a directory with -r, - or --files-from")
+    return iter_sources(inputs, recursive=recursive, files_from=fh, list_on_stdin=str(files_from) == "-")
+
+
 def open_files_from(path: Path | None) -> Any:
     if path is None:
         return None

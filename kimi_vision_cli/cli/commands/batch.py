@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from kimi_vision_cli.cli.app import STATE, HelpGroup, app
-from kimi_vision_cli.cli.params import command, context_for, open_files_from
+from kimi_vision_cli.cli.params import command, context_for, sources_for
 from kimi_vision_cli.errors import ExitCode, InputError, KimiVisionError, OutputError, Tally, UsageError
 from kimi_vision_cli.output.listing import BATCHES, SUBMITTED, ListingWriter
 from kimi_vision_cli.output.records import Submitted
@@ -40,28 +40,17 @@ class SubmitArgs:
 def submit(s: Settings, a: SubmitArgs) -> int:
     """Build one request per input (like describe), upload them as a batch, print the batch id(s)."""
     from kimi_vision_cli.flows import batch as batch_api
-    from kimi_vision_cli.inputs.discover import iter_sources
 
     if s.max_tokens is None:
         s = s.with_(max_tokens=BATCH_MAX_TOKENS)
     batch_api.check_window(a.window)
     ctx = context_for(s)
-    fh = open_files_from(a.files_from)
-    if not a.inputs and fh is None:
-        raise UsageError("no input given", hint="pass files, a directory with -r, or --files-from")
+    sources = sources_for(a.inputs, a.recursive, a.files_from)
     ctx.client  # noqa: B018 - a missing key stops the run before any input is read
     out = Submitted()
     tally = Tally(report=ctx.diag.error)
     try:
-        batch_api.submit(
-            iter_sources(
-                a.inputs, recursive=a.recursive, files_from=fh, list_on_stdin=str(a.files_from) == "-"
-            ),
-            ctx,
-            a.window,
-            out,
-            tally,
-        )
+        batch_api.submit(sources, ctx, a.window, out, tally)
     except BaseException:
         # Batches already created run (and bill) whatever happens next: never lose their ids.
         if out.batch_ids:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kimi_vision_cli.cli.app import STATE, app
-from kimi_vision_cli.cli.params import command, context_for, open_files_from
+from kimi_vision_cli.cli.params import command, context_for, sources_for
 from kimi_vision_cli.errors import Tally, UsageError
 from kimi_vision_cli.settings import Settings
 
@@ -32,7 +32,6 @@ def describe(s: Settings, a: DescribeArgs) -> int:
     """One request per input: a caption for each image or video."""
     from kimi_vision_cli.flows import describe as flow
     from kimi_vision_cli.flows.describe import BatchOptions, Shard
-    from kimi_vision_cli.inputs.discover import iter_sources
     from kimi_vision_cli.output.render import make_renderer
 
     _check_subtitles(s, a)
@@ -41,12 +40,7 @@ def describe(s: Settings, a: DescribeArgs) -> int:
     writers = make_writers(a.sidecar, a.output_dir, a.manifest, a.on_exists, a.inputs)
     batch = BatchOptions(writers=writers, shard=Shard.parse(a.shard) if a.shard is not None else None)
     ctx = context_for(s)
-    fh = open_files_from(a.files_from)
-    if not a.inputs and fh is None:
-        raise UsageError("no input given", hint="pass a file, a directory with -r, - or --files-from")
-    sources = iter_sources(
-        a.inputs, recursive=a.recursive, files_from=fh, list_on_stdin=str(a.files_from) == "-"
-    )
+    sources = sources_for(a.inputs, a.recursive, a.files_from)
     if s.dry_run:
         from kimi_vision_cli.output.dryrun import write_plans
 
@@ -54,7 +48,7 @@ def describe(s: Settings, a: DescribeArgs) -> int:
         write_plans(flow.plans(sources, ctx, batch, tally), s.format, STATE.term.stdout)
         return int(tally.exit_code)
     renderer = make_renderer(s.format, STATE.term, ctx.diag, show_thinking=s.show_thinking)
-    multi = len(a.inputs) > 1 or a.recursive or fh is not None
+    multi = len(a.inputs) > 1 or a.recursive or a.files_from is not None
     try:
         tally = flow.run(sources, ctx, renderer, multi=multi, options=batch)
     finally:

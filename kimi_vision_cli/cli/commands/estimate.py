@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kimi_vision_cli.cli.app import STATE, app
-from kimi_vision_cli.cli.params import command, context_for, open_files_from
+from kimi_vision_cli.cli.params import command, context_for, sources_for
 from kimi_vision_cli.errors import Tally, UsageError
 from kimi_vision_cli.output.listing import ESTIMATES, ListingWriter, budget_note, estimate_footer
 from kimi_vision_cli.output.records import Estimate, estimate_document
@@ -27,7 +27,6 @@ class EstimateArgs:
 def estimate(s: Settings, a: EstimateArgs) -> int:
     """Count the input tokens (and cost) of what describe, or ask with --ask, would send."""
     from kimi_vision_cli.flows import estimate as flow
-    from kimi_vision_cli.inputs.discover import iter_sources
 
     if a.ask is not None and s.prompt is not None:
         raise UsageError(
@@ -36,12 +35,7 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
     if a.ask is not None and s.segment is not None:
         raise UsageError("--ask and --segment cannot be used together", hint="ask sends each video whole")
     ctx = context_for(s)
-    fh = open_files_from(a.files_from)
-    if not a.inputs and fh is None:
-        raise UsageError("no input given", hint="pass a file, a directory with -r, - or --files-from")
-    sources = iter_sources(
-        a.inputs, recursive=a.recursive, files_from=fh, list_on_stdin=str(a.files_from) == "-"
-    )
+    sources = sources_for(a.inputs, a.recursive, a.files_from)
     if s.dry_run:
         ctx.diag.note(f"dry run: would POST {s.base_url}{flow.ESTIMATE_PATH} for each request below")
         return _dry_run(
