@@ -60,6 +60,7 @@ class Settings:
     verbose: bool = False
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
     config_path: Path | None = None
+    flags_given: frozenset[str] = frozenset()  # options set on the command line (not env/config)
 
     @property
     def resize(self) -> bool:
@@ -184,7 +185,8 @@ def resolve(flags: dict[str, Any], env: dict[str, str] | None = None, command: s
     values["api_key"] = _key(values["api_key"])
     values.pop("region")
     values["base_url"] = _checked_url(str(_endpoint(flags, env, cfg)).rstrip("/"))
-    return Settings(**values, prices=cfg.get("prices", {}), config_path=path)
+    given = frozenset(k for k, v in flags.items() if v is not None)
+    return Settings(**values, prices=cfg.get("prices", {}), config_path=path, flags_given=given)
 
 
 def _pick(opt: Opt, flags: dict[str, Any], env: dict[str, str], cfg: dict[str, Any]) -> tuple[Any, str]:

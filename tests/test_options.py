@@ -47,7 +47,7 @@ def test_settings_fields_are_the_table_rows() -> None:
     rows = {o.dest for o in SETTINGS_OPTIONS}
     # region folds into base_url; prices and the config path come from the file itself.
     assert rows - fields == {"region"}
-    assert fields - rows == {"prices", "config_path"}
+    assert fields - rows == {"prices", "config_path", "flags_given"}
 
 
 def test_defaults_come_from_the_table() -> None:
@@ -69,7 +69,7 @@ def test_an_unknown_key_is_an_error_not_a_silent_drop(tmp_path: Path) -> None:
 
 
 def _cfg(tmp_path: Path, text: str) -> dict[str, str]:
-    (tmp_path / "kimi-vision").mkdir(exist_ok=True)
+    (tmp_path / "kimi-vision").mkdir(parents=True, exist_ok=True)
     (tmp_path / "kimi-vision" / "config.toml").write_text(text)
     return {"XDG_CONFIG_HOME": str(tmp_path)}
 
@@ -185,3 +185,14 @@ def test_help_shows_no_internal_placeholders(
         assert "kimi-vision ask [OPTIONS] QUESTION [INPUT]..." in out
     if path == ["describe"]:
         assert "0-100" in out and " N " in out  # --retries: the real range; -j takes N
+
+
+def test_estimate_ask_with_a_config_prompt_is_fine_but_not_with_a_prompt_flag(kv, fake, tmp_path: Path) -> None:
+    from tests.media import write_image
+
+    write_image(tmp_path / "a.png")
+    _cfg(tmp_path / "xdg-config", 'prompt = "Alt text."\n')
+    r = kv("estimate", "a.png", "--ask", "Which is wider?")
+    assert r.returncode == 0, r.stderr
+    r = kv("estimate", "a.png", "--ask", "Q?", "-p", "P")
+    assert r.returncode == 2 and "--ask and -p/--prompt cannot be used together" in r.stderr

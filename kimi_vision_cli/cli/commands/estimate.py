@@ -28,7 +28,7 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
     """Count the input tokens (and cost) of what describe, or ask with --ask, would send."""
     from kimi_vision_cli.flows import estimate as flow
 
-    if a.ask is not None and s.prompt is not None:
+    if a.ask is not None and "prompt" in s.flags_given:  # a config prompt is simply not used
         raise UsageError(
             "--ask and -p/--prompt cannot be used together", hint="--ask is the prompt of an ask request"
         )
