@@ -163,6 +163,9 @@ _ROWS = [
     Opt("max_cost", ("--max-cost",),
         "Start no request once the money spent (usage x price) reaches AMOUNT, in the price's currency.",
         INPUTS, kind=float, env=("KIMI_VISION_MAX_COST",), config=True, low=0, metavar="AMOUNT"),
+    Opt("max_memory", ("--max-memory",),
+        "Start no request while the media held by those in flight would pass MB (one bigger goes alone).",
+        INPUTS, kind=int, default=512, env=("KIMI_VISION_MAX_MEMORY",), config=True, low=1, metavar="MB"),
     # -- prompt and model ---------------------------------------------------------------
     Opt("prompt", ("-p", "--prompt"), "Prompt (default: describe the media).", PROMPT, config=True),
     Opt("model", ("-m", "--model"), "Model id.", PROMPT, metavar="MODEL",
@@ -253,7 +256,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "describe": (
         "inputs", "prompt", *_REQUEST, "segment", "format", "dry_run", "verbose",
         "recursive", "files_from", "concurrency", "sidecar", "output_dir", "manifest", "on_exists", "shard",
-        "max_cost", *_CONNECTION,
+        "max_cost", "max_memory", *_CONNECTION,
     ),
     "ask": ("question", "inputs", *_REQUEST, "prefix", "interactive", "recursive",
             "format", "dry_run", "verbose", "max_cost", *_CONNECTION),

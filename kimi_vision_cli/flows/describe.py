@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from kimi_vision_cli.errors import KimiVisionError, Tally, UsageError
 from kimi_vision_cli.flows import segments
+from kimi_vision_cli.flows.admission import Admission, body_bytes
 from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.flows.jobs import Split
 from kimi_vision_cli.flows.prepare import prepare_source
@@ -78,21 +79,31 @@ def plan_one(source: Source, ctx: Context) -> Planned:
         raise err.with_input(source.display) from None
 
 
-def describe_one(source: Source, ctx: Context, renderer: Renderer | None) -> Result | Split:
+def describe_one(
+    source: Source, ctx: Context, renderer: Renderer | None, admission: Admission | None = None
+) -> Result | Split:
     """Plan, upload and send one input; a failure is the Result's error. With --segment,
-    the Split of its segments' requests (flows/segments.py)."""
+    the Split of its segments' requests (flows/segments.py). `admission`: the run's
+    preparation slots and byte budget (flows/admission.py)."""
+    admission = admission or Admission(ctx.settings.concurrency, ctx.settings.max_memory)
     result = Result(input=source.display, model=ctx.settings.model)
     if ctx.settings.segment is not None:
         try:
-            return segments.split(source, ctx)
+            with admission.preparing():  # cutting the video is CPU work too
+                return segments.split(source, ctx)
         except KimiVisionError as err:
             result.error, result.segments = err.with_input(result.input), []
             return result
+    held = 0
     try:
-        prepared = prepare_source(source, ctx)
-        result.media = [prepared.record]
-        planned = plan([prepared], None, ctx.settings, label=source.display)
-        result.media = planned.records
+        with admission.preparing():
+            prepared = prepare_source(source, ctx)
+            result.media = [prepared.record]
+            planned = plan([prepared], None, ctx.settings, label=source.display)
+            result.media = planned.records
+            size = body_bytes(planned)
+            admission.memory.acquire(size)  # keeps the slot while it waits: no more prepared
+            held = size
         planned = upload_pending(planned, ctx)
         result.media = planned.records
         if renderer:
@@ -100,6 +111,8 @@ def describe_one(source: Source, ctx: Context, renderer: Renderer | None) -> Res
         send_checked(ctx, planned, result, renderer)
     except KimiVisionError as err:
         result.error = err.with_input(result.input)
+    finally:
+        admission.memory.release(held)
     return result
 
 
@@ -130,9 +143,10 @@ def run(
 ) -> Tally:
     """Describe every selected input, a few at a time; the tally of the run."""
     options = options or BatchOptions()
+    admission = Admission(ctx.settings.concurrency, ctx.settings.max_memory)
 
     def work(source: Source, live: Renderer | None) -> Result | Split:
-        return describe_one(source, ctx, live)
+        return describe_one(source, ctx, live, admission)
 
     scheduler = Scheduler(ctx, renderer, work, multi=multi, writers=options.writers)
     return scheduler.run(selected(sources, options))

@@ -4,7 +4,9 @@ Inputs stream from discovery; each is read and prepared by a worker just before 
 is sent, so memory stays flat however many inputs there are (issue 5). The main
 thread owns everything that prints and every counter (a Tally); workers run the
 work function (describe.describe_one: prepare -> plan -> upload -> request), write
-the sidecar and hand back a finished Result.
+the sidecar and hand back a finished Result. -j is the requests in flight; within a
+worker, preparation takes one of the few slots sized to the cores, and a request holds
+its media's bytes against --max-memory until it is sent (flows/admission.py).
 
 - Concurrency adapts (flows/limits.py): one request first, more after each success; a
   rate-limit 429 (seen through the client's RateLimitObserver, even when the SDK then
