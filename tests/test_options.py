@@ -187,7 +187,9 @@ def test_help_shows_no_internal_placeholders(
         assert "0-100" in out and " N " in out  # --retries: the real range; -j takes N
 
 
-def test_estimate_ask_with_a_config_prompt_is_fine_but_not_with_a_prompt_flag(kv, fake, tmp_path: Path) -> None:
+def test_estimate_ask_with_a_config_prompt_is_fine_but_not_with_a_prompt_flag(
+    kv, fake, tmp_path: Path
+) -> None:
     from tests.media import write_image
 
     write_image(tmp_path / "a.png")
