@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from kimi_vision_cli.errors import InputError, KimiVisionError, UsageError
+from kimi_vision_cli.errors import InputError, UsageError
+from kimi_vision_cli.media.video import ffmpeg_errors
 
 _INSTALL_HINT = "install the video extra: pip install 'kimi-vision[video]'"
 # Codecs an MP4 holds as they are; any other (VP8, WMV, FLV1...) is re-encoded.
@@ -108,7 +109,9 @@ def cut(
     `on_frame` counts frames re-encoded (a progress bar); undecodable input is an InputError.
     """
     av = _av(name)
-    try:
+    with ffmpeg_errors(
+        "cut video into segments", name, "the file is damaged, or convert it to MP4 with ffmpeg first"
+    ):
         with av.open(io.BytesIO(data), mode="r") as src:
             frames = _scan(src, name)
         spans = plan(frames, every)
@@ -121,14 +124,6 @@ def cut(
         if not all(s.remux for s in spans):
             with av.open(io.BytesIO(data), mode="r") as src:
                 out.update(_reencode(av, src, spans, on_frame))
-    except KimiVisionError:
-        raise
-    except Exception as exc:  # PyAV raises av.error.* (FFmpeg errors) for broken files
-        raise InputError(
-            f"cannot cut video into segments ({type(exc).__name__}: {exc})".replace("\n", " "),
-            input=name,
-            hint="the file is damaged, or convert it to MP4 with ffmpeg first",
-        ) from None
     return [
         Segment(
             _seconds(frames, s.start), _seconds(frames, s.end), out[i], "video/mp4", reencoded=not s.remux

@@ -8,12 +8,12 @@ PyAV is the optional `video` extra and is imported late (STYLE rule 10).
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from kimi_vision_cli.errors import InputError, UsageError
+from kimi_vision_cli.errors import InputError, KimiVisionError, UsageError
 from kimi_vision_cli.media.videometa import BMFF_MIMES, strip_bmff_metadata
 from kimi_vision_cli.moonshot import VIDEO_RECOMMENDED
 
@@ -65,12 +65,26 @@ def fit_size(width: int, height: int, bound: tuple[int, int] = RECOMMENDED) -> t
     return w, h
 
 
+@contextmanager
+def ffmpeg_errors(doing: str, name: str | None, hint: str) -> Iterator[None]:
+    """PyAV raises av.error.* (FFmpeg's errors) and others for broken files: each is an
+    InputError naming the input; our own typed errors pass through."""
+    try:
+        yield
+    except KimiVisionError:
+        raise
+    except Exception as exc:
+        raise InputError(
+            f"cannot {doing} ({type(exc).__name__}: {exc})".replace("\n", " "), input=name, hint=hint
+        ) from None
+
+
 def probe(data: bytes, name: str | None = None) -> VideoInfo:
     """Open the container and decode one frame; an undecodable video is an InputError."""
     av = _av()
     if av is None:
         raise UsageError("cannot probe videos without PyAV", input=name, hint=_INSTALL_HINT)
-    try:
+    with ffmpeg_errors("decode video", name, "the file is damaged or not a video FFmpeg can read"):
         with av.open(io.BytesIO(data), mode="r") as container:
             if not container.streams.video:
                 raise InputError("no video stream in the file", input=name, hint="pass a video file")
@@ -87,14 +101,6 @@ def probe(data: bytes, name: str | None = None) -> VideoInfo:
                 raise InputError("video has no decodable frame", input=name, hint="check the file")
             width, height = width or frame.width, height or frame.height
             return VideoInfo(width, height, duration, codec, stream.frames or None)
-    except InputError:
-        raise
-    except Exception as exc:  # PyAV raises av.error.* (FFmpeg errors) for broken files
-        raise InputError(
-            f"cannot decode video ({type(exc).__name__}: {exc})".replace("\n", " "),
-            input=name,
-            hint="the file is damaged or not a video FFmpeg can read",
-        ) from None
 
 
 def downscale(
