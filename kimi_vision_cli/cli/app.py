@@ -1,7 +1,7 @@
 """The Typer app object, the per-invocation state and the root options.
 
-Commands live in `kimi_vision_cli/commands/`, one module each; `cli.py` imports them
-and holds the error boundary.
+Commands live in `cli/commands/`, one module each, registered through `cli/params.py`
+from the option table; `cli/main.py` imports them and holds the error boundary.
 """
 
 from __future__ import annotations
