@@ -62,6 +62,7 @@ class Settings:
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
     config_path: Path | None = None
     flags_given: frozenset[str] = frozenset()  # options set on the command line (not env/config)
+    defaulted: frozenset[str] = frozenset()  # options neither flag, env nor config set
 
     @property
     def resize(self) -> bool:
@@ -179,15 +180,24 @@ def resolve(flags: dict[str, Any], env: dict[str, str] | None = None, command: s
     path = config_file(env)
     cfg = load_config(path)
     values: dict[str, Any] = {}
+    defaulted = set()
     for opt in SETTINGS_OPTIONS:
         value, origin = _pick(opt, flags, env, cfg)
+        if value is None:
+            defaulted.add(opt.dest)
         own = opt.for_command(command)  # describe's --format also takes vtt; batch submit's model
         values[opt.dest] = own.default if value is None else check(own, value, origin)
     values["api_key"] = _key(values["api_key"])
     values.pop("region")
     values["base_url"] = _checked_url(str(_endpoint(flags, env, cfg)).rstrip("/"))
     given = frozenset(k for k, v in flags.items() if v is not None)
-    return Settings(**values, prices=cfg.get("prices", {}), config_path=path, flags_given=given)
+    return Settings(
+        **values,
+        prices=cfg.get("prices", {}),
+        config_path=path,
+        flags_given=given,
+        defaulted=frozenset(defaulted),
+    )
 
 
 def _pick(opt: Opt, flags: dict[str, Any], env: dict[str, str], cfg: dict[str, Any]) -> tuple[Any, str]:

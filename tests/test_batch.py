@@ -96,14 +96,15 @@ def test_six_rate_limit_429s_lower_concurrency_and_every_caption_arrives(kv, fak
     names = _images(tmp_path, 16)
     fake.state.latency = 0.05
     fake.inject(*[RATE_429] * 6)
-    r = kv("describe", "-j", "8", "-v", "--sidecar", "json", "--retries", "8", *names)
+    # the default -j (4): slow start, so the 429s meet one request in flight
+    r = kv("describe", "-v", "--sidecar", "json", "--retries", "8", *names)
     assert r.returncode == 0, r.stderr
     recs = [json.loads(p.read_text()) for p in _sidecars(tmp_path, "json")]
     assert sorted(rec["input"] for rec in recs) == sorted(names)
     assert all(rec["error"] is None and rec["finish_reason"] == "stop" for rec in recs)
     assert len(fake.chat_requests) == 16 + 6
     # the 429s came while one request was in flight (slow start): the limit stays at 1
-    # until the answers come, then grows back one by one, never past the named 8
+    # until the answers come, then grows back one by one, never past -j
     assert "rate limit: 8 requests at a time" in r.stderr
     assert "steady: concurrency 1 -> 2" in r.stderr
 
@@ -402,3 +403,20 @@ def test_replace_file_keeps_the_old_file_whole_when_a_write_fails(tmp_path: Path
         raise AssertionError("the failure must reach the caller")
     assert target.read_bytes() == b"first caption\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png.txt"]
+
+
+def test_a_chosen_concurrency_starts_at_once_the_default_starts_slow(kv, fake, tmp_path: Path) -> None:
+    names = _images(tmp_path, 4)
+    fake.state.latency = 0.3
+    r = kv("describe", "-j", "4", *names)
+    assert r.returncode == 0, r.stderr
+    assert fake.state.max_in_flight == 4  # -j given: four at once from the start
+    fake.reset()
+    fake.state.latency = 0.3
+    r = kv("describe", *names, extra_env={"KIMI_VISION_CONCURRENCY": "4", "MOONSHOT_API_KEY": fake.api_key})
+    assert r.returncode == 0 and fake.state.max_in_flight == 4  # env counts as chosen too
+    fake.reset()
+    fake.state.latency = 0.3
+    r = kv("describe", *names, extra_env={"MOONSHOT_API_KEY": fake.api_key})
+    assert r.returncode == 0, r.stderr
+    assert fake.state.max_in_flight <= 2  # the default: one first, then two, ...

@@ -62,7 +62,8 @@ class Scheduler:
         # Text streams live when answers cannot interleave: one input, or -j 1; never with
         # --schema, whose answer may be asked for twice (flows/send.py check_answer).
         self.streaming = s.format == "text" and s.schema is None and (self.maximum == 1 or not multi)
-        self.limit = AdaptiveLimit(self.maximum, self._limit_changed)
+        # Slow start only for the default -j (flows/limits.py): a -j the user chose starts at once.
+        self.limit = AdaptiveLimit(self.maximum, self._limit_changed, slow_start="concurrency" in s.defaulted)
         self.spend: Spend = spend_for(ctx)  # --max-cost without a price: refused here, nothing sent
         # Why no new request starts any more (--max-cost reached, daily token limit): the
         # reason in its message, what to do in its hint.
