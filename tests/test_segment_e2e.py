@@ -198,3 +198,22 @@ def test_segments_are_downscaled_and_keep_their_length(kv, fake, tmp_path: Path)
     [record] = [json.loads(line) for line in r.stdout.splitlines()]
     assert [(m["width"], m["height"], m["resized"]) for m in record["media"]] == [(1920, 1080, True)] * 3
     assert sent_videos(fake) == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_on_a_terminal_each_span_stands_on_its_own_line(invoke, fake, clip: Path, tmp_path: Path) -> None:
+    """Markdown joins a label and the next line into one paragraph; the rich renderer
+    leaves a blank line so the span does not run into the answer."""
+    import os
+
+    here = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        code, out, err = invoke("describe", "--segment", "4s", "clip.mp4", tty=True)
+    finally:
+        os.chdir(here)
+    assert code == 0, err
+    import re
+
+    lines = [re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", line).strip() for line in out.splitlines()]
+    for label in ("[00:00:00–00:00:04]", "[00:00:04–00:00:08]", "[00:00:08–00:00:12]"):
+        assert label in lines, lines  # alone on its line, not run into the answer

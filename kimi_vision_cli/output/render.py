@@ -49,10 +49,13 @@ class Renderer:
         if result.reasoning:
             self.reasoning(result.reasoning)
         if result.segments:
-            self.content(labelled_text(result))  # describe --segment: under [00:00:00–00:00:30]
+            self.content(self.segmented_text(result))  # describe --segment: under [00:00:00–00:00:30]
         elif result.text:
             self.content(result.text)
         self.end(result)
+
+    def segmented_text(self, result: Result) -> str:
+        return labelled_text(result)
 
     def close(self) -> None: ...
 
@@ -112,6 +115,9 @@ class RichRenderer(PlainRenderer):
         )
         self._live: Any = None
         self._buffer = ""
+
+    def segmented_text(self, result: Result) -> str:
+        return labelled_text(result, gap="\n\n")  # Markdown: the label its own paragraph
 
     def begin(self, input: str) -> None:
         if self.multi:

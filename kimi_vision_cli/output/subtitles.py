@@ -87,6 +87,8 @@ def subtitle_file(kind: str, result: Result) -> str:
     return WRITERS[kind](cues_of(result))
 
 
-def labelled_text(result: Result) -> str:
-    """Text output of a segmented result: each segment's answer under its time span."""
-    return "\n\n".join(f"{span_label(c.start, c.end)}\n{c.text.strip()}" for c in cues_of(result))
+def labelled_text(result: Result, *, gap: str = "\n") -> str:
+    """Text output of a segmented result: each segment's answer under its time span.
+    `gap` between label and answer: Markdown (the terminal) needs a blank line, or the
+    label runs into the answer's first line."""
+    return "\n\n".join(f"{span_label(c.start, c.end)}{gap}{c.text.strip()}" for c in cues_of(result))
