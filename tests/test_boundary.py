@@ -57,3 +57,41 @@ def test_a_second_dash_in_the_list_fails_that_line_only(kv, fake, tmp_path: Path
     assert r.returncode == 2, r.stderr
     assert "standard input is already used" in r.stderr
     assert len(fake.chat_requests) == 2  # the first `-` and a.png
+
+
+def test_max_cost_zero_sends_nothing(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    write_image(tmp_path / "b.png")
+    for args in (["a.png"], ["a.png", "b.png"]):
+        r = kv("describe", "--max-cost", "0", *args)
+        assert r.returncode == 75, r.stderr
+    assert fake.chat_requests == []
+
+
+@pytest.mark.parametrize("url", ["http://", "http://a b/c.png", "https://"])
+def test_a_url_that_cannot_work_is_bad_input_not_temporary(kv, fake, tmp_path: Path, url: str) -> None:
+    r = kv("describe", url)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+
+
+def test_server_text_never_carries_escape_sequences(kv, fake, tmp_path: Path) -> None:
+    from tests.fake_moonshot import Fault
+
+    write_image(tmp_path / "a.png")
+    fake.inject(Fault(status=400, type="invalid_request_error", message="line one\nline two\x1b[31mred"))
+    r = kv("describe", "a.png")
+    assert r.returncode == 1
+    assert "\x1b" not in r.stderr and "\\x1b[31mred" in r.stderr
+
+
+def test_engine_overloaded_is_not_blamed_on_the_tier(kv, fake, tmp_path: Path) -> None:
+    from tests.fake_moonshot import Fault
+
+    write_image(tmp_path / "a.png")
+    fake.inject(
+        *[Fault(status=429, type="engine_overloaded_error", message="The engine is currently overloaded")] * 3
+    )
+    r = kv("describe", "--retries", "1", "a.png")
+    assert r.returncode == 75
+    assert "overloaded" in r.stderr and "tier" not in r.stderr

@@ -92,10 +92,16 @@ def moonshot_error(body: Any) -> tuple[str, str]:
     if isinstance(body, dict):
         err = body.get("error", body)
         if isinstance(err, dict):
-            return str(err.get("type") or err.get("code") or ""), str(err.get("message") or "")
+            return _printable(err.get("type") or err.get("code") or ""), _printable(err.get("message") or "")
         if isinstance(err, str):
-            return "", err
+            return "", _printable(err)
     return "", ""
+
+
+def _printable(text: object) -> str:
+    """The server's text as one printable line: an escape sequence in an error message
+    must not reach the terminal (control characters shown as \\xNN, like file names)."""
+    return "".join(c if c.isprintable() else (" " if c in "\n\r\t" else repr(c)[1:-1]) for c in str(text))
 
 
 def is_sdk_error(exc: BaseException) -> bool:
@@ -187,6 +193,11 @@ class Translator:
             return QuotaError(
                 f"quota or balance exhausted: {label}",
                 hint="top up the account at platform.moonshot.ai; retrying will not help",
+            )
+        if status == 429 and kind == "engine_overloaded_error":
+            return TemporaryError(
+                f"Moonshot is overloaded after {s.retries} retries: {label}",
+                hint="the service is busy, not your limits; rerun later",
             )
         if status == 429:
             return rate_limit_error(parse_rate_limit(message), label, s.retries)

@@ -68,6 +68,8 @@ class Scheduler:
         # Why no new request starts any more (--max-cost reached, daily token limit): the
         # reason in its message, what to do in its hint.
         self.halt: NotStartedError | None = None
+        if self.spend.reached:  # --max-cost 0: nothing may start, not even the first request
+            self.halt = NotStartedError(self.spend.reason(), hint=self.spend.not_started().hint)
         self.not_started: list[str] = []
         self.tally = Tally(report=ctx.diag.error)
         self.work: queue.Queue[Source | Part | None] = queue.Queue()

@@ -91,6 +91,17 @@ def fetch_url(
     name = display_name(url)
     if not url.lower().startswith(("http://", "https://")):
         raise InputError("unsupported URL scheme", input=name, hint="use http(s)://")
+    # A URL that cannot work is a bad input (exit 2), not a network error to rerun (75).
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise InputError(
+            "URL holds spaces or control characters", input=name, hint="percent-encode them (%20)"
+        )
+    try:
+        host = urllib.parse.urlsplit(url).hostname
+    except ValueError as exc:
+        raise InputError(f"invalid URL: {exc}", input=name, hint="check the URL") from None
+    if not host:
+        raise InputError("URL has no host", input=name, hint="e.g. https://example.com/photo.jpg")
     deadline = time.monotonic() + total
     opener = urllib.request.build_opener(_HttpOnlyRedirects)
     try:
