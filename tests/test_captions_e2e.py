@@ -248,6 +248,11 @@ def test_batch_results_several_ids_and_a_bad_answer_asked_again_live(
     (live,) = fake.chat_requests  # the one bad answer, asked again with the batch line's body
     assert live.body["response_format"] == {"type": "json_object"} and live.body["stream"] is True
     assert (ds / "a.png.xmp").exists() and (ds / "sub" / "b.png.xmp").exists()
+    # Fetching again pays nothing more: the live retry's answer was kept.
+    again = kv("batch", "results", one, "--format", "jsonl")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["data"]["people"] == 1
+    assert len(fake.chat_requests) == 1 and "asking once more" not in again.stderr
 
 
 def test_ctrl_c_while_waiting_leaves_the_batch_running(

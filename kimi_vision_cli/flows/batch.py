@@ -226,10 +226,51 @@ def results(
     sources = {cid: Source(kind, value) for cid, (kind, value) in manifest.get("sources", {}).items()}
     spec = ctx.settings.schema or (json.dumps(manifest["schema"]) if manifest.get("schema") else None)
     if spec is not None:
-        asked = _Requests(ctx, batch)
-        for custom_id, result in records.items():
-            _check_structured(ctx, result, spec, lambda cid=custom_id: asked.body(cid))  # type: ignore[misc]
+        _check_all(ctx, batch_id, batch, manifest, records, spec)
     return [(sources.get(k), records[k]) for k in sorted(records)]
+
+
+def _check_all(
+    ctx: Context,
+    batch_id: str,
+    batch: dict[str, Any],
+    manifest: dict[str, Any],
+    records: dict[str, Result],
+    spec: str,
+) -> None:
+    """--schema over every answer. A live retry is paid once: its outcome is kept in the
+    batch's manifest, so fetching the results again reuses it instead of asking again."""
+    asked = _Requests(ctx, batch)
+    kept: dict[str, dict[str, Any]] = manifest.setdefault("retried", {})
+    for custom_id, result in records.items():
+        if custom_id in kept:
+            _reuse(result, kept[custom_id])
+        before = result.text
+        _check_structured(ctx, result, spec, lambda cid=custom_id: asked.body(cid))  # type: ignore[misc]
+        if custom_id not in kept and (result.text != before or result.error is not None):
+            kept[custom_id] = {"text": result.text, "usage": result.usage, "error": _error_text(result)}
+    if kept and _names_known(manifest):
+        try:
+            _save_manifest(ctx, batch_id, manifest)
+        except OSError as exc:
+            ctx.diag.warn(f"cannot keep the retried answers of batch {batch_id}: {exc.strerror or exc}")
+
+
+def _names_known(manifest: dict[str, Any]) -> bool:
+    """A manifest this machine wrote at submit time (else there is nothing to update)."""
+    return bool(manifest.get("inputs"))
+
+
+def _reuse(result: Result, kept: dict[str, Any]) -> None:
+    result.text, result.usage = str(kept.get("text") or ""), kept.get("usage")
+    if kept.get("error"):
+        result.error = APIError(
+            str(kept["error"]), hint="the live retry of this answer failed before; resubmit it"
+        )
+
+
+def _error_text(result: Result) -> str | None:
+    return result.error.message if result.error is not None else None
 
 
 class _Requests:
