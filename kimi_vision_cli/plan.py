@@ -44,9 +44,12 @@ class MediaRef:
     mime: str
     data: bytes | None = None  # inline
     file_id: str | None = None  # uploaded
+    placeholder: str | None = None  # --dry-run: what stands where bytes it did not fetch go
 
     @property
     def url(self) -> str:
+        if self.placeholder is not None:
+            return self.placeholder
         if self.file_id is not None:
             return f"ms://{self.file_id}"
         assert self.data is not None

@@ -119,3 +119,15 @@ def test_dry_run_with_the_sidecar_skip_and_shards(kv, fake, two: list[str], tmp_
     assert [d["input"] for d in json.loads(r.stdout)] == ["b.png"]  # a.png is resumed, not planned
     assert not (tmp_path / "b.png.txt").exists()  # a dry run writes no sidecar
     _no_trace(r, fake)
+
+
+def test_dry_run_does_not_download_urls(kv, fake, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    url = "http://127.0.0.1:9/image.png"  # nothing listens there: a download would fail (exit 75)
+    r = kv("describe", "--dry-run", "--format", "jsonl", url)
+    assert r.returncode == 0, r.stderr
+    (line,) = r.stdout.splitlines()
+    part = json.loads(line)["body"]["messages"][-1]["content"][0]
+    assert part["image_url"]["url"] == f"data:<downloaded from {url}>"
+    assert "does not download" in r.stderr

@@ -44,6 +44,8 @@ def prepare_source(source: Source, ctx: Context) -> Prepared:
             raise source.error
         if source.kind == "file_id":
             return _file_id(source, ctx)
+        if source.kind == "url" and ctx.offline:
+            return _not_downloaded(source, ctx)
         data = load_bytes(source, ctx)
         info = sniff(data, convert=ctx.settings.convert, name=name)
         if info.kind == "image":
@@ -82,6 +84,15 @@ def _video(data: bytes, mime: str, ctx: Context, name: str) -> tuple[bytes, dict
         bar=partial(frame_bar, ctx.diag) if ctx.term.stderr_isatty else None,
         name=name,
     )
+
+
+def _not_downloaded(source: Source, ctx: Context) -> Prepared:
+    """--dry-run makes no network call, so a URL input is not downloaded: its part shows
+    where the downloaded (and prepared) bytes would go, as an image part."""
+    ctx.diag.note(f"{source.display}: --dry-run does not download URLs; shown as image_url")
+    placeholder = f"data:<downloaded from {source.display}>"
+    record: dict[str, Any] = {"mime": None, "transport": "inline", "file_id": None}
+    return Prepared(source.display, MediaRef("image", "", placeholder=placeholder), record)
 
 
 def _file_id(source: Source, ctx: Context) -> Prepared:
