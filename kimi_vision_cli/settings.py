@@ -265,6 +265,13 @@ def _checked_url(url: str) -> str:
         raise UsageError(f"base URL {url!r} is not an http(s) URL with a host", hint=hint)
     if parts.path in ("", "/"):
         raise UsageError(f"base URL {url!r} has no API path (Moonshot's ends in /v1)", hint=hint)
+    if parts.query or parts.fragment:
+        # The SDK appends /chat/completions to the URL, so a query cannot work; and it may
+        # hold a secret (`?key=...`): not echoed.
+        shown = f"{parts.scheme}://{parts.hostname}{parts.path}"
+        raise UsageError(
+            f"base URL {shown}?... has a query string or fragment, which the API cannot take", hint=hint
+        )
     return url
 
 

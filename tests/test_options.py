@@ -198,3 +198,9 @@ def test_estimate_ask_with_a_config_prompt_is_fine_but_not_with_a_prompt_flag(
     assert r.returncode == 0, r.stderr
     r = kv("estimate", "a.png", "--ask", "Q?", "-p", "P")
     assert r.returncode == 2 and "--ask and -p/--prompt cannot be used together" in r.stderr
+
+
+def test_a_base_url_query_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as info:
+        resolve({"base_url": "http://127.0.0.1:1/v1?key=sk-secret-123"}, {"XDG_CONFIG_HOME": str(tmp_path)})
+    assert "sk-secret-123" not in info.value.one_line() and "query string" in info.value.message
