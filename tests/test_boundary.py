@@ -95,3 +95,27 @@ def test_engine_overloaded_is_not_blamed_on_the_tier(kv, fake, tmp_path: Path) -
     r = kv("describe", "--retries", "1", "a.png")
     assert r.returncode == 75
     assert "overloaded" in r.stderr and "tier" not in r.stderr
+
+
+def test_a_stopped_run_still_gives_one_record_per_input(kv, fake, tmp_path: Path) -> None:
+    import json
+
+    for name in ("a.png", "b.png", "c.png"):
+        write_image(tmp_path / name)
+    r = kv(
+        "describe",
+        "-j",
+        "1",
+        "--format",
+        "jsonl",
+        "a.png",
+        "b.png",
+        "c.png",
+        extra_env={"MOONSHOT_API_KEY": "sk-wrong"},
+    )
+    assert r.returncode == 3, r.stderr
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [rec["input"] for rec in recs] == ["a.png", "b.png", "c.png"]
+    assert recs[0]["error"]["code"] == "auth"
+    assert [rec["error"]["code"] for rec in recs[1:]] == ["not_started", "not_started"]
+    assert r.stderr.count("kimi-vision: error:") == 1

@@ -219,7 +219,9 @@ def test_an_unknown_model_stops_a_run_at_the_first_404(kv, fake, tmp_path: Path,
     assert len(errors) == 1 and "kimi-nonexistent" in errors[0] and "kimi-vision models" in errors[0]
     assert "stopped:" in r.stderr  # the summary says the rest was not sent
     records = [json.loads(line) for line in r.stdout.splitlines()]
-    assert {rec["error"]["code"] for rec in records} == {"model_not_found"}
+    assert len(records) == 12  # one per input (SPEC): the unsent ones say not_started
+    assert {rec["error"]["code"] for rec in records} == {"model_not_found", "not_started"}
+    assert records[0]["error"]["code"] == "model_not_found"
 
 
 def test_temperature_on_a_k2_model_is_refused_before_any_input_is_read(kv, fake, tmp_path: Path) -> None:

@@ -219,6 +219,8 @@ class Scheduler:
             if in_flight == 0 and ((exhausted and not self.groups) or self.tally.stopped or self.halt):
                 if self.halt is not None and not self.tally.stopped:
                     self._stop_the_rest(it)
+                elif self.tally.stopped:
+                    self._records_for_the_rest(it)
                 return
             try:
                 item = self.done.get(timeout=_POLL)
@@ -296,6 +298,17 @@ class Scheduler:
             names = ", ".join(self.not_started[:3]) + (", …" if n > 3 else "")
             what = f"{n} inputs not started ({names})" if n > 1 else f"{names}: not started"
             self.ctx.diag.error(NotStartedError(f"{what}: {halt.message}", hint=halt.hint))
+
+    def _records_for_the_rest(self, it: Iterator[tuple[Source, bool]]) -> None:
+        """After a stop (a 401, quota, an unknown model): JSON/JSONL still hold one record
+        per input (SPEC), the unsent ones `not_started`; the error already said, once."""
+        if self.ctx.settings.format == "text":
+            return
+        why = "the run stopped at an error every input would share (see above)"
+        for source, skipped in it:
+            if not skipped:
+                err = NotStartedError(f"not started: {why}", hint="fix it and rerun", input=source.display)
+                self.renderer.result(Result(source.display, self.ctx.settings.model, error=err))
 
     def _next_part(self) -> Part | None:
         while self.groups:
