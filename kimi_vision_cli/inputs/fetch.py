@@ -82,16 +82,10 @@ def _request(url: str) -> urllib.request.Request:
     return request
 
 
-def fetch_url(
-    url: str, *, timeout: float = 60.0, total: float | None = None, max_bytes: int = MAX_URL_BYTES
-) -> bytes:
-    """The body of `url`. `timeout` bounds connecting and each read; `total` (default:
-    `timeout`) the whole download: a server trickling a byte a second must not hold the run."""
-    total = timeout if total is None else total
-    name = display_name(url)
+def _check_url(url: str, name: str) -> None:
+    """A URL that cannot work is a bad input (exit 2), not a network error to rerun (75)."""
     if not url.lower().startswith(("http://", "https://")):
         raise InputError("unsupported URL scheme", input=name, hint="use http(s)://")
-    # A URL that cannot work is a bad input (exit 2), not a network error to rerun (75).
     if any(c.isspace() or not c.isprintable() for c in url):
         raise InputError(
             "URL holds spaces or control characters", input=name, hint="percent-encode them (%20)"
@@ -102,6 +96,16 @@ def fetch_url(
         raise InputError(f"invalid URL: {exc}", input=name, hint="check the URL") from None
     if not host:
         raise InputError("URL has no host", input=name, hint="e.g. https://example.com/photo.jpg")
+
+
+def fetch_url(
+    url: str, *, timeout: float = 60.0, total: float | None = None, max_bytes: int = MAX_URL_BYTES
+) -> bytes:
+    """The body of `url`. `timeout` bounds connecting and each read; `total` (default:
+    `timeout`) the whole download: a server trickling a byte a second must not hold the run."""
+    total = timeout if total is None else total
+    name = display_name(url)
+    _check_url(url, name)
     deadline = time.monotonic() + total
     opener = urllib.request.build_opener(_HttpOnlyRedirects)
     try:
