@@ -231,11 +231,17 @@ def check(opt: Opt, value: Any, origin: str) -> Any:
 
 def _number(opt: Opt, value: Any, origin: str) -> int | float:
     origin = origin.removesuffix(" =")  # config: "max_tokens must be...", not "max_tokens = must be"
+    # What to do: the default is a value that works (`--help` lists the range too).
+    hint = (
+        f"e.g. {opt.long} {opt.default:g}"
+        if isinstance(opt.default, (int, float))
+        else f"see {opt.long} in --help"
+    )
     try:
         number = opt.kind(value)
     except (TypeError, ValueError, OverflowError):
         raise UsageError(
-            f"{origin} must be {'an integer' if opt.kind is int else 'a number'}, got {value!r}"
+            f"{origin} must be {'an integer' if opt.kind is int else 'a number'}, got {value!r}", hint=hint
         ) from None
     low, high = opt.low, opt.high
     too_low = low is not None and (number <= low if opt.low_open else number < low)
@@ -246,7 +252,7 @@ def _number(opt: Opt, value: Any, origin: str) -> int | float:
             span = f"from {low:g} to {high:g}"
         else:
             span = f"at least {low:g}"
-        raise UsageError(f"{origin} must be {span}, got {value!r}")
+        raise UsageError(f"{origin} must be {span}, got {value!r}", hint=hint)
     return number
 
 

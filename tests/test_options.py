@@ -204,3 +204,9 @@ def test_a_base_url_query_is_refused_without_echoing_it(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as info:
         resolve({"base_url": "http://127.0.0.1:1/v1?key=sk-secret-123"}, {"XDG_CONFIG_HOME": str(tmp_path)})
     assert "sk-secret-123" not in info.value.one_line() and "query string" in info.value.message
+
+
+def test_a_range_error_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as info:
+        resolve({"concurrency": 0}, {"XDG_CONFIG_HOME": str(tmp_path)})
+    assert info.value.one_line() == "--concurrency must be from 1 to 256, got 0 — e.g. --concurrency 4"
