@@ -20,7 +20,7 @@ def test_submit_then_results_round_trip(kv, fake, tmp_path: Path) -> None:
     (tmp_path / "bad.png").write_text("not an image")
     r = kv("batch", "submit", "a.png", "b.jpg", "bad.png", "-p", "Caption it.")
     assert r.returncode == 2, r.stderr  # one bad input; the others were submitted
-    assert "bad.png" in r.stderr
+    assert "bad.png" in r.stderr and "2 requests in 1 batch;" in r.stderr
     batch_id = r.stdout.strip()
     assert batch_id.startswith("batch-") and len(r.stdout.splitlines()) == 1
     assert fake.chat_requests == []  # nothing streamed: it all went into the batch file

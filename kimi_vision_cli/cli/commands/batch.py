@@ -66,7 +66,7 @@ def submit(s: Settings, a: SubmitArgs) -> int:
         tally.fold(ExitCode.BAD_INPUT)
     else:
         ctx.diag.note(
-            f"{out.requests} requests in {len(out.batch_ids)} batch(es); "
+            f"{_count(out.requests, 'request')} in {_count(len(out.batch_ids), 'batch')}; "
             f"check with `kimi-vision batch status ID`, fetch with `kimi-vision batch results ID`"
         )
     return int(tally.exit_code)
@@ -197,3 +197,8 @@ def _write_outputs(writers: Any, source: Any, rec: Any) -> None:
         writers.write(source, rec)
     except KimiVisionError as failed:
         rec.error = failed.with_input(rec.input)
+
+
+def _count(n: int, noun: str) -> str:
+    """`1 request`, `2 requests`, `1 batch`, `3 batches`."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}{'es' if noun.endswith('ch') else 's'}"
