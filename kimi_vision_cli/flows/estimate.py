@@ -19,7 +19,7 @@ from kimi_vision_cli.errors import KimiVisionError
 from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.flows.prepare import prepare_source
 from kimi_vision_cli.inputs.discover import Source
-from kimi_vision_cli.moonshot import K2_DEFAULT_MAX_TOKENS, is_k2, price_for
+from kimi_vision_cli.moonshot import price_for
 from kimi_vision_cli.output.records import Cost, Estimate
 from kimi_vision_cli.plan import Prepared, plan
 
@@ -102,10 +102,3 @@ def cost_of(total_tokens: int, ctx: Context) -> Cost:
     if price is None:
         return Cost(None, None, None)
     return Cost(price.currency, round(price.cost(total_tokens), 6), price)
-
-
-def completion_budget(ctx: Context) -> int | None:
-    """What rate limits (TPM) count on top of the input: max_tokens, sent or defaulted."""
-    if ctx.settings.max_tokens is not None:
-        return ctx.settings.max_tokens
-    return K2_DEFAULT_MAX_TOKENS if is_k2(ctx.settings.model) else None

@@ -10,6 +10,7 @@ from typing import Any
 from kimi_vision_cli.cli.app import STATE, app
 from kimi_vision_cli.cli.params import command, context_for, sources_for
 from kimi_vision_cli.errors import Tally, UsageError
+from kimi_vision_cli.moonshot import completion_budget
 from kimi_vision_cli.output.listing import ESTIMATES, ListingWriter, budget_note, estimate_footer
 from kimi_vision_cli.output.records import Estimate, estimate_document
 from kimi_vision_cli.settings import Settings
@@ -64,7 +65,7 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
         footer=estimate_footer(len(done), total, cost, s.model, s.base_url) if counted else (),
     )
     if counted:
-        ctx.diag.note(budget_note(flow.completion_budget(ctx), cost))
+        ctx.diag.note(budget_note(completion_budget(s.model, s.max_tokens), cost))
     return int(tally.exit_code)
 
 
