@@ -420,3 +420,22 @@ def test_a_chosen_concurrency_starts_at_once_the_default_starts_slow(kv, fake, t
     r = kv("describe", *names, extra_env={"MOONSHOT_API_KEY": fake.api_key})
     assert r.returncode == 0, r.stderr
     assert fake.state.max_in_flight <= 2  # the default: one first, then two, ...
+
+
+@pytest.mark.process
+def test_an_answer_cut_by_ctrl_c_while_streaming_is_named_incomplete(env, fake, tmp_path: Path) -> None:
+    names = _images(tmp_path, 3)
+    fake.state.chunk_delay = 0.2  # each answer streams for a few seconds
+    cmd = installed_command() + ["describe", "-j", "1", "--sidecar", "txt", *names]
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 30
+    while len(_sidecars(tmp_path)) < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(1.0)  # the second answer is now half printed
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert f"{names[1]}: interrupted mid-answer; the text above on stdout is incomplete" in err.decode()
+    assert len(_sidecars(tmp_path)) == 1  # no sidecar for the cut one

@@ -47,9 +47,11 @@ class Live(Renderer):
     def __init__(self, inner: Renderer):  # no super().__init__: a thin proxy
         self.inner = inner
         self.began = False
+        self.finished = False  # the request returned (whole, or failed and reported)
+        self.input = ""
 
     def begin(self, input: str) -> None:
-        self.began = True
+        self.began, self.input = True, input
         self.inner.begin(input)
 
     def content(self, text: str) -> None:

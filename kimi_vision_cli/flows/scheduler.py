@@ -77,6 +77,7 @@ class Scheduler:
         self.done: queue.Queue[Done] = queue.Queue()
         self.writes = Writes()
         self.interrupted = False
+        self.lives: list[Live] = []  # streamed answers, to name one cut by Ctrl-C/SIGTERM
         self.stop_code = ExitCode.INTERRUPTED  # TERMINATED when the stop was a SIGTERM
         term = ctx.term
         live = term.stderr_isatty and multi and not (self.streaming and term.stdout_isatty)
@@ -99,7 +100,11 @@ class Scheduler:
 
     def _one(self, source: Source) -> Done:
         live = Live(self.renderer) if self.streaming else None
+        if live is not None:
+            self.lives.append(live)
         result = self.work_one(source, live)
+        if live is not None:
+            live.finished = True
         if isinstance(result, Split):
             return Done(split=(source, result))
         return self._write(source, result, streamed=live is not None and live.began)
@@ -238,6 +243,11 @@ class Scheduler:
                 break
             if not item.dropped:
                 self._finish(item)
+        for live in self.lives:  # an answer streaming when the run stopped: say it is partial
+            if live.began and not live.finished:
+                self.ctx.diag.warn(
+                    f"{live.input}: interrupted mid-answer; the text above on stdout is incomplete"
+                )
 
     def _skipped(self, source: Source) -> None:
         """A lone input skipped says so (issue 11); in a batch the summary counts them, and
