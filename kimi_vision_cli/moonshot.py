@@ -176,3 +176,19 @@ def price_for(
     if bills_in_cny(base_url):
         return None
     return PUBLISHED.get(model)
+
+
+def sum_usage(usages: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """Token counts of several requests added key by key, nested ones too (cached tokens
+    sit in `prompt_tokens_details`); None when none reported any."""
+    known = [u for u in usages if u]
+    if not known:
+        return None
+    total: dict[str, Any] = {}
+    for usage in known:
+        for key, value in usage.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                total[key] = total.get(key, 0) + value
+            elif isinstance(value, dict):
+                total[key] = sum_usage([total.get(key), value])
+    return total

@@ -218,3 +218,14 @@ def test_a_segmented_video_costs_its_segments_counted_once(kv, fake, tmp_path: P
     tokens_in, _, amount = SUMMARY_MONEY.search(r.stderr).groups()  # type: ignore[union-attr]
     assert int(tokens_in.replace(",", "")) == sum(rec["usage"]["prompt_tokens"] for rec in recs)
     assert float(amount) == round(sum(rec["cost"]["amount"] for rec in recs), 4)
+
+
+def test_usage_of_several_requests_keeps_nested_cached_tokens() -> None:
+    from kimi_vision_cli.moonshot import sum_usage, usage_tokens
+
+    a = {"prompt_tokens": 100, "completion_tokens": 10, "prompt_tokens_details": {"cached_tokens": 80}}
+    b = {"prompt_tokens": 50, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 40}}
+    total = sum_usage([a, None, b])
+    assert total == {"prompt_tokens": 150, "completion_tokens": 15, "prompt_tokens_details": {"cached_tokens": 120}}
+    assert usage_tokens(total) == (150, 15, 120)  # cached input still billed at the hit price
+    assert sum_usage([None]) is None

@@ -25,6 +25,7 @@ from kimi_vision_cli.flows.upload import upload_pending
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.media.segments import Segment
 from kimi_vision_cli.media.sniff import sniff
+from kimi_vision_cli.moonshot import sum_usage
 from kimi_vision_cli.output.progress import frame_bar
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.subtitles import clock, span_label
@@ -145,20 +146,5 @@ def joined(name: str, model: str, segs: list[Segment], results: list[Result | No
     out.text = "\n\n".join(r.text.strip() for r in done)
     out.reasoning = "\n\n".join(r.reasoning.strip() for r in done if r.reasoning)
     out.finish_reason = done[-1].finish_reason
-    out.usage = _sum_usage([r.usage for r in done])
+    out.usage = sum_usage([r.usage for r in done])
     return out
-
-
-def _sum_usage(usages: list[dict[str, Any] | None]) -> dict[str, Any] | None:
-    """Token counts added key by key (nested ones too); None when no segment reported any."""
-    known = [u for u in usages if u]
-    if not known:
-        return None
-    total: dict[str, Any] = {}
-    for usage in known:
-        for key, value in usage.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                total[key] = total.get(key, 0) + value
-            elif isinstance(value, dict):
-                total[key] = _sum_usage([total.get(key), value])
-    return total

@@ -13,6 +13,7 @@ from kimi_vision_cli import schema as schemas
 from kimi_vision_cli.api.client import StreamCutError
 from kimi_vision_cli.errors import ContentFilterError, TemporaryError, TruncatedError
 from kimi_vision_cli.flows.context import Context
+from kimi_vision_cli.moonshot import sum_usage
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.render import Renderer
 from kimi_vision_cli.plan import Planned
@@ -62,20 +63,7 @@ def check_answer(
     try:
         result.data = schemas.structured(wanted, attempt, retrying)
     finally:
-        result.usage = add_usage(usages)
-
-
-def add_usage(usages: list[dict[str, Any] | None]) -> dict[str, Any] | None:
-    """Token counts of several requests added up (what they cost together)."""
-    known = [u for u in usages if u]
-    if len(known) <= 1:
-        return known[0] if known else None
-    total: dict[str, Any] = {}
-    for usage in known:
-        for key, value in usage.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                total[key] = total.get(key, 0) + value
-    return total
+        result.usage = sum_usage(usages)
 
 
 def send(ctx: Context, planned: Planned, result: Result, renderer: Renderer | None = None) -> None:
