@@ -31,6 +31,7 @@ REGIONS = {
     "cn": "https://api.moonshot.cn/v1",
 }
 DEFAULT_MODEL = "kimi-k2.6"
+ESTIMATE_PATH = "/tokenizers/estimate-token-count"  # Moonshot's token counter
 # The vision-capable models SPEC.md names; `models` asks the API for the full list.
 K2_MODELS = frozenset({"kimi-k2.6", "kimi-k2.5"})
 V1_VISION_MODELS = frozenset(

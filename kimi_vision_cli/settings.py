@@ -290,7 +290,7 @@ def _endpoint(flags: dict[str, Any], env: dict[str, str], cfg: dict[str, Any]) -
         return str(base_url)
     chosen = flags.get("region") or env.get("KIMI_VISION_REGION")
     if chosen:
-        return REGIONS[check(OPTIONS["region"], chosen, "KIMI_VISION_REGION")]
+        return REGIONS[chosen]  # checked with the other rows in resolve()
     return str(cfg.get("base_url") or REGIONS[cfg.get("region") or "global"])
 
 

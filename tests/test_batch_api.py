@@ -122,3 +122,20 @@ def test_ids_of_batches_created_before_a_failure_are_printed(
     assert ids and all(i.startswith("batch-") for i in ids)
     assert len(ids) == len(fake.requests_to("/v1/batches"))
     assert "created before the failure" in err and "network went away" in err
+
+
+def test_a_malformed_output_line_costs_that_input_only(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", 10, 10)
+    write_image(tmp_path / "b.png", 12, 10)
+    batch_id = kv("batch", "submit", "a.png", "b.png").stdout.strip()
+    for _ in range(2):  # the loopback batch moves on each time it is looked at: in progress, completed
+        kv("batch", "status", batch_id)
+    (out_id,) = [fid for fid, f in fake.state.files.items() if f["filename"] == "output.jsonl"]
+    lines = fake.state.file_data[out_id].decode().splitlines()
+    fake.state.file_data[out_id] = ("{not json\n" + lines[1] + "\n").encode()
+    r = kv("batch", "results", batch_id, "--format", "jsonl")
+    assert r.returncode == 1, r.stderr
+    recs = {rec["input"]: rec for rec in map(json.loads, r.stdout.splitlines())}
+    assert set(recs) == {"a.png", "b.png"}  # the good line's answer is kept
+    assert [name for name, rec in recs.items() if rec["error"] is None] != []
+    assert "malformed line" in r.stderr and "Traceback" not in r.stderr

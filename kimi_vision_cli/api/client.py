@@ -36,7 +36,7 @@ from kimi_vision_cli.errors import (
     InputError,
     KimiVisionError,
 )
-from kimi_vision_cli.moonshot import completion_budget, usage_tokens
+from kimi_vision_cli.moonshot import ESTIMATE_PATH, completion_budget, usage_tokens
 from kimi_vision_cli.settings import Settings
 
 __all__ = ["MoonshotClient", "RateLimit", "RateLimitObserver", "StreamCutError", "StreamEvent"]
@@ -252,7 +252,7 @@ class MoonshotClient:
         return [f for f in data if isinstance(f, dict)]
 
     def estimate_tokens(self, model: str, messages: list[dict[str, Any]]) -> int:
-        body = self._post_json("/tokenizers/estimate-token-count", {"model": model, "messages": messages})
+        body = self._post_json(ESTIMATE_PATH, {"model": model, "messages": messages})
         try:
             return int(body["data"]["total_tokens"])
         except (KeyError, TypeError, ValueError):

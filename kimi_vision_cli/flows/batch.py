@@ -219,8 +219,12 @@ def results(
             continue
         for raw in ctx.client.file_content(str(file_id)).decode("utf-8", "replace").splitlines():
             if raw.strip():
-                rec = _record(raw, names, model)
-                records[rec[0]] = rec[1]
+                try:
+                    cid, rec = _record(raw, names, model)
+                except APIError as err:  # one bad line: its input gets "no result" below
+                    ctx.diag.warn(f"batch {batch_id}: {err.message}")
+                    continue
+                records[cid] = rec
     for custom_id, name in names.items():  # asked for, but in neither file
         records.setdefault(custom_id, Result(name, model, error=APIError("no result in the batch output")))
     sources = {cid: Source(kind, value) for cid, (kind, value) in manifest.get("sources", {}).items()}

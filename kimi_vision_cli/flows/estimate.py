@@ -23,8 +23,6 @@ from kimi_vision_cli.moonshot import price_for
 from kimi_vision_cli.output.records import Cost, Estimate
 from kimi_vision_cli.plan import Prepared, plan
 
-ESTIMATE_PATH = "/tokenizers/estimate-token-count"
-
 
 def _plan_into(est: Estimate, prepared: list[Prepared], prompt: str | None, ctx: Context) -> None:
     planned = plan(prepared, prompt, ctx.settings)

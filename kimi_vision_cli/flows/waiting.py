@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kimi_vision_cli.errors import KimiVisionError, stops_run
+from kimi_vision_cli.flows.batch import DONE_STATES, FAILED_STATES
 
 if TYPE_CHECKING:
     from kimi_vision_cli.flows.context import Context
 
 # The states after which a batch changes no more (Moonshot's batch object `status`).
-ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
+ENDED = frozenset(DONE_STATES | FAILED_STATES)
 
 
 @dataclass(frozen=True)

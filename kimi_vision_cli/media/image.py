@@ -415,11 +415,6 @@ def _jpeg_strip(data: bytes) -> tuple[bytes, list[str]]:
     raise InputError("JPEG has no image data", hint="is the file complete?")
 
 
-def strip_jpeg_metadata(data: bytes) -> bytes:
-    """Drop metadata segments from a JPEG without touching the entropy-coded data."""
-    return _jpeg_strip(data)[0]
-
-
 # PNG chunks kept: critical ones and those that change how pixels look or move (APNG).
 # Text (tEXt/zTXt/iTXt, where XMP lives), eXIf, tIME and unknown chunks go.
 _PNG_KEEP = {

@@ -167,19 +167,21 @@ def _scan(src: Any, name: str | None) -> Frames:
     return Frames(pts, keys, end, Fraction(stream.time_base), stream.codec_context.name)
 
 
-def _index(spans: list[Span], pts: int) -> int:
-    return max(0, bisect.bisect_right([s.start for s in spans], pts) - 1)
+def _index(starts: list[int], pts: int) -> int:
+    """The span holding `pts`, by the spans' start times (built once per pass, not per packet)."""
+    return max(0, bisect.bisect_right(starts, pts) - 1)
 
 
 def _remux(av: Any, src: Any, spans: list[Span]) -> dict[int, bytes]:
     """Copy the packets of each remuxable span into its own MP4, times shifted to 0."""
     stream = src.streams.video[0]
     outputs: dict[int, tuple[io.BytesIO, Any, Any]] = {}
+    starts = [s.start for s in spans]
     try:
         for packet in src.demux(stream):
             if packet.pts is None:
                 continue
-            i = _index(spans, packet.pts)
+            i = _index(starts, packet.pts)
             if not spans[i].remux:
                 continue
             if i not in outputs:
@@ -241,10 +243,11 @@ def _reencode(
     encoders: dict[int, _Encoder] = {}
     done: dict[int, bytes] = {}
     count = 0
+    starts = [s.start for s in spans]
     for frame in src.decode(stream):
         if frame.pts is None:
             continue
-        i = _index(spans, frame.pts)
+        i = _index(starts, frame.pts)
         if spans[i].remux:
             continue
         if i not in encoders:

@@ -18,8 +18,6 @@ from typing import IO, Any
 
 from kimi_vision_cli.plan import Planned
 
-DRY_RUN_KEYS = ("input", "body")
-
 
 def shorten_for_display(body: Any, keep: int = 48) -> Any:
     """Copy of a body with each base64 payload cut to `keep` chars."""

@@ -10,7 +10,7 @@ from typing import Any
 from kimi_vision_cli.cli.app import STATE, app
 from kimi_vision_cli.cli.params import command, context_for, sources_for
 from kimi_vision_cli.errors import Tally, UsageError
-from kimi_vision_cli.moonshot import completion_budget
+from kimi_vision_cli.moonshot import ESTIMATE_PATH, completion_budget
 from kimi_vision_cli.output.listing import ESTIMATES, ListingWriter, budget_note, estimate_footer
 from kimi_vision_cli.output.records import Estimate, estimate_document
 from kimi_vision_cli.settings import Settings
@@ -38,7 +38,7 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
     ctx = context_for(s)
     sources = sources_for(a.inputs, a.recursive, a.files_from)
     if s.dry_run:
-        ctx.diag.note(f"dry run: would POST {s.base_url}{flow.ESTIMATE_PATH} for each request below")
+        ctx.diag.note(f"dry run: would POST {s.base_url}{ESTIMATE_PATH} for each request below")
         return _dry_run(
             flow.plan_each(sources, ctx) if a.ask is None else [flow.plan_ask(a.ask, sources, ctx)], s, ctx
         )
