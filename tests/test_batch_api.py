@@ -139,3 +139,26 @@ def test_a_malformed_output_line_costs_that_input_only(kv, fake, tmp_path: Path)
     assert set(recs) == {"a.png", "b.png"}  # the good line's answer is kept
     assert [name for name, rec in recs.items() if rec["error"] is None] != []
     assert "malformed line" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_stop_while_building_names_the_inputs_not_submitted(kv, fake, tmp_path: Path) -> None:
+    from tests.fake_moonshot import Fault
+
+    write_image(tmp_path / "a.png", 10, 10)
+    write_image(tmp_path / "b.png", 12, 10)
+    ref = kv("upload", "a.png").stdout.strip()
+    fake.inject(
+        Fault(
+            status=401,
+            type="invalid_authentication_error",
+            message="Invalid Authentication",
+            path="/v1/files/",
+        )
+    )
+    r = kv("batch", "submit", "b.png", ref, "--format", "json")
+    assert r.returncode == 3, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["batch_ids"] == [] and doc["requests"] == 0
+    failed = {f["input"]: f["error"]["code"] for f in doc["failed"]}
+    assert failed == {ref: "auth", "b.png": "not_started"}  # b.png was built, never submitted
+    assert fake.requests_to("/v1/batches") == []

@@ -226,6 +226,10 @@ def test_usage_of_several_requests_keeps_nested_cached_tokens() -> None:
     a = {"prompt_tokens": 100, "completion_tokens": 10, "prompt_tokens_details": {"cached_tokens": 80}}
     b = {"prompt_tokens": 50, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 40}}
     total = sum_usage([a, None, b])
-    assert total == {"prompt_tokens": 150, "completion_tokens": 15, "prompt_tokens_details": {"cached_tokens": 120}}
+    assert total == {
+        "prompt_tokens": 150,
+        "completion_tokens": 15,
+        "prompt_tokens_details": {"cached_tokens": 120},
+    }
     assert usage_tokens(total) == (150, 15, 120)  # cached input still billed at the hit price
     assert sum_usage([None]) is None

@@ -210,3 +210,12 @@ def test_a_range_error_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as info:
         resolve({"concurrency": 0}, {"XDG_CONFIG_HOME": str(tmp_path)})
     assert info.value.one_line() == "--concurrency must be from 1 to 256, got 0 — e.g. --concurrency 4"
+
+
+def test_a_base_url_holding_a_key_is_refused_through_the_cli(kv, fake, tmp_path: Path) -> None:
+    from tests.media import write_image
+
+    write_image(tmp_path / "a.png")
+    r = kv("describe", "a.png", "--base-url", "http://127.0.0.1:1/v1?key=sk-secret-123")
+    assert r.returncode == 2
+    assert "sk-secret-123" not in r.stdout + r.stderr and "query string" in r.stderr

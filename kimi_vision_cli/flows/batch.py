@@ -23,6 +23,7 @@ from kimi_vision_cli.errors import (
     ContentFilterError,
     InputError,
     KimiVisionError,
+    NotStartedError,
     Tally,
     TemporaryError,
     TruncatedError,
@@ -140,7 +141,17 @@ def submit(
             fh.close()
         if manifest and not tally.stopped:
             out.batch_ids.append(_create(part, manifest, ctx, window))
+        elif manifest:  # the run stopped: the part not yet submitted is said, input by input
+            _not_submitted(manifest, ctx, out)
     return out
+
+
+def _not_submitted(manifest: dict[str, Source], ctx: Context, out: Submitted) -> None:
+    why = "not submitted: the run stopped at an error every input would share (see above)"
+    for source in manifest.values():
+        err = NotStartedError(why, hint="fix it and rerun", input=source.display)
+        out.failed.append(Result(source.display, ctx.settings.model, error=err))
+    out.requests -= len(manifest)
 
 
 def _create(part: Path, manifest: dict[str, Source], ctx: Context, window: str) -> str:
