@@ -133,6 +133,11 @@ def test_sdk_debug_logging_holds_no_key(kv_process, fake, tmp_path: Path) -> Non
     fake.inject(Fault(status=500, type="server_error", message="boom"))
     r = kv_process("describe", "--verbose", "a.png", extra_env={"OPENAI_LOG": "debug"})
     assert r.returncode == 0, r.stderr
+    assert_no_key(fake.api_key, r.stdout, r.stderr)
+    assert "Bearer" not in r.stderr
+    # Chat completions do not go through the SDK (api/transport.py); files do.
+    r = kv_process("files", "list", "--verbose", extra_env={"OPENAI_LOG": "debug"})
+    assert r.returncode == 0, r.stderr
     assert "openai._base_client" in r.stderr  # the SDK's own log really was on
     assert_no_key(fake.api_key, r.stdout, r.stderr)
     assert "Bearer" not in r.stderr

@@ -5,6 +5,7 @@ imports typer, and --help/--version do not pay for openai."""
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -162,6 +163,27 @@ def test_dry_run_and_completion_do_not_import_openai(tmp_path: Path) -> None:
     ).stdout
     assert '"model"' in out and "--dry-run" in out.split()  # the dry runs and the completion ran
     assert out.strip().splitlines()[-1] == "openai imported: False"
+
+
+_ANSWERS = """
+import sys
+from PIL import Image
+from kimi_vision_cli.cli import run
+Image.new("RGB", (8, 6)).save("a.png")
+code = run(["describe", "-j", "2", "a.png", "a.png"])
+print("\\nopenai imported:", "openai" in sys.modules, "exit", code)
+"""
+
+
+def test_describe_answers_without_importing_openai(tmp_path: Path, fake) -> None:
+    """Issue 12, item 4: a chat completion is sent by api/transport.py on httpx2, so a
+    describe run never pays the SDK's ~0.5 s import; file and batch calls still use it."""
+    env = {**os.environ, "MOONSHOT_API_KEY": fake.api_key, "MOONSHOT_BASE_URL": fake.base_url}
+    out = subprocess.run(
+        [sys.executable, "-c", _ANSWERS], capture_output=True, text=True, check=True, cwd=tmp_path, env=env
+    ).stdout
+    assert out.count("8x6 image/png image") == 2  # both answers came back from the server
+    assert out.strip().splitlines()[-1] == "openai imported: False exit 0"
 
 
 # Moonshot's facts as they would be written down if copied: only moonshot.py may hold them.

@@ -1,18 +1,21 @@
 """The only module that imports openai (with api/errors.py). It streams chat
-completions, uploads and lists files, estimates tokens, lists models and drives the
-Batch API; every SDK call runs under the one Translator (api/errors.py), which turns
-openai/httpx exceptions into ours (STYLE rules 5 and 6).
+completions (api/transport.py: one POST, without importing the SDK), uploads and lists
+files, estimates tokens, lists models and drives the Batch API; every call runs under the
+one Translator (api/errors.py), which turns openai/httpx exceptions into ours (STYLE
+rules 5 and 6).
 
-Retries are the SDK's (exponential backoff, Retry-After). What Moonshot needs on
-top is done in a response hook: a rate-limit 429 is read (which limit, what value, "try
-again after N seconds") and taught to the Gate (api/ratelimit.py), which holds every chat
-request attempt, the SDK's retries included, until the account's limits allow it; a
-quota 429 and a tokens-per-day 429 are marked not-retryable (waiting does not help).
+Retries are the SDK's (exponential backoff, Retry-After), and the chat transport keeps
+the same rules. What Moonshot needs on top is done in a response hook: a rate-limit 429
+is read (which limit, what value, "try again after N seconds") and taught to the Gate
+(api/ratelimit.py), which holds every chat request attempt, retries included, until the
+account's limits allow it; a quota 429 and a tokens-per-day 429 are marked not-retryable
+(waiting does not help).
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +30,7 @@ from kimi_vision_cli.api.errors import (
     parse_rate_limit,
 )
 from kimi_vision_cli.api.ratelimit import Gate
+from kimi_vision_cli.api.transport import RETRY_EXTENSION, ChatTransport
 from kimi_vision_cli.errors import (
     APIError,
     AuthError,
@@ -73,8 +77,6 @@ class MoonshotClient:
                 "no API key",
                 hint="set MOONSHOT_API_KEY (or pass --api-key); get one at platform.moonshot.ai",
             )
-        import openai
-
         self._settings = settings
         self._key = settings.api_key
         self.observer = observer or RateLimitObserver()
@@ -84,19 +86,41 @@ class MoonshotClient:
         hooks: dict[str, list[Callable[[Any], None]]] = {"response": [self._on_response]}
         if log is not None:  # --verbose: one line per HTTP attempt, never a header's value but ids
             hooks = {"request": [self._log_request], "response": [self._log_response, self._on_response]}
-        http = gated_http_client(self.gate, hooks)
-        self._sdk = openai.OpenAI(
-            api_key=settings.api_key,
+        self._http = gated_http_client(self.gate, hooks)
+        self._chat = ChatTransport(
+            self._http,
             base_url=settings.base_url,
-            max_retries=settings.retries,
+            api_key=settings.api_key,
+            retries=settings.retries,
             timeout=settings.timeout,
-            http_client=http,
+            status_error=self._errors.status_error,
         )
+        self._sdk_made: Any = None
+        self._sdk_lock = threading.Lock()
+
+    @property
+    def _sdk(self) -> Any:
+        """The openai client, made (and openai imported, ~0.5 s) on the first call that is
+        not a chat completion: files, batches, models, token estimates."""
+        with self._sdk_lock:
+            if self._sdk_made is None:
+                import openai
+
+                self._sdk_made = openai.OpenAI(
+                    api_key=self._settings.api_key,
+                    base_url=self._settings.base_url,
+                    max_retries=self._settings.retries,
+                    timeout=self._settings.timeout,
+                    http_client=self._http,
+                )
+            return self._sdk_made
 
     # -- --verbose ------------------------------------------------------------------
     def _log_request(self, request: Any) -> None:
         request.extensions["kimi_vision_start"] = time.monotonic()
-        attempt = request.headers.get("x-stainless-retry-count", "0")
+        attempt = str(
+            request.extensions.get(RETRY_EXTENSION, request.headers.get("x-stainless-retry-count", "0"))
+        )
         retry = f" (retry {attempt})" if attempt not in ("", "0") else ""
         assert self._log is not None
         self._log(f"{request.method} {request.url.path}{retry}")
@@ -144,15 +168,9 @@ class MoonshotClient:
     def stream_chat(self, body: dict[str, Any]) -> Iterator[StreamEvent]:
         """Yield reasoning/content deltas, then one finish event. A stream that ends
         without `data: [DONE]` raises TruncatedError (SPEC: it is not a success)."""
-        known = {"model", "messages", "max_tokens", "temperature", "response_format", "stream"}
-        kwargs = {k: v for k, v in body.items() if k in known}
-        extra = {k: v for k, v in body.items() if k not in known}
-        kwargs["stream"] = True
         with (
             self._errors(),
-            self._sdk.chat.completions.with_streaming_response.create(
-                **kwargs, extra_body=extra or None
-            ) as response,
+            self._chat.stream({**body, "stream": True}) as response,
             self._errors(streaming=True),  # once the answer has started, a transport error is a cut stream
         ):
             for event in self._parse_sse(response.iter_lines()):
@@ -311,10 +329,10 @@ def _as_dict(obj: Any) -> dict[str, Any]:
 
 
 def gated_http_client(gate: Gate, hooks: dict[str, list[Callable[[Any], None]]]) -> Any:
-    """The SDK's HTTP client, with each chat completion attempt held by `gate` until it may
-    start and counted in flight until its answer stream is closed (an error answer: at once)."""
+    """The one HTTP client (chat transport and SDK share its connections), with each chat
+    completion attempt held by `gate` until it may start and counted in flight until its
+    answer stream is closed (an error answer: at once)."""
     import httpx2
-    import openai
 
     class Releasing(httpx2.SyncByteStream):
         def __init__(self, inner: Any, release: Callable[[], None]):
@@ -329,7 +347,7 @@ def gated_http_client(gate: Gate, hooks: dict[str, list[Callable[[Any], None]]])
             finally:
                 self.release()
 
-    class GatedClient(openai.DefaultHttpxClient):  # type: ignore[misc,valid-type]
+    class GatedClient(httpx2.Client):
         def send(self, request: Any, **kwargs: Any) -> Any:
             if request.method != "POST" or not request.url.path.endswith("/chat/completions"):
                 return super().send(request, **kwargs)
@@ -346,4 +364,7 @@ def gated_http_client(gate: Gate, hooks: dict[str, list[Callable[[Any], None]]])
                 response.stream = Releasing(response.stream, release)
             return response
 
-    return GatedClient(event_hooks=hooks)
+    # The SDK's own defaults (openai.DefaultHttpxClient), written here so that making the
+    # client does not import openai.
+    limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=5.0)
+    return GatedClient(event_hooks=hooks, limits=limits, follow_redirects=True)

@@ -10,6 +10,7 @@ redacted. A quota 429 is not a rate 429 (SPEC "What the API requires").
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -106,9 +107,8 @@ def _printable(text: object) -> str:
 
 def is_sdk_error(exc: BaseException) -> bool:
     """Errors from the SDK or its HTTP layer (openai.*, httpx*): translated, not tracebacks."""
-    import openai
-
-    if isinstance(exc, openai.OpenAIError):
+    openai = sys.modules.get("openai")  # not imported: no SDK call was made, none can have failed
+    if openai is not None and isinstance(exc, openai.OpenAIError):
         return True
     module = type(exc).__module__ or ""
     return module.startswith(("httpx", "httpcore", "openai", "h11"))
@@ -140,7 +140,7 @@ class Translator:
     def translate(
         self, exc: Exception, *, missing: Callable[[], KimiVisionError] | None = None, streaming: bool = False
     ) -> KimiVisionError:
-        import openai
+        import httpx2
 
         s = self.settings
         if streaming:
@@ -149,20 +149,25 @@ class Translator:
                 self.redact(f"the answer stream {kind} before [DONE] ({type(exc).__name__})"),
                 hint="rerun to get the whole answer",
             )
-        if missing is not None and isinstance(exc, openai.NotFoundError):
+        # The chat transport raises httpx2's exceptions; the SDK wraps the same ones.
+        openai = sys.modules.get("openai")
+        status = (
+            getattr(exc, "status_code", None) if openai and isinstance(exc, openai.APIStatusError) else None
+        )
+        if missing is not None and status == 404:
             return missing()
-        if isinstance(exc, openai.APITimeoutError):
+        if isinstance(exc, httpx2.TimeoutException) or (openai and isinstance(exc, openai.APITimeoutError)):
             return TemporaryError(
                 f"timed out after {s.timeout:g}s waiting for {s.base_url}", hint="rerun, or raise --timeout"
             )
-        if isinstance(exc, openai.APIConnectionError):
+        if isinstance(exc, httpx2.TransportError) or (openai and isinstance(exc, openai.APIConnectionError)):
             cause = exc.__cause__ or exc
             return TemporaryError(
                 f"cannot reach {s.base_url}: {self.redact(str(cause)) or 'connection failed'}",
                 hint="check the network or --base-url, then rerun",
             )
-        if isinstance(exc, openai.APIStatusError):
-            return self.status_error(exc.status_code, exc.response)
+        if status is not None:
+            return self.status_error(status, getattr(exc, "response", None))
         return APIError(self.redact(f"unexpected error from the API: {exc}"))
 
     def status_error(self, status: int, response: Any) -> KimiVisionError:
