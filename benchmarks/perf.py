@@ -21,12 +21,21 @@ Rows (what is timed; the reference it is set against; the goal from issue 12):
            file and streams one chat completion. Goal <= 0.7x.
   big      `describe big8k.jpg`, whole process; vs the same reference, which sends the
            2.3 MB original untouched. Goal <= 0.8x.
+  many     `describe -j 8 --format jsonl` of 64 distinct small PNGs, the server taking
+           0.5 s per chat request, whole process; figure = the ideal (64 x 0.5 / 8 = 4.0 s)
+           / wall. Goal >= 0.8. Shown too without the fixed cost of a run (start-up and
+           one request with no latency, measured in the same round), as batch.py does.
+  video    peak RSS of `describe --upload never` of one 62 MiB 1920x1080 MP4 (made once
+           per run: lossless H.264 of noise, so it is sent inline as it is; an 83 MiB
+           body, under Moonshot's 100 MB), over the body size the server received.
+           Goal <= 2.0x the body. benchmarks/copies.py shows where that memory goes.
 
 Each figure is the median of --rounds runs, ours and the reference alternating, so that
 a noisy machine slows both. Every child is `python -m kimi_vision_cli` with PYTHONPATH
 set to the checkout measured (this one, or --baseline DIR for a "before" column).
-The loopback server captions an image from its header only here: decoding 8K images to
-caption them would measure the server, which shares the cores with the tool.
+The loopback server captions an image from its header only here, and a video from its
+size: decoding 8K images or probing a 62 MiB video to caption them would measure the
+server, which shares the cores with the tool.
 """
 
 from __future__ import annotations
@@ -54,8 +63,11 @@ sys.path.insert(0, str(ROOT))
 import tests.fake_moonshot as fake_moonshot  # noqa: E402
 from tests.fake_files import create  # noqa: E402
 
-ROWS = ("jpeg8", "rss", "prepare", "prune", "prune20", "small", "big")
+ROWS = ("jpeg8", "rss", "prepare", "prune", "prune20", "small", "big", "many", "video")
 PRUNE_LATENCY = 0.02  # seconds the server takes per DELETE in the prune20 row
+MANY, MANY_LATENCY, MANY_JOBS = 64, 0.5, 8  # the many row: inputs, seconds per chat, -j
+VIDEO_BYTES = 62 * 2**20  # the video row: an 83 MiB body once base64-encoded, as in issue 12
+VIDEO_SIZE = (1920, 1080)  # within Moonshot's recommended 2048x1080: sent as it is
 PROMPT = "Describe the content of the image."
 BIG = (7680, 4320)
 SENT = (3840, 2160)  # BIG inside the default --max-size 4096x2160
@@ -194,9 +206,49 @@ def make_media(tmp: Path) -> dict[str, Any]:
     return {"bigs": bigs, "small": small}
 
 
+def make_smalls(tmp: Path) -> list[Path]:
+    """MANY distinct small PNGs (32x24, a colour each)."""
+    from PIL import Image
+
+    folder = tmp / "many"
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for i in range(MANY):
+        path = folder / f"img{i:03d}.png"
+        Image.new("RGB", (32, 24), (i * 4, 255 - i * 4, (i * 37) % 256)).save(path)
+        paths.append(path)
+    return paths
+
+
+def make_video(tmp: Path) -> Path:
+    """A VIDEO_BYTES MP4 at VIDEO_SIZE: lossless H.264 of noise frames, about 3.7 MiB a
+    frame, so a second of it is enough (about a second to make). zerolatency: each frame
+    comes out of the encoder as it goes in, so the size is known while writing."""
+    import av
+    from PIL import Image
+
+    path = tmp / "video.mp4"
+    w, h = VIDEO_SIZE
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"preset": "ultrafast", "qp": "0", "tune": "zerolatency"}
+        written, rng = 0, random.Random(62)
+        while written < VIDEO_BYTES:
+            frame = Image.frombytes("RGB", (w, h), rng.randbytes(w * h * 3))
+            for packet in stream.encode(av.VideoFrame.from_image(frame)):
+                written += packet.size
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
 def header_caption(data: bytes, mime: str) -> str:
     from PIL import Image
 
+    if mime.startswith("video/"):  # probing 62 MiB with PyAV would cost the server a core
+        return f"a {mime} video of {len(data)} bytes"
     try:
         with Image.open(io.BytesIO(data)) as img:
             return f"a {img.size[0]}x{img.size[1]} {mime} image"
@@ -264,6 +316,51 @@ def row_describe_one(b: Bench, path: Path) -> dict[str, float]:
     return median_of(b, fns)
 
 
+def row_many(b: Bench, smalls: list[Path]) -> dict[str, dict[str, float]]:
+    """Wall of MANY inputs at MANY_LATENCY, and the fixed cost of a run (one input, no
+    latency) measured in the same round, for each checkout."""
+    files = [str(p) for p in smalls]
+
+    def describe(tree: Path, args: list[str], latency: float) -> Callable[[], float]:
+        def go() -> float:
+            b.fake.state.latency = latency
+            try:
+                r = ours(b, tree, "describe", "-j", str(MANY_JOBS), "--format", "jsonl", *args,
+                         check=lambda r: len(r.stdout.splitlines()) == len(args))  # fmt: skip
+            finally:
+                b.fake.state.latency = 0.0
+            return r.wall
+
+        return go
+
+    fns: dict[str, Callable[[], float]] = {}
+    for name, tree in b.trees.items():
+        fns[name] = describe(tree, files, MANY_LATENCY)
+        fns[f"{name} fixed"] = describe(tree, files[:1], 0.0)
+    times = median_of(b, fns)
+    return {name: {"wall": times[name], "fixed": times[f"{name} fixed"]} for name in b.trees}
+
+
+def row_video(b: Bench, video: Path) -> dict[str, dict[str, float]]:
+    """Peak RSS of describing the video inline, and the size of the body the server got."""
+    bodies: dict[str, int] = {}
+
+    def inline(r: Run) -> bool:
+        lines = r.stdout.splitlines()
+        return len(lines) == 1 and json.loads(lines[0])["media"][0]["transport"] == "inline"
+
+    def describe(name: str, tree: Path) -> Callable[[], float]:
+        def go() -> float:
+            r = ours(b, tree, "describe", "--upload", "never", "--format", "jsonl", str(video), check=inline)
+            bodies[name] = b.fake.chat_requests[-1].size
+            return r.peak_mb
+
+        return go
+
+    peaks = median_of(b, {name: describe(name, tree) for name, tree in b.trees.items()})
+    return {name: {"peak": peaks[name], "body": bodies[name] / 2**20} for name in b.trees}
+
+
 def reference_describe(b: Bench, path: Path) -> float:
     if b.llm:
         env = dict(b.env, LLM_USER_PATH=str(b.tmp / "llm"))
@@ -306,7 +403,8 @@ def value_row(
 def measure(b: Bench, rows: list[str]) -> list[list[str]]:
     trees = list(b.trees)
     ref_name = "llm" if b.llm else "naive openai client"
-    media = make_media(b.tmp)
+    needs_images = {"jpeg8", "rss", "prepare", "small", "big"} & set(rows)
+    media = make_media(b.tmp) if needs_images else {}
     out: list[list[str]] = []
     if "jpeg8" in rows or "rss" in rows:
         r = row_jpeg8(b, media)
@@ -332,7 +430,32 @@ def measure(b: Bench, rows: list[str]) -> list[list[str]]:
     if "big" in rows:
         t = row_describe_one(b, media["bigs"][0])
         out.append(ratio_row("describe big8k.jpg (2.3 MB), whole process", t, trees, 0.8, ref_name))
+    if "many" in rows:
+        out.append(many_row(row_many(b, make_smalls(b.tmp)), trees))
+    if "video" in rows:
+        out.append(video_row(row_video(b, make_video(b.tmp)), trees))
     return out
+
+
+def many_row(got: dict[str, dict[str, float]], trees: list[str]) -> list[str]:
+    ideal = MANY * MANY_LATENCY / MANY_JOBS
+    cells = [
+        f"{ideal / g['wall']:.2f} ({g['wall']:.2f} s; {ideal / max(g['wall'] - g['fixed'], 1e-9):.2f} "
+        f"without the {g['fixed']:.2f} s fixed cost)"
+        for g in (got[t] for t in trees)
+    ]
+    met = "yes" if ideal / got[trees[0]]["wall"] >= 0.8 else "no"
+    figure = f"{MANY} small images, {MANY_LATENCY:g} s latency, -j {MANY_JOBS}: ideal / wall"
+    return [figure, *cells, f"ideal {ideal:.1f} s", ">= 0.8", met]
+
+
+def video_row(got: dict[str, dict[str, float]], trees: list[str]) -> list[str]:
+    cells = [f"{g['peak']:.0f} MiB = {g['peak'] / g['body']:.2f}x" for g in (got[t] for t in trees)]
+    first = got[trees[0]]
+    met = "yes" if first["peak"] / first["body"] <= 2.0 else "no"
+    size = VIDEO_BYTES / 2**20
+    figure = f"peak RSS, one {size:.0f} MiB video inlined"
+    return [figure, *cells, f"body {first['body']:.1f} MiB", "<= 2x the body", met]
 
 
 def machine() -> str:
