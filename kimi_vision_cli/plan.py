@@ -138,8 +138,12 @@ def check_settings(settings: Settings, kinds: list[str]) -> None:
         raise UsageError(f"--temperature must be between 0 and 1, got {settings.temperature}")
 
 
-def media_part(ref: MediaRef, url: str | None = None) -> dict[str, Any]:
+def media_part(ref: MediaRef, url: str | None = None, *, wire: bool = False) -> dict[str, Any]:
+    """wire=True: inline media stay a MediaRef where the data URL goes, for the chat
+    transport to base64-encode as it sends (api/transport.py), not held whole in memory."""
     key = "video_url" if ref.kind == "video" else "image_url"
+    if wire and url is None and ref.data is not None:
+        return {"type": key, key: {"url": ref}}
     return {"type": key, key: {"url": url or ref.url}}
 
 
@@ -215,24 +219,29 @@ class Planned:
         """(index, medium) of what must be uploaded before the body can be sent."""
         return [(i, self.media[i]) for i in sorted(self.uploads)]
 
-    def turn(self, *, inline: bool = False) -> dict[str, Any]:
+    def turn(self, *, inline: bool = False, wire: bool = False) -> dict[str, Any]:
         """The user message of this request. inline=True puts every medium's bytes in
         (what the tokenizer counts: a medium costs the same tokens either way)."""
         parts = [
-            media_part(p.ref, upload_placeholder(p) if i in self.uploads and not inline else None)
+            media_part(p.ref, upload_placeholder(p) if i in self.uploads and not inline else None, wire=wire)
             for i, p in enumerate(self.media)
         ]
         return user_message(parts, self.prompt)
 
-    def messages(self, *, inline: bool = False) -> list[dict[str, Any]]:
+    def messages(self, *, inline: bool = False, wire: bool = False) -> list[dict[str, Any]]:
         return build_messages(
-            self.settings, self.turn(inline=inline), history=self.history, prefix=self.prefix
+            self.settings, self.turn(inline=inline, wire=wire), history=self.history, prefix=self.prefix
         )
 
     @property
     def body(self) -> dict[str, Any]:
         """The request body; media still to upload appear as placeholders."""
         return build_body(self.settings, self.messages(), stream=self.stream)
+
+    @property
+    def wire_body(self) -> dict[str, Any]:
+        """The body as sent: inline media left as MediaRefs (see media_part)."""
+        return build_body(self.settings, self.messages(wire=True), stream=self.stream)
 
     def uploaded(self, index: int, file_id: str, *, cached: bool = False) -> Planned:
         """This plan once media[index] is uploaded as `file_id`: its part becomes ms://ID."""

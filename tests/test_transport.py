@@ -3,14 +3,28 @@ that `describe` need not import openai: each rule pinned here, so a drift fails.
 
 from __future__ import annotations
 
+import base64
 import email.utils
+import io
+import json
+import os
 import socket
 import time
+from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
 
-from kimi_vision_cli.api.transport import MAX_RETRY_AFTER, ChatTransport, backoff, retry_after, should_retry
+from kimi_vision_cli.api.transport import (
+    MAX_RETRY_AFTER,
+    ChatTransport,
+    WireBody,
+    backoff,
+    retry_after,
+    should_retry,
+)
+from kimi_vision_cli.plan import MediaRef
 
 
 def answer(status: int, **headers: str) -> httpx2.Response:
@@ -71,3 +85,53 @@ def test_a_refused_connection_is_retried_then_raised() -> None:
     with pytest.raises(httpx2.ConnectError), transport.stream({"model": "m", "messages": []}):
         pass
     assert len(slept) == 2 and all(w > 0 for w in slept)
+
+
+def _bodies(*refs: MediaRef) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the body as sent, with MediaRefs; the same body with the data URLs written out)."""
+
+    def body(url: Any) -> dict[str, Any]:
+        parts = [{"type": "image_url", "image_url": {"url": url(r)}} for r in refs]
+        text = {"type": "text", "text": 'ünï "quoted" \\ ' + "@kimi-vision-media-@"}
+        return {
+            "model": "kimi-k2.6",
+            "messages": [{"role": "user", "content": [*parts, text]}],
+            "stream": True,
+        }
+
+    return body(lambda r: r), body(lambda r: r.url)
+
+
+@pytest.mark.parametrize("sizes", [(0,), (10,), (3 * 256 * 1024 * 2 + 1, 5), (1_500_001, 2_000_000)])
+def test_wire_body_is_the_json_body_byte_for_byte(sizes: tuple[int, ...]) -> None:
+    refs = [MediaRef("image", "image/png", data=os.urandom(n)) for n in sizes]
+    wire, plain = _bodies(*refs)
+    body = WireBody(wire)
+    expected = json.dumps(plain, ensure_ascii=False, separators=(",", ":")).encode()
+    sent = body.content()
+    assert isinstance(sent, bytes) == (len(expected) < WireBody.WHOLE)  # big bodies go in pieces
+    pieces = [sent] if isinstance(sent, bytes) else list(sent)
+    if len(expected) >= WireBody.WHOLE:  # never the whole base64 text at once: a piece at a time
+        assert max(map(len, pieces)) <= 4 * WireBody.CHUNK // 3
+    first = b"".join(pieces)
+    again = body.content()  # a retry sends it all again
+    assert first == expected and body.length == len(expected)
+    assert (again if isinstance(again, bytes) else b"".join(again)) == expected
+    assert json.loads(first) == plain
+
+
+def test_a_big_inline_image_arrives_whole_with_a_content_length(kv, fake, tmp_path: Path) -> None:
+    """Issue 12, item 3: a body over 1 MiB is base64-encoded as it is sent; the loopback
+    server reads exactly Content-Length bytes (a chunked body would arrive empty)."""
+    from PIL import Image
+
+    pixels = os.urandom(900 * 700 * 3)
+    Image.frombytes("RGB", (900, 700), pixels).save(tmp_path / "noise.png")
+    r = kv("describe", "--upload", "never", "--format", "jsonl", str(tmp_path / "noise.png"))
+    assert r.returncode == 0, r.stderr
+    assert "900x700 image/png" in json.loads(r.stdout)["text"]  # the server decoded what arrived
+    sent = fake.chat_requests[-1]
+    assert sent.size > WireBody.WHOLE and int(sent.headers["Content-Length"]) == sent.size
+    assert "Transfer-Encoding" not in sent.headers
+    url = sent.body["messages"][-1]["content"][0]["image_url"]["url"]
+    assert Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).tobytes() == pixels

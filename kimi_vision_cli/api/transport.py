@@ -11,11 +11,13 @@ is retried exactly as the SDK retries the other endpoints, which still go throug
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import json
 import math
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,6 +25,7 @@ from typing import Any
 import httpx2
 
 from kimi_vision_cli import __version__
+from kimi_vision_cli.plan import MediaRef
 
 INITIAL_RETRY_DELAY = 0.5  # seconds; doubled per retry, as the SDK does
 MAX_RETRY_DELAY = 8.0
@@ -71,6 +74,46 @@ def backoff(retry: int, headers: Any | None) -> float:
     return min(INITIAL_RETRY_DELAY * 2.0 ** min(retry, 1000), MAX_RETRY_DELAY) * (1 - 0.25 * random.random())
 
 
+class WireBody:
+    """A JSON request body whose inline media (plan.MediaRef where a data URL goes) are
+    base64-encoded a chunk at a time as the body is sent: a 60 MB video is held once, as
+    its bytes, instead of also as base64, as a data-URL string, as JSON text and as the
+    encoded body (issue 12, item 3). Small bodies are sent as one bytes object."""
+
+    CHUNK = 3 * 256 * 1024  # raw bytes per piece: a multiple of 3, so pieces join as one base64 text
+    WHOLE = 1 << 20  # below this many bytes the body is joined and sent in one piece
+
+    def __init__(self, body: dict[str, Any]):
+        media: list[MediaRef] = []
+        marker = f"@kimi-vision-media-{uuid.uuid4().hex}@"
+
+        def hole(obj: object) -> str:
+            if not isinstance(obj, MediaRef) or obj.data is None:
+                raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+            media.append(obj)
+            return marker
+
+        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=hole)
+        self._text = [piece.encode() for piece in text.split(marker)]
+        self._media = media
+        self.length = sum(map(len, self._text)) + sum(ref.inline_size for ref in media)
+        self._whole = b"".join(self._pieces()) if self.length < self.WHOLE else None
+
+    def _pieces(self) -> Iterator[bytes]:
+        yield self._text[0]
+        for ref, after in zip(self._media, self._text[1:], strict=True):
+            assert ref.data is not None
+            yield f"data:{ref.mime};base64,".encode()
+            view = memoryview(ref.data)
+            for start in range(0, len(view), self.CHUNK):
+                yield base64.b64encode(view[start : start + self.CHUNK])
+            yield after
+
+    def content(self) -> bytes | Iterator[bytes]:
+        """What one attempt sends (a fresh iterator each time: a retry sends it again)."""
+        return self._whole if self._whole is not None else self._pieces()
+
+
 class ChatTransport:
     """POSTs one chat completion body and yields the streamed response, retrying what
     the SDK would retry. Errors come out as httpx2 exceptions or, for an error answer
@@ -102,21 +145,21 @@ class ChatTransport:
 
     @contextmanager
     def stream(self, body: dict[str, Any]) -> Iterator[httpx2.Response]:
-        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        response = self._send(content)
+        response = self._send(WireBody(body))
         try:
             yield response
         finally:
             response.close()
 
-    def _send(self, content: bytes) -> httpx2.Response:
+    def _send(self, body: WireBody) -> httpx2.Response:
+        headers = {**self._headers, "Content-Length": str(body.length)}
         for retry in range(self._retries + 1):
             last = retry == self._retries
             request = self._http.build_request(
                 "POST",
                 self._url,
-                content=content,
-                headers=self._headers,
+                content=body.content(),
+                headers=headers,
                 timeout=self._timeout,
                 extensions={RETRY_EXTENSION: retry},
             )

@@ -70,7 +70,7 @@ def send(ctx: Context, planned: Planned, result: Result, renderer: Renderer | No
     """Stream `planned` into `result` (and `renderer` when live). Raises the error the
     answer ended with, if any."""
     assert not planned.uploads, "upload what the plan says (flows/upload.py) before sending"
-    send_body(ctx, planned.body, result, renderer, prefix=planned.prefix)
+    send_body(ctx, planned.wire_body, result, renderer, prefix=planned.prefix)
 
 
 def send_body(
