@@ -12,6 +12,7 @@ import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from kimi_vision_cli import __version__
+from kimi_vision_cli.cli.coerce import install_coercion
 from kimi_vision_cli.terminal import Terminal
 
 
@@ -33,6 +34,7 @@ class _PlainHelp:
         params: list[Any] = super().get_params(ctx)  # type: ignore[misc]
         for param in params:  # --help and Typer's own options included
             _plain_help(param)
+            install_coercion(param)  # no pydantic before the first request (issue 12)
         return params
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
@@ -36,9 +37,17 @@ def _choices(opt: Opt) -> type[Enum]:
     return _ENUMS[opt.choices]
 
 
-def _annotation(opt: Opt) -> Any:
-    from rich.markup import escape
+_MARKUP_TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
 
+
+def escape_markup(text: str) -> str:
+    """rich.markup.escape, copied: importing rich.markup (rich.emoji, rich.jupyter...)
+    cost ~14 ms of every run for one regex (issue 12). tests/test_cli_coerce.py compares them."""
+    text = _MARKUP_TAG.sub(lambda m: f"{m[1]}{m[1]}\\{m[2]}", text)
+    return text + "\\" if text.endswith("\\") and not text.endswith("\\\\") else text
+
+
+def _annotation(opt: Opt) -> Any:
     kind: Any = _choices(opt) if opt.choices else (list[str] if opt.kind is list else opt.kind)
     shown = opt.describe_default()
     text = opt.help
@@ -49,7 +58,7 @@ def _annotation(opt: Opt) -> Any:
         notes.append(f"default {shown}")
     if notes:
         text += f" [{'; '.join(notes)}]"
-    extra: dict[str, Any] = {"help": escape(text), "show_default": False, "rich_help_panel": opt.panel}
+    extra: dict[str, Any] = {"help": escape_markup(text), "show_default": False, "rich_help_panel": opt.panel}
     extra["metavar"] = opt.value_name  # "" for a flag: no "<bool>" column
     if opt.argument:
         extra.pop("rich_help_panel")
