@@ -20,9 +20,9 @@ README_MAX_LINES = 300
 
 def _load_app() -> Any:
     """The Typer app with every command registered. If the app moves, change this line."""
-    from kimi_vision_cli.cli.main import app
+    from kimi_vision_cli.cli.main import all_commands
 
-    return app
+    return all_commands()
 
 
 def _root_command() -> Any:

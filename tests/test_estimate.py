@@ -178,9 +178,9 @@ def test_estimate_takes_every_option_describe_and_ask_share() -> None:
     # STYLE rule 7: an estimate must be able to describe the same request describe/ask send.
     import typer
 
-    from kimi_vision_cli.cli.main import app
+    from kimi_vision_cli.cli.main import all_commands
 
-    group = typer.main.get_command(app)
+    group = typer.main.get_command(all_commands())
 
     def longs(name: str) -> set[str]:
         cmd = group.commands[name]  # type: ignore[attr-defined]

@@ -18,8 +18,9 @@ from kimi_vision_cli.settings import CONFIG_KEYS, Settings, resolve
 def _click_commands() -> dict[str, object]:
     import typer
 
-    from kimi_vision_cli.cli.main import app
+    from kimi_vision_cli.cli.main import all_commands
 
+    app = all_commands()
     found: dict[str, object] = {}
 
     def walk(cmd: object, path: list[str]) -> None:

@@ -5,21 +5,36 @@ from __future__ import annotations
 
 import os
 import sys
+from importlib import import_module
 
 import typer
 
-from kimi_vision_cli.cli.app import STATE, app
+from kimi_vision_cli.cli.app import STATE
+from kimi_vision_cli.cli.app import app as _app  # all_commands() for the app with every command
 from kimi_vision_cli.errors import ExitCode, KimiVisionError, OutputError, Terminated, UsageError
 from kimi_vision_cli.terminal import OutputClosed, OutputFailed, Terminal
 
-# Importing a command module registers it; the order here is the order in --help.
-from kimi_vision_cli.cli.commands import describe  # noqa: F401  isort: skip
-from kimi_vision_cli.cli.commands import ask  # noqa: F401  isort: skip
-from kimi_vision_cli.cli.commands import upload  # noqa: F401  isort: skip
-from kimi_vision_cli.cli.commands import files  # noqa: F401  isort: skip
-from kimi_vision_cli.cli.commands import estimate  # noqa: F401  isort: skip
-from kimi_vision_cli.cli.commands import models  # noqa: F401  isort: skip
-from kimi_vision_cli.cli.commands import batch  # noqa: F401  isort: skip
+# The commands (modules of cli/commands/, each registering itself when imported), in
+# --help order. A run imports only the command it names first (issue 12: the others'
+# imports and Typer's conversion of their options cost ~50 ms); anything else (--help,
+# --version, completion, a mistyped name that click should match) imports them all.
+COMMANDS = ("describe", "ask", "upload", "files", "estimate", "models", "batch")
+
+
+def register(argv: list[str]) -> None:
+    for name in argv[:1] if argv[:1] and argv[0] in COMMANDS else COMMANDS:
+        import_module(f"kimi_vision_cli.cli.commands.{name}")
+    # An earlier run in this process (tests) may have registered another command first.
+    rank = {name: i for i, name in enumerate(COMMANDS)}
+    _app.registered_commands.sort(key=lambda c: rank.get(str(c.name), len(rank)))
+    _app.registered_groups.sort(key=lambda g: rank.get(str(g.name), len(rank)))
+
+
+def all_commands() -> typer.Typer:
+    """The app with every command registered (what --help lists): for tests and docs."""
+    register([])
+    return _app
+
 
 # -- the error boundary ---------------------------------------------------------------
 
@@ -35,12 +50,13 @@ def _silence_stdout() -> None:
 def run(argv: list[str], term: Terminal | None = None) -> int:
     """Run the CLI; return the exit code. Tests call this with a fake Terminal."""
     STATE.term = term or Terminal.from_system()
+    register(argv)
     from kimi_vision_cli.output.diagnostics import Diagnostics
 
     diag = Diagnostics(STATE.term)
     try:
         # A command returns its exit code (None: 0); only this boundary ends the process.
-        rv = app(args=argv, prog_name="kimi-vision", standalone_mode=False)
+        rv = _app(args=argv, prog_name="kimi-vision", standalone_mode=False)
     except KimiVisionError as err:
         diag.error(err)
         return int(err.exit_code)
