@@ -5,6 +5,7 @@ imports typer, and --help/--version do not pay for openai."""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
@@ -163,6 +164,40 @@ def test_dry_run_and_completion_do_not_import_openai(tmp_path: Path) -> None:
     ).stdout
     assert '"model"' in out and "--dry-run" in out.split()  # the dry runs and the completion ran
     assert out.strip().splitlines()[-1] == "openai imported: False"
+
+
+_DESCRIBE_PNG = """
+import json, os, sys
+from kimi_vision_cli.cli import run
+os.environ["MOONSHOT_API_KEY"] = "sk-test"
+assert run(["describe", "--dry-run", "small.png"]) == 0
+print("\\nloaded:", json.dumps(sorted(sys.modules)))
+assert run(["describe", "--dry-run", "--convert", "photo.heic"]) == 0  # loads what HEIC needs
+print("\\nheif:", json.dumps("pillow_heif" in sys.modules))
+"""
+
+
+def test_describe_of_a_png_imports_only_what_it_needs(tmp_path: Path) -> None:
+    """Issue 12, item 4: start-up near the floor. A PNG does not load the HEIC plugin, video
+    cutting, XMP's XML, the HTTP transport (--dry-run), pydantic (Typer's converters,
+    cli/coerce.py), rich (nothing to draw in a pipe) nor the other commands; HEIC still works."""
+    heif = pytest.importorskip("pillow_heif")
+    from PIL import Image
+
+    Image.new("RGB", (32, 24), (200, 10, 10)).save(tmp_path / "small.png")
+    heif.from_pillow(Image.new("RGB", (32, 24), (10, 200, 10))).save(tmp_path / "photo.heic")
+    out = subprocess.run(
+        [sys.executable, "-c", _DESCRIBE_PNG], capture_output=True, text=True, check=True, cwd=tmp_path
+    ).stdout
+    said = dict(line.split(": ", 1) for line in out.splitlines() if line.startswith(("loaded:", "heif:")))
+    loaded = set(json.loads(said["loaded"]))
+    unwanted = {"pillow_heif", "av", "xml", "http", "pydantic", "rich", "openai", "httpx", "httpcore"}
+    assert sorted({m.split(".")[0].rstrip("0123456789") for m in loaded} & unwanted) == []
+    assert "urllib.request" not in loaded  # the transport's (urllib.parse comes with pathlib)
+    assert sorted(m for m in loaded if m.startswith("kimi_vision_cli.cli.commands.")) == [
+        "kimi_vision_cli.cli.commands.describe"
+    ]
+    assert json.loads(said["heif"]) is True
 
 
 _ANSWERS = """

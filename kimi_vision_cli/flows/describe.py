@@ -11,13 +11,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from kimi_vision_cli.errors import KimiVisionError, Tally, UsageError
-from kimi_vision_cli.flows import segments
 from kimi_vision_cli.flows.admission import Admission, body_bytes
 from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.flows.jobs import Split
 from kimi_vision_cli.flows.prepare import prepare_source
 from kimi_vision_cli.flows.scheduler import Scheduler
-from kimi_vision_cli.flows.send import send_checked
 from kimi_vision_cli.flows.upload import upload_pending
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.records import Result
@@ -88,6 +86,8 @@ def describe_one(
     admission = admission or Admission(ctx.settings.concurrency, ctx.settings.max_memory)
     result = Result(input=source.display, model=ctx.settings.model)
     if ctx.settings.segment is not None:
+        from kimi_vision_cli.flows import segments  # --segment only: video cutting, sending
+
         try:
             with admission.preparing():  # cutting the video is CPU work too
                 return segments.split(source, ctx)
@@ -108,6 +108,10 @@ def describe_one(
         result.media = planned.records
         if renderer:
             renderer.begin(result.input)
+        # The HTTP transport is imported by the first request, after the first input is
+        # prepared (issue 12, item 4); --dry-run never imports it.
+        from kimi_vision_cli.flows.send import send_checked
+
         send_checked(ctx, planned, result, renderer)
     except KimiVisionError as err:
         result.error = err.with_input(result.input)
@@ -123,8 +127,12 @@ def plans(sources: Iterable[Source], ctx: Context, options: BatchOptions, tally:
             tally.skip()
             continue
         try:
-            segmented = ctx.settings.segment is not None
-            planned = list(segments.segment_plans(source, ctx)) if segmented else [plan_one(source, ctx)]
+            if ctx.settings.segment is not None:
+                from kimi_vision_cli.flows import segments  # --segment only: video cutting, sending
+
+                planned = list(segments.segment_plans(source, ctx))
+            else:
+                planned = [plan_one(source, ctx)]
         except KimiVisionError as err:
             if tally.error(err.with_input(source.display)):
                 return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,25 +58,36 @@ class ImageOptions:
     keep_metadata: bool = False
 
 
+_warnings_filtered = False
+_heif_lock = threading.Lock()
 _heif_registered = False
 
 
-def _register_plugins() -> None:
-    global _heif_registered
-    if _heif_registered:
-        return
-    _heif_registered = True
-    # Pillow warns on stderr about corrupt EXIF ("Corrupt EXIF data..."): not one line of
-    # ours, and the image still decodes. A process-wide filter, because catch_warnings
-    # is not thread-safe and describe prepares inputs in worker threads.
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
-    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"PIL\.")
-    try:  # optional extra: HEIC/HEIF photos from phones
-        import pillow_heif
+def _register_plugins(mime: str) -> None:
+    global _warnings_filtered
+    if not _warnings_filtered:
+        _warnings_filtered = True
+        # Pillow warns on stderr about corrupt EXIF ("Corrupt EXIF data..."): not one line of
+        # ours, and the image still decodes. A process-wide filter, because catch_warnings
+        # is not thread-safe and describe prepares inputs in worker threads.
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+        warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"PIL\.")
+    if mime not in _MIME_FORMAT:  # PNG/JPEG/WebP/GIF are Pillow's own: no pillow_heif (~10 ms)
+        _register_heif()
 
-        pillow_heif.register_heif_opener()
-    except ImportError:
-        pass
+
+def _register_heif() -> None:
+    global _heif_registered
+    with _heif_lock:  # another worker must not open a HEIC before the opener is in
+        if _heif_registered:
+            return
+        _heif_registered = True
+        try:  # optional extra: HEIC/HEIF photos from phones
+            import pillow_heif
+
+            pillow_heif.register_heif_opener()
+        except ImportError:
+            pass
 
 
 def fit_within(size: tuple[int, int], bound: tuple[int, int]) -> tuple[int, int]:
@@ -93,7 +105,7 @@ def fit_within(size: tuple[int, int], bound: tuple[int, int]) -> tuple[int, int]
 def prepare_image(data: bytes, mime: str, opts: ImageOptions, *, name: str | None = None) -> PreparedImage:
     from PIL import Image, UnidentifiedImageError
 
-    _register_plugins()
+    _register_plugins(mime)
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         img: Any = Image.open(io.BytesIO(data))

@@ -34,7 +34,6 @@ from kimi_vision_cli.errors import InputError, KimiVisionError, OutputBlockedErr
 from kimi_vision_cli.inputs.discover import Source, display_name
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.subtitles import subtitle_file
-from kimi_vision_cli.output.xmp import xmp_sidecar
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+=,-]")
 
@@ -96,6 +95,8 @@ class SidecarSpec:
         if self.kind == "json":
             text = json.dumps(result.to_dict(), ensure_ascii=False)
         elif self.kind == "xmp":
+            from kimi_vision_cli.output.xmp import xmp_sidecar  # xml.sax: --sidecar xmp only
+
             return xmp_sidecar(result)
         elif self.kind in ("vtt", "srt"):
             text = subtitle_file(self.kind, result)
