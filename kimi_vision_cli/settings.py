@@ -16,11 +16,6 @@ from kimi_vision_cli.errors import AuthError, ConfigError, UsageError
 from kimi_vision_cli.moonshot import REGIONS
 from kimi_vision_cli.options import CONFIG_OPTIONS, OPTIONS, SETTINGS_OPTIONS, Opt
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
 
 def _d(dest: str) -> Any:
     """A field's default, from the option table (the one place defaults live)."""
@@ -102,6 +97,11 @@ def load_config(path: Path) -> dict[str, Any]:
         return {}
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file: {exc}", input=str(path)) from None
+    # Only a config file that exists pays for the TOML parser (issue 12: start-up).
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -246,12 +246,12 @@ def _number(opt: Opt, value: Any, origin: str) -> int | float:
     low, high = opt.low, opt.high
     too_low = low is not None and (number <= low if opt.low_open else number < low)
     if too_low or (high is not None and number > high) or number != number:  # nan
-        if opt.low_open:
-            span = f"above {low:g} and at most {high:g}"
-        elif high is not None:
+        if low is not None and high is not None and not opt.low_open:
             span = f"from {low:g} to {high:g}"
-        else:
-            span = f"at least {low:g}"
+        else:  # one bound, an open low bound, or none (--temperature nan)
+            bounds = [f"{'above' if opt.low_open else 'at least'} {low:g}"] if low is not None else []
+            bounds += [f"at most {high:g}"] if high is not None else []
+            span = " and ".join(bounds) or "a number"
         raise UsageError(f"{origin} must be {span}, got {value!r}", hint=hint)
     return number
 

@@ -94,6 +94,7 @@ def test_precedence_flag_env_config_default(tmp_path: Path) -> None:
         ({}, {"KIMI_VISION_RETRIES": "x"}, "KIMI_VISION_RETRIES must be an integer, got 'x'"),
         ({"timeout": 0.0}, {}, "--timeout must be above 0 and at most 86400"),
         ({}, {"KIMI_VISION_TIMEOUT": "nan"}, "KIMI_VISION_TIMEOUT must be above 0"),
+        ({"temperature": "nan"}, {}, "--temperature must be a number, got 'nan'"),  # no range: no crash
         ({"max_tokens": 0}, {}, "--max-tokens must be at least 1, got 0"),
         ({"max_size": "big"}, {}, "--max-size 'big' is not WIDTHxHEIGHT"),
         ({}, {"KIMI_VISION_REGION": "mars"}, "KIMI_VISION_REGION 'mars' is not one of global, cn"),
