@@ -6,9 +6,10 @@
 Runs `describe --upload never VIDEO` in a child process under tracemalloc, against the
 loopback server, and prints every block of 1 MiB or more still alive when the request
 goes to the HTTP client (httpx2.Client.send), with the line that allocated it; then the
-traced memory before and after base64.b64encode and json.dumps of the body (what dies
-before the send, e.g. json.dumps's intermediates, shows only in those peaks) and the
-child's peak RSS. tracemalloc slows the child; it is not a timing.
+traced memory before and after base64.b64encode and json.dumps of the body, at the send
+and at the end of the run (what dies in between, e.g. json.dumps's intermediates or the
+chunks of a streamed body, shows only in those peaks), and the child's peak RSS.
+tracemalloc slows the child; it is not a timing.
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ import perf  # noqa: E402
 import tests.fake_moonshot as fake_moonshot  # noqa: E402
 
 CHILD = """
-import base64, json, sys, tracemalloc
+import atexit, base64, json, sys, tracemalloc
 tracemalloc.start(20)
 import httpx2
 
 ROOT = sys.argv[1]
 MiB = 2**20
 stages = []
+report = {}
 
 def where(tb):
     frames = list(tb)  # most recent call last
@@ -62,11 +64,16 @@ def at_send(self, request, **kw):
         stage("request handed to httpx2")
         snap = tracemalloc.take_snapshot()
         big = [s for s in snap.statistics("traceback") if s.size >= MiB]
-        report = {"blocks": [[s.size, s.count, where(s.traceback)] for s in big],
-                  "stages": stages, "body": int(request.headers.get("content-length") or 0)}
-        print(json.dumps(report), file=sys.stderr)
+        report.update(blocks=[[s.size, s.count, where(s.traceback)] for s in big],
+                      body=int(request.headers.get("content-length") or 0))
         tracemalloc.reset_peak()
     return send(self, request, **kw)
+
+def at_exit():
+    stage("end of the run (body sent)")
+    print(json.dumps(dict(report, stages=stages)), file=sys.stderr)
+
+atexit.register(at_exit)
 
 send = httpx2.Client.send
 httpx2.Client.send = at_send
