@@ -179,7 +179,7 @@ print("\\nheif:", json.dumps("pillow_heif" in sys.modules))
 
 def test_describe_of_a_png_imports_only_what_it_needs(tmp_path: Path) -> None:
     """Issue 12, item 4: start-up near the floor. A PNG does not load the HEIC plugin, video
-    cutting, XMP's XML, the HTTP transport (--dry-run), pydantic (Typer's converters,
+    cutting, libmagic, XMP's XML, the HTTP transport (--dry-run), pydantic (Typer's converters,
     cli/coerce.py), rich (nothing to draw in a pipe) nor the other commands; HEIC still works."""
     heif = pytest.importorskip("pillow_heif")
     from PIL import Image
@@ -191,7 +191,8 @@ def test_describe_of_a_png_imports_only_what_it_needs(tmp_path: Path) -> None:
     ).stdout
     said = dict(line.split(": ", 1) for line in out.splitlines() if line.startswith(("loaded:", "heif:")))
     loaded = set(json.loads(said["loaded"]))
-    unwanted = {"pillow_heif", "av", "xml", "http", "pydantic", "rich", "openai", "httpx", "httpcore"}
+    unwanted = {"pillow_heif", "av", "magic", "xml", "http", "pydantic", "rich", "openai"}
+    unwanted |= {"httpx", "httpcore"}  # the transport (--dry-run sends nothing)
     assert sorted({m.split(".")[0].rstrip("0123456789") for m in loaded} & unwanted) == []
     assert "urllib.request" not in loaded  # the transport's (urllib.parse comes with pathlib)
     assert sorted(m for m in loaded if m.startswith("kimi_vision_cli.cli.commands.")) == [
