@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from kimi_vision_cli.flows import admission, describe
+from kimi_vision_cli.flows import admission, ahead
 from kimi_vision_cli.flows.admission import Admission, ByteBudget
 from tests.media import write_image
 
@@ -41,7 +41,7 @@ def test_j8_on_two_cores_prepares_at_most_two_at_once(kv, fake, tmp_path: Path, 
     monkeypatch.setattr(admission, "cores", lambda: 2)
     lock = threading.Lock()
     inside, peak, seen = 0, 0, []
-    real = describe.prepare_source
+    real = ahead.prepare_source
 
     def counted(source: Any, ctx: Any) -> Any:
         nonlocal inside, peak
@@ -55,7 +55,7 @@ def test_j8_on_two_cores_prepares_at_most_two_at_once(kv, fake, tmp_path: Path, 
             with lock:
                 inside -= 1
 
-    monkeypatch.setattr(describe, "prepare_source", counted)
+    monkeypatch.setattr(ahead, "prepare_source", counted)
     names = [f"img{i:02d}.png" for i in range(16)]
     for i, name in enumerate(names):
         write_image(tmp_path / name, 8 + i, 6)
@@ -108,3 +108,75 @@ def test_a_body_bigger_than_the_budget_goes_alone_and_others_wait() -> None:
     budget.release(250)
     t.join()
     assert entered.is_set() and budget.held == 10
+
+
+@in_process
+def test_the_next_input_is_prepared_while_a_request_is_in_flight(
+    kv, fake, tmp_path: Path, monkeypatch
+) -> None:
+    """Item 1: at -j 1 the second input is prepared while the first request waits on the
+    network (flows/ahead.py), not after it. The first send waits until it has been; without
+    the pool working ahead it would wait in vain (5 s) and the order below would differ."""
+    from kimi_vision_cli.flows import send
+
+    events: list[str] = []
+    second_prepared = threading.Event()
+    real_prepare, real_send = ahead.prepare_source, send.send_checked
+
+    def prepare(source: Any, ctx: Any) -> Any:
+        events.append(f"prepare {source.display}")
+        out = real_prepare(source, ctx)
+        if source.display == "b.png":
+            second_prepared.set()
+        return out
+
+    def send_checked(ctx: Any, planned: Any, result: Any, renderer: Any = None) -> None:
+        if result.input == "a.png":
+            second_prepared.wait(5)
+        events.append(f"send {result.input}")
+        real_send(ctx, planned, result, renderer)
+
+    monkeypatch.setattr(ahead, "prepare_source", prepare)
+    monkeypatch.setattr(send, "send_checked", send_checked)
+    for name in ("a.png", "b.png", "c.png"):
+        write_image(tmp_path / name)
+    r = kv("describe", "-j", "1", "--format", "jsonl", "a.png", "b.png", "c.png")
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(line)["input"] for line in r.stdout.splitlines()] == ["a.png", "b.png", "c.png"]
+    assert events.index("prepare b.png") < events.index("send a.png")
+    assert sorted(e for e in events if e.startswith("prepare")) == [
+        "prepare a.png",
+        "prepare b.png",
+        "prepare c.png",
+    ]
+
+
+@in_process
+def test_a_stopped_run_prepares_nothing_more_and_gives_the_bytes_back(
+    kv, fake, tmp_path: Path, monkeypatch
+) -> None:
+    """An error every input shares (a 401) stops the run: the inputs prepared ahead are
+    not sent, the rest are not prepared, and the byte budget ends empty."""
+    budgets: list[ByteBudget] = []
+    real_init = ByteBudget.__init__
+
+    def init(self: ByteBudget, budget: int) -> None:
+        real_init(self, budget)
+        budgets.append(self)
+
+    monkeypatch.setattr(ByteBudget, "__init__", init)
+    prepared: list[str] = []
+    real_prepare = ahead.prepare_source
+    monkeypatch.setattr(
+        ahead,
+        "prepare_source",
+        lambda source, ctx: prepared.append(source.display) or real_prepare(source, ctx),
+    )
+    names = [f"img{i:02d}.png" for i in range(12)]
+    for name in names:
+        write_image(tmp_path / name)
+    r = kv("describe", "-j", "1", "--format", "jsonl", *names, extra_env={"MOONSHOT_API_KEY": "sk-wrong"})
+    assert r.returncode == 3, r.stderr
+    assert "authentication failed" in r.stderr
+    assert len(prepared) <= 1 + 2 * admission.cores()  # the first, and at most a window ahead
+    assert [b.held for b in budgets] == [0]

@@ -3,7 +3,8 @@ two more bounds keep a batch within the machine:
 
 - Preparation (read, sniff, decode and resize, plan) is CPU work: at most `cores()`
   inputs (and at most -j) are prepared at once, whatever -j is, so eight 8K images do
-  not decode at once on two cores. The workers not preparing are sending.
+  not decode at once on two cores. The pool that prepares them works a few inputs
+  ahead of the requests (flows/ahead.py).
 - Memory: a request holds its prepared media until it has been sent. One is admitted
   only while the bytes held by the requests in flight stay within --max-memory; one
   bigger than the budget still goes, alone. An input waiting for room keeps its

@@ -11,7 +11,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from kimi_vision_cli.errors import KimiVisionError, Tally, UsageError
-from kimi_vision_cli.flows.admission import Admission, body_bytes
+from kimi_vision_cli.flows.admission import Admission
+from kimi_vision_cli.flows.ahead import Ahead, prepare_ready
 from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.flows.jobs import Split
 from kimi_vision_cli.flows.prepare import prepare_source
@@ -78,11 +79,16 @@ def plan_one(source: Source, ctx: Context) -> Planned:
 
 
 def describe_one(
-    source: Source, ctx: Context, renderer: Renderer | None, admission: Admission | None = None
+    source: Source,
+    ctx: Context,
+    renderer: Renderer | None,
+    admission: Admission | None = None,
+    ahead: Ahead | None = None,
 ) -> Result | Split:
     """Plan, upload and send one input; a failure is the Result's error. With --segment,
     the Split of its segments' requests (flows/segments.py). `admission`: the run's
-    preparation slots and byte budget (flows/admission.py)."""
+    preparation slots and byte budget (flows/admission.py); `ahead`: the run's pool
+    that prepared the input before it was taken (flows/ahead.py)."""
     admission = admission or Admission(ctx.settings.concurrency, ctx.settings.max_memory)
     result = Result(input=source.display, model=ctx.settings.model)
     if ctx.settings.segment is not None:
@@ -94,17 +100,14 @@ def describe_one(
         except KimiVisionError as err:
             result.error, result.segments = err.with_input(result.input), []
             return result
-    held = 0
+    ready = (ahead.take(source) if ahead is not None else None) or prepare_ready(source, ctx, admission)
+    result.media = ready.media
+    if ready.planned is None:
+        assert ready.error is not None
+        result.error = ready.error
+        return result
     try:
-        with admission.preparing():
-            prepared = prepare_source(source, ctx)
-            result.media = [prepared.record]
-            planned = plan([prepared], None, ctx.settings, label=source.display)
-            result.media = planned.records
-            size = body_bytes(planned)
-            admission.memory.acquire(size)  # keeps the slot while it waits: no more prepared
-            held = size
-        planned = upload_pending(planned, ctx)
+        planned = upload_pending(ready.planned, ctx)
         result.media = planned.records
         if renderer:
             renderer.begin(result.input)
@@ -116,7 +119,7 @@ def describe_one(
     except KimiVisionError as err:
         result.error = err.with_input(result.input)
     finally:
-        admission.memory.release(held)
+        admission.memory.release(ready.held)
     return result
 
 
@@ -152,9 +155,18 @@ def run(
     """Describe every selected input, a few at a time; the tally of the run."""
     options = options or BatchOptions()
     admission = Admission(ctx.settings.concurrency, ctx.settings.max_memory)
+    ahead: Ahead | None = None
 
     def work(source: Source, live: Renderer | None) -> Result | Split:
-        return describe_one(source, ctx, live, admission)
+        return describe_one(source, ctx, live, admission, ahead)
 
     scheduler = Scheduler(ctx, renderer, work, multi=multi, writers=options.writers)
-    return scheduler.run(selected(sources, options))
+    pairs = selected(sources, options)
+    if ctx.settings.segment is None:  # --segment cuts each video in its worker (flows/segments.py)
+        ahead = Ahead(ctx, admission, stopping=lambda: scheduler.stopping)
+        pairs = ahead.pairs(pairs)
+    try:
+        return scheduler.run(pairs)
+    finally:
+        if ahead is not None:
+            ahead.close()

@@ -1,12 +1,12 @@
 """Batch scheduling for `describe`: many inputs, a few requests in flight.
 
-Inputs stream from discovery; each is read and prepared by a worker just before it
-is sent, so memory stays flat however many inputs there are (issue 5). The main
-thread owns everything that prints and every counter (a Tally); workers run the
-work function (describe.describe_one: prepare -> plan -> upload -> request), write
-the sidecar and hand back a finished Result. -j is the requests in flight; within a
-worker, preparation takes one of the few slots sized to the cores, and a request holds
-its media's bytes against --max-memory until it is sent (flows/admission.py).
+Inputs stream from discovery; each is read and prepared a few inputs before it is
+sent (flows/ahead.py: a pool sized to the cores), so memory stays flat however many
+inputs there are (issue 5). The main thread owns everything that prints and every
+counter (a Tally); workers run the work function (describe.describe_one: take the
+prepared input -> upload -> request), write the sidecar and hand back a finished
+Result. -j is the requests in flight; a prepared input holds its media's bytes against
+--max-memory until it is sent (flows/admission.py).
 
 - Concurrency adapts (flows/limits.py): one request first, more after each success; a
   rate-limit 429 (seen through the client's RateLimitObserver, even when the SDK then
@@ -83,6 +83,11 @@ class Scheduler:
         live = term.stderr_isatty and multi and not (self.streaming and term.stdout_isatty)
         self.progress = BatchProgress(ctx.diag, live=live, pause_for_stdout=term.stdout_isatty)
         self._workers: list[threading.Thread] = []
+
+    @property
+    def stopping(self) -> bool:
+        """No new request will start: Ctrl-C, a halt (--max-cost, TPD), or a stop."""
+        return self.interrupted or self.halt is not None or self.tally.stopped
 
     # worker side ------------------------------------------------------------------
     def _work(self) -> None:
