@@ -68,6 +68,7 @@ def test_the_signature_shortcut_names_what_libmagic_names(fmt: str, kw: dict) ->
 @given(st.sampled_from([b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"RIFF"]),
        st.binary(max_size=40), st.binary(min_size=4, max_size=4))  # fmt: skip
 @example(b"\xff\xd8\xff", b"", b"\0\0\0\0")  # the bare JPEG marker: libmagic says text/plain
+@example(b"RIFF", b"", b"moov")  # a RIFF size that spells a QuickTime atom: video/quicktime
 @settings(max_examples=300, deadline=None)
 def test_the_signature_shortcut_agrees_with_libmagic_on_any_tail(
     head: bytes, tail: bytes, size: bytes

@@ -78,7 +78,9 @@ def _signature(data: bytes) -> str | None:
         return "image/jpeg"
     if data[:6] in (b"GIF87a", b"GIF89a"):
         return "image/gif"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+    # A size under 256 MB (the 4th size byte below 0x10): size bytes that spell a QuickTime
+    # atom ("moov") make it video/quicktime to libmagic; a WebP that large is past 100 MB.
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and data[7] < 0x10:
         return "image/webp"
     return None
 
