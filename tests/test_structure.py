@@ -195,6 +195,7 @@ def test_describe_of_a_png_imports_only_what_it_needs(tmp_path: Path) -> None:
     unwanted |= {"httpx", "httpcore"}  # the transport (--dry-run sends nothing)
     assert sorted({m.split(".")[0].rstrip("0123456789") for m in loaded} & unwanted) == []
     assert "urllib.request" not in loaded  # the transport's (urllib.parse comes with pathlib)
+    assert not loaded & {"kimi_vision_cli.output.sidecar", "kimi_vision_cli.output.manifest"}  # not asked for
     assert sorted(m for m in loaded if m.startswith("kimi_vision_cli.cli.commands.")) == [
         "kimi_vision_cli.cli.commands.describe"
     ]

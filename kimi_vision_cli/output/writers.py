@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 from kimi_vision_cli.errors import KimiVisionError
 from kimi_vision_cli.inputs.discover import Source
-from kimi_vision_cli.output.manifest import Manifest
-from kimi_vision_cli.output.sidecar import SidecarSpec, write_sidecar
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # made by the command when asked for: a run without them never loads them
+    from kimi_vision_cli.output.manifest import Manifest
     from kimi_vision_cli.output.records import Result
+    from kimi_vision_cli.output.sidecar import SidecarSpec
 
 
 @dataclass
@@ -69,6 +69,8 @@ class Writers:
         write that failed; a sidecar or row already there is kept unless overwrite."""
         replace = self.overwrite or source.kind == "stdin"  # stdin.txt: what was piped last
         if self.sidecar is not None and (replace or not self._has_sidecar(source)):
+            from kimi_vision_cli.output.sidecar import write_sidecar
+
             write_sidecar(self.sidecar, source, result)
         if self.manifest is not None:
             from kimi_vision_cli.schema import answer_caption

@@ -63,17 +63,19 @@ def make_writers(
     """--sidecar/--output-dir/--manifest as Writers (describe, batch results). The inputs
     given are checked against the manifest's directory now, before any request."""
     from kimi_vision_cli.inputs.discover import classify
-    from kimi_vision_cli.output.manifest import Manifest
-    from kimi_vision_cli.output.sidecar import SidecarSpec
     from kimi_vision_cli.output.writers import Writers
 
     kind = sidecar or ("txt" if output_dir is not None else None)
     overwrite = on_exists == "overwrite"
-    writers = Writers(
-        SidecarSpec(kind, output_dir) if kind else None,
-        Manifest(manifest, overwrite=overwrite) if manifest is not None else None,
-        overwrite=overwrite,
-    )
+    writers = Writers(overwrite=overwrite)
+    if kind:  # imported only when asked for (issue 12: start-up)
+        from kimi_vision_cli.output.sidecar import SidecarSpec
+
+        writers.sidecar = SidecarSpec(kind, output_dir)
+    if manifest is not None:
+        from kimi_vision_cli.output.manifest import Manifest
+
+        writers.manifest = Manifest(manifest, overwrite=overwrite)
     writers.check(classify(arg) for arg in inputs)
     if writers.manifest is not None and writers.manifest.repaired:
         from kimi_vision_cli.output.diagnostics import Diagnostics
