@@ -42,7 +42,7 @@ class MediaRef:
 
     kind: str  # "image" | "video"
     mime: str
-    data: bytes | None = None  # inline
+    data: bytes | bytearray | None = None  # inline; a bytearray when read from a local file
     file_id: str | None = None  # uploaded
     placeholder: str | None = None  # --dry-run: what stands where bytes it did not fetch go
 

@@ -29,7 +29,7 @@ CACHE_NAME = "uploads.json"
 _LOCK = threading.Lock()  # describe -j N uploads from several threads
 
 
-def cache_key(data: bytes, purpose: str, base_url: str) -> str:
+def cache_key(data: bytes | bytearray, purpose: str, base_url: str) -> str:
     digest = hashlib.sha256(data).hexdigest()
     return f"{digest}:{purpose}:{base_url.rstrip('/')}"
 
@@ -134,7 +134,7 @@ class UploadCache:
 def upload_bytes(
     client: MoonshotClient,
     cache: UploadCache | None,
-    data: bytes,
+    data: bytes | bytearray,
     purpose: str,
     mime: str,
     *,
@@ -157,7 +157,8 @@ def upload_bytes(
                 return Uploaded(str(entry["file_id"]), purpose, len(data), cached=True)
             except FileMissingError:
                 cache.forget({str(entry["file_id"])})
-    file_id = client.upload(data, upload_filename(mime), purpose)
+    # The SDK's multipart takes bytes; a local file was read into a bytearray (inputs.read_path).
+    file_id = client.upload(bytes(data), upload_filename(mime), purpose)
     if cache is not None:
         cache.put(
             key if reuse else f"{file_id}#{key}",

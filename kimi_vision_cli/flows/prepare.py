@@ -10,13 +10,15 @@ from typing import Any
 from kimi_vision_cli.errors import InputError, KimiVisionError
 from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.inputs.discover import Source, read_path
+from kimi_vision_cli.media.buffers import MediaBytes
 from kimi_vision_cli.media.image import ImageOptions, prepare_image
 from kimi_vision_cli.media.sniff import sniff
 from kimi_vision_cli.output.progress import frame_bar
 from kimi_vision_cli.plan import MediaRef, Prepared
 
 
-def load_bytes(source: Source, ctx: Context) -> bytes:
+def load_bytes(source: Source, ctx: Context) -> MediaBytes:
+    """A local file comes as a bytearray (read_path), stdin and URLs as bytes."""
     if source.error:
         raise source.error
     if source.kind == "stdin":
@@ -49,6 +51,8 @@ def prepare_source(source: Source, ctx: Context) -> Prepared:
         data = load_bytes(source, ctx)
         info = sniff(data, convert=ctx.settings.convert, name=name)
         if info.kind == "image":
+            # Pillow's side takes bytes; rebinding lets the bytearray go before decoding.
+            data = bytes(data) if isinstance(data, bytearray) else data
             return _image(data, info.mime, ctx, name)
         video_data, record = _video(data, info.mime, ctx, name)
         return Prepared(name, MediaRef("video", str(record["mime"]), data=video_data), record)
@@ -69,7 +73,7 @@ def _image(data: bytes, mime: str, ctx: Context, name: str) -> Prepared:
     return Prepared(name, MediaRef("image", img.mime, data=img.data), record)
 
 
-def _video(data: bytes, mime: str, ctx: Context, name: str) -> tuple[bytes, dict[str, Any]]:
+def _video(data: MediaBytes, mime: str, ctx: Context, name: str) -> tuple[MediaBytes, dict[str, Any]]:
     from kimi_vision_cli.media.video import prepare_video
 
     s = ctx.settings

@@ -71,7 +71,7 @@ def label(name: str, seg: Segment) -> str:
     return f"{name} {span_label(seg.start, seg.end)}"
 
 
-def _prepare(seg: Segment, ctx: Context, name: str) -> tuple[bytes, dict[str, Any]]:
+def _prepare(seg: Segment, ctx: Context, name: str) -> tuple[bytes | bytearray, dict[str, Any]]:
     """A segment prepared as flows/prepare.py prepares any video (stripped, --downscale-video)."""
     from kimi_vision_cli.media.video import prepare_video
 

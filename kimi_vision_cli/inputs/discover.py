@@ -4,6 +4,7 @@ before each input is prepared (a million paths must not be loaded up front)."""
 from __future__ import annotations
 
 import errno
+import io
 import os
 import re
 import stat
@@ -211,8 +212,11 @@ def _stat_error(path: str, exc: OSError) -> InputError:
     return InputError(f"cannot open: {exc.strerror}", input=name)
 
 
-def read_path(path: str) -> bytes:
-    """Read a regular file; refuse FIFOs, devices and directories without blocking on them."""
+def read_path(path: str) -> bytearray:
+    """Read a regular file; refuse FIFOs, devices and directories without blocking on them.
+
+    Into a bytearray: a video's metadata boxes are then blanked in place, so the request
+    holds the file once (media/videometa.py; issue 12, item 3)."""
     name = display_name(path)
     try:
         # O_NONBLOCK: opening a FIFO with no writer must not hang the run.
@@ -233,12 +237,28 @@ def read_path(path: str) -> bytes:
             raise InputError(f"file is too large ({st.st_size:,} bytes)", input=name)
         if st.st_size == 0:
             raise InputError("file is empty", input=name, hint="pass an image or video file")
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            data = fh.read()
+        with os.fdopen(fd, "rb", buffering=0, closefd=False) as fh:
+            data = _read_all(fh, st.st_size)
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", input=name) from None
     finally:
         os.close(fd)
     if not data:
         raise InputError("file is empty", input=name, hint="pass an image or video file")
+    return data
+
+
+def _read_all(fh: io.RawIOBase, size: int) -> bytearray:
+    """The whole file, read into one bytearray of the size fstat gave (no copy), then
+    whatever a file that grew since holds more."""
+    data = bytearray(size)
+    with memoryview(data) as view:
+        got = 0
+        while got < size:
+            n = fh.readinto(view[got:])
+            if not n:
+                break
+            got += n
+    del data[got:]  # it shrank
+    data += fh.read() or b""
     return data

@@ -24,6 +24,7 @@ from fractions import Fraction
 from typing import Any
 
 from kimi_vision_cli.errors import InputError, UsageError
+from kimi_vision_cli.media.buffers import MediaBytes, ViewReader
 from kimi_vision_cli.media.video import ffmpeg_errors
 
 _INSTALL_HINT = "install the video extra: pip install 'kimi-vision[video]'"
@@ -36,7 +37,7 @@ _SLACK = 0.25  # a cut may move this fraction of N to reach a keyframe
 class Segment:
     start: float  # seconds from the clip's first frame
     end: float
-    data: bytes
+    data: MediaBytes  # the input itself when it is one segment
     mime: str
     reencoded: bool
 
@@ -97,7 +98,7 @@ def _nearest_key(keys: list[int], target: int, slack: int, *, after: int) -> int
 
 
 def cut(
-    data: bytes,
+    data: MediaBytes,
     every: float,
     *,
     mime: str = "video/mp4",
@@ -112,17 +113,17 @@ def cut(
     with ffmpeg_errors(
         "cut video into segments", name, "the file is damaged, or convert it to MP4 with ffmpeg first"
     ):
-        with av.open(io.BytesIO(data), mode="r") as src:
+        with ViewReader(data) as file, av.open(file, mode="r") as src:
             frames = _scan(src, name)
         spans = plan(frames, every)
         if len(spans) == 1:
             return [Segment(0.0, _seconds(frames, frames.end), data, mime, reencoded=False)]
         out: dict[int, bytes] = {}
         if any(s.remux for s in spans):
-            with av.open(io.BytesIO(data), mode="r") as src:
+            with ViewReader(data) as file, av.open(file, mode="r") as src:
                 out.update(_remux(av, src, spans))
         if not all(s.remux for s in spans):
-            with av.open(io.BytesIO(data), mode="r") as src:
+            with ViewReader(data) as file, av.open(file, mode="r") as src:
                 out.update(_reencode(av, src, spans, on_frame))
     return [
         Segment(

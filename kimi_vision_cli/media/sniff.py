@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kimi_vision_cli.errors import InputError
+from kimi_vision_cli.media.buffers import MediaBytes
 
 IMAGE_MIMES = ("image/png", "image/jpeg", "image/webp", "image/gif")
 # libmagic's names for the video containers Moonshot lists (mp4, mpeg/mpg, mov, avi,
@@ -69,7 +70,7 @@ def _detector():  # type: ignore[no-untyped-def]
     return _magic
 
 
-def _signature(data: bytes) -> str | None:
+def _signature(data: MediaBytes) -> str | None:
     """The four image formats Moonshot takes, by the signatures libmagic reads for them
     (tests/test_sniff.py compares): a PNG or JPEG run never loads libmagic (~12 ms)."""
     if data[:16] == b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR":
@@ -85,15 +86,15 @@ def _signature(data: bytes) -> str | None:
     return None
 
 
-def detect_mime(data: bytes) -> str:
+def detect_mime(data: MediaBytes) -> str:
     known = _signature(data)
     if known is not None:
         return known
-    mime = str(_detector().from_buffer(data[:SNIFF_BYTES])).lower()
+    mime = str(_detector().from_buffer(bytes(data[:SNIFF_BYTES]))).lower()
     return _ALIASES.get(mime, mime)
 
 
-def sniff(data: bytes, *, convert: bool = False, name: str | None = None) -> MediaInfo:
+def sniff(data: MediaBytes, *, convert: bool = False, name: str | None = None) -> MediaInfo:
     """Classify bytes; refuse what Moonshot cannot take (unless --convert can turn it into PNG)."""
     if not data:
         raise InputError("file is empty", input=name, hint="pass an image or video file")

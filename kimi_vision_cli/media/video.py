@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kimi_vision_cli.errors import InputError, KimiVisionError, UsageError
+from kimi_vision_cli.media.buffers import MediaBytes, ViewReader
 from kimi_vision_cli.media.videometa import BMFF_MIMES, strip_bmff_metadata
 from kimi_vision_cli.moonshot import VIDEO_RECOMMENDED
 
@@ -79,13 +80,14 @@ def ffmpeg_errors(doing: str, name: str | None, hint: str) -> Iterator[None]:
         ) from None
 
 
-def probe(data: bytes, name: str | None = None) -> VideoInfo:
-    """Open the container and decode one frame; an undecodable video is an InputError."""
+def probe(data: MediaBytes, name: str | None = None) -> VideoInfo:
+    """Open the container and decode one frame; an undecodable video is an InputError.
+    PyAV reads `data` through a view: io.BytesIO would copy a bytearray."""
     av = _av()
     if av is None:
         raise UsageError("cannot probe videos without PyAV", input=name, hint=_INSTALL_HINT)
     with ffmpeg_errors("decode video", name, "the file is damaged or not a video FFmpeg can read"):
-        with av.open(io.BytesIO(data), mode="r") as container:
+        with ViewReader(data) as file, av.open(file, mode="r") as container:
             if not container.streams.video:
                 raise InputError("no video stream in the file", input=name, hint="pass a video file")
             stream = container.streams.video[0]
@@ -104,7 +106,7 @@ def probe(data: bytes, name: str | None = None) -> VideoInfo:
 
 
 def downscale(
-    data: bytes,
+    data: MediaBytes,
     info: VideoInfo,
     size: tuple[int, int],
     *,
@@ -117,7 +119,11 @@ def downscale(
         raise UsageError("--downscale-video needs PyAV", input=name, hint=_INSTALL_HINT)
     out = io.BytesIO()
     try:
-        with av.open(io.BytesIO(data), mode="r") as src, av.open(out, mode="w", format="mp4") as dst:
+        with (
+            ViewReader(data) as file,
+            av.open(file, mode="r") as src,
+            av.open(out, mode="w", format="mp4") as dst,
+        ):
             in_stream = src.streams.video[0]
             rate = in_stream.average_rate or in_stream.guessed_rate or 25
             stream = dst.add_stream("libx264", rate=rate)
@@ -149,7 +155,7 @@ def downscale(
 
 
 def prepare_video(
-    data: bytes,
+    data: MediaBytes,
     mime: str,
     *,
     resize: bool,
@@ -158,7 +164,7 @@ def prepare_video(
     keep_metadata: bool = False,
     bar: FrameBar | None = None,
     name: str | None = None,
-) -> tuple[bytes, dict[str, Any]]:
+) -> tuple[MediaBytes, dict[str, Any]]:
     """Strip metadata, probe, warn when over the recommendation, and downscale when asked.
 
     Returns the bytes to send and the media record (SPEC.md "Output", `media`).

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import struct
 
+from kimi_vision_cli.media.buffers import MediaBytes
+
 # ISO BMFF family as sniff.py names it; other containers (WebM, AVI, ...) are sent as
 # they are: they have no common place for a location, see README "What it protects".
 BMFF_MIMES = frozenset({"video/mp4", "video/quicktime", "video/3gpp"})
@@ -25,7 +27,7 @@ _METADATA = {b"udta", b"meta"}
 _LOCATION_MARKS = (b"\xa9xyz", b"loci", b"location")
 
 
-def _boxes(data: bytearray | bytes, start: int, end: int):  # type: ignore[no-untyped-def]
+def _boxes(data: MediaBytes, start: int, end: int):  # type: ignore[no-untyped-def]
     """(type, box start, payload start, box end) for each well-formed box in [start, end).
 
     Stops at the first malformed header: what follows cannot be located reliably, and
@@ -59,13 +61,16 @@ def _kinds(kind: bytes, payload: bytes) -> list[str]:
     return found
 
 
-def strip_bmff_metadata(data: bytes) -> tuple[bytes, list[str]]:
+def strip_bmff_metadata(data: MediaBytes) -> tuple[MediaBytes, list[str]]:
     """(data with metadata boxes blanked, kinds dropped); (data, []) when there is none.
 
+    A bytearray (a local file, read into one) is blanked in place and returned: the
+    request then holds one copy of the video (issue 12, item 3). Bytes (stdin, a URL)
+    are copied once into the bytearray returned.
     Kinds use the image vocabulary of `media.stripped`: `gps`, `xmp`, and `metadata`
     for the rest (make, model, software, dates, titles).
     """
-    out: bytearray | None = None
+    out: bytearray | None = data if isinstance(data, bytearray) else None
     kinds: list[str] = []
 
     def walk(start: int, end: int, top: bool) -> None:
@@ -85,6 +90,6 @@ def strip_bmff_metadata(data: bytes) -> tuple[bytes, list[str]]:
             out[payload:box_end] = bytes(box_end - payload)
 
     walk(0, len(data), True)
-    if out is None:
+    if out is None or not kinds:  # every box blanked adds a kind
         return data, []
-    return bytes(out), kinds
+    return out, kinds
