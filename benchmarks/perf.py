@@ -147,7 +147,8 @@ for line in sys.stdin:
     job = json.loads(line)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.monotonic()
-        proc = subprocess.Popen(job["args"], env=job["env"], cwd=job["cwd"], stdout=out, stderr=err)
+        proc = subprocess.Popen(job["args"], env=job["env"], cwd=job["cwd"], stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.monotonic() - t0
         out.seek(0)
