@@ -102,13 +102,16 @@ class Ahead:
 
     def _run(self) -> None:
         while (job := self._todo.get()) is not None:
-            source, future = job
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(prepare_ready(source, self.ctx, self.admission))
-            except BaseException as exc:  # a bug: raised again in the worker that takes it
-                future.set_exception(exc)
+            self._prepare(*job)
+            del job  # not kept while waiting for the next: its future holds the media's bytes
+
+    def _prepare(self, source: Source, future: Future[Ready]) -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(prepare_ready(source, self.ctx, self.admission))
+        except BaseException as exc:  # a bug: raised again in the worker that takes it
+            future.set_exception(exc)
 
     def take(self, source: Source) -> Ready | None:
         """What was prepared for `source` (waiting for it if need be); None when its
