@@ -53,8 +53,13 @@ class KimiVisionError(Exception):
         self.input = input
 
     def with_input(self, input: str) -> KimiVisionError:
+        """This error, naming `input`, without the frames it came through: kept on a
+        Result until it is printed, a traceback would hold those frames' locals (a failed
+        video's bytes) in a cycle with the Result, freed only by the garbage collector."""
         if self.input is None:
             self.input = input
+        self.__traceback__ = None
+        self.__context__ = None
         return self
 
     def one_line(self) -> str:

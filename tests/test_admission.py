@@ -180,3 +180,28 @@ def test_a_stopped_run_prepares_nothing_more_and_gives_the_bytes_back(
     assert "authentication failed" in r.stderr
     assert len(prepared) <= 1 + 2 * admission.cores()  # the first, and at most a window ahead
     assert [b.held for b in budgets] == [0]
+
+
+@in_process
+def test_a_failed_inputs_media_is_freed_without_the_garbage_collector(kv, fake, tmp_path: Path) -> None:
+    """A failure kept on its Result until printed used to hold, through its traceback, the
+    frames that held the media's bytes: a cycle only the garbage collector frees (it runs
+    on object counts, not bytes, so failed videos piled up past --max-memory)."""
+    import gc
+
+    from kimi_vision_cli.plan import MediaRef
+    from tests.fake_moonshot import Fault
+    from tests.media import video_bytes
+
+    (tmp_path / "v.mp4").write_bytes(video_bytes(64, 48, frames=10))
+    fake.inject(Fault(status=400, type="invalid_request_error", message="nope"))
+    gc.collect()
+    gc.disable()
+    try:
+        r = kv("describe", "--retries", "0", "--format", "jsonl", "v.mp4", "v.mp4")
+        alive = [o for o in gc.get_objects() if isinstance(o, MediaRef) and o.data is not None]
+    finally:
+        gc.enable()
+    assert r.returncode == 1, r.stderr
+    assert "request refused: nope" in r.stderr
+    assert alive == []
