@@ -92,6 +92,23 @@ def test_rerun_with_sidecars_sends_nothing_and_deleting_5_reruns_5(kv, fake, tmp
     assert r.returncode == 0 and len(fake.chat_requests) == 20
 
 
+@pytest.mark.parametrize("jobs", [[], ["-j", "1"], ["-j", "4"]])
+def test_the_same_input_twice_with_sidecars_is_paid_for_once(
+    kv, fake, tmp_path: Path, jobs: list[str]
+) -> None:
+    """The second copy is skipped as on a rerun, whether the first is still being prepared
+    ahead, sent, or written (it used to be sent again, and written twice)."""
+    names = _images(tmp_path, 2)
+    argv = [names[0], names[1], names[0], names[0], "--manifest", "m.jsonl", "--on-exists", "overwrite"]
+    r = kv("describe", *jobs, "--sidecar", "txt", *argv)
+    assert r.returncode == 0, r.stderr
+    assert len(fake.chat_requests) == 2
+    assert SUMMARY.search(r.stderr).groups() == ("2", "0", "2")  # type: ignore[union-attr]
+    assert len((tmp_path / "m.jsonl").read_text().splitlines()) == 2
+    r = kv("describe", *jobs, names[0], names[0])  # no outputs to write: asked twice, answered twice
+    assert r.returncode == 0 and len(fake.chat_requests) == 4
+
+
 def test_six_rate_limit_429s_lower_concurrency_and_every_caption_arrives(kv, fake, tmp_path: Path) -> None:
     names = _images(tmp_path, 16)
     fake.state.latency = 0.05

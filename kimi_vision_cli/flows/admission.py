@@ -37,23 +37,59 @@ def body_bytes(planned: Planned) -> int:
 
 
 class ByteBudget:
-    """Bytes held by the requests in flight, admitted while they stay within `budget`."""
+    """Bytes held by the inputs prepared and not yet sent, admitted while they stay within
+    `budget`. Inputs prepared ahead (flows/ahead.py) are admitted in the order they will
+    be sent, by ticket: a later small input admitted before an earlier big one would hold
+    the bytes the big one waits for while the one request allowed waits for the big one."""
 
     def __init__(self, budget: int):
         self.budget = budget
         self.held = 0
         self._cond = threading.Condition()
+        self._tickets = 0  # handed out
+        self._turn = 0  # the ticket admitted next
+        self._passed: set[int] = set()  # tickets given up before their turn
+        self._closed = False
 
-    def acquire(self, size: int) -> None:
-        """Wait until `size` more bytes fit (or nothing is held: a big one goes alone)."""
+    def ticket(self) -> int:
         with self._cond:
-            while self.held and self.held + size > self.budget:
+            self._tickets += 1
+            return self._tickets - 1
+
+    def acquire(self, size: int, ticket: int | None = None) -> None:
+        """Wait until it is `ticket`'s turn (if any) and `size` more bytes fit (or nothing
+        is held: a big one goes alone)."""
+        with self._cond:
+            while not self._closed and (
+                (ticket is not None and ticket != self._turn)
+                or (self.held and self.held + size > self.budget)
+            ):
                 self._cond.wait()
             self.held += size
+            if ticket is not None:
+                self._next_turn(ticket)
+
+    def pass_turn(self, ticket: int) -> None:
+        """`ticket` will not be admitted (its preparation failed or was dropped)."""
+        with self._cond:
+            self._next_turn(ticket)
+
+    def _next_turn(self, ticket: int) -> None:
+        self._passed.add(ticket)
+        while self._turn in self._passed:
+            self._passed.discard(self._turn)
+            self._turn += 1
+        self._cond.notify_all()
 
     def release(self, size: int) -> None:
         with self._cond:
             self.held -= size
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """The run is over: nobody waits any more (what is admitted now is let go)."""
+        with self._cond:
+            self._closed = True
             self._cond.notify_all()
 
 

@@ -38,9 +38,10 @@ class Ready:
     held: int = 0
 
 
-def prepare_ready(source: Source, ctx: Context, admission: Admission) -> Ready:
+def prepare_ready(source: Source, ctx: Context, admission: Admission, ticket: int | None = None) -> Ready:
     """Read, prepare and plan one input in one of the run's preparation slots, then wait
-    for room in the byte budget (keeping the slot: nothing more is prepared meanwhile)."""
+    for room in the byte budget (keeping the slot: nothing more is prepared meanwhile),
+    and for `ticket`'s turn there when prepared ahead (admitted in the order sent)."""
     ready = Ready()
     try:
         with admission.preparing():
@@ -49,10 +50,13 @@ def prepare_ready(source: Source, ctx: Context, admission: Admission) -> Ready:
             planned = plan([prepared], None, ctx.settings, label=source.display)
             ready.media = planned.records
             size = body_bytes(planned)
-            admission.memory.acquire(size)
+            admission.memory.acquire(size, ticket)
             ready.planned, ready.held = planned, size
     except KimiVisionError as err:
         ready.error = err.with_input(source.display)
+    finally:
+        if ticket is not None and ready.planned is None:
+            admission.memory.pass_turn(ticket)  # failed: the next in line must not wait for it
     return ready
 
 
@@ -63,7 +67,7 @@ class Ahead:
     def __init__(self, ctx: Context, admission: Admission, stopping: Callable[[], bool]):
         self.ctx, self.admission, self.stopping = ctx, admission, stopping
         self.depth = admission.preparers
-        self._todo: queue.Queue[tuple[Source, Future[Ready]] | None] = queue.Queue()
+        self._todo: queue.Queue[tuple[Source, Future[Ready], int] | None] = queue.Queue()
         self._ready: dict[Source, deque[Future[Ready]]] = {}  # by value: the same input twice is alike
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -98,18 +102,19 @@ class Ahead:
         future: Future[Ready] = Future()
         with self._lock:
             self._ready.setdefault(source, deque()).append(future)
-        self._todo.put((source, future))
+        self._todo.put((source, future, self.admission.memory.ticket()))
 
     def _run(self) -> None:
         while (job := self._todo.get()) is not None:
             self._prepare(*job)
             del job  # not kept while waiting for the next: its future holds the media's bytes
 
-    def _prepare(self, source: Source, future: Future[Ready]) -> None:
+    def _prepare(self, source: Source, future: Future[Ready], ticket: int) -> None:
         if not future.set_running_or_notify_cancel():
+            self.admission.memory.pass_turn(ticket)
             return
         try:
-            future.set_result(prepare_ready(source, self.ctx, self.admission))
+            future.set_result(prepare_ready(source, self.ctx, self.admission, ticket))
         except BaseException as exc:  # a bug: raised again in the worker that takes it
             future.set_exception(exc)
 
@@ -132,6 +137,7 @@ class Ahead:
         for future in left:
             if not future.cancel():
                 future.add_done_callback(self._release)
+        self.admission.memory.close()  # a preparation waiting for room or its turn goes on, to be let go
         for _ in self._threads:
             self._todo.put(None)
 

@@ -61,12 +61,20 @@ def selected(sources: Iterable[Source], options: BatchOptions) -> Iterator[tuple
     """The inputs of this shard, each with whether it is skipped (its outputs exist). An
     input the manifest cannot name (--files-from: not checked up front) fails unsent."""
     writers = options.writers
+    seen: set[tuple[str, str]] = set()
     for source in sources:
         if options.shard is None or options.shard.owns(source):
             err = writers.rejects(source)
             if err is not None:
                 source = replace(source, error=err)
-            yield source, writers.done(source)
+            # The same input twice with outputs to write: the second is skipped, as on a
+            # rerun; decided here, since its first may not be written yet (it is being
+            # prepared ahead or sent) and the same caption must not be paid for twice.
+            key = (source.kind, source.value)
+            again = bool(writers) and source.kind != "stdin" and key in seen
+            if writers:
+                seen.add(key)
+            yield source, again or writers.done(source)
 
 
 def plan_one(source: Source, ctx: Context) -> Planned:
