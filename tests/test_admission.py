@@ -251,3 +251,40 @@ def test_tickets_are_admitted_in_order_and_a_passed_one_does_not_block() -> None
     budget.pass_turn(second)  # e.g. its preparation failed
     t3.join(5)
     assert order == [third] and budget.held == 20
+
+
+@in_process
+def test_inputs_are_not_read_beyond_the_byte_budget(kv, fake, tmp_path: Path, monkeypatch) -> None:
+    """--max-memory bounds what is read, not only what is sent: a local file is admitted at
+    its size before it is read, so with room for one, a second is not read (by the pool
+    working ahead) while the first is in flight."""
+    from tests.fake_moonshot import Fault
+
+    lock = threading.Lock()
+    alive, peak = 0, 0
+    real_prepare, real_release = ahead.prepare_source, ByteBudget.release
+
+    def prepare(source: Any, ctx: Any) -> Any:
+        nonlocal alive, peak
+        with lock:
+            alive += 1
+            peak = max(peak, alive)
+        return real_prepare(source, ctx)
+
+    def release(self: ByteBudget, size: int) -> None:
+        nonlocal alive
+        if size:
+            with lock:
+                alive -= 1
+        real_release(self, size)
+
+    monkeypatch.setattr(ahead, "prepare_source", prepare)
+    monkeypatch.setattr(ByteBudget, "release", release)
+    names = [f"big{i}.png" for i in range(4)]
+    for i, name in enumerate(names):
+        _noise_png(tmp_path / name, 700 + i, 700)  # ~1.5 MB each: one fits in 1 MB, alone
+    fake.inject(*(Fault(delay=0.2) for _ in names))
+    r = kv("describe", "-j", "4", "--max-memory", "1", "--format", "jsonl", *names)
+    assert r.returncode == 0, r.stderr
+    assert sorted(json.loads(line)["input"] for line in r.stdout.splitlines()) == names
+    assert peak == 1

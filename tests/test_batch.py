@@ -424,12 +424,13 @@ def test_replace_file_keeps_the_old_file_whole_when_a_write_fails(tmp_path: Path
 
 def test_a_chosen_concurrency_starts_at_once_the_default_starts_slow(kv, fake, tmp_path: Path) -> None:
     names = _images(tmp_path, 4)
-    fake.state.latency = 0.3
+    # Long enough for the four (prepared two at a time on two cores) to overlap on a busy machine.
+    fake.state.latency = 0.8
     r = kv("describe", "-j", "4", *names)
     assert r.returncode == 0, r.stderr
     assert fake.state.max_in_flight == 4  # -j given: four at once from the start
     fake.reset()
-    fake.state.latency = 0.3
+    fake.state.latency = 0.8
     r = kv("describe", *names, extra_env={"KIMI_VISION_CONCURRENCY": "4", "MOONSHOT_API_KEY": fake.api_key})
     assert r.returncode == 0 and fake.state.max_in_flight == 4  # env counts as chosen too
     fake.reset()

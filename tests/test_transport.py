@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import http.server
 import io
 import json
 import os
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -135,3 +137,94 @@ def test_a_big_inline_image_arrives_whole_with_a_content_length(kv, fake, tmp_pa
     assert "Transfer-Encoding" not in sent.headers
     url = sent.body["messages"][-1]["content"][0]["image_url"]["url"]
     assert Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).tobytes() == pixels
+
+
+def test_a_redirected_big_body_is_sent_again_whole() -> None:
+    """A 307/308 makes the HTTP client send the body again: a body sent in pieces must be
+    readable twice (a one-shot generator failed with 'content already streamed')."""
+    seen: list[tuple[str, int]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            seen.append((self.path, len(self.rfile.read(int(self.headers["Content-Length"])))))
+            moved = self.path == "/v1/chat/completions"
+            answer = b"" if moved else b"data: [DONE]\n\n"
+            self.send_response(307 if moved else 200)
+            if moved:
+                self.send_header("Location", "/v2/chat/completions")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ref = MediaRef("image", "image/png", data=os.urandom(2_000_000))
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": ref}}]}],
+    }
+    transport = ChatTransport(
+        httpx2.Client(follow_redirects=True),
+        base_url=f"http://127.0.0.1:{server.server_address[1]}/v1",
+        api_key="sk-test",
+        retries=0,
+        timeout=5,
+        status_error=lambda status, response: AssertionError(f"HTTP {status}"),
+    )
+    try:
+        with transport.stream(body) as response:
+            assert response.status_code == 200
+    finally:
+        server.shutdown()
+    size = WireBody(body).length
+    assert size > WireBody.WHOLE and seen == [("/v1/chat/completions", size), ("/v2/chat/completions", size)]
+
+
+_HEADERS = [
+    {},
+    {"retry-after": "2"},
+    {"retry-after": "0"},
+    {"retry-after": "-3"},
+    {"retry-after": "120"},
+    {"retry-after": "121"},
+    {"retry-after": "1e400"},
+    {"retry-after": "inf"},
+    {"retry-after": "nan"},
+    {"retry-after": "-inf"},
+    {"retry-after": "soon"},
+    {"retry-after-ms": "1500"},
+    {"retry-after-ms": "inf"},
+    {"retry-after-ms": "500", "retry-after": "9"},
+    {"x-should-retry": "true"},
+    {"x-should-retry": "false"},
+    {"x-should-retry": "true", "retry-after": "500"},
+]
+
+
+@pytest.fixture(scope="module")
+def sdk() -> Any:
+    openai = pytest.importorskip("openai")
+    return openai.OpenAI(api_key="sk-test", base_url="http://127.0.0.1:9/v1", max_retries=4)
+
+
+@pytest.mark.parametrize("status", [400, 404, 408, 409, 413, 429, 500, 503])
+@pytest.mark.parametrize("headers", _HEADERS)
+def test_the_same_rules_as_the_sdk(sdk: Any, status: int, headers: dict[str, str]) -> None:
+    """Compared with openai's own methods, so an SDK release that changes them fails here."""
+    from openai._models import FinalRequestOptions
+
+    response = answer(status, **headers)
+    assert should_retry(response) == sdk._should_retry(response)
+    ours, theirs = retry_after(response.headers), sdk._parse_retry_after_header(response.headers)
+    assert (ours is None and theirs is None) or (ours == theirs or (ours != ours and theirs != theirs))
+    options = FinalRequestOptions(method="post", url="/chat/completions")
+    for retry in range(4):
+        wait = sdk._calculate_retry_timeout(4 - retry, options, response.headers)
+        if wait == retry_after(response.headers):  # the server's wait: exactly
+            assert backoff(retry, response.headers) == wait
+        else:  # backoff with jitter: within the same bounds
+            base = min(0.5 * 2**retry, 8.0)
+            assert 0.75 * base <= wait <= base and 0.75 * base <= backoff(retry, response.headers) <= base

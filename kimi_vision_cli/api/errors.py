@@ -160,7 +160,7 @@ class Translator:
             return TemporaryError(
                 f"timed out after {s.timeout:g}s waiting for {s.base_url}", hint="rerun, or raise --timeout"
             )
-        if isinstance(exc, httpx2.TransportError) or (openai and isinstance(exc, openai.APIConnectionError)):
+        if isinstance(exc, httpx2.RequestError) or (openai and isinstance(exc, openai.APIConnectionError)):
             cause = exc.__cause__ or exc
             return TemporaryError(
                 f"cannot reach {s.base_url}: {self.redact(str(cause)) or 'connection failed'}",

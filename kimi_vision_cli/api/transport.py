@@ -16,9 +16,10 @@ import email.utils
 import json
 import math
 import random
+import ssl
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -34,7 +35,9 @@ RETRY_EXTENSION = "kimi_vision_retry"  # which attempt a request is, for --verbo
 
 
 def retry_after(headers: Any) -> float | None:
-    """Seconds a response asks to wait: retry-after-ms, retry-after (seconds or a date)."""
+    """Seconds a response asks to wait: retry-after-ms, retry-after (seconds or a date).
+    A number too big for a float counts as over MAX_RETRY_AFTER; a literal "inf" or
+    "nan" passes through (neither finite: not waited for, and not refused either)."""
     for name, divisor in (("retry-after-ms", 1000), ("retry-after", 1)):
         value = headers.get(name)
         if value is None:
@@ -43,11 +46,13 @@ def retry_after(headers: Any) -> float | None:
             delay = float(value)
         except ValueError:
             continue
-        return delay / divisor if math.isfinite(delay) else MAX_RETRY_AFTER + 1
+        if delay == math.inf and value.strip().lower() not in ("inf", "+inf", "infinity", "+infinity"):
+            return MAX_RETRY_AFTER + 1
+        return delay / divisor
     try:
         when = email.utils.parsedate_tz(headers.get("retry-after"))
         return None if when is None else float(email.utils.mktime_tz(when) - time.time())
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError, OSError):
         return None
 
 
@@ -56,7 +61,7 @@ def should_retry(response: Any) -> bool:
     response says otherwise (`x-should-retry`, set by client.py's hook for quota and
     daily-limit 429s) or asks for a wait longer than MAX_RETRY_AFTER."""
     after = retry_after(response.headers)
-    if after is not None and after > MAX_RETRY_AFTER:
+    if after is not None and math.isfinite(after) and after > MAX_RETRY_AFTER:
         return False
     told = response.headers.get("x-should-retry")
     if told in ("true", "false"):
@@ -69,7 +74,7 @@ def backoff(retry: int, headers: Any | None) -> float:
     """Seconds before retry number `retry` (0-based): the server's wait when it names a
     reasonable one, else exponential backoff with up to 25% jitter."""
     after = retry_after(headers) if headers is not None else None
-    if after is not None and 0 < after <= MAX_RETRY_AFTER:
+    if after is not None and math.isfinite(after) and 0 < after <= MAX_RETRY_AFTER:
         return after
     return min(INITIAL_RETRY_DELAY * 2.0 ** min(retry, 1000), MAX_RETRY_DELAY) * (1 - 0.25 * random.random())
 
@@ -97,9 +102,9 @@ class WireBody:
         self._text = [piece.encode() for piece in text.split(marker)]
         self._media = media
         self.length = sum(map(len, self._text)) + sum(ref.inline_size for ref in media)
-        self._whole = b"".join(self._pieces()) if self.length < self.WHOLE else None
+        self._whole = b"".join(self) if self.length < self.WHOLE else None
 
-    def _pieces(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[bytes]:
         yield self._text[0]
         for ref, after in zip(self._media, self._text[1:], strict=True):
             assert ref.data is not None
@@ -109,9 +114,10 @@ class WireBody:
                 yield base64.b64encode(view[start : start + self.CHUNK])
             yield after
 
-    def content(self) -> bytes | Iterator[bytes]:
-        """What one attempt sends (a fresh iterator each time: a retry sends it again)."""
-        return self._whole if self._whole is not None else self._pieces()
+    def content(self) -> bytes | Iterable[bytes]:
+        """What one attempt sends: the bytes, or this body, iterated afresh each time it is
+        read (a retry, or a 307/308 redirect, sends it again)."""
+        return self._whole if self._whole is not None else self
 
 
 class ChatTransport:
@@ -165,11 +171,13 @@ class ChatTransport:
             )
             try:
                 response = self._http.send(request, stream=True)
-            except httpx2.TransportError:  # timeouts included: the SDK retries both
-                if last:
-                    raise
-                self._sleep(backoff(retry, None))
-                continue
+            except (httpx2.RequestError, ssl.SSLError) as exc:  # what the SDK retries: timeouts too
+                if not last:
+                    self._sleep(backoff(retry, None))
+                    continue
+                if isinstance(exc, ssl.SSLError):
+                    raise httpx2.ConnectError(str(exc)) from exc
+                raise
             if response.status_code < 400:
                 return response
             if not last and should_retry(response):

@@ -86,6 +86,13 @@ class ByteBudget:
             self.held -= size
             self._cond.notify_all()
 
+    def adjust(self, admitted: int, size: int) -> None:
+        """What was admitted as `admitted` bytes (a file's size, before reading it) holds
+        `size` once prepared (a resized image holds less), without waiting again."""
+        with self._cond:
+            self.held += size - admitted
+            self._cond.notify_all()
+
     def close(self) -> None:
         """The run is over: nobody waits any more (what is admitted now is let go)."""
         with self._cond:

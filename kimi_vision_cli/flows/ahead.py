@@ -11,6 +11,7 @@ error every input shares), nothing more is prepared and what was is let go.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections import deque
@@ -39,25 +40,48 @@ class Ready:
 
 
 def prepare_ready(source: Source, ctx: Context, admission: Admission, ticket: int | None = None) -> Ready:
-    """Read, prepare and plan one input in one of the run's preparation slots, then wait
-    for room in the byte budget (keeping the slot: nothing more is prepared meanwhile),
-    and for `ticket`'s turn there when prepared ahead (admitted in the order sent)."""
+    """Read, prepare and plan one input in one of the run's preparation slots, its bytes
+    admitted to the byte budget first (keeping the slot while it waits: nothing more is
+    read meanwhile), and in `ticket`'s turn when prepared ahead (admitted in the order
+    sent). A local file is admitted at its size before it is read, then at what its
+    prepared media hold; other inputs (stdin, URLs) once read, as their size is known."""
     ready = Ready()
+    memory = admission.memory
+    admitted: int | None = None
     try:
         with admission.preparing():
+            hint = _file_size(source)
+            if hint is not None:
+                memory.acquire(hint, ticket)
+                admitted, ticket = hint, None  # its turn is taken
             prepared = prepare_source(source, ctx)
             ready.media = [prepared.record]
             planned = plan([prepared], None, ctx.settings, label=source.display)
             ready.media = planned.records
             size = body_bytes(planned)
-            admission.memory.acquire(size, ticket)
+            if admitted is None:
+                memory.acquire(size, ticket)
+            else:
+                memory.adjust(admitted, size)
+            admitted = None
             ready.planned, ready.held = planned, size
     except KimiVisionError as err:
         ready.error = err.with_input(source.display)
     finally:
+        if admitted is not None:
+            memory.release(admitted)  # read, then failed: its bytes are let go
         if ticket is not None and ready.planned is None:
-            admission.memory.pass_turn(ticket)  # failed: the next in line must not wait for it
+            memory.pass_turn(ticket)  # failed before its turn: the next in line must not wait for it
     return ready
+
+
+def _file_size(source: Source) -> int | None:
+    if source.kind != "path" or source.error is not None:
+        return None
+    try:
+        return os.stat(source.value).st_size
+    except OSError:
+        return None  # reading it says why
 
 
 class Ahead:
