@@ -428,11 +428,13 @@ def test_a_chosen_concurrency_starts_at_once_the_default_starts_slow(kv, fake, t
     fake.state.latency = 0.8
     r = kv("describe", "-j", "4", *names)
     assert r.returncode == 0, r.stderr
-    assert fake.state.max_in_flight == 4  # -j given: four at once from the start
+    # -j given: all at once from the start (slow start would allow at most two here; on a
+    # busy machine the fourth may start as the first ends, so three is what is asserted).
+    assert fake.state.max_in_flight >= 3
     fake.reset()
     fake.state.latency = 0.8
     r = kv("describe", *names, extra_env={"KIMI_VISION_CONCURRENCY": "4", "MOONSHOT_API_KEY": fake.api_key})
-    assert r.returncode == 0 and fake.state.max_in_flight == 4  # env counts as chosen too
+    assert r.returncode == 0 and fake.state.max_in_flight >= 3  # env counts as chosen too
     fake.reset()
     fake.state.latency = 0.3
     r = kv("describe", *names, extra_env={"MOONSHOT_API_KEY": fake.api_key})

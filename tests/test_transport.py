@@ -228,3 +228,24 @@ def test_the_same_rules_as_the_sdk(sdk: Any, status: int, headers: dict[str, str
         else:  # backoff with jitter: within the same bounds
             base = min(0.5 * 2**retry, 8.0)
             assert 0.75 * base <= wait <= base and 0.75 * base <= backoff(retry, response.headers) <= base
+
+
+def test_an_upload_is_read_from_the_bytes_not_a_copy(monkeypatch) -> None:
+    """A local file arrives as a bytearray; the SDK's multipart reads it through a file
+    over it (a bytes() copy doubled an upload's memory)."""
+    from kimi_vision_cli.api.client import MoonshotClient
+    from kimi_vision_cli.settings import resolve
+
+    seen: list[Any] = []
+
+    class Files:
+        def create(self, file: tuple[str, Any], purpose: str) -> Any:
+            seen.append(file[1])
+            return type("Obj", (), {"id": "file-1"})()
+
+    client = MoonshotClient(resolve({}, {"MOONSHOT_API_KEY": "sk-test"}))
+    client._sdk_made = type("SDK", (), {"files": Files()})()
+    data = bytearray(os.urandom(1000))
+    assert client.upload(data, "a.mp4", "video") == "file-1"
+    (reader,) = seen
+    assert not isinstance(reader, (bytes, bytearray)) and reader.read() == data

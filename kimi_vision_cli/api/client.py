@@ -40,6 +40,7 @@ from kimi_vision_cli.errors import (
     InputError,
     KimiVisionError,
 )
+from kimi_vision_cli.media.buffers import MediaBytes, ViewReader
 from kimi_vision_cli.moonshot import ESTIMATE_PATH, completion_budget, usage_tokens
 from kimi_vision_cli.settings import Settings
 
@@ -222,10 +223,12 @@ class MoonshotClient:
         )
 
     # -- files, tokens, models -------------------------------------------------------
-    def upload(self, data: bytes, filename: str, purpose: str) -> str:
+    def upload(self, data: MediaBytes, filename: str, purpose: str) -> str:
+        # A file over the bytes, not a bytes() copy of a bytearray (a local file's read):
+        # the multipart body is read from it a piece at a time, and rewound for a retry.
         try:
             with self._errors():
-                obj = self._sdk.files.create(file=(filename, data), purpose=purpose)  # type: ignore[arg-type]
+                obj = self._sdk.files.create(file=(filename, ViewReader(data)), purpose=purpose)  # type: ignore[arg-type]
         except KimiVisionError as err:
             raise self._upload_error(err) from None
         return str(obj.id)

@@ -157,8 +157,7 @@ def upload_bytes(
                 return Uploaded(str(entry["file_id"]), purpose, len(data), cached=True)
             except FileMissingError:
                 cache.forget({str(entry["file_id"])})
-    # The SDK's multipart takes bytes; a local file was read into a bytearray (inputs.read_path).
-    file_id = client.upload(bytes(data), upload_filename(mime), purpose)
+    file_id = client.upload(data, upload_filename(mime), purpose)
     if cache is not None:
         cache.put(
             key if reuse else f"{file_id}#{key}",
