@@ -226,6 +226,20 @@ def check(opt: Opt, value: Any, origin: str) -> Any:
         raise UsageError(f"{origin} {value!r} is not one of {', '.join(opt.choices)}")
     if opt.kind in (int, float) and not isinstance(value, bool):
         return _number(opt, value, origin)
+    return check_text(opt, value, origin)
+
+
+def check_text(opt: Opt, value: Any, origin: str) -> Any:
+    """Text sent to the API must be UTF-8: bytes that are not (a Latin-1 terminal, a
+    mis-encoded file) arrive from argv as lone surrogates, which no JSON body can carry."""
+    if opt.kind is str and isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError(
+                f"{origin.removesuffix(' =')} is not valid UTF-8 text",
+                hint="pass it in UTF-8 (check the terminal's or the file's encoding)",
+            ) from None
     return value
 
 

@@ -221,3 +221,25 @@ def test_a_base_url_holding_a_key_is_refused_through_the_cli(kv, fake, tmp_path:
     r = kv("describe", "a.png", "--base-url", "http://127.0.0.1:1/v1?key=sk-secret-123")
     assert r.returncode == 2
     assert "sk-secret-123" not in r.stdout + r.stderr and "query string" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["describe", "-p", "hi \udcff", "a.png"], "--prompt"),
+        (["describe", "--system", "\udce9t\udce9", "a.png"], "--system"),
+        (["ask", "caf\udce9?", "a.png"], "QUESTION"),
+        (["ask", "--prefix", "\udcff", "what?", "a.png"], "--prefix"),
+    ],
+)
+def test_text_that_is_not_utf8_is_one_line_exit_2(kv, fake, tmp_path, argv: list[str], named: str) -> None:
+    """Bytes that are not UTF-8 reach argv as lone surrogates (a Latin-1 terminal): no JSON
+    body can carry them; this was a UnicodeEncodeError traceback."""
+    from tests.media import write_image
+
+    write_image(tmp_path / "a.png")
+    r = kv(*argv)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert f"{named} is not valid UTF-8 text" in r.stderr
+    assert fake.chat_requests == []

@@ -22,7 +22,7 @@ import typer
 from kimi_vision_cli.cli.app import STATE, HelpCommand
 from kimi_vision_cli.errors import UsageError
 from kimi_vision_cli.options import COMMANDS, OPTIONS, Opt
-from kimi_vision_cli.settings import Settings, resolve
+from kimi_vision_cli.settings import Settings, check_text, resolve
 
 A = TypeVar("A")
 _ENUMS: dict[tuple[str, ...], type[Enum]] = {}
@@ -97,7 +97,7 @@ def split(name: str, values: dict[str, Any], args_type: type[A]) -> tuple[Settin
         if opt.setting:
             flags[dest] = value
         else:
-            own[dest] = opt.default if value is None else value
+            own[dest] = opt.default if value is None else check_text(opt, value, opt.long)
     if "inputs" in own and own["inputs"] is None:
         own["inputs"] = []
     return resolve(flags, STATE.term.env, name), args_type(**own)
