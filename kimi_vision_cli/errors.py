@@ -147,6 +147,11 @@ class TemporaryError(KimiVisionError):
     code = "temporary"
 
 
+class UnreachableError(TemporaryError):
+    """The API could not be reached (refused, no route, DNS, TLS) after the retries: a
+    describe run stops starting requests after a few in a row (flows/scheduler.py)."""
+
+
 class NotStartedError(TemporaryError):
     """An input never sent because the run stopped first (--max-cost reached, or the
     account's daily token limit): a rerun finishes it."""

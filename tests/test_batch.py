@@ -459,3 +459,22 @@ def test_an_answer_cut_by_ctrl_c_while_streaming_is_named_incomplete(env, fake, 
     assert proc.returncode == 130, err
     assert f"{names[1]}: interrupted mid-answer; the text above on stdout is incomplete" in err.decode()
     assert len(_sidecars(tmp_path)) == 1  # no sidecar for the cut one
+
+
+def test_a_server_that_cannot_be_reached_stops_the_run_after_three_inputs(kv, fake, tmp_path: Path) -> None:
+    """A down server or a wrong --base-url dooms every input: after three in a row could
+    not reach it (each after its retries) the rest are not started, exit 75, instead of
+    each input waiting out its own retries (1,000 inputs took hours)."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    names = _images(tmp_path, 8)
+    env = {"MOONSHOT_BASE_URL": f"http://127.0.0.1:{port}/v1", "MOONSHOT_API_KEY": fake.api_key}
+    r = kv("describe", "-j", "1", "--retries", "0", "--format", "jsonl", *names, extra_env=env)
+    assert r.returncode == 75, r.stderr
+    assert r.stderr.count("cannot reach") == 3
+    assert "5 inputs not started" in r.stderr and "could not be reached for 3 inputs in a row" in r.stderr
+    records = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(records) == 8 and sum(rec["error"]["code"] == "not_started" for rec in records) == 5

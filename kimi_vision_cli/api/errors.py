@@ -26,6 +26,7 @@ from kimi_vision_cli.errors import (
     QuotaError,
     TemporaryError,
     TruncatedError,
+    UnreachableError,
 )
 from kimi_vision_cli.settings import Settings
 
@@ -162,7 +163,7 @@ class Translator:
             )
         if isinstance(exc, httpx2.RequestError) or (openai and isinstance(exc, openai.APIConnectionError)):
             cause = exc.__cause__ or exc
-            return TemporaryError(
+            return UnreachableError(
                 f"cannot reach {s.base_url}: {self.redact(str(cause)) or 'connection failed'}",
                 hint="check the network or --base-url, then rerun",
             )

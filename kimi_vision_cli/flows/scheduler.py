@@ -31,7 +31,14 @@ from types import FrameType
 from typing import Any
 
 from kimi_vision_cli.api.errors import RateLimit
-from kimi_vision_cli.errors import ExitCode, KimiVisionError, NotStartedError, Tally, Terminated
+from kimi_vision_cli.errors import (
+    ExitCode,
+    KimiVisionError,
+    NotStartedError,
+    Tally,
+    Terminated,
+    UnreachableError,
+)
 from kimi_vision_cli.flows.budget import Spend, spend_for
 from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.flows.jobs import Done, Group, Live, Part, Split, Work, Writes
@@ -43,6 +50,7 @@ from kimi_vision_cli.output.render import Renderer
 from kimi_vision_cli.output.writers import Writers
 
 _POLL = 0.1
+UNREACHABLE_STOP = 3  # inputs in a row that could not reach the API before the run stops
 
 
 # -- the run --------------------------------------------------------------------------
@@ -71,6 +79,7 @@ class Scheduler:
         if self.spend.reached:  # --max-cost 0: nothing may start, not even the first request
             self.halt = NotStartedError(self.spend.reason(), hint=self.spend.not_started().hint)
         self.not_started: list[str] = []
+        self.unreachable = 0  # inputs in a row that could not reach the API
         self.tally = Tally(report=ctx.diag.error)
         self.work: queue.Queue[Source | Part | None] = queue.Queue()
         self.groups: deque[Group] = deque()  # splits with parts not yet queued
@@ -380,4 +389,19 @@ class Scheduler:
             self.limit.on_success()
         else:
             self.tally.error(result.error)  # reported (once after a stop) and folded
+        self._reached(result)
         self._progress()
+
+    def _reached(self, result: Result) -> None:
+        """A few inputs in a row that could not reach the API (each after its retries):
+        the server is down or --base-url is wrong, so the rest are not started (exit 75)
+        rather than each waiting out its own retries."""
+        if not isinstance(result.error, UnreachableError):
+            self.unreachable = 0 if result.error is None else self.unreachable
+            return
+        self.unreachable += 1
+        if self.unreachable >= UNREACHABLE_STOP and self.halt is None:
+            self.halt = NotStartedError(
+                f"{self.ctx.settings.base_url} could not be reached for {self.unreachable} inputs in a row",
+                hint="check the network or --base-url, then rerun to finish",
+            )
