@@ -478,3 +478,24 @@ def test_a_server_that_cannot_be_reached_stops_the_run_after_three_inputs(kv, fa
     assert "5 inputs not started" in r.stderr and "could not be reached for 3 inputs in a row" in r.stderr
     records = [json.loads(line) for line in r.stdout.splitlines()]
     assert len(records) == 8 and sum(rec["error"]["code"] == "not_started" for rec in records) == 5
+
+
+@pytest.mark.process
+def test_ctrl_c_while_only_the_reasoning_streamed_says_no_text_is_cut(env, fake, tmp_path: Path) -> None:
+    """Nothing of the answer reached stdout (its reasoning goes to stderr, if anywhere):
+    the 'text above on stdout is incomplete' warning would point at nothing."""
+    names = _images(tmp_path, 1)
+    fake.state.chunk_delay = 0.6  # the reasoning's four pieces take over two seconds
+    cmd = installed_command() + ["describe", "--thinking", *names]
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 30
+    while not fake.chat_requests and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)  # the reasoning is streaming, the answer has not begun
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert out == b""
+    assert b"mid-answer" not in err

@@ -47,6 +47,7 @@ class Live(Renderer):
     def __init__(self, inner: Renderer):  # no super().__init__: a thin proxy
         self.inner = inner
         self.began = False
+        self.wrote = False  # some of the answer's text is on stdout (not only its reasoning)
         self.finished = False  # the request returned (whole, or failed and reported)
         self.input = ""
 
@@ -55,6 +56,7 @@ class Live(Renderer):
         self.inner.begin(input)
 
     def content(self, text: str) -> None:
+        self.wrote = self.wrote or bool(text)
         self.inner.content(text)
 
     def reasoning(self, text: str) -> None:

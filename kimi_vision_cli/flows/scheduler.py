@@ -258,7 +258,7 @@ class Scheduler:
             if not item.dropped:
                 self._finish(item)
         for live in self.lives:  # an answer streaming when the run stopped: say it is partial
-            if live.began and not live.finished:
+            if live.wrote and not live.finished:
                 self.ctx.diag.warn(
                     f"{live.input}: interrupted mid-answer; the text above on stdout is incomplete"
                 )
