@@ -453,7 +453,7 @@ def test_an_answer_cut_by_ctrl_c_while_streaming_is_named_incomplete(env, fake, 
     deadline = time.monotonic() + 30
     while len(_sidecars(tmp_path)) < 1 and time.monotonic() < deadline:
         time.sleep(0.02)
-    time.sleep(1.0)  # the second answer is now half printed
+    time.sleep(2.0)  # the second answer is now half printed (after ~0.8 s of reasoning)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err
@@ -499,3 +499,29 @@ def test_ctrl_c_while_only_the_reasoning_streamed_says_no_text_is_cut(env, fake,
     assert proc.returncode == 130, err
     assert out == b""
     assert b"mid-answer" not in err
+
+
+@pytest.mark.process
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+def test_ctrl_c_leaves_one_record_per_input(env, fake, tmp_path: Path, fmt: str) -> None:
+    """SPEC: one object per input. After Ctrl-C, those cut in flight and those never
+    started say `interrupted` (they had no record at all)."""
+    names = _images(tmp_path, 6)
+    fake.state.chunk_delay = 0.15  # each answer streams for about a second
+    cmd = installed_command() + ["describe", "-j", "2", "--format", fmt, "--sidecar", "txt", *names]
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 30
+    while len(_sidecars(tmp_path)) < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    text = out.decode()
+    records = json.loads(text) if fmt == "json" else [json.loads(line) for line in text.splitlines()]
+    assert sorted(rec["input"] for rec in records) == names
+    done = [rec for rec in records if rec["error"] is None]
+    assert len(done) == len(_sidecars(tmp_path)) >= 1
+    cut = [rec for rec in records if rec["error"] is not None]
+    assert cut and all(rec["error"]["code"] == "interrupted" for rec in cut)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import queue
 import signal
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from types import FrameType
 from typing import Any
@@ -33,6 +33,7 @@ from typing import Any
 from kimi_vision_cli.api.errors import RateLimit
 from kimi_vision_cli.errors import (
     ExitCode,
+    Interrupted,
     KimiVisionError,
     NotStartedError,
     Tally,
@@ -80,6 +81,7 @@ class Scheduler:
             self.halt = NotStartedError(self.spend.reason(), hint=self.spend.not_started().hint)
         self.not_started: list[str] = []
         self.unreachable = 0  # inputs in a row that could not reach the API
+        self.sent: Counter[str] = Counter()  # inputs given to a worker and not finished yet
         self.tally = Tally(report=ctx.diag.error)
         self.work: queue.Queue[Source | Part | None] = queue.Queue()
         self.groups: deque[Group] = deque()  # splits with parts not yet queued
@@ -234,6 +236,7 @@ class Scheduler:
                     self._skipped(source)
                     continue
                 self.work.put(source)
+                self.sent[source.display] += 1
                 in_flight += 1
             if in_flight == 0 and ((exhausted and not self.groups) or self.tally.stopped or self.halt):
                 if self.halt is not None and not self.tally.stopped:
@@ -257,11 +260,28 @@ class Scheduler:
                 break
             if not item.dropped:
                 self._finish(item)
+        if self.ctx.settings.format != "text":
+            self._interrupted_records(it)
         for live in self.lives:  # an answer streaming when the run stopped: say it is partial
             if live.wrote and not live.finished:
                 self.ctx.diag.warn(
                     f"{live.input}: interrupted mid-answer; the text above on stdout is incomplete"
                 )
+
+    def _interrupted_records(self, it: Iterator[tuple[Source, bool]]) -> None:
+        """After Ctrl-C/SIGTERM, JSON/JSONL still hold one record per input (SPEC): those
+        whose request was cut and those never started say `interrupted`."""
+        model = self.ctx.settings.model
+
+        def record(name: str, what: str) -> None:
+            err = Interrupted(f"interrupted: {what}", hint="rerun to finish", input=name)
+            self.renderer.result(Result(name, model, error=err))
+
+        for name in list(self.sent.elements()):
+            record(name, "its request was cut before the answer was whole")
+        for source, skipped in it:
+            if not skipped:
+                record(source.display, "not started")
 
     def _skipped(self, source: Source) -> None:
         """A lone input skipped says so (issue 11); in a batch the summary counts them, and
@@ -373,6 +393,10 @@ class Scheduler:
             item = joined
         result = item.result
         assert result is not None
+        if self.sent[result.input] > 1:
+            self.sent[result.input] -= 1
+        else:
+            self.sent.pop(result.input, None)
         if not item.joined:
             self._spent(result)
         renderer = self.renderer
