@@ -249,3 +249,22 @@ def test_an_upload_is_read_from_the_bytes_not_a_copy(monkeypatch) -> None:
     assert client.upload(data, "a.mp4", "video") == "file-1"
     (reader,) = seen
     assert not isinstance(reader, (bytes, bytearray)) and reader.read() == data
+
+
+def test_verbose_names_the_outcome_of_an_attempt_that_got_no_response(kv, tmp_path: Path) -> None:
+    """-v: every attempt has its outcome line, an error answer ('-> HTTP 500') or none at
+    all (refused, timed out), for chat requests and SDK calls alike."""
+    from tests.media import write_image
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    write_image(tmp_path / "a.png")
+    env = {"MOONSHOT_BASE_URL": f"http://127.0.0.1:{port}/v1", "MOONSHOT_API_KEY": "sk-test"}
+    r = kv("describe", "-v", "--retries", "1", "a.png", extra_env=env)
+    assert r.returncode == 75, r.stderr
+    assert r.stderr.count("POST /v1/chat/completions -> ConnectError in ") == 2
+    assert "POST /v1/chat/completions (retry 1)" in r.stderr
+    r = kv("files", "list", "-v", "--retries", "0", extra_env=env)
+    assert r.returncode == 75, r.stderr
+    assert "GET /v1/files -> ConnectError in " in r.stderr

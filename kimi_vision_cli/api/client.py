@@ -87,7 +87,7 @@ class MoonshotClient:
         hooks: dict[str, list[Callable[[Any], None]]] = {"response": [self._on_response]}
         if log is not None:  # --verbose: one line per HTTP attempt, never a header's value but ids
             hooks = {"request": [self._log_request], "response": [self._log_response, self._on_response]}
-        self._http = gated_http_client(self.gate, hooks)
+        self._http = gated_http_client(self.gate, hooks, self._log_failure if log is not None else None)
         self._chat = ChatTransport(
             self._http,
             base_url=settings.base_url,
@@ -125,6 +125,13 @@ class MoonshotClient:
         retry = f" (retry {attempt})" if attempt not in ("", "0") else ""
         assert self._log is not None
         self._log(f"{request.method} {request.url.path}{retry}")
+
+    def _log_failure(self, request: Any, exc: BaseException) -> None:
+        """An attempt with no response (refused, timed out): its outcome line too."""
+        started = request.extensions.get("kimi_vision_start")
+        took = f" in {time.monotonic() - started:.2f}s" if started else ""
+        assert self._log is not None
+        self._log(self.redact(f"{request.method} {request.url.path} -> {type(exc).__name__}{took}"))
 
     def _log_response(self, response: Any) -> None:
         request = response.request
@@ -331,7 +338,11 @@ def _as_dict(obj: Any) -> dict[str, Any]:
     return dict(dump()) if dump else dict(vars(obj))
 
 
-def gated_http_client(gate: Gate, hooks: dict[str, list[Callable[[Any], None]]]) -> Any:
+def gated_http_client(
+    gate: Gate,
+    hooks: dict[str, list[Callable[[Any], None]]],
+    on_failure: Callable[[Any, BaseException], None] | None = None,
+) -> Any:
     """The one HTTP client (chat transport and SDK share its connections), with each chat
     completion attempt held by `gate` until it may start and counted in flight until its
     answer stream is closed (an error answer: at once)."""
@@ -352,6 +363,14 @@ def gated_http_client(gate: Gate, hooks: dict[str, list[Callable[[Any], None]]])
 
     class GatedClient(httpx2.Client):
         def send(self, request: Any, **kwargs: Any) -> Any:
+            try:
+                return self._gated(request, **kwargs)
+            except Exception as exc:  # no response, so no response hook: --verbose says it here
+                if on_failure is not None:
+                    on_failure(request, exc)
+                raise
+
+        def _gated(self, request: Any, **kwargs: Any) -> Any:
             if request.method != "POST" or not request.url.path.endswith("/chat/completions"):
                 return super().send(request, **kwargs)
             gate.acquire()
