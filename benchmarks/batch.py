@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.launch import launch  # noqa: E402
 from tests.fake_moonshot import FakeMoonshot  # noqa: E402
 from tests.media import image_bytes  # noqa: E402
 
@@ -59,25 +58,18 @@ def run_once(fake: FakeMoonshot, listing: Path, n: int, jobs: int, latency: floa
     fake.state.latency = latency
     fake.state.max_in_flight = 0
     args = command() + ["describe", "--files-from", str(listing), "-j", str(jobs), "--format", "jsonl"]
-    t0 = time.monotonic()
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=listing.parent)
-    lines = 0
-    assert proc.stdout is not None
-    for _ in proc.stdout:
-        lines += 1
-    err = proc.stderr.read() if proc.stderr else b""
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0 or lines != n:
-        sys.exit(f"run failed: exit {proc.returncode}, {lines}/{n} lines\n{err.decode()[-2000:]}")
+    got = launch(args, env, listing.parent)  # its own peak RSS: see benchmarks/launch.py
+    lines = len(got["out"].splitlines())
+    wall = got["wall"]
+    if got["exit"] != 0 or lines != n:
+        sys.exit(f"run failed: exit {got['exit']}, {lines}/{n} lines\n{got['err'][-2000:]}")
     ideal = n * latency / jobs
     return {
         "n": n,
         "wall": wall,
         "ideal": ideal,
         "efficiency": ideal / wall if wall else 0.0,
-        "peak_mb": usage.ru_maxrss / 1024,  # Linux: kilobytes
+        "peak_mb": got["kb"] / 1024,  # Linux: kilobytes
         "requests": len(fake.chat_requests) - before,
         "max_in_flight": fake.state.max_in_flight,
     }

@@ -48,7 +48,6 @@ import platform
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -61,6 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import tests.fake_moonshot as fake_moonshot  # noqa: E402
+from benchmarks.launch import launch  # noqa: E402
 from tests.fake_files import create  # noqa: E402
 
 ROWS = ("jpeg8", "rss", "prepare", "prune", "prune20", "small", "big", "many", "video")
@@ -136,46 +136,12 @@ class Bench:
     env: dict[str, str] = field(default_factory=dict)
 
 
-# Starts each child and times it. Why a separate small process: Python starts children
-# with vfork, and Linux's exec keeps the high-water RSS of the memory it replaces, there
-# the parent's; so a child of this process reported this process's peak (the loopback
-# server parsing an 83 MiB body, the 8K images made) as its own, e.g. 420 MiB for a run
-# that peaked at 234. The launcher stays at a few MiB, under any child it measures.
-LAUNCHER = """
-import json, os, subprocess, sys, tempfile, time
-for line in sys.stdin:
-    job = json.loads(line)
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.monotonic()
-        proc = subprocess.Popen(job["args"], env=job["env"], cwd=job["cwd"], stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.monotonic() - t0
-        out.seek(0)
-        err.seek(0)
-        print(json.dumps({"wall": wall, "exit": os.waitstatus_to_exitcode(status), "kb": usage.ru_maxrss,
-                          "out": out.read().decode("latin-1"), "err": err.read()[-4000:].decode("utf-8", "replace")}),
-              flush=True)
-"""
-_launcher: list[subprocess.Popen[str]] = []
-
-
 def run(
     args: list[str], env: dict[str, str], cwd: Path, *, check: Callable[[Run], bool] | None = None
 ) -> Run:
     """One child process: wall time and its own peak RSS (ru_maxrss from wait4, in the
-    launcher: see LAUNCHER)."""
-    if not _launcher:
-        _launcher.append(
-            subprocess.Popen(
-                [sys.executable, "-c", LAUNCHER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-            )
-        )
-    proc = _launcher[0]
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(json.dumps({"args": args, "env": env, "cwd": str(cwd)}) + "\n")
-    proc.stdin.flush()
-    got = json.loads(proc.stdout.readline())
+    launcher: see benchmarks/launch.py)."""
+    got = launch(args, env, cwd)
     r = Run(got["wall"], got["kb"] / 1024, got["out"].encode("latin-1"), got["err"])
     if got["exit"] != 0 or (check is not None and not check(r)):
         sys.exit(f"{' '.join(args[:6])}... failed (exit {got['exit']}):\n{r.stderr[-2000:]}")
