@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -244,20 +245,30 @@ def test_progress_bar_on_a_terminal(invoke, fake, tmp_path: Path) -> None:
     assert err == ""  # one input: no bar, no summary
 
 
+def _interrupted(
+    cmd: list[str], env: dict[str, str], tmp_path: Path, until: Callable[[], bool], *, then: float = 0.0
+) -> tuple[int, bytes, bytes]:
+    """Run `cmd`, SIGINT it once `until()` holds (and `then` seconds more); (exit status,
+    stdout, stderr)."""
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 30
+    while not until() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(then)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    return proc.returncode, out, err
+
+
 @pytest.mark.process
 def test_sigint_exits_130_leaves_whole_files_and_the_rerun_finishes(env, fake, tmp_path: Path) -> None:
     names = _images(tmp_path, 40)
     fake.state.latency = 0.4
     cmd = installed_command() + ["describe", "-j", "4", "--sidecar", "txt", *names]
-    proc = subprocess.Popen(
-        cmd, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    deadline = time.monotonic() + 20
-    while len(_sidecars(tmp_path)) < 6 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130, err
+    code, out, err = _interrupted(cmd, env, tmp_path, lambda: len(_sidecars(tmp_path)) >= 6)
+    assert code == 130, err
     assert "kimi-vision: interrupted:" in err.decode()
     assert "Traceback" not in err.decode()
     assert _temp_files(tmp_path) == []
@@ -447,16 +458,9 @@ def test_an_answer_cut_by_ctrl_c_while_streaming_is_named_incomplete(env, fake, 
     names = _images(tmp_path, 3)
     fake.state.chunk_delay = 0.2  # each answer streams for a few seconds
     cmd = installed_command() + ["describe", "-j", "1", "--sidecar", "txt", *names]
-    proc = subprocess.Popen(
-        cmd, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    deadline = time.monotonic() + 30
-    while len(_sidecars(tmp_path)) < 1 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(2.0)  # the second answer is now half printed (after ~0.8 s of reasoning)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130, err
+    # then: the second answer is half printed (after ~0.8 s of reasoning)
+    code, out, err = _interrupted(cmd, env, tmp_path, lambda: len(_sidecars(tmp_path)) >= 1, then=2.0)
+    assert code == 130, err
     assert f"{names[1]}: interrupted mid-answer; the text above on stdout is incomplete" in err.decode()
     assert len(_sidecars(tmp_path)) == 1  # no sidecar for the cut one
 
@@ -487,16 +491,9 @@ def test_ctrl_c_while_only_the_reasoning_streamed_says_no_text_is_cut(env, fake,
     names = _images(tmp_path, 1)
     fake.state.chunk_delay = 0.6  # the reasoning's four pieces take over two seconds
     cmd = installed_command() + ["describe", "--thinking", *names]
-    proc = subprocess.Popen(
-        cmd, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    deadline = time.monotonic() + 30
-    while not fake.chat_requests and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.3)  # the reasoning is streaming, the answer has not begun
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130, err
+    # then: the reasoning is streaming, the answer has not begun
+    code, out, err = _interrupted(cmd, env, tmp_path, lambda: bool(fake.chat_requests), then=0.3)
+    assert code == 130, err
     assert out == b""
     assert b"mid-answer" not in err
 
@@ -509,15 +506,8 @@ def test_ctrl_c_leaves_one_record_per_input(env, fake, tmp_path: Path, fmt: str)
     names = _images(tmp_path, 6)
     fake.state.chunk_delay = 0.15  # each answer streams for about a second
     cmd = installed_command() + ["describe", "-j", "2", "--format", fmt, "--sidecar", "txt", *names]
-    proc = subprocess.Popen(
-        cmd, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    deadline = time.monotonic() + 30
-    while len(_sidecars(tmp_path)) < 1 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130, err
+    code, out, err = _interrupted(cmd, env, tmp_path, lambda: len(_sidecars(tmp_path)) >= 1)
+    assert code == 130, err
     text = out.decode()
     records = json.loads(text) if fmt == "json" else [json.loads(line) for line in text.splitlines()]
     assert sorted(rec["input"] for rec in records) == names
