@@ -288,3 +288,28 @@ def test_inputs_are_not_read_beyond_the_byte_budget(kv, fake, tmp_path: Path, mo
     assert r.returncode == 0, r.stderr
     assert sorted(json.loads(line)["input"] for line in r.stdout.splitlines()) == names
     assert peak == 1
+
+
+def test_growth_after_reading_waits_for_room_unless_alone() -> None:
+    """A file admitted at its size that holds more once prepared (a HEIC converted to PNG)
+    waits for the difference to fit, unless nothing else is held."""
+    budget = ByteBudget(100)
+    budget.acquire(30)  # a file admitted at its size on disk, alone
+    budget.adjust(30, 150)  # alone: it goes, over the budget
+    assert budget.held == 150
+    budget.release(150)
+    budget.acquire(10)  # the next file, admitted at its size
+    grown = threading.Event()
+
+    def grow() -> None:
+        budget.adjust(10, 95)  # 10 held by itself + 85 more, while 20 others are held
+        grown.set()
+
+    budget.acquire(20)  # another input's bytes
+    t = threading.Thread(target=grow)
+    t.start()
+    t.join(0.05)
+    assert not grown.is_set()  # 30 + 85 > 100: waits
+    budget.release(20)
+    t.join(5)
+    assert grown.is_set() and budget.held == 95

@@ -515,3 +515,18 @@ def test_ctrl_c_leaves_one_record_per_input(env, fake, tmp_path: Path, fmt: str)
     assert len(done) == len(_sidecars(tmp_path)) >= 1
     cut = [rec for rec in records if rec["error"] is not None]
     assert cut and all(rec["error"]["code"] == "interrupted" for rec in cut)
+
+
+def test_a_stop_for_an_unreachable_server_with_nothing_left_names_no_rest(kv, fake, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    names = _images(tmp_path, 3)
+    env = {"MOONSHOT_BASE_URL": f"http://127.0.0.1:{port}/v1", "MOONSHOT_API_KEY": fake.api_key}
+    r = kv("describe", "-j", "3", "--retries", "0", *names, extra_env=env)
+    assert r.returncode == 75, r.stderr
+    assert r.stderr.count("cannot reach") == 3
+    assert "not started" not in r.stderr and "the rest was not sent" not in r.stderr
+    assert SUMMARY.search(r.stderr).groups() == ("0", "3", "0")  # type: ignore[union-attr]

@@ -243,3 +243,17 @@ def test_text_that_is_not_utf8_is_one_line_exit_2(kv, fake, tmp_path, argv: list
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
     assert f"{named} is not valid UTF-8 text" in r.stderr
     assert fake.chat_requests == []
+
+
+def test_a_schema_file_whose_name_is_not_utf8_is_read(kv, tmp_path) -> None:
+    """--schema may name a file: its name is a path (any bytes), not text sent as it is."""
+    import os
+
+    from tests.media import write_image
+
+    write_image(tmp_path / "a.png")
+    name = os.fsdecode(b"s\xff.json")
+    (tmp_path / name).write_text('{"type": "object", "properties": {"alt_text": {"type": "string"}}}')
+    r = kv("describe", "--dry-run", "--schema", name, "a.png")
+    assert r.returncode == 0, r.stderr
+    assert "alt_text" in r.stdout

@@ -268,3 +268,21 @@ def test_verbose_names_the_outcome_of_an_attempt_that_got_no_response(kv, tmp_pa
     r = kv("files", "list", "-v", "--retries", "0", extra_env=env)
     assert r.returncode == 75, r.stderr
     assert "GET /v1/files -> ConnectError in " in r.stderr
+
+
+def test_only_no_connection_is_unreachable() -> None:
+    """'Cannot reach' that stops a run after three in a row means no connection at all; a
+    server that answered badly (protocol error, redirects) is a temporary error."""
+    from kimi_vision_cli.api.errors import Translator
+    from kimi_vision_cli.errors import TemporaryError, UnreachableError
+    from kimi_vision_cli.settings import resolve
+
+    translate = Translator(resolve({}, {"MOONSHOT_API_KEY": "sk-test"}), str).translate
+    assert isinstance(translate(httpx2.ConnectError("refused")), UnreachableError)
+    for exc in (
+        httpx2.RemoteProtocolError("bad"),
+        httpx2.TooManyRedirects("loop"),
+        httpx2.ReadError("reset"),
+    ):
+        err = translate(exc)
+        assert isinstance(err, TemporaryError) and not isinstance(err, UnreachableError), exc

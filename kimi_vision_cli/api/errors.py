@@ -163,7 +163,12 @@ class Translator:
             )
         if isinstance(exc, httpx2.RequestError) or (openai and isinstance(exc, openai.APIConnectionError)):
             cause = exc.__cause__ or exc
-            return UnreachableError(
+            # No connection at all (refused, DNS, TLS): the server is not there. An answer
+            # that broke (a protocol error, too many redirects) is a temporary error.
+            unreachable = isinstance(exc, httpx2.ConnectError) or (
+                openai and isinstance(exc.__cause__, httpx2.ConnectError)
+            )
+            return (UnreachableError if unreachable else TemporaryError)(
                 f"cannot reach {s.base_url}: {self.redact(str(cause)) or 'connection failed'}",
                 hint="check the network or --base-url, then rerun",
             )

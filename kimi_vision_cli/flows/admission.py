@@ -88,9 +88,13 @@ class ByteBudget:
 
     def adjust(self, admitted: int, size: int) -> None:
         """What was admitted as `admitted` bytes (a file's size, before reading it) holds
-        `size` once prepared (a resized image holds less), without waiting again."""
+        `size` once prepared: less (a resized image) at once; more (a HEIC converted to
+        PNG) once the growth fits, or when nothing but itself is held."""
         with self._cond:
-            self.held += size - admitted
+            grow = size - admitted
+            while grow > 0 and not self._closed and self.held > admitted and self.held + grow > self.budget:
+                self._cond.wait()
+            self.held += grow
             self._cond.notify_all()
 
     def close(self) -> None:

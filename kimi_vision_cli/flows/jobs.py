@@ -109,3 +109,4 @@ class Done:
     split: tuple[Source, Split] | None = None  # the input became parts to queue
     part: Part | None = None  # one part's answer (result)
     joined: bool = False  # an input made of parts: its requests were counted as each answered
+    writing: bool = False  # its outputs' write is still counted as under way (Writes.end after it is queued)

@@ -110,7 +110,10 @@ class Scheduler:
                 if isinstance(job, Part):
                     self.done.put(Done(job.group.split.parts[job.index](), part=job))
                 else:
-                    self.done.put(self._one(job))
+                    done = self._one(job)
+                    self.done.put(done)
+                    if done.writing:  # queued first: a Ctrl-C drain after Writes.close() finds it
+                        self.writes.end()
             except BaseException as exc:  # a bug: re-raised in the main thread
                 self.done.put(Done(exc=exc))
 
@@ -123,11 +126,12 @@ class Scheduler:
             live.finished = True
         if isinstance(result, Split):
             return Done(split=(source, result))
-        return self._write(source, result, streamed=live is not None and live.began)
+        return self._write(source, result, streamed=live is not None and live.began, held=True)
 
-    def _write(self, source: Source, result: Result, *, streamed: bool = False) -> Done:
+    def _write(self, source: Source, result: Result, *, streamed: bool = False, held: bool = False) -> Done:
         """The sidecar and manifest row of a finished input (not of a failed one: a rerun
-        resumes it)."""
+        resumes it). `held`: the write stays counted as under way until the worker has
+        queued the Done (`Done.writing`)."""
         self.spend.price_result(result)  # before the sidecar: a JSON sidecar holds the cost
         writers = self.writers
         if result.error is None and writers:
@@ -137,8 +141,12 @@ class Scheduler:
                 writers.write(source, result)
             except KimiVisionError as err:
                 result.error = err.with_input(result.input)
-            finally:
+            except BaseException:
                 self.writes.end()
+                raise
+            if held:
+                return Done(result, streamed=streamed, writing=True)
+            self.writes.end()
         return Done(result, streamed=streamed)
 
     # main side --------------------------------------------------------------------
@@ -170,7 +178,7 @@ class Scheduler:
     def _summary(self) -> None:
         usage = self.spend.line()
         if self.multi:
-            stopped = self.tally.stopped or self.halt is not None
+            stopped = self.tally.stopped or bool(self.not_started)  # a halt with nothing left: no "rest"
             self.ctx.diag.note(
                 self.progress.summary_line(
                     interrupted=self.interrupted,
@@ -278,7 +286,7 @@ class Scheduler:
             self.renderer.result(Result(name, model, error=err))
 
         for name in list(self.sent.elements()):
-            record(name, "its request was cut before the answer was whole")
+            record(name, "stopped before its answer was whole and written")
         for source, skipped in it:
             if not skipped:
                 record(source.display, "not started")
