@@ -246,10 +246,16 @@ def test_progress_bar_on_a_terminal(invoke, fake, tmp_path: Path) -> None:
 
 
 def _interrupted(
-    cmd: list[str], env: dict[str, str], tmp_path: Path, until: Callable[[], bool], *, then: float = 0.0
+    cmd: list[str],
+    env: dict[str, str],
+    tmp_path: Path,
+    until: Callable[[], bool],
+    *,
+    then: float = 0.0,
+    sig: int = signal.SIGINT,
 ) -> tuple[int, bytes, bytes]:
-    """Run `cmd`, SIGINT it once `until()` holds (and `then` seconds more); (exit status,
-    stdout, stderr)."""
+    """Run `cmd`, send it `sig` once `until()` holds (and `then` seconds more); (exit
+    status, stdout, stderr)."""
     proc = subprocess.Popen(
         cmd, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -257,7 +263,7 @@ def _interrupted(
     while not until() and time.monotonic() < deadline:
         time.sleep(0.02)
     time.sleep(then)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=20)
     return proc.returncode, out, err
 
@@ -530,3 +536,19 @@ def test_a_stop_for_an_unreachable_server_with_nothing_left_names_no_rest(kv, fa
     assert r.stderr.count("cannot reach") == 3
     assert "not started" not in r.stderr and "the rest was not sent" not in r.stderr
     assert SUMMARY.search(r.stderr).groups() == ("0", "3", "0")  # type: ignore[union-attr]
+
+
+@pytest.mark.process
+@pytest.mark.parametrize(
+    ("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
+def test_a_single_describe_stopped_by_a_signal_says_so(
+    env, fake, tmp_path: Path, sig: int, code: int, word: str
+) -> None:
+    """One input has no summary line; a stop still gets its line on stderr (it was silent)."""
+    names = _images(tmp_path, 1)
+    fake.state.latency = 5.0
+    cmd = installed_command() + ["describe", *names]
+    status, out, err = _interrupted(cmd, env, tmp_path, lambda: bool(fake.chat_requests), sig=sig)
+    assert status == code, err
+    assert out == b"" and f"kimi-vision: {word} — rerun to finish" in err.decode()

@@ -187,6 +187,9 @@ class Scheduler:
                     usage=usage,
                 )
             )
+        elif self.interrupted:  # one input: no summary line, but a stop is never silent
+            signal_name = "terminated" if self.stop_code == ExitCode.TERMINATED else "interrupted"
+            self.ctx.diag.note(f"{signal_name} — rerun to finish")
         elif usage and self.ctx.settings.verbose:
             self.ctx.diag.note(f"usage: {usage}")
 
