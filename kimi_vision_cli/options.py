@@ -47,6 +47,7 @@ class Opt:
     allow_dash: bool = False  # a path option that takes - for stdin
     metavar: str | None = None  # what --help shows for the value (default: from the kind)
     example: str | None = None  # the hint of a value `parse` refuses: "e.g. 4096x2160"
+    text: bool = False  # sent in the request as it is: must be UTF-8 (settings.check_text)
     # Choices only some commands take, added to `choices` there: describe's --format vtt|srt
     # (subtitles need --segment; any other command refuses them like any unknown choice).
     wider: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -167,11 +168,11 @@ _ROWS = [
         "Start no request while the media held by those in flight would pass MB (one bigger goes alone).",
         INPUTS, kind=int, default=512, env=("KIMI_VISION_MAX_MEMORY",), config=True, low=1, metavar="MB"),
     # -- prompt and model ---------------------------------------------------------------
-    Opt("prompt", ("-p", "--prompt"), "Prompt (default: describe the media).", PROMPT, config=True),
+    Opt("prompt", ("-p", "--prompt"), "Prompt (default: describe the media).", PROMPT, config=True, text=True),
     Opt("model", ("-m", "--model"), "Model id.", PROMPT, metavar="MODEL",
         default=DEFAULT_MODEL, env=("KIMI_VISION_MODEL",), config=True,
         defaults=(("batch submit", BATCH_DEFAULT_MODEL),)),
-    Opt("system", ("--system",), "System message.", PROMPT, config=True),
+    Opt("system", ("--system",), "System message.", PROMPT, config=True, text=True),
     Opt("thinking", ("--thinking/--no-thinking",), "Thinking mode (kimi-k2.x).", PROMPT,
         kind=bool, default=True, config=True),
     Opt("show_thinking", ("--show-thinking",), "Stream the model's reasoning to stderr.", PROMPT, kind=bool),
@@ -221,8 +222,10 @@ _ROWS = [
     Opt("retries", ("--retries",), "Retries: rate limits, 5xx, network.", CONNECTION,
         kind=int, default=4, env=("KIMI_VISION_RETRIES",), config=True, low=0, high=100),
     # -- command fields -------------------------------------------------------------------
-    Opt("question", (), "The question about the inputs.", INPUTS, setting=False, argument=True, required=True),
-    Opt("prefix", ("--prefix",), "Partial Mode: the answer starts with this text.", PROMPT, setting=False),
+    Opt("question", (), "The question about the inputs.", INPUTS,
+        setting=False, argument=True, required=True, text=True),
+    Opt("prefix", ("--prefix",), "Partial Mode: the answer starts with this text.", PROMPT,
+        setting=False, text=True),
     Opt("interactive", ("-i", "--interactive"),
         "Then read follow-up questions from stdin (EOF, exit or quit ends).", PROMPT, kind=bool, setting=False),
     Opt("ask", ("--ask",), "Estimate one `ask` request holding every input, with this question.", PROMPT,

@@ -229,14 +229,10 @@ def check(opt: Opt, value: Any, origin: str) -> Any:
     return check_text(opt, value, origin)
 
 
-# Options whose text goes into a request as it is (not --schema: it may name a file).
-SENT_AS_TEXT = frozenset({"prompt", "system", "prefix", "question"})
-
-
 def check_text(opt: Opt, value: Any, origin: str) -> Any:
     """Text sent to the API must be UTF-8: bytes that are not (a Latin-1 terminal, a
     mis-encoded file) arrive from argv as lone surrogates, which no JSON body can carry."""
-    if opt.dest in SENT_AS_TEXT and isinstance(value, str):
+    if opt.text and isinstance(value, str):  # not --schema: it may name a file
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
