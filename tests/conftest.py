@@ -50,6 +50,17 @@ def fake(_fake_server: FakeMoonshot) -> FakeMoonshot:
 
 
 @pytest.fixture
+def dead_url() -> str:
+    """A base URL on a loopback port nothing listens on: every connection is refused."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+@pytest.fixture
 def env(tmp_path: Path, fake: FakeMoonshot) -> dict[str, str]:
     e = {k: v for k, v in os.environ.items() if not k.startswith(("MOONSHOT_", "KIMI_"))}
     e.update(

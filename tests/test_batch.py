@@ -471,17 +471,14 @@ def test_an_answer_cut_by_ctrl_c_while_streaming_is_named_incomplete(env, fake, 
     assert len(_sidecars(tmp_path)) == 1  # no sidecar for the cut one
 
 
-def test_a_server_that_cannot_be_reached_stops_the_run_after_three_inputs(kv, fake, tmp_path: Path) -> None:
+def test_a_server_that_cannot_be_reached_stops_the_run_after_three_inputs(
+    kv, fake, tmp_path: Path, dead_url: str
+) -> None:
     """A down server or a wrong --base-url dooms every input: after three in a row could
     not reach it (each after its retries) the rest are not started, exit 75, instead of
     each input waiting out its own retries (1,000 inputs took hours)."""
-    import socket
-
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     names = _images(tmp_path, 8)
-    env = {"MOONSHOT_BASE_URL": f"http://127.0.0.1:{port}/v1", "MOONSHOT_API_KEY": fake.api_key}
+    env = {"MOONSHOT_BASE_URL": dead_url, "MOONSHOT_API_KEY": fake.api_key}
     r = kv("describe", "-j", "1", "--retries", "0", "--format", "jsonl", *names, extra_env=env)
     assert r.returncode == 75, r.stderr
     assert r.stderr.count("cannot reach") == 3
@@ -523,14 +520,11 @@ def test_ctrl_c_leaves_one_record_per_input(env, fake, tmp_path: Path, fmt: str)
     assert cut and all(rec["error"]["code"] == "interrupted" for rec in cut)
 
 
-def test_a_stop_for_an_unreachable_server_with_nothing_left_names_no_rest(kv, fake, tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def test_a_stop_for_an_unreachable_server_with_nothing_left_names_no_rest(
+    kv, fake, tmp_path: Path, dead_url: str
+) -> None:
     names = _images(tmp_path, 3)
-    env = {"MOONSHOT_BASE_URL": f"http://127.0.0.1:{port}/v1", "MOONSHOT_API_KEY": fake.api_key}
+    env = {"MOONSHOT_BASE_URL": dead_url, "MOONSHOT_API_KEY": fake.api_key}
     r = kv("describe", "-j", "3", "--retries", "0", *names, extra_env=env)
     assert r.returncode == 75, r.stderr
     assert r.stderr.count("cannot reach") == 3

@@ -9,7 +9,6 @@ import http.server
 import io
 import json
 import os
-import socket
 import threading
 import time
 from pathlib import Path
@@ -70,14 +69,11 @@ def test_backoff_uses_the_servers_wait_else_doubles_with_jitter() -> None:
         assert all(0.75 * base <= w <= base for w in waits), (retry, min(waits), max(waits))
 
 
-def test_a_refused_connection_is_retried_then_raised() -> None:
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def test_a_refused_connection_is_retried_then_raised(dead_url: str) -> None:
     slept: list[float] = []
     transport = ChatTransport(
         httpx2.Client(),
-        base_url=f"http://127.0.0.1:{port}/v1",
+        base_url=dead_url,
         api_key="sk-test",
         retries=2,
         timeout=5,
@@ -251,16 +247,15 @@ def test_an_upload_is_read_from_the_bytes_not_a_copy(monkeypatch) -> None:
     assert not isinstance(reader, (bytes, bytearray)) and reader.read() == data
 
 
-def test_verbose_names_the_outcome_of_an_attempt_that_got_no_response(kv, tmp_path: Path) -> None:
+def test_verbose_names_the_outcome_of_an_attempt_that_got_no_response(
+    kv, tmp_path: Path, dead_url: str
+) -> None:
     """-v: every attempt has its outcome line, an error answer ('-> HTTP 500') or none at
     all (refused, timed out), for chat requests and SDK calls alike."""
     from tests.media import write_image
 
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     write_image(tmp_path / "a.png")
-    env = {"MOONSHOT_BASE_URL": f"http://127.0.0.1:{port}/v1", "MOONSHOT_API_KEY": "sk-test"}
+    env = {"MOONSHOT_BASE_URL": dead_url, "MOONSHOT_API_KEY": "sk-test"}
     r = kv("describe", "-v", "--retries", "1", "a.png", extra_env=env)
     assert r.returncode == 75, r.stderr
     assert r.stderr.count("POST /v1/chat/completions -> ConnectError in ") == 2
