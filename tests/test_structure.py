@@ -223,6 +223,23 @@ def test_describe_answers_without_importing_openai(tmp_path: Path, fake) -> None
     assert out.strip().splitlines()[-1] == "openai imported: False exit 0"
 
 
+@pytest.mark.process
+def test_the_installed_command_answers_without_importing_openai(kv_process, fake, tmp_path: Path) -> None:
+    """The same through the console script a user runs: Python's own import log
+    (PYTHONPROFILEIMPORTTIME) names every module the run imported."""
+    from tests.media import write_image
+
+    write_image(tmp_path / "a.png")
+    r = kv_process("describe", "a.png", extra_env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "64x48 image/png image" in r.stdout
+    imported = {
+        line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")
+    }
+    assert "kimi_vision_cli.api.transport" in imported and "httpx2" in imported  # the log is whole
+    assert not {m for m in imported if m == "openai" or m.startswith(("openai.", "pydantic"))}
+
+
 # Moonshot's facts as they would be written down if copied: only moonshot.py may hold them.
 _FACTS = [
     r"100\s*\*\s*1024\s*\*\s*1024",  # the 100 MB body / file limit
