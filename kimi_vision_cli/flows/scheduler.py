@@ -26,7 +26,7 @@ import queue
 import signal
 import threading
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -290,9 +290,31 @@ class Scheduler:
 
         for name in list(self.sent.elements()):
             record(name, "stopped before its answer was whole and written")
+        self._unsent(
+            it, lambda name: Interrupted("interrupted: not started", hint="rerun to finish", input=name)
+        )
+
+    def _unsent(
+        self,
+        it: Iterator[tuple[Source, bool]],
+        error: Callable[[str], KimiVisionError],
+        *,
+        count_skips: bool = False,
+    ) -> list[str]:
+        """The inputs left in `it`, never started: in JSON/JSONL a record each with
+        `error(name)` (SPEC: one object per input); their names."""
+        names: list[str] = []
         for source, skipped in it:
-            if not skipped:
-                record(source.display, "not started")
+            if skipped:
+                if count_skips:
+                    self.tally.skip()
+                continue
+            names.append(source.display)
+            if self.ctx.settings.format != "text":
+                self.renderer.result(
+                    Result(source.display, self.ctx.settings.model, error=error(source.display))
+                )
+        return names
 
     def _skipped(self, source: Source) -> None:
         """A lone input skipped says so (issue 11); in a batch the summary counts them, and
@@ -340,13 +362,7 @@ class Scheduler:
             done.joined = True
             self._finish(done)
         self.groups.clear()
-        for source, skipped in it:
-            if skipped:
-                self.tally.skip()
-                continue
-            self.not_started.append(source.display)
-            if self.ctx.settings.format != "text":
-                self.renderer.result(Result(source.display, model, error=failed(source.display)))
+        self.not_started.extend(self._unsent(it, failed, count_skips=True))
         if self.not_started:
             self.tally.fold(ExitCode.TEMPORARY)
             n = len(self.not_started)
@@ -360,10 +376,9 @@ class Scheduler:
         if self.ctx.settings.format == "text":
             return
         why = "the run stopped at an error every input would share (see above)"
-        for source, skipped in it:
-            if not skipped:
-                err = NotStartedError(f"not started: {why}", hint="fix it and rerun", input=source.display)
-                self.renderer.result(Result(source.display, self.ctx.settings.model, error=err))
+        self._unsent(
+            it, lambda name: NotStartedError(f"not started: {why}", hint="fix it and rerun", input=name)
+        )
 
     def _next_part(self) -> Part | None:
         while self.groups:
