@@ -357,7 +357,7 @@ def test_describe_report_writes_the_runs_page(kv, fake, tmp_path: Path) -> None:
     fake.state.answers.append(EVIL)
     run = kv("describe", "a.png", "gone.png", "--report", "out/run.html")
     assert run.returncode == 2  # gone.png; the page is written all the same
-    assert "wrote out/run.html" in run.stderr
+    assert "wrote out/run.html: 2 inputs, 1 done, 1 failed, spend USD " in run.stderr
     page = read_page(tmp_path / "out" / "run.html")
     a, gone = cards(page)
     assert page.count("<script") == 1 and "&lt;script&gt;" in a and "data:image/jpeg" in a

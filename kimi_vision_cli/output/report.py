@@ -239,6 +239,13 @@ def spend_text(entries: Iterable[Entry]) -> str:
     return text or "unknown"
 
 
+def summary(path: Path, entries: list[Entry]) -> str:
+    """The line said on stderr once the page is written."""
+    failed = sum(e.failed for e in entries)
+    done = len(entries) - failed
+    return f"wrote {path}: {len(entries)} inputs, {done} done, {failed} failed, spend {spend_text(entries)}"
+
+
 def money(amount: float) -> str:
     if 0 < amount < 0.0001:
         return "<0.0001"

@@ -246,7 +246,10 @@ class RunReport:
         """One input's record (output.records.Result), done or failed or never started."""
         self.entries.append(entry_from_record(result.to_dict(), [self.base]))
 
-    def write(self) -> None:
-        from kimi_vision_cli.output.report import write_report
+    def write(self) -> str:
+        """The page, written; the line that says so."""
+        from kimi_vision_cli.output.report import summary, write_report
 
-        write_report(self.path, unique(self.entries))
+        entries = unique(self.entries)
+        write_report(self.path, entries)
+        return summary(self.path, entries)

@@ -85,13 +85,13 @@ def _write_report(report: RunReport, tally: Tally | None, diag: Diagnostics) -> 
     from kimi_vision_cli.errors import KimiVisionError
 
     try:
-        report.write()
+        said = report.write()
     except KimiVisionError as err:
         diag.error(err)
         if tally is not None:
             tally.fold(err.exit_code)
         return
-    diag.note(f"wrote {report.path}")
+    diag.note(said)
 
 
 def make_writers(

@@ -21,7 +21,7 @@ class ReportArgs:
 def report(s: Settings, a: ReportArgs) -> int:
     """Write one HTML page (no network needed) to review captions: from records, a manifest or sidecars."""
     from kimi_vision_cli.output.diagnostics import Diagnostics
-    from kimi_vision_cli.output.report import check_target, spend_text, write_report
+    from kimi_vision_cli.output.report import check_target, summary, write_report
     from kimi_vision_cli.output.report_sources import read_source, unique
 
     if a.output is None:
@@ -34,9 +34,5 @@ def report(s: Settings, a: ReportArgs) -> int:
     if not entries:
         raise UsageError("nothing to report: no record was read", hint=f"nothing written to {a.output}")
     write_report(a.output, entries)
-    failed = sum(e.failed for e in entries)
-    diag.note(
-        f"wrote {a.output}: {len(entries)} inputs, {len(entries) - failed} done, {failed} failed, "
-        f"spend {spend_text(entries)}"
-    )
+    diag.note(summary(a.output, entries))
     return int(tally.exit_code)
