@@ -27,7 +27,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO, TypeGuard
+from typing import Any, TypeGuard
 
 from kimi_vision_cli.errors import InputError, KimiVisionError, UsageError
 from kimi_vision_cli.output.report import Entry
@@ -37,12 +37,14 @@ Problem = Callable[[KimiVisionError], object]  # Tally.error: its answer is not 
 _ENC = ("utf-8", "surrogateescape")
 
 
-def read_source(arg: str, stdin: TextIO, problem: Problem, note: Callable[[str], None]) -> Iterator[Entry]:
+def read_source(
+    arg: str, stdin: Callable[[], bytes], problem: Problem, note: Callable[[str], None]
+) -> Iterator[Entry]:
     """The entries of one SOURCE; what cannot be read goes to `problem` (exit 2), the run
     goes on with the next line or source."""
     cwd = Path.cwd()
     if arg == "-":
-        yield from _parse(stdin.read(), "standard input", [cwd], problem)
+        yield from _parse(stdin().decode(*_ENC), "standard input", [cwd], problem)
         return
     path = Path(arg)
     if path.is_dir():

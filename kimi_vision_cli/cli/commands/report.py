@@ -29,7 +29,7 @@ def report(s: Settings, a: ReportArgs) -> int:
     check_target(a.output, "-o")  # before anything is read
     diag = Diagnostics(STATE.term)
     tally = Tally(report=diag.error)
-    found = (e for arg in a.sources for e in read_source(arg, STATE.term.stdin, tally.error, diag.note))
+    found = (e for arg in a.sources for e in read_source(arg, STATE.term.stdin_bytes, tally.error, diag.note))
     entries = unique(found)
     if not entries:
         raise UsageError("nothing to report: no record was read", hint=f"nothing written to {a.output}")
