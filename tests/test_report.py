@@ -388,3 +388,17 @@ def test_describe_dry_run_writes_no_report(kv, fake, tmp_path: Path) -> None:
     run = kv("describe", "a.png", "--dry-run", "--report", "run.html")
     assert run.returncode == 0 and "dry run: no report written to run.html" in run.stderr
     assert not (tmp_path / "run.html").exists()
+
+
+def test_report_help_imports_no_image_library() -> None:
+    """--help stays light (STYLE rule 10): Pillow and the page builder load with a run only."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from kimi_vision_cli.cli.main import run; run(['report', '--help']);"
+        "print([m for m in ('PIL', 'av', 'kimi_vision_cli.output.report') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "SOURCE..." in out
+    assert out.strip().splitlines()[-1] == "[]"
