@@ -402,3 +402,20 @@ def test_report_help_imports_no_image_library() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "SOURCE..." in out
     assert out.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.process
+def test_describe_report_after_ctrl_c_has_every_input(env, fake, tmp_path: Path) -> None:
+    """The first Ctrl-C lets the run end cleanly (exit 130), and its page still has one card
+    per input: those cut short or never started say `interrupted`."""
+    from tests.conftest import installed_command
+    from tests.test_batch import _interrupted
+
+    names = [write_image(tmp_path / f"p{i}.png").name for i in range(6)]
+    fake.state.latency = 2.0
+    cmd = installed_command() + ["describe", "-j", "2", "--report", "run.html", *names]
+    code, _, err = _interrupted(cmd, env, tmp_path, lambda: len(fake.chat_requests) >= 2)
+    assert code == 130, err
+    assert "wrote run.html: 6 inputs, 0 done, 6 failed" in err.decode()
+    found = cards(read_page(tmp_path / "run.html"))
+    assert len(found) == 6 and all("<code>interrupted</code>" in c for c in found)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from kimi_vision_cli.cli.app import STATE, app
 from kimi_vision_cli.cli.params import command, context_for, sources_for
-from kimi_vision_cli.errors import Tally, UsageError
+from kimi_vision_cli.errors import Tally, Terminated, UsageError
 from kimi_vision_cli.settings import Settings
 
 if TYPE_CHECKING:
@@ -59,6 +59,9 @@ def describe(s: Settings, a: DescribeArgs) -> int:
     ran: Tally | None = None
     try:
         ran = flow.run(sources, ctx, renderer, multi=multi, options=batch)
+    except (KeyboardInterrupt, Terminated):
+        report = None  # a second Ctrl-C means now: no page of thumbnails to wait for
+        raise
     finally:
         renderer.close()
         writers.close()
