@@ -46,7 +46,8 @@ def thumbnail(path: str, size: int = SIZE) -> Thumb:
         mime = detect_mime(head)
     except Exception:  # libmagic missing or failing: let Pillow try, it knows its formats
         mime = ""
-    if mime.startswith("video/") or mime == "application/octet-stream" and _is_bmff(head):
+    # An MP4/MOV that libmagic could not name (or no libmagic) is still a video by its box.
+    if mime.startswith("video/") or (_is_bmff(head) and not mime.startswith("image/")):
         return _video(path, size)
     return _image(path, size)
 
