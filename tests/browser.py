@@ -10,12 +10,12 @@ no websocket, no browser download: the lightest way that works offline (issue 22
 from __future__ import annotations
 
 import base64
-import fcntl
 import json
 import os
 import select
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +30,18 @@ FLAGS = (
     "--remote-debugging-pipe",
 )  # fmt: skip
 TIMEOUT = 30.0
+# argv: READ_FD WRITE_FD PROGRAM ARGS... -> PROGRAM with READ_FD on 3 and WRITE_FD on 4.
+# Moved above 4 first: an end may itself be 3 or 4 (dup2 onto itself would keep its
+# close-on-exec flag, or overwrite the other end).
+_TRAMPOLINE = """
+import fcntl, os, sys
+a, b = (fcntl.fcntl(int(fd), fcntl.F_DUPFD, 10) for fd in sys.argv[1:3])
+os.dup2(a, 3)
+os.dup2(b, 4)
+for fd in {a, b, *map(int, sys.argv[1:3])} - {3, 4}:
+    os.close(fd)
+os.execv(sys.argv[3], sys.argv[3:])
+"""
 
 
 def find_chromium() -> str | None:
@@ -63,22 +75,22 @@ class Chromium:
         to_r, to_w = os.pipe()  # we write commands, chromium reads them on fd 3
         back_r, back_w = os.pipe()  # chromium writes answers on fd 4
 
-        def fds() -> None:  # in the child, before exec: the pipe ends at 3 and 4 (inheritable)
-            # Moved above 4 first: a pipe end may itself be 3 or 4, and dup2 onto itself
-            # would keep its close-on-exec flag (or overwrite the other end).
-            a, b = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_r, back_w))
-            os.dup2(a, 3)
-            os.dup2(b, 4)
-
+        # A tiny Python puts the pipe ends at 3 and 4 and execs chromium: no preexec_fn,
+        # which is not safe in this multi-threaded process (the loopback server's thread).
         proc = subprocess.Popen(
-            [exe, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            [sys.executable, "-c", _TRAMPOLINE, str(to_r), str(back_w),
+             exe, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            close_fds=False, preexec_fn=fds,
+            pass_fds=(to_r, back_w),
         )  # fmt: skip
         os.close(to_r)
         os.close(back_w)
         browser = cls(proc, to_w, back_r, profile)
-        browser.call("Browser.getVersion")  # answers once the browser is up
+        try:
+            browser.call("Browser.getVersion")  # answers once the browser is up
+        except (BrowserError, OSError) as exc:
+            browser.close()
+            raise BrowserError(f"chromium did not start: {exc}") from None
         return browser
 
     def __enter__(self) -> Chromium:

@@ -33,7 +33,7 @@ def browser() -> Iterator[Chromium]:
     try:
         chromium = Chromium.start()
     except BrowserError as exc:
-        pytest.skip(f"chromium did not start: {exc}")
+        pytest.skip(str(exc))
     yield chromium
     chromium.close()
 
