@@ -24,14 +24,22 @@ sysdeps:
 	  fi; \
 	fi
 
-# exiftool reads the XMP sidecars back in tests/test_xmp.py; only the tests need it, and
-# without it those tests are skipped with the reason.
+# exiftool reads the XMP sidecars back in tests/test_xmp.py, and Debian's chromium opens
+# the report page in tests/test_report_browser.py; only the tests need them, and without
+# them those tests are skipped with the reason.
 test-sysdeps:
 	@if ! command -v exiftool >/dev/null 2>&1; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && apt-get install -y -qq libimage-exiftool-perl; \
 	  else \
 	    echo "exiftool is missing: XMP read-back tests will be skipped (Debian/Ubuntu: apt-get install libimage-exiftool-perl; macOS: brew install exiftool)" >&2; \
+	  fi; \
+	fi
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "chromium is missing: the report's browser tests will be skipped (Debian/Ubuntu: apt-get install chromium)" >&2; \
 	  fi; \
 	fi
 

@@ -243,6 +243,15 @@ _ROWS = [
         kind=bool, setting=False),
     Opt("window", ("--window",), "Completion window, 12h to 7d.", INPUTS, default="24h", setting=False,
         metavar="DURATION"),
+    # -- report (issue 22) ------------------------------------------------------------------
+    Opt("report", ("--report",),
+        "At the end (also of a run cut short), write a page to review the run's captions (see `report`).",
+        OUTPUT, kind=Path, setting=False, metavar="FILE.html"),
+    Opt("sources", (),
+        "Records (describe --format jsonl/json; - reads stdin), a manifest (.jsonl/.csv) or a directory "
+        "of JSON sidecars.", INPUTS, kind=list, setting=False, argument=True, required=True),
+    Opt("output", ("-o", "--output"), "The page to write (FILE.html), whole or not at all.", OUTPUT,
+        kind=Path, setting=False, metavar="FILE.html"),
 ]  # fmt: skip
 
 OPTIONS: dict[str, Opt] = {o.dest: o for o in _ROWS}
@@ -259,6 +268,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "describe": (
         "inputs", "prompt", *_REQUEST, "segment", "format", "dry_run", "verbose",
         "recursive", "files_from", "concurrency", "sidecar", "output_dir", "manifest", "on_exists", "shard",
+        "report",
         "max_cost", "max_memory", *_CONNECTION,
     ),
     "ask": ("question", "inputs", *_REQUEST, "prefix", "interactive", "recursive",
@@ -276,6 +286,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "batch cancel": ("batch_ids", "format", *_CONNECTION),
     "batch results": ("batch_ids", "wait", "schema", "sidecar", "output_dir", "manifest", "on_exists", "format",
                       *_CONNECTION),
+    "report": ("sources", "output"),
 }  # fmt: skip
 
 SETTINGS_OPTIONS = tuple(o for o in _ROWS if o.setting)

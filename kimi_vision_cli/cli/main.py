@@ -18,7 +18,7 @@ from kimi_vision_cli.terminal import OutputClosed, OutputFailed, Terminal
 # --help order. A run imports only the command it names first (issue 12: the others'
 # imports and Typer's conversion of their options cost ~50 ms); anything else (--help,
 # --version, completion, a mistyped name that click should match) imports them all.
-COMMANDS = ("describe", "ask", "upload", "files", "estimate", "models", "batch")
+COMMANDS = ("describe", "ask", "upload", "files", "estimate", "models", "batch", "report")
 
 
 def register(argv: list[str]) -> None:

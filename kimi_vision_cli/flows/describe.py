@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from kimi_vision_cli.errors import KimiVisionError, Tally, UsageError
@@ -55,6 +55,7 @@ class Shard:
 class BatchOptions:
     writers: Writers = field(default_factory=Writers)  # sidecar and manifest row; --on-exists
     shard: Shard | None = None
+    observe: Callable[[Result], None] | None = None  # each input's final record (--report)
 
 
 def selected(sources: Iterable[Source], options: BatchOptions) -> Iterator[tuple[Source, bool]]:
@@ -168,7 +169,7 @@ def run(
     def work(source: Source, live: Renderer | None) -> Result | Split:
         return describe_one(source, ctx, live, admission, ahead)
 
-    scheduler = Scheduler(ctx, renderer, work, multi=multi, writers=options.writers)
+    scheduler = Scheduler(ctx, renderer, work, multi=multi, writers=options.writers, observe=options.observe)
     pairs = selected(sources, options)
     if ctx.settings.segment is None:  # --segment cuts each video in its worker (flows/segments.py)
         ahead = Ahead(ctx, admission, stopping=lambda: scheduler.stopping)

@@ -59,9 +59,18 @@ UNREACHABLE_STOP = 3  # inputs in a row that could not reach the API before the 
 
 class Scheduler:
     def __init__(
-        self, ctx: Context, renderer: Renderer, work: Work, *, multi: bool, writers: Writers | None = None
+        self,
+        ctx: Context,
+        renderer: Renderer,
+        work: Work,
+        *,
+        multi: bool,
+        writers: Writers | None = None,
+        observe: Callable[[Result], None] | None = None,
     ):
         self.ctx = ctx
+        # Every input's final record, whatever the format prints (describe --report).
+        self.observe = observe
         self.renderer = renderer
         self.work_one = work
         self.multi = multi
@@ -271,7 +280,7 @@ class Scheduler:
                 break
             if not item.dropped:
                 self._finish(item)
-        if self.ctx.settings.format != "text":
+        if self.ctx.settings.format != "text" or self.observe is not None:
             self._interrupted_records(it)
         for live in self.lives:  # an answer streaming when the run stopped: say it is partial
             if live.wrote and not live.finished:
@@ -286,7 +295,7 @@ class Scheduler:
 
         def record(name: str, what: str) -> None:
             err = Interrupted(f"interrupted: {what}", hint="rerun to finish", input=name)
-            self.renderer.result(Result(name, model, error=err))
+            self._unfinished(Result(name, model, error=err))
 
         for name in list(self.sent.elements()):
             record(name, "stopped before its answer was whole and written")
@@ -310,11 +319,17 @@ class Scheduler:
                     self.tally.skip()
                 continue
             names.append(source.display)
-            if self.ctx.settings.format != "text":
-                self.renderer.result(
-                    Result(source.display, self.ctx.settings.model, error=error(source.display))
-                )
+            if self.ctx.settings.format != "text" or self.observe is not None:
+                self._unfinished(Result(source.display, self.ctx.settings.model, error=error(source.display)))
         return names
+
+    def _unfinished(self, result: Result) -> None:
+        """The record of an input that never got its answer: printed in JSON/JSONL (text
+        says it in one line instead), and observed."""
+        if self.ctx.settings.format != "text":
+            self.renderer.result(result)
+        if self.observe is not None:
+            self.observe(result)
 
     def _skipped(self, source: Source) -> None:
         """A lone input skipped says so (issue 11); in a batch the summary counts them, and
@@ -373,7 +388,7 @@ class Scheduler:
     def _records_for_the_rest(self, it: Iterator[tuple[Source, bool]]) -> None:
         """After a stop (a 401, quota, an unknown model): JSON/JSONL still hold one record
         per input (SPEC), the unsent ones `not_started`; the error already said, once."""
-        if self.ctx.settings.format == "text":
+        if self.ctx.settings.format == "text" and self.observe is None:
             return
         why = "the run stopped at an error every input would share (see above)"
         self._unsent(
@@ -434,6 +449,8 @@ class Scheduler:
             # text: a script reading stdout would take half a caption for a whole one.
             with self.progress.lifted():
                 renderer.result(result)
+        if self.observe is not None:
+            self.observe(result)
         if result.error is None:
             self.tally.ok()
             self.limit.on_success()

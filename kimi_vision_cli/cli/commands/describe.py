@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 
 from kimi_vision_cli.cli.app import STATE, app
 from kimi_vision_cli.cli.params import command, context_for, sources_for
-from kimi_vision_cli.errors import Tally, UsageError
+from kimi_vision_cli.errors import Tally, Terminated, UsageError
 from kimi_vision_cli.settings import Settings
 
 if TYPE_CHECKING:
+    from kimi_vision_cli.output.diagnostics import Diagnostics
+    from kimi_vision_cli.output.report_sources import RunReport
     from kimi_vision_cli.output.writers import Writers
 
 
@@ -25,6 +27,7 @@ class DescribeArgs:
     manifest: Path | None
     on_exists: str
     shard: str | None
+    report: Path | None
 
 
 @command(app, "describe", DescribeArgs)
@@ -37,24 +40,61 @@ def describe(s: Settings, a: DescribeArgs) -> int:
     _check_subtitles(s, a)
     if s.schema is not None and s.segment is not None:
         raise UsageError("--schema and --segment do not go together", hint="drop one of them")
+    report = run_report(a.report)  # checked before any request
     writers = make_writers(a.sidecar, a.output_dir, a.manifest, a.on_exists, a.inputs)
-    batch = BatchOptions(writers=writers, shard=Shard.parse(a.shard) if a.shard is not None else None)
+    shard = Shard.parse(a.shard) if a.shard is not None else None
+    batch = BatchOptions(writers=writers, shard=shard, observe=report.add if report else None)
     ctx = context_for(s)
     sources = sources_for(a.inputs, a.recursive, a.files_from)
     if s.dry_run:
         from kimi_vision_cli.output.dryrun import write_plans
 
+        if report is not None:
+            ctx.diag.note(f"dry run: no report written to {a.report}")
         tally = Tally(report=ctx.diag.error)
         write_plans(flow.plans(sources, ctx, batch, tally), s.format, STATE.term.stdout)
         return int(tally.exit_code)
     renderer = make_renderer(s.format, STATE.term, ctx.diag, show_thinking=s.show_thinking)
     multi = len(a.inputs) > 1 or a.recursive or a.files_from is not None
+    ran: Tally | None = None
     try:
-        tally = flow.run(sources, ctx, renderer, multi=multi, options=batch)
+        ran = flow.run(sources, ctx, renderer, multi=multi, options=batch)
+    except (KeyboardInterrupt, Terminated):
+        report = None  # a second Ctrl-C means now: no page of thumbnails to wait for
+        raise
     finally:
         renderer.close()
         writers.close()
-    return int(tally.exit_code)
+        if report is not None:  # also after a run cut short: what it did is worth a look
+            _write_report(report, ran, ctx.diag)
+    return int(ran.exit_code)
+
+
+def run_report(path: Path | None) -> RunReport | None:
+    """--report FILE.html: checked now (an .html name in a directory that can be written)."""
+    if path is None:
+        return None
+    from kimi_vision_cli.output.report import check_target
+    from kimi_vision_cli.output.report_sources import RunReport
+
+    check_target(path, "--report")
+    return RunReport(path)
+
+
+def _write_report(report: RunReport, tally: Tally | None, diag: Diagnostics) -> None:
+    """The page of the run. A page that cannot be written is an error line and exit 1 (or
+    the run's own code when worse, SPEC's order); when the run itself raised (a missing
+    key...), its error stays the one the boundary reports."""
+    from kimi_vision_cli.errors import KimiVisionError
+
+    try:
+        said = report.write()
+    except KimiVisionError as err:
+        diag.error(err)
+        if tally is not None:
+            tally.fold(err.exit_code)
+        return
+    diag.note(said)
 
 
 def make_writers(
