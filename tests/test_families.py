@@ -170,3 +170,14 @@ def test_batch_submit_refuses_the_window_outside_12h_to_7d(kv, fake, tmp_path: P
     r = kv("batch", "submit", "a.png", "--completion-window", "8d")
     assert r.returncode == 2 and "--completion-window '8d' must be between 12h and 7d" in r.stderr
     assert fake.state.requests == []
+
+
+def test_estimate_warns_past_the_context_the_api_lists(kv, fake, tmp_path: Path) -> None:
+    listed = fake._server.models()
+    small = [{**m, "context_length": 100} if m["id"] == "kimi-lens-preview" else m for m in listed]
+    fake._server.models = lambda: small  # type: ignore[method-assign]
+    write_image(tmp_path / "a.png", 280, 280)  # 100 patches of 28x28, and the prompt
+    r = kv("estimate", "a.png", "-m", "kimi-lens-preview")
+    assert r.returncode == 0, r.stderr
+    assert "a.png: " in r.stderr and "is over kimi-lens-preview's context of 100" in r.stderr
+    assert "is over" not in kv("estimate", "a.png", "-m", "kimi-k3").stderr

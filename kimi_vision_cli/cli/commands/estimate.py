@@ -37,6 +37,7 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
     if a.ask is not None and s.segment is not None:
         raise UsageError("--ask and --segment cannot be used together", hint="ask sends each video whole")
     ctx = context_for(s)
+    s = ctx.settings  # with what GET /v1/models said of a model the table does not know
     sources = sources_for(a.inputs, a.recursive, a.files_from)
     if s.dry_run:
         ctx.diag.note(f"dry run: would POST {s.base_url}{ESTIMATE_PATH} for each request below")
@@ -59,9 +60,15 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
     writer = ListingWriter(ESTIMATES, s.format, STATE.term, ctx.diag)
     done: list[Estimate] = []
     tally = Tally(report=ctx.diag.error)
+    context = s.spec.context  # the table's, or GET /v1/models' context_length
     for est in results:
         if est.tokens is not None:
             est.worst = flow.worst_of(est.tokens, 1, budget, price)
+            if context is not None and est.tokens + (s.max_tokens or 0) > context:
+                ctx.diag.warn(
+                    f"{est.input}: {est.tokens:,} tokens{' plus --max-tokens' if s.max_tokens else ''} "
+                    f"is over {s.model}'s context of {context:,}: Moonshot would refuse the request"
+                )
         done.append(est)
         stop = tally.error(est.error) if est.error is not None else False
         writer.row(est)
