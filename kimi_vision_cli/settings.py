@@ -145,9 +145,9 @@ def _check_values(data: dict[str, Any], text: str, path: Path) -> None:
             except UsageError as err:
                 raise fail(err.message, opt.dest, err.hint) from None
     for model, entry in data.get("prices", {}).items():
-        # `[prices."kimi-k2.5"]` with `input` and `output` per 1M tokens, optional `currency`.
+        # `[prices."kimi-k2.6"]` with `input` and `output` per 1M tokens, optional `currency`.
         if not isinstance(entry, dict):
-            raise fail(f"prices.{model} must be a table", model, 'e.g. [prices."kimi-k2.5"] input = 0.6')
+            raise fail(f"prices.{model} must be a table", model, 'e.g. [prices."kimi-k2.6"] input = 0.95')
         for name, value in entry.items():
             types = PRICE_KEYS.get(name)
             if types is None:
