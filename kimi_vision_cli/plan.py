@@ -142,9 +142,8 @@ def check_model(settings: Settings) -> None:
             hint="drop --effort, or use -m kimi-k3",
         )
     if not settings.thinking and family.thinking == "always":
-        raise UsageError(
-            f"--no-thinking cannot be set for {model}: it always thinks", hint="drop --no-thinking"
-        )
+        given = "--no-thinking" if "thinking" in settings.flags_given else "thinking = false (config file)"
+        raise UsageError(f"{given} cannot be set for {model}: it always thinks", hint=f"drop {given}")
     if settings.temperature is not None and not 0 <= settings.temperature <= 1:
         raise UsageError(f"--temperature must be between 0 and 1, got {settings.temperature}")
 

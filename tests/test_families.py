@@ -67,6 +67,10 @@ def test_a_retired_model_from_config_is_refused_too(kv, fake, env, tmp_path: Pat
     r = kv("describe", "a.png")
     assert r.returncode == 2 and "use -m kimi-k2.6" in r.stderr and fake.state.requests == []
     assert kv("models").returncode == 0  # commands that send no chat request are not stopped
+    _config(env, "thinking = false\n")
+    r = kv("describe", "a.png", "-m", "kimi-k3")
+    assert r.returncode == 2 and "thinking = false (config file) cannot be set for kimi-k3" in r.stderr
+    assert kv("describe", "a.png").returncode == 0  # kimi-k2.6 takes it
 
 
 def test_an_unknown_model_is_looked_up_once_a_day_and_refused_a_video_before_upload(
