@@ -1,17 +1,40 @@
 """Moonshot's facts, in one place: regions, models and their fixed parameters, the
 limits of the API, and published prices. Nothing else in the tool hard-codes them.
 
-Sources (read 2026-11; they change, which is why config.toml can override prices):
-- models and sampling: https://platform.moonshot.ai/docs (kimi-k2.6, released 2026-04,
-  and kimi-k2.5 take text, image and video, fix temperature/top_p/n/penalties and accept
-  `thinking`; the moonshot-v1-*-vision-preview models take images only).
+Sources (read 2026-12 with the search tool; they change, which is why config.toml can
+override prices and why a model this table does not know is looked up in GET /v1/models):
+- parameters per family: https://platform.kimi.ai/docs/api/models-overview (kimi-k2.6
+  fixes temperature, top_p 0.95, n 1, presence/frequency penalty 0 - "Cannot be
+  modified" - and takes `thinking` {"type": "enabled"|"disabled"}; moonshot-v1 takes
+  sampling as sent).
+- kimi-k3 (released 2026-07-16): https://platform.kimi.ai/docs/guide/kimi-k3-quickstart and
+  https://platform.kimi.ai/docs/guide/use-reasoning-effort: image and video input,
+  1,048,576-token context, thinking always on, top-level `reasoning_effort` of "low",
+  "high" or "max" (default "max"; at launch only "max" was taken), sampling fixed,
+  `max_completion_tokens` (default 131,072). Price 3.00 / 0.30 / 15.00 USD per 1M
+  (miss / hit / output): https://platform.kimi.ai/docs/pricing/chat.
+- kimi-k2.5 was shut down on 2026-08-31 in favour of kimi-k2.6 (Moonshot's notice, as
+  reported by client projects that migrated that day; the English docs still list it).
+- GET /v1/models items carry `context_length`, `supports_image_in`, `supports_video_in`,
+  `supports_reasoning` (Moonshot's OpenAPI description of /v1/models, platform.kimi.com).
+- Batch API: https://platform.kimi.com/docs/guide/use-batch-api ("Batch API 支持 kimi-k2.6
+  和 kimi-k2.5"; no temperature/top_p/n/penalties in a line). The English page
+  (platform.kimi.ai/docs/guide/use-batch-api) still says kimi-k2.5 only: we follow the
+  newer Chinese page, which the issue agrees with. Price: "Batch API inference costs are
+  60% of the standard model price" (https://platform.kimi.ai/docs/pricing/batch).
+  completion_window 12h..7d, metadata up to 16 pairs, keys <= 64 and values <= 512
+  characters (https://platform.kimi.ai/docs/api/batch-create).
+- `response_format` `json_schema` (strict): not found in Moonshot's pages we could search;
+  the issue reports it with caveats on k2.6 ($ref, oneOf weak). We send it to the k2.x and
+  k3 families and fall back to `json_object` + the schema in the prompt on a 400 that
+  names response_format (flows/send.py), so a service that refuses it still answers.
 - limits: a request body and an uploaded file at most 100 MB; 1,000 files and 10 GB
   per account; images recommended at most 4096x2160, videos at most 2048x1080.
 - rate tiers (concurrency, RPM, TPM, TPD by cumulative top-up):
   https://platform.moonshot.ai/docs/pricing/limits.
 - prices per 1M tokens, USD (cache miss / cache hit / output):
+  kimi-k3 3.00 / 0.30 / 15.00 (https://platform.kimi.ai/docs/pricing/chat);
   kimi-k2.6 0.95 / 0.16 / 4.00 (https://platform.kimi.com/docs/pricing/chat-k26);
-  kimi-k2.5 0.60 / 0.10 / 3.00 (https://platform.moonshot.ai/docs/pricing/chat);
   moonshot-v1-{8k,32k,128k}-vision-preview 0.20/2.00, 1.00/3.00, 2.00/5.00 (input/output,
   no cache price published: https://platform.moonshot.ai/docs/pricing/chat-v1).
   The China platform (api.moonshot.cn) bills in CNY at other rates: set them in config.
@@ -20,7 +43,7 @@ Sources (read 2026-11; they change, which is why config.toml can override prices
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,25 +53,7 @@ REGIONS = {
     "global": "https://api.moonshot.ai/v1",
     "cn": "https://api.moonshot.cn/v1",
 }
-DEFAULT_MODEL = "kimi-k2.6"
 ESTIMATE_PATH = "/tokenizers/estimate-token-count"  # Moonshot's token counter
-# The vision-capable models SPEC.md names; `models` asks the API for the full list.
-K2_MODELS = frozenset({"kimi-k2.6", "kimi-k2.5"})
-V1_VISION_MODELS = frozenset(
-    {
-        "moonshot-v1-8k-vision-preview",
-        "moonshot-v1-32k-vision-preview",
-        "moonshot-v1-128k-vision-preview",
-    }
-)
-KNOWN_MODELS = K2_MODELS | V1_VISION_MODELS
-# What a k2 model uses when a request sends no max_tokens.
-K2_DEFAULT_MAX_TOKENS = 32768
-
-
-def is_k2(model: str) -> bool:
-    """kimi-k2.6, kimi-k2.5 and their dated snapshots fix sampling and accept `thinking`."""
-    return model.startswith("kimi-k2")
 
 
 # -- limits -------------------------------------------------------------------------------
@@ -61,18 +66,11 @@ STORAGE_LIMIT = 10 * 1024 * MB  # bytes per account
 IMAGE_RECOMMENDED = (4096, 2160)  # landscape; a portrait image fits 2160x4096
 VIDEO_RECOMMENDED = (2048, 1080)
 
-# The Batch API's models: "Batch API currently only supports the kimi-k2.5 model"
-# (platform.kimi.ai/docs/guide/use-batch-api, read 2026-11). batch submit refuses others
-# before uploading anything.
-BATCH_MODELS = frozenset({"kimi-k2.5"})
-BATCH_DEFAULT_MODEL = "kimi-k2.5"
-
-
-def completion_budget(model: str, max_tokens: int | None) -> int | None:
-    """What rate limits (TPM) count on top of the input: max_tokens, sent or defaulted."""
-    if max_tokens is not None:
-        return max_tokens
-    return K2_DEFAULT_MAX_TOKENS if is_k2(model) else None
+# The Batch API bills 60% of the live price (platform.kimi.ai/docs/pricing/batch).
+BATCH_DISCOUNT = 0.6
+BATCH_WINDOW_HOURS = (12, 7 * 24)  # completion_window 12h..7d
+BATCH_METADATA_PAIRS = 16  # metadata: up to 16 pairs, keys <= 64, values <= 512 characters
+BATCH_METADATA_KEY, BATCH_METADATA_VALUE = 64, 512
 
 
 # -- rate tiers ---------------------------------------------------------------------------
@@ -125,6 +123,11 @@ class Price:
         hit = self.input if self.cached_input is None else self.cached_input
         return ((prompt - cached) * self.input + cached * hit + completion * self.output) / 1_000_000
 
+    def discounted(self, factor: float) -> Price:
+        """This price times `factor` (the Batch API's 60%)."""
+        hit = None if self.cached_input is None else self.cached_input * factor
+        return replace(self, input=self.input * factor, output=self.output * factor, cached_input=hit)
+
 
 def usage_tokens(usage: Mapping[str, Any]) -> tuple[int, int, int]:
     """(input, output, cached input) tokens of a chat answer's `usage`. Moonshot reports
@@ -143,13 +146,94 @@ def usage_tokens(usage: Mapping[str, Any]) -> tuple[int, int, int]:
     return prompt, count(usage.get("completion_tokens")), min(count(cached), prompt)
 
 
-PUBLISHED: dict[str, Price] = {
-    "kimi-k2.6": Price(0.95, 4.00, cached_input=0.16),
-    "kimi-k2.5": Price(0.60, 3.00, cached_input=0.10),
-    "moonshot-v1-8k-vision-preview": Price(0.20, 2.00),
-    "moonshot-v1-32k-vision-preview": Price(1.00, 3.00),
-    "moonshot-v1-128k-vision-preview": Price(2.00, 5.00),
-}
+# -- models -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Family:
+    """How a family of models takes a request: what every body is built from (plan.py)."""
+
+    name: str
+    fixed_sampling: bool  # temperature/top_p/n/penalties fixed: never sent, --temperature refused
+    thinking: str  # "switch": `thinking` enabled/disabled; "always": on, effort only; "none"
+    efforts: tuple[str, ...]  # the `reasoning_effort` values it takes; () none
+    limit_param: str  # the completion-limit parameter: "max_tokens" | "max_completion_tokens"
+    default_completion: int | None  # what it allows when no limit is sent (TPM counts it)
+    json_schema: bool  # takes response_format json_schema (strict)
+
+
+K3 = Family("kimi-k3", True, "always", ("low", "high", "max"), "max_completion_tokens", 131_072, True)
+K2 = Family("kimi-k2.x", True, "switch", (), "max_tokens", 32_768, True)
+V1_VISION = Family("moonshot-v1 vision", False, "none", (), "max_tokens", None, False)
+# A model this table does not know (GET /v1/models lists it): sent as asked, the API judges.
+LISTED = Family("listed by the API", False, "none", (), "max_tokens", None, False)
+
+
+@dataclass(frozen=True)
+class Model:
+    id: str
+    family: Family
+    context: int | None  # tokens
+    price: Price | None
+    image: bool = True
+    video: bool = False
+    batch: bool = False  # the Batch API takes it
+    retired: str | None = None  # the date Moonshot shut it down
+    successor: str | None = None
+    known: bool = True  # from this table; False: from GET /v1/models
+
+
+MODELS: dict[str, Model] = {
+    m.id: m
+    for m in (
+        Model("kimi-k3", K3, 1_048_576, Price(3.00, 15.00, cached_input=0.30), video=True),
+        Model("kimi-k2.6", K2, 262_144, Price(0.95, 4.00, cached_input=0.16), video=True, batch=True),
+        Model("kimi-k2.5", K2, 262_144, Price(0.60, 3.00, cached_input=0.10), video=True,
+              retired="2026-08-31", successor="kimi-k2.6"),
+        Model("moonshot-v1-8k-vision-preview", V1_VISION, 8_192, Price(0.20, 2.00)),
+        Model("moonshot-v1-32k-vision-preview", V1_VISION, 32_768, Price(1.00, 3.00)),
+        Model("moonshot-v1-128k-vision-preview", V1_VISION, 131_072, Price(2.00, 5.00)),
+    )
+}  # fmt: skip
+# Captions at the best quality per dollar Moonshot serves today: k2.6 takes image and video
+# at a fifth of kimi-k3's price (README says when kimi-k3 is worth it).
+DEFAULT_MODEL = "kimi-k2.6"
+PUBLISHED: dict[str, Price] = {m.id: m.price for m in MODELS.values() if m.price is not None}
+
+
+def known_model(model: str) -> Model | None:
+    return MODELS.get(model)
+
+
+def listed_model(raw: Mapping[str, Any]) -> Model:
+    """A model the table does not know, from its GET /v1/models item."""
+    ctx = raw.get("context_length")
+    image, video = raw.get("supports_image_in"), raw.get("supports_video_in")
+    return Model(
+        str(raw.get("id", "")),
+        LISTED,
+        ctx if isinstance(ctx, int) and not isinstance(ctx, bool) else None,
+        None,
+        image=image is True,
+        video=video is True,
+        known=False,
+    )
+
+
+def model_for(model: str, listed: Model | None = None) -> Model:
+    """The table's entry, else what the API listed (settings.model_info), else a model
+    taken as it is (a dry run, which looks nothing up)."""
+    if model in MODELS:
+        return MODELS[model]
+    if listed is not None and listed.id == model:
+        return listed
+    return Model(model, LISTED, None, None, video=True, known=False)
+
+
+def completion_budget(model: Model, max_tokens: int | None) -> int | None:
+    """What rate limits (TPM) count on top of the input, and what an answer may cost at
+    most: max_tokens, sent or the family's default."""
+    return max_tokens if max_tokens is not None else model.family.default_completion
 
 
 def bills_in_cny(base_url: str) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kimi_vision_cli.moonshot import BATCH_DEFAULT_MODEL, DEFAULT_MODEL, IMAGE_RECOMMENDED
+from kimi_vision_cli.moonshot import DEFAULT_MODEL, IMAGE_RECOMMENDED, K3
 
 # Help panels, in the order --help shows them.
 INPUTS = "Inputs and batch"
@@ -51,7 +51,7 @@ class Opt:
     # Choices only some commands take, added to `choices` there: describe's --format vtt|srt
     # (subtitles need --segment; any other command refuses them like any unknown choice).
     wider: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    # Defaults only some commands have: batch submit's model is the Batch API's one model.
+    # Defaults only some commands have (none today: batch submit takes the run's model).
     defaults: tuple[tuple[str, Any], ...] = ()
 
     def for_command(self, command: str | None) -> Opt:
@@ -170,16 +170,17 @@ _ROWS = [
     # -- prompt and model ---------------------------------------------------------------
     Opt("prompt", ("-p", "--prompt"), "Prompt (default: describe the media).", PROMPT, config=True, text=True),
     Opt("model", ("-m", "--model"), "Model id.", PROMPT, metavar="MODEL",
-        default=DEFAULT_MODEL, env=("KIMI_VISION_MODEL",), config=True,
-        defaults=(("batch submit", BATCH_DEFAULT_MODEL),)),
+        default=DEFAULT_MODEL, env=("KIMI_VISION_MODEL",), config=True),
     Opt("system", ("--system",), "System message.", PROMPT, config=True, text=True),
-    Opt("thinking", ("--thinking/--no-thinking",), "Thinking mode (kimi-k2.x).", PROMPT,
-        kind=bool, default=True, config=True),
+    Opt("thinking", ("--thinking/--no-thinking",), "Thinking mode (kimi-k2.x; kimi-k3 always thinks).",
+        PROMPT, kind=bool, default=True, config=True),
+    Opt("effort", ("--effort",), "How hard kimi-k3 thinks (reasoning_effort; not for other models).",
+        PROMPT, choices=K3.efforts, env=("KIMI_VISION_EFFORT",), config=True),
     Opt("show_thinking", ("--show-thinking",), "Stream the model's reasoning to stderr.", PROMPT, kind=bool),
     Opt("max_tokens", ("--max-tokens",), "Completion token budget.", PROMPT,
         kind=int, env=("KIMI_VISION_MAX_TOKENS",), config=True, low=1),
     Opt("temperature", ("--temperature",),
-        "Sampling temperature (not for kimi-k2.x).", PROMPT, kind=float),
+        "Sampling temperature (not for kimi-k2.x or kimi-k3, whose sampling is fixed).", PROMPT, kind=float),
     Opt("json_mode", ("--json-mode",), "Ask for a JSON object answer.",
         PROMPT, kind=bool),
     Opt("schema", ("--schema",),
@@ -230,6 +231,8 @@ _ROWS = [
         "Then read follow-up questions from stdin (EOF, exit or quit ends).", PROMPT, kind=bool, setting=False),
     Opt("ask", ("--ask",), "Estimate one `ask` request holding every input, with this question.", PROMPT,
         setting=False),
+    Opt("batch", ("--batch",), "Price as `batch submit` would send: the Batch API's price (60%), 4096 max_tokens.",
+        PROMPT, kind=bool, setting=False),
     Opt("all_models", ("--all",), "List every model the key can use, not only vision ones.", OUTPUT,
         kind=bool, setting=False),
     Opt("all_files", ("--all",), "Delete every file in the account, not only this tool's uploads.", INPUTS,
@@ -241,8 +244,8 @@ _ROWS = [
         argument=True, required=True),
     Opt("wait", ("--wait",), "Poll until the batches end (Ctrl-C leaves them running).", INPUTS,
         kind=bool, setting=False),
-    Opt("window", ("--window",), "Completion window, 12h to 7d.", INPUTS, default="24h", setting=False,
-        metavar="DURATION"),
+    Opt("window", ("--completion-window", "--window"), "Batch API completion window, 12h to 7d.", INPUTS,
+        default="24h", setting=False, metavar="DURATION"),
     # -- report (issue 22) ------------------------------------------------------------------
     Opt("report", ("--report",),
         "At the end (also of a run cut short), write a page to review the run's captions (see `report`).",
@@ -259,7 +262,8 @@ assert len(OPTIONS) == len(_ROWS), "an option dest is declared twice"
 
 # Groups of options that commands share, in --help order.
 _CONNECTION = ("base_url", "region", "api_key", "timeout", "retries")
-_MODEL = ("model", "system", "thinking", "show_thinking", "max_tokens", "temperature", "json_mode", "schema")
+_MODEL = ("model", "system", "thinking", "effort", "show_thinking", "max_tokens", "temperature", "json_mode",
+          "schema")  # fmt: skip
 _MEDIA = ("max_size", "no_resize", "convert", "keep_metadata", "downscale_video")
 _REQUEST = (*_MODEL, *_MEDIA, "upload")
 
@@ -274,7 +278,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "ask": ("question", "inputs", *_REQUEST, "prefix", "interactive", "recursive",
             "format", "dry_run", "verbose", "max_cost", *_CONNECTION),
     "upload": ("inputs", *_MEDIA, "no_cache", "recursive", "format", "verbose", *_CONNECTION),
-    "estimate": ("inputs", "prompt", "ask", *[o for o in _REQUEST if o != "show_thinking"], "segment",
+    "estimate": ("inputs", "prompt", "ask", "batch", *[o for o in _REQUEST if o != "show_thinking"], "segment",
                  "recursive", "files_from", "format", "dry_run", "verbose", *_CONNECTION),
     "models": ("all_models", "format", "verbose", *_CONNECTION),
     "files list": ("format", "verbose", *_CONNECTION),

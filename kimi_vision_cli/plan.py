@@ -23,7 +23,7 @@ from typing import Any
 
 from kimi_vision_cli import schema as schemas
 from kimi_vision_cli.errors import InputError, UsageError
-from kimi_vision_cli.moonshot import BODY_LIMIT, DEFAULT_MODEL, FILE_LIMIT, is_k2
+from kimi_vision_cli.moonshot import BODY_LIMIT, DEFAULT_MODEL, FILE_LIMIT, Model
 from kimi_vision_cli.settings import Settings
 
 DEFAULT_PROMPTS = {
@@ -122,20 +122,42 @@ def default_prompt(kinds: list[str]) -> str:
     )
 
 
+def check_model(settings: Settings) -> None:
+    """What no input can change, refused before any input is read (moonshot.MODELS):
+    a retired model, and the settings its family does not take."""
+    spec, model = settings.spec, settings.model
+    if spec.retired:
+        raise UsageError(
+            f"{model} was shut down by Moonshot on {spec.retired}", hint=f"use -m {spec.successor} instead"
+        )
+    family = spec.family
+    if settings.temperature is not None and family.fixed_sampling:
+        raise UsageError(
+            f"--temperature cannot be set for {model}: its sampling is fixed",
+            hint="drop --temperature, or use a moonshot-v1-*-vision-preview model",
+        )
+    if settings.effort is not None and not family.efforts:
+        raise UsageError(
+            f"--effort cannot be set for {model}: it has no reasoning_effort",
+            hint="drop --effort, or use -m kimi-k3",
+        )
+    if not settings.thinking and family.thinking == "always":
+        given = "--no-thinking" if "thinking" in settings.flags_given else "thinking = false (config file)"
+        raise UsageError(f"{given} cannot be set for {model}: it always thinks", hint=f"drop {given}")
+    if settings.temperature is not None and not 0 <= settings.temperature <= 1:
+        raise UsageError(f"--temperature must be between 0 and 1, got {settings.temperature}")
+
+
 def check_settings(settings: Settings, kinds: list[str]) -> None:
     """Refuse, before any network call, what the API would refuse for this model."""
-    if is_k2(settings.model):
-        if settings.temperature is not None:
-            raise UsageError(
-                f"--temperature cannot be set for {settings.model}: its sampling is fixed",
-                hint="drop --temperature, or use a moonshot-v1-*-vision-preview model",
-            )
-    elif "video" in kinds:
+    check_model(settings)
+    spec: Model = settings.spec
+    if "video" in kinds and not spec.video:
         raise UsageError(
             f"model {settings.model} cannot take video input", hint=f"use -m {DEFAULT_MODEL} for video"
         )
-    if settings.temperature is not None and not 0 <= settings.temperature <= 1:
-        raise UsageError(f"--temperature must be between 0 and 1, got {settings.temperature}")
+    if "image" in kinds and not spec.image:
+        raise UsageError(f"model {settings.model} cannot take image input", hint=f"use -m {DEFAULT_MODEL}")
 
 
 def media_part(ref: MediaRef, url: str | None = None, *, wire: bool = False) -> dict[str, Any]:
@@ -172,20 +194,35 @@ def build_messages(
     return messages
 
 
-def build_body(settings: Settings, messages: list[dict[str, Any]], *, stream: bool = True) -> dict[str, Any]:
+def build_body(
+    settings: Settings, messages: list[dict[str, Any]], *, stream: bool = True, json_object: bool = False
+) -> dict[str, Any]:
+    """The body as moonshot.MODELS says this model's family takes it. json_object: the
+    --schema goes as JSON Mode (the schema is in the prompt), not as json_schema."""
+    family = settings.spec.family
     body: dict[str, Any] = {"model": settings.model, "messages": messages}
     if stream:
         body["stream"] = True
     if settings.max_tokens is not None:
-        body["max_tokens"] = settings.max_tokens
-    if is_k2(settings.model):
-        # Fixed sampling parameters are never sent: any other value is a 400.
+        body[family.limit_param] = settings.max_tokens
+    if family.thinking == "switch":
         body["thinking"] = {"type": "enabled" if settings.thinking else "disabled"}
-    elif settings.temperature is not None:
+    if settings.effort is not None and family.efforts:
+        body["reasoning_effort"] = settings.effort
+    # Fixed sampling parameters are never sent: any other value is a 400.
+    if settings.temperature is not None and not family.fixed_sampling:
         body["temperature"] = settings.temperature
-    if settings.json_mode or settings.schema is not None:
+    if settings.schema is not None and family.json_schema and not json_object:
+        body["response_format"] = schemas.json_schema_format(schemas.load(settings.schema))
+    elif settings.json_mode or settings.schema is not None:
         body["response_format"] = dict(schemas.RESPONSE_FORMAT)
     return body
+
+
+def schema_in_prompt(settings: Settings) -> bool:
+    """--schema as JSON Mode with the schema described in the prompt: where the family
+    takes no json_schema (else the schema travels in response_format)."""
+    return settings.schema is not None and not settings.spec.family.json_schema
 
 
 def upload_placeholder(p: Prepared) -> str:
@@ -209,6 +246,7 @@ class Planned:
     history: tuple[dict[str, Any], ...] = ()
     prefix: str | None = None
     stream: bool = True
+    json_object: bool = True  # a --schema goes as JSON Mode (already in the prompt), not json_schema
 
     @property
     def records(self) -> list[dict[str, Any]]:
@@ -236,12 +274,27 @@ class Planned:
     @property
     def body(self) -> dict[str, Any]:
         """The request body; media still to upload appear as placeholders."""
-        return build_body(self.settings, self.messages(), stream=self.stream)
+        return build_body(self.settings, self.messages(), stream=self.stream, json_object=self.json_object)
 
     @property
     def wire_body(self) -> dict[str, Any]:
         """The body as sent: inline media left as MediaRefs (see media_part)."""
-        return build_body(self.settings, self.messages(wire=True), stream=self.stream)
+        return build_body(
+            self.settings, self.messages(wire=True), stream=self.stream, json_object=self.json_object
+        )
+
+    @property
+    def via_json_schema(self) -> bool:
+        return self.settings.schema is not None and not self.json_object
+
+    def as_json_object(self) -> Planned:
+        """This request with --schema as JSON Mode, the schema described in the prompt:
+        what a service that refuses json_schema gets (flows/send.py)."""
+        if not self.via_json_schema:
+            return self
+        assert self.settings.schema is not None
+        text = f"{self.prompt}\n\n{schemas.load(self.settings.schema).instruction()}"
+        return replace(self, prompt=text, json_object=True)
 
     def uploaded(self, index: int, file_id: str, *, cached: bool = False) -> Planned:
         """This plan once media[index] is uploaded as `file_id`: its part becomes ms://ID."""
@@ -269,9 +322,9 @@ def plan(
     kinds = [p.ref.kind for p in media]
     check_settings(settings, kinds)
     text = prompt if prompt is not None else (settings.prompt or default_prompt(kinds))
-    if settings.schema is not None:
+    if schema_in_prompt(settings):
         # Moonshot's JSON Mode wants the object described in the prompt (schema.py).
-        text = f"{text}\n\n{schemas.load(settings.schema).instruction()}"
+        text = f"{text}\n\n{schemas.load(settings.schema).instruction()}"  # type: ignore[arg-type]
     chosen: set[int] = set()
     if can_upload:
         fixed = len(text.encode()) + len((settings.system or "").encode()) + len((prefix or "").encode())
@@ -294,6 +347,7 @@ def plan(
         history=tuple(history),
         prefix=prefix,
         stream=stream,
+        json_object=not (settings.schema is not None and settings.spec.family.json_schema),
     )
 
 

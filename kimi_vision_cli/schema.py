@@ -33,6 +33,13 @@ from kimi_vision_cli.errors import APIError, UsageError
 
 RESPONSE_FORMAT = {"type": "json_object"}
 
+
+def json_schema_format(schema: Schema) -> dict[str, Any]:
+    """response_format for a family that takes json_schema (moonshot.Family.json_schema):
+    the schema itself, strict; the answer is still checked here (structured)."""
+    return {"type": "json_schema", "json_schema": {"name": "answer", "strict": True, "schema": schema.schema}}
+
+
 _TYPES: dict[str, dict[str, Any]] = {
     "str": {"type": "string"},
     "int": {"type": "integer"},

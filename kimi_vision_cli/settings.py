@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kimi_vision_cli.errors import AuthError, ConfigError, UsageError
-from kimi_vision_cli.moonshot import REGIONS
+from kimi_vision_cli.moonshot import REGIONS, Model, model_for
 from kimi_vision_cli.options import CONFIG_OPTIONS, OPTIONS, SETTINGS_OPTIONS, Opt
 
 
@@ -58,6 +58,13 @@ class Settings:
     config_path: Path | None = None
     flags_given: frozenset[str] = frozenset()  # options set on the command line (not env/config)
     defaulted: frozenset[str] = frozenset()  # options neither flag, env nor config set
+    effort: str | None = None  # --effort: kimi-k3's reasoning_effort
+    listed: Model | None = None  # a model the table does not know, as GET /v1/models lists it
+
+    @property
+    def spec(self) -> Model:
+        """The model's entry in moonshot.MODELS (or what the API listed for it)."""
+        return model_for(self.model, self.listed)
 
     @property
     def resize(self) -> bool:
@@ -138,9 +145,9 @@ def _check_values(data: dict[str, Any], text: str, path: Path) -> None:
             except UsageError as err:
                 raise fail(err.message, opt.dest, err.hint) from None
     for model, entry in data.get("prices", {}).items():
-        # `[prices."kimi-k2.5"]` with `input` and `output` per 1M tokens, optional `currency`.
+        # `[prices."kimi-k2.6"]` with `input` and `output` per 1M tokens, optional `currency`.
         if not isinstance(entry, dict):
-            raise fail(f"prices.{model} must be a table", model, 'e.g. [prices."kimi-k2.5"] input = 0.6')
+            raise fail(f"prices.{model} must be a table", model, 'e.g. [prices."kimi-k2.6"] input = 0.95')
         for name, value in entry.items():
             types = PRICE_KEYS.get(name)
             if types is None:

@@ -14,8 +14,8 @@ as `{"id", "custom_id", "response": {"status_code": 400, "body": {"error": {...}
 Time is simulated: each GET of a batch moves it one step (validating -> in_progress ->
 completed), so a test sees "still running" once before the results.
 
-READING (issue 13): the Batch API guide says "Batch API currently only supports the
-kimi-k2.5 model" (platform.kimi.ai/docs/guide/use-batch-api); the create reference says
+READING (issue 13, then 20): the Batch API guide says it takes kimi-k2.6 and kimi-k2.5
+(platform.kimi.com/docs/guide/use-batch-api; k2.5 has been shut down); the create reference says
 only that the model must exist and be the key's. Where the real service refuses another
 model (at create, or by failing the batch while validating) is not documented; we refuse
 it at create with a 400 naming the model, so a client that did not check first would
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from tests.fake_moonshot import FakeState
 
 _WINDOW = re.compile(r"^(\d+)([hd])$")
-BATCH_MODELS = {"kimi-k2.5"}
+BATCH_MODELS = {"kimi-k2.6"}  # the docs also name kimi-k2.5, shut down since 2026-08-31
 
 
 def _err(type_: str, message: str) -> dict[str, Any]:

@@ -39,10 +39,16 @@ Readings we chose where Moonshot's docs are unclear (each marked READING below):
   with an earlier request of the account are a hit (whole messages, no 256-token
   rounding); both fields are sent only when the hit is not zero.
 - JSON Mode (`response_format: {"type": "json_object"}`): Moonshot's guide has the prompt
-  describe the object wanted and documents no `json_schema` format, so we refuse
-  `json_schema` (400) and, when the prompt carries a JSON Schema after the words
-  "JSON Schema:", answer an object of that schema built from the media's captions (a
-  model that follows the prompt). `FakeState.answers` queues raw answers that the next
+  describe the object wanted; when the prompt carries a JSON Schema after the words
+  "JSON Schema:", we answer an object of that schema built from the media's captions (a
+  model that follows the prompt). `json_schema` (issue 20) is taken by kimi-k2.6 and
+  kimi-k3 and answered from its schema; other models refuse it (400 naming
+  response_format), and `FakeState.refuse_json_schema` makes every model refuse it.
+- Models (issue 20): kimi-k3 fixes sampling like k2.6 (temperature 1.0), refuses
+  `thinking` (always on) and takes `reasoning_effort` low|high|max; kimi-k2.5 was shut
+  down and answers 404 like any model not served; GET /v1/models also lists
+  kimi-lens-preview, a vision model the tool does not know (images only). READING:
+  `reasoning_effort` on another model is ignored (Moonshot ignores unknown fields). `FakeState.answers` queues raw answers that the next
   completions give instead, streamed or in a batch: how tests get a non-matching answer.
 """
 
@@ -62,14 +68,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 BODY_LIMIT = 100 * 1024 * 1024
-K2 = {"kimi-k2.6", "kimi-k2.5"}
+K2 = {"kimi-k2.6"}
+K3 = {"kimi-k3"}
+# Shut down (2026-08-31): the real service answers 404 like for any model it does not serve.
+RETIRED = {"kimi-k2.5"}
+# A vision model the tool's table does not know (issue 20): images only, its own context.
+NEW_VISION = {"kimi-lens-preview"}
 V1_VISION = {
     "moonshot-v1-8k-vision-preview",
     "moonshot-v1-32k-vision-preview",
     "moonshot-v1-128k-vision-preview",
 }
 TEXT_ONLY = {"moonshot-v1-8k", "moonshot-v1-32k", "moonshot-v1-128k"}
-MODELS = K2 | V1_VISION | TEXT_ONLY
+MODELS = K2 | K3 | V1_VISION | TEXT_ONLY | NEW_VISION
+JSON_SCHEMA_MODELS = K2 | K3  # response_format json_schema (READING: strict taken, not enforced)
+EFFORTS = ("low", "high", "max")
 IMAGE_MIMES = {"image/png", "image/jpeg", "image/webp", "image/gif"}
 VIDEO_MIMES = {
     "video/mp4", "video/mpeg", "video/quicktime", "video/x-msvideo", "video/x-flv",
@@ -84,6 +97,7 @@ _SIGNATURES = {
 }
 _DATA_URL = re.compile(r"^data:([a-z0-9.+-]+/[a-z0-9.+-]+);base64,(.*)$", re.DOTALL)
 FIXED_K2 = {"top_p": 0.95, "n": 1, "presence_penalty": 0.0, "frequency_penalty": 0.0}
+CONTEXT = {"kimi-k3": 1_048_576, "kimi-k2.6": 262_144, "kimi-lens-preview": 65_536}
 
 
 @dataclass
@@ -149,6 +163,7 @@ class FakeState:
     tokens_today: int = 0
     rate_limited: int = 0  # rate-limit 429s answered
     prefixes: set[str] = field(default_factory=set)  # message prefixes seen: the context cache
+    refuse_json_schema: bool = False  # every model refuses response_format json_schema (400)
 
 
 def describe_media(data: bytes, mime: str) -> str:
@@ -514,16 +529,22 @@ def compose_answer(body: dict[str, Any], state: FakeState) -> tuple[list[str], s
         question = " ".join(p.get("text", "") for p in question if p.get("type") == "text")
     turn = sum(1 for m in messages if m.get("role") == "user")
     text = f"**Answer {turn}** to {question!r}: " + "; ".join(captions or ["no media"]) + "."
-    if body.get("response_format", {}).get("type") == "json_object":
+    fmt = body.get("response_format") or {}
+    if fmt.get("type") == "json_object":
         text = json_answer(messages, "; ".join(captions), question)
+    elif fmt.get("type") == "json_schema":
+        text = json.dumps(_instance((fmt.get("json_schema") or {}).get("schema"), "; ".join(captions)))
     with state.lock:
         if state.answers:
             text = state.answers.popleft()
     if messages[-1].get("role") == "assistant" and messages[-1].get("partial"):
         text = " continued after the prefix: " + text
-    thinking = model in K2 and (body.get("thinking") or {}).get("type", "enabled") == "enabled"
-    reasoning = "Looking at the media. " if thinking else ""
-    max_tokens = body.get("max_tokens")
+    thinking = model in K3 or (
+        model in K2 and (body.get("thinking") or {}).get("type", "enabled") == "enabled"
+    )
+    reasoning = f"Looking at the media ({body.get('reasoning_effort', 'max')}). " if model in K3 else ""
+    reasoning = reasoning or ("Looking at the media. " if thinking else "")
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     words = text.split(" ")
     finish = "stop"
     if max_tokens is not None and len(words) > max_tokens:
@@ -567,7 +588,8 @@ def rate_limit(body: dict[str, Any], state: FakeState) -> str | None:
     now = time.monotonic()
     while state.starts and state.starts[0][0] <= now - lim.window:
         state.starts.popleft()
-    budget = body.get("max_tokens") or (32768 if body.get("model") in K2 else 0)
+    default = 131_072 if body.get("model") in K3 else 32768 if body.get("model") in K2 else 0
+    budget = body.get("max_completion_tokens") or body.get("max_tokens") or default
     tokens = sum(len(json.dumps(m)) // 4 for m in body.get("messages") or []) + budget
     who = f"Your account {lim.org}<{lim.ak}> request reached"
     after = "please try again after 1 seconds"
@@ -650,12 +672,19 @@ def validate_chat(body: Any, state: FakeState) -> tuple[int, str, str] | None:
     if not isinstance(messages, list) or not messages:
         return 400, "invalid_request_error", "messages must be a non-empty list"
     fmt = body.get("response_format")
-    if fmt is not None and (not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object")):
+    kinds = ("text", "json_object", *(("json_schema",) if model in JSON_SCHEMA_MODELS else ()))
+    if state.refuse_json_schema:
+        kinds = ("text", "json_object")
+    if fmt is not None and (not isinstance(fmt, dict) or fmt.get("type") not in kinds):
         kind = fmt.get("type") if isinstance(fmt, dict) else fmt
-        return 400, "invalid_request_error", f"response_format type {kind!r} is not supported"
+        return 400, "invalid_request_error", f"response_format type {kind!r} is not supported by {model}"
     is_k2 = model in K2
-    if is_k2:
-        thinking_on = (body.get("thinking") or {}).get("type", "enabled") == "enabled"
+    if model in K3 and "thinking" in body:
+        return 400, "invalid_request_error", "thinking cannot be set for kimi-k3: it always thinks"
+    if "reasoning_effort" in body and model in K3 and body["reasoning_effort"] not in EFFORTS:
+        return 400, "invalid_request_error", f"reasoning_effort must be one of {', '.join(EFFORTS)}"
+    if is_k2 or model in K3:
+        thinking_on = model in K3 or (body.get("thinking") or {}).get("type", "enabled") == "enabled"
         fixed = dict(FIXED_K2, temperature=1.0 if thinking_on else 0.6)
         for key, value in fixed.items():
             if key in body and body[key] != value:
@@ -689,7 +718,7 @@ def validate_chat(body: Any, state: FakeState) -> tuple[int, str, str] | None:
                 return 400, "invalid_request_error", f"unknown content part type {kind!r}"
             if model in TEXT_ONLY:
                 return 400, "invalid_request_error", f"model {model} does not support image input"
-            if kind == "video_url" and not is_k2:
+            if kind == "video_url" and not (is_k2 or model in K3):
                 return 400, "invalid_request_error", f"model {model} does not support video input"
             url = (part.get(kind) or {}).get("url")
             if not isinstance(url, str):
@@ -740,13 +769,13 @@ class _Server(ThreadingHTTPServer):
         out = []
         for mid in sorted(MODELS):
             vision = mid not in TEXT_ONLY
-            ctx = 262144 if mid in K2 else int(mid.split("-")[2].rstrip("k")) * 1024
+            ctx = CONTEXT.get(mid) or int(mid.split("-")[2].rstrip("k")) * 1024
             # The shape of Moonshot's GET /v1/models items (its OpenAPI description lists
             # created, context_length, supports_image_in/video_in/reasoning).
             out.append({
                 "id": mid, "object": "model", "created": 1767225600, "owned_by": "moonshot",
-                "context_length": ctx, "supports_image_in": vision, "supports_video_in": mid in K2,
-                "supports_reasoning": mid in K2,
+                "context_length": ctx, "supports_image_in": vision, "supports_video_in": mid in K2 | K3,
+                "supports_reasoning": mid in K2 | K3,
             })  # fmt: skip
         return out
 

@@ -128,16 +128,17 @@ def test_files_from_outside_the_manifest_directory_fail_unsent(kv, fake, ds: Pat
 # -- --schema ----------------------------------------------------------------------------
 
 
-def test_schema_asks_json_object_and_records_carry_data(kv, fake, ds: Path) -> None:  # type: ignore[no-untyped-def]
+def test_schema_asks_json_schema_and_records_carry_data(kv, fake, ds: Path) -> None:  # type: ignore[no-untyped-def]
     r = kv("describe", "ds/a.png", "--schema", FIELDS, "--format", "jsonl")
     assert r.returncode == 0, r.stderr
     (rec,) = [json.loads(line) for line in r.stdout.splitlines()]
     assert rec["data"] == {"alt_text": "a 64x48 image/png image, mean colour (189, 42, 26)",
                            "people": 1, "tags": ["a", "64x48", "image/png"]}  # fmt: skip
     (req,) = fake.chat_requests
-    assert req.body["response_format"] == {"type": "json_object"}
-    prompt = req.body["messages"][-1]["content"][-1]["text"]
-    assert prompt.startswith("Describe the content of the image.\n\n") and '"people"' in prompt
+    fmt = req.body["response_format"]  # kimi-k2.6 takes json_schema (issue 20)
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
+    assert set(fmt["json_schema"]["schema"]["properties"]) == {"alt_text", "people", "tags"}
+    assert req.body["messages"][-1]["content"][-1]["text"] == "Describe the content of the image."
     plain = kv("describe", "ds/a.png", "--format", "jsonl")
     assert "data" not in json.loads(plain.stdout)  # the key comes with --schema only
 
@@ -246,7 +247,7 @@ def test_batch_results_several_ids_and_a_bad_answer_asked_again_live(
     assert all(rec["error"] is None and rec["data"]["people"] == 1 for rec in recs)
     assert "ds/a.png: answer does not match the schema" in r.stderr and "nope-1" in r.stderr
     (live,) = fake.chat_requests  # the one bad answer, asked again with the batch line's body
-    assert live.body["response_format"] == {"type": "json_object"} and live.body["stream"] is True
+    assert live.body["response_format"]["type"] == "json_schema" and live.body["stream"] is True
     assert (ds / "a.png.xmp").exists() and (ds / "sub" / "b.png.xmp").exists()
     # Fetching again pays nothing more: the live retry's answer was kept.
     again = kv("batch", "results", one, "--format", "jsonl")

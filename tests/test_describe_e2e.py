@@ -341,11 +341,13 @@ def test_wrong_key_exit_3_with_region_hint(kv, fake, tmp_path: Path) -> None:
 
 
 def test_unknown_model_is_named(kv, fake, tmp_path: Path) -> None:
+    # Not in the table, not in GET /v1/models: refused before any input is read (issue 20).
     write_image(tmp_path / "a.png")
-    r = kv("describe", "a.png", "-m", "kimi-nonexistent")
-    assert r.returncode == 1
-    assert "kimi-nonexistent" in r.stderr and "kimi-vision models" in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
+    r = kv("describe", "a.png", "missing.png", "-m", "kimi-nonexistent")
+    assert r.returncode == 2
+    assert "kimi-nonexistent" in r.stderr and "kimi-k2.6, kimi-k3, kimi-lens-preview" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "missing.png" not in r.stderr
+    assert fake.chat_requests == []
 
 
 @pytest.mark.process

@@ -64,10 +64,39 @@ def test_text_output_total_cost_and_stderr_note(kv, fake, tmp_path: Path) -> Non
     a, b = _tokens_line(r.stdout, "a.png"), _tokens_line(r.stdout, "b.png")
     assert a > b
     assert _tokens_line(r.stdout, "total") == a + b
-    cost_line = r.stdout.strip().splitlines()[-1]
+    cost_line, worst_line = r.stdout.strip().splitlines()[-2:]
     assert cost_line.startswith(f"cost: {(a + b) * 0.95 / 1e6:.6f} USD")
     assert "max_tokens" in r.stderr and "rate limits" in r.stderr  # the note is on stderr...
     assert "max_tokens" not in r.stdout  # ...not mixed into the data
+    # The worst case: every request's whole default completion limit (32768) at the output price.
+    worst = ((a + b) * 0.95 + 2 * 32768 * 4.00) / 1e6
+    assert (
+        worst_line
+        == f"worst case: {worst:.6f} USD (input plus 32768 output tokens per request at 4 USD per 1M)"
+    )
+
+
+def test_worst_case_per_input_and_at_the_batch_price(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", 280, 280)
+    doc = json.loads(kv("estimate", "a.png", "--max-tokens", "1000", "--format", "json").stdout)
+    (rec,) = doc["inputs"]
+    assert rec["worst_case"] == {
+        "currency": "USD",
+        "amount": round((rec["tokens"] * 0.95 + 1000 * 4.00) / 1e6, 6),
+    }
+    assert doc["worst_case"] == rec["worst_case"]
+    # --batch: what batch submit would send (4096 max_tokens) at the Batch API's 60%.
+    doc = json.loads(kv("estimate", "a.png", "--batch", "--format", "json").stdout)
+    tokens = doc["inputs"][0]["tokens"]
+    assert doc["cost"]["amount"] == round(tokens * 0.95 * 0.6 / 1e6, 6)
+    assert doc["worst_case"]["amount"] == round((tokens * 0.95 + 4096 * 4.00) * 0.6 / 1e6, 6)
+    # kimi-k3: its own price, and its default completion limit (131,072 max_completion_tokens).
+    doc = json.loads(kv("estimate", "a.png", "-m", "kimi-k3", "--format", "json").stdout)
+    tokens = doc["inputs"][0]["tokens"]
+    assert doc["cost"]["amount"] == round(tokens * 3.00 / 1e6, 6)
+    assert doc["worst_case"]["amount"] == round((tokens * 3.00 + 131_072 * 15.00) / 1e6, 6)
+    r = kv("estimate", "a.png", "--batch", "-m", "kimi-k3")
+    assert r.returncode == 2 and "not available on Moonshot's Batch API" in r.stderr
 
 
 def test_json_shape(kv, fake, tmp_path: Path) -> None:
@@ -76,9 +105,9 @@ def test_json_shape(kv, fake, tmp_path: Path) -> None:
     r = kv("estimate", "a.png", "bad.png", "--format", "json")
     assert r.returncode == 2  # a bad input: the run goes on, exit 2
     doc = json.loads(r.stdout)
-    assert list(doc) == ["model", "inputs", "total_tokens", "cost"]
+    assert list(doc) == ["model", "inputs", "total_tokens", "cost", "worst_case"]
     good, bad = doc["inputs"]
-    assert list(good) == ["input", "tokens", "media", "error"]
+    assert list(good) == ["input", "tokens", "media", "error", "worst_case"]
     assert good["input"] == "a.png" and good["tokens"] > 0 and good["error"] is None
     assert good["media"][0]["width"] == 100 and good["media"][0]["transport"] == "inline"
     assert bad["tokens"] is None and bad["error"]["code"] == "bad_input"
@@ -102,11 +131,12 @@ def test_config_prices_override_the_table(kv, fake, tmp_path: Path, env: dict[st
 
 def test_unknown_price_is_null_not_invented(kv, fake, tmp_path: Path) -> None:
     write_image(tmp_path / "a.png", 64, 48)
-    # A model the tokenizer knows but our table does not price.
-    r = kv("estimate", "a.png", "-m", "moonshot-v1-8k", "--format", "json")
-    # moonshot-v1-8k is text-only: the loopback server refuses image input for it, like Moonshot.
-    assert r.returncode == 1
+    # A vision model the API lists but our table does not know, so does not price.
+    r = kv("estimate", "a.png", "-m", "kimi-lens-preview", "--format", "json")
+    assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["cost"] == {"currency": None, "amount": None}
+    text = kv("estimate", "a.png", "-m", "kimi-lens-preview")
+    assert 'cost: unknown (no price for kimi-lens-preview; set [prices."kimi-lens-preview"]' in text.stdout
 
 
 def test_ask_mode_is_one_request_with_every_input(kv, fake, tmp_path: Path) -> None:

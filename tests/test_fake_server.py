@@ -40,7 +40,7 @@ def image_msg(url: str) -> list[dict]:
 
 def test_accepts_a_good_request(fake) -> None:
     status, out = post(
-        fake, {"model": "kimi-k2.5", "messages": image_msg(f"data:image/png;base64,{PNG}"), "stream": True}
+        fake, {"model": "kimi-k2.6", "messages": image_msg(f"data:image/png;base64,{PNG}"), "stream": True}
     )
     assert status == 200
     assert out["raw"].rstrip().endswith("data: [DONE]")
@@ -57,7 +57,7 @@ def test_accepts_a_good_request(fake) -> None:
         # content as a string holding serialised JSON parts
         (
             {
-                "model": "kimi-k2.5",
+                "model": "kimi-k2.6",
                 "messages": [
                     {
                         "role": "user",
@@ -69,21 +69,21 @@ def test_accepts_a_good_request(fake) -> None:
             "array of parts",
         ),
         # a wrong data-URL MIME
-        ({"model": "kimi-k2.5", "messages": image_msg(f"data:image/.png;base64,{PNG}")}, 400, "mime"),
+        ({"model": "kimi-k2.6", "messages": image_msg(f"data:image/.png;base64,{PNG}")}, 400, "mime"),
         # bytes that are not what the MIME says
         (
-            {"model": "kimi-k2.5", "messages": image_msg(f"data:image/jpeg;base64,{PNG}")},
+            {"model": "kimi-k2.6", "messages": image_msg(f"data:image/jpeg;base64,{PNG}")},
             400,
             "does not match",
         ),
-        # fixed sampling parameters on kimi-k2.5
+        # fixed sampling parameters on kimi-k2.6
         (
-            {"model": "kimi-k2.5", "messages": image_msg(f"data:image/png;base64,{PNG}"), "temperature": 0.3},
+            {"model": "kimi-k2.6", "messages": image_msg(f"data:image/png;base64,{PNG}"), "temperature": 0.3},
             400,
             "temperature",
         ),
         (
-            {"model": "kimi-k2.5", "messages": image_msg(f"data:image/png;base64,{PNG}"), "top_p": 0.5},
+            {"model": "kimi-k2.6", "messages": image_msg(f"data:image/png;base64,{PNG}"), "top_p": 0.5},
             400,
             "top_p",
         ),
@@ -120,7 +120,7 @@ def test_accepts_a_good_request(fake) -> None:
             "Not found the model kimi-k9",
         ),
         # URLs are not fetched by the API
-        ({"model": "kimi-k2.5", "messages": image_msg("https://example.com/a.png")}, 400, "URLs"),
+        ({"model": "kimi-k2.6", "messages": image_msg("https://example.com/a.png")}, 400, "URLs"),
     ],
 )
 def test_refuses_what_moonshot_refuses(fake, body: dict, status: int, needle: str) -> None:
@@ -132,14 +132,14 @@ def test_refuses_what_moonshot_refuses(fake, body: dict, status: int, needle: st
 
 def test_accepts_the_fixed_value_itself(fake) -> None:
     status, _ = post(
-        fake, {"model": "kimi-k2.5", "messages": image_msg(f"data:image/png;base64,{PNG}"), "top_p": 0.95}
+        fake, {"model": "kimi-k2.6", "messages": image_msg(f"data:image/png;base64,{PNG}"), "top_p": 0.95}
     )
     assert status == 200
 
 
 def test_bad_key_is_401_invalid_authentication(fake) -> None:
     status, out = post(
-        fake, {"model": "kimi-k2.5", "messages": image_msg(f"data:image/png;base64,{PNG}")}, key="sk-nope"
+        fake, {"model": "kimi-k2.6", "messages": image_msg(f"data:image/png;base64,{PNG}")}, key="sk-nope"
     )
     assert status == 401
     assert out["error"]["type"] == "invalid_authentication_error"

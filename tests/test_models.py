@@ -10,8 +10,9 @@ def test_lists_only_vision_models_piped(kv, fake) -> None:
     assert r.returncode == 0, r.stderr
     rows = [line.split("\t") for line in r.stdout.splitlines()]
     assert rows == [
-        ["kimi-k2.5", "262144", "image,video"],
         ["kimi-k2.6", "262144", "image,video"],
+        ["kimi-k3", "1048576", "image,video"],
+        ["kimi-lens-preview", "65536", "image"],
         ["moonshot-v1-128k-vision-preview", "131072", "image"],
         ["moonshot-v1-32k-vision-preview", "32768", "image"],
         ["moonshot-v1-8k-vision-preview", "8192", "image"],
@@ -32,7 +33,7 @@ def test_all_and_json(kv, fake) -> None:
         "image": False,
         "video": False,
     }
-    assert by_id["kimi-k2.5"]["video"] is True
+    assert by_id["kimi-k3"]["video"] is True and by_id["kimi-lens-preview"]["video"] is False
 
 
 def test_fallback_to_known_ids_when_flags_are_missing(kv, fake) -> None:

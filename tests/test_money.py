@@ -172,26 +172,26 @@ def test_ask_max_cost_zero_sends_nothing_and_a_spent_budget_ends_the_talk(kv, fa
 # -- batch submit -----------------------------------------------------------------------------
 
 
-def test_batch_submit_takes_kimi_k25_and_refuses_another_model_before_uploading(
+def test_batch_submit_takes_kimi_k26_and_refuses_another_model_before_uploading(
     kv, fake, tmp_path: Path
 ) -> None:
     write_image(tmp_path / "a.png")
-    r = kv("batch", "submit", "a.png", "-m", "kimi-k2.6")
+    r = kv("batch", "submit", "a.png", "-m", "kimi-k3")
     assert r.returncode == 2
-    assert "kimi-k2.6 is not available on Moonshot's Batch API, which takes kimi-k2.5 only" in r.stderr
+    assert "kimi-k3 is not available on Moonshot's Batch API, which takes kimi-k2.6" in r.stderr
     assert fake.state.requests == []  # nothing read, nothing uploaded
     r = kv("batch", "submit", "a.png")
     assert r.returncode == 0, r.stderr
     (line,) = fake.state.file_data[next(iter(fake.state.files))].decode().splitlines()
-    assert json.loads(line)["body"]["model"] == "kimi-k2.5"
+    assert json.loads(line)["body"]["model"] == "kimi-k2.6"
 
 
 def test_batch_submit_max_cost_submits_what_fits_at_its_worst_case(kv, fake, tmp_path: Path) -> None:
     names = _images(tmp_path, 4)
-    est = json.loads(kv("estimate", *names, "-m", "kimi-k2.5", "--format", "json").stdout)
+    est = json.loads(kv("estimate", *names, "--format", "json").stdout)
     tokens = [i["tokens"] for i in est["inputs"]]
-    # kimi-k2.5: 0.60 in, 3.00 out per 1M; batch submit asks for 4096 tokens at most
-    worst = [(t * 0.60 + 4096 * 3.00) / 1e6 for t in tokens]
+    # kimi-k2.6 at the Batch API's 60%: 0.57 in, 2.40 out per 1M; batch submit asks for 4096 tokens at most
+    worst = [(t * 0.95 * 0.6 + 4096 * 4.00 * 0.6) / 1e6 for t in tokens]
     budget = sum(worst[:2]) + worst[2] / 2  # two fit, the third does not
     r = kv("batch", "submit", *names, "--max-cost", f"{budget:.8f}", "--format", "json")
     assert r.returncode == 75, r.stderr

@@ -119,8 +119,8 @@ def test_caption_and_keywords_of_a_structured_answer() -> None:
 # -- the loopback server's JSON Mode (tests/fake_moonshot.py), which the CLI tests rely on --
 
 
-def _chat(fake: FakeMoonshot, fmt: dict[str, object], text: str) -> tuple[int, str]:
-    body = {"model": "kimi-k2.6", "response_format": fmt, "messages": [{"role": "user", "content": text}]}
+def _chat(fake: FakeMoonshot, fmt: dict[str, object], text: str, model: str = "kimi-k2.6") -> tuple[int, str]:
+    body = {"model": model, "response_format": fmt, "messages": [{"role": "user", "content": text}]}
     req = urllib.request.Request(
         fake.base_url + "/chat/completions", json.dumps(body).encode(),
         {"Content-Type": "application/json", "Authorization": "Bearer " + fake.api_key},
@@ -142,9 +142,16 @@ def test_fake_answers_the_schema_in_the_prompt_and_queued_answers(fake: FakeMoon
     assert s.parse(_chat(fake, sch.RESPONSE_FORMAT, s.instruction())[1])  # the queue is used up
 
 
-def test_fake_refuses_json_schema_response_format(fake: FakeMoonshot) -> None:
-    status, body = _chat(fake, {"type": "json_schema", "json_schema": {"schema": {}}}, "hi")
-    assert status == 400 and "json_schema" in body
+def test_fake_takes_json_schema_where_moonshot_does(fake: FakeMoonshot) -> None:
+    fmt = {
+        "type": "json_schema",
+        "json_schema": {"schema": {"type": "object", "properties": {"n": {"type": "integer"}}}},
+    }
+    assert _chat(fake, fmt, "hi") == (200, '{"n": 1}')
+    status, body = _chat(fake, fmt, "hi", model="moonshot-v1-8k-vision-preview")
+    assert status == 400 and "response_format" in body and "json_schema" in body
+    fake.state.refuse_json_schema = True
+    assert _chat(fake, fmt, "hi")[0] == 400
 
 
 def test_structured_retries_once_then_fails() -> None:

@@ -211,12 +211,17 @@ def test_a_walk_with_media_deep_inside_is_not_empty(kv, fake, tmp_path: Path) ->
 
 @pytest.mark.parametrize("j", ["1", "4"])
 def test_an_unknown_model_stops_a_run_at_the_first_404(kv, fake, tmp_path: Path, j: str) -> None:
+    # GET /v1/models lists it, the chat endpoint says it does not exist (a model retired
+    # between the two): the first 404 stops the run, naming the account's vision models.
+    listed = fake._server.models()
+    fake._server.models = lambda: [*listed, {**listed[0], "id": "kimi-nonexistent"}]  # type: ignore[method-assign]
     names = [write_image(tmp_path / f"img{i:02d}.png", 8 + i, 6).name for i in range(12)]
     r = kv("describe", "-j", j, "-m", "kimi-nonexistent", *names, "--format", "jsonl")
     assert r.returncode == 1, r.all
     assert len(fake.chat_requests) <= int(j)  # the first answer stops it; those in flight end
     errors = [line for line in r.stderr.splitlines() if "error:" in line]
-    assert len(errors) == 1 and "kimi-nonexistent" in errors[0] and "kimi-vision models" in errors[0]
+    assert len(errors) == 1 and "model kimi-nonexistent no longer exists" in errors[0]
+    assert "pick one with -m: kimi-k2.6, kimi-k3" in errors[0]
     assert "stopped:" in r.stderr  # the summary says the rest was not sent
     records = [json.loads(line) for line in r.stdout.splitlines()]
     assert len(records) == 12  # one per input (SPEC): the unsent ones say not_started

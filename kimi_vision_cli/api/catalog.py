@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kimi_vision_cli.moonshot import K2_MODELS, KNOWN_MODELS, is_k2
+from kimi_vision_cli.moonshot import known_model
 
 
 @dataclass(frozen=True)
@@ -25,11 +25,12 @@ def model_info(raw: dict[str, Any]) -> ModelInfo:
     image = raw.get("supports_image_in")
     video = raw.get("supports_video_in")
     known = isinstance(image, bool)
+    ours = known_model(mid)
     if not known:
         # Older answers lack the flags: trust the vision ids Moonshot documents.
-        image = mid in KNOWN_MODELS
+        image = ours is not None and ours.image
     if not isinstance(video, bool):
-        video = mid in K2_MODELS or (bool(image) and is_k2(mid))
+        video = ours is not None and ours.video
     ctx = raw.get("context_length")
     return ModelInfo(mid, ctx if isinstance(ctx, int) else None, bool(image), bool(video), known)
 

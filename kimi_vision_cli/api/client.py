@@ -83,7 +83,7 @@ class MoonshotClient:
         self.observer = observer or RateLimitObserver()
         self._log = log
         self._errors = Translator(settings, self.redact)
-        self.gate = Gate(budget=completion_budget(settings.model, settings.max_tokens))
+        self.gate = Gate(budget=completion_budget(settings.spec, settings.max_tokens))
         hooks: dict[str, list[Callable[[Any], None]]] = {"response": [self._on_response]}
         if log is not None:  # --verbose: one line per HTTP attempt, never a header's value but ids
             hooks = {"request": [self._log_request], "response": [self._log_response, self._on_response]}
@@ -300,12 +300,15 @@ class MoonshotClient:
         return [m for m in data if isinstance(m, dict)]
 
     # -- Batch API (OpenAI-compatible: /v1/batches) ---------------------------------
-    def batch_create(self, input_file_id: str, completion_window: str) -> dict[str, Any]:
+    def batch_create(
+        self, input_file_id: str, completion_window: str, metadata: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         with self._errors():
             obj = self._sdk.batches.create(
                 input_file_id=input_file_id,
                 endpoint="/v1/chat/completions",
                 completion_window=completion_window,  # type: ignore[arg-type]  # Moonshot takes 12h..7d
+                metadata=metadata,
             )
         return dict(obj.model_dump())
 

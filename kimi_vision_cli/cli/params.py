@@ -159,17 +159,27 @@ def open_files_from(path: Path | None) -> Any:
         raise UsageError(f"cannot read --files-from: {exc.strerror}", input=str(path)) from None
 
 
-def context_for(settings: Settings) -> Any:
+def context_for(settings: Settings, *, model: bool = True) -> Any:
+    """The run's Context. model=False: a command that sends no chat request (models,
+    files, batch status...), which a retired or unknown -m must not stop."""
     from kimi_vision_cli.flows.context import Context
     from kimi_vision_cli.output.render import Diagnostics
-    from kimi_vision_cli.plan import check_settings
+    from kimi_vision_cli.plan import check_model
 
-    # What no input can change (--temperature on kimi-k2.x): one error, exit 2, before any
-    # input is read; what depends on the input (video on a v1 model) is checked per input.
-    check_settings(settings, [])
+    # What no input can change (a retired model, --temperature on kimi-k2.x): one error,
+    # exit 2, before any input is read; what depends on the input (video on a v1 model)
+    # is checked per input.
+    if model:
+        check_model(settings)
     if settings.schema is not None:
         from kimi_vision_cli import schema
 
         schema.load(settings.schema)  # a bad --schema is exit 2 before any input is read
     # --dry-run plans only: the context refuses to make a client (no network).
-    return Context(settings, STATE.term, Diagnostics(STATE.term), offline=settings.dry_run)
+    ctx = Context(settings, STATE.term, Diagnostics(STATE.term), offline=settings.dry_run)
+    if model and not settings.spec.known and not settings.dry_run:
+        from kimi_vision_cli.flows.models import look_up
+
+        ctx.settings = settings.with_(listed=look_up(ctx))  # GET /v1/models, cached a day
+        check_model(ctx.settings)
+    return ctx

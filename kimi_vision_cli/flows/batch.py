@@ -34,10 +34,10 @@ from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.flows.prepare import prepare_source
 from kimi_vision_cli.flows.send import check_answer, send_body
 from kimi_vision_cli.inputs.discover import Source, display_name, valid_id
-from kimi_vision_cli.moonshot import BATCH_DEFAULT_MODEL, BATCH_MODELS, FILE_LIMIT, MB
-from kimi_vision_cli.output.records import Result, Submitted
+from kimi_vision_cli.moonshot import BATCH_DISCOUNT, BATCH_WINDOW_HOURS, FILE_LIMIT, MB, MODELS, price_for
+from kimi_vision_cli.output.records import Cost, Result, Submitted
 from kimi_vision_cli.plan import plan
-from kimi_vision_cli.settings import cache_dir
+from kimi_vision_cli.settings import Settings, cache_dir
 
 # Under Moonshot's 100 MB file cap, with room for multipart framing.
 MAX_FILE_BYTES = FILE_LIMIT - 5 * MB
@@ -52,39 +52,60 @@ def check_window(window: str) -> str:
         hours = int(window[:-1]) * _WINDOW_UNITS[window[-1]]
     except (KeyError, ValueError, IndexError):
         hours = -1
-    if not 12 <= hours <= 7 * 24:
-        raise UsageError(f"--window {window!r} must be between 12h and 7d", hint="e.g. 24h or 3d")
+    low, high = BATCH_WINDOW_HOURS
+    if not low <= hours <= high:
+        raise UsageError(f"--completion-window {window!r} must be between 12h and 7d", hint="e.g. 24h or 3d")
     return window
 
 
-def check_model(model: str) -> None:
-    """The Batch API takes fewer models than chat: refuse another before anything is read."""
-    if model not in BATCH_MODELS:
-        takes = ", ".join(sorted(BATCH_MODELS))
+def check_model(settings: Settings) -> None:
+    """Refused here only when moonshot.MODELS says the Batch API does not take the model
+    (a model the table does not know goes: the service decides), before anything is read."""
+    spec = settings.spec
+    if spec.known and not spec.batch:
+        takes = ", ".join(m.id for m in MODELS.values() if m.batch and not m.retired)
         raise UsageError(
-            f"{model} is not available on Moonshot's Batch API, which takes {takes} only",
-            hint=f"drop -m (batch submit uses {BATCH_DEFAULT_MODEL}) or use describe, which takes every model",
+            f"{spec.id} is not available on Moonshot's Batch API, which takes {takes}",
+            hint=f"use -m {takes.split(', ')[0]}, or describe, which takes every model",
         )
+
+
+def custom_id(index: int, source: Source) -> str:
+    """The request's custom_id carries its input, so `batch results` on a machine that
+    did not submit the batch writes the same sidecars and manifest rows (issue 20)."""
+    return f"kv-{index:07d}:{source.kind}:{source.value}"
+
+
+def source_of(cid: str) -> Source | None:
+    """The input a custom_id made by custom_id() names (None: another tool's id)."""
+    parts = cid.split(":", 2)
+    if (
+        len(parts) != 3
+        or not parts[0].startswith("kv-")
+        or parts[1] not in ("path", "stdin", "file_id", "url")
+    ):
+        return None
+    return Source(parts[1], parts[2])
 
 
 def _lines(sources: Iterable[Source], ctx: Context) -> Iterator[tuple[str, Source, bytes | KimiVisionError]]:
     """(custom_id, input, its JSONL line or why it has none) per input, prepared one by one.
     A batch line carries its media inline: the Batch API file is the upload."""
     for index, source in enumerate(sources):
-        custom_id = f"kv-{index:07d}"
+        cid = custom_id(index, source)
         try:
             prepared = prepare_source(source, ctx)
             planned = plan(
                 [prepared], None, ctx.settings, label=source.display, stream=False, can_upload=False
             )
         except KimiVisionError as err:
-            yield custom_id, source, err.with_input(source.display)
+            yield cid, source, err.with_input(source.display)
             continue
-        line = {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": planned.body}
+        line = {"custom_id": cid, "method": "POST", "url": "/v1/chat/completions", "body": planned.body}
         data = (json.dumps(line, ensure_ascii=False) + "\n").encode()
         if len(data) > MAX_FILE_BYTES:
             yield (
-                custom_id,
+                cid,
                 source,
                 InputError(
                     "one request is over the batch file's 100 MB limit",
@@ -93,7 +114,7 @@ def _lines(sources: Iterable[Source], ctx: Context) -> Iterator[tuple[str, Sourc
                 ),
             )
             continue
-        yield custom_id, source, data
+        yield cid, source, data
 
 
 def submit(
@@ -109,7 +130,7 @@ def submit(
     tally (which reports them); auth and quota stop the run."""
     out = out if out is not None else Submitted()
     tally = tally if tally is not None else Tally(report=ctx.diag.error)
-    check_model(ctx.settings.model)
+    check_model(ctx.settings)
     allowance = Allowance.for_batch(ctx)  # --max-cost: requests counted at their worst case
     sources = iter(sources)  # the inputs left after a refusal are named, not prepared
     manifest: dict[str, Source] = {}
@@ -118,7 +139,7 @@ def submit(
         fh = part.open("wb")
         size = 0
         try:
-            for custom_id, source, line in _lines(sources, ctx):
+            for cid, source, line in _lines(sources, ctx):
                 if isinstance(line, KimiVisionError):
                     out.failed.append(Result(source.display, ctx.settings.model, error=line))
                     if tally.error(line):
@@ -134,7 +155,7 @@ def submit(
                     fh = part.open("wb")
                 fh.write(line)
                 size += len(line)
-                manifest[custom_id] = source
+                manifest[cid] = source
                 out.requests += 1
                 tally.ok()
         finally:
@@ -157,7 +178,7 @@ def _not_submitted(manifest: dict[str, Source], ctx: Context, out: Submitted) ->
 def _create(part: Path, manifest: dict[str, Source], ctx: Context, window: str) -> str:
     client = ctx.client
     file_id = client.upload(part.read_bytes(), "kimi-vision-batch.jsonl", "batch")
-    batch = client.batch_create(file_id, window)
+    batch = client.batch_create(file_id, window, {"tool": "kimi-vision", "model": ctx.settings.model})
     batch_id = str(batch["id"])
     # What `batch results` needs later: the names to print, the inputs themselves (for
     # sidecars and manifest rows) and the schema the answers must match (--schema).
@@ -222,7 +243,7 @@ def results(
         raise TemporaryError(f"batch {batch_id} is still {state}{done}", hint="rerun later")
     manifest = _load_manifest(ctx, batch_id)
     names: dict[str, str] = manifest.get("inputs", {})
-    model = manifest.get("model", ctx.settings.model)
+    model = manifest.get("model") or (batch.get("metadata") or {}).get("model") or ctx.settings.model
     records: dict[str, Result] = {}
     for key in ("output_file_id", "error_file_id"):
         file_id = batch.get(key)
@@ -239,10 +260,31 @@ def results(
     for custom_id, name in names.items():  # asked for, but in neither file
         records.setdefault(custom_id, Result(name, model, error=APIError("no result in the batch output")))
     sources = {cid: Source(kind, value) for cid, (kind, value) in manifest.get("sources", {}).items()}
+    for cid, rec in records.items():  # submitted elsewhere: the custom_id names the input
+        found = sources.get(cid) or source_of(cid)
+        if found is not None:
+            sources[cid] = found
+            if cid not in names:
+                rec.input = found.display
+                if rec.error is not None and rec.error.input == cid:
+                    rec.error.input = found.display
     spec = ctx.settings.schema or (json.dumps(manifest["schema"]) if manifest.get("schema") else None)
     if spec is not None:
         _check_all(ctx, batch_id, batch, manifest, records, spec)
+    _price(ctx, model, records.values())
     return [(sources.get(k), records[k]) for k in sorted(records)]
+
+
+def _price(ctx: Context, model: str, records: Iterable[Result]) -> None:
+    """Each answer at the Batch API's price, 60% of the live one (moonshot.BATCH_DISCOUNT);
+    cost null when the model has no price here. (A live retry of a --schema answer is
+    counted at the batch price too: a small undercount, said in docs/batch.md.)"""
+    s = ctx.settings
+    live = price_for(model, s.prices, s.base_url)
+    price = live.discounted(BATCH_DISCOUNT) if live is not None else None
+    for rec in records:
+        if price is not None and rec.usage:
+            rec.cost = Cost(price.currency, round(price.usage_cost(rec.usage), 6), price)
 
 
 def _check_all(

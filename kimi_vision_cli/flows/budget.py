@@ -16,13 +16,18 @@ from collections.abc import Iterator
 from kimi_vision_cli.errors import ExitCode, NotStartedError, Tally, UsageError
 from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.inputs.discover import Source
-from kimi_vision_cli.moonshot import Price, completion_budget, price_for, usage_tokens
+from kimi_vision_cli.moonshot import BATCH_DISCOUNT, Price, completion_budget, price_for, usage_tokens
 from kimi_vision_cli.output.records import Cost, Result, Submitted
 
 
 def money(amount: float, currency: str) -> str:
     """4 decimals (0.0337 USD); 6 for what 4 would show as zero."""
     return f"{amount:,.4f} {currency}" if amount == 0 or amount >= 0.0001 else f"{amount:.6f} {currency}"
+
+
+# TPM limits count max_tokens whether used or not, so a batch asks for a modest budget
+# unless told otherwise (SPEC: "batch defaults should be modest"); estimate --batch counts it.
+BATCH_MAX_TOKENS = 4096
 
 
 class Spend:
@@ -116,8 +121,10 @@ class Allowance:
         spend = spend_for(ctx)
         if spend.max_cost is None:
             return None
+        assert spend.price is not None
+        spend.price = spend.price.discounted(BATCH_DISCOUNT)  # the Batch API bills 60%
         s = ctx.settings
-        return cls(ctx, spend, completion_budget(s.model, s.max_tokens) or 0)
+        return cls(ctx, spend, completion_budget(s.spec, s.max_tokens) or 0)
 
     def admit(self, line: bytes) -> bool:
         """Whether this JSONL line's request still fits; counted when it does."""

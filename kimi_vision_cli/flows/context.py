@@ -22,6 +22,9 @@ class Context:
         # --dry-run: planning only. Reaching for the network then is a bug, not a choice.
         self.offline = offline
         self._client: MoonshotClient | None = None
+        # The service refused response_format json_schema once: --schema goes as JSON
+        # Mode (schema in the prompt) for the rest of the run (flows/send.py).
+        self.json_object = False
         self._lock = threading.Lock()
 
     @property

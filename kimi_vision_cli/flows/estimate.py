@@ -19,7 +19,7 @@ from kimi_vision_cli.errors import KimiVisionError
 from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.flows.prepare import prepare_source
 from kimi_vision_cli.inputs.discover import Source
-from kimi_vision_cli.moonshot import price_for
+from kimi_vision_cli.moonshot import BATCH_DISCOUNT, Price, price_for
 from kimi_vision_cli.output.records import Cost, Estimate
 from kimi_vision_cli.plan import Prepared, plan
 
@@ -95,8 +95,24 @@ def estimate_ask(question: str, sources: Iterable[Source], ctx: Context) -> Esti
     return count(plan_ask(question, sources, ctx), ctx)
 
 
-def cost_of(total_tokens: int, ctx: Context) -> Cost:
+def price_of(ctx: Context, *, batch: bool = False) -> Price | None:
+    """The model's price here; the Batch API's (60% of it) with `estimate --batch`."""
     price = price_for(ctx.settings.model, ctx.settings.prices, ctx.settings.base_url)
+    return price.discounted(BATCH_DISCOUNT) if price is not None and batch else price
+
+
+def cost_of(total_tokens: int, ctx: Context, *, batch: bool = False) -> Cost:
+    price = price_of(ctx, batch=batch)
     if price is None:
         return Cost(None, None, None)
     return Cost(price.currency, round(price.cost(total_tokens), 6), price)
+
+
+def worst_of(tokens: int, requests: int, budget: int | None, price: Price | None) -> Cost | None:
+    """What `requests` requests holding `tokens` input tokens cost at most: the input at
+    the cache-miss price plus each one's whole completion budget at the output price
+    (None: no price, or no budget known to count)."""
+    if price is None or budget is None:
+        return None
+    amount = (tokens * price.input + requests * budget * price.output) / 1_000_000
+    return Cost(price.currency, round(amount, 6), price)

@@ -11,7 +11,13 @@ from typing import Any
 
 from kimi_vision_cli import schema as schemas
 from kimi_vision_cli.api.client import StreamCutError
-from kimi_vision_cli.errors import ContentFilterError, TemporaryError, TruncatedError
+from kimi_vision_cli.errors import (
+    APIError,
+    ContentFilterError,
+    ModelNotFoundError,
+    TemporaryError,
+    TruncatedError,
+)
 from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.moonshot import sum_usage
 from kimi_vision_cli.output.records import Result
@@ -68,9 +74,27 @@ def check_answer(
 
 def send(ctx: Context, planned: Planned, result: Result, renderer: Renderer | None = None) -> None:
     """Stream `planned` into `result` (and `renderer` when live). Raises the error the
-    answer ended with, if any."""
+    answer ended with, if any. A --schema sent as json_schema that the service refuses
+    (a 400 naming response_format) goes once more as JSON Mode with the schema in the
+    prompt, and so does every later request of the run (ctx.json_object)."""
     assert not planned.uploads, "upload what the plan says (flows/upload.py) before sending"
-    send_body(ctx, planned.wire_body, result, renderer, prefix=planned.prefix)
+    if ctx.json_object:
+        planned = planned.as_json_object()
+    try:
+        send_body(ctx, planned.wire_body, result, renderer, prefix=planned.prefix)
+    except ModelNotFoundError as err:
+        from kimi_vision_cli.flows.models import gone
+
+        raise gone(ctx, err) from None
+    except APIError as err:
+        if not planned.via_json_schema or "response_format" not in err.message:
+            raise
+        if not ctx.json_object:
+            ctx.json_object = True
+            ctx.diag.warn(
+                f"{ctx.settings.model} refused json_schema; --schema goes as JSON Mode for this run"
+            )
+        send_body(ctx, planned.as_json_object().wire_body, result, renderer, prefix=planned.prefix)
 
 
 def send_body(

@@ -260,6 +260,18 @@ def cost_line(cost: Cost, model: str, base_url: str) -> str:
     )
 
 
+def worst_line(worst: Cost | None, budget: int | None, batch: bool) -> list[str]:
+    """The worst case after the cost: every request's whole completion budget at the
+    output price (what --max-cost should allow for); none without a price or budget."""
+    if worst is None or worst.price is None:
+        return []
+    where = ", Batch API price (60%)" if batch else ""
+    return [
+        f"worst case: {worst.amount:.6f} {worst.currency} (input plus {budget} output tokens per request "
+        f"at {worst.price.output:g} {worst.currency} per 1M{where})"
+    ]
+
+
 def budget_note(budget: int | None, cost: Cost) -> str:
     what = f"max_tokens ({budget} per request)" if budget else "each request's max_tokens (--max-tokens)"
     text = f"note: input tokens only; rate limits (TPM) also count {what}, and output is billed on top"

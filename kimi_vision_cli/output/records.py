@@ -76,6 +76,7 @@ class Estimate:
     media: list[dict[str, Any]] = field(default_factory=list)
     error: KimiVisionError | None = None
     body: dict[str, Any] | None = None  # the estimate request (for --dry-run); not in the record
+    worst: Cost | None = None  # input plus the whole completion budget at the output price
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +84,7 @@ class Estimate:
             "tokens": self.tokens,
             "media": [media_record(m) for m in self.media],
             "error": error_record(self.error),
+            "worst_case": (self.worst or Cost(None, None, None)).to_dict(),
         }
 
 
@@ -96,9 +98,17 @@ class Cost:
         return {"currency": self.currency, "amount": self.amount}
 
 
-def estimate_document(model: str, inputs: list[dict[str, Any]], total: int, cost: Cost) -> dict[str, Any]:
+def estimate_document(
+    model: str, inputs: list[dict[str, Any]], total: int, cost: Cost, worst: Cost | None = None
+) -> dict[str, Any]:
     """`estimate --format json`: one object around the per-input records."""
-    return {"model": model, "inputs": inputs, "total_tokens": total, "cost": cost.to_dict()}
+    return {
+        "model": model,
+        "inputs": inputs,
+        "total_tokens": total,
+        "cost": cost.to_dict(),
+        "worst_case": (worst or Cost(None, None, None)).to_dict(),
+    }
 
 
 # -- upload ----------------------------------------------------------------------------

@@ -23,10 +23,6 @@ batch_app = typer.Typer(
 )
 app.add_typer(batch_app, name="batch")
 
-# TPM limits count max_tokens whether used or not, so a batch asks for a modest budget
-# unless told otherwise (SPEC: "batch defaults should be modest").
-BATCH_MAX_TOKENS = 4096
-
 
 @dataclass(frozen=True)
 class SubmitArgs:
@@ -40,6 +36,7 @@ class SubmitArgs:
 def submit(s: Settings, a: SubmitArgs) -> int:
     """Build one request per input (like describe), upload them as a batch, print the batch id(s)."""
     from kimi_vision_cli.flows import batch as batch_api
+    from kimi_vision_cli.flows.budget import BATCH_MAX_TOKENS
 
     if s.max_tokens is None:
         s = s.with_(max_tokens=BATCH_MAX_TOKENS)
@@ -82,7 +79,7 @@ def _write_ids(fmt: str, out: Submitted) -> None:
 def _each_batch(s: Settings, batch_ids: list[str], action: Callable[[str, Any], dict[str, Any]]) -> int:
     """Run `action` on each id and show the batch; an unknown id is reported and the
     rest still go (exit code: the most serious met). Auth and quota errors stop at once."""
-    ctx = context_for(s)
+    ctx = context_for(s, model=False)
     writer = ListingWriter(BATCHES, s.format, STATE.term, ctx.diag)
     tally = Tally(report=ctx.diag.error)
     for batch_id in batch_ids:
@@ -135,7 +132,7 @@ def results(s: Settings, a: ResultsArgs) -> int:
 
     if a.sidecar in ("vtt", "srt"):
         raise UsageError(f"--sidecar {a.sidecar} is for describe --segment", hint="use txt, json or xmp")
-    ctx = context_for(s)
+    ctx = context_for(s, model=False)
     writers = make_writers(a.sidecar, a.output_dir, a.manifest, a.on_exists, [])
     renderer = make_renderer(s.format, STATE.term, ctx.diag, show_thinking=False)
     renderer.multi = True

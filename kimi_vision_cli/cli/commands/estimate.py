@@ -11,7 +11,7 @@ from kimi_vision_cli.cli.app import STATE, app
 from kimi_vision_cli.cli.params import command, context_for, sources_for
 from kimi_vision_cli.errors import Tally, UsageError
 from kimi_vision_cli.moonshot import ESTIMATE_PATH, completion_budget
-from kimi_vision_cli.output.listing import ESTIMATES, ListingWriter, budget_note, estimate_footer
+from kimi_vision_cli.output.listing import ESTIMATES, ListingWriter, budget_note, estimate_footer, worst_line
 from kimi_vision_cli.output.records import Estimate, estimate_document
 from kimi_vision_cli.settings import Settings
 
@@ -20,6 +20,7 @@ from kimi_vision_cli.settings import Settings
 class EstimateArgs:
     inputs: list[str]
     ask: str | None
+    batch: bool
     recursive: bool
     files_from: Path | None
 
@@ -36,6 +37,7 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
     if a.ask is not None and s.segment is not None:
         raise UsageError("--ask and --segment cannot be used together", hint="ask sends each video whole")
     ctx = context_for(s)
+    s = ctx.settings  # with what GET /v1/models said of a model the table does not know
     sources = sources_for(a.inputs, a.recursive, a.files_from)
     if s.dry_run:
         ctx.diag.note(f"dry run: would POST {s.base_url}{ESTIMATE_PATH} for each request below")
@@ -43,6 +45,13 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
             flow.plan_each(sources, ctx) if a.ask is None else [flow.plan_ask(a.ask, sources, ctx)], s, ctx
         )
     ctx.client  # noqa: B018 - a missing key stops the run before any input is read
+    if a.batch:
+        from kimi_vision_cli.flows import batch as batch_api
+        from kimi_vision_cli.flows.budget import BATCH_MAX_TOKENS
+
+        batch_api.check_model(s)  # what batch submit would refuse
+        s = ctx.settings = ctx.settings.with_(max_tokens=ctx.settings.max_tokens or BATCH_MAX_TOKENS)
+    price, budget = flow.price_of(ctx, batch=a.batch), completion_budget(s.spec, s.max_tokens)
     results = (
         [flow.estimate_ask(a.ask, list(sources), ctx)]
         if a.ask is not None
@@ -51,7 +60,15 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
     writer = ListingWriter(ESTIMATES, s.format, STATE.term, ctx.diag)
     done: list[Estimate] = []
     tally = Tally(report=ctx.diag.error)
+    context = s.spec.context  # the table's, or GET /v1/models' context_length
     for est in results:
+        if est.tokens is not None:
+            est.worst = flow.worst_of(est.tokens, 1, budget, price)
+            if context is not None and est.tokens + (s.max_tokens or 0) > context:
+                ctx.diag.warn(
+                    f"{est.input}: {est.tokens:,} tokens{' plus --max-tokens' if s.max_tokens else ''} "
+                    f"is over {s.model}'s context of {context:,}: Moonshot would refuse the request"
+                )
         done.append(est)
         stop = tally.error(est.error) if est.error is not None else False
         writer.row(est)
@@ -59,13 +76,18 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
             break
     counted = [e for e in done if e.error is None and e.tokens is not None]
     total = sum(e.tokens or 0 for e in counted)
-    cost = flow.cost_of(total, ctx)
+    cost = flow.cost_of(total, ctx, batch=a.batch)
+    worst = flow.worst_of(total, len(counted), budget, price)
+    footer = [
+        *estimate_footer(len(done), total, cost, s.model, s.base_url),
+        *worst_line(worst, budget, a.batch),
+    ]
     writer.close(
-        document=lambda inputs: estimate_document(s.model, inputs, total, cost),
-        footer=estimate_footer(len(done), total, cost, s.model, s.base_url) if counted else (),
+        document=lambda inputs: estimate_document(s.model, inputs, total, cost, worst),
+        footer=footer if counted else (),
     )
     if counted:
-        ctx.diag.note(budget_note(completion_budget(s.model, s.max_tokens), cost))
+        ctx.diag.note(budget_note(budget, cost))
     return int(tally.exit_code)
 
 

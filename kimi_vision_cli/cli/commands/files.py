@@ -28,7 +28,7 @@ app.add_typer(files_app, name="files")
 @command(files_app, "files list", NoArgs)
 def list_(s: Settings, a: NoArgs) -> None:
     """List the files in the account: a table on a terminal, tab-separated when piped."""
-    ctx = context_for(s)
+    ctx = context_for(s, model=False)
     writer = ListingWriter(FILES, s.format, STATE.term, ctx.diag)
     for f in ctx.client.list_files():
         writer.row(f)
@@ -64,7 +64,7 @@ class DeleteArgs:
 @command(files_app, "files delete", DeleteArgs)
 def delete(s: Settings, a: DeleteArgs) -> int:
     """Delete files by id."""
-    ctx = context_for(s)
+    ctx = context_for(s, model=False)
     clean = [i[len("ms://") :] if i.startswith("ms://") else i for i in a.file_ids]
     bad = [i for i in clean if not i or "/" in i]
     if bad:
@@ -83,7 +83,7 @@ def prune(s: Settings, a: PruneArgs) -> int:
     """Delete the files this tool uploaded (its upload cache), or all with --all; asks unless --yes."""
     from kimi_vision_cli.api.uploads import UploadCache
 
-    ctx = context_for(s)
+    ctx = context_for(s, model=False)
     present = [str(f.get("id")) for f in ctx.client.list_files()]
     if a.all_files:
         ids = present

@@ -20,7 +20,7 @@ def models(s: Settings, a: ModelsArgs) -> None:
     """List the vision-capable models the key can use, with context lengths."""
     from kimi_vision_cli.api.catalog import vision_models
 
-    ctx = context_for(s)
+    ctx = context_for(s, model=False)
     infos = vision_models(ctx.client.list_models(), include_all=a.all_models)
     writer = ListingWriter(MODELS, s.format, STATE.term, ctx.diag)
     for m in infos:

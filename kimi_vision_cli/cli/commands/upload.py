@@ -29,7 +29,7 @@ def upload(s: Settings, a: UploadArgs) -> int:
 
     if not a.inputs:
         raise UsageError("no input given", hint="pass image or video files (or -r DIR)")
-    ctx = context_for(s)
+    ctx = context_for(s, model=False)
     ctx.client  # noqa: B018 - a missing key stops the run before any input is read
     several = len(a.inputs) > 1 or a.recursive  # as describe's headers: ms://ID<TAB>INPUT lines
     writer = ListingWriter(UPLOADS_NAMED if several else UPLOADS, s.format, STATE.term, ctx.diag)
