@@ -69,22 +69,39 @@ def _interactive_checks(inputs: list[str], s: Settings) -> Callable[[], str | No
 
 
 def _question_reader() -> Callable[[], str | None]:
+    """The follow-up questions, one a line. The `> ` prompt only for a person at a
+    terminal: a script piping questions in gets none on its stderr (issue 19.23)."""
     term = STATE.term
+    stream = getattr(term.stdin, "buffer", term.stdin)  # bytes: decoded strictly below
+
+    def prompt(text: str) -> None:
+        if term.stdin_isatty:  # the prompt goes to stderr: stdout carries answers only
+            term.stderr.write(text)
+            term.stderr.flush()
 
     def read() -> str | None:
         while True:
-            term.stderr.write("> ")  # the prompt goes to stderr: stdout carries answers only
-            term.stderr.flush()
-            line = term.stdin.readline()
-            if isinstance(line, bytes):
-                line = line.decode("utf-8", "replace")
+            prompt("> ")
+            line = stream.readline()
             if not line:  # EOF
-                term.stderr.write("\n")
+                prompt("\n")
                 return None
-            question = line.strip()
+            question = _utf8(line).strip()
             if question in ("exit", "quit"):
                 return None
             if question:
                 return question
 
     return read
+
+
+def _utf8(line: bytes | str) -> str:
+    """A follow-up is sent as it is, so it must be UTF-8 (issue 19.7: a Latin-1 terminal's
+    `café` was a UnicodeEncodeError traceback): one line, exit 2."""
+    try:
+        return line.decode("utf-8") if isinstance(line, bytes) else line.encode("utf-8").decode("utf-8")
+    except UnicodeError:
+        raise UsageError(
+            "a follow-up question on standard input is not valid UTF-8 text",
+            hint="type or pipe the questions in UTF-8 (check the terminal's or the file's encoding)",
+        ) from None
