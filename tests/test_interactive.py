@@ -102,3 +102,13 @@ def test_a_follow_up_that_is_not_utf8_is_one_line_exit_2(kv, fake, tmp_path: Pat
     ]
     assert len(fake.chat_requests) == 1  # the first question only: nothing half-sent
     assert r.stdout.startswith("**Answer 1**")
+
+
+def test_an_empty_question_is_refused_before_anything_is_sent(kv, fake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 19.23: `ask ""` sent an empty question."""
+    write_image(tmp_path / "a.png", 64, 48)
+    for question in ("", "  \n "):
+        r = kv("ask", question, "a.png")
+        assert r.returncode == 2
+        assert r.stderr.startswith("kimi-vision: error: QUESTION is empty — ") and r.stderr.count("\n") == 1
+    assert fake.state.requests == []

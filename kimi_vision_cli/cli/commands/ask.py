@@ -27,6 +27,10 @@ def ask(s: Settings, a: AskArgs) -> int:
     from kimi_vision_cli.inputs.discover import iter_sources
     from kimi_vision_cli.output.render import make_renderer
 
+    if not a.question.strip():  # issue 19.23: an empty question was sent (and paid for)
+        raise UsageError(
+            "QUESTION is empty", hint="ask something, e.g. kimi-vision ask 'What is in this image?' photo.png"
+        )
     if not a.inputs:
         raise UsageError("no input given", hint="pass the files to ask about after the question")
     followups = _interactive_checks(a.inputs, s) if a.interactive else None
