@@ -199,7 +199,9 @@ def check(schema: dict[str, Any], where: str) -> None:
     kind = schema.get("type")
     if kind is not None and kind != "object" and not (isinstance(kind, list) and "object" in kind):
         raise _bad(
-            where, f"the root type is {kind!r}", "Moonshot's JSON Mode answers a JSON object: wrap the value in an object"
+            where,
+            f"the root type is {kind!r}",
+            "Moonshot's JSON Mode answers a JSON object: wrap the value in an object",
         )
 
 

@@ -129,7 +129,9 @@ def test_no_command_prints_its_help_once_on_stderr_exit_2(kv, args: list[str]) -
     assert r.returncode == 2
     assert r.stdout == ""
     assert r.stderr.count("Usage: kimi-vision") == 1, r.stderr
-    assert f"Usage: kimi-vision {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND" in " ".join(r.stderr.split())
+    assert f"Usage: kimi-vision {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND" in " ".join(
+        r.stderr.split()
+    )
 
 
 @pytest.mark.process

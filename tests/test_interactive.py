@@ -71,7 +71,9 @@ def test_json_and_dry_run_refused(kv, fake, tmp_path: Path) -> None:
     assert fake.state.requests == []
 
 
-def test_prompts_only_when_stdin_is_a_terminal(env: dict[str, str], fake, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_prompts_only_when_stdin_is_a_terminal(
+    env: dict[str, str], fake, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     """Issue 19.23: a person at a terminal gets `> ` prompts on stderr; a script piping
     the questions in gets none (checked above, in test_two_turns_carry_history)."""
     import io

@@ -79,8 +79,12 @@ def test_refs_that_resolve_are_taken() -> None:
         "type": "object",
         "$defs": {
             "text": {"$anchor": "text", "type": "string"},
-            "tags": {"$id": "https://example.com/tags", "$defs": {"tag": {"type": "string"}},
-                     "type": "array", "items": {"$ref": "#/$defs/tag"}},
+            "tags": {
+                "$id": "https://example.com/tags",
+                "$defs": {"tag": {"type": "string"}},
+                "type": "array",
+                "items": {"$ref": "#/$defs/tag"},
+            },
         },  # fmt: skip
         "properties": {
             "alt": {"$ref": "#/$defs/text"},
@@ -97,8 +101,14 @@ def test_refs_that_resolve_are_taken() -> None:
 @pytest.mark.parametrize(
     "doc, words",
     [
-        ({"properties": {"a": {"$ref": "#/$defs/nope"}}}, "$ref '#/$defs/nope' at /properties/a/$ref resolves nowhere"),
-        ({"properties": {"a": {"prefixItems": [{"$ref": "other.json"}]}}}, "at /properties/a/prefixItems/0/$ref"),
+        (
+            {"properties": {"a": {"$ref": "#/$defs/nope"}}},
+            "$ref '#/$defs/nope' at /properties/a/$ref resolves nowhere",
+        ),
+        (
+            {"properties": {"a": {"prefixItems": [{"$ref": "other.json"}]}}},
+            "at /properties/a/prefixItems/0/$ref",
+        ),
         ({"properties": {"a/b": {"$ref": "#nowhere"}}}, "at /properties/a~1b/$ref"),
         ({"properties": {"a": {"type": 12}}}, "not a valid JSON Schema at /properties/a/type"),
         ({"required": "alt"}, "not a valid JSON Schema at /required: 'alt' is not of type 'array'"),

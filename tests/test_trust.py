@@ -184,7 +184,9 @@ def test_sigterm_during_ask_is_one_line_exit_143(env, fake, tmp_path: Path) -> N
 
 @pytest.mark.process
 @pytest.mark.parametrize("fmt", ["json", "jsonl", "text"])
-def test_ctrl_c_during_ask_gives_the_interrupted_record_describe_gives(env, fake, tmp_path: Path, fmt: str) -> None:  # type: ignore[no-untyped-def]
+def test_ctrl_c_during_ask_gives_the_interrupted_record_describe_gives(
+    env, fake, tmp_path: Path, fmt: str
+) -> None:  # type: ignore[no-untyped-def]
     """Issue 19.8: an interrupted `ask --format json` printed `null`, jsonl nothing, and
     SIGINT said nothing on stderr. Now one record with code `interrupted`, a line on
     stderr, exit 130, as a describe gives."""

@@ -89,7 +89,9 @@ class _Talk:
         turn, self.turn = self.turn, None
         if turn is not None:
             partial = bool(turn.text) and self.streaming
-            err = Interrupted(f"{word}: stopped before the answer was whole", hint="rerun to finish", input=turn.input)
+            err = Interrupted(
+                f"{word}: stopped before the answer was whole", hint="rerun to finish", input=turn.input
+            )
             err.exit_code = code
             turn.error = err
             self.show(turn)
