@@ -71,10 +71,10 @@ class _Talk:
 
     def finish(self, result: Result) -> bool:
         """Count, price and print one ended turn; True when the talk must stop."""
-        self.turn = None
         self.spend.price_result(result)
         self.spend.add(result)
         self.show(result)
+        self.turn = None  # after it is shown: a Ctrl-C before then still gives its record
         if result.error is None:
             self.tally.ok()
             return False
