@@ -117,13 +117,15 @@ def _load(spec: str, stamp: tuple[int, int] | None) -> Schema:
         raise UsageError(
             "--schema is empty", hint=f"give a JSON Schema file, inline JSON, or fields: {GRAMMAR}"
         )
+    where = "--schema"  # inline JSON or a field list; a file is named by its path
     if text.startswith(("{", "[")):
-        schema = _json_schema(text, "--schema")
+        schema = _json_schema(text, where)
     elif all(_FIELD.match(part) for part in text.split(",")):
         schema = from_fields(text)
     else:
-        schema = _json_schema(_read(Path(spec)), spec)
-    check(schema, spec)
+        where = spec
+        schema = _json_schema(_read(Path(spec)), where)
+    check(schema, where)
     return Schema(schema, source=spec)
 
 
@@ -171,27 +173,91 @@ def _json_schema(text: str, where: str) -> dict[str, Any]:
     try:
         schema = json.loads(text)
     except ValueError as exc:
-        raise UsageError(f"{where}: not valid JSON ({exc})", hint="a JSON Schema is a JSON object") from None
+        raise _bad(where, f"not valid JSON ({exc})", "a JSON Schema is a JSON object") from None
     if not isinstance(schema, dict):
-        raise UsageError(f"{where}: a JSON Schema must be a JSON object")
+        raise _bad(where, "a JSON Schema must be a JSON object")
     return schema
 
 
 def check(schema: dict[str, Any], where: str) -> None:
-    """A valid JSON Schema whose answers can be objects (JSON Mode answers nothing else)."""
+    """A valid JSON Schema whose answers can be objects (JSON Mode answers nothing else),
+    checked completely before any request (issue 19.6): valid against its meta-schema and
+    every `$ref` resolvable, else UsageError naming `where` and the JSON pointer."""
     from jsonschema import SchemaError
     from jsonschema.validators import validator_for
 
+    cls = validator_for(schema)
     try:
-        validator_for(schema).check_schema(schema)
+        cls.check_schema(schema)
     except SchemaError as exc:
-        raise UsageError(f"--schema: {where}: not a valid JSON Schema: {exc.message}") from None
+        raise _bad(
+            where,
+            f"not a valid JSON Schema at {pointer(exc.absolute_path)}: {exc.message}",
+            "fix the schema there (see json-schema.org)",
+        ) from None
+    dangling = unresolved_ref(schema, cls)
+    if dangling is not None:
+        at, ref = dangling
+        raise _bad(
+            where,
+            f"$ref {ref!r} at {at} resolves nowhere",
+            "define what it points to in the schema (e.g. under $defs); remote schemas are not fetched",
+        )
     kind = schema.get("type")
     if kind is not None and kind != "object" and not (isinstance(kind, list) and "object" in kind):
-        raise UsageError(
-            f"--schema: {where}: the root type is {kind!r}",
-            hint="Moonshot's JSON Mode answers a JSON object: wrap the value in an object",
+        raise _bad(
+            where,
+            f"the root type is {kind!r}",
+            "Moonshot's JSON Mode answers a JSON object: wrap the value in an object",
         )
+
+
+def _bad(where: str, what: str, hint: str | None = None) -> UsageError:
+    """`--schema: <what>`, with the schema file as the input when SCHEMA named one."""
+    return UsageError(f"--schema: {what}", input=None if where == "--schema" else where, hint=hint)
+
+
+def pointer(path: Any) -> str:
+    """A JSON pointer (RFC 6901) for a path of keys and indexes; `/` for the root."""
+    parts = [str(p).replace("~", "~0").replace("/", "~1") for p in path]
+    return "/" + "/".join(parts) if parts else "/ (the root)"
+
+
+# Keywords whose values are data, not subschemas: a "$ref" key inside them is not a reference.
+_DATA_KEYWORDS = frozenset({"enum", "const", "default", "examples"})
+
+
+def unresolved_ref(schema: dict[str, Any], cls: Any) -> tuple[str, str] | None:
+    """The first `$ref` that resolves nowhere, as (JSON pointer of the $ref, the ref), or
+    None. Refs resolve within the schema (its $defs, anchors, nested $id) and to the
+    JSON Schema meta-schemas; nothing is fetched."""
+    from jsonschema_specifications import REGISTRY
+    from referencing.exceptions import Unresolvable
+    from referencing.jsonschema import specification_with
+
+    dialect = schema.get("$schema") or cls.META_SCHEMA.get("$id") or cls.META_SCHEMA.get("id", "")
+    spec = specification_with(str(dialect), default=specification_with(cls.META_SCHEMA.get("$schema", "")))
+    root = spec.create_resource(schema)
+    registry = REGISTRY.with_resource(root.id() or "", root).crawl()
+    todo: list[tuple[Any, tuple[Any, ...], Any]] = [(schema, (), registry.resolver(base_uri=root.id() or ""))]
+    while todo:
+        node, path, resolver = todo.pop()
+        if isinstance(node, dict):
+            if path and isinstance(spec.id_of(node), str):  # a nested resource: its own base URI
+                resolver = resolver.in_subresource(spec.create_resource(node))
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                try:
+                    resolver.lookup(ref)
+                except Unresolvable:
+                    return pointer((*path, "$ref")), ref
+            children = [(v, (*path, k)) for k, v in node.items() if k not in _DATA_KEYWORDS]
+        elif isinstance(node, list):
+            children = [(v, (*path, i)) for i, v in enumerate(node)]
+        else:
+            continue
+        todo.extend((v, p, resolver) for v, p in reversed(children))
+    return None
 
 
 def first_violation(schema: dict[str, Any], data: Any) -> str | None:
@@ -200,8 +266,13 @@ def first_violation(schema: dict[str, Any], data: Any) -> str | None:
 
     if not isinstance(data, dict):
         return f"a JSON {type(data).__name__}, not an object"
+    from referencing.exceptions import Unresolvable
+
     validator = validator_for(schema)(schema)
-    errors = sorted(validator.iter_errors(data), key=lambda e: (list(e.absolute_path), e.message))
+    try:
+        errors = sorted(validator.iter_errors(data), key=lambda e: (list(e.absolute_path), e.message))
+    except Unresolvable as exc:  # check() resolves every $ref up front; never a traceback here
+        raise SchemaMismatchError(f"the schema cannot be applied: {exc}") from None
     if not errors:
         return None
     err = errors[0]

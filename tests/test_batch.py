@@ -292,6 +292,34 @@ def test_sigint_exits_130_leaves_whole_files_and_the_rerun_finishes(env, fake, t
     assert len(fake.chat_requests) - sent_before == 40 - len(done)
 
 
+def test_a_stop_counts_the_inputs_it_did_not_send(kv, fake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 19.11: a 401 over 3 inputs said "0 done, 1 failed, 0 skipped": two vanished."""
+    names = _images(tmp_path, 3)
+    fake.inject(Fault(status=401, type="invalid_authentication_error", message="Invalid Authentication"))
+    r = kv("describe", "-j", "1", *names)
+    assert r.returncode == 3, r.stderr
+    assert "stopped: 0 done, 1 failed, 0 skipped, 2 not started in " in r.stderr
+
+
+@pytest.mark.process
+def test_an_interrupted_summary_counts_every_input_once(env, fake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 19.11: after Ctrl-C the summary left out the inputs cut short and those never
+    started; done + failed + skipped + cut short + not started is every input."""
+    names = _images(tmp_path, 16)
+    fake.state.latency = 0.3
+    cmd = installed_command() + ["describe", "-j", "2", "--sidecar", "txt", *names]
+    code, out, err = _interrupted(cmd, env, tmp_path, lambda: len(_sidecars(tmp_path)) >= 3)
+    assert code == 130, err
+    m = re.search(
+        r"interrupted: (\d+) done, (\d+) failed, (\d+) skipped(?:, (\d+) cut short)?(?:, (\d+) not started)? in ",
+        err.decode(),
+    )
+    assert m, err
+    counts = [int(g or 0) for g in m.groups()]
+    assert sum(counts) == 16 and counts[4] > 0, counts
+    assert counts[0] == len(_sidecars(tmp_path))
+
+
 @pytest.mark.process
 def test_single_input_still_streams_at_default_concurrency(env, fake, tmp_path: Path) -> None:
     _images(tmp_path, 1)

@@ -162,3 +162,25 @@ def test_a_stop_while_building_names_the_inputs_not_submitted(kv, fake, tmp_path
     failed = {f["input"]: f["error"]["code"] for f in doc["failed"]}
     assert failed == {ref: "auth", "b.png": "not_started"}  # b.png was built, never submitted
     assert fake.requests_to("/v1/batches") == []
+
+
+def test_files_prune_deletes_the_batch_files_this_tool_made(kv, fake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 19.10: `files prune` ("every file this tool uploaded") left the request JSONL
+    of `batch submit` and the output and error files `batch results` fetched, though they
+    count toward the account's 1,000 files. A file someone else made is kept."""
+    from tests.test_files import foreign
+
+    write_image(tmp_path / "a.png")
+    write_image(tmp_path / "b.png", 30, 20)
+    r = kv("batch", "submit", "a.png", "b.png", "--max-tokens", "3")  # answers cut: an error file too
+    assert r.returncode == 0, r.stderr
+    batch_id = r.stdout.strip()
+    kv("batch", "status", batch_id)
+    assert kv("batch", "results", batch_id).returncode == 1
+    other = foreign(fake)
+    made = {fid for fid, meta in fake.state.files.items() if fid != other}
+    purposes = sorted(fake.state.files[fid]["purpose"] for fid in made)
+    assert purposes.count("batch") == 1 and len(made) >= 2, purposes  # the request file and output
+    r = kv("files", "prune", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert set(fake.state.files) == {other}

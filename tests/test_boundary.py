@@ -119,3 +119,22 @@ def test_a_stopped_run_still_gives_one_record_per_input(kv, fake, tmp_path: Path
     assert recs[0]["error"]["code"] == "auth"
     assert [rec["error"]["code"] for rec in recs[1:]] == ["not_started", "not_started"]
     assert r.stderr.count("kimi-vision: error:") == 1
+
+
+@pytest.mark.parametrize("args", [[], ["files"], ["batch"]])
+def test_no_command_prints_its_help_once_on_stderr_exit_2(kv, args: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """Issue 19.9: bare `kimi-vision`, `files` and `batch` printed their help twice, on
+    stdout. A missing command is a usage error: the help once, on stderr, exit 2."""
+    r = kv(*args)
+    assert r.returncode == 2
+    assert r.stdout == ""
+    assert r.stderr.count("Usage: kimi-vision") == 1, r.stderr
+    assert f"Usage: kimi-vision {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND" in " ".join(
+        r.stderr.split()
+    )
+
+
+@pytest.mark.process
+def test_bare_command_help_once_through_the_installed_command(kv_process) -> None:  # type: ignore[no-untyped-def]
+    r = kv_process()
+    assert (r.returncode, r.stdout, r.stderr.count("Usage: kimi-vision")) == (2, "", 1)

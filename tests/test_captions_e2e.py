@@ -187,6 +187,24 @@ def test_a_bad_schema_is_exit_2_before_any_request(kv, fake, ds: Path, schema: s
     assert fake.chat_requests == [] and fake.requests_to("/v1/files") == []
 
 
+def test_a_ref_that_resolves_nowhere_is_exit_2_before_any_request(kv, fake, ds: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 19.6: a dangling $ref was a traceback after the answer was paid for, and
+    estimate / batch submit took it. Every command that takes --schema refuses it up
+    front, naming the file and the JSON pointer of the $ref."""
+    bad = {"type": "object", "properties": {"alt": {"$ref": "#/$defs/caption"}}}
+    (ds.parent / "alt.schema.json").write_text(json.dumps(bad))
+    commands = (["describe", "ds/a.png"], ["ask", "Q?", "ds/a.png"], ["estimate", "ds/a.png"],
+                ["batch", "submit", "ds/a.png"])  # fmt: skip
+    for cmd in commands:
+        r = kv(*cmd, "--schema", "alt.schema.json")
+        assert r.returncode == 2, (cmd, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in r.stderr, (cmd, r.stderr)
+        assert lines[0].startswith("kimi-vision: error: alt.schema.json: --schema: $ref '#/$defs/caption'")
+        assert "at /properties/alt/$ref resolves nowhere" in lines[0]
+    assert fake.state.requests == []
+
+
 def test_schema_file_and_ask(kv, fake, ds: Path) -> None:  # type: ignore[no-untyped-def]
     schema = {"type": "object", "properties": {"count": {"type": "integer"}}, "required": ["count"]}
     (ds.parent / "count.json").write_text(json.dumps(schema))

@@ -272,6 +272,24 @@ def test_show_thinking_goes_to_stderr(kv, fake, tmp_path: Path) -> None:
     assert "Looking" not in quiet.stderr + quiet.stdout
 
 
+@pytest.mark.parametrize("jobs", ["1", "3"])
+def test_show_thinking_with_several_inputs_labels_each_piece(kv, fake, tmp_path: Path, jobs: str) -> None:  # type: ignore[no-untyped-def]
+    """Issue 19.23: with several inputs, each input's reasoning comes whole under a
+    `==> INPUT (reasoning) <==` line on stderr, never unlabelled or interleaved."""
+    names = ["a.png", "b.png", "c.png"]
+    for name in names:
+        write_image(tmp_path / name)
+    fake.state.chunk_delay = 0.01  # the answers stream in pieces, as Moonshot's do
+    r = kv("describe", "-j", jobs, "--show-thinking", *names)
+    assert r.returncode == 0, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if not ln.startswith("kimi-vision:")]
+    headers, reasoning = lines[0::2], lines[1::2]
+    assert sorted(headers) == [f"==> {n} (reasoning) <==" for n in names]
+    assert reasoning == ["Looking at the media. "] * 3
+    one = kv("describe", "a.png", "--show-thinking", "--on-exists", "overwrite")
+    assert "(reasoning)" not in one.stderr  # one input: nothing to tell apart
+
+
 def test_terminal_renders_markdown(invoke, fake, tmp_path: Path) -> None:
     write_image(tmp_path / "a.png")
     code, out, err = invoke("describe", str(tmp_path / "a.png"), tty=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,12 @@ def test_list_piped_is_tab_separated(kv, fake, tmp_path: Path) -> None:
     assert [row[0] for row in rows] == ids + [other]
     assert [row[1] for row in rows] == ["image", "image", "file-extract"]
     assert rows[2][4] == "other.pdf"
+    # ISO 8601 with its zone, not epoch seconds (issue 19.23); JSON keeps Moonshot's number.
+    created = json.loads(kv("files", "list", "--format", "json").stdout)[0]["created_at"]
+    import datetime
+
+    assert rows[0][3] == datetime.datetime.fromtimestamp(created, datetime.timezone.utc).isoformat()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", rows[0][3])
 
 
 def test_list_json(kv, fake, tmp_path: Path) -> None:

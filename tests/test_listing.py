@@ -88,7 +88,7 @@ def test_jsonl_streams_a_line_per_row() -> None:
     w = ListingWriter(UPLOADS, "jsonl", t)
     w.row(UploadRecord("é.png", "file-1", "image", 10, True))
     assert json.loads(out(t)) == {"input": "é.png", "file_id": "file-1", "url": "ms://file-1",
-                                  "purpose": "image", "bytes": 10, "cached": True}  # fmt: skip
+                                  "purpose": "image", "bytes": 10, "cached": True, "error": None}  # fmt: skip
     assert "é" in out(t)  # not \u00e9
     w.row(UploadRecord("b.png", "file-2", "image", 10, False))
     w.close()

@@ -145,6 +145,30 @@ def test_max_cost_stops_new_requests_and_names_the_inputs_not_started(kv, fake, 
     assert len(list(tmp_path.glob("*.png.txt"))) == 6
 
 
+def test_the_max_cost_line_and_the_summary_give_the_same_money(kv, fake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 19.11: the error said the money spent when the budget was reached (0.0019
+    USD), the summary what the requests then in flight added (0.0049 USD)."""
+    names = _images(tmp_path, 8)
+    fake.state.latency = 0.3  # -j 4 chosen: four requests in flight when the first answers
+    r = kv("describe", "-j", "4", "--max-cost", "0.000001", *names)
+    assert r.returncode == 75, r.stderr
+    assert len(fake.chat_requests) > 1  # more than the request that reached the budget
+    spent = re.search(r"reached \((\S+) USD spent\)", r.stderr)
+    summary = re.search(r"^kimi-vision: stopped: .*, (\S+) USD — the rest was not sent$", r.stderr, re.M)
+    assert spent and summary, r.stderr
+    assert spent.group(1) == summary.group(1)
+
+
+def test_inputs_already_done_are_counted_when_nothing_may_start(kv, fake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 19.11: with 6 of 7 inputs done, `--max-cost 0` summarised "0 done, 0 failed,
+    0 skipped, 1 not started"."""
+    names = _images(tmp_path, 7)
+    assert kv("describe", "--sidecar", "txt", *names[:6]).returncode == 0
+    r = kv("describe", "--sidecar", "txt", "--max-cost", "0", *names)
+    assert r.returncode == 75, r.stderr
+    assert "stopped: 0 done, 0 failed, 6 skipped, 1 not started in " in r.stderr
+
+
 def test_max_cost_from_env_and_an_unpriced_platform_is_refused(kv, fake, tmp_path: Path) -> None:
     write_image(tmp_path / "a.png")
     r = kv("describe", "a.png", extra_env={"KIMI_VISION_MAX_COST": "-1"})

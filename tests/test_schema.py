@@ -72,6 +72,61 @@ def test_bad_schemas_are_usage_errors(spec: str, words: str) -> None:
     assert words in exc.value.one_line()
 
 
+def test_refs_that_resolve_are_taken() -> None:
+    """$defs, anchors, a nested $id and the meta-schema itself: nothing is fetched."""
+    doc = {
+        "$id": "https://example.com/caption",
+        "type": "object",
+        "$defs": {
+            "text": {"$anchor": "text", "type": "string"},
+            "tags": {
+                "$id": "https://example.com/tags",
+                "$defs": {"tag": {"type": "string"}},
+                "type": "array",
+                "items": {"$ref": "#/$defs/tag"},
+            },
+        },  # fmt: skip
+        "properties": {
+            "alt": {"$ref": "#/$defs/text"},
+            "title": {"$ref": "#text"},
+            "tags": {"$ref": "tags"},
+            "raw": {"$ref": "https://json-schema.org/draft/2020-12/schema"},
+            "mode": {"enum": [{"$ref": "not a reference: data"}]},
+        },
+    }
+    s = sch.load(json.dumps(doc))
+    assert s.parse('{"alt": "a cat", "tags": ["cat"]}') == {"alt": "a cat", "tags": ["cat"]}
+
+
+@pytest.mark.parametrize(
+    "doc, words",
+    [
+        (
+            {"properties": {"a": {"$ref": "#/$defs/nope"}}},
+            "$ref '#/$defs/nope' at /properties/a/$ref resolves nowhere",
+        ),
+        (
+            {"properties": {"a": {"prefixItems": [{"$ref": "other.json"}]}}},
+            "at /properties/a/prefixItems/0/$ref",
+        ),
+        ({"properties": {"a/b": {"$ref": "#nowhere"}}}, "at /properties/a~1b/$ref"),
+        ({"properties": {"a": {"type": 12}}}, "not a valid JSON Schema at /properties/a/type"),
+        ({"required": "alt"}, "not a valid JSON Schema at /required: 'alt' is not of type 'array'"),
+    ],
+)
+def test_a_schema_is_checked_completely_naming_the_file_and_the_pointer(
+    tmp_path: Path, doc: dict[str, object], words: str
+) -> None:
+    """Issue 19.6 / 19.19: the error names the schema file and the JSON pointer."""
+    path = tmp_path / "bad.schema.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(UsageError) as exc:
+        sch.load(str(path))
+    assert exc.value.one_line().startswith(f"{path}: --schema: ")
+    assert words in exc.value.one_line()
+    assert exc.value.exit_code == ExitCode.BAD_INPUT
+
+
 def test_instruction_carries_the_schema() -> None:
     s = sch.load("alt_text, tags: list")
     text = s.instruction()

@@ -178,8 +178,48 @@ def test_sigterm_during_ask_is_one_line_exit_143(env, fake, tmp_path: Path) -> N
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 143, err
-    assert err.decode().strip().splitlines()[-1] == "kimi-vision: terminated"
+    assert err.decode().strip().splitlines()[-1] == "kimi-vision: terminated — rerun to finish"
     assert "Traceback" not in err.decode()
+
+
+@pytest.mark.process
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "text"])
+def test_ctrl_c_during_ask_gives_the_interrupted_record_describe_gives(
+    env, fake, tmp_path: Path, fmt: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 19.8: an interrupted `ask --format json` printed `null`, jsonl nothing, and
+    SIGINT said nothing on stderr. Now one record with code `interrupted`, a line on
+    stderr, exit 130, as a describe gives."""
+    from tests.test_batch import _interrupted
+
+    write_image(tmp_path / "a.png")
+    fake.state.chunk_delay = 0.2  # a long answer: the signal comes while it streams
+    cmd = installed_command() + ["ask", "What is it?", "a.png", "--no-thinking", "--format", fmt]
+    code, out, err = _interrupted(cmd, env, tmp_path, lambda: len(fake.chat_requests) == 1, then=0.8)
+    text = err.decode()
+    assert code == 130, text
+    assert "Traceback" not in text
+    assert text.strip().splitlines()[-1] == "kimi-vision: interrupted — rerun to finish"
+    if fmt == "text":  # the streamed half is said to be half
+        assert ("the text above on stdout is incomplete" in text) == bool(out.strip()), (out, text)
+        return
+    record = json.loads(out) if fmt == "json" else [json.loads(line) for line in out.splitlines()][-1]
+    assert len(out.decode().strip().splitlines()) == 1 or fmt == "json"
+    assert record["input"] == "a.png"
+    assert record["error"]["code"] == "interrupted"
+    assert record["error"]["message"].startswith("a.png: interrupted: stopped before the answer was whole")
+
+
+def test_a_failed_ask_record_names_its_inputs(kv, fake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 19.8: `ask q a.png empty.png --format json` gave `"input": ""`."""
+    write_image(tmp_path / "a.png")
+    (tmp_path / "empty.png").write_bytes(b"")
+    r = kv("ask", "What is it?", "a.png", "empty.png", "--format", "json")
+    assert r.returncode == 2
+    record = json.loads(r.stdout)
+    assert record["input"] == "a.png, empty.png"
+    assert record["error"]["code"] == "bad_input"
+    assert fake.chat_requests == []
 
 
 # -- nothing found is said ------------------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.bigmedia import MB, padded_video
-from tests.fake_moonshot import FakeMoonshot
+from tests.fake_moonshot import FakeMoonshot, Fault
 from tests.media import video_bytes, write_image
 
 
@@ -53,7 +53,7 @@ def test_second_upload_of_same_bytes_makes_no_upload_request(kv, fake, tmp_path:
     assert rows == [
         {
             "input": "a.png", "file_id": first.stdout.strip()[5:], "url": first.stdout.strip(),
-            "purpose": "image", "bytes": rows[0]["bytes"], "cached": True,
+            "purpose": "image", "bytes": rows[0]["bytes"], "cached": True, "error": None,
         }
     ]  # fmt: skip
     cache = tmp_path / "xdg-cache" / "kimi-vision" / "uploads.json"
@@ -101,6 +101,32 @@ def test_batch_continues_past_a_bad_input(kv, fake, tmp_path: Path) -> None:
     url, name = r.stdout.rstrip("\n").split("\t")  # the line says which input it is
     assert url.startswith("ms://") and name == "a.png"
     assert "notes.txt: unsupported type" in r.stderr and "missing.png: no such file" in r.stderr
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_json_has_a_record_for_every_input_failed_ones_too(kv, fake, tmp_path: Path, fmt: str) -> None:  # type: ignore[no-untyped-def]
+    """Issue 19.23: `upload --format json` dropped the inputs that failed."""
+    write_image(tmp_path / "a.png")
+    (tmp_path / "notes.txt").write_text("hello")
+    r = kv("upload", "notes.txt", "missing.png", "a.png", "--format", fmt)
+    assert r.returncode == 2
+    docs = json.loads(r.stdout) if fmt == "json" else [json.loads(line) for line in r.stdout.splitlines()]
+    assert [d["input"] for d in docs] == ["notes.txt", "missing.png", "a.png"]
+    bad = docs[0]
+    assert (bad["file_id"], bad["url"], bad["purpose"], bad["bytes"]) == (None, None, None, None)
+    assert bad["error"]["code"] == "bad_input" and "unsupported type" in bad["error"]["message"]
+    assert docs[1]["error"]["code"] == "bad_input" and docs[2]["error"] is None
+    assert docs[2]["url"] == "ms://" + docs[2]["file_id"]
+
+
+def test_after_a_401_the_inputs_not_tried_are_not_started_records(kv, fake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    for name in ("a.png", "b.png", "c.png"):
+        write_image(tmp_path / name)
+    fake.inject(Fault(status=401, type="invalid_authentication_error", message="Invalid", path="/v1/files"))
+    r = kv("upload", "a.png", "b.png", "c.png", "--format", "jsonl")
+    assert r.returncode == 3
+    codes = [json.loads(line)["error"]["code"] for line in r.stdout.splitlines()]
+    assert codes == ["auth", "not_started", "not_started"]
 
 
 def test_describe_ms_id_uses_the_purpose_for_the_part(kv, fake, tmp_path: Path) -> None:

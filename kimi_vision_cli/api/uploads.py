@@ -121,6 +121,18 @@ class UploadCache:
             if len(kept) != len(entries):
                 self._save(kept)
 
+    def record(self, file_id: str, purpose: str, base_url: str, what: str) -> None:
+        """A file of this tool's that no bytes will be matched against (a batch's request
+        JSONL, the output and error files its batches produced): recorded so that
+        `files prune` deletes it too (issue 19.10). Recording it again changes nothing."""
+        key = f"{file_id}#{purpose}:{base_url.rstrip('/')}"  # ends ":<base>", as file_ids() reads
+        with _LOCK:
+            entries = self._load()
+            if key in entries:
+                return
+            entries[key] = {"file_id": file_id, "purpose": purpose, "input": what, "uploaded_at": time.time()}
+            self._save(entries)
+
     def file_ids(self, base_url: str) -> list[str]:
         """Ids this tool uploaded to this endpoint, oldest first."""
         base = base_url.rstrip("/")

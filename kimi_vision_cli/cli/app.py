@@ -6,6 +6,7 @@ from the option table; `cli/main.py` imports them and holds the error boundary.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 
 import typer
@@ -44,6 +45,18 @@ class HelpCommand(_PlainHelp, TyperCommand):
 
 class HelpGroup(_PlainHelp, TyperGroup):
     """The same for a group's own --help and options."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """No command given (`kimi-vision`, `kimi-vision files`): the help once, on stderr,
+        exit 2. Typer's NoArgsIsHelpError prints the help when it is made, and again when
+        it is shown (issue 19.9), and on stdout, which carries answers only."""
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            with contextlib.redirect_stdout(STATE.term.stderr):  # rich prints to sys.stdout
+                text = ctx.get_help()  # the rich help prints itself and returns ""
+            if text:
+                STATE.term.stderr.write(text + "\n")
+            raise typer.Exit(2)
+        return list(super().parse_args(ctx, args))
 
 
 app = typer.Typer(

@@ -69,9 +69,6 @@ def run(argv: list[str], term: Terminal | None = None) -> int:
         STATE.term.stderr.write("\nkimi-vision: interrupted\n")
         return int(ExitCode.INTERRUPTED)
     except typer.TyperException as exc:  # click's usage errors, as Typer re-exports them
-        if type(exc).__name__ == "NoArgsIsHelpError":
-            STATE.term.stderr.write(exc.ctx.get_help() + "\n")  # type: ignore[attr-defined]
-            return int(ExitCode.BAD_INPUT)
         ctx = getattr(exc, "ctx", None)
         # command_path is "kimi-vision batch results": the help to point at.
         cmd = getattr(ctx, "command_path", None) or "kimi-vision"

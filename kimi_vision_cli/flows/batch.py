@@ -178,6 +178,7 @@ def _not_submitted(manifest: dict[str, Source], ctx: Context, out: Submitted) ->
 def _create(part: Path, manifest: dict[str, Source], ctx: Context, window: str) -> str:
     client = ctx.client
     file_id = client.upload(part.read_bytes(), "kimi-vision-batch.jsonl", "batch")
+    _ours(ctx, file_id, "batch", "batch request file")  # before anything can fail: prune finds it
     batch = client.batch_create(file_id, window, {"tool": "kimi-vision", "model": ctx.settings.model})
     batch_id = str(batch["id"])
     # What `batch results` needs later: the names to print, the inputs themselves (for
@@ -190,6 +191,14 @@ def _create(part: Path, manifest: dict[str, Source], ctx: Context, window: str) 
         "schema": schemas.load(spec).schema if spec is not None else None,
     })  # fmt: skip
     return batch_id
+
+
+def _ours(ctx: Context, file_id: str, purpose: str, what: str) -> None:
+    """Batch files count toward the account's 1,000 files like uploads: recorded with
+    them, so that `files prune` deletes them too (issue 19.10)."""
+    from kimi_vision_cli.api.uploads import UploadCache
+
+    UploadCache.for_env(ctx.term.env, ctx.diag.warn).record(file_id, purpose, ctx.settings.base_url, what)
 
 
 def _manifest_path(ctx: Context, batch_id: str) -> Path:
@@ -249,7 +258,11 @@ def results(
         file_id = batch.get(key)
         if not file_id:
             continue
-        for raw in ctx.client.file_content(str(file_id)).decode("utf-8", "replace").splitlines():
+        content = ctx.client.file_content(str(file_id))
+        _ours(
+            ctx, str(file_id), "batch_output", f"batch {batch_id} {key.removesuffix('_id').replace('_', ' ')}"
+        )
+        for raw in content.decode("utf-8", "replace").splitlines():
             if raw.strip():
                 try:
                     cid, rec = _record(raw, names, model)

@@ -68,9 +68,9 @@ class Scheduler:
         writers: Writers | None = None,
         observe: Callable[[Result], None] | None = None,
     ):
-        self.ctx = ctx
         # Every input's final record, whatever the format prints (describe --report).
         self.observe = observe
+        self.ctx = ctx
         self.renderer = renderer
         self.work_one = work
         self.multi = multi
@@ -86,9 +86,16 @@ class Scheduler:
         # Why no new request starts any more (--max-cost reached, daily token limit): the
         # reason in its message, what to do in its hint.
         self.halt: NotStartedError | None = None
+        # The halt is --max-cost: its message is written again once the requests in
+        # flight have answered, so that it gives the money spent in the end (issue 19.11).
+        self.halt_by_spend = False
         if self.spend.reached:  # --max-cost 0: nothing may start, not even the first request
             self.halt = NotStartedError(self.spend.reason(), hint=self.spend.not_started().hint)
+            self.halt_by_spend = True
+        # Every input is counted once in the summary (issue 19.11): done, failed, skipped,
+        # cut short by Ctrl-C/SIGTERM (`cut`), or never started.
         self.not_started: list[str] = []
+        self.cut: list[str] = []
         self.unreachable = 0  # inputs in a row that could not reach the API
         self.sent: Counter[str] = Counter()  # inputs given to a worker and not finished yet
         self.tally = Tally(report=ctx.diag.error)
@@ -186,6 +193,7 @@ class Scheduler:
 
     def _summary(self) -> None:
         usage = self.spend.line()
+        self._progress()  # the tally's last counts: skips met after the last answer too
         if self.multi:
             stopped = self.tally.stopped or bool(self.not_started)  # a halt with nothing left: no "rest"
             self.ctx.diag.note(
@@ -193,6 +201,7 @@ class Scheduler:
                     interrupted=self.interrupted,
                     stopped=stopped,
                     not_started=len(self.not_started),
+                    cut=len(self.cut),
                     usage=usage,
                 )
             )
@@ -280,8 +289,7 @@ class Scheduler:
                 break
             if not item.dropped:
                 self._finish(item)
-        if self.ctx.settings.format != "text" or self.observe is not None:
-            self._interrupted_records(it)
+        self._interrupted_records(it)
         for live in self.lives:  # an answer streaming when the run stopped: say it is partial
             if live.wrote and not live.finished:
                 self.ctx.diag.warn(
@@ -290,17 +298,24 @@ class Scheduler:
 
     def _interrupted_records(self, it: Iterator[tuple[Source, bool]]) -> None:
         """After Ctrl-C/SIGTERM, JSON/JSONL still hold one record per input (SPEC): those
-        whose request was cut and those never started say `interrupted`."""
+        whose request was cut and those never started say `interrupted`. The summary
+        counts both, in every format."""
         model = self.ctx.settings.model
-
-        def record(name: str, what: str) -> None:
-            err = Interrupted(f"interrupted: {what}", hint="rerun to finish", input=name)
-            self._unfinished(Result(name, model, error=err))
-
-        for name in list(self.sent.elements()):
-            record(name, "stopped before its answer was whole and written")
-        self._unsent(
-            it, lambda name: Interrupted("interrupted: not started", hint="rerun to finish", input=name)
+        self.cut = list(self.sent.elements())
+        if self.ctx.settings.format != "text" or self.observe is not None:
+            for name in self.cut:
+                err = Interrupted(
+                    "interrupted: stopped before its answer was whole and written",
+                    hint="rerun to finish",
+                    input=name,
+                )
+                self._unfinished(Result(name, model, error=err))
+        self.not_started.extend(
+            self._unsent(
+                it,
+                lambda name: Interrupted("interrupted: not started", hint="rerun to finish", input=name),
+                count_skips=True,
+            )
         )
 
     def _unsent(
@@ -356,12 +371,15 @@ class Scheduler:
         self.spend.add(result)
         if self.halt is None and self.spend.reached:
             self.halt = NotStartedError(self.spend.reason(), hint=self.spend.not_started().hint)
+            self.halt_by_spend = True
 
     def _stop_the_rest(self, it: Iterator[tuple[Source, bool]]) -> None:
         """After a halt (nothing in flight): each input cut short or never started fails as
         not started (its JSON record says so), and one line names them all."""
         halt = self.halt
         assert halt is not None
+        if self.halt_by_spend:  # nothing in flight now: the money spent in the end
+            halt = self.halt = NotStartedError(self.spend.reason(), hint=halt.hint)
         model = self.ctx.settings.model
 
         def failed(name: str) -> NotStartedError:
@@ -387,12 +405,15 @@ class Scheduler:
 
     def _records_for_the_rest(self, it: Iterator[tuple[Source, bool]]) -> None:
         """After a stop (a 401, quota, an unknown model): JSON/JSONL still hold one record
-        per input (SPEC), the unsent ones `not_started`; the error already said, once."""
-        if self.ctx.settings.format == "text" and self.observe is None:
-            return
+        per input (SPEC), the unsent ones `not_started`, and the summary counts them (in
+        every format); the error already said, once."""
         why = "the run stopped at an error every input would share (see above)"
-        self._unsent(
-            it, lambda name: NotStartedError(f"not started: {why}", hint="fix it and rerun", input=name)
+        self.not_started.extend(
+            self._unsent(
+                it,
+                lambda name: NotStartedError(f"not started: {why}", hint="fix it and rerun", input=name),
+                count_skips=True,
+            )
         )
 
     def _next_part(self) -> Part | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from kimi_vision_cli.api.uploads import UploadCache, Uploaded, upload_bytes
-from kimi_vision_cli.errors import KimiVisionError, Tally, UsageError
+from kimi_vision_cli.errors import KimiVisionError, NotStartedError, Tally, UsageError
 from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.flows.prepare import prepare_source
 from kimi_vision_cli.inputs.discover import Source
@@ -37,8 +37,10 @@ def upload_pending(planned: Planned, ctx: Context) -> Planned:
 
 def upload_each(sources: Iterable[Source], ctx: Context, tally: Tally) -> Iterator[UploadRecord]:
     """`upload`: each input prepared exactly as describe would send it, then uploaded.
-    Failures go to the tally (reported there); auth and quota stop the run."""
-    for source in sources:
+    Failures go to the tally (reported there) and come out as failed records; auth and
+    quota stop the run, and the inputs after are records saying they were not started."""
+    it = iter(sources)
+    for source in it:
         try:
             if source.kind == "file_id" and source.error is None:  # a bad id: prepare says so
                 raise UsageError("already uploaded", input=source.display, hint="nothing to do")
@@ -48,7 +50,15 @@ def upload_each(sources: Iterable[Source], ctx: Context, tally: Tally) -> Iterat
             check_file_size(len(p.ref.data), p.input)
             up = upload_prepared(p, ctx)
         except KimiVisionError as err:
-            if tally.error(err.with_input(source.display)):
+            err = err.with_input(source.display)
+            stop = tally.error(err)
+            yield UploadRecord.failed(source.display, err)
+            if stop:
+                why = "not started: the run stopped at an error every input would share (see above)"
+                for rest in it:
+                    yield UploadRecord.failed(
+                        rest.display, NotStartedError(why, hint="fix it and rerun", input=rest.display)
+                    )
                 return
             continue
         tally.ok()

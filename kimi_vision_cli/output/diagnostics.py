@@ -72,6 +72,18 @@ class Diagnostics:
                 self.term.stderr.write(text)
                 self.term.stderr.flush()
 
+    def reasoning_header(self, input: str) -> None:
+        """Which input the reasoning below belongs to, when a run has several (19.23)."""
+        line = f"==> {input} (reasoning) <=="
+        with self._lock:
+            if self.term.stderr_isatty and self.term.color:
+                from rich.text import Text
+
+                self.console.print(Text(line, style="dim bold"))  # Text: a name is never markup
+            else:
+                self.term.stderr.write(line + "\n")
+                self.term.stderr.flush()
+
     def reasoning_end(self) -> None:
         with self._lock:
             self.term.stderr.write("\n")

@@ -181,6 +181,17 @@ def _when(ts: Any) -> str:
         return "?"
 
 
+def iso_time(ts: Any) -> str:
+    """Epoch seconds as ISO 8601 with its zone, in UTC (`2026-12-03T13:22:34+00:00`): what a
+    script can sort and parse, unlike bare epoch seconds (issue 19.23); "" when unknown."""
+    import datetime
+
+    try:
+        return datetime.datetime.fromtimestamp(int(ts), datetime.timezone.utc).isoformat(timespec="seconds")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return ""
+
+
 def _field(key: str) -> Callable[[dict[str, Any]], object]:
     return lambda obj: obj.get(key)
 
@@ -188,7 +199,11 @@ def _field(key: str) -> Callable[[dict[str, Any]], object]:
 # Rows are Moonshot's file objects (dicts).
 FILES: Listing[dict[str, Any]] = Listing(
     record=file_record,
-    lines=tuple(Column(k, _field(k)) for k in ("id", "purpose", "bytes", "created_at", "filename")),
+    lines=(
+        *(Column(k, _field(k)) for k in ("id", "purpose", "bytes")),
+        Column("created_at", lambda f: iso_time(f.get("created_at"))),
+        Column("filename", _field("filename")),
+    ),
     table=(
         Column("id", lambda f: f.get("id")),
         Column("purpose", lambda f: f.get("purpose")),
@@ -207,11 +222,16 @@ ESTIMATES: Listing[Estimate] = Listing(
     shown=lambda e: e.error is None,
 )
 
-UPLOADS: Listing[UploadRecord] = Listing(record=UploadRecord.to_dict, lines=(Column("url", lambda u: u.url),))
+# A failed input is a record in JSON/JSONL; in text, its error line on stderr only.
+UPLOADS: Listing[UploadRecord] = Listing(
+    record=UploadRecord.to_dict, lines=(Column("url", lambda u: u.url),), shown=lambda u: u.error is None
+)
 # More than one input: `ms://ID<TAB>INPUT`, so that the lines still match their inputs
 # once one has failed (issue 11). The input is a display name: it holds no tab.
 UPLOADS_NAMED: Listing[UploadRecord] = Listing(
-    record=UploadRecord.to_dict, lines=(Column("url", lambda u: u.url), Column("input", lambda u: u.input))
+    record=UploadRecord.to_dict,
+    lines=(Column("url", lambda u: u.url), Column("input", lambda u: u.input)),
+    shown=lambda u: u.error is None,
 )
 
 

@@ -101,12 +101,15 @@ class BatchProgress:
         interrupted: bool = False,
         stopped: bool = False,
         not_started: int = 0,
+        cut: int = 0,
         usage: str | None = None,
     ) -> str:
         """`24 done, 1 failed, 3 skipped in 4.2s; 31,204 tokens in, 1,022 out, 0.0337 USD`
-        (the usage part once anything was answered)."""
+        (the usage part once anything was answered); each input counted once."""
         elapsed = time.monotonic() - self.started
         text = f"{self.done} done, {self.failed} failed, {self.skipped} skipped"
+        if cut:  # Ctrl-C/SIGTERM came while their requests were under way
+            text += f", {cut} cut short"
         if not_started:
             text += f", {not_started} not started"
         text += f" in {elapsed:.1f}s" + (f"; {usage}" if usage else "")

@@ -113,23 +113,31 @@ def estimate_document(
 
 # -- upload ----------------------------------------------------------------------------
 
-UPLOAD_KEYS = ("input", "file_id", "url", "purpose", "bytes", "cached")
+UPLOAD_KEYS = ("input", "file_id", "url", "purpose", "bytes", "cached", "error")
 
 
 @dataclass(frozen=True)
 class UploadRecord:
     input: str
-    file_id: str
-    purpose: str
-    bytes: int
+    file_id: str | None
+    purpose: str | None
+    bytes: int | None
     cached: bool  # the same bytes were uploaded before: the id was reused
+    # A failed input: JSON/JSONL still hold one record per input (issue 19.23).
+    error: KimiVisionError | None = None
 
     @property
-    def url(self) -> str:
-        return f"ms://{self.file_id}"
+    def url(self) -> str | None:
+        return None if self.file_id is None else f"ms://{self.file_id}"
+
+    @classmethod
+    def failed(cls, input: str, error: KimiVisionError) -> UploadRecord:
+        return cls(input, None, None, None, False, error)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in UPLOAD_KEYS}
+        d = {k: getattr(self, k) for k in UPLOAD_KEYS}
+        d["error"] = error_record(self.error)
+        return d
 
 
 # -- models and files ------------------------------------------------------------------

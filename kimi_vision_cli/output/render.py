@@ -24,6 +24,7 @@ class Renderer:
         self.show_thinking = show_thinking
         self.multi = False  # several inputs: text output gets ==> INPUT <== headers
         self._in_reasoning = False
+        self._label = ""  # the input whose answer or reasoning comes now
 
     # live streaming (one input at a time)
     def begin(self, input: str) -> None: ...
@@ -31,8 +32,19 @@ class Renderer:
 
     def reasoning(self, text: str) -> None:
         if self.show_thinking:
+            # Several inputs: each piece of reasoning under its input's name on stderr, as
+            # answers are under theirs on stdout. With -j > 1 an input's reasoning is shown
+            # whole once it has answered, so pieces never interleave (issue 19.23).
+            if not self._in_reasoning and self.multi:
+                self.diag.reasoning_header(self._label)
             self._in_reasoning = True
             self.diag.reasoning(text)
+
+    def _reasoning_of(self, result: Result) -> None:
+        """A whole result's reasoning (not streamed), under its input's name."""
+        self._label = result.input
+        if result.reasoning:
+            self.reasoning(result.reasoning)
 
     def _end_reasoning(self) -> None:
         if self._in_reasoning:
@@ -46,8 +58,7 @@ class Renderer:
     def result(self, result: Result) -> None:
         """A whole result that was not streamed (concurrent runs, errors)."""
         self.begin(result.input)
-        if result.reasoning:
-            self.reasoning(result.reasoning)
+        self._reasoning_of(result)
         if result.segments:
             self.content(self.segmented_text(result))  # describe --segment: under [00:00:00–00:00:30]
         elif result.text:
@@ -77,6 +88,7 @@ class PlainRenderer(Renderer):
             super().result(result)
 
     def begin(self, input: str) -> None:
+        self._label = input
         self._wrote = False
         self._ends_newline = True
         if self.multi:
@@ -120,6 +132,7 @@ class RichRenderer(PlainRenderer):
         return labelled_text(result, gap="\n\n")  # Markdown: the label its own paragraph
 
     def begin(self, input: str) -> None:
+        self._label = input
         if self.multi:
             from rich.text import Text
 
@@ -167,8 +180,7 @@ class JsonlRenderer(Renderer):
         self.term.stdout.flush()
 
     def result(self, result: Result) -> None:
-        if result.reasoning:
-            self.reasoning(result.reasoning)
+        self._reasoning_of(result)
         self.end(result)
 
 
@@ -185,8 +197,7 @@ class JsonRenderer(Renderer):
         self.items.append(result.to_dict())
 
     def result(self, result: Result) -> None:
-        if result.reasoning:
-            self.reasoning(result.reasoning)
+        self._reasoning_of(result)
         self.end(result)
 
     def close(self) -> None:
@@ -212,8 +223,7 @@ class SubtitleRenderer(Renderer):
             self.term.stdout.flush()
 
     def result(self, result: Result) -> None:
-        if result.reasoning:
-            self.reasoning(result.reasoning)
+        self._reasoning_of(result)
         self.end(result)
 
 

@@ -27,6 +27,10 @@ def ask(s: Settings, a: AskArgs) -> int:
     from kimi_vision_cli.inputs.discover import iter_sources
     from kimi_vision_cli.output.render import make_renderer
 
+    if not a.question.strip():  # issue 19.23: an empty question was sent (and paid for)
+        raise UsageError(
+            "QUESTION is empty", hint="ask something, e.g. kimi-vision ask 'What is in this image?' photo.png"
+        )
     if not a.inputs:
         raise UsageError("no input given", hint="pass the files to ask about after the question")
     followups = _interactive_checks(a.inputs, s) if a.interactive else None
@@ -69,22 +73,39 @@ def _interactive_checks(inputs: list[str], s: Settings) -> Callable[[], str | No
 
 
 def _question_reader() -> Callable[[], str | None]:
+    """The follow-up questions, one a line. The `> ` prompt only for a person at a
+    terminal: a script piping questions in gets none on its stderr (issue 19.23)."""
     term = STATE.term
+    stream = getattr(term.stdin, "buffer", term.stdin)  # bytes: decoded strictly below
+
+    def prompt(text: str) -> None:
+        if term.stdin_isatty:  # the prompt goes to stderr: stdout carries answers only
+            term.stderr.write(text)
+            term.stderr.flush()
 
     def read() -> str | None:
         while True:
-            term.stderr.write("> ")  # the prompt goes to stderr: stdout carries answers only
-            term.stderr.flush()
-            line = term.stdin.readline()
-            if isinstance(line, bytes):
-                line = line.decode("utf-8", "replace")
+            prompt("> ")
+            line = stream.readline()
             if not line:  # EOF
-                term.stderr.write("\n")
+                prompt("\n")
                 return None
-            question = line.strip()
+            question = _utf8(line).strip()
             if question in ("exit", "quit"):
                 return None
             if question:
                 return question
 
     return read
+
+
+def _utf8(line: bytes | str) -> str:
+    """A follow-up is sent as it is, so it must be UTF-8 (issue 19.7: a Latin-1 terminal's
+    `café` was a UnicodeEncodeError traceback): one line, exit 2."""
+    try:
+        return line.decode("utf-8") if isinstance(line, bytes) else line.encode("utf-8").decode("utf-8")
+    except UnicodeError:
+        raise UsageError(
+            "a follow-up question on standard input is not valid UTF-8 text",
+            hint="type or pipe the questions in UTF-8 (check the terminal's or the file's encoding)",
+        ) from None
