@@ -147,3 +147,20 @@ def test_inputs_a_manifest_cannot_name(tmp_path: Path, photo: Source) -> None:
     with pytest.raises(UsageError):
         w.check([photo])
     assert Writers(SidecarSpec("txt")).rejects(Source("stdin", "-")) is None
+
+
+def test_a_json_sidecar_of_a_name_that_is_not_utf8_gives_its_row(tmp_path: Path) -> None:
+    import os
+
+    photo = Source("path", str(tmp_path / os.fsdecode(b"caf\xe9.png")))
+    Path(photo.value).write_bytes(b"png")
+    Writers(SidecarSpec("json"), provenance=MADE).write(photo, answer("a caf\u00e9"))
+    w = Writers(SidecarSpec("json"), Manifest(tmp_path / "metadata.jsonl"), provenance=MADE)
+    assert w.done(photo) and w.stale == 0  # the row came from the sidecar, no request
+    w.close()
+    (row,) = [json.loads(line) for line in (tmp_path / "metadata.jsonl").read_text().splitlines()]
+    assert row == {"file_name": "caf\\xe9.png", "text": "a caf\u00e9", "provenance": MADE.to_dict()}
+
+
+def test_a_manifest_whose_directory_does_not_exist_yet_passes_the_check(tmp_path: Path) -> None:
+    Manifest(tmp_path / "new" / "dir" / "metadata.jsonl").check([])  # batch results: made on write

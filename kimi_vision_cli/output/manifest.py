@@ -100,10 +100,12 @@ class Manifest:
         # Nothing is created (a dry run writes nothing): the file, or the directory a new
         # one goes in, must be writable. access(2) says no to root too on a read-only
         # file system or an immutable file.
-        where = self.path if os.path.lexists(self.path) else self.path.parent
+        where = self.path.absolute()
+        while not os.path.lexists(where) and where.parent != where:
+            where = where.parent  # the directories a new file's write would create
         if not os.access(where, os.W_OK):
             raise OutputBlockedError(
-                f"--manifest {self.path}: {os.path.abspath(where)} cannot be written",
+                f"--manifest {self.path}: {where} cannot be written",
                 hint="check its permissions and the disk (or pick another --manifest); nothing was sent",
             )
 
