@@ -81,9 +81,9 @@ class Writers:
             return False
         side = self._sidecar_made(source) if self.sidecar is not None else None
         row = self._row_made(source) if self.manifest is not None else None
-        filling = self.manifest is not None and row is None and side is not None
-        if filling and side is not None and not (self.redo_stale and self.differs(side)):
-            row = self._fill_row(source)
+        if self.manifest is not None and row is None and side is not None:
+            if not (self.redo_stale and self.differs(side)):  # a stale one is redone, not copied
+                row = self._fill_row(source)
         made = [m for m, asked in ((side, self.sidecar), (row, self.manifest)) if asked is not None]
         if any(m is None for m in made):
             return False
