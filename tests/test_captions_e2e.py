@@ -230,12 +230,21 @@ def test_batch_results_wait_writes_what_describe_writes(
     assert "waiting (next look in 1s)" in r.stderr and no_sleep  # polled, without sleeping
     fetched = {p.relative_to(tmp_path): p.read_bytes() for p in sorted((tmp_path / "caps").rglob("*.txt"))}
     assert fetched == described and len(fetched) == 2
-    # The same rows, but for what made them: `batch results` does not know the prompt
-    # a batch was submitted with, so its rows record no provenance (issue 19 item 5).
-    fetched_rows = [json.loads(line) for line in (ds / "metadata.jsonl").read_text().splitlines()]
-    described_rows = [json.loads(line) for line in rows]
-    assert all(row.pop("provenance")["model"] == "kimi-k2.6" for row in described_rows)
-    assert sorted(fetched_rows, key=str) == sorted(described_rows, key=str)
+    # The same rows, with what made them: the batch's model, and the same prompt hash
+    # (issue 19 item 5: `batch submit` records it for `batch results`).
+    from kimi_vision_cli.moonshot import BATCH_DEFAULT_MODEL
+
+    def made(lines: list[str], model: str) -> list[dict[str, object]]:
+        found = [json.loads(line) for line in lines]
+        for row in found:
+            assert row["provenance"]["model"] == model and row["provenance"]["prompt_hash"].startswith(
+                "sha256:"
+            )
+            row["provenance"]["model"] = "?"
+        return sorted(found, key=str)
+
+    fetched_rows = (ds / "metadata.jsonl").read_text().splitlines()
+    assert made(fetched_rows, BATCH_DEFAULT_MODEL) == made(rows, "kimi-k2.6")
 
 
 def test_batch_results_several_ids_and_a_bad_answer_asked_again_live(
