@@ -405,3 +405,19 @@ def test_a_name_that_is_not_utf8_resumes_and_the_manifest_stays_utf8(kv, fake, d
 
     names = sorted(str(row["file_name"]) for row in load_rows(ds / f"metadata.{kind}"))  # strict UTF-8
     assert names == ["a.png", "caf\\xe9.png", "sub/b.png"]
+
+
+def test_a_row_taken_from_a_txt_sidecar_of_a_schema_answer_is_the_row_describe_writes(
+    kv, fake, ds: Path
+) -> None:  # type: ignore[no-untyped-def]
+    args = ["ds/a.png", "--schema", FIELDS, "--sidecar", "txt", "--manifest", "ds/metadata.jsonl"]
+    assert kv("describe", *args).returncode == 0
+    written = (ds / "metadata.jsonl").read_text()
+    (ds / "metadata.jsonl").unlink()
+    assert kv("describe", *args).returncode == 0
+    assert len(fake.chat_requests) == 1  # the row came from the sidecar
+    (filled,), (direct,) = load_imagefolder(ds / "metadata.jsonl"), [json.loads(written)]
+    assert filled["text"] == direct["text"] == direct["alt_text"]  # the caption field, not the JSON
+    assert {k: v for k, v in filled.items() if k != "provenance"} == {
+        k: v for k, v in direct.items() if k != "provenance"
+    }

@@ -45,6 +45,7 @@ class Writers:
     redo_stale: bool = False  # --on-exists stale
     provenance: Provenance | None = None  # what this run's captions are made with
     fill_rows: bool = True  # a missing row taken from its sidecar (not in a dry run)
+    structured: bool = False  # --schema: a txt sidecar holds the answer's JSON object
     stale: int = 0  # inputs kept although made otherwise (--on-exists skip)
 
     def __bool__(self) -> bool:
@@ -160,6 +161,8 @@ class Writers:
                 text, data = path.read_bytes().decode("utf-8", "surrogateescape").removesuffix("\n"), None
             except OSError:
                 return None
+            if self.structured:  # the row a --schema answer gets: its caption field, its fields
+                data = _json_object(text)
         elif self.sidecar.kind == "json" and isinstance((record := _json_file(path)).get("text"), str):
             text, data = record["text"], record.get("data") if isinstance(record.get("data"), dict) else None
             made = Provenance.from_dict(record.get("provenance"))
@@ -169,6 +172,14 @@ class Writers:
             name = self.manifest.file_name(source)
             self.manifest.add(name, answer_caption(text, data), data, provenance=made)
         return made or UNKNOWN
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _json_file(path: Path) -> dict[str, Any]:

@@ -41,6 +41,7 @@ def describe(s: Settings, a: DescribeArgs) -> int:
         raise UsageError("--schema and --segment do not go together", hint="drop one of them")
     writers = make_writers(a.sidecar, a.output_dir, a.manifest, a.on_exists, a.inputs, made_by(s))
     writers.fill_rows = not s.dry_run  # a dry run writes nothing
+    writers.structured = s.schema is not None
     batch = BatchOptions(writers=writers, shard=Shard.parse(a.shard) if a.shard is not None else None)
     ctx = context_for(s)
     sources = sources_for(a.inputs, a.recursive, a.files_from)
