@@ -166,6 +166,9 @@ class Chromium:
         )
         page.call("Page.navigate", {"url": path.resolve().as_uri()})
         self.wait_for("Page.loadEventFired", session)
+        # Keys go to the page in front: a page opened while another test's was still
+        # closing got none of its typed text on a loaded machine.
+        page.call("Page.bringToFront")
         return page
 
 

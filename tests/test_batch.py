@@ -199,8 +199,9 @@ def test_output_dir_mirrors_the_tree_and_names_stdin(kv, fake, tmp_path: Path) -
     assert got == sorted(f"photos/{n}.json" for n in top + deep)
     rec = json.loads((tmp_path / "out/photos/2024/may/img001.png.json").read_text())
     assert rec["input"] == "photos/2024/may/img001.png" and "a 9x6 image/png" in rec["text"]
-    # the JSON sidecar is the JSONL line
+    # the JSON sidecar is the JSONL line, and what made it (issue 19 item 5)
     lines = {json.loads(x)["input"]: json.loads(x) for x in r.stdout.splitlines()}
+    assert rec.pop("provenance")["model"] == "kimi-k2.6"
     assert lines["photos/2024/may/img001.png"] == rec
     assert list((tmp_path / "photos").rglob("*.json")) == []  # nothing next to the inputs
     # from inside the directory, the tree mirrors relative to it

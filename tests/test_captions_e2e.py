@@ -249,7 +249,21 @@ def test_batch_results_wait_writes_what_describe_writes(
     assert "waiting (next look in 1s)" in r.stderr and no_sleep  # polled, without sleeping
     fetched = {p.relative_to(tmp_path): p.read_bytes() for p in sorted((tmp_path / "caps").rglob("*.txt"))}
     assert fetched == described and len(fetched) == 2
-    assert sorted((ds / "metadata.jsonl").read_text().splitlines()) == sorted(rows)
+
+    # The same rows, with what made them: the batch's model, and the same prompt hash
+    # (issue 19 item 5: `batch submit` records it for `batch results`); the batch takes
+    # the run's model now (issue 20), so it is the same.
+    def made(lines: list[str], model: str) -> list[dict[str, object]]:
+        found = [json.loads(line) for line in lines]
+        for row in found:
+            assert row["provenance"]["model"] == model and row["provenance"]["prompt_hash"].startswith(
+                "sha256:"
+            )
+            row["provenance"]["model"] = "?"
+        return sorted(found, key=str)
+
+    fetched_rows = (ds / "metadata.jsonl").read_text().splitlines()
+    assert made(fetched_rows, "kimi-k2.6") == made(rows, "kimi-k2.6")
 
 
 def test_batch_results_several_ids_and_a_bad_answer_asked_again_live(
@@ -293,3 +307,136 @@ def test_ctrl_c_while_waiting_leaves_the_batch_running(
 def test_batch_results_refuses_subtitle_sidecars(kv) -> None:  # type: ignore[no-untyped-def]
     r = kv("batch", "results", "batch-x", "--sidecar", "vtt")
     assert r.returncode == 2 and "describe --segment" in r.stderr
+
+
+# -- issue 19: resume that notices what changed; manifests that never lose an answer -------
+
+
+def test_a_changed_prompt_is_said_and_on_exists_stale_redoes_exactly_those(kv, fake, ds: Path) -> None:  # type: ignore[no-untyped-def]
+    outputs = ["--sidecar", "json", "--manifest", "ds/metadata.jsonl"]
+    assert kv("describe", "-r", "ds", *outputs).returncode == 0
+    write_image(ds / "c.png", 20, 20)
+    assert kv("describe", "ds/c.png", *outputs, "-p", "Other.").returncode == 0
+    sent = len(fake.chat_requests)
+    r = kv("describe", "-r", "ds", *outputs, "-p", "Other.")  # a.png and sub/b.png were made otherwise
+    assert r.returncode == 0 and len(fake.chat_requests) == sent, r.stderr
+    assert "0 done, 0 failed, 3 skipped" in r.stderr
+    assert (
+        "kimi-vision: warning: 2 captions kept were made with another model, prompt, system message or "
+        "schema — rerun with --on-exists stale to redo them"
+    ) in r.stderr
+    r = kv("describe", "-r", "ds", *outputs, "-p", "Other.", "--on-exists", "stale")
+    assert r.returncode == 0 and "2 done, 0 failed, 1 skipped" in r.stderr, r.stderr
+    assert len(fake.chat_requests) == sent + 2  # exactly the two stale ones
+    rows = {row["file_name"]: row for row in load_imagefolder(ds / "metadata.jsonl")}
+    assert len(rows) == 3 and all("'Other.'" in str(row["text"]) for row in rows.values())
+    assert len({json.dumps(row["provenance"]) for row in rows.values()}) == 1
+    record = json.loads((ds / "a.png.json").read_text())
+    assert record["provenance"] == rows["a.png"]["provenance"] and "'Other.'" in record["text"]
+    r = kv("describe", "-r", "ds", *outputs, "-p", "Other.")
+    assert "warning" not in r.stderr and len(fake.chat_requests) == sent + 2
+
+
+def test_a_schema_is_hashed_as_parsed_not_by_its_file_name(kv, fake, ds: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from kimi_vision_cli.schema import from_fields
+
+    assert kv("describe", "ds/a.png", "--schema", FIELDS, "--manifest", "ds/metadata.jsonl").returncode == 0
+    (tmp_path / "same.json").write_text(json.dumps(from_fields(FIELDS), indent=2))
+    r = kv("describe", "ds/a.png", "--schema", "same.json", "--manifest", "ds/metadata.jsonl")
+    assert r.returncode == 0 and "warning" not in r.stderr and len(fake.chat_requests) == 1
+    r = kv("describe", "ds/a.png", "--schema", "alt_text", "--manifest", "ds/metadata.jsonl")
+    assert "1 caption kept was made with another" in r.stderr and len(fake.chat_requests) == 1
+
+
+@pytest.mark.parametrize("kind", ["json", "txt"])
+def test_a_missing_row_takes_the_sidecar_caption_without_a_request(kv, fake, ds: Path, kind: str) -> None:  # type: ignore[no-untyped-def]
+    assert kv("describe", "-r", "ds", "--sidecar", kind).returncode == 0
+    sent = len(fake.chat_requests)
+    r = kv("describe", "-r", "ds", "--sidecar", kind, "--manifest", "ds/metadata.csv")
+    assert r.returncode == 0 and "0 done, 0 failed, 2 skipped" in r.stderr, r.stderr
+    assert len(fake.chat_requests) == sent  # the answers were paid for once
+    rows = {row["file_name"]: row for row in load_imagefolder(ds / "metadata.csv")}
+    side = (ds / "a.png.json").read_text() if kind == "json" else (ds / "a.png.txt").read_text()
+    caption = json.loads(side)["text"] if kind == "json" else side.removesuffix("\n")
+    assert rows["a.png"]["text"] == caption and caption.startswith("**Answer")
+    assert rows["a.png"]["model"] == ("kimi-k2.6" if kind == "json" else "")  # txt cannot say
+
+
+def test_a_manifest_that_cannot_be_written_stops_before_any_request(kv, fake, ds: Path) -> None:  # type: ignore[no-untyped-def]
+    # An immutable directory refuses a new file even to root (chattr +i, ext4 and others).
+    if subprocess.run(["chattr", "+i", str(ds)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    try:
+        r = kv("describe", "-r", "ds", "--manifest", "ds/metadata.jsonl")
+    finally:
+        subprocess.run(["chattr", "-i", str(ds)], check=True)
+    assert r.returncode == 1, r.all
+    assert fake.chat_requests == []
+    assert r.stderr.splitlines() == [
+        f"kimi-vision: error: --manifest ds/metadata.jsonl: {ds} cannot be written — check its permissions "
+        "and the disk (or pick another --manifest); nothing was sent"
+    ]
+
+
+def test_a_manifest_write_that_fails_mid_run_stops_the_run(kv, fake, ds: Path) -> None:  # type: ignore[no-untyped-def]
+    import resource
+
+    names = [write_image(ds / f"img{i}.png", 8 + i, 6).name for i in range(4)]
+    meta = ds / "metadata.jsonl"
+    meta.write_text('{"file_name": "a.png", "text": "a"}\n')
+    # A file-size limit makes the manifest's next append fail (EFBIG), even for root, as
+    # a full disk would; access(2) cannot see it coming.
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (meta.stat().st_size, hard))
+    try:
+        r = kv("describe", "-j", "1", *[f"ds/{n}" for n in names], "--manifest", "ds/metadata.jsonl")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert r.returncode == 1, r.all
+    assert len(fake.chat_requests) == 1  # no answer paid for after the first that could not be kept
+    errors = [line for line in r.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "cannot write manifest ds/metadata.jsonl" in errors[0], r.stderr
+    assert "stopped:" in r.stderr
+
+
+def test_a_torn_last_row_is_set_aside_and_the_warning_says_where(kv, fake, ds: Path) -> None:  # type: ignore[no-untyped-def]
+    meta = ds / "metadata.jsonl"
+    meta.write_bytes(b'{"file_name": "a.png", "text": "a"}\n{"file_name": "sub/b.png", "te')
+    r = kv("describe", "-r", "ds", "--manifest", "ds/metadata.jsonl")
+    assert r.returncode == 0, r.stderr
+    assert (
+        "kimi-vision: warning: ds/metadata.jsonl: its last row was half-written (a crash?): set aside in "
+        "ds/metadata.jsonl.torn (30 bytes); its input will be described again"
+    ) in r.stderr
+    assert (ds / "metadata.jsonl.torn").read_bytes() == b'{"file_name": "sub/b.png", "te\n'
+    assert len(fake.chat_requests) == 1 and len(load_imagefolder(meta)) == 2
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "csv"])
+def test_a_name_that_is_not_utf8_resumes_and_the_manifest_stays_utf8(kv, fake, ds: Path, kind: str) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    write_image(ds / os.fsdecode(b"caf\xe9.png"), 10, 10)
+    for _ in range(2):
+        assert kv("describe", "-r", "ds", "--manifest", f"ds/metadata.{kind}").returncode == 0
+    assert len(fake.chat_requests) == 3  # the rerun found every row, the Latin-1 name's too
+    from tests.test_manifest import load_rows
+
+    names = sorted(str(row["file_name"]) for row in load_rows(ds / f"metadata.{kind}"))  # strict UTF-8
+    assert names == ["a.png", "caf\\xe9.png", "sub/b.png"]
+
+
+def test_a_row_taken_from_a_txt_sidecar_of_a_schema_answer_is_the_row_describe_writes(
+    kv, fake, ds: Path
+) -> None:  # type: ignore[no-untyped-def]
+    args = ["ds/a.png", "--schema", FIELDS, "--sidecar", "txt", "--manifest", "ds/metadata.jsonl"]
+    assert kv("describe", *args).returncode == 0
+    written = (ds / "metadata.jsonl").read_text()
+    (ds / "metadata.jsonl").unlink()
+    assert kv("describe", *args).returncode == 0
+    assert len(fake.chat_requests) == 1  # the row came from the sidecar
+    (filled,), (direct,) = load_imagefolder(ds / "metadata.jsonl"), [json.loads(written)]
+    assert filled["text"] == direct["text"] == direct["alt_text"]  # the caption field, not the JSON
+    assert {k: v for k, v in filled.items() if k != "provenance"} == {
+        k: v for k, v in direct.items() if k != "provenance"
+    }

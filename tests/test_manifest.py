@@ -4,6 +4,7 @@ no duplicates on a rerun, rows replaced with overwrite, never a half row."""
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 from pathlib import Path
@@ -15,15 +16,19 @@ from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.manifest import Manifest
 
 
+def load_rows(metadata: Path) -> list[dict[str, object]]:
+    """The rows of a manifest, read as UTF-8 (strict)."""
+    if metadata.suffix == ".csv":
+        with metadata.open(newline="", encoding="utf-8") as fh:
+            return list(csv.DictReader(fh))
+    return [json.loads(line) for line in metadata.read_text(encoding="utf-8").splitlines()]
+
+
 def load_imagefolder(metadata: Path) -> list[dict[str, object]]:
     """What `load_dataset("imagefolder", data_dir=metadata.parent)` does with a metadata
     file: every row's file_name resolves, relative to the file's directory, to a file
     there; one row per file."""
-    if metadata.suffix == ".csv":
-        with metadata.open(newline="", encoding="utf-8") as fh:
-            rows: list[dict[str, object]] = list(csv.DictReader(fh))
-    else:
-        rows = [json.loads(line) for line in metadata.read_text(encoding="utf-8").splitlines()]
+    rows = load_rows(metadata)
     names = [str(r["file_name"]) for r in rows]
     assert len(names) == len(set(names)), f"duplicate rows: {names}"
     for name in names:
@@ -58,7 +63,7 @@ def test_rows_resolve_like_imagefolder(dataset: Path, kind: str) -> None:
     if kind == "jsonl":
         assert rows[0] == {"file_name": "train/a.png", "text": 'a "cat",\nand a mat', "tags": ["cat"]}
     else:
-        assert meta.read_text().splitlines()[0] == "file_name,text"
+        assert meta.read_text().splitlines()[0] == "file_name,text,model,prompt_hash"
 
 
 def test_relative_paths_from_the_working_directory(dataset: Path) -> None:
@@ -141,14 +146,38 @@ def test_append_after_a_replace_goes_to_the_new_file(dataset: Path) -> None:
     assert [r["text"] for r in load_imagefolder(meta)] == ["a2", "b", "c"]
 
 
-def test_a_torn_jsonl_row_is_cut_on_the_next_run(dataset: Path) -> None:
+def test_a_torn_jsonl_row_is_set_aside_on_the_next_run(dataset: Path) -> None:
     meta = dataset / "metadata.jsonl"
     meta.write_bytes(b'{"file_name": "train/a.png", "text": "a"}\n{"file_name": "train/sub/b.png", "te')
     with Manifest(meta) as m:
-        assert m.repaired > 0
+        assert m.set_aside == len(b'{"file_name": "train/sub/b.png", "te')
         assert "train/a.png" in m and "train/sub/b.png" not in m
         m.add("train/sub/b.png", "b")
     assert [r["text"] for r in load_imagefolder(meta)] == ["a", "b"]
+    # nothing the user had is lost: the torn bytes are in FILE.torn
+    assert (dataset / "metadata.jsonl.torn").read_bytes() == b'{"file_name": "train/sub/b.png", "te\n'
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "csv"])
+def test_a_whole_last_row_without_its_newline_is_kept(dataset: Path, kind: str) -> None:
+    # Issue 19 item 4: an editor or another tool wrote the last row without "\n".
+    meta = dataset / f"metadata.{kind}"
+    last = (
+        b'{"file_name": "train/sub/b.png", "text": "b"}' if kind == "jsonl" else b'train/sub/b.png,"b, too"'
+    )
+    head = (
+        b'{"file_name": "train/a.png", "text": "a"}\n'
+        if kind == "jsonl"
+        else b"file_name,text\ntrain/a.png,a\n"
+    )
+    meta.write_bytes(head + last)
+    with Manifest(meta) as m:
+        assert m.set_aside == 0
+        assert "train/a.png" in m and "train/sub/b.png" in m  # not described again
+        assert m.add("train/c.png", "c")
+    (dataset / "train/c.png").write_bytes(b"png")
+    assert [r["text"] for r in load_imagefolder(meta)] == ["a", "b" if kind == "jsonl" else "b, too", "c"]
+    assert not (dataset / f"metadata.{kind}.torn").exists()
 
 
 def test_a_torn_csv_row_inside_quotes_is_cut(dataset: Path) -> None:
@@ -157,6 +186,7 @@ def test_a_torn_csv_row_inside_quotes_is_cut(dataset: Path) -> None:
     with Manifest(meta) as m:
         assert "train/a.png" in m and "train/sub/b.png" not in m
         m.add("train/sub/b.png", "whole")
+    assert (dataset / "metadata.csv.torn").read_bytes() == b'train/sub/b.png,"half\n'
     rows = load_imagefolder(meta)
     assert [(r["file_name"], r["text"]) for r in rows] == [
         ("train/a.png", "line 1\nline 2"),
@@ -197,3 +227,57 @@ def test_a_directory_to_walk_may_be_the_manifest_directory(dataset: Path) -> Non
     m.check([src(dataset), src(dataset / "train")])  # `describe -r ds --manifest ds/metadata.jsonl`
     with pytest.raises(UsageError):
         m.check([src(dataset.parent)])
+
+
+# -- issue 19 item 13: valid UTF-8 always ---------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "csv"])
+def test_a_name_that_is_not_utf8_is_spelled_in_valid_utf8_and_found_again(dataset: Path, kind: str) -> None:
+    name = os.fsdecode(b"train/caf\xe9.png")  # a Latin-1 name: \xe9 is no UTF-8
+    (dataset / name).write_bytes(b"png")
+    meta = dataset / f"metadata.{kind}"
+    with Manifest(meta) as m:
+        assert m.file_name(src(dataset / name)) == "train/caf\\xe9.png"
+        assert m.add(m.file_name(src(dataset / name)), "caf\udcc3 text")  # even a caption with one
+    meta.read_bytes().decode("utf-8")  # strict: raises on any invalid byte
+    (row,) = load_rows(meta)
+    assert row["file_name"] == "train/caf\\xe9.png"
+    with Manifest(meta) as m:
+        assert m.file_name(src(dataset / name)) in m  # a rerun finds the row
+        assert not m.add(m.file_name(src(dataset / name)), "again")
+
+
+def test_a_csv_written_with_a_byte_order_mark_is_accepted(dataset: Path) -> None:
+    meta = dataset / "metadata.csv"
+    meta.write_bytes(b"\xef\xbb\xbffile_name,text\r\ntrain/a.png,a\r\n")  # as spreadsheets save it
+    with Manifest(meta) as m:
+        assert "train/a.png" in m
+        assert m.add("train/sub/b.png", "b")
+    with open(meta, newline="", encoding="utf-8-sig") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["file_name"], r["text"]) for r in rows] == [("train/a.png", "a"), ("train/sub/b.png", "b")]
+    with Manifest(meta, overwrite=True) as m:  # a rewrite keeps the mark and the header
+        m.add("train/a.png", "a2")
+    assert meta.read_bytes().startswith(b"\xef\xbb\xbffile_name,text\n")
+
+
+# -- issue 19 item 3: a manifest that cannot be written stops the run -----------------------
+
+
+def test_any_write_failure_of_the_manifest_stops_the_run(
+    dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kimi_vision_cli.errors import OutputBlockedError
+
+    meta = dataset / "metadata.jsonl"
+    Manifest(meta).add("train/a.png", "a")
+    m = Manifest(meta)
+
+    def refused(fd: int, data: object) -> int:
+        raise OSError(errno.EACCES, os.strerror(errno.EACCES))
+
+    monkeypatch.setattr(os, "write", refused)
+    with pytest.raises(OutputBlockedError) as exc:
+        m.add("train/sub/b.png", "b")
+    assert exc.value.stops and "cannot write manifest" in exc.value.one_line()

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from kimi_vision_cli import provenance
 from kimi_vision_cli import schema as schemas
 from kimi_vision_cli.api.errors import moonshot_error
 from kimi_vision_cli.atomic import replace_file
@@ -37,6 +38,7 @@ from kimi_vision_cli.inputs.discover import Source, display_name, valid_id
 from kimi_vision_cli.moonshot import BATCH_DISCOUNT, BATCH_WINDOW_HOURS, FILE_LIMIT, MB, MODELS, price_for
 from kimi_vision_cli.output.records import Cost, Result, Submitted
 from kimi_vision_cli.plan import plan
+from kimi_vision_cli.provenance import Provenance
 from kimi_vision_cli.settings import Settings, cache_dir
 
 # Under Moonshot's 100 MB file cap, with room for multipart framing.
@@ -183,12 +185,15 @@ def _create(part: Path, manifest: dict[str, Source], ctx: Context, window: str) 
     batch_id = str(batch["id"])
     # What `batch results` needs later: the names to print, the inputs themselves (for
     # sidecars and manifest rows) and the schema the answers must match (--schema).
-    spec = ctx.settings.schema
+    spec, settings = ctx.settings.schema, ctx.settings
+    schema = schemas.load(spec).schema if spec is not None else None
     _save_manifest(ctx, batch_id, {
-        "model": ctx.settings.model,
+        "model": settings.model,
         "inputs": {cid: s.display for cid, s in manifest.items()},
         "sources": {cid: [s.kind, s.value] for cid, s in manifest.items()},
-        "schema": schemas.load(spec).schema if spec is not None else None,
+        "schema": schema,
+        # what made the answers, for the sidecars and rows `batch results` writes (issue 19)
+        "provenance": provenance.of(settings.model, settings.prompt, settings.system, schema).to_dict(),
     })  # fmt: skip
     return batch_id
 
@@ -199,6 +204,11 @@ def _ours(ctx: Context, file_id: str, purpose: str, what: str) -> None:
     from kimi_vision_cli.api.uploads import UploadCache
 
     UploadCache.for_env(ctx.term.env, ctx.diag.warn).record(file_id, purpose, ctx.settings.base_url, what)
+
+
+def made_by(ctx: Context, batch_id: str) -> Provenance | None:
+    """What made a batch's answers, as `batch submit` recorded it on this machine."""
+    return Provenance.from_dict(_load_manifest(ctx, batch_id).get("provenance"))
 
 
 def _manifest_path(ctx: Context, batch_id: str) -> Path:

@@ -2,19 +2,27 @@
 
 One row per finished input, written as it finishes: `file_name` (the input's path
 relative to FILE's directory, `/`-separated, as imagefolder resolves it), `text` (the
-caption), and in JSONL the fields of a structured answer (--schema) after them. CSV has
-the header `file_name,text`. Name the file `metadata.jsonl` / `metadata.csv` in the
-dataset's root for `load_dataset("imagefolder", data_dir=...)` to find it.
+caption), then what produced it (provenance.py): in JSONL a `provenance` object
+`{"model", "prompt_hash"}` and the fields of a structured answer (--schema); in CSV
+the columns `model,prompt_hash` after `file_name,text`. Name the file `metadata.jsonl` /
+`metadata.csv` in the dataset's root for `load_dataset("imagefolder", data_dir=...)`.
 
 Rules:
-- every input must be a file under FILE's directory: anything else is a usage error
-  before any request (`check`);
+- every input must be a file under FILE's directory, and FILE must be writable: else
+  an error before any request (`check`);
 - a rerun adds no duplicate: rows already there are kept and not rewritten
-  (`__contains__`); with `overwrite=True` a new row replaces the old one in place;
+  (`__contains__`); with `overwrite=True` (or `add(replace=True)`: --on-exists stale)
+  a new row replaces the old one in place;
 - no half row, ever: a new row is one append-mode write() then fsync; a row that
-  replaces one rewrites the file atomically (atomic.replace_file); and a tail torn by a
-  crash mid-write (no final newline, or an open CSV quote) is cut off when the file is
-  opened again, before anything is read or added.
+  replaces one rewrites the file atomically (atomic.replace_file). A last row without
+  its final newline is kept (the newline added) when it parses, and set aside in
+  FILE.torn when it does not (a crash mid-write), before anything is read or added
+  (issue 19 item 4);
+- a manifest that cannot be written stops the run (errors.OutputBlockedError): every
+  input's row goes to the same file, so every later answer would be lost (item 3);
+- always valid UTF-8 (item 13): a file name that is not (bytes Python decodes as
+  surrogates, PEP 383) is spelled with each such byte as `\\xNN`; a CSV that starts
+  with a byte order mark (spreadsheets write one) is read as UTF-8.
 """
 
 from __future__ import annotations
@@ -29,12 +37,26 @@ from pathlib import Path
 from typing import Any
 
 from kimi_vision_cli.atomic import replace_file
-from kimi_vision_cli.errors import OutputError, UsageError
+from kimi_vision_cli.errors import OutputBlockedError, UsageError
 from kimi_vision_cli.inputs.discover import Source
+from kimi_vision_cli.provenance import Provenance
 
 KINDS = {".jsonl": "jsonl", ".csv": "csv"}
-CSV_HEADER = ("file_name", "text")
-_ENC = ("utf-8", "surrogateescape")  # file names with undecodable bytes keep their bytes
+CSV_HEADER = ("file_name", "text")  # what a CSV manifest must start with
+CSV_COLUMNS = (*CSV_HEADER, "model", "prompt_hash")  # what a new one has
+BOM = b"\xef\xbb\xbf"
+_READ = ("utf-8", "surrogateescape")  # an older manifest's raw bytes are read, not refused
+_WRITE = ("utf-8", "backslashreplace")  # what is written is valid UTF-8, always
+
+
+def spell(name: str) -> str:
+    """A file name as a manifest writes it: as it is when it is valid UTF-8, else each
+    byte that is not (a surrogate, PEP 383) as `\\xNN` (Python's backslashreplace)."""
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no file name has: escape it too
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 class Manifest:
@@ -46,7 +68,9 @@ class Manifest:
         self.kind = kind
         self.overwrite = overwrite
         self.root = Path(os.path.abspath(path.parent))
-        self.repaired = 0  # bytes of a torn last row cut off when opening
+        self.columns: tuple[str, ...] = CSV_COLUMNS  # CSV: an existing file's header decides
+        self.set_aside = 0  # bytes of a torn last row moved to `torn` when opening
+        self.torn = path.with_name(path.name + ".torn")
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._names = self._load()
@@ -66,45 +90,84 @@ class Manifest:
                 f"is outside {self.root}, the directory of --manifest {self.path}",
                 input=source.display, hint="put the manifest in the dataset's root directory",
             )  # fmt: skip
-        return rel.replace(os.sep, "/")
+        return spell(rel.replace(os.sep, "/"))
 
     def check(self, sources: Iterable[Source]) -> None:
         """Up front, before any request: every input given (a file, or a directory to
-        walk) is under the manifest's directory."""
+        walk) is under the manifest's directory, and the manifest can be written."""
         for source in sources:
             self.file_name(source, root_ok=source.kind == "path" and os.path.isdir(source.value))
+        # Nothing is created (a dry run writes nothing): the file, or the directory a new
+        # one goes in, must be writable. access(2) says no to root too on a read-only
+        # file system or an immutable file.
+        where = self.path.absolute()
+        while not os.path.lexists(where) and where.parent != where:
+            where = where.parent  # the directories a new file's write would create
+        if not os.access(where, os.W_OK):
+            raise OutputBlockedError(
+                f"--manifest {self.path}: {where} cannot be written",
+                hint="check its permissions and the disk (or pick another --manifest); nothing was sent",
+            )
 
     def __contains__(self, file_name: object) -> bool:
         return file_name in self._names
 
+    def provenance(self, file_name: str) -> Provenance | None:
+        """What made the row's caption; Provenance("", "") when the row does not say (a
+        CSV with two columns, a row written before provenance was recorded); None when
+        there is no row."""
+        if file_name not in self._names:
+            return None
+        return self._names[file_name] or Provenance("", "")
+
     # -- rows ---------------------------------------------------------------------------
-    def row(self, file_name: str, text: str, data: dict[str, Any] | None = None) -> bytes:
+    def row(
+        self,
+        file_name: str,
+        text: str,
+        data: dict[str, Any] | None = None,
+        provenance: Provenance | None = None,
+    ) -> bytes:
         if self.kind == "csv":
+            made = provenance.to_dict() if provenance is not None else {}
+            cells = {"file_name": file_name, "text": text, **made}
             buf = io.StringIO()
-            csv.writer(buf, lineterminator="\n").writerow([file_name, text])
-            return buf.getvalue().encode(*_ENC)
+            csv.writer(buf, lineterminator="\n").writerow([cells.get(c, "") for c in self.columns])
+            return buf.getvalue().encode(*_WRITE)
         obj: dict[str, Any] = {"file_name": file_name, "text": text}
+        if provenance is not None:
+            obj["provenance"] = provenance.to_dict()
         for key, value in (data or {}).items():
             obj.setdefault(key, value)
-        return (json.dumps(obj, ensure_ascii=False) + "\n").encode(*_ENC)
+        return (json.dumps(obj, ensure_ascii=False) + "\n").encode(*_WRITE)
 
-    def add(self, file_name: str, text: str, data: dict[str, Any] | None = None) -> bool:
-        """Write the row for one finished input; False when a row was there and is kept."""
-        line = self.row(file_name, text, data)
+    def add(
+        self,
+        file_name: str,
+        text: str,
+        data: dict[str, Any] | None = None,
+        *,
+        provenance: Provenance | None = None,
+        replace: bool = False,
+    ) -> bool:
+        """Write the row for one finished input; False when a row was there and is kept
+        (neither `replace` nor overwrite). OutputBlockedError when the file cannot be
+        written: every later row would fail the same way."""
+        line = self.row(file_name, text, data, provenance)
         with self._lock:
             try:
                 if file_name not in self._names:
                     self._append(line)
-                elif self.overwrite:
+                elif self.overwrite or replace:
                     self._replace(file_name, line)
                 else:
                     return False
             except OSError as exc:
-                raise OutputError(
+                raise OutputBlockedError(
                     f"cannot write manifest {self.path}: {exc.strerror or exc}", input=file_name,
-                    hint="check the disk and the directory's permissions",
+                    hint="check the disk and the file's permissions; rerun to resume",
                 ) from None  # fmt: skip
-            self._names.add(file_name)
+            self._names[file_name] = provenance
             return True
 
     def close(self) -> None:
@@ -122,13 +185,16 @@ class Manifest:
         if not self._names and self._size() == 0:
             # A new file: header and first row at once, atomically (and the directory
             # entry fsynced with it).
-            head = (",".join(CSV_HEADER) + "\n").encode() if self.kind == "csv" else b""
+            head = (",".join(self.columns) + "\n").encode() if self.kind == "csv" else b""
             self._close_fd()
             replace_file(self.path, head + line)
             return
+        self._write_tail(line)
+
+    def _write_tail(self, data: bytes) -> None:
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        view = memoryview(line)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        view = memoryview(data)
         while view:
             view = view[os.write(self._fd, view) :]
         os.fsync(self._fd)
@@ -137,7 +203,7 @@ class Manifest:
         """The file rewritten with `line` where the row(s) for file_name were."""
         out: list[bytes] = []
         placed = False
-        for name, raw in self._rows(self._read()):
+        for name, raw, _ in self._rows(self._read()):
             if name != file_name:
                 out.append(raw)
             elif not placed:
@@ -165,42 +231,101 @@ class Manifest:
             os.close(self._fd)
             self._fd = None
 
-    def _load(self) -> set[str]:
-        """The file_names already there, after cutting off a torn last row."""
+    def _load(self) -> dict[str, Provenance | None]:
+        """The rows already there (file_name -> what made it), after mending the tail."""
         try:
-            raw = self._read()
+            raw = self._mend(self._read())
         except OSError as exc:
-            raise UsageError(f"--manifest {self.path}: cannot read it: {exc.strerror or exc}") from None
-        keep = _whole_rows(raw, self.kind)
-        if keep < len(raw):
-            self.repaired = len(raw) - keep
-            try:
-                os.truncate(self.path, keep)
-            except OSError as exc:
-                raise UsageError(f"--manifest {self.path}: cannot repair it: {exc.strerror or exc}") from None
-            raw = raw[:keep]
-        return {name for name, _ in self._rows(raw) if name}
+            raise UsageError(
+                f"--manifest {self.path}: cannot read or mend it: {exc.strerror or exc}"
+            ) from None
+        return {name: made for name, _, made in self._rows(raw) if name}
 
-    def _rows(self, raw: bytes) -> list[tuple[str, bytes]]:
-        """(file_name, the row's bytes) for every row; the CSV header is kept as a row
-        named ''. UsageError names the first row that is not one of ours."""
+    def _mend(self, raw: bytes) -> bytes:
+        """A last row without its final newline: kept, the newline added, when it parses
+        (an editor or another tool wrote it so); else set aside in FILE.torn (a crash cut
+        it) and cut off, so the input is described again and no byte is lost."""
+        keep = _whole_rows(raw, self.kind)
+        tail = raw[keep:]
+        if not tail.strip():
+            return raw
+        if _parses(tail, self.kind, first=keep == 0):
+            self._write_tail(b"\n")
+            self._close_fd()
+            return raw + b"\n"
+        fd = os.open(self.torn, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            os.write(fd, tail if tail.endswith(b"\n") else tail + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.truncate(self.path, keep)
+        self.set_aside = len(tail)
+        return raw[:keep]
+
+    def _rows(self, raw: bytes) -> list[tuple[str, bytes, Provenance | None]]:
+        """(file_name, the row's bytes, its provenance) for every row; the CSV header is
+        kept as a row named ''. UsageError names the first row that is not one of ours."""
         if self.kind == "csv":
-            return _csv_rows(raw, self.path)
+            return self._csv_rows(raw)
         rows = []
         for n, line in enumerate(raw.splitlines(keepends=True), 1):
             if not line.strip():
                 continue
-            try:
-                obj = json.loads(line.decode(*_ENC))
-            except ValueError:
-                obj = None
-            if not isinstance(obj, dict) or not isinstance(obj.get("file_name"), str):
+            obj = _json_row(line, first=n == 1)
+            if obj is None:
                 raise UsageError(
                     f"--manifest {self.path}: line {n} is not a JSON object with a file_name",
                     hint="point --manifest at a metadata.jsonl file (or a new one)",
                 )
-            rows.append((obj["file_name"], line))
+            rows.append((spell(obj["file_name"]), line, Provenance.from_dict(obj.get("provenance"))))
         return rows
+
+    def _csv_rows(self, raw: bytes) -> list[tuple[str, bytes, Provenance | None]]:
+        if not raw:
+            return []
+        reader = csv.reader(io.StringIO(raw.decode("utf-8-sig", "surrogateescape"), newline=""))
+        header = next(reader, None)
+        if header is None or tuple(header[:2]) != CSV_HEADER:
+            raise UsageError(
+                f"--manifest {self.path}: the header is not file_name,text",
+                hint="point --manifest at a metadata.csv this tool wrote (or a new one)",
+            )
+        self.columns = tuple(header)
+        bom = BOM if raw.startswith(BOM) else b""
+        rows: list[tuple[str, bytes, Provenance | None]] = [("", bom + _csv_line(header), None)]
+        for fields in reader:
+            if fields:
+                cells = dict(zip(header, fields, strict=False))
+                rows.append((spell(fields[0]), _csv_line(fields), Provenance.from_dict(cells)))
+        return rows
+
+
+def _csv_line(fields: list[str]) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(fields)
+    return buf.getvalue().encode(*_READ)
+
+
+def _json_row(line: bytes, *, first: bool) -> dict[str, Any] | None:
+    """A JSONL row as an object with a file_name, or None. The first line may start with
+    a byte order mark."""
+    try:
+        obj = json.loads(line.decode("utf-8-sig" if first else "utf-8", "surrogateescape"))
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) and isinstance(obj.get("file_name"), str) else None
+
+
+def _parses(tail: bytes, kind: str, *, first: bool) -> bool:
+    """A last row without its newline is whole: JSON that parses, or CSV with its quotes
+    closed and both fields there."""
+    if kind == "jsonl":
+        return _json_row(tail, first=first) is not None
+    if tail.count(b'"') % 2:
+        return False
+    fields = next(csv.reader(io.StringIO(tail.decode(*_READ), newline="")), [])
+    return len(fields) >= 2 and bool(fields[0])
 
 
 def _whole_rows(raw: bytes, kind: str) -> int:
@@ -211,24 +336,3 @@ def _whole_rows(raw: bytes, kind: str) -> int:
         while end and raw.count(b'"', 0, end) % 2:
             end = raw.rfind(b"\n", 0, end - 1) + 1
     return end
-
-
-def _csv_rows(raw: bytes, path: Path) -> list[tuple[str, bytes]]:
-    if not raw:
-        return []
-    text = raw.decode(*_ENC)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    if header is None or tuple(header[:2]) != CSV_HEADER:
-        raise UsageError(
-            f"--manifest {path}: the header is not file_name,text",
-            hint="point --manifest at a metadata.csv this tool wrote (or a new one)",
-        )
-    rows: list[tuple[str, bytes]] = [("", (",".join(header) + "\n").encode(*_ENC))]
-    for fields in reader:
-        if not fields:
-            continue
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(fields)
-        rows.append((fields[0], buf.getvalue().encode(*_ENC)))
-    return rows

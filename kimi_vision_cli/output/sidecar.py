@@ -34,6 +34,7 @@ from kimi_vision_cli.errors import InputError, KimiVisionError, OutputBlockedErr
 from kimi_vision_cli.inputs.discover import Source, display_name
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.subtitles import subtitle_file
+from kimi_vision_cli.provenance import Provenance
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+=,-]")
 
@@ -91,9 +92,12 @@ class SidecarSpec:
                 hint="check its permissions (or pick another --output-dir); nothing was sent",
             )
 
-    def content(self, result: Result) -> bytes:
+    def content(self, result: Result, provenance: Provenance | None = None) -> bytes:
         if self.kind == "json":
-            text = json.dumps(result.to_dict(), ensure_ascii=False)
+            record = result.to_dict()
+            if provenance is not None:  # what made it: --on-exists stale reads it back
+                record["provenance"] = provenance.to_dict()
+            text = json.dumps(record, ensure_ascii=False)
         elif self.kind == "xmp":
             from kimi_vision_cli.output.xmp import xmp_sidecar  # xml.sax: --sidecar xmp only
 
@@ -165,7 +169,9 @@ def write_atomic(path: Path, data: bytes, *, input: str) -> None:
         ) from None
 
 
-def write_sidecar(spec: SidecarSpec, source: Source, result: Result) -> Path:
+def write_sidecar(
+    spec: SidecarSpec, source: Source, result: Result, *, provenance: Provenance | None = None
+) -> Path:
     path = spec.path_for(source)
-    write_atomic(path, spec.content(result), input=result.input)
+    write_atomic(path, spec.content(result, provenance), input=result.input)
     return path

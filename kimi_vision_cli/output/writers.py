@@ -5,22 +5,36 @@ would have.
 
 Resume (--on-exists skip, the default): an input is skipped when every output asked
 for is there; when only some are (a run stopped between the sidecar and the row), it
-is described again and only the missing ones are written: what is there is kept.
+is described again and only the missing ones are written: what is there is kept. A
+missing row whose txt or JSON sidecar is there is filled from that sidecar, with no
+request (issue 19 item 5): the answer was paid for once.
+
+What made a caption (provenance.py: the model and a hash of prompt, system message and
+schema) is recorded in JSON sidecars, XMP sidecars and manifest rows. A caption made
+otherwise than this run would make it is stale: `skip` keeps it and counts it (the
+command says how many and how to redo them), `stale` describes it again and replaces
+it. A caption whose provenance is unknown (txt sidecars, older files) counts as current.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import importlib
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from kimi_vision_cli.errors import KimiVisionError
 from kimi_vision_cli.inputs.discover import Source
+from kimi_vision_cli.provenance import Provenance
 
 if TYPE_CHECKING:  # made by the command when asked for: a run without them never loads them
     from kimi_vision_cli.output.manifest import Manifest
     from kimi_vision_cli.output.records import Result
     from kimi_vision_cli.output.sidecar import SidecarSpec
+
+UNKNOWN = Provenance("", "")  # ours, but it does not say how it was made: current
 
 
 @dataclass
@@ -28,13 +42,18 @@ class Writers:
     sidecar: SidecarSpec | None = None
     manifest: Manifest | None = None
     overwrite: bool = False  # --on-exists overwrite
+    redo_stale: bool = False  # --on-exists stale
+    provenance: Provenance | None = None  # what this run's captions are made with
+    fill_rows: bool = True  # a missing row taken from its sidecar (not in a dry run)
+    structured: bool = False  # --schema: a txt sidecar holds the answer's JSON object
+    stale: int = 0  # inputs kept although made otherwise (--on-exists skip)
 
     def __bool__(self) -> bool:
         return self.sidecar is not None or self.manifest is not None
 
     def check(self, sources: Iterable[Source]) -> None:
         """Up front, before any request: captions can go under --output-dir, and the
-        manifest can name every input given."""
+        manifest can be written and name every input given."""
         if self.sidecar is not None:
             self.sidecar.check()
         if self.manifest is not None:
@@ -61,39 +80,124 @@ class Writers:
         must not be taken for the ones described before (issue 11)."""
         if not self or self.overwrite or source.error is not None or source.kind == "stdin":
             return False
-        return self._has_sidecar(source) is not False and self._has_row(source) is not False
+        side = self._sidecar_made(source) if self.sidecar is not None else None
+        row = self._row_made(source) if self.manifest is not None else None
+        if self.manifest is not None and row is None and side is not None:
+            if not (self.redo_stale and self.differs(side)):  # a stale one is redone, not copied
+                row = self._fill_row(source)
+        made = [m for m, asked in ((side, self.sidecar), (row, self.manifest)) if asked is not None]
+        if any(m is None for m in made):
+            return False
+        if any(self.differs(m) for m in made if m is not None):
+            if self.redo_stale:
+                return False
+            self.stale += 1
+        return True
+
+    def differs(self, made: Provenance) -> bool:
+        """Made otherwise than this run would make it; unknown counts as current."""
+        return self.provenance is not None and made != UNKNOWN and made != self.provenance
 
     def write(self, source: Source, result: Result) -> None:
         """The outputs of one successful input: the sidecar, then the manifest row (so a
         crash in between leaves a row missing, which the rerun adds). OutputError on a
-        write that failed; a sidecar or row already there is kept unless overwrite."""
-        replace = self.overwrite or source.kind == "stdin"  # stdin.txt: what was piped last
-        if self.sidecar is not None and (replace or not self._has_sidecar(source)):
+        write that failed; a sidecar or row already there is kept unless overwrite, or
+        unless --on-exists stale redid this input: then both get the new answer."""
+        side = self._sidecar_made(source) if self.sidecar is not None else None
+        name = self.manifest.file_name(source) if self.manifest is not None else ""
+        row = self.manifest.provenance(name) if self.manifest is not None else None
+        redo = self.redo_stale and any(m is not None and self.differs(m) for m in (side, row))
+        replace = self.overwrite or redo or source.kind == "stdin"  # stdin.txt: what was piped last
+        if self.sidecar is not None and (replace or side is None):
             from kimi_vision_cli.output.sidecar import write_sidecar
 
-            write_sidecar(self.sidecar, source, result)
+            write_sidecar(self.sidecar, source, result, provenance=self.provenance)
         if self.manifest is not None:
             from kimi_vision_cli.schema import answer_caption
 
             data = getattr(result, "data", None)
-            self.manifest.add(self.manifest.file_name(source), answer_caption(result.text, data), data)
+            caption = answer_caption(result.text, data)
+            self.manifest.add(name, caption, data, provenance=self.provenance, replace=redo)
 
     def close(self) -> None:
         if self.manifest is not None:
             self.manifest.close()
 
-    def _has_sidecar(self, source: Source) -> bool | None:
-        if self.sidecar is None:
-            return None
+    def _sidecar_made(self, source: Source) -> Provenance | None:
+        """What made the input's sidecar; None when there is none (of ours)."""
+        assert self.sidecar is not None
         try:
-            return self.sidecar.path_for(source).exists()
+            path = self.sidecar.path_for(source)
+            if self.sidecar.kind == "xmp":
+                return xmp_made(path)
+            if not path.exists():
+                return None
         except (OSError, ValueError):  # name too long, no permission: the write will say so
-            return False
-
-    def _has_row(self, source: Source) -> bool | None:
-        if self.manifest is None:
             return None
+        if self.sidecar.kind != "json":
+            return UNKNOWN  # txt, vtt, srt: no room to say
+        # A JSON file there that says nothing (an older sidecar, or not one of ours at
+        # all) is kept, as any sidecar that exists is.
+        return Provenance.from_dict(_json_file(path).get("provenance")) or UNKNOWN
+
+    def _row_made(self, source: Source) -> Provenance | None:
+        assert self.manifest is not None
         try:
-            return self.manifest.file_name(source) in self.manifest
+            return self.manifest.provenance(self.manifest.file_name(source))
         except KimiVisionError:
-            return False
+            return None
+
+    def _fill_row(self, source: Source) -> Provenance | None:
+        """The row for an input whose sidecar is there, from that sidecar's caption: a
+        JSON sidecar's text and data, or a txt sidecar's text. None when the sidecar holds
+        no caption to take (xmp, vtt, srt): the input is described again."""
+        assert self.sidecar is not None and self.manifest is not None
+        from kimi_vision_cli.schema import answer_caption
+
+        path = self.sidecar.path_for(source)
+        made: Provenance | None = None
+        if self.sidecar.kind == "txt":
+            try:
+                text, data = path.read_bytes().decode("utf-8", "surrogateescape").removesuffix("\n"), None
+            except OSError:
+                return None
+            if self.structured:  # the row a --schema answer gets: its caption field, its fields
+                data = _json_object(text)
+        elif self.sidecar.kind == "json" and isinstance((record := _json_file(path)).get("text"), str):
+            text, data = record["text"], record.get("data") if isinstance(record.get("data"), dict) else None
+            made = Provenance.from_dict(record.get("provenance"))
+        else:
+            return None
+        if self.fill_rows:
+            name = self.manifest.file_name(source)
+            self.manifest.add(name, answer_caption(text, data), data, provenance=made)
+        return made or UNKNOWN
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _json_file(path: Path) -> dict[str, Any]:
+    """A JSON sidecar's record; {} when it cannot be read or is not one."""
+    try:
+        record = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def xmp_made(path: Path) -> Provenance | None:
+    """The seam to output/xmp.py (issue 19 item 1, another change): what made the XMP
+    sidecar at `path`: None when it holds no caption of ours (absent, or another
+    program's file to merge into), UNKNOWN when ours without provenance. Until
+    `xmp_provenance` exists, a file there counts as ours and current."""
+    module = importlib.import_module("kimi_vision_cli.output.xmp")
+    reader = cast("Callable[[Path], Provenance | None] | None", getattr(module, "xmp_provenance", None))
+    if reader is not None:
+        return reader(path)
+    return UNKNOWN if path.exists() else None

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from kimi_vision_cli.output.diagnostics import Diagnostics
     from kimi_vision_cli.output.report_sources import RunReport
     from kimi_vision_cli.output.writers import Writers
+    from kimi_vision_cli.provenance import Provenance
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,9 @@ def describe(s: Settings, a: DescribeArgs) -> int:
     if s.schema is not None and s.segment is not None:
         raise UsageError("--schema and --segment do not go together", hint="drop one of them")
     report = run_report(a.report)  # checked before any request
-    writers = make_writers(a.sidecar, a.output_dir, a.manifest, a.on_exists, a.inputs)
+    writers = make_writers(a.sidecar, a.output_dir, a.manifest, a.on_exists, a.inputs, made_by(s))
+    writers.fill_rows = not s.dry_run  # a dry run writes nothing
+    writers.structured = s.schema is not None
     shard = Shard.parse(a.shard) if a.shard is not None else None
     batch = BatchOptions(writers=writers, shard=shard, observe=report.add if report else None)
     ctx = context_for(s)
@@ -53,6 +56,7 @@ def describe(s: Settings, a: DescribeArgs) -> int:
             ctx.diag.note(f"dry run: no report written to {a.report}")
         tally = Tally(report=ctx.diag.error)
         write_plans(flow.plans(sources, ctx, batch, tally), s.format, STATE.term.stdout)
+        _say_stale(writers, ctx.diag)
         return int(tally.exit_code)
     renderer = make_renderer(s.format, STATE.term, ctx.diag, show_thinking=s.show_thinking)
     multi = len(a.inputs) > 1 or a.recursive or a.files_from is not None
@@ -67,6 +71,7 @@ def describe(s: Settings, a: DescribeArgs) -> int:
         writers.close()
         if report is not None:  # also after a run cut short: what it did is worth a look
             _write_report(report, ran, ctx.diag)
+    _say_stale(writers, ctx.diag)
     return int(ran.exit_code)
 
 
@@ -97,17 +102,47 @@ def _write_report(report: RunReport, tally: Tally | None, diag: Diagnostics) -> 
     diag.note(said)
 
 
+def made_by(s: Settings) -> Provenance:
+    """What this run's captions are made with: the model, and the prompt (None: the
+    default one), system message and schema as parsed (not the file naming it)."""
+    from kimi_vision_cli import provenance
+
+    schema = None
+    if s.schema is not None:
+        from kimi_vision_cli.schema import load
+
+        schema = load(s.schema).schema
+    return provenance.of(s.model, s.prompt, s.system, schema)
+
+
+def _say_stale(writers: Writers, diag: Diagnostics) -> None:
+    if writers.stale:
+        n = writers.stale
+        diag.warn(
+            f"{n} caption{'s' if n != 1 else ''} kept {'were' if n != 1 else 'was'} made with another model, "
+            "prompt, system message or schema — rerun with --on-exists stale to redo "
+            f"{'them' if n != 1 else 'it'}"
+        )
+
+
 def make_writers(
-    sidecar: str | None, output_dir: Path | None, manifest: Path | None, on_exists: str, inputs: list[str]
+    sidecar: str | None,
+    output_dir: Path | None,
+    manifest: Path | None,
+    on_exists: str,
+    inputs: list[str],
+    provenance: Provenance | None = None,
 ) -> Writers:
     """--sidecar/--output-dir/--manifest as Writers (describe, batch results). The inputs
-    given are checked against the manifest's directory now, before any request."""
+    given are checked against the manifest's directory now, before any request.
+    `provenance`: what this run's captions are made with (None: unknown, nothing is
+    stale)."""
     from kimi_vision_cli.inputs.discover import classify
     from kimi_vision_cli.output.writers import Writers
 
     kind = sidecar or ("txt" if output_dir is not None else None)
     overwrite = on_exists == "overwrite"
-    writers = Writers(overwrite=overwrite)
+    writers = Writers(overwrite=overwrite, redo_stale=on_exists == "stale", provenance=provenance)
     if kind:  # imported only when asked for (issue 12: start-up)
         from kimi_vision_cli.output.sidecar import SidecarSpec
 
@@ -117,12 +152,13 @@ def make_writers(
 
         writers.manifest = Manifest(manifest, overwrite=overwrite)
     writers.check(classify(arg) for arg in inputs)
-    if writers.manifest is not None and writers.manifest.repaired:
+    if writers.manifest is not None and writers.manifest.set_aside:
         from kimi_vision_cli.output.diagnostics import Diagnostics
 
-        cut = writers.manifest.repaired
+        m = writers.manifest
         Diagnostics(STATE.term).warn(
-            f"{manifest}: cut off a half-written last row ({cut} bytes) left by a crash"
+            f"{manifest}: its last row was half-written (a crash?): set aside in {m.torn} "
+            f"({m.set_aside} bytes); its input will be described again"
         )
     return writers
 
