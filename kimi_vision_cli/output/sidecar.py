@@ -34,6 +34,7 @@ from kimi_vision_cli.errors import InputError, KimiVisionError, OutputBlockedErr
 from kimi_vision_cli.inputs.discover import Source, display_name
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.subtitles import subtitle_file
+from kimi_vision_cli.provenance import Provenance
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+=,-]")
 
@@ -94,10 +95,6 @@ class SidecarSpec:
     def content(self, result: Result) -> bytes:
         if self.kind == "json":
             text = json.dumps(result.to_dict(), ensure_ascii=False)
-        elif self.kind == "xmp":
-            from kimi_vision_cli.output.xmp import xmp_sidecar  # xml.sax: --sidecar xmp only
-
-            return xmp_sidecar(result)
         elif self.kind in ("vtt", "srt"):
             text = subtitle_file(self.kind, result)
         else:
@@ -159,13 +156,25 @@ def write_atomic(path: Path, data: bytes, *, input: str) -> None:
     try:
         replace_file(path, data)
     except OSError as exc:
-        cls = OutputBlockedError if exc.errno in _BLOCKED else OutputError
-        raise cls(
-            f"cannot write sidecar {path}: {exc.strerror or exc}", input=input, hint="check --output-dir"
-        ) from None
+        raise write_error(path, exc, input=input) from None
 
 
-def write_sidecar(spec: SidecarSpec, source: Source, result: Result) -> Path:
+def write_error(
+    path: Path, exc: OSError, *, input: str, what: str = "sidecar", hint: str = "check --output-dir"
+) -> OutputError:
+    """A file this run writes could not be: the run stops when no input could (_BLOCKED)."""
+    cls = OutputBlockedError if exc.errno in _BLOCKED else OutputError
+    return cls(f"cannot write {what} {path}: {exc.strerror or exc}", input=input, hint=hint)
+
+
+def write_sidecar(
+    spec: SidecarSpec, source: Source, result: Result, provenance: Provenance | None = None
+) -> Path:
     path = spec.path_for(source)
-    write_atomic(path, spec.content(result), input=result.input)
+    if spec.kind == "xmp":  # merged through ExifTool (output/xmp.py); loaded for --sidecar xmp only
+        from kimi_vision_cli.output.xmp import write_sidecar as write_xmp
+
+        write_xmp(path, result.text, result.data, provenance, input=result.input)
+    else:
+        write_atomic(path, spec.content(result), input=result.input)
     return path

@@ -5,7 +5,9 @@ would have.
 
 Resume (--on-exists skip, the default): an input is skipped when every output asked
 for is there; when only some are (a run stopped between the sidecar and the row), it
-is described again and only the missing ones are written: what is there is kept.
+is described again and only the missing ones are written: what is there is kept. An XMP
+sidecar or an --embed file is "there" when it holds a caption of ours (output/xmp.py),
+not merely when the file exists: another program's XMP is merged into.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from typing import TYPE_CHECKING
 
 from kimi_vision_cli.errors import KimiVisionError
 from kimi_vision_cli.inputs.discover import Source
+from kimi_vision_cli.provenance import Provenance
 
 if TYPE_CHECKING:  # made by the command when asked for: a run without them never loads them
+    from kimi_vision_cli.output.embed import Embed
     from kimi_vision_cli.output.manifest import Manifest
     from kimi_vision_cli.output.records import Result
     from kimi_vision_cli.output.sidecar import SidecarSpec
@@ -28,15 +32,21 @@ class Writers:
     sidecar: SidecarSpec | None = None
     manifest: Manifest | None = None
     overwrite: bool = False  # --on-exists overwrite
+    embed: Embed | None = None  # --embed: the caption written into the input itself
+    provenance: Provenance | None = None  # what produced this run's captions (XMP records it)
 
     def __bool__(self) -> bool:
-        return self.sidecar is not None or self.manifest is not None
+        return self.sidecar is not None or self.manifest is not None or self.embed is not None
 
     def check(self, sources: Iterable[Source]) -> None:
         """Up front, before any request: captions can go under --output-dir, and the
         manifest can name every input given."""
         if self.sidecar is not None:
             self.sidecar.check()
+        if self.embed is not None or (self.sidecar is not None and self.sidecar.kind == "xmp"):
+            from kimi_vision_cli.output.exiftool import require
+
+            require("--embed" if self.embed is not None else "--sidecar xmp")
         if self.manifest is not None:
             self.manifest.check(sources)
 
@@ -46,6 +56,8 @@ class Writers:
         if source.error is not None:
             return None
         if self.sidecar is not None and (err := self.sidecar.conflict(source)) is not None:
+            return err
+        if (err := self._xmp_rejects(source)) is not None:
             return err
         if self.manifest is None:
             return None
@@ -61,6 +73,8 @@ class Writers:
         must not be taken for the ones described before (issue 11)."""
         if not self or self.overwrite or source.error is not None or source.kind == "stdin":
             return False
+        if self.embed is not None and not self.embed.holds_ours(source):
+            return False
         return self._has_sidecar(source) is not False and self._has_row(source) is not False
 
     def write(self, source: Source, result: Result) -> None:
@@ -71,7 +85,9 @@ class Writers:
         if self.sidecar is not None and (replace or not self._has_sidecar(source)):
             from kimi_vision_cli.output.sidecar import write_sidecar
 
-            write_sidecar(self.sidecar, source, result)
+            write_sidecar(self.sidecar, source, result, self.provenance)
+        if self.embed is not None and (replace or not self.embed.holds_ours(source)):
+            self.embed.write(source, result, self.provenance)
         if self.manifest is not None:
             from kimi_vision_cli.schema import answer_caption
 
@@ -81,12 +97,37 @@ class Writers:
     def close(self) -> None:
         if self.manifest is not None:
             self.manifest.close()
+        if self.embed is not None or (self.sidecar is not None and self.sidecar.kind == "xmp"):
+            from kimi_vision_cli.output.exiftool import close_shared
+
+            close_shared()
+
+    def _xmp_rejects(self, source: Source) -> KimiVisionError | None:
+        """Before the request: an XMP sidecar that is not XMP, or that holds a caption
+        another program wrote (kept unless --on-exists overwrite); an input --embed
+        cannot write into."""
+        if self.embed is not None and (err := self.embed.rejects(source)) is not None:
+            return err
+        if self.sidecar is None or self.sidecar.kind != "xmp":
+            return None
+        from kimi_vision_cli.output.xmp import refusal
+
+        try:
+            path = self.sidecar.path_for(source)
+        except ValueError:
+            return None
+        return refusal(path, input=source.display, replace=self.overwrite, what="XMP sidecar")
 
     def _has_sidecar(self, source: Source) -> bool | None:
         if self.sidecar is None:
             return None
         try:
-            return self.sidecar.path_for(source).exists()
+            path = self.sidecar.path_for(source)
+            if self.sidecar.kind == "xmp":  # ours, not another program's (issue 19 item 1)
+                from kimi_vision_cli.output.xmp import xmp_provenance
+
+                return xmp_provenance(path) is not None
+            return path.exists()
         except (OSError, ValueError):  # name too long, no permission: the write will say so
             return False
 

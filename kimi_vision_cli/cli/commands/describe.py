@@ -13,6 +13,7 @@ from kimi_vision_cli.settings import Settings
 
 if TYPE_CHECKING:
     from kimi_vision_cli.output.writers import Writers
+    from kimi_vision_cli.provenance import Provenance
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class DescribeArgs:
     manifest: Path | None
     on_exists: str
     shard: str | None
+    embed: bool
+    touch: bool
 
 
 @command(app, "describe", DescribeArgs)
@@ -37,7 +40,11 @@ def describe(s: Settings, a: DescribeArgs) -> int:
     _check_subtitles(s, a)
     if s.schema is not None and s.segment is not None:
         raise UsageError("--schema and --segment do not go together", hint="drop one of them")
-    writers = make_writers(a.sidecar, a.output_dir, a.manifest, a.on_exists, a.inputs)
+    writers = make_writers(
+        a.sidecar, a.output_dir, a.manifest, a.on_exists, a.inputs, embed=a.embed, touch=a.touch
+    )
+    if writers.embed is not None or a.sidecar == "xmp":
+        writers.provenance = provenance_of(s)
     batch = BatchOptions(writers=writers, shard=Shard.parse(a.shard) if a.shard is not None else None)
     ctx = context_for(s)
     sources = sources_for(a.inputs, a.recursive, a.files_from)
@@ -58,16 +65,23 @@ def describe(s: Settings, a: DescribeArgs) -> int:
 
 
 def make_writers(
-    sidecar: str | None, output_dir: Path | None, manifest: Path | None, on_exists: str, inputs: list[str]
-) -> Writers:
-    """--sidecar/--output-dir/--manifest as Writers (describe, batch results). The inputs
-    given are checked against the manifest's directory now, before any request."""
+    sidecar: str | None, output_dir: Path | None, manifest: Path | None, on_exists: str, inputs: list[str],
+    *, embed: bool = False, touch: bool = False,
+) -> Writers:  # fmt: skip
+    """--sidecar/--output-dir/--manifest/--embed as Writers (describe, batch results). The
+    inputs given are checked against the manifest's directory now, before any request."""
     from kimi_vision_cli.inputs.discover import classify
     from kimi_vision_cli.output.writers import Writers
 
     kind = sidecar or ("txt" if output_dir is not None else None)
     overwrite = on_exists == "overwrite"
     writers = Writers(overwrite=overwrite)
+    if touch and not embed:
+        raise UsageError("--touch goes with --embed", hint="add --embed, or drop --touch")
+    if embed:  # the only way an input is ever written to (issue 22)
+        from kimi_vision_cli.output.embed import Embed
+
+        writers.embed = Embed(touch=touch, overwrite=overwrite)
     if kind:  # imported only when asked for (issue 12: start-up)
         from kimi_vision_cli.output.sidecar import SidecarSpec
 
@@ -85,6 +99,16 @@ def make_writers(
             f"{manifest}: cut off a half-written last row ({cut} bytes) left by a crash"
         )
     return writers
+
+
+def provenance_of(s: Settings) -> Provenance:
+    """What produces this run's captions (XMP sidecars and --embed record it): the model
+    and a hash of the prompt, system message and schema (as parsed)."""
+    from kimi_vision_cli import provenance
+    from kimi_vision_cli import schema as schemas
+
+    spec = schemas.load(s.schema).schema if s.schema is not None else None
+    return provenance.of(s.model, s.prompt, s.system, spec)
 
 
 def _check_subtitles(s: Settings, a: DescribeArgs) -> None:
