@@ -42,7 +42,7 @@ _NOT_XML_CHAR = re.compile("[^\t\n\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010fff
 _SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f][\"'\u201d\u2019)\]]*(?=\s|$)")
 # What a read asks ExifTool for (-G1 names): ours, and the caption fields of others.
 _READ_TAGS = (
-    "-File:FileType", "-XMP-x:XMPToolkit", "-XMP-kimivision:all", "-XMP-dc:Description",
+    "-File:FileType", "-ExifTool:Error", "-ExifTool:Warning", "-XMP-x:XMPToolkit", "-XMP-kimivision:all", "-XMP-dc:Description",
     "-XMP-iptcCore:AltTextAccessibility", "-IPTC:Caption-Abstract",
 )  # fmt: skip
 
@@ -128,6 +128,9 @@ def _read(name: bytes, _version: tuple[int, int, int, int]) -> State:
         tags = {}
     errors = reply.errors()
     error: str | None = tags.get("ExifTool:Error") or (errors[0] if errors else None)
+    warning = str(tags.get("ExifTool:Warning", ""))
+    if error is None and "format error" in warning.lower():  # a broken packet: its write would fail
+        error = warning
     if error is None and not tags.get("File:FileType"):
         error = "ExifTool cannot tell what this file is"
     return State(str(tags.get("File:FileType", "")), error, _ours(tags), _foreign(tags))
@@ -171,6 +174,7 @@ def refusal(path: Path, *, input: str, replace: bool, what: str) -> InputError |
     """Why the caption cannot go into `path` (checked before the request): not readable
     as XMP/media, or holding a caption another program wrote (unless `replace`)."""
     try:
+        exiftool.file_arg(path, input=input)  # a name ExifTool cannot be given, even for a new file
         if not path.exists() or path.stat().st_size == 0:
             return None
         state = read_state(path, input=input)
