@@ -159,3 +159,32 @@ def test_without_embed_no_input_is_ever_modified(kv, fake, tmp_path: Path) -> No
         r = kv("describe", *names, "--sidecar", sidecar, "--manifest", f"m-{sidecar}.jsonl", "--convert")
         assert r.returncode == 0, r.all
     assert {n: ((tmp_path / n).read_bytes(), (tmp_path / n).stat().st_mtime_ns) for n in names} == before
+
+
+def test_iptc_limits_cut_on_a_character_and_xmp_holds_it_whole(kv, fake, tmp_path: Path) -> None:
+    from kimi_vision_cli.output.embed import fit
+
+    assert fit("é" * 40, 64) == "é" * 32 and fit("é" * 40, 63) == "é" * 31 and fit("ok", 64) == "ok"
+    path = photo(tmp_path, "a.jpg", "JPEG")
+    fake.state.answers.append("é" * 1500 + ".")
+    r = kv("describe", "a.jpg", "--embed")
+    assert r.returncode == 0, r.all
+    tags = exiftool_tags(path)
+    assert tags["IPTC:Caption-Abstract"] == "é" * 1000
+    assert tags["XMP-dc:Description"] == "é" * 1500 + "."
+
+
+def test_batch_results_embed_as_describe_does(kv, fake, tmp_path: Path) -> None:
+    path = photo(tmp_path, "a.jpg", "JPEG")
+    write_image(tmp_path / "b.gif", 20, 10, "GIF")
+    sub = kv("batch", "submit", "a.jpg", "b.gif")
+    assert sub.returncode == 0, sub.all
+    assert path.stat().st_mtime_ns == OLD  # submitting writes nothing
+    kv("batch", "status", sub.stdout.strip())  # the fake batch finishes once looked at
+    r = kv("batch", "results", sub.stdout.strip(), "--embed", "--format", "jsonl")
+    assert r.returncode == 2, r.all  # b.gif cannot hold it; a.jpg does
+    recs = {rec["input"]: rec for rec in map(json.loads, r.stdout.splitlines())}
+    assert "cannot write into a GIF" in recs["b.gif"]["error"]["message"]
+    tags = exiftool_tags(path)
+    assert tags["XMP-dc:Description"] == recs["a.jpg"]["text"] == tags["IPTC:Caption-Abstract"]
+    assert path.stat().st_mtime_ns == OLD

@@ -76,10 +76,22 @@ class Embed:
         xmp.write(path, args, input=result.input, keep_times=not self.touch)
 
 
+# IPTC-IIM 4.2 record 2 lengths, in bytes: longer values are cut there, on a character
+# boundary (ExifTool would cut the bytes anywhere); the XMP fields hold them whole.
+CAPTION_BYTES = 2000
+KEYWORD_BYTES = 64
+
+
 def _iptc_args(fields: xmp.Fields) -> list[str]:
     v = exiftool.escape_value
     args = ["-charset", "iptc=UTF8", "-IPTC:CodedCharacterSet=UTF8"]
-    args.append(f"-IPTC:Caption-Abstract={v(fields.description)}")
-    for word in fields.keywords:
+    args.append(f"-IPTC:Caption-Abstract={v(fit(fields.description, CAPTION_BYTES))}")
+    for word in dict.fromkeys(fit(w, KEYWORD_BYTES) for w in fields.keywords):
         args += [f"-IPTC:Keywords-={v(word)}", f"-IPTC:Keywords+={v(word)}"]
     return args
+
+
+def fit(text: str, size: int) -> str:
+    """`text` cut to at most `size` bytes of UTF-8, never inside a character."""
+    data = text.encode("utf-8", "surrogatepass")
+    return text if len(data) <= size else data[:size].decode("utf-8", "ignore")
