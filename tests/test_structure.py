@@ -26,7 +26,7 @@ LAYERS: list[set[str]] = [
     {"inputs"},
     {"media"},
     {"settings", "options"},
-    {"moonshot", "errors", "terminal", "atomic", "__init__"},
+    {"moonshot", "errors", "terminal", "atomic", "provenance", "__init__"},
 ]
 
 

@@ -34,7 +34,6 @@ from kimi_vision_cli.errors import InputError, KimiVisionError, OutputBlockedErr
 from kimi_vision_cli.inputs.discover import Source, display_name
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.subtitles import subtitle_file
-from kimi_vision_cli.provenance import Provenance
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+=,-]")
 
@@ -167,14 +166,8 @@ def write_error(
     return cls(f"cannot write {what} {path}: {exc.strerror or exc}", input=input, hint=hint)
 
 
-def write_sidecar(
-    spec: SidecarSpec, source: Source, result: Result, provenance: Provenance | None = None
-) -> Path:
+def write_sidecar(spec: SidecarSpec, source: Source, result: Result) -> Path:
+    """A txt, json, vtt or srt sidecar (xmp ones are merged: output/xmp.py)."""
     path = spec.path_for(source)
-    if spec.kind == "xmp":  # merged through ExifTool (output/xmp.py); loaded for --sidecar xmp only
-        from kimi_vision_cli.output.xmp import write_sidecar as write_xmp
-
-        write_xmp(path, result.text, result.data, provenance, input=result.input)
-    else:
-        write_atomic(path, spec.content(result), input=result.input)
+    write_atomic(path, spec.content(result), input=result.input)
     return path

@@ -83,9 +83,7 @@ class Writers:
         write that failed; a sidecar or row already there is kept unless overwrite."""
         replace = self.overwrite or source.kind == "stdin"  # stdin.txt: what was piped last
         if self.sidecar is not None and (replace or not self._has_sidecar(source)):
-            from kimi_vision_cli.output.sidecar import write_sidecar
-
-            write_sidecar(self.sidecar, source, result, self.provenance)
+            self._write_sidecar(self.sidecar, source, result)
         if self.embed is not None and (replace or not self.embed.holds_ours(source)):
             self.embed.write(source, result, self.provenance)
         if self.manifest is not None:
@@ -101,6 +99,16 @@ class Writers:
             from kimi_vision_cli.output.exiftool import close_shared
 
             close_shared()
+
+    def _write_sidecar(self, spec: SidecarSpec, source: Source, result: Result) -> None:
+        if spec.kind == "xmp":  # merged through ExifTool; loaded for --sidecar xmp only
+            from kimi_vision_cli.output.xmp import write_sidecar as write_xmp
+
+            write_xmp(spec.path_for(source), result.text, result.data, self.provenance, input=result.input)
+        else:
+            from kimi_vision_cli.output.sidecar import write_sidecar
+
+            write_sidecar(spec, source, result)
 
     def _xmp_rejects(self, source: Source) -> KimiVisionError | None:
         """Before the request: an XMP sidecar that is not XMP, or that holds a caption
