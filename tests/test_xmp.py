@@ -4,6 +4,8 @@ ExifTool itself reads every result back."""
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
 import shutil
@@ -15,6 +17,7 @@ from typing import Any
 import pytest
 
 from kimi_vision_cli.output import xmp
+from kimi_vision_cli.output.exiftool import ExifTool
 from kimi_vision_cli.provenance import Provenance
 from tests.media import write_image
 
@@ -45,17 +48,25 @@ DARKTABLE = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
+@functools.cache
+def _exiftool() -> ExifTool:
+    """The tests' own ExifTool process (not the one under test): a process per read would
+    cost the suite about half a second each."""
+    assert EXIFTOOL
+    tool = ExifTool(EXIFTOOL)
+    atexit.register(tool.close)
+    return tool
+
+
 def exiftool_tags(path: Path, *tags: str) -> dict[str, Any]:
     """What ExifTool reads in `path` (-G1 names when no tags are named)."""
-    assert EXIFTOOL
-    args = [EXIFTOOL, "-j", "-a", "-G1", "-struct", *tags, str(path)]
-    out = subprocess.run(args, capture_output=True, check=True)
-    return json.loads(out.stdout)[0]  # type: ignore[no-any-return]
+    reply = _exiftool().execute(["-j", "-a", "-G1", "-struct", *tags, str(path.absolute())])
+    return json.loads(reply.out)[0]  # type: ignore[no-any-return]
 
 
 def exiftool_write(path: Path, *assignments: str) -> None:
-    assert EXIFTOOL
-    subprocess.run([EXIFTOOL, "-q", "-overwrite_original", *assignments, str(path)], check=True)
+    reply = _exiftool().execute(["-overwrite_original", *assignments, str(path.absolute())])
+    assert "1 image files updated" in reply.out, reply
 
 
 def test_a_sidecar_another_program_wrote_keeps_its_rating_keywords_and_mode(kv, fake, tmp_path: Path) -> None:
