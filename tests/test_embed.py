@@ -12,7 +12,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, features
 
 from tests.media import image_bytes, write_image
 from tests.test_xmp import EXIFTOOL, SCHEMA, exiftool_tags, exiftool_write
@@ -96,13 +96,16 @@ def test_png_webp_and_tiff_keep_their_pixels(kv, fake, tmp_path: Path, name: str
     assert stat.S_IMODE(path.stat().st_mode) == 0o640 and path.stat().st_mtime_ns == OLD
 
 
-def test_heic_when_pillow_heif_is_there(kv, fake, tmp_path: Path) -> None:
-    pillow_heif = pytest.importorskip("pillow_heif")
-    pillow_heif.register_heif_opener()
-    path = tmp_path / "a.heic"
+@pytest.mark.parametrize("name", ["a.heic", "a.avif"])
+def test_heic_and_avif_when_pillow_can_make_them(kv, fake, tmp_path: Path, name: str) -> None:
+    if name.endswith("heic"):
+        pytest.importorskip("pillow_heif").register_heif_opener()
+    elif not features.check("avif"):
+        pytest.skip("this Pillow has no AVIF codec")
+    path = tmp_path / name
     Image.open(io.BytesIO(image_bytes(48, 32))).save(path)
     before = path.read_bytes()
-    r = kv("describe", "a.heic", "--embed", "--convert")
+    r = kv("describe", name, "--embed", "--convert")
     assert r.returncode == 0, r.all
     assert exiftool_tags(path)["XMP-dc:Description"] == r.stdout.strip()
     assert pixels(path.read_bytes()) == pixels(before)
