@@ -241,3 +241,29 @@ def test_alt_text_is_cut_at_a_sentence_within_250_characters() -> None:
     assert (fields.description, fields.alt_text, fields.extended, fields.keywords) == (
         "the caption", "short one", "the caption", ("x",),
     )  # fmt: skip
+
+
+def test_a_full_disk_stops_the_run_after_the_first_answer(kv, fake, tmp_path: Path, monkeypatch) -> None:
+    """ExifTool says only "Error creating file" on a full disk: the file system is asked,
+    and the run stops as it does for any sidecar (no answer paid for that cannot be kept)."""
+    from kimi_vision_cli.output.exiftool import ExifTool as Driver
+    from kimi_vision_cli.output.exiftool import Reply
+
+    real_execute, real_statvfs = Driver.execute, os.statvfs
+
+    def full(self: Driver, args: list[str | bytes]) -> Reply:
+        if "-o" in args:
+            return Reply("    0 image files updated\n", "Error: Error creating file - x.xmp\n")
+        return real_execute(self, args)
+
+    class Full:
+        def __init__(self, real: os.statvfs_result) -> None:
+            self.f_flag, self.f_bavail = real.f_flag, 0
+
+    monkeypatch.setattr(Driver, "execute", full)
+    monkeypatch.setattr(os, "statvfs", lambda p: Full(real_statvfs(p)))
+    names = [write_image(tmp_path / f"i{n}.png", 8 + n, 6).name for n in range(4)]
+    r = kv("describe", "-j", "1", "--sidecar", "xmp", *names)
+    assert r.returncode == 1, r.all
+    assert len(fake.chat_requests) == 1 and "No space left on device" in r.stderr
+    assert not list(tmp_path.glob("*.xmp")) and not list(tmp_path.glob(".kimi-vision-*"))

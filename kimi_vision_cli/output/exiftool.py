@@ -23,6 +23,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from kimi_vision_cli.errors import InputError, UsageError
 
@@ -130,12 +131,13 @@ class ExifTool:
                 stream.close()
 
 
-def _read_until(stream: object, mark: bytes) -> bytes:
-    """The lines before the line `mark` (ExifTool's end-of-command echo)."""
+def _read_until(stream: IO[bytes], mark: bytes) -> bytes:
+    """The lines before the line `mark` (ExifTool's end-of-command echo). stdout is read
+    to its mark before stderr: ExifTool's messages for one command are a few lines, far
+    below what a pipe holds, so it never blocks on a full stderr meanwhile."""
     lines: list[bytes] = []
-    readline = stream.readline  # type: ignore[attr-defined]
     while True:
-        line: bytes = readline()
+        line = stream.readline()
         if not line:
             raise OSError("end of output")
         if line.rstrip(b"\r\n") == mark:

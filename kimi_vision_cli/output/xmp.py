@@ -20,6 +20,7 @@ and newline, lone surrogates, U+FFFE/U+FFFF) are dropped from the text first.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -214,6 +215,7 @@ def write(path: Path, args: list[str], *, input: str, keep_times: bool = False, 
         if reply.errors() or not out.exists():
             if out.exists():
                 out.unlink()
+            _disk_error(tmp.parent)  # ExifTool says "Error writing", not why: a full disk stops the run
             why = "; ".join(reply.errors()) or reply.err.strip() or "no file written"
             raise InputError(f"ExifTool could not write {path}: {why}", input=input)
         if out != tmp:
@@ -228,6 +230,18 @@ def write(path: Path, args: list[str], *, input: str, keep_times: bool = False, 
             ("XMP sidecar", "check --output-dir") if new_type else ("into", "check the file's permissions")
         )
         raise write_error(path, exc, input=input, what=what, hint=hint) from None
+
+
+def _disk_error(directory: Path) -> None:
+    """OSError(EROFS/ENOSPC) when `directory` is on a read-only or full file system."""
+    try:
+        fs = os.statvfs(directory)
+    except (OSError, AttributeError):
+        return
+    if fs.f_flag & getattr(os, "ST_RDONLY", 1):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+    if fs.f_bavail == 0:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
 def write_sidecar(path: Path, text: str, data: dict[str, Any] | None, provenance: Provenance | None,
