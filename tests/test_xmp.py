@@ -267,3 +267,28 @@ def test_a_full_disk_stops_the_run_after_the_first_answer(kv, fake, tmp_path: Pa
     assert r.returncode == 1, r.all
     assert len(fake.chat_requests) == 1 and "No space left on device" in r.stderr
     assert not list(tmp_path.glob("*.xmp")) and not list(tmp_path.glob(".kimi-vision-*"))
+
+
+def test_one_exiftool_process_serves_every_command_and_odd_names(tmp_path: Path) -> None:
+    """The -stay_open driver: commands in a row on one process, their stdout and stderr
+    apart, names with `#`, leading spaces and bytes that are not UTF-8."""
+    assert EXIFTOOL
+    tool = ExifTool(EXIFTOOL)
+    try:
+        names = [
+            tmp_path / "#hash.png",
+            tmp_path / "  spaces.png",
+            Path(os.fsdecode(bytes(tmp_path) + b"/\xff.png")),
+        ]
+        for path in names:
+            write_image(path, 12, 8)
+            arg = xmp.exiftool.file_arg(path, input="x")
+            reply = tool.execute(["-j", "-G1", "-File:FileType", arg])
+            assert json.loads(reply.out)[0]["File:FileType"] == "PNG" and reply.err == ""
+        missing = tool.execute(["-j", str(tmp_path / "nope.png")])
+        assert missing.errors() and "File not found" in missing.errors()[0]
+        pid = tool._proc.pid if tool._proc else None
+        assert tool.execute(["-ver"]).out.strip() and tool._proc is not None and tool._proc.pid == pid
+    finally:
+        tool.close()
+    assert tool._proc is None

@@ -99,6 +99,9 @@ class ExifTool:
             except OSError as exc:  # ExifTool died: the next command starts another
                 self._stop()
                 raise OSError(f"ExifTool stopped: {exc}") from None
+            except BaseException:  # Ctrl-C mid-command: its output would be read as the next one's
+                self._stop()
+                raise
             return Reply(out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
 
     def close(self) -> None:
