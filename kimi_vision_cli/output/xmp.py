@@ -163,7 +163,9 @@ def _foreign(tags: dict[str, Any]) -> str | None:
 def xmp_provenance(path: Path) -> Provenance | None:
     """The provenance of our caption in the XMP sidecar or media file at `path`: None when
     it holds no caption of ours (no file, another program's file, not readable), and
-    Provenance("", "") for a caption of ours whose provenance was not recorded."""
+    Provenance("", "") for a caption of ours whose provenance was not recorded.
+    Read through the run's ExifTool process (UsageError when ExifTool is not installed;
+    `--sidecar xmp` and `--embed` check that before any request)."""
     try:
         state = read_state(path, input=str(path))
     except (OSError, InputError):
