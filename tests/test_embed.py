@@ -61,11 +61,23 @@ def test_a_jpeg_gets_every_caption_field_and_keeps_the_rest(kv, fake, tmp_path: 
     os.chmod(path, 0o640)
     os.utime(path, ns=(OLD, OLD))
     before = path.read_bytes()
+    old_tags = exiftool_tags(path)
 
     r = kv("describe", "photo.jpg", "--embed", "--schema", SCHEMA)
     assert r.returncode == 0, r.all
     caption = json.loads(r.stdout)["alt_text"]
     tags = exiftool_tags(path)
+    written = {
+        "IPTC:CodedCharacterSet",
+        "IPTC:EnvelopeRecordVersion",
+        "XMP-x:XMPToolkit",
+        "File:CurrentIPTCDigest",
+    }
+    for key, value in old_tags.items():  # every other field, as it was
+        if not key.startswith(("System:", "ExifTool:")) and key not in written and key not in (
+            "XMP-dc:Subject", "IPTC:Keywords"
+        ):  # fmt: skip
+            assert tags[key] == value, key
     for key in (
         "XMP-dc:Description", "XMP-iptcCore:AltTextAccessibility", "XMP-iptcCore:ExtDescrAccessibility",
         "IPTC:Caption-Abstract", "IFD0:ImageDescription",

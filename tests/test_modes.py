@@ -72,3 +72,14 @@ def test_the_tools_own_cache_files_stay_private(tmp_path: Path) -> None:
     path = tmp_path / "uploads.json"
     atomic.replace_file(path, b"{}", private=True)
     assert mode(path) == 0o600
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another owner")
+def test_a_replaced_file_keeps_its_owner(tmp_path: Path) -> None:
+    target = tmp_path / "photo.png.txt"
+    target.write_bytes(b"old")
+    os.chown(target, 1234, 5678)
+    atomic.replace_file(target, b"new")
+    assert (target.stat().st_uid, target.stat().st_gid) == (1234, 5678)
+    atomic.replace_by(target, lambda tmp: tmp.write_bytes(b"newer"))
+    assert (target.stat().st_uid, target.stat().st_gid) == (1234, 5678)
