@@ -15,6 +15,8 @@ DEV_DEPS := $(VENV)/.dev-deps
 
 # libmagic is a system library (python-magic loads it at run time); install it
 # with apt when it is missing and we are allowed to.
+# ExifTool writes XMP sidecars and --embed (docs/metadata.md says why); the tool runs
+# without it (those two refuse, saying how to install it), so its absence only warns.
 sysdeps:
 	@if ! ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1'; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
@@ -23,18 +25,17 @@ sysdeps:
 	    echo "libmagic is missing: install it (Debian/Ubuntu: apt-get install libmagic1; macOS: brew install libmagic)" >&2; exit 1; \
 	  fi; \
 	fi
-
-# exiftool reads the XMP sidecars back in tests/test_xmp.py, and Debian's chromium opens
-# the report page in tests/test_report_browser.py; only the tests need them, and without
-# them those tests are skipped with the reason.
-test-sysdeps:
 	@if ! command -v exiftool >/dev/null 2>&1; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && apt-get install -y -qq libimage-exiftool-perl; \
 	  else \
-	    echo "exiftool is missing: XMP read-back tests will be skipped (Debian/Ubuntu: apt-get install libimage-exiftool-perl; macOS: brew install exiftool)" >&2; \
+	    echo "exiftool is missing: --sidecar xmp and --embed need it (Debian/Ubuntu: apt-get install libimage-exiftool-perl; macOS: brew install exiftool)" >&2; \
 	  fi; \
 	fi
+
+# Debian's chromium opens the report page in tests/test_report_browser.py; only the
+# tests need it, and without it those tests are skipped with the reason.
+test-sysdeps:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \

@@ -1,11 +1,18 @@
 """Whole files or none: the one way this tool writes a file the user or a rerun reads
-(sidecars, the upload cache, batch manifests)."""
+(sidecars, manifests, media written with --embed, the upload cache, batch manifests).
+
+Modes (issue 19 item 2): a new file follows the umask, as any program's output does
+(it is created with 0666 and the kernel applies the umask); a replaced file keeps the
+mode, and the owner and group where the system lets us, of the file it replaces. Only
+the tool's own cache files are created 0600 (`private=True`).
+"""
 
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Iterator
+import secrets
+import stat
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -14,25 +21,89 @@ TEMP_PREFIX = ".kimi-vision-"
 TEMP_SUFFIX = ".tmp"
 
 
-def replace_file(path: Path, data: bytes) -> None:
+def replace_file(path: Path, data: bytes, *, private: bool = False) -> None:
     """Temp file in the target's directory, fsynced, renamed over the target (atomic on
     POSIX), then the directory fsynced so the rename itself survives a power cut.
     Raises OSError; the temp file never outlives a failure or an interrupt."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=path.parent)
+    fd, tmp = _create(path.parent, 0o600 if private else 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
+            if not private:
+                _keep_owner_and_mode(fh.fileno(), path)
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def replace_by(path: Path, produce: Callable[[Path], None], *, keep_times: bool = False) -> None:
+    """The same guarantees for a file another program writes: `produce(tmp)` creates the
+    new file at `tmp`, a free name in the target's directory (exiftool's `-o` refuses a
+    name that exists). Then the old file's owner and mode (and, with keep_times, its
+    access and modification times) are given to it, and it is renamed over the target."""
+    tmp = _free_name(path.parent)
+    try:
+        produce(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            _keep_owner_and_mode(fd, path)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if keep_times:
+            old = os.stat(path)
+            os.utime(tmp, ns=(old.st_atime_ns, old.st_mtime_ns))
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _create(directory: Path, mode: int) -> tuple[int, Path]:
+    """A new file, opened for writing; unlike mkstemp (always 0600) its mode is `mode`
+    less the umask."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        name = _free_name(directory)
+        try:
+            return os.open(name, flags, mode), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {directory}")
+
+
+def _free_name(directory: Path) -> Path:
+    return directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
+
+
+def _keep_owner_and_mode(fd: int, path: Path) -> None:
+    """The replaced file's owner, group and permission bits, on the new one. A file that
+    does not exist yet leaves the new one as created (the umask)."""
+    try:
+        old = os.stat(path)
+    except FileNotFoundError:
+        return
+    if hasattr(os, "fchown"):
+        for uid, gid in ((old.st_uid, old.st_gid), (-1, old.st_gid)):
+            try:  # root can give the file back to its owner; others keep at least the group
+                os.fchown(fd, uid, gid)
+                break
+            except PermissionError:
+                continue
+    os.fchmod(fd, stat.S_IMODE(old.st_mode))  # after chown, which may clear set-id bits
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -52,23 +123,17 @@ def _fsync_dir(directory: Path) -> None:
 def replacing(path: Path) -> Iterator[BinaryIO]:
     """replace_file for a file written a piece at a time (a report of thousands of
     thumbnails is never whole in memory): the temp file is renamed over `path` only when
-    the block ends without an exception, and removed otherwise. The file gets the mode a
-    new file gets here (0666 less the umask), not mkstemp's 0600: it is for reading."""
+    the block ends without an exception, and removed otherwise. Modes as replace_file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=path.parent)
+    fd, tmp = _create(path.parent, 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
-            mask = os.umask(0o022)  # os.umask only reads by setting: put it straight back
-            os.umask(mask)
-            os.fchmod(fh.fileno(), 0o666 & ~mask)
             yield fh
             fh.flush()
+            _keep_owner_and_mode(fh.fileno(), path)
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink(tmp)
         raise
     _fsync_dir(path.parent)

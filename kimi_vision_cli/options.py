@@ -159,6 +159,12 @@ _ROWS = [
     Opt("on_exists", ("--on-exists",),
         "An input whose sidecar exists: skip (resume); overwrite; stale: redo those made with another model, prompt, system or schema.",
         INPUTS, choices=("skip", "overwrite", "stale"), default="skip", setting=False),
+    Opt("embed", ("--embed",),
+        "Also write the caption into the image's own metadata (JPEG, TIFF, PNG, WebP, HEIC, AVIF): "
+        "XMP, IPTC and EXIF description, alt text, keywords; pixels never change.", INPUTS,
+        kind=bool, setting=False),
+    Opt("touch", ("--touch",), "With --embed: set the file's modification time to now (default: kept).",
+        INPUTS, kind=bool, setting=False),
     Opt("shard", ("--shard",), "K/N: only shard K of N (by a hash of the path).",
         INPUTS, setting=False, metavar="K/N"),
     Opt("max_cost", ("--max-cost",),
@@ -273,7 +279,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "inputs", "prompt", *_REQUEST, "segment", "format", "dry_run", "verbose",
         "recursive", "files_from", "concurrency", "sidecar", "output_dir", "manifest", "on_exists", "shard",
         "report",
-        "max_cost", "max_memory", *_CONNECTION,
+        "embed", "touch", "max_cost", "max_memory", *_CONNECTION,
     ),
     "ask": ("question", "inputs", *_REQUEST, "prefix", "interactive", "recursive",
             "format", "dry_run", "verbose", "max_cost", *_CONNECTION),
@@ -289,7 +295,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "batch status": ("batch_ids", "format", *_CONNECTION),
     "batch cancel": ("batch_ids", "format", *_CONNECTION),
     "batch results": ("batch_ids", "wait", "schema", "sidecar", "output_dir", "manifest", "on_exists", "format",
-                      *_CONNECTION),
+                      "embed", "touch", *_CONNECTION),
     "report": ("sources", "output"),
 }  # fmt: skip
 

@@ -234,9 +234,9 @@ def test_prune_rewrites_the_upload_cache_once(kv, fake, tmp_path: Path, monkeypa
     writes: list[Path] = []
     replace = uploads.replace_file
 
-    def counted(path: Path, data: bytes) -> None:
+    def counted(path: Path, data: bytes, **kw: bool) -> None:
         writes.append(path)
-        replace(path, data)
+        replace(path, data, **kw)
 
     monkeypatch.setattr(uploads, "replace_file", counted)
     r = kv("files", "prune", "--yes")

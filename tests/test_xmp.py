@@ -1,83 +1,294 @@
-"""The XMP packet (output/xmp.py): a real XML parser and exiftool read back what it wrote."""
+"""`--sidecar xmp` through ExifTool (output/xmp.py): other programs' sidecars are merged
+into, never clobbered (issue 19 item 1); the fields are those of --embed (issue 22 item 2).
+ExifTool itself reads every result back."""
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
+import os
 import shutil
+import stat
 import subprocess
-import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from kimi_vision_cli.output.xmp import _NOT_XML_CHAR, packet
+from kimi_vision_cli.output import xmp
+from kimi_vision_cli.output.exiftool import ExifTool
+from kimi_vision_cli.provenance import Provenance
+from tests.media import write_image
 
-NS = {
-    "x": "adobe:ns:meta/",
-    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
-    "dc": "http://purl.org/dc/elements/1.1/",
-}
-XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 EXIFTOOL = shutil.which("exiftool")
+pytestmark = pytest.mark.skipif(
+    EXIFTOOL is None, reason="exiftool is not installed (`make install` installs it)"
+)
+
+SCHEMA = "alt_text, tags: list"
+DARKTABLE = """<?xml version="1.0" encoding="UTF-8"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="XMP Core 4.4.0-Exiv2">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about=""
+    xmlns:xmp="http://ns.adobe.com/xap/1.0/"
+    xmlns:darktable="http://darktable.sf.net/"
+    xmlns:foo="http://example.com/foo/1.0/"
+   xmp:Rating="3"
+   darktable:xmp_version="5"
+   foo:Secret="a property no program knows">
+   <darktable:history>
+    <rdf:Seq>
+     <rdf:li darktable:operation="exposure" darktable:enabled="1" darktable:params="0000"/>
+    </rdf:Seq>
+   </darktable:history>
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+"""
 
 
-def read_back(data: bytes) -> tuple[str, str | None, list[str]]:
-    """(x-default description, its xml:lang, subjects) as an XMP reader walks the RDF."""
-    root = ET.fromstring(data)
-    assert root.tag == "{adobe:ns:meta/}xmpmeta"
-    desc = root.find("rdf:RDF/rdf:Description", NS)
-    assert desc is not None
-    li = desc.find("dc:description/rdf:Alt/rdf:li", NS)
-    assert li is not None
-    subjects = [s.text or "" for s in desc.findall("dc:subject/rdf:Bag/rdf:li", NS)]
-    return li.text or "", li.get(XML_LANG), subjects
-
-
-def exiftool_json(path: Path) -> dict[str, object]:
+@functools.cache
+def _exiftool() -> ExifTool:
+    """The tests' own ExifTool process (not the one under test): a process per read would
+    cost the suite about half a second each."""
     assert EXIFTOOL
-    out = subprocess.run([EXIFTOOL, "-j", "-charset", "utf8", str(path)], capture_output=True, check=True)
-    return json.loads(out.stdout)[0]  # type: ignore[no-any-return]
+    tool = ExifTool(EXIFTOOL)
+    atexit.register(tool.close)
+    return tool
 
 
-def test_packet_has_the_wrapper_description_and_bag() -> None:
-    data = packet("A cat on a mat.", ["cat", "mat"])
-    text = data.decode("utf-8")
-    assert text.startswith('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>')
-    assert text.rstrip().endswith('<?xpacket end="w"?>')
-    assert read_back(data) == ("A cat on a mat.", "x-default", ["cat", "mat"])
+def exiftool_tags(path: Path, *tags: str) -> dict[str, Any]:
+    """What ExifTool reads in `path` (-G1 names when no tags are named)."""
+    reply = _exiftool().execute(["-j", "-a", "-G1", "-struct", *tags, str(path.absolute())])
+    return json.loads(reply.out)[0]  # type: ignore[no-any-return]
 
 
-def test_no_subject_without_keywords() -> None:
-    data = packet("plain caption")
-    assert b"dc:subject" not in data
-    assert read_back(data) == ("plain caption", "x-default", [])
+def exiftool_write(path: Path, *assignments: str) -> None:
+    reply = _exiftool().execute(["-overwrite_original", *assignments, str(path.absolute())])
+    assert "1 image files updated" in reply.out, reply
 
 
-def test_markup_and_forbidden_characters_cannot_break_the_file() -> None:
-    caption = 'a <b>bold</b> & "quoted" ]]> \x00\x07\x1b[31m red\udcff \ufffe end\r\nline 2'
-    text, _, subjects = read_back(packet(caption, ["a&b", "<tag>", "  ", "\x01"]))
-    assert text == 'a <b>bold</b> & "quoted" ]]> [31m red  end\nline 2'
-    assert subjects == ["a&b", "<tag>"]
+def test_a_sidecar_another_program_wrote_keeps_its_rating_keywords_and_mode(kv, fake, tmp_path: Path) -> None:
+    """The issue's test: a sidecar written by ExifTool with a rating and keywords (and
+    darktable's history, and a namespace nobody knows); describe --sidecar xmp; ExifTool
+    reads back caption, rating and keywords."""
+    write_image(tmp_path / "photo.jpg", 40, 30, "JPEG")
+    sidecar = tmp_path / "photo.jpg.xmp"
+    sidecar.write_text(DARKTABLE)
+    exiftool_write(sidecar, "-XMP-dc:Subject=holiday", "-XMP-dc:Subject=beach", "-XMP-xmp:Rating=4")
+    os.chmod(sidecar, 0o664)
+
+    r = kv("describe", "photo.jpg", "--sidecar", "xmp", "--schema", SCHEMA)
+    assert r.returncode == 0, r.all
+    caption = json.loads(r.stdout)["alt_text"]
+    tags = exiftool_tags(sidecar)
+    assert tags["XMP-dc:Description"] == caption
+    assert tags["XMP-iptcCore:AltTextAccessibility"] == caption
+    assert tags["XMP-iptcCore:ExtDescrAccessibility"] == caption
+    assert tags["XMP-xmp:Rating"] == 4
+    assert tags["XMP-dc:Subject"] == ["holiday", "beach", "a", "40x30", "image/jpeg"]
+    assert tags["XMP-foo:Secret"] == "a property no program knows"
+    assert tags["XMP-darktable:History"] == [{"Enabled": 1, "Operation": "exposure", "Params": "0000"}]
+    assert tags["XMP-kimivision:Model"] == "kimi-k2.6"
+    assert tags["XMP-kimivision:PromptHash"].startswith("sha256:")
+    assert stat.S_IMODE(sidecar.stat().st_mode) == 0o664
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.jpg", "photo.jpg.xmp"]  # no temp file left
 
 
-@given(st.text(), st.lists(st.text(), max_size=4))
-def test_any_text_parses_and_round_trips(caption: str, tags: list[str]) -> None:
-    text, lang, subjects = read_back(packet(caption, tags))
-    clean = _NOT_XML_CHAR.sub("", caption.replace("\r\n", "\n").replace("\r", "\n")).strip()
-    assert (text, lang) == (clean, "x-default")
-    assert len(subjects) <= len(tags)
+def test_a_foreign_sidecar_is_not_taken_for_a_caption_but_ours_is(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", 20, 10)
+    sidecar = tmp_path / "a.png.xmp"
+    sidecar.write_text(DARKTABLE)
+    assert xmp.xmp_provenance(sidecar) is None
+    first = kv("describe", "a.png", "--sidecar", "xmp")
+    assert first.returncode == 0 and len(fake.chat_requests) == 1, first.all
+    assert xmp.xmp_provenance(sidecar) == Provenance(
+        "kimi-k2.6", exiftool_tags(sidecar)["XMP-kimivision:PromptHash"]
+    )
+    again = kv("describe", "a.png", "--sidecar", "xmp")
+    assert again.returncode == 0 and len(fake.chat_requests) == 1, again.all  # resumed: ours is there
+    assert "skipped" in again.stderr
 
 
-@pytest.mark.skipif(EXIFTOOL is None, reason="exiftool is not installed (Debian: libimage-exiftool-perl)")
-def test_exiftool_reads_description_and_subject(tmp_path: Path) -> None:
-    path = tmp_path / "photo.png.xmp"
-    path.write_bytes(packet('Ein "Hund" & <Katze>, 日本 — ok', ["dog", "猫", "a&b"]))
-    meta = exiftool_json(path)
-    assert meta["Description"] == 'Ein "Hund" & <Katze>, 日本 — ok'
-    assert meta["Subject"] == ["dog", "猫", "a&b"]
+def test_a_file_that_is_not_xmp_is_refused_before_the_request_and_left_alone(
+    kv, fake, tmp_path: Path
+) -> None:
+    for name, body in (
+        ("a.png", b"not xml at all\n"),
+        ("b.png", b"<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF"),
+    ):
+        write_image(tmp_path / name, 20, 10)
+        (tmp_path / f"{name}.xmp").write_bytes(body)
+    write_image(tmp_path / "c.png", 20, 10)
+    write_image(tmp_path / "c.png.xmp", 8, 8, "JPEG")  # a JPEG by the name of a sidecar
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    r = kv("describe", "a.png", "b.png", "c.png", "--sidecar", "xmp", "--on-exists", "overwrite")
+    assert r.returncode == 2, r.all
+    assert fake.chat_requests == []  # nothing paid for
+    errors = [line for line in r.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 3, r.stderr
+    assert all("is not valid XMP" in line and "left as it is" in line for line in errors), errors
+    assert "Traceback" not in r.all
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_caption_another_program_wrote_is_kept_unless_overwrite(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", 20, 10)
+    sidecar = tmp_path / "a.png.xmp"
+    sidecar.write_text(DARKTABLE)
+    exiftool_write(sidecar, "-XMP-dc:Description=My own words, from Lightroom")
+    r = kv("describe", "a.png", "--sidecar", "xmp")
+    assert r.returncode == 2 and fake.chat_requests == [], r.all
+    assert "already holds a caption another program wrote" in r.stderr and "--on-exists overwrite" in r.stderr
+    assert exiftool_tags(sidecar)["XMP-dc:Description"] == "My own words, from Lightroom"
+    r = kv("describe", "a.png", "--sidecar", "xmp", "--on-exists", "overwrite")
+    assert r.returncode == 0, r.all
+    tags = exiftool_tags(sidecar)
+    assert tags["XMP-dc:Description"] == r.stdout.strip() and tags["XMP-xmp:Rating"] == 3
+
+
+def test_a_new_sidecar_is_valid_xmp_and_follows_the_umask(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", 20, 10)
+    old = os.umask(0o022)
+    try:
+        r = kv("describe", "a.png", "--sidecar", "xmp")
+    finally:
+        os.umask(old)
+    assert r.returncode == 0, r.all
+    sidecar = tmp_path / "a.png.xmp"
+    assert stat.S_IMODE(sidecar.stat().st_mode) == 0o644
+    assert exiftool_tags(sidecar, "-XMP-dc:Description")["XMP-dc:Description"] == r.stdout.strip()
     check = subprocess.run(
-        [EXIFTOOL, "-validate", "-warning", "-a", str(path)], capture_output=True, text=True
+        [str(EXIFTOOL), "-validate", "-warning", "-a", str(sidecar)], capture_output=True, text=True
     )
     assert "Validate                        : OK" in check.stdout, check.stdout
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'Ein "Hund" & <Katze>, 日本 — ok',
+        "back\\slash \\n not a newline, $HOME @list #hash",
+        "line 1\r\nline 2\ttab \x00\x07\x1b[31m red\udcff \ufffe end",
+        "  leading spaces and = signs = kept inside",
+    ],
+)
+def test_any_text_reaches_the_file_as_text(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "#odd name é.png.xmp"
+    xmp.write_sidecar(path, text, {"tags": ["a&b", "<tag>", "x\\y"]}, None, input="x")
+    tags = exiftool_tags(path)
+    assert tags["XMP-dc:Description"] == xmp.clean_text(text)
+    assert "\x1b" not in tags["XMP-dc:Description"] and "\x00" not in tags["XMP-dc:Description"]
+    assert tags["XMP-dc:Subject"] == ["a&b", "<tag>", "x\\y"]
+
+
+def test_a_name_with_a_line_break_is_refused_in_one_line(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a\nb.png", 20, 10)
+    r = kv("describe", "a\nb.png", "--sidecar", "xmp")
+    assert r.returncode == 2 and fake.chat_requests == [], r.all
+    assert "line break" in r.stderr and "Traceback" not in r.all
+
+
+def test_xmp_provenance_tells_ours_from_others(tmp_path: Path) -> None:
+    path = tmp_path / "a.xmp"
+    assert xmp.xmp_provenance(path) is None  # no file
+    path.write_text("not xml")
+    assert xmp.xmp_provenance(path) is None
+    path.write_text(DARKTABLE)
+    assert xmp.xmp_provenance(path) is None  # another program's, no caption
+    exiftool_write(path, "-XMP-dc:Description=theirs")
+    assert xmp.xmp_provenance(path) is None  # another program's caption
+    xmp.write_sidecar(path, "ours", None, Provenance("kimi-k3", "sha256:0123456789abcdef"), input="x")
+    assert xmp.xmp_provenance(path) == Provenance("kimi-k3", "sha256:0123456789abcdef")
+    xmp.write_sidecar(path, "ours again", None, None, input="x")
+    assert xmp.xmp_provenance(path) == Provenance("", "")  # ours, made we cannot tell how
+    old = tmp_path / "old.xmp"  # what versions before ExifTool wrote
+    old.write_text(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="kimi-vision 0.1.0"><rdf:RDF '
+        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:description><rdf:Alt>'
+        '<rdf:li xml:lang="x-default">a caption</rdf:li></rdf:Alt></dc:description>'
+        "</rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    assert xmp.xmp_provenance(old) == Provenance("", "")
+
+
+def test_without_exiftool_nothing_is_sent(kv, fake, tmp_path: Path, monkeypatch) -> None:
+    write_image(tmp_path / "a.png", 20, 10)
+    (tmp_path / "empty-path").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-path"))  # shutil.which reads os.environ
+    r = kv("describe", "a.png", "--sidecar", "xmp")
+    assert r.returncode == 2 and fake.chat_requests == [], r.all
+    assert "needs ExifTool" in r.stderr and "libimage-exiftool-perl" in r.stderr
+
+
+# -- the fields, without ExifTool -----------------------------------------------------
+
+
+def test_alt_text_is_cut_at_a_sentence_within_250_characters() -> None:
+    short = "A cat. On a mat."
+    assert xmp.alt_text(short) == short
+    long = "A red kite flies over a green hill. " * 10
+    cut = xmp.alt_text(long)
+    assert len(cut) <= 250 and cut.endswith("hill.") and long.startswith(cut)
+    words = "word " * 80
+    cut = xmp.alt_text(words)
+    assert len(cut) <= 250 and cut.endswith("word\u2026")
+    fields = xmp.fields_of(
+        "ignored", {"alt_text": "short one", "caption": "the caption", "tags": ["x"]}, None
+    )
+    assert (fields.description, fields.alt_text, fields.extended, fields.keywords) == (
+        "the caption", "short one", "the caption", ("x",),
+    )  # fmt: skip
+
+
+def test_a_full_disk_stops_the_run_after_the_first_answer(kv, fake, tmp_path: Path, monkeypatch) -> None:
+    """ExifTool says only "Error creating file" on a full disk: the file system is asked,
+    and the run stops as it does for any sidecar (no answer paid for that cannot be kept)."""
+    from kimi_vision_cli.output.exiftool import ExifTool as Driver
+    from kimi_vision_cli.output.exiftool import Reply
+
+    real_execute, real_statvfs = Driver.execute, os.statvfs
+
+    def full(self: Driver, args: list[str | bytes]) -> Reply:
+        if "-o" in args:
+            return Reply("    0 image files updated\n", "Error: Error creating file - x.xmp\n")
+        return real_execute(self, args)
+
+    class Full:
+        def __init__(self, real: os.statvfs_result) -> None:
+            self.f_flag, self.f_bavail = real.f_flag, 0
+
+    monkeypatch.setattr(Driver, "execute", full)
+    monkeypatch.setattr(os, "statvfs", lambda p: Full(real_statvfs(p)))
+    names = [write_image(tmp_path / f"i{n}.png", 8 + n, 6).name for n in range(4)]
+    r = kv("describe", "-j", "1", "--sidecar", "xmp", *names)
+    assert r.returncode == 1, r.all
+    assert len(fake.chat_requests) == 1 and "No space left on device" in r.stderr
+    assert not list(tmp_path.glob("*.xmp")) and not list(tmp_path.glob(".kimi-vision-*"))
+
+
+def test_one_exiftool_process_serves_every_command_and_odd_names(tmp_path: Path) -> None:
+    """The -stay_open driver: commands in a row on one process, their stdout and stderr
+    apart, names with `#`, leading spaces and bytes that are not UTF-8."""
+    assert EXIFTOOL
+    tool = ExifTool(EXIFTOOL)
+    try:
+        names = [
+            tmp_path / "#hash.png",
+            tmp_path / "  spaces.png",
+            Path(os.fsdecode(bytes(tmp_path) + b"/\xff.png")),
+        ]
+        for path in names:
+            write_image(path, 12, 8)
+            arg = xmp.exiftool.file_arg(path, input="x")
+            reply = tool.execute(["-j", "-G1", "-File:FileType", arg])
+            assert json.loads(reply.out)[0]["File:FileType"] == "PNG" and reply.err == ""
+        missing = tool.execute(["-j", str(tmp_path / "nope.png")])
+        assert missing.errors() and "File not found" in missing.errors()[0]
+        pid = tool._proc.pid if tool._proc else None
+        assert tool.execute(["-ver"]).out.strip() and tool._proc is not None and tool._proc.pid == pid
+    finally:
+        tool.close()
+    assert tool._proc is None

@@ -96,7 +96,7 @@ class UploadCache:
     def _save(self, entries: dict[str, dict[str, Any]]) -> None:
         try:
             doc = {"version": 1, "entries": entries}
-            replace_file(self.path, json.dumps(doc, indent=1, sort_keys=True).encode())
+            replace_file(self.path, json.dumps(doc, indent=1, sort_keys=True).encode(), private=True)
         except OSError as exc:
             # The upload itself succeeded; only its record is lost: said, not fatal.
             self._say(

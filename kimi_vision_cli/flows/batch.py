@@ -217,7 +217,7 @@ def _manifest_path(ctx: Context, batch_id: str) -> Path:
 
 
 def _save_manifest(ctx: Context, batch_id: str, data: dict[str, Any]) -> None:
-    replace_file(_manifest_path(ctx, batch_id), json.dumps(data).encode())
+    replace_file(_manifest_path(ctx, batch_id), json.dumps(data).encode(), private=True)
 
 
 def _load_manifest(ctx: Context, batch_id: str) -> dict[str, Any]:

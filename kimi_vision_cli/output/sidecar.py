@@ -98,10 +98,6 @@ class SidecarSpec:
             if provenance is not None:  # what made it: --on-exists stale reads it back
                 record["provenance"] = provenance.to_dict()
             text = json.dumps(record, ensure_ascii=False)
-        elif self.kind == "xmp":
-            from kimi_vision_cli.output.xmp import xmp_sidecar  # xml.sax: --sidecar xmp only
-
-            return xmp_sidecar(result)
         elif self.kind in ("vtt", "srt"):
             text = subtitle_file(self.kind, result)
         else:
@@ -163,15 +159,21 @@ def write_atomic(path: Path, data: bytes, *, input: str) -> None:
     try:
         replace_file(path, data)
     except OSError as exc:
-        cls = OutputBlockedError if exc.errno in _BLOCKED else OutputError
-        raise cls(
-            f"cannot write sidecar {path}: {exc.strerror or exc}", input=input, hint="check --output-dir"
-        ) from None
+        raise write_error(path, exc, input=input) from None
+
+
+def write_error(
+    path: Path, exc: OSError, *, input: str, what: str = "sidecar", hint: str = "check --output-dir"
+) -> OutputError:
+    """A file this run writes could not be: the run stops when no input could (_BLOCKED)."""
+    cls = OutputBlockedError if exc.errno in _BLOCKED else OutputError
+    return cls(f"cannot write {what} {path}: {exc.strerror or exc}", input=input, hint=hint)
 
 
 def write_sidecar(
     spec: SidecarSpec, source: Source, result: Result, *, provenance: Provenance | None = None
 ) -> Path:
+    """A txt, json, vtt or srt sidecar (xmp ones are merged: output/xmp.py)."""
     path = spec.path_for(source)
     write_atomic(path, spec.content(result, provenance), input=result.input)
     return path

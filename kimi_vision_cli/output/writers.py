@@ -7,7 +7,9 @@ Resume (--on-exists skip, the default): an input is skipped when every output as
 for is there; when only some are (a run stopped between the sidecar and the row), it
 is described again and only the missing ones are written: what is there is kept. A
 missing row whose txt or JSON sidecar is there is filled from that sidecar, with no
-request (issue 19 item 5): the answer was paid for once.
+request (issue 19 item 5): the answer was paid for once. An XMP sidecar or an --embed
+file is "there" when it holds a caption of ours (output/xmp.py), not merely when the
+file exists: another program's XMP is merged into.
 
 What made a caption (provenance.py: the model and a hash of prompt, system message and
 schema) is recorded in JSON sidecars, XMP sidecars and manifest rows. A caption made
@@ -18,18 +20,18 @@ it. A caption whose provenance is unknown (txt sidecars, older files) counts as 
 
 from __future__ import annotations
 
-import importlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from kimi_vision_cli.errors import KimiVisionError
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.provenance import Provenance
 
 if TYPE_CHECKING:  # made by the command when asked for: a run without them never loads them
+    from kimi_vision_cli.output.embed import Embed
     from kimi_vision_cli.output.manifest import Manifest
     from kimi_vision_cli.output.records import Result
     from kimi_vision_cli.output.sidecar import SidecarSpec
@@ -47,15 +49,24 @@ class Writers:
     fill_rows: bool = True  # a missing row taken from its sidecar (not in a dry run)
     structured: bool = False  # --schema: a txt sidecar holds the answer's JSON object
     stale: int = 0  # inputs kept although made otherwise (--on-exists skip)
+    embed: Embed | None = None  # --embed: the caption written into the input itself
 
     def __bool__(self) -> bool:
-        return self.sidecar is not None or self.manifest is not None
+        return self.sidecar is not None or self.manifest is not None or self.embed is not None
+
+    @property
+    def _exiftool(self) -> bool:
+        return self.embed is not None or (self.sidecar is not None and self.sidecar.kind == "xmp")
 
     def check(self, sources: Iterable[Source]) -> None:
         """Up front, before any request: captions can go under --output-dir, and the
         manifest can be written and name every input given."""
         if self.sidecar is not None:
             self.sidecar.check()
+        if self._exiftool:
+            from kimi_vision_cli.output.exiftool import require
+
+            require("--embed" if self.embed is not None else "--sidecar xmp")
         if self.manifest is not None:
             self.manifest.check(sources)
 
@@ -65,6 +76,8 @@ class Writers:
         if source.error is not None:
             return None
         if self.sidecar is not None and (err := self.sidecar.conflict(source)) is not None:
+            return err
+        if (err := self._xmp_rejects(source)) is not None:
             return err
         if self.manifest is None:
             return None
@@ -82,10 +95,12 @@ class Writers:
             return False
         side = self._sidecar_made(source) if self.sidecar is not None else None
         row = self._row_made(source) if self.manifest is not None else None
+        inside = self._embed_made(source) if self.embed is not None else None
         if self.manifest is not None and row is None and side is not None:
             if not (self.redo_stale and self.differs(side)):  # a stale one is redone, not copied
                 row = self._fill_row(source)
-        made = [m for m, asked in ((side, self.sidecar), (row, self.manifest)) if asked is not None]
+        asked = ((side, self.sidecar), (row, self.manifest), (inside, self.embed))
+        made = [m for m, wanted in asked if wanted is not None]
         if any(m is None for m in made):
             return False
         if any(self.differs(m) for m in made if m is not None):
@@ -106,12 +121,13 @@ class Writers:
         side = self._sidecar_made(source) if self.sidecar is not None else None
         name = self.manifest.file_name(source) if self.manifest is not None else ""
         row = self.manifest.provenance(name) if self.manifest is not None else None
-        redo = self.redo_stale and any(m is not None and self.differs(m) for m in (side, row))
+        inside = self._embed_made(source) if self.embed is not None else None
+        redo = self.redo_stale and any(m is not None and self.differs(m) for m in (side, row, inside))
         replace = self.overwrite or redo or source.kind == "stdin"  # stdin.txt: what was piped last
         if self.sidecar is not None and (replace or side is None):
-            from kimi_vision_cli.output.sidecar import write_sidecar
-
-            write_sidecar(self.sidecar, source, result, provenance=self.provenance)
+            self._write_sidecar(self.sidecar, source, result)
+        if self.embed is not None and (replace or inside is None):
+            self.embed.write(source, result, self.provenance)
         if self.manifest is not None:
             from kimi_vision_cli.schema import answer_caption
 
@@ -122,14 +138,57 @@ class Writers:
     def close(self) -> None:
         if self.manifest is not None:
             self.manifest.close()
+        if self._exiftool:
+            from kimi_vision_cli.output.exiftool import close_shared
+
+            close_shared()
+
+    def _write_sidecar(self, spec: SidecarSpec, source: Source, result: Result) -> None:
+        if spec.kind == "xmp":  # merged through ExifTool; loaded for --sidecar xmp only
+            from kimi_vision_cli.output.xmp import write_sidecar as write_xmp
+
+            write_xmp(spec.path_for(source), result.text, result.data, self.provenance, input=result.input)
+        else:
+            from kimi_vision_cli.output.sidecar import write_sidecar
+
+            write_sidecar(spec, source, result, provenance=self.provenance)
+
+    def _xmp_rejects(self, source: Source) -> KimiVisionError | None:
+        """Before the request: an XMP sidecar that is not XMP, or that holds a caption
+        another program wrote (kept unless --on-exists overwrite); an input --embed
+        cannot write into."""
+        if self.embed is not None and (err := self.embed.rejects(source)) is not None:
+            return err
+        if self.sidecar is None or self.sidecar.kind != "xmp":
+            return None
+        from kimi_vision_cli.output.xmp import refusal
+
+        try:
+            path = self.sidecar.path_for(source)
+        except ValueError:
+            return None
+        return refusal(path, input=source.display, replace=self.overwrite, what="XMP sidecar")
+
+    def _embed_made(self, source: Source) -> Provenance | None:
+        """What made the caption embedded in the input itself; None when it holds none of ours."""
+        if source.kind != "path":
+            return None
+        from kimi_vision_cli.output.xmp import xmp_provenance
+
+        try:
+            return xmp_provenance(Path(source.value))
+        except (OSError, KimiVisionError):
+            return None
 
     def _sidecar_made(self, source: Source) -> Provenance | None:
         """What made the input's sidecar; None when there is none (of ours)."""
         assert self.sidecar is not None
         try:
             path = self.sidecar.path_for(source)
-            if self.sidecar.kind == "xmp":
-                return xmp_made(path)
+            if self.sidecar.kind == "xmp":  # ours, not another program's (issue 19 item 1)
+                from kimi_vision_cli.output.xmp import xmp_provenance
+
+                return xmp_provenance(path)
             if not path.exists():
                 return None
         except (OSError, ValueError):  # name too long, no permission: the write will say so
@@ -189,15 +248,3 @@ def _json_file(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return record if isinstance(record, dict) else {}
-
-
-def xmp_made(path: Path) -> Provenance | None:
-    """The seam to output/xmp.py (issue 19 item 1, another change): what made the XMP
-    sidecar at `path`: None when it holds no caption of ours (absent, or another
-    program's file to merge into), UNKNOWN when ours without provenance. Until
-    `xmp_provenance` exists, a file there counts as ours and current."""
-    module = importlib.import_module("kimi_vision_cli.output.xmp")
-    reader = cast("Callable[[Path], Provenance | None] | None", getattr(module, "xmp_provenance", None))
-    if reader is not None:
-        return reader(path)
-    return UNKNOWN if path.exists() else None

@@ -120,6 +120,8 @@ class ResultsArgs:
     output_dir: Path | None
     manifest: Path | None
     on_exists: str
+    embed: bool
+    touch: bool
 
 
 @command(batch_app, "batch results", ResultsArgs)
@@ -133,7 +135,7 @@ def results(s: Settings, a: ResultsArgs) -> int:
     if a.sidecar in ("vtt", "srt"):
         raise UsageError(f"--sidecar {a.sidecar} is for describe --segment", hint="use txt, json or xmp")
     ctx = context_for(s, model=False)
-    writers = make_writers(a.sidecar, a.output_dir, a.manifest, a.on_exists, [])
+    writers = make_writers(a.sidecar, a.output_dir, a.manifest, a.on_exists, [], embed=a.embed, touch=a.touch)
     renderer = make_renderer(s.format, STATE.term, ctx.diag, show_thinking=False)
     renderer.multi = True
     tally = Tally(report=ctx.diag.error)

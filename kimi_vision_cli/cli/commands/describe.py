@@ -29,6 +29,8 @@ class DescribeArgs:
     on_exists: str
     shard: str | None
     report: Path | None
+    embed: bool
+    touch: bool
 
 
 @command(app, "describe", DescribeArgs)
@@ -42,7 +44,9 @@ def describe(s: Settings, a: DescribeArgs) -> int:
     if s.schema is not None and s.segment is not None:
         raise UsageError("--schema and --segment do not go together", hint="drop one of them")
     report = run_report(a.report)  # checked before any request
-    writers = make_writers(a.sidecar, a.output_dir, a.manifest, a.on_exists, a.inputs, made_by(s))
+    writers = make_writers(
+        a.sidecar, a.output_dir, a.manifest, a.on_exists, a.inputs, made_by(s), embed=a.embed, touch=a.touch
+    )
     writers.fill_rows = not s.dry_run  # a dry run writes nothing
     writers.structured = s.schema is not None
     shard = Shard.parse(a.shard) if a.shard is not None else None
@@ -132,9 +136,12 @@ def make_writers(
     on_exists: str,
     inputs: list[str],
     provenance: Provenance | None = None,
+    *,
+    embed: bool = False,
+    touch: bool = False,
 ) -> Writers:
-    """--sidecar/--output-dir/--manifest as Writers (describe, batch results). The inputs
-    given are checked against the manifest's directory now, before any request.
+    """--sidecar/--output-dir/--manifest/--embed as Writers (describe, batch results). The
+    inputs given are checked against the manifest's directory now, before any request.
     `provenance`: what this run's captions are made with (None: unknown, nothing is
     stale)."""
     from kimi_vision_cli.inputs.discover import classify
@@ -143,6 +150,12 @@ def make_writers(
     kind = sidecar or ("txt" if output_dir is not None else None)
     overwrite = on_exists == "overwrite"
     writers = Writers(overwrite=overwrite, redo_stale=on_exists == "stale", provenance=provenance)
+    if touch and not embed:
+        raise UsageError("--touch goes with --embed", hint="add --embed, or drop --touch")
+    if embed:  # the only way an input is ever written to (issue 22)
+        from kimi_vision_cli.output.embed import Embed
+
+        writers.embed = Embed(touch=touch, overwrite=overwrite)
     if kind:  # imported only when asked for (issue 12: start-up)
         from kimi_vision_cli.output.sidecar import SidecarSpec
 
