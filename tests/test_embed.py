@@ -145,6 +145,17 @@ def test_what_cannot_hold_a_caption_is_refused_before_its_request(kv, fake, tmp_
     assert "XMP-dc:Description" in exiftool_tags(good)
 
 
+def test_a_png_named_jpg_is_refused_before_its_request(kv, fake, tmp_path: Path) -> None:
+    """ExifTool writes by the name's extension: found writing after the answer was paid."""
+    write_image(tmp_path / "a.jpg", 20, 10)  # PNG bytes
+    before = (tmp_path / "a.jpg").read_bytes()
+    r = kv("describe", "a.jpg", "--embed")
+    assert r.returncode == 2 and not fake.chat_requests, r.all
+    assert "a.jpg: --embed: its name says JPEG but it holds a PNG file" in r.stderr
+    assert "rename it to .png" in r.stderr
+    assert (tmp_path / "a.jpg").read_bytes() == before
+
+
 def test_touch_without_embed_is_a_usage_error(kv, fake, tmp_path: Path) -> None:
     write_image(tmp_path / "a.png", 20, 10)
     r = kv("describe", "a.png", "--touch")

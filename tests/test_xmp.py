@@ -292,3 +292,24 @@ def test_one_exiftool_process_serves_every_command_and_odd_names(tmp_path: Path)
     finally:
         tool.close()
     assert tool._proc is None
+
+
+@pytest.mark.parametrize("where", ["--sidecar xmp", "--embed"])
+def test_a_changed_prompt_is_stale_in_xmp_and_on_exists_stale_redoes_it(
+    kv, fake, tmp_path: Path, where: str
+) -> None:
+    """Resume from the files alone (issues 19.5, 22.1): the XMP records what made the
+    caption, so another prompt is counted as stale, and `--on-exists stale` redoes it."""
+    write_image(tmp_path / "a.png", 40, 30)
+    target = tmp_path / ("a.png.xmp" if where == "--sidecar xmp" else "a.png")
+    first = kv("describe", "a.png", *where.split(), "-p", "One.")
+    assert first.returncode == 0 and len(fake.chat_requests) == 1, first.all
+    made = xmp.xmp_provenance(target)
+    assert made is not None and made.model == "kimi-k2.6"
+    kept = kv("describe", "a.png", *where.split(), "-p", "Two.")
+    assert kept.returncode == 0 and len(fake.chat_requests) == 1, kept.all
+    assert "on-exists stale" in kept.stderr
+    redone = kv("describe", "a.png", *where.split(), "-p", "Two.", "--on-exists", "stale")
+    assert redone.returncode == 0 and len(fake.chat_requests) == 2, redone.all
+    now = xmp.xmp_provenance(target)
+    assert now is not None and now.prompt_hash != made.prompt_hash

@@ -34,6 +34,12 @@ if TYPE_CHECKING:
 # ExifTool FileType -> whether it holds IPTC-IIM (a PNG/WebP/HEIC one would be non-standard)
 WRITABLE = {"JPEG": True, "TIFF": True, "PNG": False, "WEBP": False, "HEIC": False, "AVIF": False}
 NAMES = "JPEG, TIFF, PNG, WebP, HEIC or AVIF"
+# ExifTool writes a file as its name's extension says: a PNG named .jpg is refused at the
+# write ("Not a valid JPG"), after its answer was paid for. Checked before the request.
+EXTENSIONS = {
+    "JPEG": (".jpg", ".jpeg", ".jpe"), "TIFF": (".tif", ".tiff"), "PNG": (".png",),
+    "WEBP": (".webp",), "HEIC": (".heic", ".heif", ".hif"), "AVIF": (".avif",),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ class Embed:
                 f"--embed cannot write into a {state.file_type or 'file of this'} file: only {NAMES}",
                 input=source.display, hint="use --sidecar xmp for this one",
             )  # fmt: skip
-        return None
+        return _misnamed(path, state.file_type, source.display)
 
     def write(self, source: Source, result: Result, provenance: Provenance | None) -> None:
         path = Path(source.value)
@@ -92,3 +98,15 @@ def fit(text: str, size: int) -> str:
     """`text` cut to at most `size` bytes of UTF-8, never inside a character."""
     data = text.encode("utf-8", "surrogatepass")
     return text if len(data) <= size else data[:size].decode("utf-8", "ignore")
+
+
+def _misnamed(path: Path, file_type: str, name: str) -> InputError | None:
+    """A file whose extension names another writable format than the one it holds."""
+    suffix = path.suffix.lower()
+    named = next((kind for kind, exts in EXTENSIONS.items() if suffix in exts), None)
+    if named is None or named == file_type:
+        return None
+    return InputError(
+        f"--embed: its name says {named} but it holds a {file_type} file, which ExifTool will not write",
+        input=name, hint=f"rename it to {EXTENSIONS[file_type][0]}, or use --sidecar xmp",
+    )  # fmt: skip
