@@ -46,6 +46,12 @@ KNOWN_MODELS = K2_MODELS | V1_VISION_MODELS
 K2_DEFAULT_MAX_TOKENS = 32768
 
 
+# Partial Mode (`--prefix`) and a response_format do not go together: "Do not mix Partial
+# Mode with response_format=json_object, or you may get unexpected model responses"
+# (https://platform.kimi.ai/docs/api/partial, read 2026-12). ask refuses the pair up front.
+PARTIAL_MODE_EXCLUDES = ("--json-mode", "--schema")
+
+
 def is_k2(model: str) -> bool:
     """kimi-k2.6, kimi-k2.5 and their dated snapshots fix sampling and accept `thinking`."""
     return model.startswith("kimi-k2")

@@ -227,7 +227,25 @@ class Translator:
                 f"server error after {s.retries} retries: {label}",
                 hint="Moonshot is having trouble; rerun later",
             )
+        if _TOKEN_LIMIT.search(message):
+            return APIError(f"request refused: {label}", hint=token_limit_hint(s))
         return APIError(f"request refused: {label}")
+
+
+# "Your request exceeded model token limit: 8192 (requested: 12285)": the input (media
+# tokens) plus max_tokens passed the model's context window (issue 19, item 19).
+_TOKEN_LIMIT = re.compile(r"token limit|context (length|window)", re.IGNORECASE)
+
+
+def token_limit_hint(s: Settings) -> str:
+    """What makes a request fit the model's context: smaller media, a smaller completion
+    budget, or a model with a larger context."""
+    shrink = "lower --max-size (images) or pass --segment (videos)"
+    if s.max_tokens is not None:
+        budget = f"lower --max-tokens (now {s.max_tokens:,})"
+    else:
+        budget = "set a smaller --max-tokens"
+    return f"{shrink}, {budget}, or pick a model with a larger context (-m; see `kimi-vision models`)"
 
 
 def rate_limit_error(limit: RateLimit, label: str, retries: int) -> TemporaryError:

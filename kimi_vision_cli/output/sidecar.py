@@ -154,18 +154,28 @@ def _safe(text: str) -> str:
 _BLOCKED = {getattr(errno, name) for name in ("EROFS", "ENOSPC", "EDQUOT") if hasattr(errno, name)}
 
 
-def write_atomic(path: Path, data: bytes, *, input: str) -> None:
-    """Never a half-written file (atomic.replace_file); a failure names the sidecar."""
+def write_atomic(path: Path, data: bytes, *, input: str, output_dir: Path | None = None) -> None:
+    """Never a half-written file (atomic.replace_file); a failure names the sidecar and
+    the place to check: --output-dir only when one was given (issue 19, item 19)."""
     try:
         replace_file(path, data)
     except OSError as exc:
         cls = OutputBlockedError if exc.errno in _BLOCKED else OutputError
         raise cls(
-            f"cannot write sidecar {path}: {exc.strerror or exc}", input=input, hint="check --output-dir"
+            f"cannot write sidecar {display_name(str(path))}: {exc.strerror or exc}",
+            input=input,
+            hint=_write_hint(path, output_dir),
         ) from None
+
+
+def _write_hint(path: Path, output_dir: Path | None) -> str:
+    if output_dir is not None:
+        return f"check that --output-dir {display_name(str(output_dir))} can be written, or pick another"
+    folder = display_name(str(path.parent))
+    return f"sidecars go beside their inputs: check that {folder} can be written, or pass --output-dir DIR"
 
 
 def write_sidecar(spec: SidecarSpec, source: Source, result: Result) -> Path:
     path = spec.path_for(source)
-    write_atomic(path, spec.content(result), input=result.input)
+    write_atomic(path, spec.content(result), input=result.input, output_dir=spec.output_dir)
     return path

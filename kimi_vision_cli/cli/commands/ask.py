@@ -29,6 +29,7 @@ def ask(s: Settings, a: AskArgs) -> int:
 
     if not a.inputs:
         raise UsageError("no input given", hint="pass the files to ask about after the question")
+    _check_prefix(s, a)
     followups = _interactive_checks(a.inputs, s) if a.interactive else None
     ctx = context_for(s)
     sources = list(iter_sources(a.inputs, recursive=a.recursive))
@@ -48,6 +49,22 @@ def ask(s: Settings, a: AskArgs) -> int:
     finally:
         renderer.close()
     return int(tally.exit_code)
+
+
+def _check_prefix(s: Settings, a: AskArgs) -> None:
+    """--prefix is Partial Mode, which Moonshot says not to mix with a response_format
+    (moonshot.PARTIAL_MODE_EXCLUDES): refused before anything is read or sent."""
+    if not a.prefix:
+        return
+    from kimi_vision_cli.moonshot import PARTIAL_MODE_EXCLUDES
+
+    given = (s.json_mode, s.schema is not None)
+    for other, on in zip(PARTIAL_MODE_EXCLUDES, given, strict=True):
+        if on:
+            raise UsageError(
+                f"--prefix (Partial Mode) cannot be combined with {other}",
+                hint="drop one of them: Moonshot says Partial Mode with a response_format gives unexpected answers",
+            )
 
 
 def _interactive_checks(inputs: list[str], s: Settings) -> Callable[[], str | None]:
