@@ -39,6 +39,7 @@ from kimi_vision_cli.errors import (
     Tally,
     Terminated,
     UnreachableError,
+    quote_name,
 )
 from kimi_vision_cli.flows.budget import Spend, spend_for
 from kimi_vision_cli.flows.context import Context
@@ -276,7 +277,7 @@ class Scheduler:
         for live in self.lives:  # an answer streaming when the run stopped: say it is partial
             if live.wrote and not live.finished:
                 self.ctx.diag.warn(
-                    f"{live.input}: interrupted mid-answer; the text above on stdout is incomplete"
+                    f"{quote_name(live.input)}: interrupted mid-answer; the text above on stdout is incomplete"
                 )
 
     def _interrupted_records(self, it: Iterator[tuple[Source, bool]]) -> None:
@@ -321,7 +322,7 @@ class Scheduler:
         -v names each."""
         if not self.multi or self.ctx.settings.verbose:
             self.ctx.diag.note(
-                f"{source.display}: skipped, its caption is already written (--on-exists skip) — "
+                f"{quote_name(source.display)}: skipped, its caption is already written (--on-exists skip) — "
                 "pass --on-exists overwrite to describe it again"
             )
         self._progress()
@@ -366,7 +367,7 @@ class Scheduler:
         if self.not_started:
             self.tally.fold(ExitCode.TEMPORARY)
             n = len(self.not_started)
-            names = ", ".join(self.not_started[:3]) + (", …" if n > 3 else "")
+            names = ", ".join(quote_name(n) for n in self.not_started[:3]) + (", …" if n > 3 else "")
             what = f"{n} inputs not started ({names})" if n > 1 else f"{names}: not started"
             self.ctx.diag.error(NotStartedError(f"{what}: {halt.message}", hint=halt.hint))
 
