@@ -85,3 +85,125 @@ def test_ask_prefix_with_a_response_format_is_refused_before_sending(
     (line,) = _errors(r.stderr)
     assert f"--prefix (Partial Mode) cannot be combined with {other[0]}" in line
     assert fake.state.requests == []
+
+
+# -- 19.20: --files-from0, and names quoted so their spaces show ------------------------
+
+
+def test_files_from0_reads_nul_separated_names_whole(kv, fake, tmp_path: Path) -> None:
+    names = ["a b.png", " lead.png", "new\nline.png"]
+    for i, name in enumerate(names):
+        write_image(tmp_path / name, 8 + i, 6)
+    listing = b"\0".join(n.encode() for n in names) + b"\0"  # find -print0 ends with NUL
+    (tmp_path / "list0").write_bytes(listing)
+    r = kv("describe", "--files-from0", "list0", "--format", "jsonl")
+    assert r.returncode == 0, r.all
+    assert len(fake.chat_requests) == 3
+    r = kv("estimate", "--files-from0", "-", "--dry-run", "--format", "jsonl", input=listing)
+    assert r.returncode == 0, r.all
+    assert len(r.stdout.splitlines()) == 3
+
+
+def test_files_from0_and_files_from_together_are_refused(kv, fake, tmp_path: Path) -> None:
+    (tmp_path / "l").write_text("a.png\n")
+    r = kv("describe", "--files-from", "l", "--files-from0", "l")
+    assert r.returncode == 2
+    assert "--files-from and --files-from0 cannot be used together" in r.stderr
+    assert fake.state.requests == []
+
+
+def test_a_nul_in_a_files_from_line_points_to_files_from0(kv, fake, tmp_path: Path) -> None:
+    (tmp_path / "l").write_bytes(b"a.png\0b.png\n")
+    r = kv("describe", "--files-from", "l")
+    assert r.returncode == 2 and "use --files-from0" in r.stderr
+
+
+def test_a_name_with_edge_spaces_is_quoted_in_errors_and_kept_in_records(kv, fake, tmp_path: Path) -> None:
+    (tmp_path / "l").write_text("  many/img03.png\nit's.png \n")
+    r = kv("describe", "--files-from", "l", "--format", "jsonl")
+    assert r.returncode == 2
+    errors = _errors(r.stderr)
+    assert errors[0].startswith("kimi-vision: error: '  many/img03.png': no such file")
+    assert errors[1].startswith("kimi-vision: error: 'it'\\''s.png ': no such file")
+    import json
+
+    inputs = [json.loads(line)["input"] for line in r.stdout.splitlines()]
+    assert inputs == ["  many/img03.png", "it's.png "]  # data keeps the name as it is
+
+
+def test_plain_names_are_not_quoted(kv, fake, tmp_path: Path) -> None:
+    r = kv("describe", "missing.png")
+    assert _errors(r.stderr) == ["kimi-vision: error: missing.png: no such file — check the path"]
+
+
+# -- 19.21: -r skips hidden entries unless --hidden; --exclude GLOB ----------------------
+
+
+def _tree(root: Path) -> None:
+    for rel in ["a.png", "._a.png", ".hidden.png", ".git/b.png", "raw/c.png", "sub/raw/d.png",
+                "sub/e.gif", "drafts/f.png", "sub/drafts/g.png"]:  # fmt: skip
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        write_image(root / rel, 8, 6, fmt="GIF" if rel.endswith(".gif") else "PNG")
+    (root / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+
+
+def _listed(kv, *args: str) -> list[str]:
+    import json
+
+    r = kv("estimate", "--dry-run", "--format", "json", *args)
+    assert r.returncode == 0, r.all
+    return sorted(item["input"] for item in json.loads(r.stdout))
+
+
+def test_a_walk_skips_hidden_and_appledouble_files_by_default(kv, fake, tmp_path: Path) -> None:
+    _tree(tmp_path / "t")
+    assert _listed(kv, "-r", "t") == sorted(
+        ["t/a.png", "t/raw/c.png", "t/sub/raw/d.png", "t/sub/e.gif", "t/drafts/f.png", "t/sub/drafts/g.png"]
+    )
+    shown = _listed(kv, "-r", "t", "--hidden")
+    assert {"t/._a.png", "t/.hidden.png", "t/.git/b.png"} <= set(shown)
+    # A hidden file named on the command line is taken as given.
+    write_image(tmp_path / ".x.png", 8, 6)
+    assert _listed(kv, ".x.png") == [".x.png"]
+
+
+def test_a_hidden_directory_given_to_r_is_walked(kv, fake, tmp_path: Path) -> None:
+    (tmp_path / ".photos").mkdir()
+    write_image(tmp_path / ".photos" / "a.png", 8, 6)
+    assert _listed(kv, "-r", ".photos") == [".photos/a.png"]
+
+
+def test_exclude_matches_base_names_and_paths_under_the_walked_root(kv, fake, tmp_path: Path) -> None:
+    _tree(tmp_path / "t")
+    # No slash: a base name at any depth; trailing slash: directories only.
+    assert _listed(kv, "-r", "t", "--exclude", "*.gif", "--exclude", "raw/") == sorted(
+        ["t/a.png", "t/drafts/f.png", "t/sub/drafts/g.png"]
+    )
+    # A slash: the path under the walked directory, from its start.
+    assert _listed(kv, "-r", "t", "--exclude", "drafts/*.png") == sorted(
+        ["t/a.png", "t/raw/c.png", "t/sub/raw/d.png", "t/sub/e.gif", "t/sub/drafts/g.png"]
+    )
+    assert _listed(kv, "-r", "t", "--exclude", "**/drafts/") == sorted(
+        ["t/a.png", "t/raw/c.png", "t/sub/raw/d.png", "t/sub/e.gif"]
+    )
+    # raw/ is a directory pattern: a file named raw is not matched by it.
+    assert "t/sub/e.gif" in _listed(kv, "-r", "t", "--exclude", "e.gif/")
+
+
+def test_exclude_leaves_named_inputs_alone_and_a_walk_left_empty_says_why(kv, fake, tmp_path: Path) -> None:
+    (tmp_path / "t").mkdir()
+    write_image(tmp_path / "t" / "a.gif", 8, 6, fmt="GIF")
+    assert _listed(kv, "t/a.gif", "--exclude", "*.gif") == ["t/a.gif"]
+    r = kv("describe", "-r", "t", "--exclude", "*.gif")
+    assert r.returncode == 2
+    assert "no image or video file found in it" in r.stderr and "--exclude" in r.stderr
+    assert fake.chat_requests == []
+
+
+def test_appledouble_files_do_not_fail_a_run(kv, fake, tmp_path: Path) -> None:
+    (tmp_path / "t").mkdir()
+    write_image(tmp_path / "t" / "a.jpg", 8, 6, fmt="JPEG")
+    (tmp_path / "t" / "._a.jpg").write_bytes(b"\0\5\26\7" + b"\0" * 60)  # AppleDouble header
+    r = kv("describe", "-r", "t")
+    assert r.returncode == 0, r.all
+    assert len(fake.chat_requests) == 1

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kimi_vision_cli.cli.app import STATE, app
-from kimi_vision_cli.cli.params import command, context_for
+from kimi_vision_cli.cli.params import command, context_for, walk_of
 from kimi_vision_cli.errors import UsageError
 from kimi_vision_cli.settings import Settings
 
@@ -18,6 +18,8 @@ class AskArgs:
     prefix: str | None
     interactive: bool
     recursive: bool
+    hidden: bool
+    exclude: list[str] | None
 
 
 @command(app, "ask", AskArgs)
@@ -32,7 +34,7 @@ def ask(s: Settings, a: AskArgs) -> int:
     _check_prefix(s, a)
     followups = _interactive_checks(a.inputs, s) if a.interactive else None
     ctx = context_for(s)
-    sources = list(iter_sources(a.inputs, recursive=a.recursive))
+    sources = list(iter_sources(a.inputs, recursive=a.recursive, walk=walk_of(a.hidden, a.exclude)))
     if s.dry_run:
         from kimi_vision_cli.output.dryrun import write_plans
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kimi_vision_cli.cli.app import STATE, app
-from kimi_vision_cli.cli.params import command, context_for, sources_for
+from kimi_vision_cli.cli.params import command, context_for, sources_for, walk_of
 from kimi_vision_cli.errors import Tally, UsageError
 from kimi_vision_cli.settings import Settings
 
@@ -19,7 +19,10 @@ if TYPE_CHECKING:
 class DescribeArgs:
     inputs: list[str]
     recursive: bool
+    hidden: bool
+    exclude: list[str] | None
     files_from: Path | None
+    files_from0: Path | None
     sidecar: str | None
     output_dir: Path | None
     manifest: Path | None
@@ -40,7 +43,7 @@ def describe(s: Settings, a: DescribeArgs) -> int:
     writers = make_writers(a.sidecar, a.output_dir, a.manifest, a.on_exists, a.inputs)
     batch = BatchOptions(writers=writers, shard=Shard.parse(a.shard) if a.shard is not None else None)
     ctx = context_for(s)
-    sources = sources_for(a.inputs, a.recursive, a.files_from)
+    sources = sources_for(a.inputs, a.recursive, a.files_from, a.files_from0, walk_of(a.hidden, a.exclude))
     if s.dry_run:
         from kimi_vision_cli.output.dryrun import write_plans
 
@@ -48,7 +51,7 @@ def describe(s: Settings, a: DescribeArgs) -> int:
         write_plans(flow.plans(sources, ctx, batch, tally), s.format, STATE.term.stdout)
         return int(tally.exit_code)
     renderer = make_renderer(s.format, STATE.term, ctx.diag, show_thinking=s.show_thinking)
-    multi = len(a.inputs) > 1 or a.recursive or a.files_from is not None
+    multi = len(a.inputs) > 1 or a.recursive or a.files_from is not None or a.files_from0 is not None
     try:
         tally = flow.run(sources, ctx, renderer, multi=multi, options=batch)
     finally:
@@ -92,7 +95,9 @@ def _check_subtitles(s: Settings, a: DescribeArgs) -> None:
     for flag, kind in (("--format", s.format), ("--sidecar", a.sidecar)):
         if kind in ("vtt", "srt") and s.segment is None:
             raise UsageError(f"{flag} {kind} needs --segment", hint=f"e.g. --segment 30s {flag} {kind}")
-    if s.format in ("vtt", "srt") and (len(a.inputs) != 1 or a.recursive or a.files_from is not None):
+    if s.format in ("vtt", "srt") and (
+        len(a.inputs) != 1 or a.recursive or a.files_from is not None or a.files_from0 is not None
+    ):
         raise UsageError(
             f"--format {s.format} writes one subtitle file to stdout: give one video",
             hint=f"for several videos, use --sidecar {s.format}",

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kimi_vision_cli.cli.app import STATE, app
-from kimi_vision_cli.cli.params import command, context_for, sources_for
+from kimi_vision_cli.cli.params import command, context_for, sources_for, walk_of
 from kimi_vision_cli.errors import Tally, UsageError
 from kimi_vision_cli.moonshot import ESTIMATE_PATH, completion_budget
 from kimi_vision_cli.output.listing import ESTIMATES, ListingWriter, budget_note, estimate_footer
@@ -21,7 +21,10 @@ class EstimateArgs:
     inputs: list[str]
     ask: str | None
     recursive: bool
+    hidden: bool
+    exclude: list[str] | None
     files_from: Path | None
+    files_from0: Path | None
 
 
 @command(app, "estimate", EstimateArgs)
@@ -36,7 +39,7 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
     if a.ask is not None and s.segment is not None:
         raise UsageError("--ask and --segment cannot be used together", hint="ask sends each video whole")
     ctx = context_for(s)
-    sources = sources_for(a.inputs, a.recursive, a.files_from)
+    sources = sources_for(a.inputs, a.recursive, a.files_from, a.files_from0, walk_of(a.hidden, a.exclude))
     if s.dry_run:
         ctx.diag.note(f"dry run: would POST {s.base_url}{ESTIMATE_PATH} for each request below")
         return _dry_run(
