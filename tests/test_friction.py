@@ -207,3 +207,22 @@ def test_appledouble_files_do_not_fail_a_run(kv, fake, tmp_path: Path) -> None:
     r = kv("describe", "-r", "t")
     assert r.returncode == 0, r.all
     assert len(fake.chat_requests) == 1
+
+
+# -- 19.25: behaviour the docs hid ------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["describe", "estimate"])
+def test_a_text_dry_run_of_several_inputs_names_each_body(kv, fake, tmp_path: Path, command: str) -> None:
+    import json
+
+    write_image(tmp_path / "a.png", 8, 6)
+    write_image(tmp_path / "b.png", 9, 6)
+    r = kv(command, "--dry-run", "a.png", "b.png")
+    assert r.returncode == 0, r.all
+    first, second = r.stdout.split("\n\n==> b.png <==\n")
+    assert first.startswith("==> a.png <==\n")
+    for body in (first.split("\n", 1)[1], second):
+        assert json.loads(body)["model"]
+    one = kv(command, "--dry-run", "a.png")
+    assert "==>" not in one.stdout and json.loads(one.stdout)["model"]  # one input: the body alone

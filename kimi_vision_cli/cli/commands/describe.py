@@ -44,14 +44,14 @@ def describe(s: Settings, a: DescribeArgs) -> int:
     batch = BatchOptions(writers=writers, shard=Shard.parse(a.shard) if a.shard is not None else None)
     ctx = context_for(s)
     sources = sources_for(a.inputs, a.recursive, a.files_from, a.files_from0, walk_of(a.hidden, a.exclude))
+    multi = len(a.inputs) > 1 or a.recursive or a.files_from is not None or a.files_from0 is not None
     if s.dry_run:
         from kimi_vision_cli.output.dryrun import write_plans
 
         tally = Tally(report=ctx.diag.error)
-        write_plans(flow.plans(sources, ctx, batch, tally), s.format, STATE.term.stdout)
+        write_plans(flow.plans(sources, ctx, batch, tally), s.format, STATE.term.stdout, multi=multi)
         return int(tally.exit_code)
     renderer = make_renderer(s.format, STATE.term, ctx.diag, show_thinking=s.show_thinking)
-    multi = len(a.inputs) > 1 or a.recursive or a.files_from is not None or a.files_from0 is not None
     try:
         tally = flow.run(sources, ctx, renderer, multi=multi, options=batch)
     finally:

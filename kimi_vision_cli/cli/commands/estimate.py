@@ -42,8 +42,14 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
     sources = sources_for(a.inputs, a.recursive, a.files_from, a.files_from0, walk_of(a.hidden, a.exclude))
     if s.dry_run:
         ctx.diag.note(f"dry run: would POST {s.base_url}{ESTIMATE_PATH} for each request below")
+        multi = a.ask is None and (
+            len(a.inputs) > 1 or a.recursive or a.files_from is not None or a.files_from0 is not None
+        )
         return _dry_run(
-            flow.plan_each(sources, ctx) if a.ask is None else [flow.plan_ask(a.ask, sources, ctx)], s, ctx
+            flow.plan_each(sources, ctx) if a.ask is None else [flow.plan_ask(a.ask, sources, ctx)],
+            s,
+            ctx,
+            multi=multi,
         )
     ctx.client  # noqa: B018 - a missing key stops the run before any input is read
     results = (
@@ -72,12 +78,12 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
     return int(tally.exit_code)
 
 
-def _dry_run(planned: Iterable[Estimate], s: Settings, ctx: Any) -> int:
+def _dry_run(planned: Iterable[Estimate], s: Settings, ctx: Any, *, multi: bool) -> int:
     """--dry-run: the tokenizer requests, written instead of sent."""
     from kimi_vision_cli.output.dryrun import DryRunWriter
 
     tally = Tally(report=ctx.diag.error)
-    writer = DryRunWriter(s.format, STATE.term.stdout)
+    writer = DryRunWriter(s.format, STATE.term.stdout, multi=multi)
     try:
         for est in planned:
             if est.error is not None:
