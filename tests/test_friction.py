@@ -226,3 +226,80 @@ def test_a_text_dry_run_of_several_inputs_names_each_body(kv, fake, tmp_path: Pa
         assert json.loads(body)["model"]
     one = kv(command, "--dry-run", "a.png")
     assert "==>" not in one.stdout and json.loads(one.stdout)["model"]  # one input: the body alone
+
+
+def test_a_request_over_the_whole_tpm_is_not_retried_and_stops_the_run(kv, fake, tmp_path: Path) -> None:
+    """A TPM 429 that says "try again after 1 seconds" was retried a paced minute at a time,
+    in silence (2 min 13 s): a request whose max_tokens alone is over the TPM never fits."""
+    import json
+
+    from tests.fake_moonshot import Limits
+
+    fake.state.limits = Limits(concurrency=None, rpm=None, tpm=20_000)
+    for i in range(3):
+        write_image(tmp_path / f"p{i}.png", 8 + i, 6)
+    r = kv("describe", "-j", "1", "--format", "jsonl", "p0.png", "p1.png", "p2.png")
+    assert r.returncode == 1, r.all
+    assert fake.state.rate_limited == 1 and len(fake.chat_requests) == 1  # no retry, no other input
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [rec["error"]["code"] for rec in recs] == ["rate_limit", "not_started", "not_started"]
+    (line,) = _errors(r.stderr)[:1]
+    assert "max_tokens (32,768) alone is over it" in line and "lower --max-tokens well below 20,000" in line
+
+
+# -- 19.22: a progress line in CI ------------------------------------------------------
+
+
+def test_progress_lines_come_every_interval_of_the_injected_clock() -> None:
+    import io
+
+    from kimi_vision_cli.output.diagnostics import Diagnostics
+    from kimi_vision_cli.output.progress import BatchProgress
+    from kimi_vision_cli.terminal import Terminal
+
+    err = io.StringIO()
+    term = Terminal(stdout=io.StringIO(), stderr=err, stdin=io.StringIO(), stdout_isatty=False,
+                    stderr_isatty=False, stdin_isatty=False, color=False, env={})  # fmt: skip
+    now = [100.0]
+    progress = BatchProgress(Diagnostics(term), live=False, every=30.0, clock=lambda: now[0])
+    progress.start()
+    progress.update(done=2, failed=1, skipped=0)
+    for t in (110.0, 129.9):
+        now[0] = t
+        progress.tick(lambda: "10 tokens in, 2 out, 0.0001 USD")
+    assert err.getvalue() == ""  # not 30 s yet
+    now[0] = 130.0
+    progress.tick(lambda: "10 tokens in, 2 out, 0.0001 USD")
+    progress.update(done=5, failed=1, skipped=1, total=9)
+    now[0] = 155.0
+    progress.tick(lambda: None)  # 25 s after the last line: nothing
+    now[0] = 195.0
+    progress.tick(lambda: None)
+    assert err.getvalue().splitlines() == [
+        "kimi-vision: progress: 2 done, 1 failed, 0 skipped after 30s; 10 tokens in, 2 out, 0.0001 USD",
+        "kimi-vision: progress: 5/9 done, 1 failed, 1 skipped after 1m35s",
+    ]
+    live = BatchProgress(Diagnostics(term), live=True, every=30.0, clock=lambda: now[0])
+    assert live.every is None  # a terminal has its bar
+
+
+def test_a_ci_run_prints_progress_lines_and_one_run_does_not(kv, fake, tmp_path: Path, monkeypatch) -> None:
+    from kimi_vision_cli.api import ratelimit
+    from kimi_vision_cli.api.ratelimit import SystemClock
+
+    fake.state.limits = None
+    fake.state.latency = 0.3
+    monkeypatch.setattr(ratelimit, "default_clock", SystemClock(scale=300))  # 30 s in 0.1 s
+    for i in range(3):
+        write_image(tmp_path / f"p{i}.png", 8 + i, 6)
+    r = kv("describe", "-j", "1", "p0.png", "p1.png", "p2.png")
+    assert r.returncode == 0, r.all
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("kimi-vision: progress: ")]
+    import re
+
+    assert len(lines) >= 2, r.stderr
+    shape = r"kimi-vision: progress: \d(/3)? done, 0 failed, 0 skipped after \d+(m\d\d)?s(; .* USD)?"
+    assert all(re.fullmatch(shape, ln) for ln in lines), lines
+    assert any(ln.endswith("USD") for ln in lines), lines  # the spend, once an answer is in
+    r = kv("describe", "p0.png", "--sidecar", "txt")  # one input: no progress lines
+    assert r.returncode == 0 and "progress:" not in r.stderr

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
 from typing import Any
 
+from kimi_vision_cli.api import ratelimit
 from kimi_vision_cli.api.errors import RateLimit
 from kimi_vision_cli.errors import (
     ExitCode,
@@ -52,6 +53,7 @@ from kimi_vision_cli.output.render import Renderer
 from kimi_vision_cli.output.writers import Writers
 
 _POLL = 0.1
+PROGRESS_EVERY = 30.0  # seconds between progress lines when stderr is not a terminal (CI)
 UNREACHABLE_STOP = 3  # inputs in a row that could not reach the API before the run stops
 
 
@@ -93,7 +95,11 @@ class Scheduler:
         self.stop_code = ExitCode.INTERRUPTED  # TERMINATED when the stop was a SIGTERM
         term = ctx.term
         live = term.stderr_isatty and multi and not (self.streaming and term.stdout_isatty)
-        self.progress = BatchProgress(ctx.diag, live=live, pause_for_stdout=term.stdout_isatty)
+        self.progress = BatchProgress(
+            ctx.diag, live=live, pause_for_stdout=term.stdout_isatty,
+            every=PROGRESS_EVERY if multi and not term.stderr_isatty else None,
+            clock=ratelimit.default_clock.now,  # the clock the pacing runs on (tests shorten it)
+        )  # fmt: skip
         self._workers: list[threading.Thread] = []
 
     @property
@@ -224,6 +230,7 @@ class Scheduler:
         exhausted = False
         mine = 0
         while not self.interrupted:
+            self.progress.tick(self.spend.line)
             while (
                 not (self.tally.stopped or self.interrupted or self.halt)
                 and in_flight < self.limit.current
