@@ -53,6 +53,8 @@ class Opt:
     wider: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # Defaults only some commands have: batch submit's model is the Batch API's one model.
     defaults: tuple[tuple[str, Any], ...] = ()
+    # Help only some commands give: estimate's --sidecar finds captions, it writes none.
+    helps: tuple[tuple[str, str], ...] = ()
 
     def for_command(self, command: str | None) -> Opt:
         """This row as `command` takes it (Typer parameter, help, checks, default)."""
@@ -63,6 +65,9 @@ class Opt:
         own = dict(self.defaults)
         if command in own:
             opt = replace(opt, default=own[command])
+        helps = dict(self.helps)
+        if command in helps:
+            opt = replace(opt, help=helps[command])
         return opt
 
     @property
@@ -158,16 +163,19 @@ _ROWS = [
         kind=int, default=4, env=("KIMI_VISION_CONCURRENCY",), config=True, low=1, high=256),
     Opt("sidecar", ("--sidecar",),
         "Write photo.png.txt (or .json, the record; .xmp, XMP metadata; .vtt/.srt with --segment) beside each input.",
-        INPUTS, choices=("txt", "json", "xmp", "vtt", "srt"), setting=False),
+        INPUTS, choices=("txt", "json", "xmp", "vtt", "srt"), setting=False,
+        helps=(("estimate", "Count only inputs without this sidecar, as describe --sidecar would send."),)),
     Opt("output_dir", ("--output-dir",),
         "Sidecars under DIR, mirroring input paths.", INPUTS,
-        kind=Path, setting=False, metavar="DIR"),
+        kind=Path, setting=False, metavar="DIR",
+        helps=(("estimate", "Count only inputs without a caption under DIR, as describe would send."),)),
     Opt("manifest", ("--manifest",),
         "Also add a row per input to a Hugging Face imagefolder FILE.jsonl or FILE.csv (file_name, text).",
         INPUTS, kind=Path, setting=False, metavar="FILE"),
     Opt("on_exists", ("--on-exists",),
         "An input whose sidecar exists: skip (resume).", INPUTS,
-        choices=("skip", "overwrite"), default="skip", setting=False),
+        choices=("skip", "overwrite"), default="skip", setting=False,
+        helps=(("estimate", "An input whose sidecar exists: skip (not counted), as describe would."),)),
     Opt("shard", ("--shard",), "K/N: only shard K of N (by a hash of the path).",
         INPUTS, setting=False, metavar="K/N"),
     Opt("max_cost", ("--max-cost",),
@@ -274,7 +282,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
             "format", "dry_run", "verbose", "max_cost", *_CONNECTION),
     "upload": ("inputs", *_MEDIA, "no_cache", "recursive", "hidden", "exclude", "format", "verbose", *_CONNECTION),
     "estimate": ("inputs", "prompt", "ask", *[o for o in _REQUEST if o != "show_thinking"], "segment",
-                 "recursive", "hidden", "exclude", "files_from", "files_from0", "format", "dry_run", "verbose", *_CONNECTION),
+                 "recursive", "hidden", "exclude", "files_from", "files_from0", "sidecar", "output_dir",
+                 "on_exists", "format", "dry_run", "verbose", *_CONNECTION),
     "models": ("all_models", "format", "verbose", *_CONNECTION),
     "files list": ("format", "verbose", *_CONNECTION),
     "files delete": ("file_ids", "verbose", *_CONNECTION),

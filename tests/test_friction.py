@@ -303,3 +303,34 @@ def test_a_ci_run_prints_progress_lines_and_one_run_does_not(kv, fake, tmp_path:
     assert any(ln.endswith("USD") for ln in lines), lines  # the spend, once an answer is in
     r = kv("describe", "p0.png", "--sidecar", "txt")  # one input: no progress lines
     assert r.returncode == 0 and "progress:" not in r.stderr
+
+
+def test_estimate_with_describes_sidecar_options_counts_what_describe_would_send(
+    kv, fake, tmp_path: Path
+) -> None:
+    import json
+
+    (tmp_path / "photos").mkdir()
+    for i in range(3):
+        write_image(tmp_path / "photos" / f"p{i}.png", 8 + i, 6)
+    (tmp_path / "caps" / "photos").mkdir(parents=True)
+    (tmp_path / "caps" / "photos" / "p1.png.txt").write_text("done before\n")
+    (tmp_path / "photos" / "p2.png.json").write_text("{}\n")
+
+    def counted(*args: str) -> list[str]:
+        r = kv("estimate", "-r", "photos", "--format", "json", *args)
+        assert r.returncode == 0, r.all
+        return [e["input"] for e in json.loads(r.stdout)["inputs"]]
+
+    assert counted() == ["photos/p0.png", "photos/p1.png", "photos/p2.png"]
+    assert counted("--output-dir", "caps") == ["photos/p0.png", "photos/p2.png"]
+    assert counted("--sidecar", "json") == ["photos/p0.png", "photos/p1.png"]
+    assert counted("--output-dir", "caps", "--on-exists", "overwrite") == [
+        "photos/p0.png", "photos/p1.png", "photos/p2.png"
+    ]
+    r = kv("estimate", "-r", "photos", "--output-dir", "caps", "--dry-run")
+    assert "kimi-vision: 1 input not counted: captioned already" in r.stderr
+    assert "==> photos/p1.png <==" not in r.stdout and "==> photos/p0.png <==" in r.stdout
+    # The same options as describe: describe sends exactly what estimate counted.
+    kv("describe", "-r", "photos", "--output-dir", "caps")
+    assert len(fake.chat_requests) == 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,9 @@ class EstimateArgs:
     exclude: list[str] | None
     files_from: Path | None
     files_from0: Path | None
+    sidecar: str | None
+    output_dir: Path | None
+    on_exists: str
 
 
 @command(app, "estimate", EstimateArgs)
@@ -40,6 +43,8 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
         raise UsageError("--ask and --segment cannot be used together", hint="ask sends each video whole")
     ctx = context_for(s)
     sources = sources_for(a.inputs, a.recursive, a.files_from, a.files_from0, walk_of(a.hidden, a.exclude))
+    resumed = _Resumed(a)
+    sources = resumed.unsent(sources)
     if s.dry_run:
         ctx.diag.note(f"dry run: would POST {s.base_url}{ESTIMATE_PATH} for each request below")
         multi = a.ask is None and (
@@ -50,6 +55,7 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
             s,
             ctx,
             multi=multi,
+            after=resumed.say,
         )
     ctx.client  # noqa: B018 - a missing key stops the run before any input is read
     results = (
@@ -75,10 +81,53 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
     )
     if counted:
         ctx.diag.note(budget_note(completion_budget(s.model, s.max_tokens), cost))
+    resumed.say(ctx)
     return int(tally.exit_code)
 
 
-def _dry_run(planned: Iterable[Estimate], s: Settings, ctx: Any, *, multi: bool) -> int:
+class _Resumed:
+    """--sidecar/--output-dir (and --on-exists): count what `describe` with the same
+    options would send, not the inputs whose captions a rerun skips (issue 19, item 25).
+    Without them every input is counted, as describe without them sends every input."""
+
+    def __init__(self, a: EstimateArgs):
+        self.skipped = 0
+        self.writers: Any = None
+        if a.sidecar is None and a.output_dir is None:
+            return
+        if a.ask is not None:
+            raise UsageError(
+                "--sidecar and --output-dir do not go with --ask", hint="an ask request writes no sidecars"
+            )
+        from kimi_vision_cli.output.sidecar import SidecarSpec
+        from kimi_vision_cli.output.writers import Writers
+
+        self.writers = Writers(overwrite=a.on_exists == "overwrite")
+        self.writers.sidecar = SidecarSpec(a.sidecar or "txt", a.output_dir)
+
+    def unsent(self, sources: Any) -> Any:
+        if self.writers is None:
+            return sources
+        from kimi_vision_cli.flows.describe import BatchOptions, selected
+
+        def sent() -> Iterator[Any]:
+            for source, skipped in selected(sources, BatchOptions(writers=self.writers)):
+                if skipped:
+                    self.skipped += 1
+                else:
+                    yield source
+
+        return sent()
+
+    def say(self, ctx: Any) -> None:
+        if self.skipped:
+            what = "1 input" if self.skipped == 1 else f"{self.skipped:,} inputs"
+            ctx.diag.note(f"{what} not counted: captioned already, describe would skip (--on-exists skip)")
+
+
+def _dry_run(
+    planned: Iterable[Estimate], s: Settings, ctx: Any, *, multi: bool, after: Callable[[Any], None]
+) -> int:
     """--dry-run: the tokenizer requests, written instead of sent."""
     from kimi_vision_cli.output.dryrun import DryRunWriter
 
@@ -95,4 +144,5 @@ def _dry_run(planned: Iterable[Estimate], s: Settings, ctx: Any, *, multi: bool)
             writer.add(est.input, est.body)
     finally:
         writer.close()
+    after(ctx)
     return int(tally.exit_code)
