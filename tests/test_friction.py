@@ -326,7 +326,9 @@ def test_estimate_with_describes_sidecar_options_counts_what_describe_would_send
     assert counted("--output-dir", "caps") == ["photos/p0.png", "photos/p2.png"]
     assert counted("--sidecar", "json") == ["photos/p0.png", "photos/p1.png"]
     assert counted("--output-dir", "caps", "--on-exists", "overwrite") == [
-        "photos/p0.png", "photos/p1.png", "photos/p2.png"
+        "photos/p0.png",
+        "photos/p1.png",
+        "photos/p2.png",
     ]
     r = kv("estimate", "-r", "photos", "--output-dir", "caps", "--dry-run")
     assert "kimi-vision: 1 input not counted: captioned already" in r.stderr

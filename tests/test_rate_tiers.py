@@ -169,7 +169,9 @@ def test_tier_0_account_default_run_finishes_with_at_most_one_429_per_input(
     assert "rate limit: 3 requests/min — pacing starts 22 s apart" in r.stderr
 
 
-def test_a_server_capping_concurrency_only_is_not_paced_per_minute(kv, fake, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_server_capping_concurrency_only_is_not_paced_per_minute(
+    kv, fake, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     fake.state.limits = Limits(concurrency=1, rpm=None, window=WINDOW)
     fake.state.latency = 0.05 * WINDOW
     monkeypatch.setattr(ratelimit, "default_clock", SystemClock(scale=60 / WINDOW))

@@ -185,7 +185,9 @@ class MoonshotClient:
         if self._notice is None:
             return
         if learned:
-            what = "from now on " + learned.removeprefix("rate limit: ").replace(" — pacing starts", ", starts")
+            what = "from now on " + learned.removeprefix("rate limit: ").replace(
+                " — pacing starts", ", starts"
+            )
         elif limit.kind is None and self._noticed.acquire(blocking=False):
             wait = f"waiting {limit.wait:g} s as it asked, " if limit.wait is not None else ""
             what = wait + "with fewer requests at a time"

@@ -105,7 +105,9 @@ def _file_id(source: Source, ctx: Context) -> Prepared:
     record: dict[str, Any] = {"mime": None, "transport": "upload", "file_id": file_id}
     if ctx.offline:
         # --dry-run makes no network call, so the purpose is not checked: shown as an image part.
-        ctx.diag.note(f"{quote_name(source.display)}: --dry-run does not look the file up; shown as image_url")
+        ctx.diag.note(
+            f"{quote_name(source.display)}: --dry-run does not look the file up; shown as image_url"
+        )
         return Prepared(source.display, MediaRef("image", "", file_id=file_id), record)
     meta = ctx.client.retrieve_file(file_id)
     purpose = str(meta.get("purpose") or "")

@@ -58,7 +58,9 @@ def check_answer(
         return result.text
 
     def retrying(err: schemas.SchemaMismatchError) -> None:
-        ctx.diag.warn(f"{quote_name(result.input) if result.input else 'request'}: {err.message}; asking once more")
+        ctx.diag.warn(
+            f"{quote_name(result.input) if result.input else 'request'}: {err.message}; asking once more"
+        )
 
     try:
         result.data = schemas.structured(wanted, attempt, retrying)

@@ -77,7 +77,9 @@ class Pattern:
         anchored = "/" in glob
         glob = glob.lstrip("/")
         if not glob:
-            raise UsageError(f"--exclude {text!r} matches nothing", hint="give a glob such as '*.gif' or 'raw/'")
+            raise UsageError(
+                f"--exclude {text!r} matches nothing", hint="give a glob such as '*.gif' or 'raw/'"
+            )
         return cls(text, re.compile(_translate(glob) + r"\Z", re.DOTALL), anchored, dirs_only)
 
     def matches(self, rel: str, name: str, is_dir: bool) -> bool:

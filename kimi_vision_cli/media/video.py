@@ -194,7 +194,7 @@ def prepare_video(
     bw, bh = bound_for(info.width, info.height)
     if not downscale_wanted or not resize:
         warn(
-            f"{quote_name(name)}: video is {info.width}x{info.height}, over Moonshot's recommended {bw}x{bh}"
+            f"{quote_name(name or 'video')}: video is {info.width}x{info.height}, over Moonshot's recommended {bw}x{bh}"
             + (" — pass --downscale-video to transcode it to fit" if resize else " (--no-resize: sent as is)")
         )
         return data, record

@@ -36,7 +36,9 @@ def upload(s: Settings, a: UploadArgs) -> int:
     several = len(a.inputs) > 1 or a.recursive  # as describe's headers: ms://ID<TAB>INPUT lines
     writer = ListingWriter(UPLOADS_NAMED if several else UPLOADS, s.format, STATE.term, ctx.diag)
     tally = Tally(report=ctx.diag.error)
-    for up in upload_each(iter_sources(a.inputs, recursive=a.recursive, walk=walk_of(a.hidden, a.exclude)), ctx, tally):
+    for up in upload_each(
+        iter_sources(a.inputs, recursive=a.recursive, walk=walk_of(a.hidden, a.exclude)), ctx, tally
+    ):
         writer.row(up)
         if s.verbose and up.cached and s.format == "text":  # json/jsonl say so in `cached`
             ctx.diag.note(f"{quote_name(up.input)}: same bytes uploaded before; reused ms://{up.file_id}")
