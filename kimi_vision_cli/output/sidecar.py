@@ -154,7 +154,9 @@ def _safe(text: str) -> str:
 _BLOCKED = {getattr(errno, name) for name in ("EROFS", "ENOSPC", "EDQUOT") if hasattr(errno, name)}
 
 
-def write_atomic(path: Path, data: bytes, *, input: str, output_dir: Path | None = None) -> None:
+def write_atomic(
+    path: Path, data: bytes, *, input: str, output_dir: Path | None = None, beside: bool = True
+) -> None:
     """Never a half-written file (atomic.replace_file); a failure names the sidecar and
     the place to check: --output-dir only when one was given (issue 19, item 19)."""
     try:
@@ -164,18 +166,20 @@ def write_atomic(path: Path, data: bytes, *, input: str, output_dir: Path | None
         raise cls(
             f"cannot write sidecar {display_name(str(path))}: {exc.strerror or exc}",
             input=input,
-            hint=_write_hint(path, output_dir),
+            hint=_write_hint(path, output_dir, beside),
         ) from None
 
 
-def _write_hint(path: Path, output_dir: Path | None) -> str:
+def _write_hint(path: Path, output_dir: Path | None, beside: bool) -> str:
     if output_dir is not None:
         return f"check that --output-dir {display_name(str(output_dir))} can be written, or pick another"
     folder = display_name(str(path.parent))
-    return f"sidecars go beside their inputs: check that {folder} can be written, or pass --output-dir DIR"
+    where = "beside their inputs" if beside else "under the current directory for URLs, ms:// and -"
+    return f"sidecars go {where}: check that {folder} can be written, or pass --output-dir DIR"
 
 
 def write_sidecar(spec: SidecarSpec, source: Source, result: Result) -> Path:
     path = spec.path_for(source)
-    write_atomic(path, spec.content(result), input=result.input, output_dir=spec.output_dir)
+    beside = source.kind == "path"
+    write_atomic(path, spec.content(result), input=result.input, output_dir=spec.output_dir, beside=beside)
     return path
