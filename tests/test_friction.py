@@ -40,7 +40,9 @@ def test_a_sidecar_beside_its_input_that_cannot_be_written_names_that_folder(
     r = kv("describe", "--sidecar", "txt", "-", input=(tmp_path / "pics" / "a.png").read_bytes())
     (line,) = _errors(r.stderr)
     assert "cannot write sidecar stdin.txt" in line
-    assert "sidecars go under the current directory for URLs, ms:// and -: check that . can be written" in line
+    assert (
+        "sidecars go under the current directory for URLs, ms:// and -: check that . can be written" in line
+    )
 
 
 def test_a_sidecar_under_output_dir_that_cannot_be_written_names_the_dir(
