@@ -63,12 +63,12 @@ class KimiVisionError(Exception):
         return self
 
     def one_line(self) -> str:
-        """`<input>: <what> — <hint>`, newlines folded so it stays one line. The input
-        is not folded: it is quoted when it needs to be (quote_name), spaces and all."""
+        """`<input>: <what> — <hint>`, line breaks folded so it stays one line; spaces are
+        kept, so a quoted name keeps its own (quote_name)."""
         text = self.message
         if self.hint:
             text = f"{text} — {self.hint}"
-        text = " ".join(text.split())
+        text = " ".join(part.strip() for part in text.splitlines() if part.strip())
         return f"{quote_name(self.input)}: {text}" if self.input else text
 
 

@@ -342,3 +342,18 @@ def test_estimate_with_describes_sidecar_options_counts_what_describe_would_send
     # The same options as describe: describe sends exactly what estimate counted.
     kv("describe", "-r", "photos", "--output-dir", "caps")
     assert len(fake.chat_requests) == 2
+
+
+def test_names_inside_a_message_keep_their_spaces_quoted(kv, fake, tmp_path: Path, monkeypatch) -> None:
+    from kimi_vision_cli.output import sidecar
+
+    def denied(path: Path, data: bytes) -> None:
+        raise OSError(errno.EACCES, os.strerror(errno.EACCES))
+
+    monkeypatch.setattr(sidecar, "replace_file", denied)
+    write_image(tmp_path / "two  spaces.png", 8, 6)
+    r = kv("describe", "--sidecar", "txt", "two  spaces.png")
+    (line,) = _errors(r.stderr)
+    assert line.startswith(
+        "kimi-vision: error: 'two  spaces.png': cannot write sidecar 'two  spaces.png.txt'"
+    )

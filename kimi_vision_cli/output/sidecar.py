@@ -30,7 +30,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from kimi_vision_cli.atomic import replace_file
-from kimi_vision_cli.errors import InputError, KimiVisionError, OutputBlockedError, OutputError, UsageError
+from kimi_vision_cli.errors import (
+    InputError,
+    KimiVisionError,
+    OutputBlockedError,
+    OutputError,
+    UsageError,
+    quote_name,
+)
 from kimi_vision_cli.inputs.discover import Source, display_name
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.subtitles import subtitle_file
@@ -67,7 +74,8 @@ class SidecarSpec:
         except OSError:
             return None
         return InputError(
-            f"its sidecar {self.path_for(source)} is also the sidecar of {display_name(rel)}, another file",
+            f"its sidecar {quote_name(display_name(str(self.path_for(source))))} is also the sidecar of "
+            f"{quote_name(display_name(rel))}, another file",
             input=source.display,
             hint="give the inputs as paths relative to one directory, or use another --output-dir",
         )
@@ -164,7 +172,7 @@ def write_atomic(
     except OSError as exc:
         cls = OutputBlockedError if exc.errno in _BLOCKED else OutputError
         raise cls(
-            f"cannot write sidecar {display_name(str(path))}: {exc.strerror or exc}",
+            f"cannot write sidecar {quote_name(display_name(str(path)))}: {exc.strerror or exc}",
             input=input,
             hint=_write_hint(path, output_dir, beside),
         ) from None
@@ -172,8 +180,8 @@ def write_atomic(
 
 def _write_hint(path: Path, output_dir: Path | None, beside: bool) -> str:
     if output_dir is not None:
-        return f"check that --output-dir {display_name(str(output_dir))} can be written, or pick another"
-    folder = display_name(str(path.parent))
+        return f"check that --output-dir {quote_name(display_name(str(output_dir)))} can be written, or pick another"
+    folder = quote_name(display_name(str(path.parent)))
     where = "beside their inputs" if beside else "under the current directory for URLs, ms:// and -"
     return f"sidecars go {where}: check that {folder} can be written, or pass --output-dir DIR"
 
