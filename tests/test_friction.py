@@ -115,6 +115,8 @@ def test_files_from0_and_files_from_together_are_refused(kv, fake, tmp_path: Pat
     r = kv("describe", "--files-from", "l", "--files-from0", "l")
     assert r.returncode == 2
     assert "--files-from and --files-from0 cannot be used together" in r.stderr
+    r = kv("describe", "-", "--files-from0", "-", input=b"a.png\0")
+    assert r.returncode == 2 and "--files-from0 - reads the list from it" in r.stderr
     assert fake.state.requests == []
 
 

@@ -115,7 +115,7 @@ def iter_sources(
     if args.count("-") > 1 or ("-" in args and list_on_stdin):
         raise UsageError(
             "standard input can be read only once: `-` is given twice"
-            + (" (--files-from - reads the list from it)" if list_on_stdin else ""),
+            + (f" (--files-from{'0' if nul else ''} - reads the list from it)" if list_on_stdin else ""),
             input="-",
             hint="save the bytes to a file and pass its path",
         )
