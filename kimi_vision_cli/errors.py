@@ -63,13 +63,28 @@ class KimiVisionError(Exception):
         return self
 
     def one_line(self) -> str:
-        """`<input>: <what> — <hint>`, newlines folded so it stays one line."""
+        """`<input>: <what> — <hint>`, line breaks folded so it stays one line; spaces are
+        kept, so a quoted name keeps its own (quote_name)."""
         text = self.message
-        if self.input:
-            text = f"{self.input}: {text}"
         if self.hint:
             text = f"{text} — {self.hint}"
-        return " ".join(text.split())
+        text = " ".join(part.strip() for part in text.splitlines() if part.strip())
+        return f"{quote_name(self.input)}: {text}" if self.input else text
+
+
+# The characters that make a name ambiguous in a message: whitespace (a leading space is
+# invisible, `a  b` reads as `a b`), quotes, and the backslash of an escaped character.
+_NEEDS_QUOTES = frozenset(" \t\n\r\v\f'\"\\")
+
+
+def quote_name(name: str) -> str:
+    """An input name as every message shows it (issue 19, item 20): as it is, or between
+    single quotes when it holds whitespace, a quote or a backslash, the way coreutils'
+    messages quote file names (`rm: cannot remove ' img.png'`); a quote inside is `'\\''`.
+    Expects a name already made printable (inputs.discover.display_name)."""
+    if name and not any(c in _NEEDS_QUOTES or c.isspace() for c in name):
+        return name
+    return "'" + name.replace("'", "'\\''") + "'"
 
 
 class UsageError(KimiVisionError):

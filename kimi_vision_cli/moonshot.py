@@ -54,6 +54,10 @@ REGIONS = {
     "cn": "https://api.moonshot.cn/v1",
 }
 ESTIMATE_PATH = "/tokenizers/estimate-token-count"  # Moonshot's token counter
+# Partial Mode (`--prefix`) and a response_format do not go together: "Do not mix Partial
+# Mode with response_format=json_object, or you may get unexpected model responses"
+# (https://platform.kimi.ai/docs/api/partial, read 2026-12). ask refuses the pair up front.
+PARTIAL_MODE_EXCLUDES = ("--json-mode", "--schema")
 
 
 # -- limits -------------------------------------------------------------------------------
@@ -85,8 +89,10 @@ class Tier:
     tpd: int | None  # tokens per day; None: unlimited
 
 
-# By cumulative top-up (platform.moonshot.ai/docs/pricing/limits, read 2026-11). Each
-# tier's concurrency is its own, so a 429 naming "concurrency: 1" says the account is tier 0.
+# By cumulative top-up (platform.moonshot.ai/docs/pricing/limits, read 2026-11). The tool
+# paces only by the limit a 429 names, never by the rest of a tier guessed from it: one
+# concurrency 429 made every run assume tier 0's 3 requests a minute, against servers and
+# accounts that capped concurrency alone (issue 19, item 25). The table, for reference.
 TIERS = (
     Tier("tier 0", 1, 3, 500_000, 1_500_000),
     Tier("tier 1", 50, 200, 2_000_000, None),
@@ -95,10 +101,6 @@ TIERS = (
     Tier("tier 4", 400, 5_000, 4_000_000, None),
     Tier("tier 5", 1_000, 10_000, 5_000_000, None),
 )
-
-
-def tier_with_concurrency(concurrency: int) -> Tier | None:
-    return next((t for t in TIERS if t.concurrency == concurrency), None)
 
 
 # -- prices -------------------------------------------------------------------------------

@@ -53,6 +53,8 @@ class Opt:
     wider: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # Defaults only some commands have (none today: batch submit takes the run's model).
     defaults: tuple[tuple[str, Any], ...] = ()
+    # Help only some commands give: estimate's --sidecar finds captions, it writes none.
+    helps: tuple[tuple[str, str], ...] = ()
 
     def for_command(self, command: str | None) -> Opt:
         """This row as `command` takes it (Typer parameter, help, checks, default)."""
@@ -63,6 +65,9 @@ class Opt:
         own = dict(self.defaults)
         if command in own:
             opt = replace(opt, default=own[command])
+        helps = dict(self.helps)
+        if command in helps:
+            opt = replace(opt, help=helps[command])
         return opt
 
     @property
@@ -145,20 +150,32 @@ _ROWS = [
         kind=bool, setting=False),
     Opt("files_from", ("--files-from",), "Inputs, one per line, from FILE (- for stdin).", INPUTS,
         kind=Path, setting=False, allow_dash=True),
+    Opt("files_from0", ("--files-from0",),
+        "Inputs, NUL-separated (find -print0), from FILE (- for stdin).", INPUTS,
+        kind=Path, setting=False, allow_dash=True),
+    Opt("hidden", ("--hidden",), "-r: walk hidden files and directories too (.*, AppleDouble ._*).", INPUTS,
+        kind=bool, setting=False),
+    Opt("exclude", ("--exclude",),
+        "-r: leave out what GLOB matches (repeatable): a base name (*.gif, raw/) or, with a /, "
+        "a path under the walked directory (drafts/*.png).", INPUTS,
+        kind=list, setting=False, metavar="GLOB"),
     Opt("concurrency", ("-j", "--concurrency"), "Requests in flight.", INPUTS,
         kind=int, default=4, env=("KIMI_VISION_CONCURRENCY",), config=True, low=1, high=256),
     Opt("sidecar", ("--sidecar",),
         "Write photo.png.txt (or .json, the record; .xmp, XMP metadata; .vtt/.srt with --segment) beside each input.",
-        INPUTS, choices=("txt", "json", "xmp", "vtt", "srt"), setting=False),
+        INPUTS, choices=("txt", "json", "xmp", "vtt", "srt"), setting=False,
+        helps=(("estimate", "Count only inputs without this sidecar, as describe --sidecar would send."),)),
     Opt("output_dir", ("--output-dir",),
         "Sidecars under DIR, mirroring input paths.", INPUTS,
-        kind=Path, setting=False, metavar="DIR"),
+        kind=Path, setting=False, metavar="DIR",
+        helps=(("estimate", "Count only inputs without a caption under DIR, as describe would send."),)),
     Opt("manifest", ("--manifest",),
         "Also add a row per input to a Hugging Face imagefolder FILE.jsonl or FILE.csv (file_name, text).",
         INPUTS, kind=Path, setting=False, metavar="FILE"),
     Opt("on_exists", ("--on-exists",),
         "An input whose sidecar exists: skip (resume); overwrite; stale: redo those made with another model, prompt, system or schema.",
-        INPUTS, choices=("skip", "overwrite", "stale"), default="skip", setting=False),
+        INPUTS, choices=("skip", "overwrite", "stale"), default="skip", setting=False,
+        helps=(("estimate", "An input whose sidecar exists: skip (not counted), as describe would."),)),
     Opt("embed", ("--embed",),
         "Also write the caption into the image's own metadata (JPEG, TIFF, PNG, WebP, HEIC, AVIF): "
         "XMP, IPTC and EXIF description, alt text, keywords; pixels never change.", INPUTS,
@@ -277,21 +294,21 @@ _REQUEST = (*_MODEL, *_MEDIA, "upload")
 COMMANDS: dict[str, tuple[str, ...]] = {
     "describe": (
         "inputs", "prompt", *_REQUEST, "segment", "format", "dry_run", "verbose",
-        "recursive", "files_from", "concurrency", "sidecar", "output_dir", "manifest", "on_exists", "shard",
-        "report",
-        "embed", "touch", "max_cost", "max_memory", *_CONNECTION,
+        "recursive", "hidden", "exclude", "files_from", "files_from0", "concurrency", "sidecar", "output_dir",
+        "manifest", "on_exists", "shard", "report", "embed", "touch", "max_cost", "max_memory", *_CONNECTION,
     ),
-    "ask": ("question", "inputs", *_REQUEST, "prefix", "interactive", "recursive",
+    "ask": ("question", "inputs", *_REQUEST, "prefix", "interactive", "recursive", "hidden", "exclude",
             "format", "dry_run", "verbose", "max_cost", *_CONNECTION),
-    "upload": ("inputs", *_MEDIA, "no_cache", "recursive", "format", "verbose", *_CONNECTION),
+    "upload": ("inputs", *_MEDIA, "no_cache", "recursive", "hidden", "exclude", "format", "verbose", *_CONNECTION),
     "estimate": ("inputs", "prompt", "ask", "batch", *[o for o in _REQUEST if o != "show_thinking"], "segment",
-                 "recursive", "files_from", "format", "dry_run", "verbose", *_CONNECTION),
+                 "recursive", "hidden", "exclude", "files_from", "files_from0", "sidecar", "output_dir",
+                 "on_exists", "format", "dry_run", "verbose", *_CONNECTION),
     "models": ("all_models", "format", "verbose", *_CONNECTION),
     "files list": ("format", "verbose", *_CONNECTION),
     "files delete": ("file_ids", "verbose", *_CONNECTION),
     "files prune": ("all_files", "yes", "verbose", *_CONNECTION),
     "batch submit": ("inputs", "prompt", *[o for o in _REQUEST if o not in ("show_thinking", "upload")],
-                     "recursive", "files_from", "window", "max_cost", "format", "verbose", *_CONNECTION),
+                     "recursive", "hidden", "exclude", "files_from", "files_from0", "window", "max_cost", "format", "verbose", *_CONNECTION),
     "batch status": ("batch_ids", "format", *_CONNECTION),
     "batch cancel": ("batch_ids", "format", *_CONNECTION),
     "batch results": ("batch_ids", "wait", "schema", "sidecar", "output_dir", "manifest", "on_exists", "format",

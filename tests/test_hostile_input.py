@@ -24,7 +24,7 @@ EXPECTED = {
     "bomb": "bomb.png: image has too many pixels",
     "symlink-loop": "loop-a.png: symbolic link loop",
     "fifo": "pipe.png: not a regular file",
-    "non-utf8-name": "caf\\xe9.png: file is empty",
+    "non-utf8-name": "'caf\\xe9.png': file is empty",
     "url-huge-length": "over the 104,857,600-byte cap",
     "url-no-length-over-cap": "over the 2,000-byte cap",
     "url-slow": "took longer than 1s",

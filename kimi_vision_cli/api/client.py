@@ -27,6 +27,7 @@ from kimi_vision_cli.api.errors import (
     StreamCutError,
     Translator,
     moonshot_error,
+    over_tpm,
     parse_rate_limit,
 )
 from kimi_vision_cli.api.ratelimit import Gate
@@ -72,6 +73,7 @@ class MoonshotClient:
         settings: Settings,
         observer: RateLimitObserver | None = None,
         log: Callable[[str], None] | None = None,
+        notice: Callable[[str], None] | None = None,
     ):
         if not settings.api_key:
             raise AuthError(
@@ -82,6 +84,9 @@ class MoonshotClient:
         self._key = settings.api_key
         self.observer = observer or RateLimitObserver()
         self._log = log
+        # Without -v: each limit learned, said once (issue 19.22); _noticed: a 429 naming none.
+        self._notice = notice
+        self._noticed = threading.Lock()
         self._errors = Translator(settings, self.redact)
         self.gate = Gate(budget=completion_budget(settings.spec, settings.max_tokens))
         hooks: dict[str, list[Callable[[Any], None]]] = {"response": [self._on_response]}
@@ -158,8 +163,10 @@ class MoonshotClient:
             response.headers["x-should-retry"] = "false"
             return
         limit = parse_rate_limit(message)
-        if limit.kind == "tpd":
-            response.headers["x-should-retry"] = "false"  # a daily budget: seconds do not refill it
+        if limit.kind == "tpd" or over_tpm(limit, self.gate.budget):
+            # A daily budget: seconds do not refill it. A request over the whole TPM: no
+            # minute lets it through (waiting a minute per retry was minutes of silence).
+            response.headers["x-should-retry"] = "false"
         elif limit.wait is not None and "retry-after" not in response.headers:
             # The Gate holds the retry until Moonshot's "after N seconds" (and the learned
             # pacing) on its clock; the SDK only needs to send it again.
@@ -167,7 +174,27 @@ class MoonshotClient:
         learned = self.gate.learn(limit)
         if learned and self._log is not None:
             self._log(learned)
+        elif limit.kind != "tpd" and not over_tpm(limit, self.gate.budget):
+            self._pacing_notice(limit, learned)
         self.observer(limit)
+
+    def _pacing_notice(self, limit: RateLimit, learned: str | None) -> None:
+        """Without -v, pacing is not silent (issue 19.22): each limit a 429 teaches is said
+        once on stderr, what the 429 named and how requests go from now on; a 429 naming
+        no limit is said the first time only."""
+        if self._notice is None:
+            return
+        if learned:
+            what = "from now on " + learned.removeprefix("rate limit: ").replace(
+                " — pacing starts", ", starts"
+            )
+        elif limit.kind is None and self._noticed.acquire(blocking=False):
+            wait = f"waiting {limit.wait:g} s as it asked, " if limit.wait is not None else ""
+            what = wait + "with fewer requests at a time"
+        else:
+            return
+        named = f"named {limit.describe()}" if limit.kind else "named no limit"
+        self._notice(f"rate limited: Moonshot's 429 {named} — {what} (-v shows more)")
 
     def redact(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text

@@ -28,6 +28,7 @@ from kimi_vision_cli.errors import (
     TruncatedError,
     UnreachableError,
 )
+from kimi_vision_cli.moonshot import completion_budget
 from kimi_vision_cli.settings import Settings
 
 REGION_HINT = (
@@ -211,7 +212,8 @@ class Translator:
                 hint="the service is busy, not your limits; rerun later",
             )
         if status == 429:
-            return rate_limit_error(parse_rate_limit(message), label, s.retries)
+            budget = completion_budget(s.spec, s.max_tokens)
+            return rate_limit_error(parse_rate_limit(message), label, s.retries, budget)
         if status == 400 and (kind == "content_filter" or "content_filter" in message):
             return ContentFilterError(
                 f"refused by Moonshot's content filter: {label}",
@@ -227,11 +229,51 @@ class Translator:
                 f"server error after {s.retries} retries: {label}",
                 hint="Moonshot is having trouble; rerun later",
             )
+        if _TOKEN_LIMIT.search(message):
+            return APIError(f"request refused: {label}", hint=token_limit_hint(s))
         return APIError(f"request refused: {label}")
 
 
-def rate_limit_error(limit: RateLimit, label: str, retries: int) -> TemporaryError:
+# "Your request exceeded model token limit: 8192 (requested: 12285)": the input (media
+# tokens) plus max_tokens passed the model's context window (issue 19, item 19).
+_TOKEN_LIMIT = re.compile(r"token limit|context (length|window)", re.IGNORECASE)
+
+
+def token_limit_hint(s: Settings) -> str:
+    """What makes a request fit the model's context: smaller media, a smaller completion
+    budget, or a model with a larger context."""
+    shrink = "lower --max-size (images) or pass --segment (videos)"
+    if s.max_tokens is not None:
+        budget = f"lower --max-tokens (now {s.max_tokens:,})"
+    else:
+        budget = "set a smaller --max-tokens"
+    return f"{shrink}, {budget}, or pick a model with a larger context (-m; see `kimi-vision models`)"
+
+
+class OverTPMError(APIError):
+    """One request reserves more tokens (its max_tokens, which TPM counts whole) than the
+    account's tokens-per-minute limit: no wait lets it through, so it is not retried
+    (client.py), and the run stops, since every request reserves as much (issue 19.25)."""
+
+    code = "rate_limit"
+    stops = True
+
+
+def over_tpm(limit: RateLimit, budget: int | None) -> bool:
+    """Can no request of this run ever fit this TPM limit?"""
+    return limit.kind == "tpm" and bool(limit.limit) and budget is not None and budget >= (limit.limit or 0)
+
+
+def rate_limit_error(
+    limit: RateLimit, label: str, retries: int, budget: int | None = None
+) -> TemporaryError | OverTPMError:
     """A rate limit that outlasted the retries, naming the limit and what to do."""
+    if over_tpm(limit, budget):
+        return OverTPMError(
+            f"rate limited ({limit.describe()}): a request's max_tokens ({budget:,}) alone is over it, "
+            f"so no wait can let it through: {label}",
+            hint=f"lower --max-tokens well below {limit.limit:,} (TPM counts it whole), or top up to a higher tier",
+        )
     if limit.kind == "tpd":
         # A daily budget: waiting seconds does not help, so it is not retried (client.py).
         return TemporaryError(

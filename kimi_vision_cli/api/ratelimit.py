@@ -4,9 +4,8 @@ A 429 names the limit it hit (api/errors.py parse_rate_limit). The Gate learns f
 and holds every later chat request (each attempt, the SDK's own retries included: the
 client calls it around each HTTP send) until it may go:
 
-- concurrency N: at most N chat requests in flight. N is also the account's tier in
-  Moonshot's published table (moonshot.TIERS), so the tier's RPM is assumed at once
-  instead of being found by one more 429.
+- concurrency N: at most N chat requests in flight, and nothing else: no RPM or TPM is
+  assumed from it (a server may cap concurrency alone; issue 19, item 25).
 - RPM N: request starts at least 60/N s apart, and never more than N in any minute
   (every attempt counts, the refused ones too: the starts made before the limit was
   known are not let through twice), for the rest of the run.
@@ -28,7 +27,6 @@ from collections.abc import Callable
 from typing import Protocol
 
 from kimi_vision_cli.api.errors import RateLimit
-from kimi_vision_cli.moonshot import tier_with_concurrency
 
 # Starts are spaced this much wider than the limit allows: Moonshot's window and ours do
 # not start at the same instant, and a request arrives a little after it leaves.
@@ -106,14 +104,7 @@ class Gate:
             return None
         if limit.kind == "concurrency" and (self.concurrency is None or value < self.concurrency):
             self.concurrency = value
-            note = f"rate limit: {_plural(value, 'request')} at a time"
-            tier = tier_with_concurrency(value)
-            if tier is not None and (self.rpm is None or tier.rpm < self.rpm):
-                # Moonshot's table ties each concurrency to one tier: its RPM and TPM hold too.
-                self.rpm = tier.rpm
-                self.tpm = min(self.tpm or tier.tpm, tier.tpm)
-                note += f" (Moonshot's {tier.name}: {tier.rpm} requests/min, {tier.tpm:,} tokens/min)"
-            return note + self._pacing()
+            return f"rate limit: {_plural(value, 'request')} at a time" + self._pacing()
         if limit.kind == "rpm" and (self.rpm is None or value < self.rpm):
             self.rpm = value
             return f"rate limit: {value:,} requests/min" + self._pacing()

@@ -137,26 +137,53 @@ class NoArgs:
     """A command that takes only Settings options."""
 
 
-def sources_for(inputs: list[str], recursive: bool, files_from: Path | None) -> Any:
-    """The INPUT arguments and the --files-from list as one lazy stream of sources;
-    no input at all is a usage error (before anything is read or sent)."""
+def walk_of(hidden: bool, exclude: list[str] | None) -> Any:
+    """--hidden and --exclude as the walk's filter (a bad glob: exit 2, nothing read)."""
+    from kimi_vision_cli.inputs.walk import WalkFilter
+
+    return WalkFilter.of(hidden, exclude)
+
+
+def sources_for(
+    inputs: list[str],
+    recursive: bool,
+    files_from: Path | None,
+    files_from0: Path | None = None,
+    walk: Any = None,
+) -> Any:
+    """The INPUT arguments and the --files-from (or --files-from0) list as one lazy stream
+    of sources; no input at all is a usage error (before anything is read or sent)."""
     from kimi_vision_cli.inputs.discover import iter_sources
 
-    fh = open_files_from(files_from)
+    if files_from is not None and files_from0 is not None:
+        raise UsageError(
+            "--files-from and --files-from0 cannot be used together", hint="put every name in one list"
+        )
+    nul = files_from0 is not None
+    listed = files_from0 if nul else files_from
+    fh = open_files_from(listed, nul=nul)
     if not inputs and fh is None:
         raise UsageError("no input given", hint="pass a file, a directory with -r, - or --files-from")
-    return iter_sources(inputs, recursive=recursive, files_from=fh, list_on_stdin=str(files_from) == "-")
+    return iter_sources(
+        inputs, recursive=recursive, files_from=fh, list_on_stdin=str(listed) == "-", nul=nul, walk=walk
+    )
 
 
-def open_files_from(path: Path | None) -> Any:
+def open_files_from(path: Path | None, *, nul: bool = False) -> Any:
+    """The list's stream: text (one name a line), or bytes for a NUL-separated list."""
     if path is None:
         return None
     if str(path) == "-":
         return STATE.term.stdin
+    flag = "--files-from0" if nul else "--files-from"
     try:
+        if nul:
+            return open(path, "rb")
         return open(path, encoding="utf-8", errors="surrogateescape")
     except OSError as exc:
-        raise UsageError(f"cannot read --files-from: {exc.strerror}", input=str(path)) from None
+        from kimi_vision_cli.inputs.discover import display_name
+
+        raise UsageError(f"cannot read {flag}: {exc.strerror}", input=display_name(str(path))) from None
 
 
 def context_for(settings: Settings, *, model: bool = True) -> Any:

@@ -13,7 +13,7 @@ import json
 import threading
 from collections.abc import Iterator
 
-from kimi_vision_cli.errors import ExitCode, NotStartedError, Tally, UsageError
+from kimi_vision_cli.errors import ExitCode, NotStartedError, Tally, UsageError, quote_name
 from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.moonshot import BATCH_DISCOUNT, Price, completion_budget, price_for, usage_tokens
@@ -152,6 +152,6 @@ class Allowance:
         model = self.ctx.settings.model
         out.failed += [Result(n, model, error=NotStartedError(why, hint=hint, input=n)) for n in names]
         tally.fold(ExitCode.TEMPORARY)
-        shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+        shown = ", ".join(quote_name(n) for n in names[:3]) + (", …" if len(names) > 3 else "")
         what = f"{len(names)} inputs ({shown})" if len(names) > 1 else shown
         self.ctx.diag.error(NotStartedError(f"{what}: {why}", hint=hint))

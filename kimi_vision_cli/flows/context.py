@@ -36,5 +36,5 @@ class Context:
                 from kimi_vision_cli.api.client import MoonshotClient
 
                 log = self.diag.note if self.settings.verbose else None
-                self._client = MoonshotClient(self.settings, log=log)
+                self._client = MoonshotClient(self.settings, log=log, notice=self.diag.note)
             return self._client

@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from kimi_vision_cli.errors import InputError, KimiVisionError
+from kimi_vision_cli.errors import InputError, KimiVisionError, quote_name
 from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.inputs.discover import Source, read_path
 from kimi_vision_cli.media.buffers import MediaBytes
@@ -93,7 +93,7 @@ def _video(data: MediaBytes, mime: str, ctx: Context, name: str) -> tuple[MediaB
 def _not_downloaded(source: Source, ctx: Context) -> Prepared:
     """--dry-run makes no network call, so a URL input is not downloaded: its part shows
     where the downloaded (and prepared) bytes would go, as an image part."""
-    ctx.diag.note(f"{source.display}: --dry-run does not download URLs; shown as image_url")
+    ctx.diag.note(f"{quote_name(source.display)}: --dry-run does not download URLs; shown as image_url")
     placeholder = f"data:<downloaded from {source.display}>"
     record: dict[str, Any] = {"mime": None, "transport": "inline", "file_id": None}
     return Prepared(source.display, MediaRef("image", "", placeholder=placeholder), record)
@@ -105,7 +105,9 @@ def _file_id(source: Source, ctx: Context) -> Prepared:
     record: dict[str, Any] = {"mime": None, "transport": "upload", "file_id": file_id}
     if ctx.offline:
         # --dry-run makes no network call, so the purpose is not checked: shown as an image part.
-        ctx.diag.note(f"{source.display}: --dry-run does not look the file up; shown as image_url")
+        ctx.diag.note(
+            f"{quote_name(source.display)}: --dry-run does not look the file up; shown as image_url"
+        )
         return Prepared(source.display, MediaRef("image", "", file_id=file_id), record)
     meta = ctx.client.retrieve_file(file_id)
     purpose = str(meta.get("purpose") or "")

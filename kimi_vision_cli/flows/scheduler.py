@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
 from typing import Any
 
+from kimi_vision_cli.api import ratelimit
 from kimi_vision_cli.api.errors import RateLimit
 from kimi_vision_cli.errors import (
     ExitCode,
@@ -39,6 +40,7 @@ from kimi_vision_cli.errors import (
     Tally,
     Terminated,
     UnreachableError,
+    quote_name,
 )
 from kimi_vision_cli.flows.budget import Spend, spend_for
 from kimi_vision_cli.flows.context import Context
@@ -51,6 +53,7 @@ from kimi_vision_cli.output.render import Renderer
 from kimi_vision_cli.output.writers import Writers
 
 _POLL = 0.1
+PROGRESS_EVERY = 30.0  # seconds between progress lines when stderr is not a terminal (CI)
 UNREACHABLE_STOP = 3  # inputs in a row that could not reach the API before the run stops
 
 
@@ -108,7 +111,11 @@ class Scheduler:
         self.stop_code = ExitCode.INTERRUPTED  # TERMINATED when the stop was a SIGTERM
         term = ctx.term
         live = term.stderr_isatty and multi and not (self.streaming and term.stdout_isatty)
-        self.progress = BatchProgress(ctx.diag, live=live, pause_for_stdout=term.stdout_isatty)
+        self.progress = BatchProgress(
+            ctx.diag, live=live, pause_for_stdout=term.stdout_isatty,
+            every=PROGRESS_EVERY if multi and not term.stderr_isatty else None,
+            clock=ratelimit.default_clock.now,  # the clock the pacing runs on (tests shorten it)
+        )  # fmt: skip
         self._workers: list[threading.Thread] = []
 
     @property
@@ -241,6 +248,7 @@ class Scheduler:
         exhausted = False
         mine = 0
         while not self.interrupted:
+            self.progress.tick(self.spend.line)
             while (
                 not (self.tally.stopped or self.interrupted or self.halt)
                 and in_flight < self.limit.current
@@ -293,7 +301,7 @@ class Scheduler:
         for live in self.lives:  # an answer streaming when the run stopped: say it is partial
             if live.wrote and not live.finished:
                 self.ctx.diag.warn(
-                    f"{live.input}: interrupted mid-answer; the text above on stdout is incomplete"
+                    f"{quote_name(live.input)}: interrupted mid-answer; the text above on stdout is incomplete"
                 )
 
     def _interrupted_records(self, it: Iterator[tuple[Source, bool]]) -> None:
@@ -351,7 +359,7 @@ class Scheduler:
         -v names each."""
         if not self.multi or self.ctx.settings.verbose:
             self.ctx.diag.note(
-                f"{source.display}: skipped, its caption is already written (--on-exists skip) — "
+                f"{quote_name(source.display)}: skipped, its caption is already written (--on-exists skip) — "
                 "pass --on-exists overwrite to describe it again"
             )
         self._progress()
@@ -399,7 +407,7 @@ class Scheduler:
         if self.not_started:
             self.tally.fold(ExitCode.TEMPORARY)
             n = len(self.not_started)
-            names = ", ".join(self.not_started[:3]) + (", …" if n > 3 else "")
+            names = ", ".join(quote_name(n) for n in self.not_started[:3]) + (", …" if n > 3 else "")
             what = f"{n} inputs not started ({names})" if n > 1 else f"{names}: not started"
             self.ctx.diag.error(NotStartedError(f"{what}: {halt.message}", hint=halt.hint))
 

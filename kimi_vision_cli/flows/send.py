@@ -17,6 +17,7 @@ from kimi_vision_cli.errors import (
     ModelNotFoundError,
     TemporaryError,
     TruncatedError,
+    quote_name,
 )
 from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.moonshot import sum_usage
@@ -64,7 +65,9 @@ def check_answer(
         return result.text
 
     def retrying(err: schemas.SchemaMismatchError) -> None:
-        ctx.diag.warn(f"{result.input or 'request'}: {err.message}; asking once more")
+        ctx.diag.warn(
+            f"{quote_name(result.input) if result.input else 'request'}: {err.message}; asking once more"
+        )
 
     try:
         result.data = schemas.structured(wanted, attempt, retrying)
@@ -131,7 +134,7 @@ def send_body(
             )
         attempt += 1
         ctx.diag.warn(
-            f"{result.input or 'request'}: {err.message}, nothing shown yet; retrying ({attempt}/{retries})"
+            f"{quote_name(result.input) if result.input else 'request'}: {err.message}, nothing shown yet; retrying ({attempt}/{retries})"
         )
     if ctx.settings.verbose:
         ctx.diag.note(

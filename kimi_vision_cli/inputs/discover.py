@@ -11,9 +11,10 @@ import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from kimi_vision_cli.errors import InputError, KimiVisionError, UsageError
+from kimi_vision_cli.inputs.walk import WalkFilter
 from kimi_vision_cli.media.sniff import MEDIA_EXTENSIONS
 
 # A file bigger than this is refused before it is read: nothing the API accepts
@@ -99,10 +100,14 @@ def iter_sources(
     args: Iterable[str],
     *,
     recursive: bool = False,
-    files_from: IO[str] | None = None,
+    files_from: IO[str] | IO[bytes] | None = None,
     list_on_stdin: bool = False,
+    nul: bool = False,
+    walk: WalkFilter | None = None,
 ) -> Iterator[Source]:
     """Sources, yielded lazily; a bad argument becomes a Source carrying its error.
+    `files_from`: a list of names, one a line, or NUL-separated with `nul`
+    (--files-from0, what `find -print0` writes).
 
     Standard input can be read once: `-` twice, or `-` with `--files-from -`, is a usage
     error here, before any input is read or sent (issue 11)."""
@@ -110,17 +115,18 @@ def iter_sources(
     if args.count("-") > 1 or ("-" in args and list_on_stdin):
         raise UsageError(
             "standard input can be read only once: `-` is given twice"
-            + (" (--files-from - reads the list from it)" if list_on_stdin else ""),
+            + (f" (--files-from{'0' if nul else ''} - reads the list from it)" if list_on_stdin else ""),
             input="-",
             hint="save the bytes to a file and pass its path",
         )
-    return _sources(args, recursive, files_from, stdin_used=list_on_stdin)
+    names = None if files_from is None else (_nul_names(files_from) if nul else _line_names(files_from))
+    return _sources(args, recursive, names, walk or WalkFilter(), stdin_used=list_on_stdin)
 
 
 def _sources(
-    args: list[str], recursive: bool, files_from: IO[str] | None, *, stdin_used: bool
+    args: list[str], recursive: bool, names: Iterator[str] | None, walk: WalkFilter, *, stdin_used: bool
 ) -> Iterator[Source]:
-    for arg in _chain_args(args, files_from):
+    for arg in _chain_args(args, names):
         if arg == "-":
             if stdin_used:  # a second `-`, from the --files-from list
                 yield Source(
@@ -135,7 +141,8 @@ def _sources(
         if "\0" in arg:  # e.g. a `find -print0` list given to --files-from
             yield Source(
                 "path", arg,
-                InputError("name holds a NUL byte", input=display_name(arg), hint="give one path per line"),
+                InputError("name holds a NUL byte", input=display_name(arg),
+                           hint="for a NUL-separated list (find -print0), use --files-from0"),
             )  # fmt: skip
             continue
         try:
@@ -151,16 +158,16 @@ def _sources(
                     InputError("is a directory", input=display_name(arg), hint="pass -r to walk it"),
                 )
                 continue
-            yield from _walk_some(arg)
+            yield from _walk_some(arg, walk)
             continue
         yield src
 
 
-def _walk_some(root: str) -> Iterator[Source]:
+def _walk_some(root: str, walk: WalkFilter) -> Iterator[Source]:
     """A walk that finds nothing is an input error, not a silent success (issue 11): a
     CI job pointed at the wrong directory must not pass with no caption written."""
     found = False
-    for src in _walk(root):
+    for src in _walk(root, walk, ""):
         found = True
         yield src
     if not found:
@@ -170,22 +177,49 @@ def _walk_some(root: str) -> Iterator[Source]:
             InputError(
                 "no image or video file found in it",
                 input=display_name(root),
-                hint="-r picks files by extension (.png, .jpg, .webp, .mp4, ...)",
+                hint="-r picks files by extension (.png, .jpg, .webp, .mp4, ...)"
+                + ("" if walk.hidden else ", skips hidden ones (--hidden)")
+                + (", and leaves out --exclude matches" if walk.exclude else ""),
             ),
         )
 
 
-def _chain_args(args: Iterable[str], files_from: IO[str] | None) -> Iterator[str]:
+def _chain_args(args: Iterable[str], names: Iterator[str] | None) -> Iterator[str]:
     yield from args
-    if files_from is not None:
-        for line in files_from:
-            line = line.rstrip("\r\n")
-            if line.strip():
-                yield line
+    if names is not None:
+        yield from names
 
 
-def _walk(root: str) -> Iterator[Source]:
-    """Sorted, depth-first, streaming; symlinked directories are not followed (no loops)."""
+def _line_names(fh: IO[Any]) -> Iterator[str]:
+    """--files-from: one name a line, kept whole (leading and trailing spaces are part of
+    the name); blank lines are skipped."""
+    for line in fh:
+        line = line.rstrip("\r\n")
+        if line.strip():
+            yield line
+
+
+def _nul_names(fh: IO[Any]) -> Iterator[str]:
+    """--files-from0: names separated by NUL bytes, kept whole (newlines and spaces are
+    part of the name, as `xargs -0` reads them); empty names are skipped. Read in pieces,
+    so a long list streams."""
+    raw = getattr(fh, "buffer", fh)  # the bytes under a text stream (stdin)
+    rest = b""
+    while True:
+        chunk = raw.read(1 << 16)
+        if not chunk:
+            break
+        if isinstance(chunk, str):
+            chunk = chunk.encode("utf-8", "surrogateescape")
+        *names, rest = (rest + chunk).split(b"\0")
+        yield from (os.fsdecode(n) for n in names if n)
+    if rest:
+        yield os.fsdecode(rest)
+
+
+def _walk(root: str, walk: WalkFilter, rel: str) -> Iterator[Source]:
+    """Sorted, depth-first, streaming; symlinked directories are not followed (no loops).
+    `rel`: root's path under the directory the walk started from (for --exclude)."""
     try:
         entries = sorted(os.scandir(root), key=lambda e: e.name)
     except OSError as exc:
@@ -193,8 +227,12 @@ def _walk(root: str) -> Iterator[Source]:
         return
     for entry in entries:
         try:
-            if entry.is_dir(follow_symlinks=False):
-                yield from _walk(entry.path)
+            is_dir = entry.is_dir(follow_symlinks=False)
+            path = f"{rel}/{entry.name}" if rel else entry.name
+            if walk.skips(path, entry.name, is_dir):
+                continue
+            if is_dir:
+                yield from _walk(entry.path, walk, path)
             elif os.path.splitext(entry.name)[1].lower() in MEDIA_EXTENSIONS:
                 yield Source("path", entry.path)
         except OSError as exc:

@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from kimi_vision_cli.errors import InputError, KimiVisionError, UsageError
+from kimi_vision_cli.errors import InputError, KimiVisionError, UsageError, quote_name
 from kimi_vision_cli.media.buffers import MediaBytes, ViewReader
 from kimi_vision_cli.media.videometa import BMFF_MIMES, strip_bmff_metadata
 from kimi_vision_cli.moonshot import VIDEO_RECOMMENDED
@@ -194,7 +194,7 @@ def prepare_video(
     bw, bh = bound_for(info.width, info.height)
     if not downscale_wanted or not resize:
         warn(
-            f"{name}: video is {info.width}x{info.height}, over Moonshot's recommended {bw}x{bh}"
+            f"{quote_name(name or 'video')}: video is {info.width}x{info.height}, over Moonshot's recommended {bw}x{bh}"
             + (" — pass --downscale-video to transcode it to fit" if resize else " (--no-resize: sent as is)")
         )
         return data, record

@@ -57,7 +57,8 @@ class Diagnostics:
         self._line("kimi-vision: error: ", err.one_line(), "bold red")
 
     def warn(self, text: str) -> None:
-        self._line("kimi-vision: warning: ", " ".join(text.split()), "yellow")
+        # Line breaks folded (one line), spaces kept: a quoted name keeps its own.
+        self._line("kimi-vision: warning: ", " ".join(line.strip() for line in text.splitlines()), "yellow")
 
     def note(self, text: str) -> None:
         self._line("kimi-vision: ", text, "dim")

@@ -4,7 +4,8 @@ A renderer of plans (plan.py), not a branch inside the flows: the command hands 
 planned request here. Base64 payloads are cut short; a body never holds the key (it
 travels in a header the dry run never builds).
 
-- text: each body pretty-printed as it comes (as it would be sent);
+- text: each body pretty-printed as it comes (as it would be sent); with several inputs
+  each under a `==> INPUT <==` header, as describe's text answers are (issue 19, item 25);
 - jsonl: one `{"input", "body"}` object per line, as each comes;
 - json: one document at the end: an array of `{"input", "body"}` (describe, estimate),
   or the one object (ask).
@@ -33,11 +34,13 @@ def shorten_for_display(body: Any, keep: int = 48) -> Any:
 
 
 class DryRunWriter:
-    def __init__(self, fmt: str, out: IO[str], *, single: bool = False):
+    def __init__(self, fmt: str, out: IO[str], *, single: bool = False, multi: bool = False):
         self.fmt = fmt
         self.out = out
         self.single = single  # json: one object (ask), not an array
+        self.multi = multi  # several inputs: text bodies get ==> INPUT <== headers
         self.items: list[dict[str, Any]] = []
+        self._bodies = 0  # text bodies written: a blank line goes between two
 
     def add(self, input: str, body: dict[str, Any]) -> None:
         shown = shorten_for_display(body)
@@ -48,6 +51,10 @@ class DryRunWriter:
             text = json.dumps({"input": input, "body": shown}, ensure_ascii=False)
         else:
             text = json.dumps(shown, ensure_ascii=False, indent=2)
+            if self.multi:
+                sep = "\n" if self._bodies else ""
+                text = f"{sep}==> {input} <==\n{text}"
+            self._bodies += 1
         self.out.write(text + "\n")
         self.out.flush()
 
@@ -59,9 +66,11 @@ class DryRunWriter:
         self.out.flush()
 
 
-def write_plans(plans: Iterable[Planned], fmt: str, out: IO[str], *, single: bool = False) -> None:
+def write_plans(
+    plans: Iterable[Planned], fmt: str, out: IO[str], *, single: bool = False, multi: bool = False
+) -> None:
     """Write each planned request's body (what describe/ask would send) as it comes."""
-    writer = DryRunWriter(fmt, out, single=single)
+    writer = DryRunWriter(fmt, out, single=single, multi=multi)
     try:
         for planned in plans:
             writer.add(planned.input, planned.body)

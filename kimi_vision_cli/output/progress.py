@@ -1,4 +1,7 @@
-"""Batch progress on stderr: a live bar when stderr is a terminal, else one summary line.
+"""Batch progress on stderr: a live bar when stderr is a terminal, else one summary line,
+and, with `every` (CI: stderr not a terminal, several inputs), a progress line every
+`every` seconds of the injected clock, so a long quiet run (pacing at a rate limit) still
+says how far it is (issue 19, item 22).
 
 The bar shares the Diagnostics console, so error lines print above it instead of
 through it. Driven from the scheduler's main thread only.
@@ -15,9 +18,21 @@ from kimi_vision_cli.output.diagnostics import Diagnostics
 
 
 class BatchProgress:
-    def __init__(self, diag: Diagnostics, *, live: bool, pause_for_stdout: bool = False):
+    def __init__(
+        self,
+        diag: Diagnostics,
+        *,
+        live: bool,
+        pause_for_stdout: bool = False,
+        every: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.diag = diag
         self.live = live
+        self.every = None if live else every  # seconds between progress lines; None: none
+        self.clock = clock
+        self._next_line: float | None = None
+        self._began = 0.0
         # stdout on the same terminal: the bar is lifted while an answer prints.
         self.pause_for_stdout = pause_for_stdout
         self.started = time.monotonic()
@@ -28,6 +43,9 @@ class BatchProgress:
 
     def start(self) -> None:
         self.started = time.monotonic()
+        if self.every:
+            self._began = self.clock()
+            self._next_line = self._began + self.every
         if not self.live:
             return
         from rich.progress import (
@@ -77,6 +95,27 @@ class BatchProgress:
             completed=finished + self.skipped,
         )
 
+    def tick(self, usage: Callable[[], str | None]) -> None:
+        """Called often from the run's loop: a progress line once `every` seconds have
+        passed since the last (`usage`: the spend so far, asked for only then)."""
+        if self._next_line is None:
+            return
+        now = self.clock()
+        if now < self._next_line:
+            return
+        assert self.every is not None
+        self._next_line = now + self.every
+        self.diag.note(self.progress_line(now - self._began, usage()))
+
+    def progress_line(self, elapsed: float, usage: str | None) -> str:
+        """`progress: 12/40 done, 1 failed, 3 skipped after 1m30s; 31,204 tokens in, ... USD`
+        (`12 done` while the inputs are still being listed)."""
+        done = f"{self.done}/{self.total}" if self.total is not None else f"{self.done}"
+        minutes, seconds = divmod(int(elapsed), 60)
+        took = f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+        text = f"progress: {done} done, {self.failed} failed, {self.skipped} skipped after {took}"
+        return text + (f"; {usage}" if usage else "")
+
     @contextmanager
     def lifted(self) -> Iterator[None]:
         """Hide the bar while an answer goes to a stdout that is the same terminal."""
@@ -90,6 +129,7 @@ class BatchProgress:
             self._progress.start()
 
     def stop(self) -> None:
+        self._next_line = None
         self.diag.live_progress = None
         if self._progress is not None:
             self._progress.stop()

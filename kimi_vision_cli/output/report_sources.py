@@ -85,10 +85,10 @@ def _parse(text: str, label: str, bases: Sequence[Path], problem: Problem) -> It
             whole = None  # JSON lines (or not JSON): read line by line below
         if isinstance(whole, list):
             for n, obj in enumerate(whole, 1):
-                yield from _one(obj, f"{label}: item {n}", bases, problem)
+                yield from _one(obj, label, f"item {n}: ", bases, problem)
             return
         if isinstance(whole, dict):
-            yield from _one(whole, label, bases, problem)
+            yield from _one(whole, label, "", bases, problem)
             return
     if not text.strip():
         problem(UsageError("holds no records", input=label, hint=_HINT))
@@ -99,19 +99,20 @@ def _parse(text: str, label: str, bases: Sequence[Path], problem: Problem) -> It
         try:
             obj = json.loads(line)
         except ValueError:
-            problem(InputError("is not a JSON object", input=f"{label}: line {n}", hint=_HINT))
+            problem(InputError(f"line {n}: is not a JSON object", input=label, hint=_HINT))
             continue
-        yield from _one(obj, f"{label}: line {n}", bases, problem)
+        yield from _one(obj, label, f"line {n}: ", bases, problem)
 
 
-def _one(obj: Any, where: str, bases: Sequence[Path], problem: Problem) -> Iterator[Entry]:
+def _one(obj: Any, label: str, at: str, bases: Sequence[Path], problem: Problem) -> Iterator[Entry]:
+    """One record or row; `at` says where in `label` ('line 2: '), so the name stays a name."""
     if isinstance(obj, dict) and isinstance(obj.get("input"), str):
         yield entry_from_record(obj, bases)
     elif isinstance(obj, dict) and isinstance(obj.get("file_name"), str):
         # a metadata.jsonl row: relative to the manifest's directory, the last base
         yield entry_from_row(obj, bases[-1])
     else:
-        problem(InputError("is not a record (no input) nor a manifest row (no file_name)", input=where))
+        problem(InputError(f"{at}is not a record (no input) nor a manifest row (no file_name)", input=label))
 
 
 def entry_from_record(obj: dict[str, Any], bases: Sequence[Path], media: str | None = None) -> Entry:

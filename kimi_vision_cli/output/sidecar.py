@@ -30,7 +30,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from kimi_vision_cli.atomic import replace_file
-from kimi_vision_cli.errors import InputError, KimiVisionError, OutputBlockedError, OutputError, UsageError
+from kimi_vision_cli.errors import (
+    InputError,
+    KimiVisionError,
+    OutputBlockedError,
+    OutputError,
+    UsageError,
+    quote_name,
+)
 from kimi_vision_cli.inputs.discover import Source, display_name
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.subtitles import subtitle_file
@@ -68,7 +75,8 @@ class SidecarSpec:
         except OSError:
             return None
         return InputError(
-            f"its sidecar {self.path_for(source)} is also the sidecar of {display_name(rel)}, another file",
+            f"its sidecar {quote_name(display_name(str(self.path_for(source))))} is also the sidecar of "
+            f"{quote_name(display_name(rel))}, another file",
             input=source.display,
             hint="give the inputs as paths relative to one directory, or use another --output-dir",
         )
@@ -154,20 +162,36 @@ def _safe(text: str) -> str:
 _BLOCKED = {getattr(errno, name) for name in ("EROFS", "ENOSPC", "EDQUOT") if hasattr(errno, name)}
 
 
-def write_atomic(path: Path, data: bytes, *, input: str) -> None:
-    """Never a half-written file (atomic.replace_file); a failure names the sidecar."""
+def write_atomic(
+    path: Path, data: bytes, *, input: str, output_dir: Path | None = None, beside: bool = True
+) -> None:
+    """Never a half-written file (atomic.replace_file); a failure names the sidecar and
+    the place to check: --output-dir only when one was given (issue 19, item 19)."""
     try:
         replace_file(path, data)
     except OSError as exc:
-        raise write_error(path, exc, input=input) from None
+        raise write_error(path, exc, input=input, hint=_write_hint(path, output_dir, beside)) from None
 
 
 def write_error(
-    path: Path, exc: OSError, *, input: str, what: str = "sidecar", hint: str = "check --output-dir"
+    path: Path, exc: OSError, *, input: str, what: str = "sidecar", hint: str | None = None
 ) -> OutputError:
-    """A file this run writes could not be: the run stops when no input could (_BLOCKED)."""
+    """A file this run writes could not be: the run stops when no input could (_BLOCKED).
+    The hint names the place to check: --output-dir only when one was given (issue 19.19)."""
     cls = OutputBlockedError if exc.errno in _BLOCKED else OutputError
-    return cls(f"cannot write {what} {path}: {exc.strerror or exc}", input=input, hint=hint)
+    return cls(
+        f"cannot write {what} {quote_name(display_name(str(path)))}: {exc.strerror or exc}",
+        input=input,
+        hint=hint or _write_hint(path, None, True),
+    )
+
+
+def _write_hint(path: Path, output_dir: Path | None, beside: bool) -> str:
+    if output_dir is not None:
+        return f"check that --output-dir {quote_name(display_name(str(output_dir)))} can be written, or pick another"
+    folder = quote_name(display_name(str(path.parent)))
+    where = "beside their inputs" if beside else "under the current directory for URLs, ms:// and -"
+    return f"sidecars go {where}: check that {folder} can be written, or pass --output-dir DIR"
 
 
 def write_sidecar(
@@ -175,5 +199,7 @@ def write_sidecar(
 ) -> Path:
     """A txt, json, vtt or srt sidecar (xmp ones are merged: output/xmp.py)."""
     path = spec.path_for(source)
-    write_atomic(path, spec.content(result, provenance), input=result.input)
+    beside = source.kind == "path"
+    data = spec.content(result, provenance)
+    write_atomic(path, data, input=result.input, output_dir=spec.output_dir, beside=beside)
     return path

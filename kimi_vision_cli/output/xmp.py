@@ -228,9 +228,7 @@ def write(path: Path, args: list[str], *, input: str, keep_times: bool = False, 
     except OSError as exc:
         from kimi_vision_cli.output.sidecar import write_error
 
-        what, hint = (
-            ("XMP sidecar", "check --output-dir") if new_type else ("into", "check the file's permissions")
-        )
+        what, hint = ("XMP sidecar", None) if new_type else ("into", "check the file's permissions")
         raise write_error(path, exc, input=input, what=what, hint=hint) from None
 
 

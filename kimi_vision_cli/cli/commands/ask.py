@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kimi_vision_cli.cli.app import STATE, app
-from kimi_vision_cli.cli.params import command, context_for
+from kimi_vision_cli.cli.params import command, context_for, walk_of
 from kimi_vision_cli.errors import UsageError
 from kimi_vision_cli.settings import Settings
 
@@ -18,6 +18,8 @@ class AskArgs:
     prefix: str | None
     interactive: bool
     recursive: bool
+    hidden: bool
+    exclude: list[str] | None
 
 
 @command(app, "ask", AskArgs)
@@ -33,9 +35,10 @@ def ask(s: Settings, a: AskArgs) -> int:
         )
     if not a.inputs:
         raise UsageError("no input given", hint="pass the files to ask about after the question")
+    _check_prefix(s, a)
     followups = _interactive_checks(a.inputs, s) if a.interactive else None
     ctx = context_for(s)
-    sources = list(iter_sources(a.inputs, recursive=a.recursive))
+    sources = list(iter_sources(a.inputs, recursive=a.recursive, walk=walk_of(a.hidden, a.exclude)))
     if s.dry_run:
         from kimi_vision_cli.output.dryrun import write_plans
 
@@ -52,6 +55,22 @@ def ask(s: Settings, a: AskArgs) -> int:
     finally:
         renderer.close()
     return int(tally.exit_code)
+
+
+def _check_prefix(s: Settings, a: AskArgs) -> None:
+    """--prefix is Partial Mode, which Moonshot says not to mix with a response_format
+    (moonshot.PARTIAL_MODE_EXCLUDES): refused before anything is read or sent."""
+    if not a.prefix:
+        return
+    from kimi_vision_cli.moonshot import PARTIAL_MODE_EXCLUDES
+
+    given = (s.json_mode, s.schema is not None)
+    for other, on in zip(PARTIAL_MODE_EXCLUDES, given, strict=True):
+        if on:
+            raise UsageError(
+                f"--prefix (Partial Mode) cannot be combined with {other}",
+                hint="drop one of them: Moonshot says Partial Mode with a response_format gives unexpected answers",
+            )
 
 
 def _interactive_checks(inputs: list[str], s: Settings) -> Callable[[], str | None]:

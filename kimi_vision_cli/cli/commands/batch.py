@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from kimi_vision_cli.cli.app import STATE, HelpGroup, app
-from kimi_vision_cli.cli.params import command, context_for, sources_for
+from kimi_vision_cli.cli.params import command, context_for, sources_for, walk_of
 from kimi_vision_cli.errors import ExitCode, InputError, KimiVisionError, OutputError, Tally, UsageError
 from kimi_vision_cli.output.listing import BATCHES, SUBMITTED, ListingWriter
 from kimi_vision_cli.output.records import Submitted
@@ -28,7 +28,10 @@ app.add_typer(batch_app, name="batch")
 class SubmitArgs:
     inputs: list[str]
     recursive: bool
+    hidden: bool
+    exclude: list[str] | None
     files_from: Path | None
+    files_from0: Path | None
     window: str
 
 
@@ -42,7 +45,7 @@ def submit(s: Settings, a: SubmitArgs) -> int:
         s = s.with_(max_tokens=BATCH_MAX_TOKENS)
     batch_api.check_window(a.window)
     ctx = context_for(s)
-    sources = sources_for(a.inputs, a.recursive, a.files_from)
+    sources = sources_for(a.inputs, a.recursive, a.files_from, a.files_from0, walk_of(a.hidden, a.exclude))
     ctx.client  # noqa: B018 - a missing key stops the run before any input is read
     out = Submitted()
     tally = Tally(report=ctx.diag.error)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kimi_vision_cli.cli.app import STATE, app
-from kimi_vision_cli.cli.params import command, context_for, sources_for
+from kimi_vision_cli.cli.params import command, context_for, sources_for, walk_of
 from kimi_vision_cli.errors import Tally, Terminated, UsageError
 from kimi_vision_cli.settings import Settings
 
@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 class DescribeArgs:
     inputs: list[str]
     recursive: bool
+    hidden: bool
+    exclude: list[str] | None
     files_from: Path | None
+    files_from0: Path | None
     sidecar: str | None
     output_dir: Path | None
     manifest: Path | None
@@ -52,18 +55,18 @@ def describe(s: Settings, a: DescribeArgs) -> int:
     shard = Shard.parse(a.shard) if a.shard is not None else None
     batch = BatchOptions(writers=writers, shard=shard, observe=report.add if report else None)
     ctx = context_for(s)
-    sources = sources_for(a.inputs, a.recursive, a.files_from)
+    sources = sources_for(a.inputs, a.recursive, a.files_from, a.files_from0, walk_of(a.hidden, a.exclude))
+    multi = len(a.inputs) > 1 or a.recursive or a.files_from is not None or a.files_from0 is not None
     if s.dry_run:
         from kimi_vision_cli.output.dryrun import write_plans
 
         if report is not None:
             ctx.diag.note(f"dry run: no report written to {a.report}")
         tally = Tally(report=ctx.diag.error)
-        write_plans(flow.plans(sources, ctx, batch, tally), s.format, STATE.term.stdout)
+        write_plans(flow.plans(sources, ctx, batch, tally), s.format, STATE.term.stdout, multi=multi)
         _say_stale(writers, ctx.diag)
         return int(tally.exit_code)
     renderer = make_renderer(s.format, STATE.term, ctx.diag, show_thinking=s.show_thinking)
-    multi = len(a.inputs) > 1 or a.recursive or a.files_from is not None
     ran: Tally | None = None
     try:
         ran = flow.run(sources, ctx, renderer, multi=multi, options=batch)
@@ -181,7 +184,9 @@ def _check_subtitles(s: Settings, a: DescribeArgs) -> None:
     for flag, kind in (("--format", s.format), ("--sidecar", a.sidecar)):
         if kind in ("vtt", "srt") and s.segment is None:
             raise UsageError(f"{flag} {kind} needs --segment", hint=f"e.g. --segment 30s {flag} {kind}")
-    if s.format in ("vtt", "srt") and (len(a.inputs) != 1 or a.recursive or a.files_from is not None):
+    if s.format in ("vtt", "srt") and (
+        len(a.inputs) != 1 or a.recursive or a.files_from is not None or a.files_from0 is not None
+    ):
         raise UsageError(
             f"--format {s.format} writes one subtitle file to stdout: give one video",
             hint=f"for several videos, use --sidecar {s.format}",

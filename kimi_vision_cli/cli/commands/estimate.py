@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kimi_vision_cli.cli.app import STATE, app
-from kimi_vision_cli.cli.params import command, context_for, sources_for
+from kimi_vision_cli.cli.params import command, context_for, sources_for, walk_of
 from kimi_vision_cli.errors import Tally, UsageError
 from kimi_vision_cli.moonshot import ESTIMATE_PATH, completion_budget
 from kimi_vision_cli.output.listing import ESTIMATES, ListingWriter, budget_note, estimate_footer, worst_line
@@ -22,7 +22,13 @@ class EstimateArgs:
     ask: str | None
     batch: bool
     recursive: bool
+    hidden: bool
+    exclude: list[str] | None
     files_from: Path | None
+    files_from0: Path | None
+    sidecar: str | None
+    output_dir: Path | None
+    on_exists: str
 
 
 @command(app, "estimate", EstimateArgs)
@@ -38,11 +44,20 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
         raise UsageError("--ask and --segment cannot be used together", hint="ask sends each video whole")
     ctx = context_for(s)
     s = ctx.settings  # with what GET /v1/models said of a model the table does not know
-    sources = sources_for(a.inputs, a.recursive, a.files_from)
+    sources = sources_for(a.inputs, a.recursive, a.files_from, a.files_from0, walk_of(a.hidden, a.exclude))
+    resumed = _Resumed(a, s)
+    sources = resumed.unsent(sources)
     if s.dry_run:
         ctx.diag.note(f"dry run: would POST {s.base_url}{ESTIMATE_PATH} for each request below")
+        multi = a.ask is None and (
+            len(a.inputs) > 1 or a.recursive or a.files_from is not None or a.files_from0 is not None
+        )
         return _dry_run(
-            flow.plan_each(sources, ctx) if a.ask is None else [flow.plan_ask(a.ask, sources, ctx)], s, ctx
+            flow.plan_each(sources, ctx) if a.ask is None else [flow.plan_ask(a.ask, sources, ctx)],
+            s,
+            ctx,
+            multi=multi,
+            after=resumed.say,
         )
     ctx.client  # noqa: B018 - a missing key stops the run before any input is read
     if a.batch:
@@ -88,15 +103,62 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
     )
     if counted:
         ctx.diag.note(budget_note(budget, cost))
+    resumed.say(ctx)
     return int(tally.exit_code)
 
 
-def _dry_run(planned: Iterable[Estimate], s: Settings, ctx: Any) -> int:
+class _Resumed:
+    """--sidecar/--output-dir (and --on-exists): count what `describe` with the same
+    options would send, not the inputs whose captions a rerun skips (issue 19, item 25).
+    Without them every input is counted, as describe without them sends every input."""
+
+    def __init__(self, a: EstimateArgs, s: Settings):
+        self.skipped = 0
+        self.writers: Any = None
+        if a.sidecar is None and a.output_dir is None:
+            return
+        if a.ask is not None:
+            raise UsageError(
+                "--sidecar and --output-dir do not go with --ask", hint="an ask request writes no sidecars"
+            )
+        from kimi_vision_cli.cli.commands.describe import made_by
+        from kimi_vision_cli.output.sidecar import SidecarSpec
+        from kimi_vision_cli.output.writers import Writers
+
+        # --on-exists stale: the captions made otherwise are counted, as describe redoes them
+        self.writers = Writers(
+            overwrite=a.on_exists == "overwrite", redo_stale=a.on_exists == "stale", provenance=made_by(s)
+        )
+        self.writers.sidecar = SidecarSpec(a.sidecar or "txt", a.output_dir)
+
+    def unsent(self, sources: Any) -> Any:
+        if self.writers is None:
+            return sources
+        from kimi_vision_cli.flows.describe import BatchOptions, selected
+
+        def sent() -> Iterator[Any]:
+            for source, skipped in selected(sources, BatchOptions(writers=self.writers)):
+                if skipped:
+                    self.skipped += 1
+                else:
+                    yield source
+
+        return sent()
+
+    def say(self, ctx: Any) -> None:
+        if self.skipped:
+            what = "1 input" if self.skipped == 1 else f"{self.skipped:,} inputs"
+            ctx.diag.note(f"{what} not counted: captioned already, describe would skip (--on-exists skip)")
+
+
+def _dry_run(
+    planned: Iterable[Estimate], s: Settings, ctx: Any, *, multi: bool, after: Callable[[Any], None]
+) -> int:
     """--dry-run: the tokenizer requests, written instead of sent."""
     from kimi_vision_cli.output.dryrun import DryRunWriter
 
     tally = Tally(report=ctx.diag.error)
-    writer = DryRunWriter(s.format, STATE.term.stdout)
+    writer = DryRunWriter(s.format, STATE.term.stdout, multi=multi)
     try:
         for est in planned:
             if est.error is not None:
@@ -108,4 +170,5 @@ def _dry_run(planned: Iterable[Estimate], s: Settings, ctx: Any) -> int:
             writer.add(est.input, est.body)
     finally:
         writer.close()
+    after(ctx)
     return int(tally.exit_code)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kimi_vision_cli.cli.app import STATE, app
-from kimi_vision_cli.cli.params import command, context_for
-from kimi_vision_cli.errors import Tally, UsageError
+from kimi_vision_cli.cli.params import command, context_for, walk_of
+from kimi_vision_cli.errors import Tally, UsageError, quote_name
 from kimi_vision_cli.output.listing import UPLOADS, UPLOADS_NAMED, ListingWriter
 from kimi_vision_cli.settings import Settings
 
@@ -19,6 +19,8 @@ from kimi_vision_cli.settings import Settings
 class UploadArgs:
     inputs: list[str]
     recursive: bool
+    hidden: bool
+    exclude: list[str] | None
 
 
 @command(app, "upload", UploadArgs)
@@ -34,9 +36,11 @@ def upload(s: Settings, a: UploadArgs) -> int:
     several = len(a.inputs) > 1 or a.recursive  # as describe's headers: ms://ID<TAB>INPUT lines
     writer = ListingWriter(UPLOADS_NAMED if several else UPLOADS, s.format, STATE.term, ctx.diag)
     tally = Tally(report=ctx.diag.error)
-    for up in upload_each(iter_sources(a.inputs, recursive=a.recursive), ctx, tally):
+    for up in upload_each(
+        iter_sources(a.inputs, recursive=a.recursive, walk=walk_of(a.hidden, a.exclude)), ctx, tally
+    ):
         writer.row(up)
         if s.verbose and up.cached and s.format == "text":  # json/jsonl say so in `cached`
-            ctx.diag.note(f"{up.input}: same bytes uploaded before; reused ms://{up.file_id}")
+            ctx.diag.note(f"{quote_name(up.input)}: same bytes uploaded before; reused ms://{up.file_id}")
     writer.close()
     return int(tally.exit_code)
