@@ -107,6 +107,10 @@ def prepare_image(data: bytes, mime: str, opts: ImageOptions, *, name: str | Non
 
     _register_plugins(mime)
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    if mime == "image/png":
+        from kimi_vision_cli.media.pngcheck import check_png_crcs
+
+        check_png_crcs(data, name=name)
     try:
         img: Any = Image.open(io.BytesIO(data))
         # Checked before decoding: Pillow only warns below twice its own limit.
@@ -126,7 +130,14 @@ def prepare_image(data: bytes, mime: str, opts: ImageOptions, *, name: str | Non
             input=name,
             hint=f"the limit is {MAX_PIXELS:,} pixels",
         ) from None
-    except (UnidentifiedImageError, *_PILLOW_ERRORS) as exc:
+    except UnidentifiedImageError:
+        # Pillow's message holds a Python repr (`<_io.BytesIO object at 0x...>`): never shown.
+        raise InputError(
+            f"cannot decode image ({mime}): Pillow cannot read it as any image format it knows",
+            input=name,
+            hint="is the file complete? Else convert it to PNG or JPEG first",
+        ) from None
+    except _PILLOW_ERRORS as exc:
         raise InputError(
             f"cannot decode image ({mime}): {exc or type(exc).__name__}",
             input=name,
