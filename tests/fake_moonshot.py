@@ -144,6 +144,7 @@ class FakeState:
     max_files: int = 1000  # Moonshot's per-account file count; tests lower it
     batches: dict[str, dict[str, Any]] = field(default_factory=dict)
     answers: deque[str] = field(default_factory=deque)  # the next completions' raw text, in order
+    reasonings: deque[str] = field(default_factory=deque)  # the next thinking completions' reasoning
     limits: Limits | None = None  # rate limits enforced on chat completions (None: unlimited)
     starts: deque[tuple[float, int]] = field(default_factory=deque)  # (when, tokens) of accepted chats
     tokens_today: int = 0
@@ -523,6 +524,9 @@ def compose_answer(body: dict[str, Any], state: FakeState) -> tuple[list[str], s
         text = " continued after the prefix: " + text
     thinking = model in K2 and (body.get("thinking") or {}).get("type", "enabled") == "enabled"
     reasoning = "Looking at the media. " if thinking else ""
+    with state.lock:
+        if thinking and state.reasonings:
+            reasoning = state.reasonings.popleft()
     max_tokens = body.get("max_tokens")
     words = text.split(" ")
     finish = "stop"

@@ -4,7 +4,6 @@ and what a resumed run skips."""
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,8 +16,10 @@ from kimi_vision_cli.output.writers import Writers
 
 
 def answer(text: str, data: dict[str, Any] | None = None) -> Any:
-    """What the writers read of a Result (output/records.py)."""
-    return SimpleNamespace(input="a.png", text=text, data=data)
+    """A finished Result (output/records.py), as the writers get it."""
+    from kimi_vision_cli.output.records import Result
+
+    return Result(input="a.png", model="kimi-k2.6", text=text, data=data)
 
 
 @pytest.fixture

@@ -68,6 +68,7 @@ class Writers:
         crash in between leaves a row missing, which the rerun adds). OutputError on a
         write that failed; a sidecar or row already there is kept unless overwrite."""
         replace = self.overwrite or source.kind == "stdin"  # stdin.txt: what was piped last
+        result = result.cleaned()  # no control character reaches a file (issue 19, item 12)
         if self.sidecar is not None and (replace or not self._has_sidecar(source)):
             from kimi_vision_cli.output.sidecar import write_sidecar
 
