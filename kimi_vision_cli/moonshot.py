@@ -53,13 +53,22 @@ def is_k2(model: str) -> bool:
 
 # -- limits -------------------------------------------------------------------------------
 
-MB = 1024 * 1024
+# Moonshot's docs say "100 MB" (platform.kimi.ai/docs/api/files-upload: "Each file must
+# not exceed 100 MB") without saying which MB; we read it as 100 MiB (104,857,600 bytes),
+# the larger reading, and every message says MiB (issue 19, item 18).
+MB = 1024 * 1024  # a mebibyte (MiB)
 BODY_LIMIT = 100 * MB  # one request body
 FILE_LIMIT = 100 * MB  # one uploaded file
 MAX_FILES = 1000  # files per account
 STORAGE_LIMIT = 10 * 1024 * MB  # bytes per account
 IMAGE_RECOMMENDED = (4096, 2160)  # landscape; a portrait image fits 2160x4096
 VIDEO_RECOMMENDED = (2048, 1080)
+
+
+def mib(size: int) -> str:
+    """A byte count as messages show it: `100.2 MiB` (never "MB" for 2**20 bytes)."""
+    return f"{size // MB} MiB" if size % MB == 0 else f"{size / MB:.1f} MiB"
+
 
 # The Batch API's models: "Batch API currently only supports the kimi-k2.5 model"
 # (platform.kimi.ai/docs/guide/use-batch-api, read 2026-11). batch submit refuses others

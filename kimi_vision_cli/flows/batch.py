@@ -34,7 +34,7 @@ from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.flows.prepare import prepare_source
 from kimi_vision_cli.flows.send import check_answer, send_body
 from kimi_vision_cli.inputs.discover import Source, display_name, valid_id
-from kimi_vision_cli.moonshot import BATCH_DEFAULT_MODEL, BATCH_MODELS, FILE_LIMIT, MB
+from kimi_vision_cli.moonshot import BATCH_DEFAULT_MODEL, BATCH_MODELS, FILE_LIMIT, MB, mib
 from kimi_vision_cli.output.records import Result, Submitted
 from kimi_vision_cli.plan import plan
 from kimi_vision_cli.settings import cache_dir
@@ -87,9 +87,10 @@ def _lines(sources: Iterable[Source], ctx: Context) -> Iterator[tuple[str, Sourc
                 custom_id,
                 source,
                 InputError(
-                    "one request is over the batch file's 100 MB limit",
+                    f"one request is over the batch file's {mib(MAX_FILE_BYTES)} limit",
                     input=source.display,
-                    hint="lower --max-size, or use describe (which can upload media)",
+                    hint="lower --max-size for images, --downscale-video for videos, "
+                    "or use describe (which can upload media)",
                 ),
             )
             continue
