@@ -48,6 +48,7 @@ class PreparedImage:
     rotated: bool = False
     converted: bool = False
     stripped: list[str] = field(default_factory=list)
+    color_converted: str | None = None  # "cmyk-icc" | "cmyk": a CMYK image sent as sRGB (media/colour.py)
 
 
 @dataclass(frozen=True)
@@ -186,11 +187,12 @@ def _prepare_decoded(  # type: ignore[no-untyped-def]
     target = fit_within(upright, opts.max_size) if opts.resize else upright
     needs_resize = target != upright
     meta = [] if opts.keep_metadata else _metadata_kinds(img, fmt, data)
+    cmyk = img.mode == "CMYK"  # four channels many decoders mishandle: sent as sRGB (issue 19, item 15)
 
-    if not (needs_convert or needs_rotate or needs_resize or meta or fmt == "MPO"):
+    if not (needs_convert or needs_rotate or needs_resize or meta or fmt == "MPO" or cmyk):
         return result  # byte for byte: nothing to change
 
-    if fmt in _CONTAINER_STRIP and _FORMAT_MIME.get(out_format) == result.mime:
+    if fmt in _CONTAINER_STRIP and _FORMAT_MIME.get(out_format) == result.mime and not cmyk:
         if not (needs_convert or needs_rotate or needs_resize):
             # Only metadata to drop: cut it at the container level, keep the pixels' bytes.
             if not opts.keep_metadata:
@@ -206,6 +208,10 @@ def _prepare_decoded(  # type: ignore[no-untyped-def]
     if needs_rotate:
         img = ImageOps.exif_transpose(img)
         result.rotated = True
+    if cmyk:
+        from kimi_vision_cli.media.colour import cmyk_to_rgb
+
+        img, result.color_converted = cmyk_to_rgb(img)
     if needs_resize:
         result.resized = True
     result.data = _encode(img, out_format, target, keep_metadata=opts.keep_metadata, frames=frames)

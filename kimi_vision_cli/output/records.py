@@ -22,6 +22,7 @@ SEGMENT_KEYS = ("start", "end", "text", "usage")
 MEDIA_KEYS = (
     "mime", "width", "height", "original_width", "original_height", "transport", "file_id",
     "bytes", "original_bytes", "original_mime", "resized", "rotated", "converted", "stripped",
+    "color_converted",  # issue 19, item 15: "cmyk-icc" | "cmyk" | null
 )  # fmt: skip
 
 
