@@ -165,6 +165,12 @@ def _svg(tmp: Path) -> str:
     return "logo.svg"
 
 
+def _xcf(tmp: Path) -> str:
+    """A GIMP XCF header: an image type to libmagic, a format Pillow cannot read."""
+    (tmp / "layers.xcf").write_bytes(b"gimp xcf v011\0" + bytes(12) + bytes(100))
+    return "layers.xcf"
+
+
 def _bad_ihdr(tmp: Path) -> str:
     """A PNG with valid CRCs whose IHDR asks for bit depth 7: no decoder knows it."""
     import struct
@@ -258,6 +264,7 @@ HOSTILE = [
     Scenario("png-bad-crc", _bad_file(_bad_crc), 2),
     Scenario("png-bad-ihdr", _bad_file(_bad_ihdr, ("--convert",)), 2),
     Scenario("svg-convert", _bad_file(_svg, ("--convert",)), 2),
+    Scenario("xcf-convert", _bad_file(_xcf, ("--convert",)), 2),
     Scenario("svg", _bad_file(_svg), 2),
     Scenario("bomb", _bad_file(_bomb), 2),
     Scenario("symlink-loop", _bad_file(_loop), 2),

@@ -133,10 +133,12 @@ def prepare_image(data: bytes, mime: str, opts: ImageOptions, *, name: str | Non
         ) from None
     except UnidentifiedImageError:
         # Pillow's message holds a Python repr (`<_io.BytesIO object at 0x...>`): never shown.
+        known = mime in _MIME_FORMAT  # a PNG/JPEG/WebP/GIF by its signature: a damaged one
         raise InputError(
-            f"cannot decode image ({mime}): Pillow cannot read it as any image format it knows",
+            f"cannot decode image ({mime}): "
+            + ("its header is damaged or not one Pillow reads" if known else "not a format Pillow can read"),
             input=name,
-            hint="is the file complete? Else convert it to PNG or JPEG first",
+            hint="is the file complete? Re-export it" if known else "export it as PNG or JPEG first",
         ) from None
     except _PILLOW_ERRORS as exc:
         raise InputError(
