@@ -61,6 +61,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+# Moonshot says "100 MB" without saying which; read as 100 MiB, as moonshot.py does.
 BODY_LIMIT = 100 * 1024 * 1024
 K2 = {"kimi-k2.6", "kimi-k2.5"}
 V1_VISION = {
