@@ -92,3 +92,10 @@ def test_unknown_sizes_of_a_live_recording_are_walked() -> None:
 @pytest.mark.parametrize("junk", [b"", b"\x1a\x45\xdf\xa3", b"\x1a\x45\xdf\xa3\x00\x00", b"\xff" * 64])
 def test_junk_is_left_as_it_is(junk: bytes) -> None:
     assert strip_webm_metadata(junk) == (junk, [])
+
+
+def test_the_recording_date_goes_too() -> None:
+    original = video_bytes(fmt="webm", codec="libvpx-vp9", metadata={"creation_time": "2024-05-06T07:08:09Z"})
+    assert "creation_time" in decoded(original)[0]  # FFmpeg writes it as Info's DateUTC
+    out, kinds = strip_webm_metadata(original)
+    assert kinds == ["metadata"] and "creation_time" not in decoded(bytes(out))[0]
