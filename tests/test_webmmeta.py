@@ -44,6 +44,10 @@ def test_title_comment_and_location_are_voided_in_place() -> None:
     assert len(sent) == len(original) and b"TestCam" not in sent and b"48.8584" not in sent
     sent_tags, sent_frames = decoded(sent)
     assert sent_frames == frames and not any("TestCam" in v or PLACE in v for v in sent_tags.values())
+    # no SeekHead entry points at the voided Tags any more (a reader would seek to a Void)
+    (seekhead,) = [(b, e) for k, _, b, e in level1(sent) if k == 0x114D9B74]
+    assert b"\x12\x54\xc3\x67" in original[seekhead[0] : seekhead[1]]
+    assert b"\x12\x54\xc3\x67" not in sent[seekhead[0] : seekhead[1]]
     # the clusters (the samples) are the same bytes
     clusters = [(s, e) for k, s, _, e in level1(original) if k == CLUSTER]
     assert clusters and all(sent[s:e] == original[s:e] for s, e in clusters)
