@@ -189,7 +189,9 @@ def _prepare_decoded(  # type: ignore[no-untyped-def]
     target = fit_within(upright, opts.max_size) if opts.resize else upright
     needs_resize = target != upright
     meta = [] if opts.keep_metadata else _metadata_kinds(img, fmt, data)
-    cmyk = img.mode == "CMYK"  # four channels many decoders mishandle: sent as sRGB (issue 19, item 15)
+    # Four channels many decoders mishandle: sent as sRGB (issue 19, item 15). Frames of an
+    # animation are converted one by one in _encode.
+    cmyk = img.mode == "CMYK" and frames == 1
 
     if not (needs_convert or needs_rotate or needs_resize or meta or fmt == "MPO" or cmyk):
         return result  # byte for byte: nothing to change
