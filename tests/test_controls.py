@@ -29,7 +29,7 @@ RAW = ("\x1b]0;", "\x1b[2J", "\x07", "\x9b", "\x08")
 def test_strip_and_show_controls() -> None:
     assert strip_controls(HOSTILE) == STRIPPED
     shown = show_controls(HOSTILE)
-    assert SHOWN in shown and "\\x1b[2J" in shown and "\\x9b31m" in shown and "\\x0d\n" in shown
+    assert SHOWN in shown and "\\x1b[2J" in shown and "\\x9b31m" in shown and "end\nnext" in shown
     assert not any(c in shown for c in RAW) and "\tline" in shown
     assert strip_controls("plain\ttext\n") == "plain\ttext\n" and show_controls("é ü 日本") == "é ü 日本"
     assert strip_in({"alt\x1b": ["a\x07b", 3, None]}) == {"alt": ["ab", 3, None]}

@@ -30,10 +30,11 @@ def strip_controls(text: str) -> str:
 
 
 def show_controls(text: str) -> str:
-    """The text with each C0/C1 control other than newline and tab spelled `\\xNN`."""
+    """The text with each C0/C1 control other than newline and tab spelled `\\xNN`; a
+    CR before a newline is a line end, not shown."""
     if not _CONTROL.search(text):
         return text
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text.replace("\r\n", "\n"))
 
 
 def strip_in(value: T) -> T:
