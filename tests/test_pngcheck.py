@@ -1,4 +1,5 @@
-"""PNG chunk CRCs are checked before Pillow decodes (issue 19, item 14)."""
+"""Images refused cleanly: PNG chunk CRCs checked before Pillow decodes (issue 19, item 14),
+and Pillow's reasons shown without Python reprs (item 16)."""
 
 from __future__ import annotations
 
@@ -41,3 +42,14 @@ def test_a_cut_file_and_other_formats_are_left_to_the_decoder() -> None:
     data = image_bytes(30, 20, "PNG")
     check_png_crcs(data[: len(data) // 2])  # truncated: Pillow reports it
     check_png_crcs(animated_gif())
+
+
+def test_pillow_reasons_never_show_a_python_repr() -> None:
+    """Issue 19, item 16: Pillow names the BytesIO it was given in some messages."""
+    from kimi_vision_cli.media.image import pillow_reason
+
+    assert pillow_reason(OSError("cannot identify image file <_io.BytesIO object at 0x7f60a20b9fd0>")) == (
+        "cannot identify image file"
+    )
+    assert pillow_reason(SyntaxError("broken PNG file")) == "broken PNG file"
+    assert pillow_reason(IndexError()) == "IndexError"

@@ -9,6 +9,7 @@ marker level so its pixels are never re-encoded.
 from __future__ import annotations
 
 import io
+import re
 import struct
 import threading
 import warnings
@@ -32,6 +33,15 @@ _PILLOW_ERRORS = (
     ZeroDivisionError, struct.error, OverflowError, RecursionError,
     AttributeError,  # a mutated EXIF tag of the wrong type: "'IFDRational' object has no attribute 'encode'"
 )  # fmt: skip
+
+
+_REPR = re.compile(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+def pillow_reason(exc: BaseException) -> str:
+    """Pillow's message without the Python reprs some carry (`<_io.BytesIO object at
+    0x7f...>`, issue 19, item 16): the user gave a file, not an object."""
+    return _REPR.sub("", str(exc)).strip() or type(exc).__name__
 
 
 @dataclass
@@ -142,7 +152,7 @@ def prepare_image(data: bytes, mime: str, opts: ImageOptions, *, name: str | Non
         ) from None
     except _PILLOW_ERRORS as exc:
         raise InputError(
-            f"cannot decode image ({mime}): {exc or type(exc).__name__}",
+            f"cannot decode image ({mime}): {pillow_reason(exc)}",
             input=name,
             hint="is the file complete?",
         ) from None
@@ -167,7 +177,7 @@ def prepare_image(data: bytes, mime: str, opts: ImageOptions, *, name: str | Non
     except _PILLOW_ERRORS as exc:
         # Corrupt metadata or frames can fail late (EXIF parse, transpose, re-encode).
         raise InputError(
-            f"cannot decode image ({mime}): {exc or type(exc).__name__}",
+            f"cannot decode image ({mime}): {pillow_reason(exc)}",
             input=name,
             hint="is the file complete?",
         ) from None
