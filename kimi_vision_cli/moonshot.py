@@ -62,7 +62,10 @@ PARTIAL_MODE_EXCLUDES = ("--json-mode", "--schema")
 
 # -- limits -------------------------------------------------------------------------------
 
-MB = 1024 * 1024
+# Moonshot's docs say "100 MB" (platform.kimi.ai/docs/api/files-upload: "Each file must
+# not exceed 100 MB") without saying which MB; we read it as 100 MiB (104,857,600 bytes),
+# the larger reading, and every message says MiB (issue 19, item 18).
+MB = 1024 * 1024  # a mebibyte (MiB)
 BODY_LIMIT = 100 * MB  # one request body
 FILE_LIMIT = 100 * MB  # one uploaded file
 MAX_FILES = 1000  # files per account
@@ -75,6 +78,11 @@ BATCH_DISCOUNT = 0.6
 BATCH_WINDOW_HOURS = (12, 7 * 24)  # completion_window 12h..7d
 BATCH_METADATA_PAIRS = 16  # metadata: up to 16 pairs, keys <= 64, values <= 512 characters
 BATCH_METADATA_KEY, BATCH_METADATA_VALUE = 64, 512
+
+
+def mib(size: int) -> str:
+    """A byte count as messages show it: `100.2 MiB` (never "MB" for 2**20 bytes)."""
+    return f"{size // MB} MiB" if size % MB == 0 else f"{size / MB:.1f} MiB"
 
 
 # -- rate tiers ---------------------------------------------------------------------------

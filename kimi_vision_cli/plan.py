@@ -23,7 +23,7 @@ from typing import Any
 
 from kimi_vision_cli import schema as schemas
 from kimi_vision_cli.errors import InputError, UsageError
-from kimi_vision_cli.moonshot import BODY_LIMIT, DEFAULT_MODEL, FILE_LIMIT, Model
+from kimi_vision_cli.moonshot import BODY_LIMIT, DEFAULT_MODEL, FILE_LIMIT, Model, mib
 from kimi_vision_cli.settings import Settings
 
 DEFAULT_PROMPTS = {
@@ -76,9 +76,19 @@ class Prepared:
 # -- the transport decision --------------------------------------------------------------
 
 
+def shrink_hint(kinds: Sequence[str]) -> str:
+    """How to make these media smaller: --max-size bounds images only, videos have their
+    own options (issue 19, item 18)."""
+    image, video = "lower --max-size", "use --downscale-video (describe: or --segment)"
+    if "video" not in kinds:
+        return image
+    return video if "image" not in kinds else f"{image} for images, {video} for videos"
+
+
 def choose_uploads(
-    inline_sizes: list[int], *, mode: str = "auto", fixed: int = 0, limit: int = BODY_LIMIT
-) -> set[int]:
+    inline_sizes: list[int], *, mode: str = "auto", fixed: int = 0, limit: int = BODY_LIMIT,
+    kinds: Sequence[str] = (),
+) -> set[int]:  # fmt: skip
     """Indices of the media to upload.
 
     `inline_sizes[i]` is what part i adds to the body when inlined (base64 included);
@@ -92,8 +102,8 @@ def choose_uploads(
         return set()
     if mode == "never":
         raise InputError(
-            f"request body would be {(total + fixed) / 2**20:.1f} MB, over Moonshot's 100 MB limit",
-            hint="use --upload auto or --upload always, or lower --max-size",
+            f"request body would be {mib(total + fixed)}, over Moonshot's {mib(limit)} limit",
+            hint=f"use --upload auto or --upload always, or {shrink_hint(kinds)}",
         )
     chosen: set[int] = set()
     for i in sorted(range(len(inline_sizes)), key=lambda i: -inline_sizes[i]):
@@ -104,12 +114,17 @@ def choose_uploads(
     return chosen
 
 
-def check_file_size(size: int, name: str) -> None:
+def check_file_size(size: int, name: str, kind: str = "video") -> None:
     if size > UPLOAD_LIMIT:
+        hint = (
+            "lower --max-size (or drop --no-resize)"
+            if kind == "image"
+            else "shorten it or use --downscale-video (describe: or --segment)"
+        )
         raise InputError(
-            f"{size / 2**20:.1f} MB after preparation, over Moonshot's 100 MB file limit",
+            f"{mib(size)} after preparation, over Moonshot's {mib(UPLOAD_LIMIT)} file limit",
             input=name,
-            hint="shorten or downscale it first (see --downscale-video)",
+            hint=hint,
         )
 
 
@@ -330,13 +345,13 @@ def plan(
         fixed = len(text.encode()) + len((settings.system or "").encode()) + len((prefix or "").encode())
         fixed += len(json.dumps(list(history), ensure_ascii=False).encode()) if history else 0
         sizes = [p.ref.inline_size if p.ref.data is not None else 0 for p in media]
-        picked = choose_uploads(sizes, mode=settings.upload, fixed=fixed)
+        picked = choose_uploads(sizes, mode=settings.upload, fixed=fixed, kinds=kinds)
         chosen = {i for i in picked if media[i].ref.data is not None}
     # Every size check before the first upload: a refused file must not leave others behind.
     for i in sorted(chosen):
         data = media[i].ref.data
         assert data is not None
-        check_file_size(len(data), media[i].input)
+        check_file_size(len(data), media[i].input, media[i].ref.kind)
     placed = tuple(_placed(p, i in chosen) for i, p in enumerate(media))
     return Planned(
         input=label if label is not None else ", ".join(p.input for p in media),

@@ -50,7 +50,7 @@ class Settings:
     dry_run: bool = False
     concurrency: int = _d("concurrency")
     max_cost: float | None = None  # --max-cost: no request starts once the money spent reaches it
-    max_memory: int = _d("max_memory")  # MB of prepared media held by the requests in flight
+    max_memory: int = _d("max_memory")  # MiB of prepared media held by the requests in flight
     retries: int = _d("retries")
     timeout: float = _d("timeout")
     verbose: bool = False

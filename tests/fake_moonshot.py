@@ -67,6 +67,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+# Moonshot says "100 MB" without saying which; read as 100 MiB, as moonshot.py does.
 BODY_LIMIT = 100 * 1024 * 1024
 K2 = {"kimi-k2.6"}
 K3 = {"kimi-k3"}
@@ -158,6 +159,7 @@ class FakeState:
     max_files: int = 1000  # Moonshot's per-account file count; tests lower it
     batches: dict[str, dict[str, Any]] = field(default_factory=dict)
     answers: deque[str] = field(default_factory=deque)  # the next completions' raw text, in order
+    reasonings: deque[str] = field(default_factory=deque)  # the next thinking completions' reasoning
     limits: Limits | None = None  # rate limits enforced on chat completions (None: unlimited)
     starts: deque[tuple[float, int]] = field(default_factory=deque)  # (when, tokens) of accepted chats
     tokens_today: int = 0
@@ -544,6 +546,9 @@ def compose_answer(body: dict[str, Any], state: FakeState) -> tuple[list[str], s
     )
     reasoning = f"Looking at the media ({body.get('reasoning_effort', 'max')}). " if model in K3 else ""
     reasoning = reasoning or ("Looking at the media. " if thinking else "")
+    with state.lock:
+        if thinking and state.reasonings:
+            reasoning = state.reasonings.popleft()
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     words = text.split(" ")
     finish = "stop"

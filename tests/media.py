@@ -103,3 +103,57 @@ def timed_video(
         for packet in stream.encode():
             container.mux(packet)
     return out.getvalue()
+
+
+def cmyk_icc_profile(lab: tuple[float, float, float] = (60.0, 40.0, 20.0)) -> bytes:
+    """A minimal ICC v2 CMYK output profile (lut16 A2B0/B2A0, PCS Lab) that maps every CMYK
+    colour to one Lab colour: an effect no plain CMYK-to-RGB formula gives, so a test sees
+    whether the profile was used. No CMYK profile ships with the test machine."""
+    import struct
+
+    def s15(x: float) -> bytes:
+        return struct.pack(">i", round(x * 65536))
+
+    lum, a, b = lab
+    enc = (round(lum / 100 * 0xFF00), round((a + 128) * 256), round((b + 128) * 256))  # v2 Lab encoding
+
+    def lut(inp: int, out: int, value: tuple[int, ...]) -> bytes:
+        head = b"mft2" + b"\0" * 4 + bytes([inp, out, 2, 0])
+        matrix = b"".join(s15(1.0 if i % 4 == 0 else 0.0) for i in range(9))
+        tables = struct.pack(">HH", 2, 2) + struct.pack(">HH", 0, 65535) * inp
+        return (
+            head
+            + matrix
+            + tables
+            + struct.pack(f">{out}H", *value) * 2**inp
+            + struct.pack(">HH", 0, 65535) * out
+        )
+
+    text = b"test CMYK\0"
+    desc = b"desc" + b"\0" * 4 + struct.pack(">I", len(text)) + text + b"\0" * 78
+    wtpt = b"XYZ " + b"\0" * 4 + s15(0.9642) + s15(1.0) + s15(0.8249)
+    tags = [
+        (b"desc", desc),
+        (b"wtpt", wtpt),
+        (b"A2B0", lut(4, 3, enc)),
+        (b"B2A0", lut(3, 4, (0, 0, 0, 32768))),
+    ]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for sig, data in tags:
+        data += b"\0" * (-len(data) % 4)
+        table += sig + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    header = (
+        struct.pack(">I", offset + len(body)) + b"\0" * 4 + struct.pack(">I", 0x02100000) + b"prtrCMYKLab "
+        + b"\0" * 12 + b"acsp" + b"\0" * 28 + s15(0.9642) + s15(1.0) + s15(0.8249) + b"\0" * 48
+    )  # fmt: skip
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+def cmyk_jpeg(w: int = 40, h: int = 30, *, icc: bytes | None = None) -> bytes:
+    """A pure-cyan CMYK JPEG, with an embedded ICC profile when given."""
+    out = io.BytesIO()
+    extra = {"icc_profile": icc} if icc else {}
+    Image.new("CMYK", (w, h), (255, 0, 0, 0)).save(out, format="JPEG", quality=95, **extra)
+    return out.getvalue()

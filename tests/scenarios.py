@@ -121,9 +121,11 @@ def _fault(*faults: Fault, args: tuple[str, ...] = ()) -> Callable[[Path, FakeMo
     return setup
 
 
-def _bad_file(make: Callable[[Path], str]) -> Callable[[Path, FakeMoonshot, str], list[str]]:
+def _bad_file(
+    make: Callable[[Path], str], args: tuple[str, ...] = ()
+) -> Callable[[Path, FakeMoonshot, str], list[str]]:
     def setup(tmp: Path, fake: FakeMoonshot, web: str) -> list[str]:
-        return ["-j", "1", make(tmp), good(tmp)]
+        return ["-j", "1", *args, make(tmp), good(tmp)]
 
     return setup
 
@@ -144,6 +146,43 @@ def _truncated(tmp: Path) -> str:
     data = image_bytes(200, 150, "PNG")
     (tmp / "cut.png").write_bytes(data[: len(data) // 2])
     return "cut.png"
+
+
+def _bad_crc(tmp: Path) -> str:
+    """A PNG whose IDAT has one byte changed and its CRC left: Pillow decodes it anyway."""
+    data = bytearray(image_bytes(40, 30, "PNG"))
+    at = data.index(b"IDAT") + 4 + 10
+    data[at] ^= 0x01
+    (tmp / "flipped.png").write_bytes(bytes(data))
+    return "flipped.png"
+
+
+def _svg(tmp: Path) -> str:
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>'
+    )
+    (tmp / "logo.svg").write_text(svg)
+    return "logo.svg"
+
+
+def _xcf(tmp: Path) -> str:
+    """A GIMP XCF header: an image type to libmagic, a format Pillow cannot read."""
+    (tmp / "layers.xcf").write_bytes(b"gimp xcf v011\0" + bytes(12) + bytes(100))
+    return "layers.xcf"
+
+
+def _bad_ihdr(tmp: Path) -> str:
+    """A PNG with valid CRCs whose IHDR asks for bit depth 7: no decoder knows it."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", 10, 10, 7, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 310))
+    (tmp / "odd.png").write_bytes(png + chunk(b"IEND", b""))
+    return "odd.png"
 
 
 def bomb_png(w: int = 100_000, h: int = 100_000) -> bytes:
@@ -222,6 +261,11 @@ HOSTILE = [
     Scenario("empty", _bad_file(_empty), 2),
     Scenario("text-named-png", _bad_file(_text_png), 2),
     Scenario("truncated", _bad_file(_truncated), 2),
+    Scenario("png-bad-crc", _bad_file(_bad_crc), 2),
+    Scenario("png-bad-ihdr", _bad_file(_bad_ihdr, ("--convert",)), 2),
+    Scenario("svg-convert", _bad_file(_svg, ("--convert",)), 2),
+    Scenario("xcf-convert", _bad_file(_xcf, ("--convert",)), 2),
+    Scenario("svg", _bad_file(_svg), 2),
     Scenario("bomb", _bad_file(_bomb), 2),
     Scenario("symlink-loop", _bad_file(_loop), 2),
     Scenario("fifo", _bad_file(_fifo), 2),

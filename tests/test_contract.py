@@ -13,6 +13,7 @@ RESULT_KEYS = ["input", "model", "text", "reasoning", "finish_reason", "usage", 
 MEDIA_KEYS = [
     "mime", "width", "height", "original_width", "original_height", "transport", "file_id",
     "bytes", "original_bytes", "original_mime", "resized", "rotated", "converted", "stripped",
+    "color_converted",
 ]  # fmt: skip
 
 

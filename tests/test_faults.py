@@ -107,6 +107,8 @@ def test_413_html_points_at_upload(kv, fake, tmp_path: Path) -> None:
     assert r.returncode == 2, r.stderr
     line = one_error_line(r.stderr)
     assert "--upload" in line
+    # The unit is the one computed (MiB), and --max-size is not offered for videos alone.
+    assert "100 MiB" in line and "--downscale-video" in line and "--max-size for images" in line
     assert "<html" not in r.stderr.lower() and "<h1>" not in r.stderr and r.stdout == ""
 
 

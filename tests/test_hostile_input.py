@@ -21,6 +21,11 @@ EXPECTED = {
     "empty": "empty.png: file is empty",
     "text-named-png": "notes.png: unsupported type text/plain",
     "truncated": "cut.png: cannot decode image",
+    "png-bad-crc": "flipped.png: cannot decode image (image/png): the IDAT chunk at byte",
+    "png-bad-ihdr": "odd.png: cannot decode image (image/png): its header is damaged or not one Pillow reads",
+    "svg-convert": "logo.svg: unsupported type image/svg+xml: a vector image, which kimi-vision cannot rasterise — render it to PNG first",
+    "svg": "logo.svg: unsupported type image/svg+xml: a vector image",
+    "xcf-convert": "layers.xcf: cannot decode image (image/x-xcf): not a format Pillow can read — export it as PNG",
     "bomb": "bomb.png: image has too many pixels",
     "symlink-loop": "loop-a.png: symbolic link loop",
     "fifo": "pipe.png: not a regular file",
@@ -52,6 +57,7 @@ def test_bad_input_one_line_exit_2_good_one_still_described(kv, fake, tmp_path: 
     (line,) = error_lines(r.stderr)
     assert EXPECTED[scenario.name] in line, line
     assert "Traceback" not in r.stderr
+    assert " object at 0x" not in line and "--convert" not in line, "no Python repr, no hint that cannot help"
     assert CAPTION in r.stdout, "the good input must still be processed"
     assert len(fake.chat_requests) == 1  # nothing was sent for the bad one
 

@@ -57,8 +57,22 @@ def test_always_uploads_every_part() -> None:
 def test_never_refuses_an_oversized_body_naming_the_limit() -> None:
     with pytest.raises(InputError) as info:
         planning.choose_uploads([70 * MB, 70 * MB], mode="never")
-    assert "100 MB" in info.value.message
+    assert "140 MiB, over Moonshot's 100 MiB limit" in info.value.message
     assert info.value.exit_code == ExitCode.BAD_INPUT
+
+
+@pytest.mark.parametrize(
+    ("kinds", "has", "lacks"),
+    [
+        (["video", "video"], "--downscale-video", "--max-size"),  # issue 19, item 18: not an image option
+        (["image", "image"], "--max-size", "--downscale-video"),
+        (["image", "video"], "--max-size for images, use --downscale-video", "MB"),
+    ],
+)
+def test_never_names_the_way_to_shrink_what_was_given(kinds: list[str], has: str, lacks: str) -> None:
+    with pytest.raises(InputError) as info:
+        planning.choose_uploads([70 * MB, 70 * MB], mode="never", kinds=kinds)
+    assert has in (info.value.hint or "") and lacks not in (info.value.hint or "")
 
 
 def test_never_is_fine_under_the_limit() -> None:
@@ -68,8 +82,14 @@ def test_never_is_fine_under_the_limit() -> None:
 def test_check_file_size() -> None:
     planning.check_file_size(100 * MB, "ok.mp4")
     with pytest.raises(InputError) as info:
-        planning.check_file_size(100 * MB + 1, "big.mp4")
-    assert info.value.input == "big.mp4" and "100 MB" in info.value.message
+        planning.check_file_size(105_015_014, "big.mp4")
+    # 105,015,014 bytes are 100.2 MiB (105.0 MB): the unit printed is the one computed
+    assert info.value.input == "big.mp4"
+    assert info.value.message == "100.2 MiB after preparation, over Moonshot's 100 MiB file limit"
+    assert "--downscale-video" in (info.value.hint or "") and "--max-size" not in (info.value.hint or "")
+    with pytest.raises(InputError) as info:
+        planning.check_file_size(105_015_014, "big.png", "image")
+    assert "--max-size" in (info.value.hint or "") and "--downscale-video" not in (info.value.hint or "")
 
 
 # -- the plan: body shape ---------------------------------------------------------------------
@@ -186,6 +206,7 @@ def test_an_upload_over_the_file_limit_is_refused_by_the_plan(monkeypatch: pytes
     monkeypatch.setattr(planning, "UPLOAD_LIMIT", len(small.ref.data or b""))
     with pytest.raises(InputError) as info:
         plan([small, big], None, Settings(upload="always"))
-    assert info.value.input == "big.png" and "100 MB file limit" in info.value.message
+    assert info.value.input == "big.png" and "MiB file limit" in info.value.message
+    assert "--max-size" in (info.value.hint or "")
     # inline, the same media are fine: the file limit is for uploads
     assert plan([small, big], None, Settings(upload="never")).uploads == frozenset()

@@ -247,6 +247,26 @@ def test_video_location_stripped_without_touching_samples(
     assert media["bytes"] == media["original_bytes"] == len(original)
 
 
+def test_webm_title_comment_and_location_stripped(kv, fake, tmp_path: Path) -> None:
+    """Issue 19, item 17: WebM keeps them in Info and Tags, voided in place."""
+    original = video_bytes(
+        fmt="webm",
+        codec="libvpx-vp9",
+        metadata={"title": "TestCam trip", "comment": "TestCam", "location": PLACE},
+    )
+    tags, frames = video_tags(original)
+    assert tags["title"] == "TestCam trip" and tags["LOCATION"] == PLACE
+    (tmp_path / "clip.webm").write_bytes(original)
+    r = kv("describe", "--format", "jsonl", "clip.webm")
+    assert r.returncode == 0, r.stderr
+    sent = sent_video(fake)
+    sent_tags, sent_frames = video_tags(sent)
+    assert not any(PLACE in v or "TestCam" in v for v in sent_tags.values()), sent_tags
+    assert b"TestCam" not in sent and b"48.8584" not in sent
+    assert sent_frames == frames and len(sent) == len(original)
+    assert jsonl(r.stdout)[0]["media"][0]["stripped"] == ["gps", "metadata"]
+
+
 def test_video_keep_metadata_sends_the_file_as_is(kv, fake, tmp_path: Path) -> None:
     original = video_bytes(fmt="mov", metadata={"location": PLACE})
     (tmp_path / "clip.mov").write_bytes(original)

@@ -201,7 +201,8 @@ def test_two_60mb_videos_make_one_request_under_100mb(kv, fake, two_60mb) -> Non
 def test_upload_never_with_an_oversized_body_is_exit_2(kv, fake, two_60mb) -> None:
     r = kv("ask", "What?", str(two_60mb[0]), str(two_60mb[1]), "--upload", "never")
     assert r.returncode == 2
-    assert "100 MB" in r.stderr and "--upload" in r.stderr
+    assert "over Moonshot's 100 MiB limit" in r.stderr and "--upload" in r.stderr
+    assert "--downscale-video" in r.stderr and "--max-size" not in r.stderr  # two videos: no image hint
     assert "413" not in r.stderr
     assert not fake.chat_requests and not uploads(fake)
 
@@ -212,7 +213,7 @@ def test_a_file_over_100mb_is_refused_before_any_upload(kv, fake, tmp_path: Path
     for args in (("ask", "What?", "a.png", str(big), "--upload", "always"), ("upload", str(big))):
         r = kv(*args)
         assert r.returncode == 2, r.stderr
-        assert "huge.mp4" in r.stderr and "100 MB file limit" in r.stderr
+        assert "huge.mp4" in r.stderr and "100 MiB file limit" in r.stderr
     assert not uploads(fake) and not fake.chat_requests
 
 

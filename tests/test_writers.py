@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -22,10 +21,10 @@ OTHER = provenance.of("kimi-k2.6", "Another prompt.", None, None)  # an earlier 
 
 
 def answer(text: str, data: dict[str, Any] | None = None) -> Any:
-    """What the writers read of a Result (output/records.py)."""
-    return SimpleNamespace(
-        input="a.png", text=text, data=data, to_dict=lambda: {"input": "a.png", "text": text, "data": data}
-    )
+    """A finished Result (output/records.py), as the writers get it."""
+    from kimi_vision_cli.output.records import Result
+
+    return Result(input="a.png", model="kimi-k2.6", text=text, data=data)
 
 
 @pytest.fixture

@@ -274,7 +274,8 @@ class MoonshotClient:
             err.hint = "free room with `kimi-vision files prune` (or `kimi-vision files delete ID...`)"
         elif "100mb" in text or "file size" in text:
             return InputError(
-                "over Moonshot's 100 MB file limit", hint="shorten or downscale it (see --downscale-video)"
+                "over Moonshot's 100 MiB file limit",
+                hint="lower --max-size for an image; shorten a video or use --downscale-video",
             )
         return err
 

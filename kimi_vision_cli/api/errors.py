@@ -198,8 +198,9 @@ class Translator:
             return AuthError(f"permission denied: {label}", hint="check the key's permissions")
         if status == 413:
             return InputError(
-                "request body too large for the API (over 100 MB)",
-                hint="use --upload auto (the default) or --upload always, or lower --max-size",
+                "request body too large for the API (over Moonshot's 100 MiB limit)",
+                hint="use --upload auto (the default) or --upload always, or lower --max-size "
+                "for images, use --downscale-video (describe: or --segment) for videos",
             )
         if status == 429 and kind == QUOTA:
             return QuotaError(

@@ -35,7 +35,15 @@ from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.flows.prepare import prepare_source
 from kimi_vision_cli.flows.send import check_answer, send_body
 from kimi_vision_cli.inputs.discover import Source, display_name, valid_id
-from kimi_vision_cli.moonshot import BATCH_DISCOUNT, BATCH_WINDOW_HOURS, FILE_LIMIT, MB, MODELS, price_for
+from kimi_vision_cli.moonshot import (
+    BATCH_DISCOUNT,
+    BATCH_WINDOW_HOURS,
+    FILE_LIMIT,
+    MB,
+    MODELS,
+    mib,
+    price_for,
+)
 from kimi_vision_cli.output.records import Cost, Result, Submitted
 from kimi_vision_cli.plan import plan
 from kimi_vision_cli.provenance import Provenance
@@ -110,9 +118,10 @@ def _lines(sources: Iterable[Source], ctx: Context) -> Iterator[tuple[str, Sourc
                 cid,
                 source,
                 InputError(
-                    "one request is over the batch file's 100 MB limit",
+                    f"one request is over the batch file's {mib(MAX_FILE_BYTES)} limit",
                     input=source.display,
-                    hint="lower --max-size, or use describe (which can upload media)",
+                    hint="lower --max-size for images, --downscale-video for videos, "
+                    "or use describe (which can upload media)",
                 ),
             )
             continue

@@ -69,6 +69,7 @@ def _image(data: bytes, mime: str, ctx: Context, name: str) -> Prepared:
         "bytes": len(img.data), "original_bytes": img.original_bytes,
         "original_mime": img.original_mime, "resized": img.resized,
         "rotated": img.rotated, "converted": img.converted, "stripped": img.stripped,
+        "color_converted": img.color_converted,
     }  # fmt: skip
     return Prepared(name, MediaRef("image", img.mime, data=img.data), record)
 

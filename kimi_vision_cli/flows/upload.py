@@ -46,8 +46,8 @@ def upload_each(sources: Iterable[Source], ctx: Context, tally: Tally) -> Iterat
                 raise UsageError("already uploaded", input=source.display, hint="nothing to do")
             p = prepare_source(source, ctx)
             assert p.ref.data is not None
-            # Refused before any byte is sent: Moonshot caps one file at 100 MB.
-            check_file_size(len(p.ref.data), p.input)
+            # Refused before any byte is sent: Moonshot caps one file at 100 MiB.
+            check_file_size(len(p.ref.data), p.input, p.ref.kind)
             up = upload_prepared(p, ctx)
         except KimiVisionError as err:
             err = err.with_input(source.display)

@@ -9,6 +9,7 @@ marker level so its pixels are never re-encoded.
 from __future__ import annotations
 
 import io
+import re
 import struct
 import threading
 import warnings
@@ -34,6 +35,15 @@ _PILLOW_ERRORS = (
 )  # fmt: skip
 
 
+_REPR = re.compile(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+def pillow_reason(exc: BaseException) -> str:
+    """Pillow's message without the Python reprs some carry (`<_io.BytesIO object at
+    0x7f...>`, issue 19, item 16): the user gave a file, not an object."""
+    return _REPR.sub("", str(exc)).strip() or type(exc).__name__
+
+
 @dataclass
 class PreparedImage:
     data: bytes
@@ -48,6 +58,7 @@ class PreparedImage:
     rotated: bool = False
     converted: bool = False
     stripped: list[str] = field(default_factory=list)
+    color_converted: str | None = None  # "cmyk-icc" | "cmyk": a CMYK image sent as sRGB (media/colour.py)
 
 
 @dataclass(frozen=True)
@@ -107,6 +118,10 @@ def prepare_image(data: bytes, mime: str, opts: ImageOptions, *, name: str | Non
 
     _register_plugins(mime)
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    if mime == "image/png":
+        from kimi_vision_cli.media.pngcheck import check_png_crcs
+
+        check_png_crcs(data, name=name)
     try:
         img: Any = Image.open(io.BytesIO(data))
         # Checked before decoding: Pillow only warns below twice its own limit.
@@ -126,9 +141,18 @@ def prepare_image(data: bytes, mime: str, opts: ImageOptions, *, name: str | Non
             input=name,
             hint=f"the limit is {MAX_PIXELS:,} pixels",
         ) from None
-    except (UnidentifiedImageError, *_PILLOW_ERRORS) as exc:
+    except UnidentifiedImageError:
+        # Pillow's message holds a Python repr (`<_io.BytesIO object at 0x...>`): never shown.
+        known = mime in _MIME_FORMAT  # a PNG/JPEG/WebP/GIF by its signature: a damaged one
         raise InputError(
-            f"cannot decode image ({mime}): {exc or type(exc).__name__}",
+            f"cannot decode image ({mime}): "
+            + ("its header is damaged or not one Pillow reads" if known else "not a format Pillow can read"),
+            input=name,
+            hint="is the file complete? Re-export it" if known else "export it as PNG or JPEG first",
+        ) from None
+    except _PILLOW_ERRORS as exc:
+        raise InputError(
+            f"cannot decode image ({mime}): {pillow_reason(exc)}",
             input=name,
             hint="is the file complete?",
         ) from None
@@ -153,7 +177,7 @@ def prepare_image(data: bytes, mime: str, opts: ImageOptions, *, name: str | Non
     except _PILLOW_ERRORS as exc:
         # Corrupt metadata or frames can fail late (EXIF parse, transpose, re-encode).
         raise InputError(
-            f"cannot decode image ({mime}): {exc or type(exc).__name__}",
+            f"cannot decode image ({mime}): {pillow_reason(exc)}",
             input=name,
             hint="is the file complete?",
         ) from None
@@ -175,11 +199,14 @@ def _prepare_decoded(  # type: ignore[no-untyped-def]
     target = fit_within(upright, opts.max_size) if opts.resize else upright
     needs_resize = target != upright
     meta = [] if opts.keep_metadata else _metadata_kinds(img, fmt, data)
+    # Four channels many decoders mishandle: sent as sRGB (issue 19, item 15). Frames of an
+    # animation are converted one by one in _encode.
+    cmyk = img.mode == "CMYK" and frames == 1
 
-    if not (needs_convert or needs_rotate or needs_resize or meta or fmt == "MPO"):
+    if not (needs_convert or needs_rotate or needs_resize or meta or fmt == "MPO" or cmyk):
         return result  # byte for byte: nothing to change
 
-    if fmt in _CONTAINER_STRIP and _FORMAT_MIME.get(out_format) == result.mime:
+    if fmt in _CONTAINER_STRIP and _FORMAT_MIME.get(out_format) == result.mime and not cmyk:
         if not (needs_convert or needs_rotate or needs_resize):
             # Only metadata to drop: cut it at the container level, keep the pixels' bytes.
             if not opts.keep_metadata:
@@ -195,6 +222,10 @@ def _prepare_decoded(  # type: ignore[no-untyped-def]
     if needs_rotate:
         img = ImageOps.exif_transpose(img)
         result.rotated = True
+    if cmyk:
+        from kimi_vision_cli.media.colour import cmyk_to_rgb
+
+        img, result.color_converted = cmyk_to_rgb(img)
     if needs_resize:
         result.resized = True
     result.data = _encode(img, out_format, target, keep_metadata=opts.keep_metadata, frames=frames)

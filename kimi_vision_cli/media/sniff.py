@@ -45,6 +45,8 @@ MEDIA_EXTENSIONS = frozenset(
 )  # fmt: skip
 
 SNIFF_BYTES = 1 << 16
+# Vector formats: no pixels to send, and Pillow cannot draw them.
+VECTOR_MIMES = frozenset({"image/svg+xml", "image/svg"})
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,12 @@ def sniff(data: MediaBytes, *, convert: bool = False, name: str | None = None) -
         return MediaInfo(mime, "image")
     if mime in VIDEO_MIMES:
         return MediaInfo(mime, "video")
+    if mime in VECTOR_MIMES:  # Pillow draws no vectors: --convert cannot help (issue 19, item 16)
+        raise InputError(
+            f"unsupported type {mime}: a vector image, which kimi-vision cannot rasterise",
+            input=name,
+            hint="render it to PNG first (e.g. `rsvg-convert -o out.png in.svg`) and pass the PNG",
+        )
     if mime.startswith("image/") and convert:
         return MediaInfo(mime, "image")
     supported = ", ".join(m.split("/")[1] for m in IMAGE_MIMES + VIDEO_MIMES)

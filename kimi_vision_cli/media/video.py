@@ -180,6 +180,10 @@ def prepare_video(
     if not keep_metadata and mime in BMFF_MIMES:
         data, record["stripped"] = strip_bmff_metadata(data)
         record["bytes"] = len(data)  # same length: boxes are blanked in place
+    elif not keep_metadata and mime == "video/webm":
+        from kimi_vision_cli.media.webmmeta import strip_webm_metadata
+
+        data, record["stripped"] = strip_webm_metadata(data)  # elements voided in place
     if not available():
         if downscale_wanted and resize:
             raise UsageError("--downscale-video needs PyAV", input=name, hint=_INSTALL_HINT)

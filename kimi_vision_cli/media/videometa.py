@@ -17,8 +17,8 @@ import struct
 
 from kimi_vision_cli.media.buffers import MediaBytes
 
-# ISO BMFF family as sniff.py names it; other containers (WebM, AVI, ...) are sent as
-# they are: they have no common place for a location, see README "What it protects".
+# ISO BMFF family as sniff.py names it; WebM has its own stripper (webmmeta.py); other
+# containers (AVI, ...) are sent as they are: see docs/privacy.md "What is not removed".
 BMFF_MIMES = frozenset({"video/mp4", "video/quicktime", "video/3gpp"})
 
 _XMP_UUID = bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC")

@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 from kimi_vision_cli.errors import KimiVisionError
+from kimi_vision_cli.output.controls import show_controls, strip_controls
 from kimi_vision_cli.terminal import Terminal
 
 
@@ -64,6 +65,8 @@ class Diagnostics:
         self._line("kimi-vision: ", text, "dim")
 
     def reasoning(self, text: str) -> None:
+        # Model text: on a terminal its controls are shown (\x1b), elsewhere dropped (issue 19, item 12).
+        text = show_controls(text) if self.term.stderr_isatty else strip_controls(text)
         with self._lock:
             if self.term.stderr_isatty and self.term.color:
                 from rich.text import Text

@@ -6,12 +6,13 @@ tests/test_contract.py, tests/test_upload.py, tests/test_models.py and tests/tes
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from kimi_vision_cli.api.catalog import ModelInfo
 from kimi_vision_cli.errors import KimiVisionError
 from kimi_vision_cli.moonshot import Price
+from kimi_vision_cli.output.controls import strip_controls, strip_in
 
 # -- one input's answer: describe, ask, batch results ----------------------------------
 
@@ -21,6 +22,7 @@ SEGMENT_KEYS = ("start", "end", "text", "usage")
 MEDIA_KEYS = (
     "mime", "width", "height", "original_width", "original_height", "transport", "file_id",
     "bytes", "original_bytes", "original_mime", "resized", "rotated", "converted", "stripped",
+    "color_converted",  # issue 19, item 15: "cmyk-icc" | "cmyk" | null
 )  # fmt: skip
 
 
@@ -50,19 +52,34 @@ class Result:
     data: dict[str, Any] | None = None  # --schema: the answer parsed and validated
     structured: bool = False  # --schema was given: the record carries "data" (null on failure)
 
+    def cleaned(self) -> Result:
+        """A copy whose model text (text, reasoning, segments, data) holds no control
+        character but newline and tab: what JSON, sidecars and manifests are given
+        (output/controls.py; issue 19, item 12)."""
+        segments = self.segments
+        if segments is not None:
+            segments = [
+                {**s, "text": strip_controls(s["text"])} if isinstance(s.get("text"), str) else s
+                for s in segments
+            ]
+        return replace(
+            self, text=strip_controls(self.text), reasoning=strip_controls(self.reasoning),
+            segments=segments, data=strip_in(self.data),
+        )  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = asdict(self.cleaned())
         d.pop("skipped")
         d.pop("structured")
         d["error"] = error_record(self.error)
-        d["reasoning"] = self.reasoning or None
+        d["reasoning"] = d["reasoning"] or None
         d["media"] = [media_record(m) for m in self.media]
         d["cost"] = None if self.cost is None else self.cost.to_dict()
         out = {k: d[k] for k in RESULT_KEYS}
-        if self.segments is not None:
-            out["segments"] = [{k: s.get(k) for k in SEGMENT_KEYS} for s in self.segments]
+        if d["segments"] is not None:
+            out["segments"] = [{k: s.get(k) for k in SEGMENT_KEYS} for s in d["segments"]]
         if self.structured:
-            out["data"] = self.data
+            out["data"] = d["data"]
         return out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from kimi_vision_cli.output.controls import show_controls, strip_controls
 from kimi_vision_cli.output.diagnostics import Diagnostics
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.subtitles import labelled_text, subtitle_file
@@ -99,6 +100,7 @@ class PlainRenderer(Renderer):
 
     def content(self, text: str) -> None:
         self._end_reasoning()
+        text = strip_controls(text)  # piped: the text, never a control (issue 19, item 12)
         self.term.stdout.write(text)
         self.term.stdout.flush()
         self._wrote = True
@@ -147,7 +149,7 @@ class RichRenderer(PlainRenderer):
         from rich.markdown import Markdown
 
         self._end_reasoning()
-        self._buffer += text
+        self._buffer += show_controls(text)  # a terminal: shown as \x1b, never obeyed
         if self._live is None:
             self._live = Live(console=self.console, refresh_per_second=8, vertical_overflow="visible")
             self._live.start()
@@ -219,7 +221,7 @@ class SubtitleRenderer(Renderer):
     def end(self, result: Result) -> None:
         super().end(result)
         if result.error is None and result.segments:
-            self.term.stdout.write(subtitle_file(self.kind, result))
+            self.term.stdout.write(subtitle_file(self.kind, result.cleaned()))
             self.term.stdout.flush()
 
     def result(self, result: Result) -> None:

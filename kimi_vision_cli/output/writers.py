@@ -118,6 +118,7 @@ class Writers:
         crash in between leaves a row missing, which the rerun adds). OutputError on a
         write that failed; a sidecar or row already there is kept unless overwrite, or
         unless --on-exists stale redid this input: then both get the new answer."""
+        result = result.cleaned()  # no control character reaches a file (issue 19, item 12)
         side = self._sidecar_made(source) if self.sidecar is not None else None
         name = self.manifest.file_name(source) if self.manifest is not None else ""
         row = self.manifest.provenance(name) if self.manifest is not None else None

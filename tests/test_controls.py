@@ -1,0 +1,116 @@
+"""Model text cannot drive the terminal (issue 19, item 12): on a terminal, control
+characters in answers and reasoning are shown as `\\x1b`; pipes, JSON, sidecars and
+manifests keep the text without them (newline and tab stay)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from kimi_vision_cli.output.controls import show_controls, strip_controls, strip_in
+from tests.conftest import installed_command
+from tests.media import write_image
+
+# An OSC title change (ended by BEL), a screen clear, a C1 CSI, a backspace, a CRLF and a tab.
+HOSTILE = "Title \x1b]0;pwned\x07 then \x1b[2J cleared \x9b31m red\x08 end\r\nnext\tline"
+STRIPPED = "Title ]0;pwned then [2J cleared 31m red end\nnext\tline"
+SHOWN = "\\x1b]0;pwned\\x07"
+REASONING = "Thinking \x1b]0;thought\x07 hard"
+RAW = ("\x1b]0;", "\x1b[2J", "\x07", "\x9b", "\x08")
+
+
+def test_strip_and_show_controls() -> None:
+    assert strip_controls(HOSTILE) == STRIPPED
+    shown = show_controls(HOSTILE)
+    assert SHOWN in shown and "\\x1b[2J" in shown and "\\x9b31m" in shown and "end\nnext" in shown
+    assert not any(c in shown for c in RAW) and "\tline" in shown
+    assert strip_controls("plain\ttext\n") == "plain\ttext\n" and show_controls("é ü 日本") == "é ü 日本"
+    assert strip_in({"alt\x1b": ["a\x07b", 3, None]}) == {"alt": ["ab", 3, None]}
+
+
+def test_on_an_injected_terminal_answer_and_reasoning_are_shown_escaped(invoke, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    fake.state.answers.append(HOSTILE)
+    fake.state.reasonings.append(REASONING)
+    code, out, err = invoke("describe", str(tmp_path / "a.png"), "--show-thinking", tty=True)
+    assert code == 0, err
+    assert SHOWN in out and "\\x1b[2J" in out and "\\x9b31m" in out
+    assert "\\x1b]0;thought\\x07" in err
+    for raw in RAW:
+        assert raw not in out and raw not in err, repr(raw)
+
+
+def test_piped_and_written_text_never_carries_a_control(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    write_image(tmp_path / "b.png", 32, 24)
+    fake.state.answers.extend([HOSTILE, HOSTILE])
+    fake.state.reasonings.extend([REASONING, REASONING])
+    r = kv("describe", "-j", "1", "a.png", "--show-thinking", "--sidecar", "txt")
+    assert r.returncode == 0, r.stderr
+    assert STRIPPED in r.stdout and "Thinking ]0;thought hard" in r.stderr
+    assert (tmp_path / "a.png.txt").read_text() == STRIPPED + "\n"
+    r = kv("describe", "b.png", "--format", "jsonl", "--sidecar", "json", "--manifest", "m.jsonl")
+    assert r.returncode == 0, r.stderr
+    rec = json.loads(r.stdout)
+    assert rec["text"] == STRIPPED and rec["reasoning"].strip() == "Thinking ]0;thought hard"
+    assert json.loads((tmp_path / "b.png.json").read_text())["text"] == STRIPPED
+    (row,) = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert row["text"] == STRIPPED
+    for raw in ("\\u001b", "\\u0007", "\x9b", "\\u0008", "\\r"):
+        assert raw not in r.stdout and raw not in (tmp_path / "m.jsonl").read_text(), raw
+
+
+def test_a_schema_answer_s_data_carries_no_control(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    fake.state.answers.append(json.dumps({"alt_text": "a cat \x1b[2J on a mat"}))
+    r = kv("describe", "a.png", "--schema", "alt_text", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    (rec,) = json.loads(r.stdout)
+    assert rec["data"] == {"alt_text": "a cat [2J on a mat"}
+    assert "\x1b" not in rec["text"]  # the answer's own JSON text spells it `\u001b`: six letters
+
+
+def _read_pty(fd: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> bytes:
+    out = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        elif proc.poll() is not None:
+            break
+    return out
+
+
+@pytest.mark.process
+def test_the_installed_command_on_a_real_pty_shows_controls_escaped(env, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    fake.state.answers.append(HOSTILE)
+    fake.state.reasonings.append(REASONING)
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        installed_command() + ["describe", "a.png", "--show-thinking"],
+        stdin=subprocess.DEVNULL, stdout=child, stderr=child, cwd=tmp_path, env={**env, "COLUMNS": "120"},
+    )  # fmt: skip
+    os.close(child)
+    try:
+        out = _read_pty(main, proc).decode("utf-8", "replace")
+    finally:
+        os.close(main)
+    assert proc.wait(timeout=30) == 0, out
+    assert SHOWN in out and "\\x1b]0;thought\\x07" in out and "\\x1b[2J" in out
+    for raw in RAW:
+        assert raw not in out, repr(raw)
