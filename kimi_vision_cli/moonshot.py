@@ -66,6 +66,10 @@ VIDEO_RECOMMENDED = (2048, 1080)
 # before uploading anything.
 BATCH_MODELS = frozenset({"kimi-k2.5"})
 BATCH_DEFAULT_MODEL = "kimi-k2.5"
+# Not Moonshot's: the tool's own max_tokens for batch requests. TPM limits count max_tokens
+# whether used or not, so a batch asks for a modest budget (SPEC: "batch defaults should be
+# modest"). The option table makes it batch submit's --max-tokens default (shown in --help).
+BATCH_MAX_TOKENS = 4096
 
 
 def completion_budget(model: str, max_tokens: int | None) -> int | None:

@@ -11,7 +11,7 @@ import typer
 
 from kimi_vision_cli.cli.app import STATE, HelpGroup, app
 from kimi_vision_cli.cli.params import command, context_for, sources_for
-from kimi_vision_cli.errors import ExitCode, InputError, KimiVisionError, OutputError, Tally, UsageError
+from kimi_vision_cli.errors import ExitCode, InputError, KimiVisionError, OutputError, Tally
 from kimi_vision_cli.output.listing import BATCHES, SUBMITTED, ListingWriter
 from kimi_vision_cli.output.records import Submitted
 from kimi_vision_cli.settings import Settings
@@ -22,10 +22,6 @@ batch_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(batch_app, name="batch")
-
-# TPM limits count max_tokens whether used or not, so a batch asks for a modest budget
-# unless told otherwise (SPEC: "batch defaults should be modest").
-BATCH_MAX_TOKENS = 4096
 
 
 @dataclass(frozen=True)
@@ -41,8 +37,6 @@ def submit(s: Settings, a: SubmitArgs) -> int:
     """Build one request per input (like describe), upload them as a batch, print the batch id(s)."""
     from kimi_vision_cli.flows import batch as batch_api
 
-    if s.max_tokens is None:
-        s = s.with_(max_tokens=BATCH_MAX_TOKENS)
     batch_api.check_window(a.window)
     ctx = context_for(s)
     sources = sources_for(a.inputs, a.recursive, a.files_from)
@@ -133,8 +127,6 @@ def results(s: Settings, a: ResultsArgs) -> int:
     from kimi_vision_cli.flows.waiting import finished
     from kimi_vision_cli.output.render import make_renderer
 
-    if a.sidecar in ("vtt", "srt"):
-        raise UsageError(f"--sidecar {a.sidecar} is for describe --segment", hint="use txt, json or xmp")
     ctx = context_for(s)
     writers = make_writers(a.sidecar, a.output_dir, a.manifest, a.on_exists, [])
     renderer = make_renderer(s.format, STATE.term, ctx.diag, show_thinking=False)
