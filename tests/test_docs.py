@@ -258,7 +258,9 @@ def test_choices_written_by_hand_are_the_commands_choices(path: str) -> None:
         names = shown.split("\\|")
         if flag in offered and (names != offered[flag] if row else not set(names) <= set(offered[flag])):
             wrong.append(f"{flag} {shown}")
-    assert wrong == [], f"docs/options.md, section 'kimi-vision {path}', lists other choices than --help: {wrong}"
+    assert wrong == [], (
+        f"docs/options.md, section 'kimi-vision {path}', lists other choices than --help: {wrong}"
+    )
 
 
 def test_batch_help_says_what_batch_does(
@@ -275,3 +277,22 @@ def test_batch_help_says_what_batch_does(
     assert "--sidecar txt|json|xmp" in flat and "vtt" not in flat
     code, _, err = invoke("batch", "results", "batch-x", "--sidecar", "srt")
     assert code == 2 and "'srt' is not one of" in err
+
+
+def test_the_shard_rule_batch_md_states_is_the_one_describe_applies() -> None:
+    """Issue 19 item 24: batch.md's formula, run as written, picks the shard Shard.owns keeps."""
+    import hashlib
+
+    from kimi_vision_cli.flows.describe import Shard
+    from kimi_vision_cli.inputs.discover import Source
+
+    text = (DOCS / "batch.md").read_text()
+    line = re.search(r"```python\n(part = .*)\n```", text)
+    assert line, "batch.md no longer shows the shard rule as a line of Python"
+    names = ["a.png", "photos/2024/dog.png", "https://x/y.jpg?z=1", "caf\udce9.png", *map(str, range(40))]
+    for n in (1, 2, 3, 7):
+        for name in names:
+            scope = {"hashlib": hashlib, "name": name, "n": n}
+            exec(line.group(1), scope)
+            owners = [k for k in range(1, n + 1) if Shard(k, n).owns(Source("path", name))]
+            assert owners == [scope["part"]], (name, n)

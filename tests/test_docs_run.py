@@ -1,0 +1,131 @@
+"""The docs are executed (issue 19 item 26): every shell block of README.md and docs/*.md
+that runs `kimi-vision` runs here against the loopback server, and the output a page shows
+is compared with what the command prints. The conventions are in tests/docs_run.py.
+
+A failure names the page, the line and the command, with a diff. To take the commands'
+output into the pages (then read the diff: abridged lines, `...`, are replaced too):
+KIMI_VISION_DOCS_UPDATE=1 .venv/bin/python -m pytest -n 0 tests/test_docs_run.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import deque
+from pathlib import Path
+
+import pytest
+
+from tests.docs_run import (
+    LIBRARY,
+    ROOT,
+    SHELL,
+    Block,
+    Session,
+    blocks,
+    commands,
+    fault_of,
+    has_bash_tools,
+    id_map,
+    matches,
+    normalise,
+    populate,
+    report,
+)
+from tests.fake_moonshot import FakeMoonshot, Limits
+
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+UPDATE = bool(os.environ.get("KIMI_VISION_DOCS_UPDATE"))
+
+
+def _fresh(session: Session, fake: FakeMoonshot, base: Path, n: int, library: bool = True) -> None:
+    session.workdir = base / f"run{n}"
+    session.workdir.mkdir()
+    populate(session.workdir, dict.fromkeys(LIBRARY, "") if library else {})
+    fake.reset()
+    session.env["MOONSHOT_API_KEY"] = fake.api_key
+    session.last = 0
+
+
+def _prepare(block: Block, session: Session, fake: FakeMoonshot, base: Path, n: int) -> None:
+    for key, value in block.directives:
+        if key == "fresh":  # `fresh empty`: without the library's media
+            _fresh(session, fake, base, n, library=value != "empty")
+    for key, value in block.directives:
+        if key == "files":
+            populate(session.workdir, dict(f.partition("=")[::2] for f in value.split()))
+        elif key == "fault":
+            fake.inject(fault_of(value))  # type: ignore[arg-type]
+        elif key == "state":  # attributes of the account: {"max_files": 0}, {"answers": [...]}
+            for name, val in json.loads(value).items():
+                setattr(fake.state, name, deque(val) if name == "answers" else val)
+        elif key == "limits":  # rate limits enforced (tests.fake_moonshot.Limits)
+            fake.state.limits = Limits(**json.loads(value))
+        elif key == "env":
+            name, _, val = value.partition("=")
+            session.env[name] = session.expand(val)
+        elif key == "write":  # write PATH TEXT (\n for a newline)
+            name, _, text = value.partition(" ")
+            path = session.workdir / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text.replace("\\n", "\n") + "\n", encoding="utf-8")
+
+
+def _run_block(
+    block: Block, session: Session, problems: list[str], updates: list[tuple[int, int, list[str]]]
+) -> None:
+    cmds = commands(block)
+    script = "\n".join(block.body)
+    if block.lang != "console" and SHELL.search(script):  # a script (case, loops, pipes): bash runs it whole
+        code, out = session.run(script)
+        if code != 0:
+            problems.append(f"{block.where}: the block exited {code}:\n{out[-2000:]}")
+        return
+    for cmd in cmds:
+        code, out = session.run(cmd.text)
+        if block.lang != "console":
+            if code != 0:
+                problems.append(
+                    f"{block.where.split(':')[0]}:{cmd.line}: $ {cmd.text}\nexited {code}:\n{out[-2000:]}"
+                )
+            continue
+        session.ids.update(id_map(cmd.shown, out))
+        shown = [normalise(s, session.workdir) for s in cmd.shown]
+        if not matches(shown, normalise(out, session.workdir)):
+            problems.append(report(block.where, cmd, cmd.shown, out, session.workdir))
+            updates.append((cmd.line, len(cmd.shown), session.shown(out).rstrip("\n").splitlines()))
+
+
+def _write_updates(page: Path, updates: list[tuple[int, int, list[str]]]) -> None:
+    lines = page.read_text(encoding="utf-8").splitlines()
+    for line, count, new in sorted(updates, reverse=True):
+        lines[line : line + count] = new  # `line` is the command's (1-based), so its output starts there
+    page.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "page", [p for p in PAGES if blocks(p)], ids=lambda p: p.relative_to(ROOT).as_posix()
+)
+def test_the_shell_examples_of_a_page_run_as_shown(
+    page: Path, fake: FakeMoonshot, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kimi_vision_cli.flows import waiting
+
+    monkeypatch.setattr(waiting, "_sleep", lambda seconds: None)  # --wait polls at once
+    session = Session(tmp_path, {**env, "K": "1", "KIMI_VISION_CONCURRENCY": "1"}, fake)
+    _fresh(session, fake, tmp_path, 0)
+    problems: list[str] = []
+    updates: list[tuple[int, int, list[str]]] = []
+    for n, block in enumerate(blocks(page), 1):
+        skip = [v for k, v in block.directives if k == "skip"]
+        if skip:
+            assert skip[0], f"{block.where}: `doc-run: skip` needs a reason"
+            continue
+        missing = has_bash_tools(block)
+        if missing:
+            continue  # exiftool / jq not installed here: `make test` installs exiftool
+        _prepare(block, session, fake, tmp_path, n)
+        _run_block(block, session, problems, updates)
+    if UPDATE and updates:
+        _write_updates(page, updates)
+    assert not problems, "\n\n".join(problems)
