@@ -129,3 +129,27 @@ def test_the_shell_examples_of_a_page_run_as_shown(
     if UPDATE and updates:
         _write_updates(page, updates)
     assert not problems, "\n\n".join(problems)
+
+
+@pytest.mark.process
+def test_batch_md_wait_script_takes_every_batch_of_a_split_job(
+    env: dict[str, str], fake: FakeMoonshot, tmp_path: Path
+) -> None:
+    """Issue 19 item 24: the script in batch.md, run as written, gets the answers of a job
+    that `batch submit` split into two batches (two ids on two lines). Here `batch submit`
+    is two real submits, since a split needs over 100 MB of requests."""
+    from tests.docs_run import Session, blocks
+
+    (script,) = [
+        b for b in blocks(ROOT / "docs" / "batch.md") if b.lang == "sh" and "until" in "\n".join(b.body)
+    ]
+    populate(tmp_path, {"photos/a.png": "40x30", "photos/b.png": "30x40"})
+    split = (
+        'kimi-vision() { if [ "$2" = submit ]; then command kimi-vision batch submit photos/a.png '
+        '&& command kimi-vision batch submit photos/b.png; else command kimi-vision "$@"; fi; }\n'
+    )
+    code, out = Session(tmp_path, dict(env), fake).run(split + "\n".join(script.body))
+    assert code == 0, out
+    records = [json.loads(line) for line in (tmp_path / "captions.jsonl").read_text().splitlines()]
+    assert sorted(r["input"] for r in records) == ["photos/a.png", "photos/b.png"]
+    assert all(r["error"] is None for r in records)
