@@ -1,7 +1,7 @@
 """Run the shell examples of README.md and docs/*.md against the loopback server (issue 19
 item 26), for tests/test_docs_run.py.
 
-The conventions a page follows (docs/README of the convention: the top of docs/output.md):
+The conventions a page follows (README.md, "Development", says it in short):
 
 - A ```console block holds `$ COMMAND` lines, each followed by the output it shows
   (stdout and stderr as a terminal shows them, interleaved). `\\` at a line's end continues
@@ -49,6 +49,7 @@ SHOWN_DIR = "/tmp/docrun"
 _FENCE = re.compile(r"^(```|~~~)(\S*)\s*$")
 _DIRECTIVE = re.compile(r"^<!-- doc-run: (\w+)\s*(.*?)\s*-->$")
 _IDS = re.compile(r"\b(batch-[0-9a-f]{16}|cu[0-9a-f]{18})\b")
+_REDIRECT = re.compile(r"^(kimi-vision\s[^>]*?)\s*>\s*(\S+)\s*(?:#.*)?$")
 SHELL = re.compile(r"[|<>;&`]|\$\(|^\s*(?:if|for|while|until|case)\b", re.M)
 
 
@@ -264,6 +265,10 @@ class Session:
 
     def _run(self, text: str) -> tuple[int, str]:
         text = self.expand(text).replace("\\\n", " ")
+        into = _REDIRECT.match(text)  # `kimi-vision ... > FILE`: in-process too, stdout into FILE
+        if into and not SHELL.search(into.group(1)):
+            args = [self._var(a) for a in shlex.split(into.group(1))[1:]]
+            return self._in_process(args, stdout_to=self.workdir / self._var(into.group(2)))
         argv = None if SHELL.search(text) else shlex.split(text, comments=True)
         if argv and argv[0] == "export":
             for name, _, value in (a.partition("=") for a in argv[1:]):
@@ -279,7 +284,7 @@ class Session:
     def _var(self, arg: str) -> str:
         return re.sub(r"\$\{?(\w+)\}?", lambda m: self.env.get(m.group(1), ""), arg)
 
-    def _in_process(self, args: list[str]) -> tuple[int, str]:
+    def _in_process(self, args: list[str], stdout_to: Path | None = None) -> tuple[int, str]:
         from kimi_vision_cli.cli.main import run as cli_run
         from kimi_vision_cli.terminal import Terminal
         from tests.conftest import _BytesOut
@@ -291,9 +296,10 @@ class Session:
             hits = sorted(glob.glob(a, root_dir=self.workdir)) if any(c in a for c in "*?[") else []
             expanded.extend(hits or [a])
         out = _BytesOut()
+        stdout = _BytesOut() if stdout_to else out
         stdin = _BytesOut()
         term = Terminal(
-            stdout=out, stderr=out, stdin=stdin, stdout_isatty=False, stderr_isatty=False,
+            stdout=stdout, stderr=out, stdin=stdin, stdout_isatty=False, stderr_isatty=False,
             stdin_isatty=False, color=False, env=dict(self.env),
         )  # fmt: skip
         here = os.getcwd()
@@ -302,6 +308,8 @@ class Session:
             self.last = cli_run(expanded, term)
         finally:
             os.chdir(here)
+        if stdout_to is not None and str(stdout_to) != "/dev/null":
+            stdout_to.write_bytes(stdout.buffer.getvalue())  # type: ignore[attr-defined]
         return self.last, out.text()
 
     def _bash(self, script: str) -> tuple[int, str]:
