@@ -63,7 +63,8 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"{self.doc.relative_to(ROOT).as_posix()}:{self.line}"
+        doc = self.doc.relative_to(ROOT).as_posix() if self.doc.is_relative_to(ROOT) else str(self.doc)
+        return f"{doc}:{self.line}"
 
 
 def blocks(doc: Path) -> list[Block]:

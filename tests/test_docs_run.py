@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections import deque
 from pathlib import Path
 
@@ -40,14 +41,19 @@ UPDATE = bool(os.environ.get("KIMI_VISION_DOCS_UPDATE"))
 
 def _fresh(session: Session, fake: FakeMoonshot, base: Path, n: int, library: bool = True) -> None:
     session.workdir = base / f"run{n}"
-    session.workdir.mkdir()
+    session.workdir.mkdir(parents=True)
     populate(session.workdir, dict.fromkeys(LIBRARY, "") if library else {})
     fake.reset()
     session.env["MOONSHOT_API_KEY"] = fake.api_key
     session.last = 0
 
 
+DIRECTIVES = {"skip", "fresh", "files", "fault", "state", "limits", "env", "write"}
+
+
 def _prepare(block: Block, session: Session, fake: FakeMoonshot, base: Path, n: int) -> None:
+    unknown = [k for k, _ in block.directives if k not in DIRECTIVES]
+    assert not unknown, f"{block.where}: unknown doc-run directive {unknown}; known: {sorted(DIRECTIVES)}"
     for key, value in block.directives:
         if key == "fresh":  # `fresh empty`: without the library's media
             _fresh(session, fake, base, n, library=value != "empty")
@@ -112,6 +118,15 @@ def test_the_shell_examples_of_a_page_run_as_shown(
     from kimi_vision_cli.flows import waiting
 
     monkeypatch.setattr(waiting, "_sleep", lambda seconds: None)  # --wait polls at once
+    problems, updates = _run_page(page, fake, env, tmp_path)
+    if UPDATE and updates:
+        _write_updates(page, updates)
+    assert not problems, "\n\n".join(problems)
+
+
+def _run_page(
+    page: Path, fake: FakeMoonshot, env: dict[str, str], tmp_path: Path
+) -> tuple[list[str], list[tuple[int, int, list[str]]]]:
     session = Session(tmp_path, {**env, "K": "1", "KIMI_VISION_CONCURRENCY": "1"}, fake)
     _fresh(session, fake, tmp_path, 0)
     problems: list[str] = []
@@ -122,13 +137,57 @@ def test_the_shell_examples_of_a_page_run_as_shown(
             assert skip[0], f"{block.where}: `doc-run: skip` needs a reason"
             continue
         missing = has_bash_tools(block)
-        if missing:
-            continue  # exiftool / jq not installed here: `make test` installs exiftool
+        if missing:  # `make test` installs exiftool; jq is the reader's
+            warnings.warn(f"{block.where}: not run, {', '.join(missing)} not installed", stacklevel=1)
+            continue
         _prepare(block, session, fake, tmp_path, n)
         _run_block(block, session, problems, updates)
-    if UPDATE and updates:
-        _write_updates(page, updates)
-    assert not problems, "\n\n".join(problems)
+    return problems, updates
+
+
+PAGE = """Some prose.
+
+```console
+$ kimi-vision describe icon.png
+**Answer 1** to 'Describe the content of the image.': a 24x16 image/png image, mean colour (172, 60, 20).
+$ kimi-vision describe icon.png --format jsonl
+{"input": "icon.png", ..., "error": null}
+$ kimi-vision upload icon.png photo.png
+ms://cu0123456789abcdef01	icon.png
+...
+$ kimi-vision files delete cu0123456789abcdef01
+deleted ms://cu0123456789abcdef01
+$ kimi-vision describe -j 8 icon.png
+A caption nobody printed.
+$ echo $?
+1
+```
+
+<!-- doc-run: skip a reason -->
+```sh
+kimi-vision describe nothing-here.png
+```
+"""
+
+
+def test_the_runner_passes_what_matches_and_names_the_line_that_drifted(
+    fake: FakeMoonshot, env: dict[str, str], tmp_path: Path
+) -> None:
+    """The check can fail: of a page whose last two outputs are wrong, exactly those two lines
+    are reported, with the command; `...` abridges, ids map to the run's, skip skips."""
+    page = tmp_path / "page.md"
+    page.write_text(PAGE, encoding="utf-8")
+    problems, updates = _run_page(page, fake, env, tmp_path / "run")
+    assert [p.split(": $ ")[0] for p in problems] == [f"{page}:13", f"{page}:15"]
+    assert "$ kimi-vision describe -j 8 icon.png" in problems[0] and "+**Answer 1**" in problems[0]
+    assert [u[0] for u in updates] == [13, 15]
+
+
+def test_an_unknown_directive_is_refused(fake: FakeMoonshot, env: dict[str, str], tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("<!-- doc-run: skp typo -->\n```sh\nkimi-vision models\n```\n", encoding="utf-8")
+    with pytest.raises(AssertionError, match="unknown doc-run directive"):
+        _run_page(page, fake, env, tmp_path / "run")
 
 
 @pytest.mark.process
