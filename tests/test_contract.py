@@ -85,3 +85,4 @@ def test_batch_results_records_have_the_describe_keys_and_no_media(kv, fake, tmp
     assert r.returncode == 0, r.stderr
     (record,) = (json.loads(line) for line in r.stdout.splitlines())
     assert list(record) == RESULT_KEYS and record["media"] == [] and record["input"] == "a.png"
+    assert record["cost"] is None  # output.md: the Batch API's prices are not in the table

@@ -296,3 +296,34 @@ def test_the_shard_rule_batch_md_states_is_the_one_describe_applies() -> None:
             exec(line.group(1), scope)
             owners = [k for k in range(1, n + 1) if Shard(k, n).owns(Source("path", name))]
             assert owners == [scope["part"]], (name, n)
+
+
+_PROSE_ROW = re.compile(r"^\| `(?:-\w, )?(--[a-z-]+)[^|]*\|(.*)$", re.M)
+_PROSE_DEFAULT = re.compile(r"\bdefault (?:`([^`]+)`|(\d[\d.]*\d|\d)|(enabled|disabled)\b)")
+_HELP_DEFAULT = re.compile(r"default ([^\]; ]+)\]")
+
+
+def _same(a: str, b: str) -> bool:
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return a == b
+
+
+def test_defaults_written_by_hand_are_those_help_shows() -> None:
+    """A row of options.md's prose tables that says `default X` agrees with the default some
+    command's --help shows for that flag (a default changed in the table fails here)."""
+    shown: dict[str, set[str]] = {}
+    for _, cmd in _commands():
+        for param in cmd.params:
+            m = _HELP_DEFAULT.search(getattr(param, "help", None) or "")
+            for flag in [*getattr(param, "opts", []), *getattr(param, "secondary_opts", [])]:
+                shown.setdefault(flag, set()).update([m.group(1)] if m else [])
+    prose = re.sub(r"<!-- options: .*?<!-- options: end -->", "", OPTIONS.read_text(), flags=re.S)
+    wrong = []
+    for flag, rest in _PROSE_ROW.findall(prose):
+        m = _PROSE_DEFAULT.search(rest)
+        said = m and next(g for g in m.groups() if g)
+        if said and flag in shown and not any(_same(said, d) for d in shown[flag]):
+            wrong.append(f"{flag}: docs say default {said}, --help {sorted(shown[flag]) or 'none'}")
+    assert wrong == [], f"docs/options.md: {wrong}"
