@@ -17,7 +17,7 @@ The conventions a page follows (README.md, "Development", says it in short):
   the page would. An HTML comment before a block changes that:
   `<!-- doc-run: skip REASON -->` (not run: it needs what the loopback server cannot give),
   `<!-- doc-run: fresh -->` (a new directory and account; `fresh empty`: without the media), `<!-- doc-run: files photos/a.png=40x30 ... -->`
-  (make these files first; images WxH, videos `clip.mp4=12s`, `=text` and `=empty` for non-media), `<!-- doc-run: fault {JSON} -->`
+  (make these files first; images WxH, videos `clip.mp4=12s` or `big.mp4=2560x1440@1s`, `=text` and `=empty` for non-media), `<!-- doc-run: fault {JSON} -->`
   (inject a tests.fake_moonshot.Fault), `<!-- doc-run: env NAME=VALUE -->`,
   `<!-- doc-run: write PATH TEXT -->` (a text file; `\n` for a newline),
   `<!-- doc-run: state {"max_files": 0} -->` (the account's fields; `answers`: the next raw
@@ -140,10 +140,15 @@ def _jpeg(w: int, h: int, gps: bool = False, orientation: int = 1) -> bytes:
     return jpeg_with_exif(w, h, gps=gps, orientation=orientation)
 
 
-def _video(seconds: float) -> bytes:
+def _video(seconds: float, w: int = 64, h: int = 48) -> bytes:
     from tests.media import timed_video
 
-    return timed_video(seconds)
+    small = w * h <= 64 * 48
+    return (
+        timed_video(seconds, w=w, h=h)
+        if small
+        else timed_video(seconds, keyframe_every=None, rate=2, w=w, h=h)
+    )
 
 
 LIBRARY: dict[str, Callable[[], bytes]] = {
@@ -179,8 +184,12 @@ def _made(name: str, spec: str = "") -> bytes:
         return LIBRARY[name]()
     if spec in ("text", "empty"):  # a file that is not media: refused as such
         return b"just some text, not an image\n" if spec == "text" else b""
-    if spec.endswith("s"):
-        return _video(float(spec[:-1]))
+    if spec.endswith("s"):  # `12s`, or `2560x1440@1s` (two frames a second)
+        size, _, seconds = spec.rpartition("@")
+        if not size:
+            return _video(float(seconds[:-1]))
+        w, h = (int(v) for v in size.split("x"))
+        return _video(float(seconds[:-1]), w, h)
     w, h = (int(v) for v in spec.split("x"))
     return _image(w, h, "JPEG" if name.endswith((".jpg", ".jpeg")) else "PNG")
 
