@@ -189,11 +189,12 @@ def test_named_repo_files_and_modules_exist(doc: Path) -> None:
 
 
 def test_output_md_documents_every_json_key() -> None:
+    from kimi_vision_cli.output.records import VIDEO_KEYS
     from tests.test_contract import MEDIA_KEYS, RESULT_KEYS  # pinned there, wherever render moves
 
     text = (DOCS / "output.md").read_text()
     estimate = ("model", "inputs", "total_tokens", "cost", "tokens")
-    missing = [k for k in (*RESULT_KEYS, *MEDIA_KEYS, *estimate) if f"`{k}`" not in text]
+    missing = [k for k in (*RESULT_KEYS, *MEDIA_KEYS, *VIDEO_KEYS, *estimate) if f"`{k}`" not in text]
     assert missing == []
 
 
