@@ -11,7 +11,7 @@ INSTALLED := $(VENV)/.installed
 TEST_DEPS := $(VENV)/.test-deps
 DEV_DEPS := $(VENV)/.dev-deps
 
-.PHONY: install test lint bench completions clean sysdeps test-sysdeps
+.PHONY: install test lint bench completions docs clean sysdeps test-sysdeps
 
 # libmagic is a system library (python-magic loads it at run time); install it
 # with apt when it is missing and we are allowed to.
@@ -84,6 +84,11 @@ bench: install
 
 completions: install
 	$(PY) -m kimi_vision_cli.cli.completion_gen completions
+
+# The option tables of docs/options.md, from the live commands (tests/test_docs.py fails
+# when the page differs from what this writes).
+docs: install
+	$(PY) -m kimi_vision_cli.cli.docs_gen docs/options.md
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -78,6 +78,10 @@ BATCH_DISCOUNT = 0.6
 BATCH_WINDOW_HOURS = (12, 7 * 24)  # completion_window 12h..7d
 BATCH_METADATA_PAIRS = 16  # metadata: up to 16 pairs, keys <= 64, values <= 512 characters
 BATCH_METADATA_KEY, BATCH_METADATA_VALUE = 64, 512
+# Not Moonshot's: the tool's own max_tokens for batch requests. TPM limits count max_tokens
+# whether used or not, so a batch asks for a modest budget (SPEC: "batch defaults should be
+# modest"). The option table makes it batch submit's --max-tokens default (shown in --help).
+BATCH_MAX_TOKENS = 4096
 
 
 def mib(size: int) -> str:

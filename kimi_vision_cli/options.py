@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kimi_vision_cli.moonshot import DEFAULT_MODEL, IMAGE_RECOMMENDED, K3
+from kimi_vision_cli.moonshot import BATCH_MAX_TOKENS, DEFAULT_MODEL, IMAGE_RECOMMENDED, K3
 
 # Help panels, in the order --help shows them.
 INPUTS = "Inputs and batch"
@@ -53,7 +53,9 @@ class Opt:
     wider: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # Defaults only some commands have (none today: batch submit takes the run's model).
     defaults: tuple[tuple[str, Any], ...] = ()
-    # Help only some commands give: estimate's --sidecar finds captions, it writes none.
+    # Choices that replace `choices` in some commands: batch results has no --sidecar vtt|srt.
+    narrower: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Help that replaces `help` in some commands, where the option means something else there.
     helps: tuple[tuple[str, str], ...] = ()
 
     def for_command(self, command: str | None) -> Opt:
@@ -65,9 +67,12 @@ class Opt:
         own = dict(self.defaults)
         if command in own:
             opt = replace(opt, default=own[command])
-        helps = dict(self.helps)
-        if command in helps:
-            opt = replace(opt, help=helps[command])
+        only = dict(self.narrower).get(command or "")
+        if only:
+            opt = replace(opt, choices=only)
+        text = dict(self.helps).get(command or "")
+        if text:
+            opt = replace(opt, help=text)
         return opt
 
     @property
@@ -164,7 +169,9 @@ _ROWS = [
     Opt("sidecar", ("--sidecar",),
         "Write photo.png.txt (or .json, the record; .xmp, XMP metadata; .vtt/.srt with --segment) beside each input.",
         INPUTS, choices=("txt", "json", "xmp", "vtt", "srt"), setting=False,
-        helps=(("estimate", "Count only inputs without this sidecar, as describe --sidecar would send."),)),
+        narrower=(("batch results", ("txt", "json", "xmp")),),
+        helps=(("estimate", "Count only inputs without this sidecar, as describe --sidecar would send."),
+               ("batch results", "Write photo.png.txt (or .json, the record; .xmp, XMP metadata) beside each input."))),
     Opt("output_dir", ("--output-dir",),
         "Sidecars under DIR, mirroring input paths.", INPUTS,
         kind=Path, setting=False, metavar="DIR",
@@ -186,7 +193,9 @@ _ROWS = [
         INPUTS, setting=False, metavar="K/N"),
     Opt("max_cost", ("--max-cost",),
         "Start no request once the money spent (usage x price) reaches AMOUNT, in the price's currency.",
-        INPUTS, kind=float, env=("KIMI_VISION_MAX_COST",), config=True, low=0, metavar="AMOUNT"),
+        INPUTS, kind=float, env=("KIMI_VISION_MAX_COST",), config=True, low=0, metavar="AMOUNT",
+        helps=(("batch submit", "Submit only the requests whose worst case (input tokens at the cache-miss price "
+                "plus all of --max-tokens at the output price) fits in AMOUNT; the rest are not sent."),)),
     Opt("max_memory", ("--max-memory",),
         "Start no request while the media held by those in flight would pass MIB mebibytes (one bigger goes alone).",
         INPUTS, kind=int, default=512, env=("KIMI_VISION_MAX_MEMORY",), config=True, low=1, metavar="MIB"),
@@ -201,7 +210,8 @@ _ROWS = [
         PROMPT, choices=K3.efforts, env=("KIMI_VISION_EFFORT",), config=True),
     Opt("show_thinking", ("--show-thinking",), "Stream the model's reasoning to stderr.", PROMPT, kind=bool),
     Opt("max_tokens", ("--max-tokens",), "Completion token budget.", PROMPT,
-        kind=int, env=("KIMI_VISION_MAX_TOKENS",), config=True, low=1),
+        kind=int, env=("KIMI_VISION_MAX_TOKENS",), config=True, low=1,
+        defaults=(("batch submit", BATCH_MAX_TOKENS),)),
     Opt("temperature", ("--temperature",),
         "Sampling temperature (not for kimi-k2.x or kimi-k3, whose sampling is fixed).", PROMPT, kind=float),
     Opt("json_mode", ("--json-mode",), "Ask for a JSON object answer.",

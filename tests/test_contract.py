@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.media import write_image
 
 OUTPUT_DOC = Path(__file__).resolve().parent.parent / "docs" / "output.md"
@@ -43,3 +45,53 @@ def test_output_doc_documents_every_key() -> None:
     text = OUTPUT_DOC.read_text()
     missing = [k for k in RESULT_KEYS + MEDIA_KEYS if f"`{k}`" not in text]
     assert missing == []
+
+
+def test_a_video_record_carries_duration_and_codec(kv, fake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 19 item 24: output.md and large-media.md promise them for videos; images do not
+    get the keys."""
+    from tests.media import timed_video
+
+    (tmp_path / "clip.mp4").write_bytes(timed_video(4))
+    write_image(tmp_path / "a.png")
+    r = kv("describe", "clip.mp4", "a.png", "--format", "jsonl", "-j", "1")
+    assert r.returncode == 0, r.stderr
+    video, image = (json.loads(line)["media"][0] for line in r.stdout.splitlines())
+    assert list(video) == [*MEDIA_KEYS, "duration", "codec"]
+    assert video["duration"] == pytest.approx(4, abs=0.2) and video["codec"] == "h264"
+    assert list(image) == MEDIA_KEYS
+
+
+def test_batch_status_json_is_the_object_moonshot_returns(kv, fake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 19 item 24: no null keys of the SDK's Batch type that the server never sent."""
+    write_image(tmp_path / "a.png")
+    r = kv("batch", "submit", "a.png")
+    assert r.returncode == 0, r.stderr
+    batch_id = r.stdout.split()[0]
+    r = kv("batch", "status", batch_id, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    shown = json.loads(r.stdout)
+    shown = shown[0] if isinstance(shown, list) else shown
+    assert set(shown) == set(fake.state.batches[batch_id]["object"])
+
+
+def test_batch_results_records_have_the_describe_keys_and_no_media(kv, fake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """output.md: `media` is [] in batch results (sent by batch submit, not in the output)."""
+    write_image(tmp_path / "a.png")
+    batch_id = kv("batch", "submit", "a.png").stdout.split()[0]
+    for _ in range(4):  # the loopback batch moves one step per look
+        r = kv("batch", "results", batch_id, "--format", "jsonl")
+        if r.returncode != 75:
+            break
+    assert r.returncode == 0, r.stderr
+    (record,) = (json.loads(line) for line in r.stdout.splitlines())
+    assert list(record) == RESULT_KEYS and record["media"] == [] and record["input"] == "a.png"
+    # output.md: priced at the Batch API's 60% of the live price (issue 20)
+    from kimi_vision_cli.moonshot import BATCH_DISCOUNT, price_for
+
+    live = price_for("kimi-k2.6")
+    assert live is not None
+    assert record["cost"] == {
+        "currency": "USD",
+        "amount": round(live.usage_cost(record["usage"]) * BATCH_DISCOUNT, 6),
+    }

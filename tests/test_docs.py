@@ -189,9 +189,142 @@ def test_named_repo_files_and_modules_exist(doc: Path) -> None:
 
 
 def test_output_md_documents_every_json_key() -> None:
+    from kimi_vision_cli.output.records import VIDEO_KEYS
     from tests.test_contract import MEDIA_KEYS, RESULT_KEYS  # pinned there, wherever render moves
 
     text = (DOCS / "output.md").read_text()
     estimate = ("model", "inputs", "total_tokens", "cost", "tokens")
-    missing = [k for k in (*RESULT_KEYS, *MEDIA_KEYS, *estimate) if f"`{k}`" not in text]
+    missing = [k for k in (*RESULT_KEYS, *MEDIA_KEYS, *VIDEO_KEYS, *estimate) if f"`{k}`" not in text]
     assert missing == []
+
+
+# -- docs/options.md is generated from the live commands (issue 21 item 9, 19 item 26) ----
+
+
+def test_options_md_tables_are_what_make_docs_writes() -> None:
+    from kimi_vision_cli.cli.docs_gen import missing_sections, render
+
+    text = OPTIONS.read_text()
+    assert missing_sections(text) == [], "docs/options.md lacks headings: add them, then run `make docs`"
+    want = render(text)
+    if want != text:
+        import difflib
+
+        diff = "".join(
+            difflib.unified_diff(
+                text.splitlines(True), want.splitlines(True), "docs/options.md", "make docs", n=1
+            )
+        )
+        pytest.fail(f"docs/options.md differs from the live --help; run `make docs`:\n{diff[:4000]}")
+
+
+def test_the_drift_check_sees_a_changed_default_and_a_new_option() -> None:
+    """The check above can fail: a table row edited by hand, or a command's block missing
+    (a new command), is rewritten by render()."""
+    from kimi_vision_cli.cli.docs_gen import render
+
+    text = OPTIONS.read_text()
+    edited = text.replace("1-256; default 4]", "1-256; default 5]", 1)
+    assert edited != text and render(edited) == render(text) != edited
+    no_block = re.sub(r"<!-- options: models .*?<!-- options: end -->\n", "", text, flags=re.S)
+    assert no_block != text and "<!-- options: models " in render(no_block)
+
+
+def test_every_command_has_its_generated_table() -> None:
+    from kimi_vision_cli.cli.docs_gen import commands
+
+    text = OPTIONS.read_text()
+    missing = [path for path, _ in commands() if f"<!-- options: {path} (generated" not in text]
+    assert missing == []
+
+
+_CHOICES_IN_PROSE = re.compile(r"(^\| )?`(--[a-z-]+) ([a-z0-9]+(?:\\\|[a-z0-9]+)+)`", re.M)
+
+
+@pytest.mark.parametrize("path", [p for p, _ in _commands() if p], ids=str)
+def test_choices_written_by_hand_are_the_commands_choices(path: str) -> None:
+    """`--on-exists skip\\|overwrite` in a command's prose lists what its --help offers: all of
+    them in the option's table row, some of them elsewhere (`--format vtt\\|srt`)."""
+    cmd = dict(_commands())[path]
+    section = _command_sections(OPTIONS.read_text())[path]
+    section = re.sub(r"<!-- options: .*?<!-- options: end -->", "", section, flags=re.S)
+    offered = {}
+    for param in cmd.params:
+        shown = getattr(param, "metavar", None) or ""  # --help's value column: text|json|jsonl
+        for flag in getattr(param, "opts", []):
+            if "|" in shown:
+                offered[flag] = shown.split("|")
+    wrong = []
+    for row, flag, shown in _CHOICES_IN_PROSE.findall(section):
+        names = shown.split("\\|")
+        if flag in offered and (names != offered[flag] if row else not set(names) <= set(offered[flag])):
+            wrong.append(f"{flag} {shown}")
+    assert wrong == [], (
+        f"docs/options.md, section 'kimi-vision {path}', lists other choices than --help: {wrong}"
+    )
+
+
+def test_batch_help_says_what_batch_does(
+    invoke, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 19 item 24: batch submit sends max_tokens 4096 and checks --max-cost on the worst
+    case; batch results refuses --sidecar vtt|srt, so --help must not offer them."""
+    monkeypatch.setenv("COLUMNS", "300")  # rich prints help to the process's stdout
+    invoke("batch", "submit", "--help")
+    flat = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    assert "1; default 4096]" in flat and "worst case" in flat
+    invoke("batch", "results", "--help")
+    flat = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    assert "--sidecar txt|json|xmp" in flat and "vtt" not in flat
+    code, _, err = invoke("batch", "results", "batch-x", "--sidecar", "srt")
+    assert code == 2 and "'srt' is not one of" in err
+
+
+def test_the_shard_rule_batch_md_states_is_the_one_describe_applies() -> None:
+    """Issue 19 item 24: batch.md's formula, run as written, picks the shard Shard.owns keeps."""
+    import hashlib
+
+    from kimi_vision_cli.flows.describe import Shard
+    from kimi_vision_cli.inputs.discover import Source
+
+    text = (DOCS / "batch.md").read_text()
+    line = re.search(r"```python\n(part = .*)\n```", text)
+    assert line, "batch.md no longer shows the shard rule as a line of Python"
+    names = ["a.png", "photos/2024/dog.png", "https://x/y.jpg?z=1", "caf\udce9.png", *map(str, range(40))]
+    for n in (1, 2, 3, 7):
+        for name in names:
+            scope = {"hashlib": hashlib, "name": name, "n": n}
+            exec(line.group(1), scope)
+            owners = [k for k in range(1, n + 1) if Shard(k, n).owns(Source("path", name))]
+            assert owners == [scope["part"]], (name, n)
+
+
+_PROSE_ROW = re.compile(r"^\| `(?:-\w, )?(--[a-z-]+)[^|]*\|(.*)$", re.M)
+_PROSE_DEFAULT = re.compile(r"\bdefault (?:`([^`]+)`|(\d[\d.]*\d|\d)|(enabled|disabled)\b)")
+_HELP_DEFAULT = re.compile(r"default ([^\]; ]+)\]")
+
+
+def _same(a: str, b: str) -> bool:
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return a == b
+
+
+def test_defaults_written_by_hand_are_those_help_shows() -> None:
+    """A row of options.md's prose tables that says `default X` agrees with the default some
+    command's --help shows for that flag (a default changed in the table fails here)."""
+    shown: dict[str, set[str]] = {}
+    for _, cmd in _commands():
+        for param in cmd.params:
+            m = _HELP_DEFAULT.search(getattr(param, "help", None) or "")
+            for flag in [*getattr(param, "opts", []), *getattr(param, "secondary_opts", [])]:
+                shown.setdefault(flag, set()).update([m.group(1)] if m else [])
+    prose = re.sub(r"<!-- options: .*?<!-- options: end -->", "", OPTIONS.read_text(), flags=re.S)
+    wrong = []
+    for flag, rest in _PROSE_ROW.findall(prose):
+        m = _PROSE_DEFAULT.search(rest)
+        said = m and next(g for g in m.groups() if g)
+        if said and flag in shown and not any(_same(said, d) for d in shown[flag]):
+            wrong.append(f"{flag}: docs say default {said}, --help {sorted(shown[flag]) or 'none'}")
+    assert wrong == [], f"docs/options.md: {wrong}"

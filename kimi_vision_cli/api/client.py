@@ -349,7 +349,9 @@ class MoonshotClient:
                 hint="check the id `batch submit` printed; a batch belongs to the key that made it",
             ),
         )
-        return dict(obj.model_dump())
+        # Only the fields Moonshot sent: the SDK's Batch type would add null for the rest, and
+        # `batch status --format json` is the object as Moonshot returns it (docs/output.md).
+        return dict(obj.model_dump(exclude_unset=True))
 
     def batch_retrieve(self, batch_id: str) -> dict[str, Any]:
         return self._batch_call(batch_id, self._sdk.batches.retrieve)

@@ -25,11 +25,6 @@ def money(amount: float, currency: str) -> str:
     return f"{amount:,.4f} {currency}" if amount == 0 or amount >= 0.0001 else f"{amount:.6f} {currency}"
 
 
-# TPM limits count max_tokens whether used or not, so a batch asks for a modest budget
-# unless told otherwise (SPEC: "batch defaults should be modest"); estimate --batch counts it.
-BATCH_MAX_TOKENS = 4096
-
-
 class Spend:
     """Tokens and money of a run (thread-safe), and whether --max-cost is reached."""
 

@@ -24,11 +24,14 @@ MEDIA_KEYS = (
     "bytes", "original_bytes", "original_mime", "resized", "rotated", "converted", "stripped",
     "color_converted",  # issue 19, item 15: "cmyk-icc" | "cmyk" | null
 )  # fmt: skip
+VIDEO_KEYS = ("duration", "codec")  # a video's media record adds these (docs/output.md)
 
 
 def media_record(media: dict[str, Any]) -> dict[str, Any]:
-    """What was sent of one medium: every MEDIA_KEYS key, in order (null when unknown)."""
-    return {k: media.get(k) for k in MEDIA_KEYS}
+    """What was sent of one medium: every MEDIA_KEYS key, in order (null when unknown),
+    and for a video its probed duration (seconds) and codec."""
+    keys = MEDIA_KEYS + VIDEO_KEYS if str(media.get("mime") or "").startswith("video/") else MEDIA_KEYS
+    return {k: media.get(k) for k in keys}
 
 
 def error_record(err: KimiVisionError | None) -> dict[str, str] | None:

@@ -39,10 +39,7 @@ class SubmitArgs:
 def submit(s: Settings, a: SubmitArgs) -> int:
     """Build one request per input (like describe), upload them as a batch, print the batch id(s)."""
     from kimi_vision_cli.flows import batch as batch_api
-    from kimi_vision_cli.flows.budget import BATCH_MAX_TOKENS
 
-    if s.max_tokens is None:
-        s = s.with_(max_tokens=BATCH_MAX_TOKENS)
     batch_api.check_window(a.window)
     ctx = context_for(s)
     sources = sources_for(a.inputs, a.recursive, a.files_from, a.files_from0, walk_of(a.hidden, a.exclude))

@@ -62,7 +62,7 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
     ctx.client  # noqa: B018 - a missing key stops the run before any input is read
     if a.batch:
         from kimi_vision_cli.flows import batch as batch_api
-        from kimi_vision_cli.flows.budget import BATCH_MAX_TOKENS
+        from kimi_vision_cli.moonshot import BATCH_MAX_TOKENS
 
         batch_api.check_model(s)  # what batch submit would refuse
         s = ctx.settings = ctx.settings.with_(max_tokens=ctx.settings.max_tokens or BATCH_MAX_TOKENS)
