@@ -25,20 +25,8 @@ def replace_file(path: Path, data: bytes, *, private: bool = False) -> None:
     """Temp file in the target's directory, fsynced, renamed over the target (atomic on
     POSIX), then the directory fsynced so the rename itself survives a power cut.
     Raises OSError; the temp file never outlives a failure or an interrupt."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create(path.parent, 0o600 if private else 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            if not private:
-                _keep_owner_and_mode(fh.fileno(), path)
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+    with replacing(path, private=private) as fh:
+        fh.write(data)
 
 
 def replace_by(path: Path, produce: Callable[[Path], None], *, keep_times: bool = False) -> None:
@@ -120,17 +108,19 @@ def _fsync_dir(directory: Path) -> None:
 
 
 @contextmanager
-def replacing(path: Path) -> Iterator[BinaryIO]:
+def replacing(path: Path, *, private: bool = False) -> Iterator[BinaryIO]:
     """replace_file for a file written a piece at a time (a report of thousands of
     thumbnails is never whole in memory): the temp file is renamed over `path` only when
-    the block ends without an exception, and removed otherwise. Modes as replace_file."""
+    the block ends without an exception, and removed otherwise. A new file follows the
+    umask, a replaced one keeps its mode and owner; `private`: 0600 (the tool's caches)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create(path.parent, 0o666)
+    fd, tmp = _create(path.parent, 0o600 if private else 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
-            _keep_owner_and_mode(fh.fileno(), path)
+            if not private:
+                _keep_owner_and_mode(fh.fileno(), path)
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -114,7 +114,7 @@ def fit_within(size: tuple[int, int], bound: tuple[int, int]) -> tuple[int, int]
 
 
 def prepare_image(data: bytes, mime: str, opts: ImageOptions, *, name: str | None = None) -> PreparedImage:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     _register_plugins(mime)
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -122,6 +122,40 @@ def prepare_image(data: bytes, mime: str, opts: ImageOptions, *, name: str | Non
         from kimi_vision_cli.media.pngcheck import check_png_crcs
 
         check_png_crcs(data, name=name)
+    img, fmt, frames, orig_size = _decode(data, mime, opts, name)
+    orig_w, orig_h = orig_size
+    result = PreparedImage(
+        data=data, mime=mime, width=orig_w, height=orig_h, original_width=orig_w,
+        original_height=orig_h, original_mime=mime, original_bytes=len(data),
+    )  # fmt: skip
+    out_format = fmt if _FORMAT_MIME.get(fmt) == mime else _MIME_FORMAT.get(mime)
+    needs_convert = out_format is None
+    if needs_convert and not opts.convert:
+        raise InputError(f"unsupported image type {mime}", input=name, hint="pass --convert")
+    if needs_convert:
+        out_format = "JPEG" if fmt in _PHOTO_FORMATS else "PNG"
+    assert out_format is not None
+
+    try:
+        return _prepare_decoded(img, data, fmt, out_format, needs_convert, frames, opts, result)
+    except InputError:
+        raise
+    except _PILLOW_ERRORS as exc:
+        # Corrupt metadata or frames can fail late (EXIF parse, transpose, re-encode).
+        raise InputError(
+            f"cannot decode image ({mime}): {pillow_reason(exc)}",
+            input=name,
+            hint="is the file complete?",
+        ) from None
+
+
+def _decode(
+    data: bytes, mime: str, opts: ImageOptions, name: str | None
+) -> tuple[Any, str, int, tuple[int, int]]:
+    """The image decoded (a JPEG in draft mode at about the size it is sent), its format,
+    frame count and original size; refused with one line when it cannot be."""
+    from PIL import Image, UnidentifiedImageError
+
     try:
         img: Any = Image.open(io.BytesIO(data))
         # Checked before decoding: Pillow only warns below twice its own limit.
@@ -156,31 +190,7 @@ def prepare_image(data: bytes, mime: str, opts: ImageOptions, *, name: str | Non
             input=name,
             hint="is the file complete?",
         ) from None
-
-    orig_w, orig_h = orig_size
-    result = PreparedImage(
-        data=data, mime=mime, width=orig_w, height=orig_h, original_width=orig_w,
-        original_height=orig_h, original_mime=mime, original_bytes=len(data),
-    )  # fmt: skip
-    out_format = fmt if _FORMAT_MIME.get(fmt) == mime else _MIME_FORMAT.get(mime)
-    needs_convert = out_format is None
-    if needs_convert and not opts.convert:
-        raise InputError(f"unsupported image type {mime}", input=name, hint="pass --convert")
-    if needs_convert:
-        out_format = "JPEG" if fmt in _PHOTO_FORMATS else "PNG"
-    assert out_format is not None
-
-    try:
-        return _prepare_decoded(img, data, fmt, out_format, needs_convert, frames, opts, result)
-    except InputError:
-        raise
-    except _PILLOW_ERRORS as exc:
-        # Corrupt metadata or frames can fail late (EXIF parse, transpose, re-encode).
-        raise InputError(
-            f"cannot decode image ({mime}): {pillow_reason(exc)}",
-            input=name,
-            hint="is the file complete?",
-        ) from None
+    return img, fmt, frames, orig_size
 
 
 def _prepare_decoded(  # type: ignore[no-untyped-def]
