@@ -103,3 +103,48 @@ def timed_video(
         for packet in stream.encode():
             container.mux(packet)
     return out.getvalue()
+
+
+def headless_video(seconds: float = 12, *, drop: int = 5, keyframe_every: float = 3) -> bytes:
+    """`timed_video` with its first `drop` packets removed, as a clip cut from a longer
+    recording: it opens on frames that refer to a keyframe it no longer holds."""
+    import av
+
+    out = io.BytesIO()
+    with (
+        av.open(io.BytesIO(timed_video(seconds, keyframe_every=keyframe_every))) as src,
+        av.open(out, mode="w", format="mp4") as dst,
+    ):
+        stream = src.streams.video[0]
+        copy = dst.add_stream_from_template(stream)
+        packets = [p for p in src.demux(stream) if p.dts is not None]
+        for packet in packets[drop:]:
+            packet.stream = copy
+            dst.mux(packet)
+    return out.getvalue()
+
+
+def vfr_video(seconds: float = 12, *, fmt: str = "mp4", codec: str = "libx264", live: bool = False) -> bytes:
+    """A variable frame rate clip (a second at 30 fps, then one at 10 fps, alternating);
+    `live`: a Matroska/WebM muxer told the output is a stream, so no duration is written."""
+    from fractions import Fraction
+
+    import av
+
+    out = io.BytesIO()
+    ms = Fraction(1, 1000)
+    with av.open(out, mode="w", format=fmt, options={"live": "1"} if live else {}) as container:
+        stream = container.add_stream(codec, rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.time_base = ms
+        t, i = 0, 0
+        while t < seconds * 1000:
+            frame = av.VideoFrame.from_image(Image.new("RGB", (64, 48), (i * 7 % 255, 100, 150)))
+            frame.pts, frame.time_base = t, ms
+            for packet in stream.encode(frame):
+                container.mux(packet)
+            t += 33 if (i // 30) % 2 == 0 else 100
+            i += 1
+        for packet in stream.encode():
+            container.mux(packet)
+    return out.getvalue()

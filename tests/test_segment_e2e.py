@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_moonshot import Fault
-from tests.media import timed_video, write_image
+from tests.media import headless_video, timed_video, write_image
 
 CUE = re.compile(r"^(\d\d:\d\d:\d\d[.,]\d{3}) --> (\d\d:\d\d:\d\d[.,]\d{3})$", re.M)
 
@@ -217,3 +217,22 @@ def test_on_a_terminal_each_span_stands_on_its_own_line(invoke, fake, clip: Path
     lines = [re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", line).strip() for line in out.splitlines()]
     for label in ("[00:00:00–00:00:04]", "[00:00:04–00:00:08]", "[00:00:08–00:00:12]"):
         assert label in lines, lines  # alone on its line, not run into the answer
+
+
+def test_a_clip_without_a_leading_keyframe_and_a_broken_one_do_not_stop_the_run(
+    kv, fake, clip: Path, tmp_path: Path
+) -> None:
+    """Issue 23: the headless clip was a KeyError traceback that ended the whole run."""
+    (tmp_path / "headless.mp4").write_bytes(headless_video(12, drop=5, keyframe_every=3))
+    (tmp_path / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100)
+    args = ("--segment", "2s", "broken.mp4", "headless.mp4", "clip.mp4")
+    r = kv("describe", "--sidecar", "vtt", "-j", "1", *args)
+    assert r.returncode == 2 and "Traceback" not in r.all
+    [error] = [line for line in r.stderr.splitlines() if "error" in line]
+    assert error.startswith("kimi-vision: error: broken.mp4: cannot cut video")
+    assert cues((tmp_path / "headless.mp4.vtt").read_text())[-1][1] == pytest.approx(9.0)
+    assert cues((tmp_path / "clip.mp4.vtt").read_text())[-1] == (10, 12)
+    est = kv("estimate", "--format", "jsonl", *args)
+    assert est.returncode == 2 and "Traceback" not in est.all
+    rows = [json.loads(line) for line in est.stdout.splitlines()]
+    assert sum(row["input"].startswith("headless.mp4 [") and bool(row["tokens"]) for row in rows) == 5

@@ -15,7 +15,7 @@ from kimi_vision_cli.errors import InputError
 from kimi_vision_cli.media import segments
 from kimi_vision_cli.media.segments import Frames, plan
 from kimi_vision_cli.options import duration
-from tests.media import timed_video
+from tests.media import headless_video, timed_video, vfr_video
 
 
 def probe(data: bytes) -> tuple[float, int, str, list[bytes]]:
@@ -84,6 +84,26 @@ def test_undecodable_video_is_an_input_error() -> None:
     with pytest.raises(InputError) as err:
         segments.cut(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100, 4, name="bad.mp4")
     assert err.value.input == "bad.mp4" and err.value.exit_code == 2
+
+
+def test_a_clip_opening_between_keyframes_starts_at_its_first_keyframe() -> None:
+    """Issue 23: the head refers to a keyframe the clip lacks; it was a KeyError: 0."""
+    clip = headless_video(12, drop=5, keyframe_every=3)  # the first keyframe is 3 s in
+    segs = segments.cut(clip, 2)
+    assert segs[0].start == 0 and segs[-1].end == pytest.approx(9.0)
+    assert all(a.end == b.start for a, b in zip(segs, segs[1:], strict=False))
+    assert sum(probe(s.data)[1] for s in segs) == 90  # every decodable frame, once
+
+
+@pytest.mark.parametrize("clip", [vfr_video(12), vfr_video(12, fmt="webm", codec="libvpx", live=True)],
+                         ids=["vfr-mp4", "webm-without-duration"])  # fmt: skip
+def test_variable_frame_rate_and_missing_duration_segment_cleanly(clip: bytes) -> None:
+    with av.open(io.BytesIO(clip)) as c:
+        frames = sum(1 for _ in c.decode(video=0))
+    segs = segments.cut(clip, 4)
+    assert len(segs) == 3 and segs[0].start == 0 and segs[-1].end == pytest.approx(12.0, abs=0.1)
+    assert all(a.end == b.start for a, b in zip(segs, segs[1:], strict=False))
+    assert sum(probe(s.data)[1] for s in segs) == frames
 
 
 @given(

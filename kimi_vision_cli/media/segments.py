@@ -30,6 +30,7 @@ from kimi_vision_cli.media.video import ffmpeg_errors
 _INSTALL_HINT = "install the video extra: pip install 'kimi-vision[video]'"
 # Codecs an MP4 holds as they are; any other (VP8, WMV, FLV1...) is re-encoded.
 _REMUXABLE = frozenset({"h264", "hevc", "av1", "vp9", "mpeg4"})
+_DAMAGED = "the file is damaged, or convert it to MP4 with ffmpeg first"
 _SLACK = 0.25  # a cut may move this fraction of N to reach a keyframe
 
 
@@ -110,9 +111,7 @@ def cut(
     `on_frame` counts frames re-encoded (a progress bar); undecodable input is an InputError.
     """
     av = _av(name)
-    with ffmpeg_errors(
-        "cut video into segments", name, "the file is damaged, or convert it to MP4 with ffmpeg first"
-    ):
+    with ffmpeg_errors("cut video into segments", name, _DAMAGED):
         with ViewReader(data) as file, av.open(file, mode="r") as src:
             frames = _scan(src, name)
         spans = plan(frames, every)
@@ -125,12 +124,16 @@ def cut(
         if not all(s.remux for s in spans):
             with ViewReader(data) as file, av.open(file, mode="r") as src:
                 out.update(_reencode(av, src, spans, on_frame))
-    return [
-        Segment(
-            _seconds(frames, s.start), _seconds(frames, s.end), out[i], "video/mp4", reencoded=not s.remux
-        )
-        for i, s in enumerate(spans)
-    ]
+        missing = next((s for i, s in enumerate(spans) if i not in out), None)
+        if missing is not None:  # no frame of it could be decoded: one line, not a KeyError
+            at = f"{_seconds(frames, missing.start):.1f}–{_seconds(frames, missing.end):.1f} s"
+            raise InputError(f"no decodable frame in {at}", input=name, hint=_DAMAGED)
+        return [
+            Segment(
+                _seconds(frames, s.start), _seconds(frames, s.end), out[i], "video/mp4", reencoded=not s.remux
+            )
+            for i, s in enumerate(spans)
+        ]
 
 
 def _av(name: str | None) -> Any:
@@ -159,6 +162,10 @@ def _scan(src: Any, name: str | None) -> Frames:
         if packet.is_keyframe:
             keys.add(packet.pts)
         end = max(end, packet.pts + (packet.duration or 0))
+    if keys and min(keys) > min(pts, default=0):
+        # A clip cut from a longer one may open on frames that refer to a keyframe it
+        # lacks (issue 23): nothing can decode them, so the clip starts at its first keyframe.
+        pts = [p for p in pts if p >= min(keys)]
     if not pts:
         raise InputError("video has no frames", input=name, hint="check the file")
     pts.sort()
@@ -183,7 +190,7 @@ def _remux(av: Any, src: Any, spans: list[Span]) -> dict[int, bytes]:
             if packet.pts is None:
                 continue
             i = _index(starts, packet.pts)
-            if not spans[i].remux:
+            if packet.pts < starts[0] or not spans[i].remux:  # before the first keyframe: left out
                 continue
             if i not in outputs:
                 buf = io.BytesIO()
@@ -249,7 +256,7 @@ def _reencode(
         if frame.pts is None:
             continue
         i = _index(starts, frame.pts)
-        if spans[i].remux:
+        if frame.pts < starts[0] or spans[i].remux:
             continue
         if i not in encoders:
             encoders[i] = _Encoder(av, stream, spans[i].start)
