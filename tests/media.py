@@ -148,3 +148,30 @@ def vfr_video(seconds: float = 12, *, fmt: str = "mp4", codec: str = "libx264", 
         for packet in stream.encode():
             container.mux(packet)
     return out.getvalue()
+
+
+def shots_video(
+    changes: list[float], seconds: float = 12, *, rate: int = 10, gop: int = 10, w: int = 64, h: int = 48
+) -> bytes:
+    """An x264 MP4 whose picture changes completely at each time in `changes` (shots),
+    a moving bar inside each shot; a keyframe every `gop` frames, and x264's scene-cut
+    keyframes left on, as an ordinary encoder writes them."""
+    import av
+    from PIL import ImageDraw
+
+    palette = [(220, 30, 30), (30, 200, 40), (40, 60, 220), (230, 220, 40), (200, 40, 200), (30, 210, 210)]
+    out = io.BytesIO()
+    with av.open(out, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"g": str(gop)}
+        for i in range(round(seconds * rate)):
+            shot = sum(1 for t in changes if i >= round(t * rate))
+            img = Image.new("RGB", (w, h), palette[shot % len(palette)])
+            x = i * 3 % w
+            ImageDraw.Draw(img).rectangle((x, h // 5, x + w // 8, h * 3 // 5), fill=palette[(shot + 3) % 6])
+            for packet in stream.encode(av.VideoFrame.from_image(img)):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return out.getvalue()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_moonshot import Fault
-from tests.media import headless_video, timed_video, write_image
+from tests.media import headless_video, shots_video, timed_video, write_image
 
 CUE = re.compile(r"^(\d\d:\d\d:\d\d[.,]\d{3}) --> (\d\d:\d\d:\d\d[.,]\d{3})$", re.M)
 
@@ -50,6 +50,17 @@ def test_vtt_gives_three_contiguous_cues_from_three_four_second_parts(kv, fake, 
     assert sent_videos(fake) == pytest.approx([4.0, 4.0, 4.0])
     # Each cue holds the answer about its own part: the fake model names the part it got.
     assert r.stdout.count("video/mp4 video of") == 3 and "part 2 of 3" in r.stdout
+
+
+def test_an_x264_clip_with_scene_cut_keyframes_gives_three_parts_on_the_grid(
+    kv, fake, tmp_path: Path
+) -> None:
+    """Issue 23's "done when": 10 fps, GOP 10, scene-cut keyframes on; it gave four cues."""
+    (tmp_path / "x264.mp4").write_bytes(shots_video([3.9, 7.9, 11.0]))
+    r = kv("describe", "--segment", "4s", "--format", "vtt", "x264.mp4")
+    assert r.returncode == 0, r.stderr
+    assert cues(r.stdout) == [(0, 3.9), (3.9, 7.9), (7.9, 12)]
+    assert sent_videos(fake) == pytest.approx([3.9, 4.0, 4.1])
 
 
 def test_a_clip_with_one_keyframe_is_reencoded_into_parts(kv, fake, tmp_path: Path) -> None:

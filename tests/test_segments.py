@@ -15,7 +15,7 @@ from kimi_vision_cli.errors import InputError
 from kimi_vision_cli.media import segments
 from kimi_vision_cli.media.segments import Frames, plan
 from kimi_vision_cli.options import duration
-from tests.media import headless_video, timed_video, vfr_video
+from tests.media import headless_video, shots_video, timed_video, vfr_video
 
 
 def probe(data: bytes) -> tuple[float, int, str, list[bytes]]:
@@ -57,10 +57,17 @@ def test_keyframes_far_apart_are_reencoded_to_h264() -> None:
     assert sum(p[0] for p in probes) == pytest.approx(12.0)
 
 
-def test_a_cut_moves_to_a_nearby_keyframe() -> None:
-    segs = segments.cut(timed_video(12, keyframe_every=3), 4)  # "about 4 s": 3 s apart
+def test_a_cut_moves_to_the_keyframe_nearest_its_place_on_the_grid() -> None:
+    segs = segments.cut(timed_video(12, keyframe_every=3), 4)  # keyframes at 3, 6, 9: 4 -> 3, 8 -> 9
+    assert [(s.start, s.end, s.reencoded) for s in segs] == [(0, 3, False), (3, 9, False), (9, 12, False)]
+
+
+def test_cuts_do_not_drift_with_scene_cut_keyframes() -> None:
+    """Issue 23: keyframes at 0, 1, 2, 3, 3.9, 4.9 ... 7.9, 8.8 ... 10.8, 11: measured from
+    the previous cut the parts were 0-3.9, 3.9-7.9, 7.9-11 and a runt 11-12."""
+    segs = segments.cut(shots_video([3.9, 7.9, 11.0]), 4)
     assert [(s.start, s.end, s.reencoded) for s in segs] == [
-        (0, 3, False), (3, 6, False), (6, 9, False), (9, 12, False),
+        (0, 3.9, False), (3.9, 7.9, False), (7.9, 12, False),
     ]  # fmt: skip
 
 
@@ -70,9 +77,9 @@ def test_only_the_segments_between_keyframes_are_reencoded() -> None:
     assert sum(probe(s.data)[0] for s in segs) == pytest.approx(12.0)
 
 
-def test_last_segment_is_shorter_and_a_sliver_joins_the_one_before() -> None:
-    assert [(s.start, s.end) for s in segments.cut(timed_video(13), 4)][-1] == (12, 13)
-    assert [(s.start, s.end) for s in segments.cut(timed_video(12.5), 4)][-1] == (8, 12.5)
+def test_a_last_part_under_half_the_duration_joins_the_one_before() -> None:
+    assert [(s.start, s.end) for s in segments.cut(timed_video(14), 4)][-1] == (12, 14)
+    assert [(s.start, s.end) for s in segments.cut(timed_video(13.9), 4)][-1] == (8, 13.9)
 
 
 def test_a_clip_within_one_segment_is_returned_whole(clip: bytes) -> None:

@@ -1,12 +1,12 @@
 """Cut a video into consecutive segments of about N seconds (`describe --segment`, issue 15).
 
-Cuts fall on keyframes where a keyframe lies within a quarter of N of the ideal cut:
-those segments are remuxed, packets copied, nothing decoded. A segment that would
-have to start (or end) between keyframes is decoded and re-encoded to H.264, so it
-starts on a keyframe of its own. Every cut is a frame's presentation time: segment
-i ends where i+1 starts, the first starts at 0 and the last ends with the clip, so the
-segments cover the clip with no gap and no overlap. A tail shorter than a quarter of
-N joins the segment before it; otherwise the last segment may be shorter.
+The ideal cuts lie on a fixed grid, k x N from the first frame (issue 23). Each goes to
+the nearest keyframe within a quarter of N: those segments are remuxed, packets copied,
+nothing decoded. A segment that would have to start (or end) between keyframes is
+decoded and re-encoded to H.264, so it starts on a keyframe of its own. Every cut is a
+frame's presentation time: segment i ends where i+1 starts, the first starts at 0 and
+the last ends with the clip, so the segments cover the clip with no gap and no overlap.
+A tail shorter than half of N joins the segment before it.
 
 Times are seconds from the first frame. Only the first video stream is kept: the API
 reads pictures, as `downscale` already assumes. Each segment is an MP4 (H.264, or the
@@ -64,27 +64,28 @@ class Frames:
 
 
 def plan(frames: Frames, every: float) -> list[Span]:
-    """Where to cut: pure, so the choice is tested without any video."""
-    tb = frames.time_base
-    step = int(Fraction(every) / tb)
-    slack = int(Fraction(every) * Fraction(_SLACK) / tb)
+    """Where to cut: pure, so the choice is tested without any video.
+
+    The k-th cut is the keyframe nearest k x `every` from the first frame, never measured
+    from the cut before (issue 23: measured from the last cut, the error drifted and a
+    12 s clip at 4 s gave four parts); with no keyframe within the slack, the frame there."""
+    step = Fraction(every) / frames.time_base
+    slack = step * Fraction(_SLACK)
     origin = frames.pts[0]
-    cuts = [origin]
     copy = frames.codec in _REMUXABLE
     keys = sorted(frames.keys) if copy else []  # re-encoded anyway: cut where asked
-    while True:
-        target = cuts[-1] + step
-        if target >= frames.end:
-            break
+    cuts = [origin]
+    k = 1
+    while origin + k * step < frames.end:
+        target = origin + k * step
         cut = _nearest_key(keys, target, slack, after=cuts[-1])
         if cut is None:
-            i = bisect.bisect_left(frames.pts, target)
-            if i >= len(frames.pts):
-                break
-            cut = frames.pts[i]
-        cuts.append(cut)
-    if len(cuts) > 1 and frames.end - cuts[-1] < slack:
-        cuts.pop()  # a sliver of a tail is not worth a request: the last segment takes it
+            cut = _nearest(frames.pts, target)
+        if cuts[-1] < cut < frames.end:
+            cuts.append(cut)
+        k += 1
+    if len(cuts) > 1 and frames.end - cuts[-1] < step / 2:
+        cuts.pop()  # a runt costs a whole request: the last segment takes it
     ends = [*cuts[1:], frames.end]
     return [
         Span(a, b, copy and a in frames.keys and (b == frames.end or b in frames.keys))
@@ -92,7 +93,12 @@ def plan(frames: Frames, every: float) -> list[Span]:
     ]
 
 
-def _nearest_key(keys: list[int], target: int, slack: int, *, after: int) -> int | None:
+def _nearest(pts: list[int], target: Fraction) -> int:
+    i = bisect.bisect_left(pts, target)
+    return min(pts[max(0, i - 1) : i + 1], key=lambda p: abs(p - target))
+
+
+def _nearest_key(keys: list[int], target: Fraction, slack: Fraction, *, after: int) -> int | None:
     i = bisect.bisect_left(keys, target)
     near = [k for k in keys[max(0, i - 1) : i + 1] if k > after and abs(k - target) <= slack]
     return min(near, key=lambda k: abs(k - target), default=None)
