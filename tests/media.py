@@ -175,3 +175,47 @@ def shots_video(
         for packet in stream.encode():
             container.mux(packet)
     return out.getvalue()
+
+
+def rotated_video(
+    w: int = 64, h: int = 48, *, rotation: int = 90, seconds: float = 2, rate: int = 10, gop: int = 10
+) -> bytes:
+    """A clip stored as a phone stores a portrait one: w x h pictures, a display matrix
+    turning them `rotation` degrees counterclockwise. The top-left quarter is red, the
+    rest blue, so which way a picture is turned shows in its corners (`red_corner`)."""
+    import av
+
+    out = io.BytesIO()
+    with av.open(out, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}
+        stream.set_display_rotation(rotation)
+        img = Image.new("RGB", (w, h), (40, 60, 220))
+        img.paste((230, 30, 30), (0, 0, w // 2, h // 2))
+        for _ in range(round(seconds * rate)):
+            for packet in stream.encode(av.VideoFrame.from_image(img)):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return out.getvalue()
+
+
+def shown(data: bytes) -> Image.Image:
+    """The first frame as a player shows it: turned as its display matrix says
+    (PyAV's `rotation` is counterclockwise degrees, as PIL's `rotate` takes them)."""
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        frame = next(container.decode(video=0))
+        return frame.to_image().rotate(frame.rotation, expand=True)
+
+
+def red_corner(img: Image.Image) -> str:
+    """Which quarter of the picture is red: 'top-left', 'top-right', 'bottom-left' or 'bottom-right'."""
+    w, h = img.size
+    corners = {"top-left": (w // 4, h // 4), "top-right": (w * 3 // 4, h // 4),
+               "bottom-left": (w // 4, h * 3 // 4), "bottom-right": (w * 3 // 4, h * 3 // 4)}  # fmt: skip
+    red = [name for name, xy in corners.items() if img.convert("RGB").getpixel(xy)[0] > 150]  # type: ignore[index]
+    assert len(red) == 1, red
+    return red[0]

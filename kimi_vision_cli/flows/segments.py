@@ -76,11 +76,13 @@ def _prepare(seg: Segment, ctx: Context, name: str) -> tuple[bytes | bytearray, 
     from kimi_vision_cli.media.video import prepare_video
 
     s = ctx.settings
-    return prepare_video(
+    data, record = prepare_video(
         seg.data, seg.mime, resize=s.resize, downscale_wanted=s.downscale_video, warn=ctx.diag.warn,
         keep_metadata=s.keep_metadata, bar=partial(frame_bar, ctx.diag) if ctx.term.stderr_isatty else None,
         name=name,
     )  # fmt: skip
+    record["rotated"] = record["rotated"] or seg.rotated  # turned upright when it was cut
+    return data, record
 
 
 def plan_segment(name: str, seg: Segment, index: int, total: int, ctx: Context) -> Planned:

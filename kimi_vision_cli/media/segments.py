@@ -25,6 +25,7 @@ from typing import Any
 
 from kimi_vision_cli.errors import InputError, UsageError
 from kimi_vision_cli.media.buffers import MediaBytes, ViewReader
+from kimi_vision_cli.media.rotation import Upright, quarter_turns
 from kimi_vision_cli.media.video import ffmpeg_errors
 
 _INSTALL_HINT = "install the video extra: pip install 'kimi-vision[video]'"
@@ -41,6 +42,7 @@ class Segment:
     data: MediaBytes  # the input itself when it is one segment
     mime: str
     reencoded: bool
+    rotated: bool = False  # re-encoded with its pictures turned upright (media/rotation.py)
 
 
 @dataclass(frozen=True)
@@ -124,21 +126,21 @@ def cut(
         if len(spans) == 1:
             return [Segment(0.0, _seconds(frames, frames.end), data, mime, reencoded=False)]
         out: dict[int, bytes] = {}
+        turned: set[int] = set()
         if any(s.remux for s in spans):
             with ViewReader(data) as file, av.open(file, mode="r") as src:
                 out.update(_remux(av, src, spans))
         if not all(s.remux for s in spans):
             with ViewReader(data) as file, av.open(file, mode="r") as src:
-                out.update(_reencode(av, src, spans, on_frame))
+                out.update(_reencode(av, src, spans, on_frame, turned))
         missing = next((s for i, s in enumerate(spans) if i not in out), None)
         if missing is not None:  # no frame of it could be decoded: one line, not a KeyError
             at = f"{_seconds(frames, missing.start):.1f}–{_seconds(frames, missing.end):.1f} s"
             raise InputError(f"no decodable frame in {at}", input=name, hint=_DAMAGED)
+        times = [(_seconds(frames, s.start), _seconds(frames, s.end)) for s in spans]
         return [
-            Segment(
-                _seconds(frames, s.start), _seconds(frames, s.end), out[i], "video/mp4", reencoded=not s.remux
-            )
-            for i, s in enumerate(spans)
+            Segment(a, b, out[i], "video/mp4", reencoded=not s.remux, rotated=i in turned)
+            for i, ((a, b), s) in enumerate(zip(times, spans, strict=True))
         ]
 
 
@@ -216,15 +218,15 @@ def _remux(av: Any, src: Any, spans: list[Span]) -> dict[int, bytes]:
 
 
 class _Encoder:
-    """One re-encoded span: H.264 in MP4, keeping the source's frame times."""
+    """One re-encoded span: H.264 in MP4, keeping the source's frame times. Frames come
+    in upright (a display matrix does not carry over to the new stream: issue 23)."""
 
-    def __init__(self, av: Any, source: Any, shift: int):
+    def __init__(self, av: Any, source: Any, shift: int, first: Any):
         self.buf = io.BytesIO()
         self.dst = av.open(self.buf, mode="w", format="mp4")
         rate = source.average_rate or source.guessed_rate or 25
         self.stream = self.dst.add_stream("libx264", rate=rate)
-        ctx = source.codec_context
-        self.size = max(2, ctx.width // 2 * 2), max(2, ctx.height // 2 * 2)  # 4:2:0 needs even sides
+        self.size = max(2, first.width // 2 * 2), max(2, first.height // 2 * 2)  # 4:2:0: even sides
         self.stream.width, self.stream.height = self.size
         self.stream.pix_fmt = "yuv420p"
         self.stream.time_base = source.time_base
@@ -250,13 +252,15 @@ class _Encoder:
 
 
 def _reencode(
-    av: Any, src: Any, spans: list[Span], on_frame: Callable[[int], None] | None
+    av: Any, src: Any, spans: list[Span], on_frame: Callable[[int], None] | None, turned: set[int]
 ) -> dict[int, bytes]:
-    """Decode once; each frame of a span that cannot be copied goes to that span's encoder."""
+    """Decode once; each frame of a span that cannot be copied goes to that span's encoder.
+    `turned` gets the spans whose pictures were turned upright."""
     stream = src.streams.video[0]
     encoders: dict[int, _Encoder] = {}
     done: dict[int, bytes] = {}
     count = 0
+    upright = Upright(av)
     starts = [s.start for s in spans]
     for frame in src.decode(stream):
         if frame.pts is None:
@@ -264,8 +268,11 @@ def _reencode(
         i = _index(starts, frame.pts)
         if frame.pts < starts[0] or spans[i].remux:
             continue
+        if quarter_turns(frame.rotation):
+            turned.add(i)
+        frame = upright(frame)
         if i not in encoders:
-            encoders[i] = _Encoder(av, stream, spans[i].start)
+            encoders[i] = _Encoder(av, stream, spans[i].start, frame)
         encoders[i].add(frame)
         count += 1
         if on_frame:
