@@ -137,6 +137,16 @@ def duration(text: str) -> float:
     return seconds
 
 
+def segment(text: str) -> float | str:
+    """--segment: a DURATION, or `scenes` (cut where the picture changes: media/scenes.py)."""
+    if str(text).strip().lower() == "scenes":
+        return "scenes"
+    try:
+        return duration(text)
+    except ValueError as err:
+        raise ValueError(f"{err} (nor 'scenes')") from None
+
+
 _ROWS = [
     # -- inputs and batch -------------------------------------------------------------
     Opt("inputs", (), "Files, directories (-r), -, ms://ID or URLs.", INPUTS,
@@ -196,8 +206,13 @@ _ROWS = [
         MEDIA, kind=bool),
     Opt("downscale_video", ("--downscale-video",),
         "Transcode videos over 2048x1080 (PyAV).", MEDIA, kind=bool),
-    Opt("segment", ("--segment",), "Videos: one request per segment of about DURATION (30s, 2m, 1m30s).",
-        MEDIA, parse=duration, metavar="DURATION", example="30s, 2m or 1m30s"),
+    Opt("segment", ("--segment",),
+        "Videos: one request per segment of about DURATION (30s, 2m, 1m30s), or per shot (scenes).",
+        MEDIA, parse=segment, metavar="DURATION|scenes", example="30s, 2m, 1m30s or scenes"),
+    Opt("min_segment", ("--min-segment",), "--segment scenes: shorter shots join the next.",
+        MEDIA, parse=duration, default=2.0, metavar="DURATION", example="2s"),
+    Opt("max_segment", ("--max-segment",), "--segment scenes: longer shots are cut on a grid.",
+        MEDIA, parse=duration, default=60.0, metavar="DURATION", example="1m"),
     Opt("upload", ("--upload",), "auto: inline until the body nears 100 MB.",
         MEDIA, choices=("auto", "always", "never"), default="auto", config=True),
     Opt("no_cache", ("--no-cache",), "Upload again though the same bytes were.",
@@ -266,7 +281,7 @@ _REQUEST = (*_MODEL, *_MEDIA, "upload")
 # Which options each command takes; the order is the order of --help and of the arguments.
 COMMANDS: dict[str, tuple[str, ...]] = {
     "describe": (
-        "inputs", "prompt", *_REQUEST, "segment", "format", "dry_run", "verbose",
+        "inputs", "prompt", *_REQUEST, "segment", "min_segment", "max_segment", "format", "dry_run", "verbose",
         "recursive", "files_from", "concurrency", "sidecar", "output_dir", "manifest", "on_exists", "shard",
         "report",
         "max_cost", "max_memory", *_CONNECTION,
@@ -275,6 +290,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
             "format", "dry_run", "verbose", "max_cost", *_CONNECTION),
     "upload": ("inputs", *_MEDIA, "no_cache", "recursive", "format", "verbose", *_CONNECTION),
     "estimate": ("inputs", "prompt", "ask", *[o for o in _REQUEST if o != "show_thinking"], "segment",
+                 "min_segment", "max_segment",
                  "recursive", "files_from", "format", "dry_run", "verbose", *_CONNECTION),
     "models": ("all_models", "format", "verbose", *_CONNECTION),
     "files list": ("format", "verbose", *_CONNECTION),

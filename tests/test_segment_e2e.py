@@ -247,3 +247,33 @@ def test_a_clip_without_a_leading_keyframe_and_a_broken_one_do_not_stop_the_run(
     assert est.returncode == 2 and "Traceback" not in est.all
     rows = [json.loads(line) for line in est.stdout.splitlines()]
     assert sum(row["input"].startswith("headless.mp4 [") and bool(row["tokens"]) for row in rows) == 5
+
+
+@pytest.fixture(scope="module")
+def shots_bytes() -> bytes:
+    return shots_video([3, 8])  # three visibly different shots of 3, 5 and 4 s
+
+
+def test_segment_scenes_gives_one_cue_per_shot(kv, fake, shots_bytes: bytes, tmp_path: Path) -> None:
+    (tmp_path / "shots.mp4").write_bytes(shots_bytes)
+    r = kv("describe", "--segment", "scenes", "--format", "vtt", "shots.mp4")
+    assert r.returncode == 0, r.stderr
+    assert [t for cue in cues(r.stdout) for t in cue] == pytest.approx([0, 3, 3, 8, 8, 12], abs=0.5)
+    assert sent_videos(fake) == pytest.approx([3, 4, 5], abs=0.5)
+    est = kv("estimate", "--segment", "scenes", "--format", "jsonl", "shots.mp4")
+    assert est.returncode == 0, est.stderr
+    assert [json.loads(line)["input"] for line in est.stdout.splitlines()] == [
+        "shots.mp4 [00:00:00–00:00:03]", "shots.mp4 [00:00:03–00:00:08]", "shots.mp4 [00:00:08–00:00:12]",
+    ]  # fmt: skip
+
+
+def test_segment_scenes_bounds(kv, fake, shots_bytes: bytes, tmp_path: Path) -> None:
+    (tmp_path / "shots.mp4").write_bytes(shots_bytes)
+    r = kv("describe", "--segment", "scenes", "--min-segment", "3.5s", "--max-segment", "6s",
+           "--format", "vtt", "shots.mp4")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    ends = [end for _start, end in cues(r.stdout)]  # 0-8 (the 3 s shot joined the next) in two, then 8-12
+    assert len(ends) == 3 and ends[0] == pytest.approx(4, abs=0.5) and ends[1:] == [8, 12]
+    bad = kv("describe", "--segment", "scenes", "--min-segment", "10s", "--max-segment", "5s", "shots.mp4")
+    assert bad.returncode == 2 and "--min-segment 10s is longer than --max-segment 5s" in bad.stderr
+    assert len(fake.chat_requests) == 3

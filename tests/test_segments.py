@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from kimi_vision_cli.errors import InputError
 from kimi_vision_cli.media import segments
-from kimi_vision_cli.media.segments import Frames, plan
+from kimi_vision_cli.media.segments import Frames, plan, plan_scenes
 from kimi_vision_cli.options import duration
 from tests.media import headless_video, shots_video, timed_video, vfr_video
 
@@ -128,6 +128,30 @@ def test_plan_covers_the_clip_without_gap_or_overlap(gaps: list[int], key_every:
     assert all(a.end == b.start for a, b in zip(spans, spans[1:], strict=False))
     assert all(s.start < s.end and s.start in frames.pts for s in spans)
     assert all(not s.remux or s.start in frames.keys for s in spans)
+
+
+def test_scenes_cut_at_each_shot_change() -> None:
+    segs = segments.cut(shots_video([3, 8]), "scenes")  # shots of 3, 5 and 4 s
+    assert [(s.start, s.end) for s in segs] == [(0, 3), (3, 8), (8, 12)]
+
+
+def frames_10fps(seconds: int, keys: list[float]) -> Frames:
+    return Frames(
+        list(range(seconds * 10)), {round(k * 10) for k in keys}, seconds * 10, Fraction(1, 10), "h264"
+    )
+
+
+def test_scenes_shorter_than_the_minimum_join_the_next_and_the_last_the_one_before() -> None:
+    frames = frames_10fps(12, [0, 1, 3, 8, 11])
+    spans = plan_scenes(frames, [1, 3, 8, 11], 2, 60)
+    assert [(s.start, s.end, s.remux) for s in spans] == [(0, 30, True), (30, 80, True), (80, 120, True)]
+
+
+def test_a_shot_longer_than_the_maximum_is_split_in_equal_parts_at_keyframes() -> None:
+    frames = frames_10fps(30, [k / 2 for k in range(60)])  # a keyframe every half second
+    spans = plan_scenes(frames, [5.04], 2, 10)  # shots of 5 s and 25 s: the 25 s one in 3
+    assert [(s.start, s.end) for s in spans] == [(0, 50), (50, 135), (135, 215), (215, 300)]
+    assert [s.remux for s in plan_scenes(frames_10fps(30, [0]), [5], 2, 10)] == [False] * 4
 
 
 @pytest.mark.parametrize(

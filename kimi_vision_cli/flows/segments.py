@@ -62,7 +62,8 @@ def cut_source(source: Source, ctx: Context) -> list[Segment]:
             raise UsageError("--segment cuts videos, this is an image", hint="drop --segment for images")
         from kimi_vision_cli.media.segments import cut
 
-        return cut(data, seconds, mime=info.mime, name=name)
+        bounds = ctx.settings.min_segment, ctx.settings.max_segment
+        return cut(data, seconds, mime=info.mime, name=name, bounds=bounds)
     except KimiVisionError as err:
         raise err.with_input(name) from None
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import io
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -72,22 +73,51 @@ def plan(frames: Frames, every: float) -> list[Span]:
     from the cut before (issue 23: measured from the last cut, the error drifted and a
     12 s clip at 4 s gave four parts); with no keyframe within the slack, the frame there."""
     step = Fraction(every) / frames.time_base
-    slack = step * Fraction(_SLACK)
-    origin = frames.pts[0]
-    copy = frames.codec in _REMUXABLE
-    keys = sorted(frames.keys) if copy else []  # re-encoded anyway: cut where asked
+    cuts = [frames.pts[0], *_grid(frames, frames.pts[0], frames.end, step)]
+    if len(cuts) > 1 and frames.end - cuts[-1] < step / 2:
+        cuts.pop()  # a runt costs a whole request: the last segment takes it
+    return _spans(frames, cuts)
+
+
+def plan_scenes(frames: Frames, starts: list[float], low: float, high: float) -> list[Span]:
+    """Cut where each shot starts (`starts`, seconds from the first frame: media/scenes.py).
+    A part shorter than `low` seconds joins the next one (the last joins the one before);
+    a part longer than `high` is split into equal parts on the grid, as `plan` cuts."""
+    tb, origin, end = frames.time_base, frames.pts[0], frames.end
+    least = Fraction(low) / tb
     cuts = [origin]
+    for seconds in starts:
+        at = _nearest(frames.pts, origin + Fraction(seconds) / tb)
+        near = [k for k in frames.keys if abs(k - at) <= 1 / (2 * tb)]  # a scene-cut keyframe
+        at = min(near, key=lambda k: abs(k - at), default=at)
+        if at - cuts[-1] >= least and end - at >= least:
+            cuts.append(at)
+    bounded = [origin]
+    for a, b in zip(cuts, [*cuts[1:], end], strict=True):
+        parts = math.ceil((b - a) * tb / Fraction(high))
+        bounded += [*_grid(frames, a, b, Fraction(b - a) / parts), b] if parts > 1 else [b]
+    return _spans(frames, bounded[:-1])
+
+
+def _grid(frames: Frames, start: int, end: int, step: Fraction) -> list[int]:
+    """The cuts after `start` and before `end` at the keyframes (else frames) nearest start + k x step."""
+    slack = step * Fraction(_SLACK)
+    keys = sorted(frames.keys) if frames.codec in _REMUXABLE else []  # re-encoded anyway: cut where asked
+    cuts = [start]
     k = 1
-    while origin + k * step < frames.end:
-        target = origin + k * step
+    while start + k * step < end:
+        target = start + k * step
         cut = _nearest_key(keys, target, slack, after=cuts[-1])
         if cut is None:
             cut = _nearest(frames.pts, target)
-        if cuts[-1] < cut < frames.end:
+        if cuts[-1] < cut < end:
             cuts.append(cut)
         k += 1
-    if len(cuts) > 1 and frames.end - cuts[-1] < step / 2:
-        cuts.pop()  # a runt costs a whole request: the last segment takes it
+    return cuts[1:]
+
+
+def _spans(frames: Frames, cuts: list[int]) -> list[Span]:
+    copy = frames.codec in _REMUXABLE
     ends = [*cuts[1:], frames.end]
     return [
         Span(a, b, copy and a in frames.keys and (b == frames.end or b in frames.keys))
@@ -108,13 +138,15 @@ def _nearest_key(keys: list[int], target: Fraction, slack: Fraction, *, after: i
 
 def cut(
     data: MediaBytes,
-    every: float,
+    every: float | str,
     *,
     mime: str = "video/mp4",
     name: str | None = None,
     on_frame: Callable[[int], None] | None = None,
+    bounds: tuple[float, float] = (2.0, 60.0),
 ) -> list[Segment]:
-    """The segments of about `every` seconds; a clip no longer than one comes back whole.
+    """The segments of about `every` seconds, or each shot (`every` "scenes", its parts
+    between `bounds` seconds); a clip no longer than one comes back whole.
 
     `on_frame` counts frames re-encoded (a progress bar); undecodable input is an InputError.
     """
@@ -122,7 +154,12 @@ def cut(
     with ffmpeg_errors("cut video into segments", name, _DAMAGED):
         with ViewReader(data) as file, av.open(file, mode="r") as src:
             frames = _scan(src, name)
-        spans = plan(frames, every)
+        if every == "scenes":
+            from kimi_vision_cli.media.scenes import scene_starts
+
+            spans = plan_scenes(frames, scene_starts(data, name=name), *bounds)
+        else:
+            spans = plan(frames, float(every))
         if len(spans) == 1:
             return [Segment(0.0, _seconds(frames, frames.end), data, mime, reencoded=False)]
         out: dict[int, bytes] = {}
