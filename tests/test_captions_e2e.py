@@ -196,11 +196,6 @@ def test_schema_file_and_ask(kv, fake, ds: Path) -> None:  # type: ignore[no-unt
     assert json.loads(r.stdout)["data"] == {"count": 1}
 
 
-def test_schema_and_segment_do_not_go_together(kv, ds: Path) -> None:  # type: ignore[no-untyped-def]
-    r = kv("describe", "ds/a.png", "--schema", "alt_text", "--segment", "10s")
-    assert r.returncode == 2 and "--schema and --segment" in r.stderr
-
-
 # -- the Batch API: submit --schema, results --wait with the describe writers -------------
 
 

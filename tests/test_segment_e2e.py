@@ -277,3 +277,33 @@ def test_segment_scenes_bounds(kv, fake, shots_bytes: bytes, tmp_path: Path) -> 
     bad = kv("describe", "--segment", "scenes", "--min-segment", "10s", "--max-segment", "5s", "shots.mp4")
     assert bad.returncode == 2 and "--min-segment 10s is longer than --max-segment 5s" in bad.stderr
     assert len(fake.chat_requests) == 3
+
+
+def test_schema_with_segment_each_part_answers_to_it(kv, fake, clip: Path, tmp_path: Path) -> None:
+    """Issue 23 item 5: --schema was refused with --segment."""
+    schema = "caption, tags: list"
+    r = kv("describe", "--segment", "4s", "--schema", schema, "--format", "jsonl", "clip.mp4")
+    assert r.returncode == 0, r.stderr
+    [record] = [json.loads(line) for line in r.stdout.splitlines()]
+    assert "data" not in record  # each part has its own
+    segs = record["segments"]
+    assert [set(s) for s in segs] == [{"start", "end", "text", "usage", "data"}] * 3
+    captions = [s["data"]["caption"] for s in segs]
+    assert [json.loads(s["text"]) == s["data"] for s in segs] == [True] * 3
+    assert all(c.startswith("a video/mp4 video of") for c in captions) and len(set(captions)) == 3
+    assert record["text"] == "\n\n".join(captions)
+    assert all(req.body["response_format"] == {"type": "json_object"} for req in fake.chat_requests)
+    vtt = kv("describe", "--segment", "4s", "--schema", schema, "--sidecar", "vtt", "clip.mp4")
+    assert vtt.returncode == 0, vtt.stderr
+    text = (tmp_path / "clip.mp4.vtt").read_text()
+    assert cues(text) == [(0, 4), (4, 8), (8, 12)]
+    assert "{" not in text and all(c in text for c in captions)  # the caption field, not the JSON
+
+
+def test_schema_with_segment_a_part_that_never_matches_fails_the_video(kv, fake, clip: Path) -> None:
+    fake.state.answers.extend(["not json"] * 2)  # the first part's answer and its one retry
+    r = kv("describe", "--segment", "4s", "-j", "1", "--schema", "caption", "--format", "jsonl", "clip.mp4")
+    assert r.returncode == 1
+    [record] = [json.loads(line) for line in r.stdout.splitlines()]
+    assert record["error"]["code"] and record["segments"] == []
+    assert "does not match the schema" in r.stderr

@@ -20,7 +20,7 @@ from kimi_vision_cli.errors import KimiVisionError, UsageError
 from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.flows.jobs import Split
 from kimi_vision_cli.flows.prepare import load_bytes
-from kimi_vision_cli.flows.send import send
+from kimi_vision_cli.flows.send import send_checked
 from kimi_vision_cli.flows.upload import upload_pending
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.media.segments import Segment
@@ -30,6 +30,7 @@ from kimi_vision_cli.output.progress import frame_bar
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.subtitles import clock, span_label
 from kimi_vision_cli.plan import DEFAULT_PROMPTS, MediaRef, Planned, Prepared, check_settings, plan
+from kimi_vision_cli.schema import answer_caption
 
 SEGMENT_PROMPT = (
     "This video is part {n} of {total} of a longer video, from {start} to {end}. "
@@ -112,7 +113,7 @@ def _send_segment(name: str, seg: Segment, index: int, total: int, ctx: Context)
         result.media = planned.records
         planned = upload_pending(planned, ctx)
         result.media = planned.records
-        send(ctx, planned, result, None)  # never live: segments answer out of order under -j
+        send_checked(ctx, planned, result)  # never live: segments answer out of order under -j
     except KimiVisionError as err:
         result.error = err.with_input(result.input)
     return result
@@ -139,14 +140,15 @@ def joined(name: str, model: str, segs: list[Segment], results: list[Result | No
     done = [r for r in results if r is not None]
     failed = next((r for r in done if r.error is not None), None)
     out.media = [m for r in done for m in r.media]
+    out.structured = any(r.structured for r in done)  # --schema: each part's `data`, none on top
     if failed is not None:
         out.error, out.segments = failed.error, []
         return out
     out.segments = [
-        {"start": seg.start, "end": seg.end, "text": r.text, "usage": r.usage}
+        {"start": seg.start, "end": seg.end, "text": r.text, "usage": r.usage, "data": r.data}
         for seg, r in zip(segs, done, strict=True)
     ]
-    out.text = "\n\n".join(r.text.strip() for r in done)
+    out.text = "\n\n".join(answer_caption(r.text, r.data).strip() for r in done)
     out.reasoning = "\n\n".join(r.reasoning.strip() for r in done if r.reasoning)
     out.finish_reason = done[-1].finish_reason
     out.usage = sum_usage([r.usage for r in done])

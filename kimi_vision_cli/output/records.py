@@ -16,7 +16,8 @@ from kimi_vision_cli.moonshot import Price
 # -- one input's answer: describe, ask, batch results ----------------------------------
 
 RESULT_KEYS = ("input", "model", "text", "reasoning", "finish_reason", "usage", "cost", "media", "error")
-# describe --segment adds `segments` (issue 15): [{start, end, text, usage}], times in seconds.
+# describe --segment adds `segments` (issue 15): [{start, end, text, usage}], times in seconds,
+# each with `data` under --schema (issue 23), which then has no `data` of its own.
 SEGMENT_KEYS = ("start", "end", "text", "usage")
 MEDIA_KEYS = (
     "mime", "width", "height", "original_width", "original_height", "transport", "file_id",
@@ -60,8 +61,9 @@ class Result:
         d["cost"] = None if self.cost is None else self.cost.to_dict()
         out = {k: d[k] for k in RESULT_KEYS}
         if self.segments is not None:
-            out["segments"] = [{k: s.get(k) for k in SEGMENT_KEYS} for s in self.segments]
-        if self.structured:
+            keys = (*SEGMENT_KEYS, "data") if self.structured else SEGMENT_KEYS
+            out["segments"] = [{k: s.get(k) for k in keys} for s in self.segments]
+        if self.structured and self.segments is None:  # segmented: each part has its `data`
             out["data"] = self.data
         return out
 

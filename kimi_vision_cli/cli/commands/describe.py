@@ -38,8 +38,6 @@ def describe(s: Settings, a: DescribeArgs) -> int:
     from kimi_vision_cli.output.render import make_renderer
 
     _check_subtitles(s, a)
-    if s.schema is not None and s.segment is not None:
-        raise UsageError("--schema and --segment do not go together", hint="drop one of them")
     if s.segment == "scenes":
         from kimi_vision_cli.media.scenes import check
 
