@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -307,3 +308,39 @@ def test_schema_with_segment_a_part_that_never_matches_fails_the_video(kv, fake,
     [record] = [json.loads(line) for line in r.stdout.splitlines()]
     assert record["error"]["code"] and record["segments"] == []
     assert "does not match the schema" in r.stderr
+
+
+@pytest.mark.process
+def test_ctrl_c_in_a_segmented_run_stops_its_parts_and_the_rerun_redoes_the_video(
+    env, fake, clip_bytes: bytes, tmp_path: Path
+) -> None:
+    """Issue 23 item 4: a video whose parts did not all answer writes no subtitle file, and
+    a rerun sends all its parts again (finished parts are not kept between runs)."""
+    from tests.conftest import installed_command
+    from tests.test_batch import _interrupted, _temp_files
+
+    (tmp_path / "a.mp4").write_bytes(timed_video(12, keyframe_every=1))  # six parts of 2 s
+    (tmp_path / "b.mp4").write_bytes(clip_bytes)
+    fake.state.latency = 0.6
+    cmd = installed_command() + [
+        "describe",
+        "--segment",
+        "2s",
+        "-j",
+        "2",
+        "--sidecar",
+        "vtt",
+        "a.mp4",
+        "b.mp4",
+    ]
+    code, _out, err = _interrupted(cmd, env, tmp_path, lambda: len(fake.chat_requests) >= 2)
+    assert code == 130, err
+    assert "Traceback" not in err.decode() and "interrupted" in err.decode()
+    assert _temp_files(tmp_path) == [] and not (tmp_path / "a.mp4.vtt").exists()
+    sent = len(fake.chat_requests)
+    assert sent < 12  # the parts not started were not sent
+    fake.state.latency = 0.0
+    again = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert cues((tmp_path / "a.mp4.vtt").read_text()) == [(t, t + 2) for t in range(0, 12, 2)]
+    assert len(fake.chat_requests) - sent == 6 + 6  # every part of both videos, sent again

@@ -184,3 +184,16 @@ def test_the_loopback_server_probes_the_video_parts_it_receives(fake) -> None:  
     status, _ = post(fake, body)
     assert status == 200
     assert fake.chat_requests[-1].videos == [4.0, 4.0]
+
+
+def test_segments_are_cut_as_they_are_taken_not_all_at_once() -> None:
+    """Issue 23: every part was cut, and held, before the first was sent."""
+    frames: list[int] = []
+    cutter = segments.Cutter(timed_video(12, keyframe_every=None), 2, on_frame=frames.append)
+    assert len(cutter) == 6 and frames == []  # planned only
+    first = cutter.take(0)
+    assert (first.start, first.end) == (0, 2) and 20 <= frames[-1] <= 30  # the first part, and a frame more
+    assert [cutter.take(i).start for i in (1, 2)] == [2, 4] and frames[-1] <= 70
+    with pytest.raises(ValueError, match="already taken"):
+        cutter.take(1)
+    cutter.close()

@@ -23,7 +23,7 @@ from kimi_vision_cli.flows.prepare import load_bytes
 from kimi_vision_cli.flows.send import send_checked
 from kimi_vision_cli.flows.upload import upload_pending
 from kimi_vision_cli.inputs.discover import Source
-from kimi_vision_cli.media.segments import Segment
+from kimi_vision_cli.media.segments import Cutter, Segment
 from kimi_vision_cli.media.sniff import sniff
 from kimi_vision_cli.moonshot import sum_usage
 from kimi_vision_cli.output.progress import frame_bar
@@ -46,8 +46,9 @@ def segment_prompt(start: float, end: float, index: int, total: int) -> str:
     return SEGMENT_PROMPT.format(n=index + 1, total=total, start=clock(start), end=clock(end))
 
 
-def cut_source(source: Source, ctx: Context) -> list[Segment]:
-    """Read and cut one input; an image, an ms:// id or a model without video is refused."""
+def cut_source(source: Source, ctx: Context) -> Cutter:
+    """Read one input and plan its cuts (each segment is cut when taken); an image, an
+    ms:// id or a model without video is refused."""
     name = source.display
     seconds = ctx.settings.segment
     assert seconds is not None
@@ -61,10 +62,10 @@ def cut_source(source: Source, ctx: Context) -> list[Segment]:
         info = sniff(data, convert=False, name=name)
         if info.kind != "video":
             raise UsageError("--segment cuts videos, this is an image", hint="drop --segment for images")
-        from kimi_vision_cli.media.segments import cut
+        from kimi_vision_cli.media.segments import Cutter
 
         bounds = ctx.settings.min_segment, ctx.settings.max_segment
-        return cut(data, seconds, mime=info.mime, name=name, bounds=bounds)
+        return Cutter(data, seconds, mime=info.mime, name=name, bounds=bounds)
     except KimiVisionError as err:
         raise err.with_input(name) from None
 
@@ -100,16 +101,27 @@ def plan_segment(name: str, seg: Segment, index: int, total: int, ctx: Context) 
 
 
 def segment_plans(source: Source, ctx: Context) -> Iterator[Planned]:
-    """--dry-run and estimate: each segment's request, in order."""
-    segs = cut_source(source, ctx)
-    for i, seg in enumerate(segs):
-        yield plan_segment(source.display, seg, i, len(segs), ctx)
-
-
-def _send_segment(name: str, seg: Segment, index: int, total: int, ctx: Context) -> Result:
-    result = Result(input=label(name, seg), model=ctx.settings.model)
+    """--dry-run and estimate: each segment's request, in order, each cut as it comes."""
+    cutter = cut_source(source, ctx)
     try:
-        planned = plan_segment(name, seg, index, total, ctx)
+        for i in range(len(cutter)):
+            try:
+                seg = cutter.take(i)
+            except KimiVisionError as err:
+                raise err.with_input(source.display) from None
+            yield plan_segment(source.display, seg, i, len(cutter), ctx)
+    finally:
+        cutter.close()
+
+
+def _send_segment(name: str, cutter: Cutter, index: int, ctx: Context) -> Result:
+    """Cut segment `index` (if the pass has not yet), then prepare, upload and send it;
+    its bytes are freed when this returns (issue 23: memory bounded by -j, not the clip)."""
+    start, end = cutter.times[index]
+    result = Result(input=f"{name} {span_label(start, end)}", model=ctx.settings.model)
+    try:
+        seg = cutter.take(index)
+        planned = plan_segment(name, seg, index, len(cutter), ctx)
         result.media = planned.records
         planned = upload_pending(planned, ctx)
         result.media = planned.records
@@ -123,18 +135,19 @@ def split(source: Source, ctx: Context) -> Split:
     """The requests of one segmented input, and how their answers make its Result.
     A failure to read or cut raises (the input fails before any request)."""
     name = source.display
-    segs = cut_source(source, ctx)
+    cutter = cut_source(source, ctx)
 
-    def part(i: int, seg: Segment) -> Callable[[], Result]:
-        return lambda: _send_segment(name, seg, i, len(segs), ctx)
+    def part(i: int) -> Callable[[], Result]:
+        return lambda: _send_segment(name, cutter, i, ctx)
 
     def join(results: list[Result | None]) -> Result:
-        return joined(name, ctx.settings.model, segs, results)
+        cutter.close()  # a failed or stopped video: the pass ends, its encoders are freed
+        return joined(name, ctx.settings.model, cutter.times, results)
 
-    return Split([part(i, s) for i, s in enumerate(segs)], join)
+    return Split([part(i) for i in range(len(cutter))], join)
 
 
-def joined(name: str, model: str, segs: list[Segment], results: list[Result | None]) -> Result:
+def joined(name: str, model: str, times: list[tuple[float, float]], results: list[Result | None]) -> Result:
     """The input's Result from its segments': the first failure fails it."""
     out = Result(input=name, model=model)
     done = [r for r in results if r is not None]
@@ -145,8 +158,8 @@ def joined(name: str, model: str, segs: list[Segment], results: list[Result | No
         out.error, out.segments = failed.error, []
         return out
     out.segments = [
-        {"start": seg.start, "end": seg.end, "text": r.text, "usage": r.usage, "data": r.data}
-        for seg, r in zip(segs, done, strict=True)
+        {"start": start, "end": end, "text": r.text, "usage": r.usage, "data": r.data}
+        for (start, end), r in zip(times, done, strict=True)
     ]
     out.text = "\n\n".join(answer_caption(r.text, r.data).strip() for r in done)
     out.reasoning = "\n\n".join(r.reasoning.strip() for r in done if r.reasoning)
