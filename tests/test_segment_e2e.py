@@ -344,3 +344,18 @@ def test_ctrl_c_in_a_segmented_run_stops_its_parts_and_the_rerun_redoes_the_vide
     assert again.returncode == 0, again.stderr
     assert cues((tmp_path / "a.mp4.vtt").read_text()) == [(t, t + 2) for t in range(0, 12, 2)]
     assert len(fake.chat_requests) - sent == 6 + 6  # every part of both videos, sent again
+
+
+def test_on_a_terminal_a_segmented_video_shows_its_parts_progress(invoke, fake, clip: Path) -> None:
+    fake.state.latency = 0.3  # long enough for the bar to be redrawn between parts
+    code, out, err = invoke("describe", "--segment", "4s", "-j", "1", str(clip), tty=True)
+    assert code == 0, err
+    assert "0/3 parts answered, 0 cut, 0 sent: /" in err
+    assert re.search(r"[1-2]/3 parts answered, [1-3] cut, [1-3] sent: /", err), err
+    assert "answered" not in out
+    two = clip.with_name("two.mp4")
+    two.write_bytes(clip.read_bytes())
+    code, out, err = invoke("describe", "--segment", "4s", str(clip), str(two), tty=True)
+    assert code == 0 and "parts answered" in err and "2 done, 0 failed" in err  # rows of the batch bar
+    code, out, err = invoke("describe", "--segment", "4s", str(clip), tty=False)
+    assert code == 0 and "answered" not in err  # piped: no bar

@@ -26,7 +26,7 @@ from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.media.segments import Cutter, Segment
 from kimi_vision_cli.media.sniff import sniff
 from kimi_vision_cli.moonshot import sum_usage
-from kimi_vision_cli.output.progress import frame_bar
+from kimi_vision_cli.output.progress import PartsBar, frame_bar
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.subtitles import clock, span_label
 from kimi_vision_cli.plan import DEFAULT_PROMPTS, MediaRef, Planned, Prepared, check_settings, plan
@@ -114,13 +114,15 @@ def segment_plans(source: Source, ctx: Context) -> Iterator[Planned]:
         cutter.close()
 
 
-def _send_segment(name: str, cutter: Cutter, index: int, ctx: Context) -> Result:
+def _send_segment(name: str, cutter: Cutter, index: int, ctx: Context, bar: PartsBar | None) -> Result:
     """Cut segment `index` (if the pass has not yet), then prepare, upload and send it;
     its bytes are freed when this returns (issue 23: memory bounded by -j, not the clip)."""
     start, end = cutter.times[index]
     result = Result(input=f"{name} {span_label(start, end)}", model=ctx.settings.model)
     try:
         seg = cutter.take(index)
+        if bar:
+            bar.add("sent")
         planned = plan_segment(name, seg, index, len(cutter), ctx)
         result.media = planned.records
         planned = upload_pending(planned, ctx)
@@ -136,11 +138,22 @@ def split(source: Source, ctx: Context) -> Split:
     A failure to read or cut raises (the input fails before any request)."""
     name = source.display
     cutter = cut_source(source, ctx)
+    bar = PartsBar(ctx.diag, name, len(cutter)) if ctx.term.stderr_isatty else None
+    if bar:
+        cutter.on_cut = lambda _i: bar.add("cut")
 
     def part(i: int) -> Callable[[], Result]:
-        return lambda: _send_segment(name, cutter, i, ctx)
+        def run() -> Result:
+            result = _send_segment(name, cutter, i, ctx, bar)
+            if bar and result.error is None:
+                bar.add("answered")
+            return result
+
+        return run
 
     def join(results: list[Result | None]) -> Result:
+        if bar:
+            bar.close()
         cutter.close()  # a failed or stopped video: the pass ends, its encoders are freed
         return joined(name, ctx.settings.model, cutter.times, results)
 

@@ -81,6 +81,7 @@ class Cutter:
         self._taken: set[int] = set()
         self._pass: Iterator[tuple[int, bytes, bool]] | None = None
         self._failed: KimiVisionError | None = None
+        self.on_cut: Callable[[int], None] | None = None  # each segment cut (a progress display)
 
     def __len__(self) -> int:
         return len(self.spans)
@@ -107,6 +108,8 @@ class Cutter:
             raise self._failed
         if len(self.spans) == 1:
             a, b = self.times[0]
+            if self.on_cut:
+                self.on_cut(0)
             return {0: Segment(a, b, self.data, self.mime, reencoded=False)}
         if self._pass is None:
             self._pass = _Pass(self).run()
@@ -117,6 +120,8 @@ class Cutter:
             self._failed = err
             raise
         a, b = self.times[i]
+        if self.on_cut:
+            self.on_cut(i)
         return {i: Segment(a, b, data, "video/mp4", reencoded=not self.spans[i].remux, rotated=turned)}
 
 
