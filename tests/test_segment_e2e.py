@@ -359,3 +359,45 @@ def test_on_a_terminal_a_segmented_video_shows_its_parts_progress(invoke, fake, 
     assert code == 0 and "parts answered" in err and "2 done, 0 failed" in err  # rows of the batch bar
     code, out, err = invoke("describe", "--segment", "4s", str(clip), tty=False)
     assert code == 0 and "answered" not in err  # piped: no bar
+
+
+def test_batch_submit_segment_round_trip_writes_what_describe_writes(
+    kv, fake, clip: Path, tmp_path: Path
+) -> None:
+    """Issue 23 item 6: each part a batch request; `batch results` joins them back."""
+    live = kv(
+        "describe", "--segment", "4s", "--sidecar", "vtt", "--format", "jsonl", "-m", "kimi-k2.5", "clip.mp4"
+    )
+    assert live.returncode == 0, live.stderr
+    live_vtt = (tmp_path / "clip.mp4.vtt").read_text()
+    (tmp_path / "clip.mp4.vtt").unlink()
+    (tmp_path / "photo.png").write_bytes(b"not an image")
+    sub = kv("batch", "submit", "--segment", "4s", "clip.mp4", "photo.png")
+    assert sub.returncode == 2 and "photo.png" in sub.stderr and "3 requests in 1 batch" in sub.stderr
+    batch_id = sub.stdout.strip()
+    lines = [
+        json.loads(x)
+        for x in fake.state.file_data[fake.requests_to("/v1/batches")[0].body["input_file_id"]].splitlines()
+    ]
+    assert [x["custom_id"] for x in lines] == ["kv-0000000-p0000", "kv-0000000-p0001", "kv-0000000-p0002"]
+    assert "part 2 of 3" in json.dumps(lines[1]["body"])
+    kv("batch", "status", batch_id)  # the loopback batch moves on as it is looked at
+    res = kv("batch", "results", batch_id, "--sidecar", "vtt", "--format", "jsonl")
+    assert res.returncode == 0, res.stderr
+    [record] = [json.loads(x) for x in res.stdout.splitlines()]
+    [live_record] = [json.loads(x) for x in live.stdout.splitlines()]
+    assert record["input"] == "clip.mp4" and record["error"] is None
+    assert [(s["start"], s["end"], s["text"]) for s in record["segments"]] == [
+        (s["start"], s["end"], s["text"]) for s in live_record["segments"]
+    ]
+    assert (tmp_path / "clip.mp4.vtt").read_text() == live_vtt
+
+
+def test_batch_results_subtitles_need_a_batch_submitted_with_segment(
+    kv, fake, clip: Path, tmp_path: Path
+) -> None:
+    batch_id = kv("batch", "submit", "clip.mp4").stdout.strip()
+    kv("batch", "status", batch_id)
+    res = kv("batch", "results", batch_id, "--sidecar", "srt")
+    assert res.returncode == 2 and "--sidecar srt needs timed parts" in res.stderr
+    assert not (tmp_path / "clip.mp4.srt").exists()

@@ -88,14 +88,17 @@ def _prepare(seg: Segment, ctx: Context, name: str) -> tuple[bytes | bytearray, 
     return data, record
 
 
-def plan_segment(name: str, seg: Segment, index: int, total: int, ctx: Context) -> Planned:
-    """One segment's request, decided (nothing uploaded or sent). Errors name the segment."""
+def plan_segment(
+    name: str, seg: Segment, index: int, total: int, ctx: Context, *, batch: bool = False
+) -> Planned:
+    """One segment's request, decided (nothing uploaded or sent). Errors name the segment.
+    `batch`: a Batch API line (not streamed, media inline)."""
     text = label(name, seg)
     try:
         data, record = _prepare(seg, ctx, text)
         prepared = Prepared(text, MediaRef("video", str(record["mime"]), data=data), record)
         prompt = ctx.settings.prompt or segment_prompt(seg.start, seg.end, index, total)
-        return plan([prepared], prompt, ctx.settings, label=text)
+        return plan([prepared], prompt, ctx.settings, label=text, stream=not batch, can_upload=not batch)
     except KimiVisionError as err:
         raise err.with_input(text) from None
 
