@@ -264,8 +264,3 @@ def test_ctrl_c_while_waiting_leaves_the_batch_running(
     assert f"the batches keep running: fetch later with `kimi-vision batch results {batch_id}`" in r.stderr
     assert fake.requests_to(f"/v1/batches/{batch_id}/cancel") == []
     assert kv("batch", "status", batch_id).returncode == 0
-
-
-def test_batch_results_refuses_subtitle_sidecars(kv) -> None:  # type: ignore[no-untyped-def]
-    r = kv("batch", "results", "batch-x", "--sidecar", "vtt")
-    assert r.returncode == 2 and "describe --segment" in r.stderr
