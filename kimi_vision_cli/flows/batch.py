@@ -99,7 +99,8 @@ def _lines(sources: Iterable[Source], ctx: Context) -> Iterator[Line]:
                 custom_id,
                 source,
                 InputError(
-                    "one request is over the batch file's 100 MB limit",
+                    # a video's parts go into one file together (flows/batch_segments.py)
+                    f"{'its parts together are' if parts else 'one request is'} over the batch file's 100 MB limit",
                     input=source.display,
                     hint="lower --max-size, or use describe (which can upload media)",
                 ),

@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 import io
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -79,7 +79,7 @@ class Cutter:
         self._lock = threading.Lock()
         self._ready: dict[int, Segment] = {}
         self._taken: set[int] = set()
-        self._pass: Iterator[tuple[int, bytes, bool]] | None = None
+        self._pass: Generator[tuple[int, bytes, bool]] | None = None
         self._failed: KimiVisionError | None = None
         self.on_cut: Callable[[int], None] | None = None  # each segment cut (a progress display)
 
@@ -99,7 +99,7 @@ class Cutter:
     def close(self) -> None:
         """Stop the pass (a failed or interrupted video): its files and encoders are freed."""
         with self._lock:
-            if self._pass is not None and hasattr(self._pass, "close"):
+            if self._pass is not None:
                 self._pass.close()
             self._ready.clear()
 
@@ -184,7 +184,7 @@ class _Pass:
         self.frames = 0
         self.handed = 0  # spans before this one were handed out
 
-    def run(self) -> Iterator[tuple[int, bytes, bool]]:
+    def run(self) -> Generator[tuple[int, bytes, bool]]:
         c = self.c
         decode = not all(s.remux for s in c.spans)
         packet_at = frame_at = 0  # the span the demuxer, and the decoder, have reached
