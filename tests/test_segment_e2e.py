@@ -401,3 +401,18 @@ def test_batch_results_subtitles_need_a_batch_submitted_with_segment(
     res = kv("batch", "results", batch_id, "--sidecar", "srt")
     assert res.returncode == 2 and "--sidecar srt needs timed parts" in res.stderr
     assert not (tmp_path / "clip.mp4.srt").exists()
+
+
+def test_a_parts_bar_left_open_by_a_stopped_run_is_stopped_with_the_run() -> None:
+    """Ctrl-C can end a run before a video's parts join, and so before its bar closes."""
+    from kimi_vision_cli.output.diagnostics import Diagnostics
+    from kimi_vision_cli.output.progress import BatchProgress, PartsBar
+    from tests.test_listing import term
+
+    diag = Diagnostics(term(tty=True))
+    bar = PartsBar(diag, "clip.mp4", 3)
+    own = diag.live_progress
+    assert own is not None and own.live.is_started
+    BatchProgress(diag, live=False).stop()  # what the scheduler does as the run ends
+    assert not own.live.is_started and diag.live_progress is None
+    bar.close()  # the join, had it come: harmless after

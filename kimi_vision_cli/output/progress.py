@@ -90,6 +90,9 @@ class BatchProgress:
             self._progress.start()
 
     def stop(self) -> None:
+        leftover = self.diag.live_progress
+        if leftover is not None and leftover is not self._progress:
+            leftover.stop()  # a video's own parts bar, its run stopped (Ctrl-C) before it closed
         self.diag.live_progress = None
         if self._progress is not None:
             self._progress.stop()
