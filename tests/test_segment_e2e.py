@@ -416,3 +416,19 @@ def test_a_parts_bar_left_open_by_a_stopped_run_is_stopped_with_the_run() -> Non
     BatchProgress(diag, live=False).stop()  # what the scheduler does as the run ends
     assert not own.live.is_started and diag.live_progress is None
     bar.close()  # the join, had it come: harmless after
+
+
+def test_segment_scenes_without_pyscenedetect_is_exit_2_before_reading(
+    kv, fake, clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == "scenedetect" else find_spec(n, *a)
+    )
+    for cmd in (["describe"], ["estimate"], ["batch", "submit"]):
+        r = kv(*cmd, "--segment", "scenes", "clip.mp4", "missing.mp4")
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert "--segment scenes needs PySceneDetect — install the scenes extra" in r.stderr
+    assert fake.state.requests == []
