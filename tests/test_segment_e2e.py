@@ -432,3 +432,12 @@ def test_segment_scenes_without_pyscenedetect_is_exit_2_before_reading(
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert "--segment scenes needs PySceneDetect — install the scenes extra" in r.stderr
     assert fake.state.requests == []
+
+
+@pytest.mark.parametrize("video", ["kv-0000003", "kv-0000003:path:dir-p1/clip-p2.mp4"])
+def test_a_part_custom_id_leads_back_to_its_video(video: str) -> None:
+    from kimi_vision_cli.flows.batch_segments import part_id, video_id
+
+    ids = [part_id(video, i) for i in (0, 1, 12)]
+    assert ids[0].startswith("kv-0000003-p0000") and len(set(ids)) == 3
+    assert [video_id(i) for i in ids] == [video] * 3

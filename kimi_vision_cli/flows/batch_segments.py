@@ -4,8 +4,8 @@ the very record `describe --segment` makes (so the same VTT, SRT and JSONL).
 
 A video's parts travel together, in one batch file: `video_lines` gives them as one
 block, which flows/batch.py never splits across files. Each part's custom_id is the
-video's with `-pNNNN` after it; the batch's manifest keeps, per part, its start, end
-and label (`segments`), which is all `join_parts` needs.
+video's with `-pNNNN` after its first field (`part_id`); the batch's manifest keeps, per
+part, its start, end and label (`segments`), which is all `join_parts` needs.
 """
 
 from __future__ import annotations
@@ -19,6 +19,19 @@ from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.records import Result
 
 PartInfo = dict[str, list[Any]]  # custom_id -> [start, end, label]
+
+
+def part_id(video: str, index: int) -> str:
+    """The custom_id of part `index`: `-pNNNN` after the video's first field, so an id
+    that goes on after a `:` (the input named in it) keeps its tail as it was."""
+    head, sep, tail = video.partition(":")
+    return f"{head}-p{index:04d}{sep}{tail}"
+
+
+def video_id(part: str) -> str:
+    """The video's custom_id from one of its parts' (part_id undone)."""
+    head, sep, tail = part.partition(":")
+    return f"{head.rsplit('-p', 1)[0]}{sep}{tail}"
 
 
 def video_lines(custom_id: str, source: Source, ctx: Context) -> tuple[bytes, PartInfo]:
@@ -36,7 +49,7 @@ def video_lines(custom_id: str, source: Source, ctx: Context) -> tuple[bytes, Pa
             except KimiVisionError as err:
                 raise err.with_input(source.display) from None
             planned = plan_segment(source.display, seg, i, len(cutter), ctx, batch=True)
-            cid = f"{custom_id}-p{i:04d}"
+            cid = part_id(custom_id, i)
             line = {"custom_id": cid, "method": "POST", "url": "/v1/chat/completions", "body": planned.body}
             block.append((json.dumps(line, ensure_ascii=False) + "\n").encode())
             parts[cid] = [seg.start, seg.end, label(source.display, seg)]
@@ -52,7 +65,7 @@ def join_parts(records: dict[str, Result], sources: dict[str, Source], parts: Pa
 
     videos: dict[str, list[str]] = {}
     for cid in sorted(parts):
-        videos.setdefault(cid.rsplit("-p", 1)[0], []).append(cid)
+        videos.setdefault(video_id(cid), []).append(cid)
     for video, cids in videos.items():
         times = [(float(parts[c][0]), float(parts[c][1])) for c in cids]
         missing = APIError("no result in the batch output")
