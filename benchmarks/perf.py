@@ -29,6 +29,10 @@ Rows (what is timed; the reference it is set against; the goal from issue 12):
            per run: lossless H.264 of noise, so it is sent inline as it is; an 83 MiB
            body, under Moonshot's 100 MB), over the body size the server received.
            Goal <= 2.0x the body. benchmarks/copies.py shows where that memory goes.
+  segments peak RSS of `describe --segment 2s -j 2 --format jsonl` of a 1280x720 30 fps
+           clip with one keyframe, so every 2 s part is decoded and re-encoded (issue 23),
+           at two lengths (SEGMENT_SECONDS): the peak must not grow with the clip. Goal
+           <= 300 MB (issue 23 asks it of a 10-minute clip).
 
 Each figure is the median of --rounds runs, ours and the reference alternating, so that
 a noisy machine slows both. Every child is `python -m kimi_vision_cli` with PYTHONPATH
@@ -63,7 +67,8 @@ import tests.fake_moonshot as fake_moonshot  # noqa: E402
 from benchmarks.launch import launch  # noqa: E402
 from tests.fake_files import create  # noqa: E402
 
-ROWS = ("jpeg8", "rss", "prepare", "prune", "prune20", "small", "big", "many", "video")
+ROWS = ("jpeg8", "rss", "prepare", "prune", "prune20", "small", "big", "many", "video", "segments")
+SEGMENT_SECONDS = (20, 60)  # the segments row: two clip lengths, same peak expected
 PRUNE_LATENCY = 0.02  # seconds the server takes per DELETE in the prune20 row
 MANY, MANY_LATENCY, MANY_JOBS = 64, 0.5, 8  # the many row: inputs, seconds per chat, -j
 VIDEO_BYTES = 62 * 2**20  # the video row: an 83 MiB body once base64-encoded, as in issue 12
@@ -427,7 +432,50 @@ def measure(b: Bench, rows: list[str]) -> list[list[str]]:
         out.append(many_row(row_many(b, make_smalls(b.tmp)), trees))
     if "video" in rows:
         out.append(video_row(row_video(b, make_video(b.tmp)), trees))
+    if "segments" in rows:
+        out += row_segments(b, trees)
     return out
+
+
+def make_clip(tmp: Path, seconds: int) -> Path:
+    """A 1280x720 30 fps H.264 clip with one keyframe (each frame a moving bar: cheap to
+    encode), so --segment re-encodes every part."""
+    import av
+    from PIL import Image, ImageDraw
+
+    path = tmp / f"clip{seconds}.mp4"
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
+        stream.options = {"preset": "ultrafast", "g": str(seconds * 30 + 1), "sc_threshold": "0"}
+        for i in range(seconds * 30):
+            img = Image.new("RGB", (1280, 720), (i % 200, 90, 160))
+            ImageDraw.Draw(img).rectangle((i * 7 % 1200, 200, i * 7 % 1200 + 80, 520), fill=(250, 250, 250))
+            for packet in stream.encode(av.VideoFrame.from_image(img)):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def row_segments(b: Bench, trees: list[str]) -> list[list[str]]:
+    rows = []
+    for seconds in SEGMENT_SECONDS:
+        clip = make_clip(b.tmp, seconds)
+
+        def parts(r: Run, n: int = seconds // 2) -> bool:
+            return len(json.loads(r.stdout.splitlines()[0])["segments"]) == n
+
+        def describe(
+            tree: Path, clip: Path = clip, check: Callable[[Run], bool] = parts
+        ) -> Callable[[], float]:
+            args = ("describe", "--segment", "2s", "-j", "2", "--format", "jsonl", str(clip))
+            return lambda: ours(b, tree, *args, check=check).peak_mb
+
+        peaks = median_of(b, {name: describe(tree) for name, tree in b.trees.items()})
+        figure = f"peak RSS, --segment 2s -j 2, {seconds} s 720p30 clip re-encoded"
+        rows.append(value_row(figure, peaks, trees, "MB", 300, "-"))
+    return rows
 
 
 def many_row(got: dict[str, dict[str, float]], trees: list[str]) -> list[str]:

@@ -117,6 +117,8 @@ class Opt:
             return "x".join(str(v) for v in self.default)
         if self.kind is bool:
             return "enabled" if self.default else None
+        if self.parse is duration and isinstance(self.default, (int, float)):
+            return duration_text(self.default)  # as it is written: 2s, 1m, 1m30s
         return str(self.default)
 
 
@@ -135,6 +137,15 @@ def _size(text: str) -> tuple[int, int]:
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
 
 
+def duration_text(seconds: float) -> str:
+    """60.0 -> "1m", 2.0 -> "2s", 90 -> "1m30s": a duration as `duration` reads it."""
+    minutes, rest = divmod(seconds, 60)
+    text = f"{int(minutes)}m" if minutes else ""
+    if rest or not text:
+        text += f"{rest:g}s"
+    return text
+
+
 def duration(text: str) -> float:
     """ "30s", "2m", "1m30s", "4.5s", "1h" (a bare number is seconds) -> seconds, at least 1."""
     match = _DURATION.fullmatch(str(text).strip().lower())
@@ -145,6 +156,16 @@ def duration(text: str) -> float:
     if seconds < 1:  # shorter segments would only multiply requests for one frame each
         raise ValueError("must be at least 1s")
     return seconds
+
+
+def segment(text: str) -> float | str:
+    """--segment: a DURATION, or `scenes` (cut where the picture changes: media/scenes.py)."""
+    if str(text).strip().lower() == "scenes":
+        return "scenes"
+    try:
+        return duration(text)
+    except ValueError as err:
+        raise ValueError(f"{err} (nor 'scenes')") from None
 
 
 _ROWS = [
@@ -169,9 +190,7 @@ _ROWS = [
     Opt("sidecar", ("--sidecar",),
         "Write photo.png.txt (or .json, the record; .xmp, XMP metadata; .vtt/.srt with --segment) beside each input.",
         INPUTS, choices=("txt", "json", "xmp", "vtt", "srt"), setting=False,
-        narrower=(("batch results", ("txt", "json", "xmp")),),
-        helps=(("estimate", "Count only inputs without this sidecar, as describe --sidecar would send."),
-               ("batch results", "Write photo.png.txt (or .json, the record; .xmp, XMP metadata) beside each input."))),
+        helps=(("estimate", "Count only inputs without this sidecar, as describe --sidecar would send."),)),
     Opt("output_dir", ("--output-dir",),
         "Sidecars under DIR, mirroring input paths.", INPUTS,
         kind=Path, setting=False, metavar="DIR",
@@ -230,8 +249,13 @@ _ROWS = [
         MEDIA, kind=bool),
     Opt("downscale_video", ("--downscale-video",),
         "Transcode videos over 2048x1080 (PyAV).", MEDIA, kind=bool),
-    Opt("segment", ("--segment",), "Videos: one request per segment of about DURATION (30s, 2m, 1m30s).",
-        MEDIA, parse=duration, metavar="DURATION", example="30s, 2m or 1m30s"),
+    Opt("segment", ("--segment",),
+        "Videos: one request per segment of about DURATION (30s, 2m, 1m30s), or per shot (scenes).",
+        MEDIA, parse=segment, metavar="DURATION|scenes", example="30s, 2m, 1m30s or scenes"),
+    Opt("min_segment", ("--min-segment",), "--segment scenes: shorter shots join the next.",
+        MEDIA, parse=duration, default=2.0, metavar="DURATION", example="2s"),
+    Opt("max_segment", ("--max-segment",), "--segment scenes: longer shots are cut on a grid.",
+        MEDIA, parse=duration, default=60.0, metavar="DURATION", example="1m"),
     Opt("upload", ("--upload",), "auto: inline until the body nears 100 MiB.",
         MEDIA, choices=("auto", "always", "never"), default="auto", config=True),
     Opt("no_cache", ("--no-cache",), "Upload again though the same bytes were.",
@@ -303,7 +327,7 @@ _REQUEST = (*_MODEL, *_MEDIA, "upload")
 # Which options each command takes; the order is the order of --help and of the arguments.
 COMMANDS: dict[str, tuple[str, ...]] = {
     "describe": (
-        "inputs", "prompt", *_REQUEST, "segment", "format", "dry_run", "verbose",
+        "inputs", "prompt", *_REQUEST, "segment", "min_segment", "max_segment", "format", "dry_run", "verbose",
         "recursive", "hidden", "exclude", "files_from", "files_from0", "concurrency", "sidecar", "output_dir",
         "manifest", "on_exists", "shard", "report", "embed", "touch", "max_cost", "max_memory", *_CONNECTION,
     ),
@@ -311,6 +335,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
             "format", "dry_run", "verbose", "max_cost", *_CONNECTION),
     "upload": ("inputs", *_MEDIA, "no_cache", "recursive", "hidden", "exclude", "format", "verbose", *_CONNECTION),
     "estimate": ("inputs", "prompt", "ask", "batch", *[o for o in _REQUEST if o != "show_thinking"], "segment",
+                 "min_segment", "max_segment",
                  "recursive", "hidden", "exclude", "files_from", "files_from0", "sidecar", "output_dir",
                  "on_exists", "format", "dry_run", "verbose", *_CONNECTION),
     "models": ("all_models", "format", "verbose", *_CONNECTION),
@@ -318,7 +343,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "files delete": ("file_ids", "verbose", *_CONNECTION),
     "files prune": ("all_files", "yes", "verbose", *_CONNECTION),
     "batch submit": ("inputs", "prompt", *[o for o in _REQUEST if o not in ("show_thinking", "upload")],
-                     "recursive", "hidden", "exclude", "files_from", "files_from0", "window", "max_cost", "format", "verbose", *_CONNECTION),
+                     "recursive", "hidden", "exclude", "files_from", "files_from0", "window", "max_cost", "format",
+                     "verbose", *_CONNECTION, "segment", "min_segment", "max_segment"),
     "batch status": ("batch_ids", "format", *_CONNECTION),
     "batch cancel": ("batch_ids", "format", *_CONNECTION),
     "batch results": ("batch_ids", "wait", "schema", "sidecar", "output_dir", "manifest", "on_exists", "format",

@@ -43,7 +43,9 @@ class Settings:
     convert: bool = False
     keep_metadata: bool = False
     downscale_video: bool = False  # transcode videos over 2048x1080 to fit (video.py)
-    segment: float | None = None  # seconds: describe/estimate cut videos (media/segments.py)
+    segment: float | str | None = None  # seconds or "scenes": describe/estimate cut (media/segments.py)
+    min_segment: float = _d("min_segment")  # --segment scenes: bounds of a part, seconds
+    max_segment: float = _d("max_segment")
     no_cache: bool = False  # upload again even when the same bytes were uploaded before
     upload: str = _d("upload")
     format: str = _d("format")

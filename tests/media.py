@@ -157,3 +157,119 @@ def cmyk_jpeg(w: int = 40, h: int = 30, *, icc: bytes | None = None) -> bytes:
     extra = {"icc_profile": icc} if icc else {}
     Image.new("CMYK", (w, h), (255, 0, 0, 0)).save(out, format="JPEG", quality=95, **extra)
     return out.getvalue()
+
+
+def headless_video(seconds: float = 12, *, drop: int = 5, keyframe_every: float = 3) -> bytes:
+    """`timed_video` with its first `drop` packets removed, as a clip cut from a longer
+    recording: it opens on frames that refer to a keyframe it no longer holds."""
+    import av
+
+    out = io.BytesIO()
+    with (
+        av.open(io.BytesIO(timed_video(seconds, keyframe_every=keyframe_every))) as src,
+        av.open(out, mode="w", format="mp4") as dst,
+    ):
+        stream = src.streams.video[0]
+        copy = dst.add_stream_from_template(stream)
+        packets = [p for p in src.demux(stream) if p.dts is not None]
+        for packet in packets[drop:]:
+            packet.stream = copy
+            dst.mux(packet)
+    return out.getvalue()
+
+
+def vfr_video(seconds: float = 12, *, fmt: str = "mp4", codec: str = "libx264", live: bool = False) -> bytes:
+    """A variable frame rate clip (a second at 30 fps, then one at 10 fps, alternating);
+    `live`: a Matroska/WebM muxer told the output is a stream, so no duration is written."""
+    from fractions import Fraction
+
+    import av
+
+    out = io.BytesIO()
+    ms = Fraction(1, 1000)
+    with av.open(out, mode="w", format=fmt, options={"live": "1"} if live else {}) as container:
+        stream = container.add_stream(codec, rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.time_base = ms
+        t, i = 0, 0
+        while t < seconds * 1000:
+            frame = av.VideoFrame.from_image(Image.new("RGB", (64, 48), (i * 7 % 255, 100, 150)))
+            frame.pts, frame.time_base = t, ms
+            for packet in stream.encode(frame):
+                container.mux(packet)
+            t += 33 if (i // 30) % 2 == 0 else 100
+            i += 1
+        for packet in stream.encode():
+            container.mux(packet)
+    return out.getvalue()
+
+
+def shots_video(
+    changes: list[float], seconds: float = 12, *, rate: int = 10, gop: int = 10, w: int = 64, h: int = 48
+) -> bytes:
+    """An x264 MP4 whose picture changes completely at each time in `changes` (shots),
+    a moving bar inside each shot; a keyframe every `gop` frames, and x264's scene-cut
+    keyframes left on, as an ordinary encoder writes them."""
+    import av
+    from PIL import ImageDraw
+
+    palette = [(220, 30, 30), (30, 200, 40), (40, 60, 220), (230, 220, 40), (200, 40, 200), (30, 210, 210)]
+    out = io.BytesIO()
+    with av.open(out, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"g": str(gop)}
+        for i in range(round(seconds * rate)):
+            shot = sum(1 for t in changes if i >= round(t * rate))
+            img = Image.new("RGB", (w, h), palette[shot % len(palette)])
+            x = i * 3 % w
+            ImageDraw.Draw(img).rectangle((x, h // 5, x + w // 8, h * 3 // 5), fill=palette[(shot + 3) % 6])
+            for packet in stream.encode(av.VideoFrame.from_image(img)):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return out.getvalue()
+
+
+def rotated_video(
+    w: int = 64, h: int = 48, *, rotation: int = 90, seconds: float = 2, rate: int = 10, gop: int = 10
+) -> bytes:
+    """A clip stored as a phone stores a portrait one: w x h pictures, a display matrix
+    turning them `rotation` degrees counterclockwise. The top-left quarter is red, the
+    rest blue, so which way a picture is turned shows in its corners (`red_corner`)."""
+    import av
+
+    out = io.BytesIO()
+    with av.open(out, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}
+        stream.set_display_rotation(rotation)
+        img = Image.new("RGB", (w, h), (40, 60, 220))
+        img.paste((230, 30, 30), (0, 0, w // 2, h // 2))
+        for _ in range(round(seconds * rate)):
+            for packet in stream.encode(av.VideoFrame.from_image(img)):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return out.getvalue()
+
+
+def shown(data: bytes) -> Image.Image:
+    """The first frame as a player shows it: turned as its display matrix says
+    (PyAV's `rotation` is counterclockwise degrees, as PIL's `rotate` takes them)."""
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        frame = next(container.decode(video=0))
+        return frame.to_image().rotate(frame.rotation, expand=True)
+
+
+def red_corner(img: Image.Image) -> str:
+    """Which quarter of the picture is red: 'top-left', 'top-right', 'bottom-left' or 'bottom-right'."""
+    w, h = img.size
+    corners = {"top-left": (w // 4, h // 4), "top-right": (w * 3 // 4, h // 4),
+               "bottom-left": (w // 4, h * 3 // 4), "bottom-right": (w * 3 // 4, h * 3 // 4)}  # fmt: skip
+    red = [name for name, xy in corners.items() if img.convert("RGB").getpixel(xy)[0] > 150]  # type: ignore[index]
+    assert len(red) == 1, red
+    return red[0]

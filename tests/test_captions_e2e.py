@@ -215,11 +215,6 @@ def test_schema_file_and_ask(kv, fake, ds: Path) -> None:  # type: ignore[no-unt
     assert json.loads(r.stdout)["data"] == {"count": 1}
 
 
-def test_schema_and_segment_do_not_go_together(kv, ds: Path) -> None:  # type: ignore[no-untyped-def]
-    r = kv("describe", "ds/a.png", "--schema", "alt_text", "--segment", "10s")
-    assert r.returncode == 2 and "--schema and --segment" in r.stderr
-
-
 # -- the Batch API: submit --schema, results --wait with the describe writers -------------
 
 
@@ -302,12 +297,6 @@ def test_ctrl_c_while_waiting_leaves_the_batch_running(
     assert f"the batches keep running: fetch later with `kimi-vision batch results {batch_id}`" in r.stderr
     assert fake.requests_to(f"/v1/batches/{batch_id}/cancel") == []
     assert kv("batch", "status", batch_id).returncode == 0
-
-
-def test_batch_results_refuses_subtitle_sidecars(kv) -> None:  # type: ignore[no-untyped-def]
-    # Not among batch results' choices (issue 19 item 24: its --help no longer offers them).
-    r = kv("batch", "results", "batch-x", "--sidecar", "vtt")
-    assert r.returncode == 2 and "'vtt' is not one of 'txt', 'json', 'xmp'" in r.stderr
 
 
 # -- issue 19: resume that notices what changed; manifests that never lose an answer -------

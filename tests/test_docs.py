@@ -268,16 +268,15 @@ def test_batch_help_says_what_batch_does(
     invoke, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     """Issue 19 item 24: batch submit sends max_tokens 4096 and checks --max-cost on the worst
-    case; batch results refuses --sidecar vtt|srt, so --help must not offer them."""
+    case; batch results takes --sidecar vtt|srt for a batch submitted with --segment."""
     monkeypatch.setenv("COLUMNS", "300")  # rich prints help to the process's stdout
     invoke("batch", "submit", "--help")
     flat = " ".join(capsys.readouterr().out.replace("│", " ").split())
     assert "1; default 4096]" in flat and "worst case" in flat
     invoke("batch", "results", "--help")
     flat = " ".join(capsys.readouterr().out.replace("│", " ").split())
-    assert "--sidecar txt|json|xmp" in flat and "vtt" not in flat
-    code, _, err = invoke("batch", "results", "batch-x", "--sidecar", "srt")
-    assert code == 2 and "'srt' is not one of" in err
+    # vtt/srt: for a batch submitted with --segment (issue 23 item 6)
+    assert "--sidecar txt|json|xmp|vtt|srt" in flat
 
 
 def test_the_shard_rule_batch_md_states_is_the_one_describe_applies() -> None:

@@ -98,34 +98,49 @@ def source_of(cid: str) -> Source | None:
     return Source(parts[1], parts[2])
 
 
-def _lines(sources: Iterable[Source], ctx: Context) -> Iterator[tuple[str, Source, bytes | KimiVisionError]]:
-    """(custom_id, input, its JSONL line or why it has none) per input, prepared one by one.
-    A batch line carries its media inline: the Batch API file is the upload."""
+Line = tuple[str, Source, bytes | KimiVisionError, dict[str, list[Any]]]
+
+
+def _lines(sources: Iterable[Source], ctx: Context) -> Iterator[Line]:
+    """(custom_id, input, its JSONL line or why it has none, its parts) per input, prepared
+    one by one. A batch line carries its media inline: the Batch API file is the upload.
+    With --segment, the "line" is the block of a video's parts, which never splits
+    across batch files (flows/batch_segments.py), and the parts are named."""
     for index, source in enumerate(sources):
         cid = custom_id(index, source)
+        parts: dict[str, list[Any]] = {}
         try:
-            prepared = prepare_source(source, ctx)
-            planned = plan(
-                [prepared], None, ctx.settings, label=source.display, stream=False, can_upload=False
-            )
+            if ctx.settings.segment is not None:
+                from kimi_vision_cli.flows.batch_segments import video_lines
+
+                data, parts = video_lines(cid, source, ctx)
+            else:
+                prepared = prepare_source(source, ctx)
+                planned = plan(
+                    [prepared], None, ctx.settings, label=source.display, stream=False, can_upload=False
+                )
+                line = {"custom_id": cid, "method": "POST", "url": "/v1/chat/completions",
+                        "body": planned.body}  # fmt: skip
+                data = (json.dumps(line, ensure_ascii=False) + "\n").encode()
         except KimiVisionError as err:
-            yield cid, source, err.with_input(source.display)
+            yield cid, source, err.with_input(source.display), {}
             continue
-        line = {"custom_id": cid, "method": "POST", "url": "/v1/chat/completions", "body": planned.body}
-        data = (json.dumps(line, ensure_ascii=False) + "\n").encode()
         if len(data) > MAX_FILE_BYTES:
             yield (
                 cid,
                 source,
                 InputError(
-                    f"one request is over the batch file's {mib(MAX_FILE_BYTES)} limit",
+                    # a video's parts go into one file together (flows/batch_segments.py)
+                    f"{'its parts together are' if parts else 'one request is'} over the batch file's "
+                    f"{mib(MAX_FILE_BYTES)} limit",
                     input=source.display,
                     hint="lower --max-size for images, --downscale-video for videos, "
                     "or use describe (which can upload media)",
                 ),
+                {},
             )
             continue
-        yield cid, source, data
+        yield cid, source, data, parts
 
 
 def submit(
@@ -145,34 +160,37 @@ def submit(
     allowance = Allowance.for_batch(ctx)  # --max-cost: requests counted at their worst case
     sources = iter(sources)  # the inputs left after a refusal are named, not prepared
     manifest: dict[str, Source] = {}
+    parts: dict[str, list[Any]] = {}  # --segment: custom_id -> [start, end, label] (batch_segments.py)
     with tempfile.TemporaryDirectory(prefix="kimi-vision-batch-") as tmp:
         part = Path(tmp) / "part.jsonl"
         fh = part.open("wb")
         size = 0
         try:
-            for cid, source, line in _lines(sources, ctx):
+            for cid, source, line, its_parts in _lines(sources, ctx):
                 if isinstance(line, KimiVisionError):
                     out.failed.append(Result(source.display, ctx.settings.model, error=line))
                     if tally.error(line):
                         break
                     continue
-                if allowance is not None and not allowance.admit(line):
+                if allowance is not None and not all(allowance.admit(x) for x in line.splitlines()):
                     allowance.refuse(source, sources, out, tally)
                     break
                 if size + len(line) > MAX_FILE_BYTES:
                     fh.close()
-                    out.batch_ids.append(_create(part, manifest, ctx, window))
-                    manifest, size = {}, 0
+                    out.batch_ids.append(_create(part, manifest, ctx, window, parts))
+                    manifest, parts, size = {}, {}, 0
                     fh = part.open("wb")
                 fh.write(line)
                 size += len(line)
-                manifest[cid] = source
-                out.requests += 1
+                ids = list(its_parts) or [cid]
+                manifest.update(dict.fromkeys(ids, source))
+                parts.update(its_parts)
+                out.requests += len(ids)
                 tally.ok()
         finally:
             fh.close()
         if manifest and not tally.stopped:
-            out.batch_ids.append(_create(part, manifest, ctx, window))
+            out.batch_ids.append(_create(part, manifest, ctx, window, parts))
         elif manifest:  # the run stopped: the part not yet submitted is said, input by input
             _not_submitted(manifest, ctx, out)
     return out
@@ -186,7 +204,9 @@ def _not_submitted(manifest: dict[str, Source], ctx: Context, out: Submitted) ->
     out.requests -= len(manifest)
 
 
-def _create(part: Path, manifest: dict[str, Source], ctx: Context, window: str) -> str:
+def _create(
+    part: Path, manifest: dict[str, Source], ctx: Context, window: str, parts: dict[str, list[Any]]
+) -> str:
     client = ctx.client
     file_id = client.upload(part.read_bytes(), "kimi-vision-batch.jsonl", "batch")
     _ours(ctx, file_id, "batch", "batch request file")  # before anything can fail: prune finds it
@@ -198,11 +218,12 @@ def _create(part: Path, manifest: dict[str, Source], ctx: Context, window: str) 
     schema = schemas.load(spec).schema if spec is not None else None
     _save_manifest(ctx, batch_id, {
         "model": settings.model,
-        "inputs": {cid: s.display for cid, s in manifest.items()},
+        "inputs": {cid: parts[cid][2] if cid in parts else s.display for cid, s in manifest.items()},
         "sources": {cid: [s.kind, s.value] for cid, s in manifest.items()},
         "schema": schema,
         # what made the answers, for the sidecars and rows `batch results` writes (issue 19)
         "provenance": provenance.of(settings.model, settings.prompt, settings.system, schema).to_dict(),
+        "segments": parts,
     })  # fmt: skip
     return batch_id
 
@@ -303,6 +324,10 @@ def results(
     spec = ctx.settings.schema or (json.dumps(manifest["schema"]) if manifest.get("schema") else None)
     if spec is not None:
         _check_all(ctx, batch_id, batch, manifest, records, spec)
+    if manifest.get("segments"):  # batch submit --segment: each video's parts make its record
+        from kimi_vision_cli.flows.batch_segments import join_parts
+
+        join_parts(records, sources, manifest["segments"], model)
     _price(ctx, model, records.values())
     return [(sources.get(k), records[k]) for k in sorted(records)]
 

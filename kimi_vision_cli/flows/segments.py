@@ -20,16 +20,17 @@ from kimi_vision_cli.errors import KimiVisionError, UsageError
 from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.flows.jobs import Split
 from kimi_vision_cli.flows.prepare import load_bytes
-from kimi_vision_cli.flows.send import send
+from kimi_vision_cli.flows.send import send_checked
 from kimi_vision_cli.flows.upload import upload_pending
 from kimi_vision_cli.inputs.discover import Source
-from kimi_vision_cli.media.segments import Segment
+from kimi_vision_cli.media.segments import Cutter, Segment
 from kimi_vision_cli.media.sniff import sniff
 from kimi_vision_cli.moonshot import sum_usage
-from kimi_vision_cli.output.progress import frame_bar
+from kimi_vision_cli.output.progress import PartsBar, frame_bar
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.subtitles import clock, span_label
 from kimi_vision_cli.plan import DEFAULT_PROMPTS, MediaRef, Planned, Prepared, check_settings, plan
+from kimi_vision_cli.schema import answer_caption
 
 SEGMENT_PROMPT = (
     "This video is part {n} of {total} of a longer video, from {start} to {end}. "
@@ -45,8 +46,9 @@ def segment_prompt(start: float, end: float, index: int, total: int) -> str:
     return SEGMENT_PROMPT.format(n=index + 1, total=total, start=clock(start), end=clock(end))
 
 
-def cut_source(source: Source, ctx: Context) -> list[Segment]:
-    """Read and cut one input; an image, an ms:// id or a model without video is refused."""
+def cut_source(source: Source, ctx: Context) -> Cutter:
+    """Read one input and plan its cuts (each segment is cut when taken); an image, an
+    ms:// id or a model without video is refused."""
     name = source.display
     seconds = ctx.settings.segment
     assert seconds is not None
@@ -60,9 +62,10 @@ def cut_source(source: Source, ctx: Context) -> list[Segment]:
         info = sniff(data, convert=False, name=name)
         if info.kind != "video":
             raise UsageError("--segment cuts videos, this is an image", hint="drop --segment for images")
-        from kimi_vision_cli.media.segments import cut
+        from kimi_vision_cli.media.segments import Cutter
 
-        return cut(data, seconds, mime=info.mime, name=name)
+        bounds = ctx.settings.min_segment, ctx.settings.max_segment
+        return Cutter(data, seconds, mime=info.mime, name=name, bounds=bounds)
     except KimiVisionError as err:
         raise err.with_input(name) from None
 
@@ -76,40 +79,58 @@ def _prepare(seg: Segment, ctx: Context, name: str) -> tuple[bytes | bytearray, 
     from kimi_vision_cli.media.video import prepare_video
 
     s = ctx.settings
-    return prepare_video(
+    data, record = prepare_video(
         seg.data, seg.mime, resize=s.resize, downscale_wanted=s.downscale_video, warn=ctx.diag.warn,
         keep_metadata=s.keep_metadata, bar=partial(frame_bar, ctx.diag) if ctx.term.stderr_isatty else None,
         name=name,
     )  # fmt: skip
+    record["rotated"] = record["rotated"] or seg.rotated  # turned upright when it was cut
+    return data, record
 
 
-def plan_segment(name: str, seg: Segment, index: int, total: int, ctx: Context) -> Planned:
-    """One segment's request, decided (nothing uploaded or sent). Errors name the segment."""
+def plan_segment(
+    name: str, seg: Segment, index: int, total: int, ctx: Context, *, batch: bool = False
+) -> Planned:
+    """One segment's request, decided (nothing uploaded or sent). Errors name the segment.
+    `batch`: a Batch API line (not streamed, media inline)."""
     text = label(name, seg)
     try:
         data, record = _prepare(seg, ctx, text)
         prepared = Prepared(text, MediaRef("video", str(record["mime"]), data=data), record)
         prompt = ctx.settings.prompt or segment_prompt(seg.start, seg.end, index, total)
-        return plan([prepared], prompt, ctx.settings, label=text)
+        return plan([prepared], prompt, ctx.settings, label=text, stream=not batch, can_upload=not batch)
     except KimiVisionError as err:
         raise err.with_input(text) from None
 
 
 def segment_plans(source: Source, ctx: Context) -> Iterator[Planned]:
-    """--dry-run and estimate: each segment's request, in order."""
-    segs = cut_source(source, ctx)
-    for i, seg in enumerate(segs):
-        yield plan_segment(source.display, seg, i, len(segs), ctx)
-
-
-def _send_segment(name: str, seg: Segment, index: int, total: int, ctx: Context) -> Result:
-    result = Result(input=label(name, seg), model=ctx.settings.model)
+    """--dry-run and estimate: each segment's request, in order, each cut as it comes."""
+    cutter = cut_source(source, ctx)
     try:
-        planned = plan_segment(name, seg, index, total, ctx)
+        for i in range(len(cutter)):
+            try:
+                seg = cutter.take(i)
+            except KimiVisionError as err:
+                raise err.with_input(source.display) from None
+            yield plan_segment(source.display, seg, i, len(cutter), ctx)
+    finally:
+        cutter.close()
+
+
+def _send_segment(name: str, cutter: Cutter, index: int, ctx: Context, bar: PartsBar | None) -> Result:
+    """Cut segment `index` (if the pass has not yet), then prepare, upload and send it;
+    its bytes are freed when this returns (issue 23: memory bounded by -j, not the clip)."""
+    start, end = cutter.times[index]
+    result = Result(input=f"{name} {span_label(start, end)}", model=ctx.settings.model)
+    try:
+        seg = cutter.take(index)
+        if bar:
+            bar.add("sent")
+        planned = plan_segment(name, seg, index, len(cutter), ctx)
         result.media = planned.records
         planned = upload_pending(planned, ctx)
         result.media = planned.records
-        send(ctx, planned, result, None)  # never live: segments answer out of order under -j
+        send_checked(ctx, planned, result)  # never live: segments answer out of order under -j
     except KimiVisionError as err:
         result.error = err.with_input(result.input)
     return result
@@ -119,31 +140,44 @@ def split(source: Source, ctx: Context) -> Split:
     """The requests of one segmented input, and how their answers make its Result.
     A failure to read or cut raises (the input fails before any request)."""
     name = source.display
-    segs = cut_source(source, ctx)
+    cutter = cut_source(source, ctx)
+    bar = PartsBar(ctx.diag, name, len(cutter)) if ctx.term.stderr_isatty else None
+    if bar:
+        cutter.on_cut = lambda _i: bar.add("cut")
 
-    def part(i: int, seg: Segment) -> Callable[[], Result]:
-        return lambda: _send_segment(name, seg, i, len(segs), ctx)
+    def part(i: int) -> Callable[[], Result]:
+        def run() -> Result:
+            result = _send_segment(name, cutter, i, ctx, bar)
+            if bar and result.error is None:
+                bar.add("answered")
+            return result
+
+        return run
 
     def join(results: list[Result | None]) -> Result:
-        return joined(name, ctx.settings.model, segs, results)
+        if bar:
+            bar.close()
+        cutter.close()  # a failed or stopped video: the pass ends, its encoders are freed
+        return joined(name, ctx.settings.model, cutter.times, results)
 
-    return Split([part(i, s) for i, s in enumerate(segs)], join)
+    return Split([part(i) for i in range(len(cutter))], join)
 
 
-def joined(name: str, model: str, segs: list[Segment], results: list[Result | None]) -> Result:
+def joined(name: str, model: str, times: list[tuple[float, float]], results: list[Result | None]) -> Result:
     """The input's Result from its segments': the first failure fails it."""
     out = Result(input=name, model=model)
     done = [r for r in results if r is not None]
     failed = next((r for r in done if r.error is not None), None)
     out.media = [m for r in done for m in r.media]
+    out.structured = any(r.structured for r in done)  # --schema: each part's `data`, none on top
     if failed is not None:
         out.error, out.segments = failed.error, []
         return out
     out.segments = [
-        {"start": seg.start, "end": seg.end, "text": r.text, "usage": r.usage}
-        for seg, r in zip(segs, done, strict=True)
+        {"start": start, "end": end, "text": r.text, "usage": r.usage, "data": r.data}
+        for (start, end), r in zip(times, done, strict=True)
     ]
-    out.text = "\n\n".join(r.text.strip() for r in done)
+    out.text = "\n\n".join(answer_caption(r.text, r.data).strip() for r in done)
     out.reasoning = "\n\n".join(r.reasoning.strip() for r in done if r.reasoning)
     out.finish_reason = done[-1].finish_reason
     out.usage = sum_usage([r.usage for r in done])

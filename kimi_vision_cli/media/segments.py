@@ -1,15 +1,16 @@
-"""Cut a video into consecutive segments of about N seconds (`describe --segment`, issue 15).
+"""Cut a video into segments (`describe --segment`, issues 15 and 23), one at a time.
 
-Cuts fall on keyframes where a keyframe lies within a quarter of N of the ideal cut:
-those segments are remuxed, packets copied, nothing decoded. A segment that would
-have to start (or end) between keyframes is decoded and re-encoded to H.264, so it
-starts on a keyframe of its own. Every cut is a frame's presentation time: segment
-i ends where i+1 starts, the first starts at 0 and the last ends with the clip, so the
-segments cover the clip with no gap and no overlap. A tail shorter than a quarter of
-N joins the segment before it; otherwise the last segment may be shorter.
+Where the cuts fall is media/cutplan.py (a fixed grid at keyframes) or, for
+`--segment scenes`, the shots media/scenes.py finds. A `Cutter` then makes each segment
+when it is asked for, in order, in one pass over the file: remuxable segments get the
+packets copied, the others the decoded frames re-encoded to H.264 (turned upright:
+media/rotation.py). A segment is handed out as soon as the pass has moved past it, so
+a video is held once and only the segments asked for and not yet taken are held with
+it, whatever its length (issue 23 saw 2.4 GB for 10 s of 4K when every part was kept).
 
-Times are seconds from the first frame. Only the first video stream is kept: the API
-reads pictures, as `downscale` already assumes. Each segment is an MP4 (H.264, or the
+Times are seconds from the first frame (the first keyframe, when the clip opens on
+frames nothing can decode). Only the first video stream is kept: the API reads
+pictures, as `downscale` already assumes. Each segment is an MP4 (H.264, or the
 source's codec when remuxed); metadata stripping and --downscale-video then apply to
 it like to any video. PyAV is imported late (STYLE rule 10).
 """
@@ -18,19 +19,22 @@ from __future__ import annotations
 
 import bisect
 import io
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from kimi_vision_cli.errors import InputError, UsageError
+from kimi_vision_cli.errors import InputError, KimiVisionError, UsageError
 from kimi_vision_cli.media.buffers import MediaBytes, ViewReader
+from kimi_vision_cli.media.cutplan import Frames, Span, plan, plan_scenes
+from kimi_vision_cli.media.rotation import Upright, quarter_turns
 from kimi_vision_cli.media.video import ffmpeg_errors
 
+__all__ = ["Cutter", "Frames", "Segment", "Span", "cut", "plan", "plan_scenes"]
+
 _INSTALL_HINT = "install the video extra: pip install 'kimi-vision[video]'"
-# Codecs an MP4 holds as they are; any other (VP8, WMV, FLV1...) is re-encoded.
-_REMUXABLE = frozenset({"h264", "hevc", "av1", "vp9", "mpeg4"})
-_SLACK = 0.25  # a cut may move this fraction of N to reach a keyframe
+_DAMAGED = "the file is damaged, or convert it to MP4 with ffmpeg first"
 
 
 @dataclass(frozen=True)
@@ -40,97 +44,91 @@ class Segment:
     data: MediaBytes  # the input itself when it is one segment
     mime: str
     reencoded: bool
+    rotated: bool = False  # re-encoded with its pictures turned upright (media/rotation.py)
 
 
-@dataclass(frozen=True)
-class Span:
-    """A planned segment: frame times in stream ticks, and whether packets can be copied."""
+class Cutter:
+    """One video's segments: planned when made (a demux pass, no decoding; scene
+    detection for "scenes"), each cut when `take(i)` first needs it. Thread-safe: the
+    parts of one video run on several workers, and ask in about the order they start.
 
-    start: int
-    end: int
-    remux: bool
+    `every`: seconds, or "scenes" (parts between `bounds` seconds). `on_frame` counts
+    frames re-encoded. Undecodable input is an InputError, here or from `take`."""
 
-
-@dataclass(frozen=True)
-class Frames:
-    """What a demux pass (no decoding) learns: each frame's pts, which are keyframes."""
-
-    pts: list[int]  # sorted presentation times, stream ticks
-    keys: set[int]
-    end: int  # where the last frame stops showing
-    time_base: Fraction
-    codec: str
-
-
-def plan(frames: Frames, every: float) -> list[Span]:
-    """Where to cut: pure, so the choice is tested without any video."""
-    tb = frames.time_base
-    step = int(Fraction(every) / tb)
-    slack = int(Fraction(every) * Fraction(_SLACK) / tb)
-    origin = frames.pts[0]
-    cuts = [origin]
-    copy = frames.codec in _REMUXABLE
-    keys = sorted(frames.keys) if copy else []  # re-encoded anyway: cut where asked
-    while True:
-        target = cuts[-1] + step
-        if target >= frames.end:
-            break
-        cut = _nearest_key(keys, target, slack, after=cuts[-1])
-        if cut is None:
-            i = bisect.bisect_left(frames.pts, target)
-            if i >= len(frames.pts):
-                break
-            cut = frames.pts[i]
-        cuts.append(cut)
-    if len(cuts) > 1 and frames.end - cuts[-1] < slack:
-        cuts.pop()  # a sliver of a tail is not worth a request: the last segment takes it
-    ends = [*cuts[1:], frames.end]
-    return [
-        Span(a, b, copy and a in frames.keys and (b == frames.end or b in frames.keys))
-        for a, b in zip(cuts, ends, strict=True)
-    ]
-
-
-def _nearest_key(keys: list[int], target: int, slack: int, *, after: int) -> int | None:
-    i = bisect.bisect_left(keys, target)
-    near = [k for k in keys[max(0, i - 1) : i + 1] if k > after and abs(k - target) <= slack]
-    return min(near, key=lambda k: abs(k - target), default=None)
-
-
-def cut(
-    data: MediaBytes,
-    every: float,
-    *,
-    mime: str = "video/mp4",
-    name: str | None = None,
-    on_frame: Callable[[int], None] | None = None,
-) -> list[Segment]:
-    """The segments of about `every` seconds; a clip no longer than one comes back whole.
-
-    `on_frame` counts frames re-encoded (a progress bar); undecodable input is an InputError.
-    """
-    av = _av(name)
-    with ffmpeg_errors(
-        "cut video into segments", name, "the file is damaged, or convert it to MP4 with ffmpeg first"
+    def __init__(
+        self,
+        data: MediaBytes,
+        every: float | str,
+        *,
+        mime: str = "video/mp4",
+        name: str | None = None,
+        on_frame: Callable[[int], None] | None = None,
+        bounds: tuple[float, float] = (2.0, 60.0),
     ):
-        with ViewReader(data) as file, av.open(file, mode="r") as src:
-            frames = _scan(src, name)
-        spans = plan(frames, every)
-        if len(spans) == 1:
-            return [Segment(0.0, _seconds(frames, frames.end), data, mime, reencoded=False)]
-        out: dict[int, bytes] = {}
-        if any(s.remux for s in spans):
-            with ViewReader(data) as file, av.open(file, mode="r") as src:
-                out.update(_remux(av, src, spans))
-        if not all(s.remux for s in spans):
-            with ViewReader(data) as file, av.open(file, mode="r") as src:
-                out.update(_reencode(av, src, spans, on_frame))
-    return [
-        Segment(
-            _seconds(frames, s.start), _seconds(frames, s.end), out[i], "video/mp4", reencoded=not s.remux
-        )
-        for i, s in enumerate(spans)
-    ]
+        self.av, self.data, self.mime, self.name, self.on_frame = _av(name), data, mime, name, on_frame
+        with ffmpeg_errors("cut video into segments", name, _DAMAGED):
+            with ViewReader(data) as file, self.av.open(file, mode="r") as src:
+                self.frames = _scan(src, name)
+            if every == "scenes":
+                from kimi_vision_cli.media.scenes import scene_starts
+
+                self.spans = plan_scenes(self.frames, scene_starts(data, name=name), *bounds)
+            else:
+                self.spans = plan(self.frames, float(every))
+        self.times = [(_seconds(self.frames, s.start), _seconds(self.frames, s.end)) for s in self.spans]
+        self._lock = threading.Lock()
+        self._ready: dict[int, Segment] = {}
+        self._taken: set[int] = set()
+        self._pass: Generator[tuple[int, bytes, bool]] | None = None
+        self._failed: KimiVisionError | None = None
+        self.on_cut: Callable[[int], None] | None = None  # each segment cut (a progress display)
+
+    def __len__(self) -> int:
+        return len(self.spans)
+
+    def take(self, i: int) -> Segment:
+        """Segment i, cut now if it was not yet; each is handed out once, then forgotten."""
+        with self._lock:
+            if i in self._taken:
+                raise ValueError(f"segment {i} was already taken")
+            while i not in self._ready:
+                self._ready.update(self._next())
+            self._taken.add(i)
+            return self._ready.pop(i)
+
+    def close(self) -> None:
+        """Stop the pass (a failed or interrupted video): its files and encoders are freed."""
+        with self._lock:
+            if self._pass is not None:
+                self._pass.close()
+            self._ready.clear()
+
+    def _next(self) -> dict[int, Segment]:
+        if self._failed is not None:
+            raise self._failed
+        if len(self.spans) == 1:
+            a, b = self.times[0]
+            if self.on_cut:
+                self.on_cut(0)
+            return {0: Segment(a, b, self.data, self.mime, reencoded=False)}
+        if self._pass is None:
+            self._pass = _Pass(self).run()
+        try:
+            with ffmpeg_errors("cut video into segments", self.name, _DAMAGED):
+                i, data, turned = next(self._pass)
+        except KimiVisionError as err:
+            self._failed = err
+            raise
+        a, b = self.times[i]
+        if self.on_cut:
+            self.on_cut(i)
+        return {i: Segment(a, b, data, "video/mp4", reencoded=not self.spans[i].remux, rotated=turned)}
+
+
+def cut(data: MediaBytes, every: float | str, **kw: Any) -> list[Segment]:
+    """Every segment at once (tests, small clips): `Cutter`'s arguments."""
+    cutter = Cutter(data, every, **kw)
+    return [cutter.take(i) for i in range(len(cutter))]
 
 
 def _av(name: str | None) -> Any:
@@ -159,6 +157,10 @@ def _scan(src: Any, name: str | None) -> Frames:
         if packet.is_keyframe:
             keys.add(packet.pts)
         end = max(end, packet.pts + (packet.duration or 0))
+    if keys and min(keys) > min(pts, default=0):
+        # A clip cut from a longer one may open on frames that refer to a keyframe it
+        # lacks (issue 23): nothing can decode them, so the clip starts at its first keyframe.
+        pts = [p for p in pts if p >= min(keys)]
     if not pts:
         raise InputError("video has no frames", input=name, hint="check the file")
     pts.sort()
@@ -168,55 +170,129 @@ def _scan(src: Any, name: str | None) -> Frames:
     return Frames(pts, keys, end, Fraction(stream.time_base), stream.codec_context.name)
 
 
-def _index(starts: list[int], pts: int) -> int:
-    """The span holding `pts`, by the spans' start times (built once per pass, not per packet)."""
-    return max(0, bisect.bisect_right(starts, pts) - 1)
+class _Pass:
+    """The one pass over the file: packets of remuxable spans copied, frames of the others
+    re-encoded; a span is yielded (index, bytes, turned upright) once both the packets and
+    the decoded frames have moved past it, so at most a span or two are open at once."""
+
+    def __init__(self, cutter: Cutter):
+        self.c = cutter
+        self.starts = [s.start for s in cutter.spans]
+        self.open: dict[int, _Remux | _Encoder] = {}
+        self.turned: set[int] = set()
+        self.upright = Upright(cutter.av)
+        self.frames = 0
+        self.handed = 0  # spans before this one were handed out
+
+    def run(self) -> Generator[tuple[int, bytes, bool]]:
+        c = self.c
+        decode = not all(s.remux for s in c.spans)
+        packet_at = frame_at = 0  # the span the demuxer, and the decoder, have reached
+        with ViewReader(c.data) as file, c.av.open(file, mode="r") as src:
+            stream = src.streams.video[0]
+            try:
+                for packet in src.demux(stream):
+                    if packet.pts is not None and packet.pts >= self.starts[0]:
+                        packet_at = max(packet_at, self._index(packet.pts))
+                    frames = packet.decode() if decode else []  # before the copy shifts its times
+                    if packet.pts is not None:
+                        self._copy(stream, packet)
+                    for frame in frames:
+                        if frame.pts is None or frame.pts < self.starts[0]:
+                            continue
+                        i = self._index(frame.pts)
+                        frame_at = max(frame_at, i)
+                        # The spans before this frame's are whole: closed before its encoder
+                        # opens, so two 4K encoders are never held at once.
+                        yield from self._finished(min(packet_at, frame_at))
+                        if i >= self.handed:  # (a frame out of order, its span gone: dropped)
+                            self._encode(stream, frame, i)
+                    yield from self._finished(min(packet_at, frame_at) if decode else packet_at)
+                yield from self._finished(len(c.spans))
+            finally:
+                for out in self.open.values():
+                    out.abandon()
+
+    def _index(self, pts: int) -> int:
+        return max(0, bisect.bisect_right(self.starts, pts) - 1)
+
+    def _copy(self, stream: Any, packet: Any) -> None:
+        i = self._index(packet.pts)
+        if packet.pts < self.starts[0] or not self.c.spans[i].remux:  # before the first keyframe: left out
+            return
+        if i not in self.open:
+            self.open[i] = _Remux(self.c.av, stream)
+        out = self.open[i]
+        assert isinstance(out, _Remux)
+        out.add(packet, self.c.spans[i].start)
+
+    def _encode(self, stream: Any, frame: Any, i: int) -> None:
+        if self.c.spans[i].remux:
+            return
+        if quarter_turns(frame.rotation):
+            self.turned.add(i)
+        frame = self.upright(frame)
+        encoder = self.open.get(i) or _Encoder(self.c.av, stream, self.c.spans[i].start, frame)
+        assert isinstance(encoder, _Encoder)
+        self.open[i] = encoder
+        encoder.add(frame)
+        self.frames += 1
+        if self.c.on_frame:
+            self.c.on_frame(self.frames)
+
+    def _finished(self, reached: int) -> Iterator[tuple[int, bytes, bool]]:
+        """The spans before `reached`, in order: closed and handed out. A span the pass
+        went past with nothing in it (no frame could be decoded) is one InputError line."""
+        while self.handed < min(reached, len(self.c.spans)):
+            i = self.handed
+            out = self.open.pop(i, None)
+            if out is None:
+                a, b = self.c.times[i]
+                raise InputError(f"no decodable frame in {a:.1f}–{b:.1f} s", input=self.c.name, hint=_DAMAGED)
+            self.handed += 1
+            yield i, out.close(), i in self.turned
 
 
-def _remux(av: Any, src: Any, spans: list[Span]) -> dict[int, bytes]:
-    """Copy the packets of each remuxable span into its own MP4, times shifted to 0."""
-    stream = src.streams.video[0]
-    outputs: dict[int, tuple[io.BytesIO, Any, Any]] = {}
-    starts = [s.start for s in spans]
-    try:
-        for packet in src.demux(stream):
-            if packet.pts is None:
-                continue
-            i = _index(starts, packet.pts)
-            if not spans[i].remux:
-                continue
-            if i not in outputs:
-                buf = io.BytesIO()
-                dst = av.open(buf, mode="w", format="mp4")
-                outputs[i] = buf, dst, dst.add_stream_from_template(stream)
-            _buf, dst, out_stream = outputs[i]
-            shift = spans[i].start
-            packet.pts -= shift
-            if packet.dts is not None:
-                packet.dts -= shift
-            packet.stream = out_stream
-            dst.mux(packet)
-    finally:
-        for _buf, dst, _s in outputs.values():
-            dst.close()
-    return {i: buf.getvalue() for i, (buf, _d, _s) in outputs.items()}
+class _Remux:
+    """One remuxed span: its packets copied into an MP4, times shifted to 0."""
+
+    def __init__(self, av: Any, source: Any):
+        self.buf = io.BytesIO()
+        self.dst = av.open(self.buf, mode="w", format="mp4")
+        self.stream = self.dst.add_stream_from_template(source)
+
+    def add(self, packet: Any, shift: int) -> None:
+        packet.pts -= shift
+        if packet.dts is not None:
+            packet.dts -= shift
+        packet.stream = self.stream
+        self.dst.mux(packet)
+
+    def close(self) -> bytes:
+        self.dst.close()
+        return self.buf.getvalue()
+
+    def abandon(self) -> None:
+        self.dst.close()
 
 
 class _Encoder:
-    """One re-encoded span: H.264 in MP4, keeping the source's frame times."""
+    """One re-encoded span: H.264 in MP4, keeping the source's frame times. Frames come
+    in upright (a display matrix does not carry over to the new stream: issue 23)."""
 
-    def __init__(self, av: Any, source: Any, shift: int):
+    def __init__(self, av: Any, source: Any, shift: int, first: Any):
         self.buf = io.BytesIO()
         self.dst = av.open(self.buf, mode="w", format="mp4")
         rate = source.average_rate or source.guessed_rate or 25
         self.stream = self.dst.add_stream("libx264", rate=rate)
-        ctx = source.codec_context
-        self.size = max(2, ctx.width // 2 * 2), max(2, ctx.height // 2 * 2)  # 4:2:0 needs even sides
+        self.size = max(2, first.width // 2 * 2), max(2, first.height // 2 * 2)  # 4:2:0: even sides
         self.stream.width, self.stream.height = self.size
         self.stream.pix_fmt = "yuv420p"
         self.stream.time_base = source.time_base
         self.stream.codec_context.time_base = source.time_base
-        self.stream.options = {"preset": "veryfast", "crf": "23"}
+        # zerolatency: no lookahead, no B-frames. x264's default keeps a few dozen frames
+        # in flight, 630 MB at 4K against 215 MB so (one ad hoc run; issue 23 asked < 400 MB).
+        self.stream.options = {"preset": "veryfast", "crf": "23", "tune": "zerolatency"}
         self.shift = shift
 
     def add(self, frame: Any) -> None:
@@ -231,32 +307,9 @@ class _Encoder:
         self.dst.close()
         return self.buf.getvalue()
 
+    def abandon(self) -> None:
+        self.dst.close()
+
     def _mux(self, packets: Iterator[Any]) -> None:
         for packet in packets:
             self.dst.mux(packet)
-
-
-def _reencode(
-    av: Any, src: Any, spans: list[Span], on_frame: Callable[[int], None] | None
-) -> dict[int, bytes]:
-    """Decode once; each frame of a span that cannot be copied goes to that span's encoder."""
-    stream = src.streams.video[0]
-    encoders: dict[int, _Encoder] = {}
-    done: dict[int, bytes] = {}
-    count = 0
-    starts = [s.start for s in spans]
-    for frame in src.decode(stream):
-        if frame.pts is None:
-            continue
-        i = _index(starts, frame.pts)
-        if spans[i].remux:
-            continue
-        if i not in encoders:
-            encoders[i] = _Encoder(av, stream, spans[i].start)
-        encoders[i].add(frame)
-        count += 1
-        if on_frame:
-            on_frame(count)
-    for i, encoder in encoders.items():
-        done[i] = encoder.close()
-    return done

@@ -15,6 +15,7 @@ from typing import Any
 
 from kimi_vision_cli.errors import InputError, KimiVisionError, UsageError, quote_name
 from kimi_vision_cli.media.buffers import MediaBytes, ViewReader
+from kimi_vision_cli.media.rotation import Upright, quarter_turns, upright_size
 from kimi_vision_cli.media.videometa import BMFF_MIMES, strip_bmff_metadata
 from kimi_vision_cli.moonshot import VIDEO_RECOMMENDED
 
@@ -32,6 +33,7 @@ class VideoInfo:
     duration: float | None  # seconds
     codec: str
     frames: int | None
+    rotation: int = 0  # counterclockwise quarter turn of the display matrix (media/rotation.py)
 
 
 def _av() -> Any:
@@ -102,7 +104,8 @@ def probe(data: MediaBytes, name: str | None = None) -> VideoInfo:
             if frame is None:
                 raise InputError("video has no decodable frame", input=name, hint="check the file")
             width, height = width or frame.width, height or frame.height
-            return VideoInfo(width, height, duration, codec, stream.frames or None)
+            turn = quarter_turns(frame.rotation)
+            return VideoInfo(width, height, duration, codec, stream.frames or None, turn)
 
 
 def downscale(
@@ -113,7 +116,8 @@ def downscale(
     on_frame: Callable[[int], None] | None = None,
     name: str | None = None,
 ) -> bytes:
-    """Transcode to H.264 MP4 at `size`. The audio track is not kept (the API reads pictures)."""
+    """Transcode to H.264 MP4 at `size`, the pictures turned upright (a display matrix does
+    not carry over: issue 23). The audio track is not kept (the API reads pictures)."""
     av = _av()
     if av is None:
         raise UsageError("--downscale-video needs PyAV", input=name, hint=_INSTALL_HINT)
@@ -135,8 +139,9 @@ def downscale(
             # 0.1 s long (issue 15 saw it in the loopback server's probe).
             stream.codec_context.time_base = in_stream.time_base
             done = 0
+            upright = Upright(av)
             for frame in src.decode(in_stream):
-                small = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+                small = upright(frame).reformat(width=size[0], height=size[1], format="yuv420p")
                 small.pict_type = 0  # the encoder places its own keyframes
                 for packet in stream.encode(small):
                     dst.mux(packet)
@@ -189,20 +194,21 @@ def prepare_video(
             raise UsageError("--downscale-video needs PyAV", input=name, hint=_INSTALL_HINT)
         return data, record  # probing is a nicety; sending works without it
     info = probe(data, name)
+    width, height = upright_size(info.width, info.height, info.rotation)  # as displayed
     record.update(
-        width=info.width, height=info.height, original_width=info.width, original_height=info.height,
+        width=width, height=height, original_width=width, original_height=height,
         duration=info.duration, codec=info.codec,
     )  # fmt: skip
-    if fits(info.width, info.height):
+    if fits(width, height):
         return data, record
-    bw, bh = bound_for(info.width, info.height)
+    bw, bh = bound_for(width, height)
     if not downscale_wanted or not resize:
         warn(
-            f"{quote_name(name or 'video')}: video is {info.width}x{info.height}, over Moonshot's recommended {bw}x{bh}"
+            f"{quote_name(name or 'video')}: video is {width}x{height}, over Moonshot's recommended {bw}x{bh}"
             + (" — pass --downscale-video to transcode it to fit" if resize else " (--no-resize: sent as is)")
         )
         return data, record
-    size = fit_size(info.width, info.height)
+    size = fit_size(width, height)
     if bar is None:
         small = downscale(data, info, size, name=name)
     else:
@@ -210,6 +216,6 @@ def prepare_video(
             small = downscale(data, info, size, on_frame=on_frame, name=name)
     record.update(
         mime="video/mp4", width=size[0], height=size[1], bytes=len(small), resized=True,
-        converted=mime != "video/mp4", codec="h264",
+        converted=mime != "video/mp4", codec="h264", rotated=info.rotation != 0,
     )  # fmt: skip
     return small, record

@@ -130,6 +130,9 @@ class BatchProgress:
 
     def stop(self) -> None:
         self._next_line = None
+        leftover = self.diag.live_progress
+        if leftover is not None and leftover is not self._progress:
+            leftover.stop()  # a video's own parts bar, its run stopped (Ctrl-C) before it closed
         self.diag.live_progress = None
         if self._progress is not None:
             self._progress.stop()
@@ -185,3 +188,50 @@ def frame_bar(diag: Diagnostics, label: str, total: int | None) -> Iterator[Call
         yield lambda n: progress.update(task, completed=n)
     finally:
         progress.stop()
+
+
+class PartsBar:
+    """One segmented video's parts on a terminal stderr (issue 23): how many are cut,
+    sent and answered. A row of the batch bar when one is shown, else a transient bar of
+    its own, which then also hosts --downscale-video's frame rows (two rich Live displays
+    on one console corrupt it). Safe from worker threads: rich's Progress takes its lock."""
+
+    def __init__(self, diag: Diagnostics, label: str, total: int):
+        import threading
+
+        self.diag, self.label, self.total = diag, label, total
+        self.counts = {"cut": 0, "sent": 0, "answered": 0}
+        self._lock = threading.Lock()
+        self._own: Any = None
+        host = diag.live_progress
+        if host is None:
+            from rich.progress import BarColumn, Progress, TextColumn
+
+            host = self._own = Progress(
+                TextColumn("{task.fields[stats]}", markup=False), BarColumn(),
+                console=diag.console, transient=True, redirect_stdout=False, redirect_stderr=False,
+            )  # fmt: skip
+            host.start()
+            diag.live_progress = host
+        self.host = host
+        self.task = host.add_task(label, total=total, stats=self._stats(), rate="")
+
+    def _stats(self) -> str:
+        c = self.counts
+        # The counts first: a narrow terminal cuts the end of the line, the name.
+        return f"{c['answered']}/{self.total} parts answered, {c['cut']} cut, {c['sent']} sent: {self.label}"
+
+    def add(self, what: str) -> None:
+        """One more part cut, sent or answered."""
+        with self._lock:
+            self.counts[what] += 1
+            self.host.update(self.task, completed=self.counts["answered"], stats=self._stats())
+
+    def close(self) -> None:
+        with self._lock:
+            self.host.remove_task(self.task)
+            if self._own is not None:
+                self._own.stop()
+                if self.diag.live_progress is self._own:
+                    self.diag.live_progress = None
+                self._own = None

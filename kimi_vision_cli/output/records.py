@@ -17,7 +17,8 @@ from kimi_vision_cli.output.controls import strip_controls, strip_in
 # -- one input's answer: describe, ask, batch results ----------------------------------
 
 RESULT_KEYS = ("input", "model", "text", "reasoning", "finish_reason", "usage", "cost", "media", "error")
-# describe --segment adds `segments` (issue 15): [{start, end, text, usage}], times in seconds.
+# describe --segment adds `segments` (issue 15): [{start, end, text, usage}], times in seconds,
+# each with `data` under --schema (issue 23), which then has no `data` of its own.
 SEGMENT_KEYS = ("start", "end", "text", "usage")
 MEDIA_KEYS = (
     "mime", "width", "height", "original_width", "original_height", "transport", "file_id",
@@ -80,8 +81,9 @@ class Result:
         d["cost"] = None if self.cost is None else self.cost.to_dict()
         out = {k: d[k] for k in RESULT_KEYS}
         if d["segments"] is not None:
-            out["segments"] = [{k: s.get(k) for k in SEGMENT_KEYS} for s in d["segments"]]
-        if self.structured:
+            keys = (*SEGMENT_KEYS, "data") if self.structured else SEGMENT_KEYS
+            out["segments"] = [{k: s.get(k) for k in keys} for s in d["segments"]]
+        if self.structured and d["segments"] is None:  # segmented: each part has its `data`
             out["data"] = d["data"]
         return out
 

@@ -78,8 +78,13 @@ WRITERS = {"vtt": webvtt, "srt": srt}
 
 
 def cues_of(result: Result) -> list[Cue]:
-    """One cue per segment of a `describe --segment` result."""
-    return [Cue(s["start"], s["end"], s["text"]) for s in result.segments or []]
+    """One cue per segment of a `describe --segment` result: with --schema, the caption
+    field of the part's answer (schema.CAPTION_KEYS), not its JSON."""
+    from kimi_vision_cli.schema import answer_caption
+
+    return [
+        Cue(s["start"], s["end"], answer_caption(s["text"], s.get("data"))) for s in result.segments or []
+    ]
 
 
 def subtitle_file(kind: str, result: Result) -> str:

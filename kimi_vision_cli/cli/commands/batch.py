@@ -41,6 +41,10 @@ def submit(s: Settings, a: SubmitArgs) -> int:
     from kimi_vision_cli.flows import batch as batch_api
 
     batch_api.check_window(a.window)
+    if s.segment == "scenes":
+        from kimi_vision_cli.media.scenes import check
+
+        check(s.min_segment, s.max_segment)  # before any input is read
     ctx = context_for(s)
     sources = sources_for(a.inputs, a.recursive, a.files_from, a.files_from0, walk_of(a.hidden, a.exclude))
     ctx.client  # noqa: B018 - a missing key stops the run before any input is read
@@ -132,8 +136,6 @@ def results(s: Settings, a: ResultsArgs) -> int:
     from kimi_vision_cli.flows.waiting import finished
     from kimi_vision_cli.output.render import make_renderer
 
-    if a.sidecar in ("vtt", "srt"):
-        raise UsageError(f"--sidecar {a.sidecar} is for describe --segment", hint="use txt, json or xmp")
     ctx = context_for(s, model=False)
     writers = make_writers(a.sidecar, a.output_dir, a.manifest, a.on_exists, [], embed=a.embed, touch=a.touch)
     renderer = make_renderer(s.format, STATE.term, ctx.diag, show_thinking=False)
@@ -143,7 +145,7 @@ def results(s: Settings, a: ResultsArgs) -> int:
     try:
         for batch_id, batch in finished(pending, ctx, wait=a.wait):
             pending.remove(batch_id)
-            if _one_batch(batch_id, batch, ctx, writers, renderer, tally):
+            if _one_batch(batch_id, batch, ctx, writers, renderer, tally, a.sidecar):
                 break
     except KeyboardInterrupt:
         ids = " ".join(pending)
@@ -157,7 +159,9 @@ def results(s: Settings, a: ResultsArgs) -> int:
     return int(tally.exit_code)
 
 
-def _one_batch(batch_id: str, batch: Any, ctx: Any, writers: Any, renderer: Any, tally: Tally) -> bool:
+def _one_batch(
+    batch_id: str, batch: Any, ctx: Any, writers: Any, renderer: Any, tally: Tally, sidecar: str | None
+) -> bool:
     """One batch's records printed and written; True when the run must stop (auth)."""
     from kimi_vision_cli.flows import batch as batch_api
 
@@ -169,6 +173,11 @@ def _one_batch(batch_id: str, batch: Any, ctx: Any, writers: Any, renderer: Any,
         return tally.error(err)
     writers.provenance = batch_api.made_by(ctx, batch_id)  # each batch its own (None: unknown)
     for source, rec in records:
+        if sidecar in ("vtt", "srt") and rec.error is None and rec.segments is None:
+            rec.error = UsageError(
+                f"--sidecar {sidecar} needs timed parts: this batch was not submitted with --segment",
+                input=rec.input, hint="use txt, json or xmp, or submit the videos with --segment",
+            )  # fmt: skip
         _write_outputs(writers, source, rec)
         renderer.result(rec)
         # The batch has run: every record is shown, none stops the others.

@@ -44,8 +44,10 @@ def describe(s: Settings, a: DescribeArgs) -> int:
     from kimi_vision_cli.output.render import make_renderer
 
     _check_subtitles(s, a)
-    if s.schema is not None and s.segment is not None:
-        raise UsageError("--schema and --segment do not go together", hint="drop one of them")
+    if s.segment == "scenes":
+        from kimi_vision_cli.media.scenes import check
+
+        check(s.min_segment, s.max_segment)  # before any input is read
     report = run_report(a.report)  # checked before any request
     writers = make_writers(
         a.sidecar, a.output_dir, a.manifest, a.on_exists, a.inputs, made_by(s), embed=a.embed, touch=a.touch

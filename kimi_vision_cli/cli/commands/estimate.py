@@ -42,6 +42,10 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
         )
     if a.ask is not None and s.segment is not None:
         raise UsageError("--ask and --segment cannot be used together", hint="ask sends each video whole")
+    if s.segment == "scenes":
+        from kimi_vision_cli.media.scenes import check
+
+        check(s.min_segment, s.max_segment)  # before any input is read
     ctx = context_for(s)
     s = ctx.settings  # with what GET /v1/models said of a model the table does not know
     sources = sources_for(a.inputs, a.recursive, a.files_from, a.files_from0, walk_of(a.hidden, a.exclude))
