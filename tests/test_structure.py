@@ -287,3 +287,26 @@ def test_flows_never_branch_on_dry_run() -> None:
         if isinstance(node, ast.Attribute) and node.attr == "dry_run"
     ]
     assert offenders == []
+
+
+def test_no_module_of_the_cli_keeps_the_terminal(kv) -> None:  # type: ignore[no-untyped-def]
+    """STYLE rule 2, issue 21 item 3: the Terminal is passed (cli.main.run -> click's
+    context -> each command), never parked in a module global such as the old
+    `cli.app.STATE`, which ~29 places read."""
+    import importlib
+    import pkgutil
+
+    import kimi_vision_cli.cli
+    import kimi_vision_cli.cli.commands
+    from kimi_vision_cli.terminal import Terminal
+
+    assert kv("models").returncode == 0  # a run, so that a global would now hold its Terminal
+    kept = []
+    for pkg in (kimi_vision_cli.cli, kimi_vision_cli.cli.commands):
+        for info in pkgutil.iter_modules(pkg.__path__, pkg.__name__ + "."):
+            module = importlib.import_module(info.name)
+            for name, value in vars(module).items():
+                held = [value, *vars(value).values()] if hasattr(value, "__dict__") else [value]
+                if any(isinstance(v, Terminal) for v in held):
+                    kept.append(f"{info.name}.{name}")
+    assert kept == []

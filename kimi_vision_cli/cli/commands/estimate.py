@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kimi_vision_cli.cli.app import STATE, app
+from kimi_vision_cli.cli.app import app
 from kimi_vision_cli.cli.params import command, context_for, sources_for, walk_of
 from kimi_vision_cli.errors import Tally, UsageError
 from kimi_vision_cli.moonshot import ESTIMATE_PATH, completion_budget
 from kimi_vision_cli.output.listing import ESTIMATES, ListingWriter, budget_note, estimate_footer, worst_line
 from kimi_vision_cli.output.records import Estimate, estimate_document
 from kimi_vision_cli.settings import Settings
+from kimi_vision_cli.terminal import Terminal
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class EstimateArgs:
 
 
 @command(app, "estimate", EstimateArgs)
-def estimate(s: Settings, a: EstimateArgs) -> int:
+def estimate(term: Terminal, s: Settings, a: EstimateArgs) -> int:
     """Count the input tokens (and cost) of what describe, or ask with --ask, would send."""
     from kimi_vision_cli.flows import estimate as flow
 
@@ -42,9 +43,11 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
         )
     if a.ask is not None and s.segment is not None:
         raise UsageError("--ask and --segment cannot be used together", hint="ask sends each video whole")
-    ctx = context_for(s)
+    ctx = context_for(s, term)
     s = ctx.settings  # with what GET /v1/models said of a model the table does not know
-    sources = sources_for(a.inputs, a.recursive, a.files_from, a.files_from0, walk_of(a.hidden, a.exclude))
+    sources = sources_for(
+        term, a.inputs, a.recursive, a.files_from, a.files_from0, walk_of(a.hidden, a.exclude)
+    )
     resumed = _Resumed(a, s)
     sources = resumed.unsent(sources)
     if s.dry_run:
@@ -72,7 +75,7 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
         if a.ask is not None
         else flow.estimate_each(sources, ctx)
     )
-    writer = ListingWriter(ESTIMATES, s.format, STATE.term, ctx.diag)
+    writer = ListingWriter(ESTIMATES, s.format, term, ctx.diag)
     done: list[Estimate] = []
     tally = Tally(report=ctx.diag.error)
     context = s.spec.context  # the table's, or GET /v1/models' context_length
@@ -121,9 +124,8 @@ class _Resumed:
             raise UsageError(
                 "--sidecar and --output-dir do not go with --ask", hint="an ask request writes no sidecars"
             )
-        from kimi_vision_cli.cli.commands.describe import made_by
         from kimi_vision_cli.output.sidecar import SidecarSpec
-        from kimi_vision_cli.output.writers import Writers
+        from kimi_vision_cli.output.writers import Writers, made_by
 
         # --on-exists stale: the captions made otherwise are counted, as describe redoes them
         self.writers = Writers(
@@ -158,7 +160,7 @@ def _dry_run(
     from kimi_vision_cli.output.dryrun import DryRunWriter
 
     tally = Tally(report=ctx.diag.error)
-    writer = DryRunWriter(s.format, STATE.term.stdout, multi=multi)
+    writer = DryRunWriter(s.format, ctx.term.stdout, multi=multi)
     try:
         for est in planned:
             if est.error is not None:

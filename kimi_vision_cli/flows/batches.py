@@ -1,0 +1,107 @@
+"""What the `batch` commands do beyond one Batch API call (flows/batch.py): go through
+several ids, and turn finished batches into records, sidecars and manifest rows as
+describe would. Output is the caller's: each batch object goes to `show`, each record
+to `shown` (a renderer), writes go through the Writers given."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from kimi_vision_cli.errors import ExitCode, InputError, KimiVisionError, OutputError, Tally
+from kimi_vision_cli.flows.context import Context
+
+if TYPE_CHECKING:
+    from kimi_vision_cli.inputs.discover import Source
+    from kimi_vision_cli.output.records import Result
+    from kimi_vision_cli.output.writers import Writers
+
+
+def each(
+    ctx: Context,
+    batch_ids: list[str],
+    action: Callable[[str, Context], dict[str, Any]],
+    show: Callable[[dict[str, Any]], None],
+) -> ExitCode:
+    """Run `action` on each id and show the batch; an unknown id is reported and the
+    rest still go (exit code: the most serious met). Auth and quota errors stop at once."""
+    tally = Tally(report=ctx.diag.error)
+    for batch_id in batch_ids:
+        try:
+            show(action(batch_id, ctx))
+        except InputError as err:  # an unknown id; auth and quota errors end the run at the boundary
+            tally.error(err)
+    return tally.exit_code
+
+
+def results(
+    ctx: Context, batch_ids: list[str], writers: Writers, shown: Callable[[Result], None], *, wait: bool
+) -> ExitCode:
+    """Each finished batch's records shown and written (exit 75 while one still runs;
+    `wait` polls until each ends). Ctrl-C while waiting stops waiting, saying how to
+    fetch later: the batches keep running."""
+    from kimi_vision_cli.flows.waiting import finished
+
+    tally = Tally(report=ctx.diag.error)
+    pending = list(dict.fromkeys(batch_ids))
+    try:
+        for batch_id, batch in finished(pending, ctx, wait=wait):
+            pending.remove(batch_id)
+            if _one_batch(batch_id, batch, ctx, writers, shown, tally):
+                break
+    except KeyboardInterrupt:
+        ids = " ".join(pending)
+        ctx.diag.warn(
+            f"stopped waiting; the batches keep running: fetch later with `kimi-vision batch results {ids}`"
+        )
+        tally.fold(ExitCode.INTERRUPTED)
+    return tally.exit_code
+
+
+def _one_batch(
+    batch_id: str,
+    batch: dict[str, Any] | KimiVisionError,
+    ctx: Context,
+    writers: Writers,
+    shown: Callable[[Result], None],
+    tally: Tally,
+) -> bool:
+    """One batch's records shown and written; True when the run must stop (auth)."""
+    from kimi_vision_cli.flows import batch as batch_api
+
+    try:
+        if isinstance(batch, KimiVisionError):
+            raise batch
+        records = batch_api.results(batch_id, ctx, batch)
+    except KimiVisionError as err:  # still running (75), failed without output, unknown id
+        return tally.error(err)
+    writers.provenance = batch_api.made_by(ctx, batch_id)  # each batch its own (None: unknown)
+    for source, rec in records:
+        _write_outputs(writers, source, rec)
+        shown(rec)
+        # The batch has run: every record is shown, none stops the others.
+        if rec.error is not None:
+            tally.error(rec.error)
+        else:
+            tally.ok()
+    return False
+
+
+def _write_outputs(writers: Writers, source: Source | None, rec: Result) -> None:
+    """The sidecar and manifest row of one answer, as describe writes them; a write that
+    fails (or an input this machine did not submit) is that answer's error."""
+    if rec.error is not None or not writers:
+        return
+    if source is None:
+        rec.error = OutputError(
+            "no local record of this input (the batch was submitted on another machine)",
+            input=rec.input, hint="fetch the results where `batch submit` ran to write sidecars",
+        )  # fmt: skip
+        return
+    err = writers.rejects(source)
+    try:
+        if err is not None:
+            raise err
+        writers.write(source, rec)
+    except KimiVisionError as failed:
+        rec.error = failed.with_input(rec.input)
