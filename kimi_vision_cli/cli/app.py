@@ -21,16 +21,17 @@ from kimi_vision_cli.terminal import Terminal
 
 
 def _plain_help(param: Any) -> None:
-    """Typer's help shows a type column meant for code (`<str>`, `<list[str]>`, `<bool>`)
-    and braces a required argument in the usage line (`{QUESTION}`): the user sees
-    QUESTION, INPUT... and BATCH_ID... instead (issue 11)."""
-    if isinstance(param, TyperArgument):
-        base = param.display_name_raw.removesuffix("...")
-        usage = (base if param.required else f"[{base}]") + ("..." if param.nargs != 1 else "")
-        param._usage_display_name = lambda: usage  # type: ignore[method-assign]
-        param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
-    elif getattr(param, "is_flag", False) and param.metavar is None:
-        param.display_type_rich = lambda ctx: None
+    """Typer's help shows a type column meant for code (`<str>`, `<list[str]>`, `<bool>`):
+    the user sees QUESTION, INPUT... and BATCH_ID... instead (issue 11)."""
+    if isinstance(param, TyperArgument) or (getattr(param, "is_flag", False) and param.metavar is None):
+        param.display_type_rich = lambda ctx: None  # a public method of Typer's parameters
+
+
+def _usage_piece(param: TyperArgument) -> str:
+    """An argument as the usage line names it: Typer braces a required one
+    (`{QUESTION}`); QUESTION, [INPUT]... is what users read in every other tool."""
+    base = param.display_name_raw.removesuffix("...")
+    return (base if param.required else f"[{base}]") + ("..." if param.nargs != 1 else "")
 
 
 class _PlainHelp:
@@ -40,6 +41,17 @@ class _PlainHelp:
             _plain_help(param)
             install_coercion(param)  # no pydantic before the first request (issue 12)
         return params
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        """click's public hook for the usage line: each argument's piece, as users read it."""
+        pieces: list[str] = super().collect_usage_pieces(ctx)  # type: ignore[misc]
+        ours = {
+            theirs: _usage_piece(param)
+            for param in self.get_params(ctx)
+            if isinstance(param, TyperArgument)
+            for theirs in param.get_usage_pieces(ctx)
+        }
+        return [ours.get(piece, piece) for piece in pieces]
 
 
 class HelpCommand(_PlainHelp, TyperCommand):
