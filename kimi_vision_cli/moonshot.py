@@ -78,6 +78,11 @@ BATCH_DISCOUNT = 0.6
 BATCH_WINDOW_HOURS = (12, 7 * 24)  # completion_window 12h..7d
 BATCH_METADATA_PAIRS = 16  # metadata: up to 16 pairs, keys <= 64, values <= 512 characters
 BATCH_METADATA_KEY, BATCH_METADATA_VALUE = 64, 512
+# A batch's status is one of validating, failed, in_progress, finalizing, completed,
+# expired, cancelling, cancelled (https://platform.kimi.ai/docs/api/batch-cancel); these
+# end it: completed with its output, the others with what output there is, if any.
+BATCH_DONE_STATES = frozenset({"completed"})
+BATCH_FAILED_STATES = frozenset({"failed", "expired", "cancelled"})
 # Not Moonshot's: the tool's own max_tokens for batch requests. TPM limits count max_tokens
 # whether used or not, so a batch asks for a modest budget (SPEC: "batch defaults should be
 # modest"). The option table makes it batch submit's --max-tokens default (shown in --help).

@@ -247,6 +247,8 @@ _FACTS = [
     r"\(\s*4096\s*,\s*2160\s*\)|\(\s*2048\s*,\s*1080\s*\)",  # recommended sizes
     r"\b32768\b",  # k2's default max_tokens
     r"Price\(\s*\d",  # a price table row
+    r"[\"']expired[\"']",  # a batch status (BATCH_FAILED_STATES)
+    r"\b4096\b(?!\s*[x,)])",  # batch submit's max_tokens (BATCH_MAX_TOKENS), not a 4096x size
 ]
 
 
