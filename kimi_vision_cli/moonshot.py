@@ -69,7 +69,6 @@ MB = 1024 * 1024  # a mebibyte (MiB)
 BODY_LIMIT = 100 * MB  # one request body
 FILE_LIMIT = 100 * MB  # one uploaded file
 MAX_FILES = 1000  # files per account
-STORAGE_LIMIT = 10 * 1024 * MB  # bytes per account
 IMAGE_RECOMMENDED = (4096, 2160)  # landscape; a portrait image fits 2160x4096
 VIDEO_RECOMMENDED = (2048, 1080)
 

@@ -33,7 +33,7 @@ _ENUMS: dict[tuple[str, ...], type[Enum]] = {}
 def _choices(opt: Opt) -> type[Enum]:
     """Typer shows and checks choices through an Enum; one per set of choices."""
     if opt.choices not in _ENUMS:
-        _ENUMS[opt.choices] = Enum(  # type: ignore[misc,assignment]
+        _ENUMS[opt.choices] = Enum(  # type: ignore[assignment]
             f"Choice_{opt.dest}", {c: c for c in opt.choices}, type=str
         )
     return _ENUMS[opt.choices]
