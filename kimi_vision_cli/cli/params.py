@@ -13,10 +13,10 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -25,6 +25,11 @@ from kimi_vision_cli.errors import UsageError
 from kimi_vision_cli.options import COMMANDS, OPTIONS, Opt
 from kimi_vision_cli.settings import Settings, check_text, resolve
 from kimi_vision_cli.terminal import Terminal
+
+if TYPE_CHECKING:  # imported where used: a run loads only what its command needs (issue 12)
+    from kimi_vision_cli.flows.context import Context
+    from kimi_vision_cli.inputs.discover import Source
+    from kimi_vision_cli.inputs.walk import WalkFilter
 
 A = TypeVar("A")
 _ENUMS: dict[tuple[str, ...], type[Enum]] = {}
@@ -146,7 +151,7 @@ class NoArgs:
     """A command that takes only Settings options."""
 
 
-def walk_of(hidden: bool, exclude: list[str] | None) -> Any:
+def walk_of(hidden: bool, exclude: list[str] | None) -> WalkFilter:
     """--hidden and --exclude as the walk's filter (a bad glob: exit 2, nothing read)."""
     from kimi_vision_cli.inputs.walk import WalkFilter
 
@@ -159,8 +164,8 @@ def sources_for(
     recursive: bool,
     files_from: Path | None,
     files_from0: Path | None = None,
-    walk: Any = None,
-) -> Any:
+    walk: WalkFilter | None = None,
+) -> Iterator[Source]:
     """The INPUT arguments and the --files-from (or --files-from0) list as one lazy stream
     of sources; no input at all is a usage error (before anything is read or sent)."""
     from kimi_vision_cli.inputs.discover import iter_sources
@@ -179,7 +184,7 @@ def sources_for(
     )
 
 
-def open_files_from(path: Path | None, term: Terminal, *, nul: bool = False) -> Any:
+def open_files_from(path: Path | None, term: Terminal, *, nul: bool = False) -> IO[str] | IO[bytes] | None:
     """The list's stream: text (one name a line), or bytes for a NUL-separated list."""
     if path is None:
         return None
@@ -196,7 +201,7 @@ def open_files_from(path: Path | None, term: Terminal, *, nul: bool = False) -> 
         raise UsageError(f"cannot read {flag}: {exc.strerror}", input=display_name(str(path))) from None
 
 
-def context_for(settings: Settings, term: Terminal, *, model: bool = True) -> Any:
+def context_for(settings: Settings, term: Terminal, *, model: bool = True) -> Context:
     """The run's Context. model=False: a command that sends no chat request (models,
     files, batch status...), which a retired or unknown -m must not stop."""
     from kimi_vision_cli.flows.context import Context
