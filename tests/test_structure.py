@@ -312,3 +312,19 @@ def test_no_module_of_the_cli_keeps_the_terminal(kv) -> None:  # type: ignore[no
                 if any(isinstance(v, Terminal) for v in held):
                     kept.append(f"{info.name}.{name}")
     assert kept == []
+
+
+def test_commands_leave_the_api_to_the_flows() -> None:
+    """Issue 21 item 3: a command parses, picks an output and calls a flow; it neither
+    imports api/ nor calls the client (`ctx.client` alone, the up-front key check, is
+    allowed). `files` and `models` did both."""
+    offenders = []
+    for p in (PKG / "cli" / "commands").glob("*.py"):
+        tree = ast.parse(p.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kimi_vision_cli.api"):
+                offenders.append(f"{p.name}:{node.lineno} imports {node.module}")
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
+                if node.value.attr == "client":
+                    offenders.append(f"{p.name}:{node.lineno} calls the client's {node.attr}")
+    assert offenders == []

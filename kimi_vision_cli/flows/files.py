@@ -9,9 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from kimi_vision_cli.errors import ExitCode, Tally, UsageError
 from kimi_vision_cli.flows.context import Context
+
+
+def listed(ctx: Context) -> list[dict[str, Any]]:
+    """`files list`: the files in the account, as Moonshot describes them."""
+    return ctx.client.list_files()
 
 
 def file_ids(given: list[str]) -> list[str]:

@@ -26,9 +26,11 @@ app.add_typer(files_app, name="files")
 @command(files_app, "files list", NoArgs)
 def list_(term: Terminal, s: Settings, a: NoArgs) -> None:
     """List the files in the account: a table on a terminal, tab-separated when piped."""
+    from kimi_vision_cli.flows import files as flow
+
     ctx = context_for(s, term, model=False)
     writer = ListingWriter(FILES, s.format, term, ctx.diag)
-    for f in ctx.client.list_files():
+    for f in flow.listed(ctx):
         writer.row(f)
     writer.close()
 

@@ -19,10 +19,10 @@ class ModelsArgs:
 @command(app, "models", ModelsArgs)
 def models(term: Terminal, s: Settings, a: ModelsArgs) -> None:
     """List the vision-capable models the key can use, with context lengths."""
-    from kimi_vision_cli.api.catalog import vision_models
+    from kimi_vision_cli.flows.models import vision
 
     ctx = context_for(s, term, model=False)
-    infos = vision_models(ctx.client.list_models(), include_all=a.all_models)
+    infos = vision(ctx, include_all=a.all_models)
     writer = ListingWriter(MODELS, s.format, term, ctx.diag)
     for m in infos:
         writer.row(m)
