@@ -100,7 +100,7 @@ class BatchIds:
 
 @command(batch_app, "batch status", BatchIds)
 def status(term: Terminal, s: Settings, a: BatchIds) -> int:
-    """Print each batch's state and request counts (tab-separated; --format json for objects)."""
+    """Print each batch's state and request counts (tab-separated; --format json: an array of objects)."""
     from kimi_vision_cli.flows import batch as batch_api
 
     return _each_batch(term, s, a.batch_ids, batch_api.status)
