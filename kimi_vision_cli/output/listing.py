@@ -252,6 +252,12 @@ BATCHES: Listing[dict[str, Any]] = Listing(
     default=str,
 )
 
+# `files delete` and `files prune`: a line per file as it goes (they take no --format).
+DELETED: Listing[str] = Listing(
+    record=lambda file_id: {"id": file_id},
+    lines=(Column("deleted", lambda file_id: f"deleted ms://{file_id}"),),
+)
+
 # `batch submit`: the batch ids as lines; json and jsonl: one object (records.Submitted).
 SUBMITTED: Listing[str] = Listing(
     record=lambda batch_id: batch_id,

@@ -3,17 +3,20 @@ policy of what goes is flows/files.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import typer
 
 from kimi_vision_cli.cli.app import HelpGroup, app
 from kimi_vision_cli.cli.params import NoArgs, command, context_for
 from kimi_vision_cli.errors import UsageError
-from kimi_vision_cli.output.listing import FILES, ListingWriter
+from kimi_vision_cli.output.listing import DELETED, FILES, ListingWriter
 from kimi_vision_cli.settings import Settings
 from kimi_vision_cli.terminal import Terminal
+
+if TYPE_CHECKING:
+    from kimi_vision_cli.flows.context import Context
 
 files_app = typer.Typer(
     cls=HelpGroup,
@@ -46,7 +49,7 @@ def delete(term: Terminal, s: Settings, a: DeleteArgs) -> int:
     from kimi_vision_cli.flows import files as flow
 
     ctx = context_for(s, term, model=False)
-    return int(flow.delete(ctx, flow.file_ids(a.file_ids), _deleted_line(term)))
+    return _delete(term, ctx, flow.file_ids(a.file_ids))
 
 
 @dataclass(frozen=True)
@@ -75,17 +78,18 @@ def prune(term: Terminal, s: Settings, a: PruneArgs) -> int:
             # Declining is the user's choice, not a failure (like `rm -i`): one plain line, exit 0.
             ctx.diag.note(f"nothing deleted ({len(found.ids)} {found.what} kept)")
             return 0
-    return int(flow.delete(ctx, found.ids, _deleted_line(term)))
+    return _delete(term, ctx, found.ids)
 
 
-def _deleted_line(term: Terminal) -> Callable[[str], None]:
-    """`deleted ms://ID` on stdout, a line as each file goes (text is the only format)."""
+def _delete(term: Terminal, ctx: Context, ids: list[str]) -> int:
+    """Delete `ids`, a `deleted ms://ID` line as each goes (output/listing.DELETED)."""
+    from kimi_vision_cli.flows import files as flow
 
-    def say(fid: str) -> None:
-        term.stdout.write(f"deleted ms://{fid}\n")
-        term.stdout.flush()
-
-    return say
+    writer = ListingWriter(DELETED, "text", term)
+    try:
+        return int(flow.delete(ctx, ids, writer.row))
+    finally:
+        writer.close()
 
 
 def _confirm(term: Terminal, question: str) -> bool:
