@@ -1,5 +1,5 @@
-"""What the `batch` commands do beyond one Batch API call (flows/batch.py): go through
-several ids, and turn finished batches into records, sidecars and manifest rows as
+"""What the `batch` commands do beyond one Batch API call (flows/batch.py): submit
+without losing a batch id, go through several ids, and turn finished batches into records, sidecars and manifest rows as
 describe would. Output is the caller's: each batch object goes to `show`, each record
 to `shown` (a renderer), writes go through the Writers given."""
 
@@ -12,9 +12,55 @@ from kimi_vision_cli.errors import ExitCode, InputError, KimiVisionError, Output
 from kimi_vision_cli.flows.context import Context
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from kimi_vision_cli.inputs.discover import Source
-    from kimi_vision_cli.output.records import Result
+    from kimi_vision_cli.output.records import Result, Submitted
     from kimi_vision_cli.output.writers import Writers
+
+
+def submit(
+    sources: Iterable[Source],
+    ctx: Context,
+    window: str,
+    *,
+    show: Callable[[Submitted], None],
+    keep: Callable[[Submitted], None],
+) -> ExitCode:
+    """Submit the inputs as batches; `show` the ids made. Batches already created run
+    (and bill) whatever happens next, so when the run fails half-way their ids still go
+    to `keep` before the error does: a rerun must not submit them again unknowingly.
+    Nothing submitted at all (every input failed) is exit 2."""
+    from kimi_vision_cli.flows import batch as batch_api
+    from kimi_vision_cli.output.records import Submitted
+
+    out = Submitted()
+    tally = Tally(report=ctx.diag.error)
+    try:
+        batch_api.submit(sources, ctx, window, out, tally)
+    except BaseException:
+        if out.batch_ids:
+            keep(out)
+            ctx.diag.warn(
+                f"{len(out.batch_ids)} batch(es) were created before the failure (ids on stdout); "
+                "a rerun would submit their inputs again"
+            )
+        raise
+    show(out)
+    if not out.batch_ids:
+        ctx.diag.warn("nothing was submitted: every input failed")
+        tally.fold(ExitCode.BAD_INPUT)
+    else:
+        ctx.diag.note(
+            f"{_count(out.requests, 'request')} in {_count(len(out.batch_ids), 'batch')}; "
+            f"check with `kimi-vision batch status ID`, fetch with `kimi-vision batch results ID`"
+        )
+    return tally.exit_code
+
+
+def _count(n: int, noun: str) -> str:
+    """`1 request`, `2 requests`, `1 batch`, `3 batches`."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}{'es' if noun.endswith('ch') else 's'}"
 
 
 def each(

@@ -11,7 +11,7 @@ import typer
 
 from kimi_vision_cli.cli.app import HelpGroup, app
 from kimi_vision_cli.cli.params import command, context_for, sources_for, walk_of
-from kimi_vision_cli.errors import ExitCode, Tally, UsageError
+from kimi_vision_cli.errors import UsageError
 from kimi_vision_cli.output.listing import BATCHES, SUBMITTED, ListingWriter
 from kimi_vision_cli.output.records import Submitted
 from kimi_vision_cli.settings import Settings
@@ -40,6 +40,7 @@ class SubmitArgs:
 def submit(term: Terminal, s: Settings, a: SubmitArgs) -> int:
     """Build one request per input (like describe), upload them as a batch, print the batch id(s)."""
     from kimi_vision_cli.flows import batch as batch_api
+    from kimi_vision_cli.flows import batches
 
     batch_api.check_window(a.window)
     ctx = context_for(s, term)
@@ -47,29 +48,15 @@ def submit(term: Terminal, s: Settings, a: SubmitArgs) -> int:
         term, a.inputs, a.recursive, a.files_from, a.files_from0, walk_of(a.hidden, a.exclude)
     )
     ctx.client  # noqa: B018 - a missing key stops the run before any input is read
-    out = Submitted()
-    tally = Tally(report=ctx.diag.error)
-    try:
-        batch_api.submit(sources, ctx, a.window, out, tally)
-    except BaseException:
-        # Batches already created run (and bill) whatever happens next: never lose their ids.
-        if out.batch_ids:
-            _write_ids(term, "text", out)  # as text whatever --format: the one thing to keep
-            ctx.diag.warn(
-                f"{len(out.batch_ids)} batch(es) were created before the failure (ids on stdout); "
-                "a rerun would submit their inputs again"
-            )
-        raise
-    _write_ids(term, s.format, out)
-    if not out.batch_ids:
-        ctx.diag.warn("nothing was submitted: every input failed")
-        tally.fold(ExitCode.BAD_INPUT)
-    else:
-        ctx.diag.note(
-            f"{_count(out.requests, 'request')} in {_count(len(out.batch_ids), 'batch')}; "
-            f"check with `kimi-vision batch status ID`, fetch with `kimi-vision batch results ID`"
+    return int(
+        batches.submit(
+            sources,
+            ctx,
+            a.window,
+            show=lambda out: _write_ids(term, s.format, out),
+            keep=lambda out: _write_ids(term, "text", out),  # as text whatever --format
         )
-    return int(tally.exit_code)
+    )
 
 
 def _write_ids(term: Terminal, fmt: str, out: Submitted) -> None:
@@ -147,8 +134,3 @@ def results(term: Terminal, s: Settings, a: ResultsArgs) -> int:
     finally:
         renderer.close()
         writers.close()
-
-
-def _count(n: int, noun: str) -> str:
-    """`1 request`, `2 requests`, `1 batch`, `3 batches`."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}{'es' if noun.endswith('ch') else 's'}"
