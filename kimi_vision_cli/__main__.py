@@ -22,7 +22,7 @@ def main() -> None:
 
     # Everything written to stdout, click's --help included, goes through the guard: a
     # full disk or a closed pipe ends the run with one line (cli.main.run), not a traceback.
-    sys.stdout = ReaderGuard(sys.stdout)  # type: ignore[assignment]
+    sys.stdout = ReaderGuard(sys.stdout)
     from kimi_vision_cli.cli.main import run
 
     sys.exit(run(sys.argv[1:]))

@@ -69,7 +69,6 @@ MB = 1024 * 1024  # a mebibyte (MiB)
 BODY_LIMIT = 100 * MB  # one request body
 FILE_LIMIT = 100 * MB  # one uploaded file
 MAX_FILES = 1000  # files per account
-STORAGE_LIMIT = 10 * 1024 * MB  # bytes per account
 IMAGE_RECOMMENDED = (4096, 2160)  # landscape; a portrait image fits 2160x4096
 VIDEO_RECOMMENDED = (2048, 1080)
 
@@ -78,6 +77,11 @@ BATCH_DISCOUNT = 0.6
 BATCH_WINDOW_HOURS = (12, 7 * 24)  # completion_window 12h..7d
 BATCH_METADATA_PAIRS = 16  # metadata: up to 16 pairs, keys <= 64, values <= 512 characters
 BATCH_METADATA_KEY, BATCH_METADATA_VALUE = 64, 512
+# A batch's status is one of validating, failed, in_progress, finalizing, completed,
+# expired, cancelling, cancelled (https://platform.kimi.ai/docs/api/batch-cancel); these
+# end it: completed with its output, the others with what output there is, if any.
+BATCH_DONE_STATES = frozenset({"completed"})
+BATCH_FAILED_STATES = frozenset({"failed", "expired", "cancelled"})
 # Not Moonshot's: the tool's own max_tokens for batch requests. TPM limits count max_tokens
 # whether used or not, so a batch asks for a modest budget (SPEC: "batch defaults should be
 # modest"). The option table makes it batch submit's --max-tokens default (shown in --help).

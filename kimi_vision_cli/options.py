@@ -288,7 +288,7 @@ _ROWS = [
         "Then read follow-up questions from stdin (EOF, exit or quit ends).", PROMPT, kind=bool, setting=False),
     Opt("ask", ("--ask",), "Estimate one `ask` request holding every input, with this question.", PROMPT,
         setting=False),
-    Opt("batch", ("--batch",), "Price as `batch submit` would send: the Batch API's price (60%), 4096 max_tokens.",
+    Opt("batch", ("--batch",), f"Price as `batch submit` would send: the Batch API's price (60%), {BATCH_MAX_TOKENS} max_tokens.",
         PROMPT, kind=bool, setting=False),
     Opt("all_models", ("--all",), "List every model the key can use, not only vision ones.", OUTPUT,
         kind=bool, setting=False),

@@ -33,7 +33,6 @@ DEFAULT_PROMPTS = {
 # Headroom for the JSON around the parts, the prompt, history and multipart framing.
 MARGIN = 2 * 1024 * 1024
 UPLOAD_LIMIT = FILE_LIMIT
-MODES = ("auto", "always", "never")
 
 
 @dataclass(frozen=True)

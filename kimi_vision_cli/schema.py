@@ -82,7 +82,7 @@ class Schema:
         problem = first_violation(self.schema, data)
         if problem is not None:
             raise SchemaMismatchError(f"answer does not match the schema: {problem}")
-        return data  # type: ignore[no-any-return]  # the root is checked to be an object
+        return data  # the root is checked to be an object
 
 
 def structured(

@@ -57,7 +57,6 @@ class Settings:
     timeout: float = _d("timeout")
     verbose: bool = False
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
-    config_path: Path | None = None
     flags_given: frozenset[str] = frozenset()  # options set on the command line (not env/config)
     defaulted: frozenset[str] = frozenset()  # options neither flag, env nor config set
     effort: str | None = None  # --effort: kimi-k3's reasoning_effort
@@ -203,7 +202,6 @@ def resolve(flags: dict[str, Any], env: dict[str, str] | None = None, command: s
     return Settings(
         **values,
         prices=cfg.get("prices", {}),
-        config_path=path,
         flags_given=given,
         defaulted=frozenset(defaulted),
     )

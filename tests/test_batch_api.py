@@ -37,7 +37,7 @@ def test_submit_then_results_round_trip(kv, fake, tmp_path: Path) -> None:
     assert early.returncode == 75 and "still" in early.stderr and early.stdout == ""
 
     st = kv("batch", "status", batch_id, "--format", "json")
-    assert st.returncode == 0 and json.loads(st.stdout)["status"] == "completed"
+    assert st.returncode == 0 and json.loads(st.stdout)[0]["status"] == "completed"
 
     res = kv("batch", "results", batch_id, "--format", "jsonl")
     assert res.returncode == 0, res.stderr

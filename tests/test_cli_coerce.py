@@ -70,8 +70,13 @@ def test_a_directory_option_refuses_a_file_as_typer_does(tmp_path: Path) -> None
     (tmp_path / "f").write_text("x")
     info = OptionInfo(file_okay=False)
     typers, ours = both(Path, info)
-    for value in (str(tmp_path / "f"), str(tmp_path), str(tmp_path / "new")):
+    for value in (str(tmp_path / "f"), str(tmp_path), str(tmp_path / "new"), str(tmp_path / "f") + "/"):
         assert outcome(ours, value) == outcome(typers, value)
+    # The checks cli/coerce.py makes itself rather than call Typer's private coerce_cli_path.
+    for info in (OptionInfo(exists=True), OptionInfo(dir_okay=False), OptionInfo(resolve_path=True)):
+        typers, ours = both(Path, info)
+        for value in (str(tmp_path / "f"), str(tmp_path), str(tmp_path / "new"), "-"):
+            assert outcome(ours, value) == outcome(typers, value), (info, value)
     dash = OptionInfo(allow_dash=True)
     typers, ours = both(Path, dash)
     assert outcome(ours, "-") == outcome(typers, "-") == ("ok", (Path("-").__class__, repr(Path("-"))))

@@ -70,9 +70,35 @@ def test_batch_status_json_is_the_object_moonshot_returns(kv, fake, tmp_path: Pa
     batch_id = r.stdout.split()[0]
     r = kv("batch", "status", batch_id, "--format", "json")
     assert r.returncode == 0, r.stderr
-    shown = json.loads(r.stdout)
-    shown = shown[0] if isinstance(shown, list) else shown
+    (shown,) = json.loads(r.stdout)  # one document: an array, here of one batch
     assert set(shown) == set(fake.state.batches[batch_id]["object"])
+
+
+def test_format_json_is_one_document_per_run_in_every_command(kv, fake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 21 item 7 (docs/output.md): `--format json` is one JSON document whatever the
+    command and however many rows: an array for the commands that list (several batch
+    ids were one object per line), an object for those that answer once."""
+    write_image(tmp_path / "a.png")
+    write_image(tmp_path / "b.png")
+    submitted = kv("batch", "submit", "a.png", "--format", "json")
+    assert submitted.returncode == 0, submitted.stderr
+    (batch_id,) = json.loads(submitted.stdout)["batch_ids"]
+    runs: list[tuple[tuple[str, ...], type]] = [
+        (("batch", "status", batch_id, batch_id), list),
+        (("batch", "cancel", batch_id), list),
+        (("files", "list"), list),
+        (("models",), list),
+        (("upload", "a.png", "b.png"), list),
+        (("describe", "a.png", "b.png"), list),
+        (("estimate", "a.png", "b.png"), dict),
+        (("ask", "Same?", "a.png", "b.png"), dict),
+    ]
+    for argv, kind in runs:
+        r = kv(*argv, "--format", "json")
+        assert r.returncode == 0, (argv, r.stderr)
+        doc = json.loads(r.stdout)  # "Extra data" when a run writes two documents
+        assert isinstance(doc, kind), argv
+        assert not isinstance(doc, list) or len(doc) >= 1, argv
 
 
 def test_batch_results_records_have_the_describe_keys_and_no_media(kv, fake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -130,15 +130,17 @@ def test_estimate_lines_align_and_failures_stay_out_of_text() -> None:
     assert len(out(write(ESTIMATES, "jsonl", rows)).splitlines()) == 3
 
 
-def test_batch_objects_are_lines_in_json_too() -> None:
+def test_batch_objects_are_one_array_in_json_and_lines_in_jsonl() -> None:
+    """Issue 21 item 7: --format json is one document (it was one object per line here)."""
     b = {
         "id": "batch-1",
         "status": "in_progress",
         "request_counts": {"total": 3, "completed": 1, "failed": 0},
     }
     assert out(write(BATCHES, "text", [b])) == "batch-1\tin_progress\t1/3 done\t0 failed\n"
-    for fmt in ("json", "jsonl"):
-        assert [json.loads(line) for line in out(write(BATCHES, fmt, [b, b])).splitlines()] == [b, b]
+    assert json.loads(out(write(BATCHES, "json", [b, b]))) == [b, b]
+    assert json.loads(out(write(BATCHES, "json", []))) == []
+    assert [json.loads(line) for line in out(write(BATCHES, "jsonl", [b, b])).splitlines()] == [b, b]
 
 
 def test_submit_is_ids_as_text_and_one_object_as_json() -> None:

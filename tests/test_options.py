@@ -48,7 +48,7 @@ def test_settings_fields_are_the_table_rows() -> None:
     rows = {o.dest for o in SETTINGS_OPTIONS}
     # region folds into base_url; prices and the config path come from the file itself.
     assert rows - fields == {"region"}
-    assert fields - rows == {"prices", "config_path", "flags_given", "defaulted", "listed"}
+    assert fields - rows == {"prices", "flags_given", "defaulted", "listed"}
 
 
 def test_defaults_come_from_the_table() -> None:

@@ -247,6 +247,8 @@ _FACTS = [
     r"\(\s*4096\s*,\s*2160\s*\)|\(\s*2048\s*,\s*1080\s*\)",  # recommended sizes
     r"\b32768\b",  # k2's default max_tokens
     r"Price\(\s*\d",  # a price table row
+    r"[\"']expired[\"']",  # a batch status (BATCH_FAILED_STATES)
+    r"\b4096\b(?!\s*[x,)])",  # batch submit's max_tokens (BATCH_MAX_TOKENS), not a 4096x size
 ]
 
 
@@ -286,4 +288,43 @@ def test_flows_never_branch_on_dry_run() -> None:
         for node in ast.walk(ast.parse(p.read_text()))
         if isinstance(node, ast.Attribute) and node.attr == "dry_run"
     ]
+    assert offenders == []
+
+
+def test_no_module_of_the_cli_keeps_the_terminal(kv) -> None:  # type: ignore[no-untyped-def]
+    """STYLE rule 2, issue 21 item 3: the Terminal is passed (cli.main.run -> click's
+    context -> each command), never parked in a module global such as the old
+    `cli.app.STATE`, which ~29 places read."""
+    import importlib
+    import pkgutil
+
+    import kimi_vision_cli.cli
+    import kimi_vision_cli.cli.commands
+    from kimi_vision_cli.terminal import Terminal
+
+    assert kv("models").returncode == 0  # a run, so that a global would now hold its Terminal
+    kept = []
+    for pkg in (kimi_vision_cli.cli, kimi_vision_cli.cli.commands):
+        for info in pkgutil.iter_modules(pkg.__path__, pkg.__name__ + "."):
+            module = importlib.import_module(info.name)
+            for name, value in vars(module).items():
+                held = [value, *vars(value).values()] if hasattr(value, "__dict__") else [value]
+                if any(isinstance(v, Terminal) for v in held):
+                    kept.append(f"{info.name}.{name}")
+    assert kept == []
+
+
+def test_commands_leave_the_api_to_the_flows() -> None:
+    """Issue 21 item 3: a command parses, picks an output and calls a flow; it neither
+    imports api/ nor calls the client (`ctx.client` alone, the up-front key check, is
+    allowed). `files` and `models` did both."""
+    offenders = []
+    for p in (PKG / "cli" / "commands").glob("*.py"):
+        tree = ast.parse(p.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kimi_vision_cli.api"):
+                offenders.append(f"{p.name}:{node.lineno} imports {node.module}")
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
+                if node.value.attr == "client":
+                    offenders.append(f"{p.name}:{node.lineno} calls the client's {node.attr}")
     assert offenders == []

@@ -262,7 +262,7 @@ class MoonshotClient:
         # the multipart body is read from it a piece at a time, and rewound for a retry.
         try:
             with self._errors():
-                obj = self._sdk.files.create(file=(filename, ViewReader(data)), purpose=purpose)  # type: ignore[arg-type]
+                obj = self._sdk.files.create(file=(filename, ViewReader(data)), purpose=purpose)
         except KimiVisionError as err:
             raise self._upload_error(err) from None
         return str(obj.id)
@@ -335,7 +335,7 @@ class MoonshotClient:
             obj = self._sdk.batches.create(
                 input_file_id=input_file_id,
                 endpoint="/v1/chat/completions",
-                completion_window=completion_window,  # type: ignore[arg-type]  # Moonshot takes 12h..7d
+                completion_window=completion_window,  # Moonshot takes 12h..7d
                 metadata=metadata,
             )
         return dict(obj.model_dump())

@@ -56,10 +56,6 @@ class SystemClock:
     def wait(self, cond: threading.Condition, seconds: float | None) -> None:
         cond.wait(None if seconds is None else max(0.0, seconds) / self.scale)
 
-    def sleep_seconds(self, seconds: float) -> float:
-        """Real seconds for `seconds` of this clock (what the SDK's Retry-After sleeps)."""
-        return seconds / self.scale
-
 
 # What a run uses unless given a clock. Tests replace it to shorten Moonshot's minute.
 default_clock: SystemClock = SystemClock()

@@ -7,6 +7,8 @@ parse ourselves (client.py `_parse_sse`), so the SDK's only work on this path wa
 retry loop. That loop is kept here, rule for rule (openai-python `_base_client.py`:
 `_should_retry`, `_calculate_retry_timeout`, `_parse_retry_after_header`), so a request
 is retried exactly as the SDK retries the other endpoints, which still go through it.
+tests/test_transport.py compares the two through the SDK's public surface (what it sends
+and how long it sleeps), and openai is bounded below its next major release.
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
-"""The Typer app object, the per-invocation state and the root options.
+"""The Typer app object and the root options.
 
 Commands live in `cli/commands/`, one module each, registered through `cli/params.py`
-from the option table; `cli/main.py` imports them and holds the error boundary.
+from the option table; `cli/main.py` imports them and holds the error boundary. The
+run's Terminal is no global: `cli.main.run` hands it to click as the context's `obj`
+(click passes it down to every sub-context), and each command receives it as its
+first argument (STYLE rule 2, issue 21 item 3).
 """
 
 from __future__ import annotations
@@ -18,16 +21,17 @@ from kimi_vision_cli.terminal import Terminal
 
 
 def _plain_help(param: Any) -> None:
-    """Typer's help shows a type column meant for code (`<str>`, `<list[str]>`, `<bool>`)
-    and braces a required argument in the usage line (`{QUESTION}`): the user sees
-    QUESTION, INPUT... and BATCH_ID... instead (issue 11)."""
-    if isinstance(param, TyperArgument):
-        base = param.display_name_raw.removesuffix("...")
-        usage = (base if param.required else f"[{base}]") + ("..." if param.nargs != 1 else "")
-        param._usage_display_name = lambda: usage  # type: ignore[method-assign]
-        param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
-    elif getattr(param, "is_flag", False) and param.metavar is None:
-        param.display_type_rich = lambda ctx: None
+    """Typer's help shows a type column meant for code (`<str>`, `<list[str]>`, `<bool>`):
+    the user sees QUESTION, INPUT... and BATCH_ID... instead (issue 11)."""
+    if isinstance(param, TyperArgument) or (getattr(param, "is_flag", False) and param.metavar is None):
+        param.display_type_rich = lambda ctx: None  # a public method of Typer's parameters
+
+
+def _usage_piece(param: TyperArgument) -> str:
+    """An argument as the usage line names it: Typer braces a required one
+    (`{QUESTION}`); QUESTION, [INPUT]... is what users read in every other tool."""
+    base = param.display_name_raw.removesuffix("...")
+    return (base if param.required else f"[{base}]") + ("..." if param.nargs != 1 else "")
 
 
 class _PlainHelp:
@@ -37,6 +41,17 @@ class _PlainHelp:
             _plain_help(param)
             install_coercion(param)  # no pydantic before the first request (issue 12)
         return params
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        """click's public hook for the usage line: each argument's piece, as users read it."""
+        pieces: list[str] = super().collect_usage_pieces(ctx)  # type: ignore[misc]
+        ours = {
+            theirs: _usage_piece(param)
+            for param in self.get_params(ctx)
+            if isinstance(param, TyperArgument)
+            for theirs in param.get_usage_pieces(ctx)
+        }
+        return [ours.get(piece, piece) for piece in pieces]
 
 
 class HelpCommand(_PlainHelp, TyperCommand):
@@ -51,10 +66,11 @@ class HelpGroup(_PlainHelp, TyperGroup):
         exit 2. Typer's NoArgsIsHelpError prints the help when it is made, and again when
         it is shown (issue 19.9), and on stdout, which carries answers only."""
         if not args and self.no_args_is_help and not ctx.resilient_parsing:
-            with contextlib.redirect_stdout(STATE.term.stderr):  # rich prints to sys.stdout
+            term = terminal_of(ctx)
+            with contextlib.redirect_stdout(term.stderr):  # rich prints to sys.stdout
                 text = ctx.get_help()  # the rich help prints itself and returns ""
             if text:
-                STATE.term.stderr.write(text + "\n")
+                term.stderr.write(text + "\n")
             raise typer.Exit(2)
         return list(super().parse_args(ctx, args))
 
@@ -73,18 +89,18 @@ app = typer.Typer(
 )
 
 
-class State:
-    """Per-invocation state: the injected terminal. (Exit codes are what commands return.)"""
+def terminal_of(ctx: Any) -> Terminal:
+    """The Terminal `cli.main.run` gave this invocation (click's `obj`, inherited by
+    sub-contexts). Nothing else may make one: a run without it is a bug."""
+    term = ctx.find_object(Terminal)
+    if term is None:
+        raise RuntimeError("kimi-vision was invoked without a Terminal: call cli.main.run")
+    return term
 
-    term: Terminal
 
-
-STATE = State()
-
-
-def _version(value: bool) -> None:
+def _version(ctx: typer.Context, value: bool) -> None:
     if value:
-        STATE.term.stdout.write(f"kimi-vision {__version__}\n")
+        terminal_of(ctx).stdout.write(f"kimi-vision {__version__}\n")
         raise typer.Exit()
 
 

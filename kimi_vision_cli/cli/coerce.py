@@ -5,13 +5,17 @@ TypeAdapter it builds on first use: importing pydantic and building the adapters
 describe run cost about 80 ms before the first request. The option table's kinds are few
 (str, int, float, bool, Path, a choice, a list of str), so they are converted here as
 Typer would, with Typer's own messages; any other annotation keeps Typer's converter.
-This leans on Typer internals (a parameter's `_runtime_param`, `coerce_cli_path`):
-tests/test_cli_coerce.py compares every kind with Typer's own converter.
+No private Typer attribute is used (issue 21 item 6): the conversion answers the
+parameter's public `get_runtime_param()`; that Typer asks it is behaviour, so typer is
+bounded in pyproject.toml and tests/test_cli_coerce.py compares every kind with Typer's
+own converter (docs/architecture.md: the start-up decision).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from enum import Enum
 from pathlib import Path
 from typing import Any, get_args, get_origin
@@ -69,7 +73,11 @@ def _choice(kind: type[Enum], text: str) -> Enum:
 
 
 class PlainConversion:
-    """Stands in for Typer's RuntimeParam: `coerce(value, param, ctx)`."""
+    """Stands in for Typer's RuntimeParam: `coerce(value, param, ctx)`; called, it is
+    the `get_runtime_param()` that returns itself."""
+
+    def __call__(self) -> PlainConversion:
+        return self
 
     def __init__(self, annotation: Any, info: Any) -> None:
         self.annotation = annotation
@@ -90,13 +98,7 @@ class PlainConversion:
         if isinstance(value, kind):
             return value
         if kind is Path:
-            from typer._param_types import coerce_cli_path
-
-            if value == "-" and self.info.allow_dash:
-                return Path(value)
-            # Typer's own checks (--output-dir must not be a file), given a Path so that
-            # it does not build an adapter for the conversion.
-            return coerce_cli_path(Path(value), self.info, path_type=Path, param=param, ctx=ctx)
+            return _path(value, self.info, param, ctx)
         try:
             if kind is int:
                 return _int(value)
@@ -109,6 +111,35 @@ class PlainConversion:
             return str(value)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+def _path(value: Any, info: Any, param: Any, ctx: Any) -> Path:
+    """Typer's checks of a path option (--output-dir must not be a file), as its
+    coerce_cli_path makes them (a private function: tests/test_cli_coerce.py compares
+    the two), without its pydantic adapter."""
+    path = Path(value)
+    if value == "-" and info.allow_dash:
+        return path
+    shown = repr(str(value))  # named as typed, checked as a Path (Typer's own way)
+    if info.resolve_path:
+        path = Path(os.path.realpath(path))
+    label = "file" if info.file_okay and not info.dir_okay else "dir" if not info.file_okay else "path"
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        if not info.exists:
+            return path
+        raise typer.BadParameter(f"{label} {shown} does not exist.", ctx=ctx, param=param) from None
+    refused = [
+        (not info.file_okay and stat.S_ISREG(mode), "is a file"),
+        (not info.dir_okay and stat.S_ISDIR(mode), "is a directory"),
+        (info.readable and not os.access(path, os.R_OK), "is not readable"),
+        (info.writable and not os.access(path, os.W_OK), "is not writable"),
+    ]
+    for failed, why in refused:
+        if failed:
+            raise typer.BadParameter(f"{label} {shown} {why}.", ctx=ctx, param=param)
+    return path
 
 
 def _plain_kind(annotation: Any, info: Any) -> bool:
@@ -124,10 +155,14 @@ def _plain_kind(annotation: Any, info: Any) -> bool:
 
 
 def install_coercion(param: Any) -> None:
-    """Give `param` the plain conversion when its kind is one of ours (before Typer
-    builds its adapter on first use); leave anything else to Typer."""
+    """Give `param` the plain conversion when its kind is one of ours, leaving anything
+    else to Typer. It answers Typer's `get_runtime_param()` (a public method, which
+    Typer's process_value calls) before Typer builds its pydantic adapter there; that it
+    does is Typer's behaviour, not its promise: pyproject bounds typer, and
+    tests/test_structure.py fails when a describe imports pydantic again."""
     descriptor = getattr(param, "type_descriptor", None)
-    if descriptor is None or getattr(param, "_runtime_param", False) is not None:
+    if descriptor is None or isinstance(getattr(param, "get_runtime_param", None), PlainConversion):
         return
     if _plain_kind(descriptor.annotation, descriptor.parameter_info):
-        param._runtime_param = PlainConversion(descriptor.annotation, descriptor.parameter_info)
+        conversion = PlainConversion(descriptor.annotation, descriptor.parameter_info)
+        param.get_runtime_param = conversion

@@ -1,9 +1,10 @@
 """Write the shell completion scripts into a directory: `make completions` runs
 `python -m kimi_vision_cli.cli.completion_gen completions`.
 
-The scripts come from Typer's own completion machinery (vendored click), for the
-app's prog name and its complete variable, so they match what `--show-completion`
-prints. They are thin: at each TAB the shell runs `kimi-vision` with
+The scripts are what the CLI itself prints when asked through click's public
+completion protocol (`_KIMI_VISION_COMPLETE=source_<shell> kimi-vision`, Typer's
+spelling of click's instruction), in a child process: no private Typer function
+(issue 21 item 6). They are thin: at each TAB the shell runs `kimi-vision` with
 `_KIMI_VISION_COMPLETE=complete_<shell>`, which answers from the live CLI, so a new
 command or option completes without regenerating. tests/test_completions.py fails
 when the committed files differ from what this module writes.
@@ -11,6 +12,8 @@ when the committed files differ from what this module writes.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -32,10 +35,11 @@ def complete_var(prog: str) -> str:
 
 
 def script(shell: str) -> str:
-    from typer._completion_shared import get_completion_script
-
     prog = prog_name()
-    body = get_completion_script(prog_name=prog, complete_var=complete_var(prog), shell=shell)
+    env = dict(os.environ, **{complete_var(prog): f"source_{shell}"})
+    body = subprocess.run(
+        [sys.executable, "-m", "kimi_vision_cli"], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
     lines = body.splitlines()
     if lines and lines[0].startswith("#compdef"):
         # zsh reads `#compdef` only on the first line.

@@ -9,7 +9,6 @@ from importlib import import_module
 
 import typer
 
-from kimi_vision_cli.cli.app import STATE
 from kimi_vision_cli.cli.app import app as _app  # all_commands() for the app with every command
 from kimi_vision_cli.errors import ExitCode, KimiVisionError, OutputError, Terminated, UsageError
 from kimi_vision_cli.terminal import OutputClosed, OutputFailed, Terminal
@@ -49,24 +48,25 @@ def _silence_stdout() -> None:
 
 def run(argv: list[str], term: Terminal | None = None) -> int:
     """Run the CLI; return the exit code. Tests call this with a fake Terminal."""
-    STATE.term = term or Terminal.from_system()
+    term = term or Terminal.from_system()
     register(argv)
     from kimi_vision_cli.output.diagnostics import Diagnostics
 
-    diag = Diagnostics(STATE.term)
+    diag = Diagnostics(term)
     try:
         # A command returns its exit code (None: 0); only this boundary ends the process.
-        rv = _app(args=argv, prog_name="kimi-vision", standalone_mode=False)
+        # The terminal goes down as click's context object: each command receives it.
+        rv = _app(args=argv, prog_name="kimi-vision", standalone_mode=False, obj=term)
     except KimiVisionError as err:
         diag.error(err)
         return int(err.exit_code)
     except typer.Exit as exc:
         return int(exc.exit_code)
     except Terminated:  # SIGTERM outside a describe run (which stops on its own, with its summary)
-        STATE.term.stderr.write("\nkimi-vision: terminated\n")
+        term.stderr.write("\nkimi-vision: terminated\n")
         return int(ExitCode.TERMINATED)
     except (KeyboardInterrupt, typer.Abort):
-        STATE.term.stderr.write("\nkimi-vision: interrupted\n")
+        term.stderr.write("\nkimi-vision: interrupted\n")
         return int(ExitCode.INTERRUPTED)
     except typer.TyperException as exc:  # click's usage errors, as Typer re-exports them
         ctx = getattr(exc, "ctx", None)

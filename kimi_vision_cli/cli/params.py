@@ -1,9 +1,10 @@
 """Typer parameters generated from the option table (kimi_vision_cli/options.py).
 
-`command(group, "describe", DescribeArgs)` registers a function `f(settings, args)`:
+`command(group, "describe", DescribeArgs)` registers a function `f(term, settings, args)`:
 the Typer signature comes from the table's rows for that command, the Settings-bound
 values are resolved once (flag > env > config > default, checked in settings.resolve),
-and the command's own values arrive as one frozen dataclass. A row the dataclass does
+the command's own values arrive as one frozen dataclass, and the run's Terminal (given
+to `cli.main.run`, passed down by click) comes first. A row the dataclass does
 not declare, or a field no row fills, is an error when the command is registered.
 """
 
@@ -12,17 +13,23 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from kimi_vision_cli.cli.app import STATE, HelpCommand
+from kimi_vision_cli.cli.app import HelpCommand, terminal_of
 from kimi_vision_cli.errors import UsageError
 from kimi_vision_cli.options import COMMANDS, OPTIONS, Opt
 from kimi_vision_cli.settings import Settings, check_text, resolve
+from kimi_vision_cli.terminal import Terminal
+
+if TYPE_CHECKING:  # imported where used: a run loads only what its command needs (issue 12)
+    from kimi_vision_cli.flows.context import Context
+    from kimi_vision_cli.inputs.discover import Source
+    from kimi_vision_cli.inputs.walk import WalkFilter
 
 A = TypeVar("A")
 _ENUMS: dict[tuple[str, ...], type[Enum]] = {}
@@ -31,7 +38,7 @@ _ENUMS: dict[tuple[str, ...], type[Enum]] = {}
 def _choices(opt: Opt) -> type[Enum]:
     """Typer shows and checks choices through an Enum; one per set of choices."""
     if opt.choices not in _ENUMS:
-        _ENUMS[opt.choices] = Enum(  # type: ignore[misc,assignment]
+        _ENUMS[opt.choices] = Enum(  # type: ignore[assignment]
             f"Choice_{opt.dest}", {c: c for c in opt.choices}, type=str
         )
     return _ENUMS[opt.choices]
@@ -71,7 +78,8 @@ def _annotation(opt: Opt) -> Any:
 
 
 def signature(name: str) -> inspect.Signature:
-    params = []
+    # First, click's context: it carries the run's Terminal (cli.main.run gives it).
+    params = [inspect.Parameter(CONTEXT, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)]
     for dest in COMMANDS[name]:
         opt = OPTIONS[dest].for_command(name)
         default = inspect.Parameter.empty if opt.required else None
@@ -87,7 +95,10 @@ def _plain(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
 
 
-def split(name: str, values: dict[str, Any], args_type: type[A]) -> tuple[Settings, A]:
+CONTEXT = "click_context"  # the parameter Typer fills with click's context (no option is named so)
+
+
+def split(name: str, values: dict[str, Any], args_type: type[A], env: dict[str, str]) -> tuple[Settings, A]:
     """Parsed values -> (Settings, the command's own arguments)."""
     flags: dict[str, Any] = {}
     own: dict[str, Any] = {}
@@ -100,7 +111,7 @@ def split(name: str, values: dict[str, Any], args_type: type[A]) -> tuple[Settin
             own[dest] = opt.default if value is None else check_text(opt, value, opt.long)
     if "inputs" in own and own["inputs"] is None:
         own["inputs"] = []
-    return resolve(flags, STATE.term.env, name), args_type(**own)
+    return resolve(flags, env, name), args_type(**own)
 
 
 def _check_fields(name: str, args_type: type) -> None:
@@ -114,14 +125,17 @@ def _check_fields(name: str, args_type: type) -> None:
 
 def command(
     group: typer.Typer, name: str, args_type: type[A], *, cli_name: str | None = None
-) -> Callable[[Callable[[Settings, A], int | None]], Callable[[Settings, A], int | None]]:
-    """Register `fn(settings, args)` as `name` (a key of options.COMMANDS) on `group`."""
+) -> Callable[[Callable[[Terminal, Settings, A], int | None]], Callable[[Terminal, Settings, A], int | None]]:
+    """Register `fn(term, settings, args)` as `name` (a key of options.COMMANDS) on `group`."""
     _check_fields(name, args_type)
 
-    def register(fn: Callable[[Settings, A], int | None]) -> Callable[[Settings, A], int | None]:
+    def register(
+        fn: Callable[[Terminal, Settings, A], int | None],
+    ) -> Callable[[Terminal, Settings, A], int | None]:
         def typer_entry(**values: Any) -> int | None:
-            settings, args = split(name, values, args_type)
-            return fn(settings, args)
+            term = terminal_of(values.pop(CONTEXT))
+            settings, args = split(name, values, args_type, term.env)
+            return fn(term, settings, args)
 
         typer_entry.__signature__ = signature(name)  # type: ignore[attr-defined]
         typer_entry.__name__ = fn.__name__
@@ -137,7 +151,7 @@ class NoArgs:
     """A command that takes only Settings options."""
 
 
-def walk_of(hidden: bool, exclude: list[str] | None) -> Any:
+def walk_of(hidden: bool, exclude: list[str] | None) -> WalkFilter:
     """--hidden and --exclude as the walk's filter (a bad glob: exit 2, nothing read)."""
     from kimi_vision_cli.inputs.walk import WalkFilter
 
@@ -145,12 +159,13 @@ def walk_of(hidden: bool, exclude: list[str] | None) -> Any:
 
 
 def sources_for(
+    term: Terminal,
     inputs: list[str],
     recursive: bool,
     files_from: Path | None,
     files_from0: Path | None = None,
-    walk: Any = None,
-) -> Any:
+    walk: WalkFilter | None = None,
+) -> Iterator[Source]:
     """The INPUT arguments and the --files-from (or --files-from0) list as one lazy stream
     of sources; no input at all is a usage error (before anything is read or sent)."""
     from kimi_vision_cli.inputs.discover import iter_sources
@@ -161,7 +176,7 @@ def sources_for(
         )
     nul = files_from0 is not None
     listed = files_from0 if nul else files_from
-    fh = open_files_from(listed, nul=nul)
+    fh = open_files_from(listed, term, nul=nul)
     if not inputs and fh is None:
         raise UsageError("no input given", hint="pass a file, a directory with -r, - or --files-from")
     return iter_sources(
@@ -169,12 +184,12 @@ def sources_for(
     )
 
 
-def open_files_from(path: Path | None, *, nul: bool = False) -> Any:
+def open_files_from(path: Path | None, term: Terminal, *, nul: bool = False) -> IO[str] | IO[bytes] | None:
     """The list's stream: text (one name a line), or bytes for a NUL-separated list."""
     if path is None:
         return None
     if str(path) == "-":
-        return STATE.term.stdin
+        return term.stdin
     flag = "--files-from0" if nul else "--files-from"
     try:
         if nul:
@@ -186,7 +201,7 @@ def open_files_from(path: Path | None, *, nul: bool = False) -> Any:
         raise UsageError(f"cannot read {flag}: {exc.strerror}", input=display_name(str(path))) from None
 
 
-def context_for(settings: Settings, *, model: bool = True) -> Any:
+def context_for(settings: Settings, term: Terminal, *, model: bool = True) -> Context:
     """The run's Context. model=False: a command that sends no chat request (models,
     files, batch status...), which a retired or unknown -m must not stop."""
     from kimi_vision_cli.flows.context import Context
@@ -203,7 +218,7 @@ def context_for(settings: Settings, *, model: bool = True) -> Any:
 
         schema.load(settings.schema)  # a bad --schema is exit 2 before any input is read
     # --dry-run plans only: the context refuses to make a client (no network).
-    ctx = Context(settings, STATE.term, Diagnostics(STATE.term), offline=settings.dry_run)
+    ctx = Context(settings, term, Diagnostics(term), offline=settings.dry_run)
     if model and not settings.spec.known and not settings.dry_run:
         from kimi_vision_cli.flows.models import look_up
 

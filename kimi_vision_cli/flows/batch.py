@@ -37,6 +37,8 @@ from kimi_vision_cli.flows.send import check_answer, send_body
 from kimi_vision_cli.inputs.discover import Source, display_name, valid_id
 from kimi_vision_cli.moonshot import (
     BATCH_DISCOUNT,
+    BATCH_DONE_STATES,
+    BATCH_FAILED_STATES,
     BATCH_WINDOW_HOURS,
     FILE_LIMIT,
     MB,
@@ -52,8 +54,7 @@ from kimi_vision_cli.settings import Settings, cache_dir
 # Under Moonshot's 100 MB file cap, with room for multipart framing.
 MAX_FILE_BYTES = FILE_LIMIT - 5 * MB
 _WINDOW_UNITS = {"h": 1, "d": 24}
-DONE_STATES = {"completed"}
-FAILED_STATES = {"failed", "expired", "cancelled"}
+DONE_STATES, FAILED_STATES = BATCH_DONE_STATES, BATCH_FAILED_STATES  # Moonshot's (flows/waiting.py)
 
 
 def check_window(window: str) -> str:

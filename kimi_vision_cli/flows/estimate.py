@@ -13,13 +13,14 @@ leave files on the account (1,000-file cap). Their `transport` is still recorded
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
-from kimi_vision_cli.errors import KimiVisionError
+from kimi_vision_cli.errors import ExitCode, KimiVisionError, Tally
 from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.flows.prepare import prepare_source
 from kimi_vision_cli.inputs.discover import Source
-from kimi_vision_cli.moonshot import BATCH_DISCOUNT, Price, price_for
+from kimi_vision_cli.moonshot import BATCH_DISCOUNT, BATCH_MAX_TOKENS, Price, completion_budget, price_for
 from kimi_vision_cli.output.records import Cost, Estimate
 from kimi_vision_cli.plan import Prepared, plan
 
@@ -116,3 +117,52 @@ def worst_of(tokens: int, requests: int, budget: int | None, price: Price | None
         return None
     amount = (tokens * price.input + requests * budget * price.output) / 1_000_000
     return Cost(price.currency, round(amount, 6), price)
+
+
+@dataclass(frozen=True)
+class Counted:
+    """What an estimate run counted: the footer's and the JSON document's figures."""
+
+    rows: int  # estimates shown (failed ones included)
+    requests: int  # estimates counted (no error)
+    total: int  # their input tokens
+    cost: Cost
+    worst: Cost | None  # every request's whole completion budget at the output price
+    budget: int | None  # max_tokens per request (None: unknown)
+    exit_code: ExitCode
+
+
+def run(
+    sources: Iterable[Source], ctx: Context, show: Callable[[Estimate], None], *, ask: str | None, batch: bool
+) -> Counted:
+    """Count each request describe (or ask, with `ask`) would send, handing each
+    Estimate to `show` as it is counted; a request over the model's context is warned
+    about. `batch`: as `batch submit` would send (its model check, its max_tokens)."""
+    s = ctx.settings
+    if batch:
+        from kimi_vision_cli.flows import batch as batch_api
+
+        batch_api.check_model(s)  # what batch submit would refuse
+        s = ctx.settings = s.with_(max_tokens=s.max_tokens or BATCH_MAX_TOKENS)
+    price, budget = price_of(ctx, batch=batch), completion_budget(s.spec, s.max_tokens)
+    results = [estimate_ask(ask, list(sources), ctx)] if ask is not None else estimate_each(sources, ctx)
+    tally = Tally(report=ctx.diag.error)
+    context = s.spec.context  # the table's, or GET /v1/models' context_length
+    rows = requests = total = 0
+    for est in results:
+        if est.tokens is not None:
+            est.worst = worst_of(est.tokens, 1, budget, price)
+            if context is not None and est.tokens + (s.max_tokens or 0) > context:
+                ctx.diag.warn(
+                    f"{est.input}: {est.tokens:,} tokens{' plus --max-tokens' if s.max_tokens else ''} "
+                    f"is over {s.model}'s context of {context:,}: Moonshot would refuse the request"
+                )
+        rows += 1
+        if est.error is None and est.tokens is not None:
+            requests, total = requests + 1, total + est.tokens
+        stop = tally.error(est.error) if est.error is not None else False
+        show(est)
+        if stop:
+            break
+    cost, worst = cost_of(total, ctx, batch=batch), worst_of(total, requests, budget, price)
+    return Counted(rows, requests, total, cost, worst, budget, tally.exit_code)

@@ -10,13 +10,16 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kimi_vision_cli.atomic import replace_file
 from kimi_vision_cli.errors import ModelNotFoundError, UsageError
 from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.moonshot import Model, listed_model
 from kimi_vision_cli.settings import cache_dir
+
+if TYPE_CHECKING:
+    from kimi_vision_cli.api.catalog import ModelInfo
 
 CACHE_SECONDS = 24 * 3600
 
@@ -77,3 +80,11 @@ def gone(ctx: Context, err: ModelNotFoundError) -> ModelNotFoundError:
         hint=f"pick one with -m: {ids}",
         input=err.input,
     )
+
+
+def vision(ctx: Context, *, include_all: bool = False) -> list[ModelInfo]:
+    """`models`: the models the key can use that take images (all with `include_all`),
+    always asked afresh (the cache above serves only lookups)."""
+    from kimi_vision_cli.api.catalog import vision_models
+
+    return vision_models(ctx.client.list_models(), include_all=include_all)

@@ -39,7 +39,7 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
     """urllib follows ftp:// redirects and reports file:// ones as a bare HTTP 302;
     both are refused here, by name, before anything is opened."""
 
-    def http_error_302(self, req, fp, code, msg, headers):  # type: ignore[no-untyped-def]
+    def http_error_302(self, req, fp, code, msg, headers):
         location = headers.get("location") or headers.get("uri") or ""
         newurl = urllib.parse.urljoin(req.full_url, location.strip())
         if not newurl.lower().startswith(("http://", "https://")):

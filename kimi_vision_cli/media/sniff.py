@@ -58,7 +58,7 @@ class MediaInfo:
 _magic = None
 
 
-def _detector():  # type: ignore[no-untyped-def]
+def _detector():
     global _magic
     if _magic is None:
         try:

@@ -27,7 +27,7 @@ _METADATA = {b"udta", b"meta"}
 _LOCATION_MARKS = (b"\xa9xyz", b"loci", b"location")
 
 
-def _boxes(data: MediaBytes, start: int, end: int):  # type: ignore[no-untyped-def]
+def _boxes(data: MediaBytes, start: int, end: int):
     """(type, box start, payload start, box end) for each well-formed box in [start, end).
 
     Stops at the first malformed header: what follows cannot be located reliably, and

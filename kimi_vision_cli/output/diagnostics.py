@@ -26,7 +26,7 @@ class Diagnostics:
         self.live_progress: Any = None
 
     @property
-    def console(self):  # type: ignore[no-untyped-def]
+    def console(self):
         if self._console is None:
             from rich.console import Console
 

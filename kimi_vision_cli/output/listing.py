@@ -6,7 +6,8 @@ format).
 text: one line per row, written as the row arrives (`cut`/`awk` friendly: tab-separated
 and headerless), or, for a listing that declares a table and stdout is a terminal, a rich
 table at the end. json: the records as one indented array (or the document the command
-wraps them in) at the end. jsonl: one record per line as each row arrives, so a long run
+wraps them in) at the end: one JSON document per run, whatever the command and however
+many rows (docs/output.md). jsonl: one record per line as each row arrives, so a long run
 loses nothing already printed. The records themselves come from output/records.py.
 """
 
@@ -52,7 +53,6 @@ class Listing(Generic[T]):
     table: tuple[Column[T], ...] = ()  # text on a terminal: a table of these instead
     sep: str = "\t"
     shown: Callable[[T], bool] = lambda _row: True  # rows text shows (failures: on stderr only)
-    json: Literal["array", "rows"] = "array"  # rows: --format json writes one object per line too
     jsonl: Literal["rows", "document"] = "rows"  # document: --format jsonl writes close()'s document
     indent: int | None = 2  # of the --format json document
     ensure_ascii: bool = False
@@ -76,7 +76,7 @@ class ListingWriter(Generic[T]):
         listing, fmt = self.listing, self.fmt
         if fmt == "jsonl" and listing.jsonl == "document":
             return
-        if fmt == "jsonl" or (fmt == "json" and listing.json == "rows"):
+        if fmt == "jsonl":
             self._write(self._dumps(listing.record(item), None) + "\n")
         elif fmt == "json":
             self._records.append(listing.record(item))
@@ -92,7 +92,7 @@ class ListingWriter(Generic[T]):
         for jsonl declared as a document, that document on one line. `footer` lines
         follow the rows in text only (a total, a cost)."""
         listing, fmt = self.listing, self.fmt
-        if fmt == "json" and listing.json == "array":
+        if fmt == "json":
             doc = document(self._records) if document else self._records
             self._write(self._dumps(doc, listing.indent) + "\n")
         elif fmt == "jsonl" and listing.jsonl == "document" and document is not None:
@@ -239,7 +239,8 @@ def _counts(batch: dict[str, Any]) -> dict[str, Any]:
     return batch.get("request_counts") or {}
 
 
-# Rows are Moonshot's batch objects; json and jsonl alike print each whole, as it comes.
+# Rows are Moonshot's batch objects, each whole: jsonl a line each as it comes, json one
+# array of them (one document per run, as every command: issue 21 item 7).
 BATCHES: Listing[dict[str, Any]] = Listing(
     record=batch_record,
     lines=(
@@ -248,8 +249,13 @@ BATCHES: Listing[dict[str, Any]] = Listing(
         Column("done/total", lambda b: f"{_counts(b).get('completed', 0)}/{_counts(b).get('total', 0)} done"),
         Column("failed", lambda b: f"{_counts(b).get('failed', 0)} failed"),
     ),
-    json="rows",
     default=str,
+)
+
+# `files delete` and `files prune`: a line per file as it goes (they take no --format).
+DELETED: Listing[str] = Listing(
+    record=lambda file_id: {"id": file_id},
+    lines=(Column("deleted", lambda file_id: f"deleted ms://{file_id}"),),
 )
 
 # `batch submit`: the batch ids as lines; json and jsonl: one object (records.Submitted).

@@ -21,20 +21,21 @@ it. A caption whose provenance is unknown (txt sidecars, older files) counts as 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kimi_vision_cli.errors import KimiVisionError
+from kimi_vision_cli.errors import KimiVisionError, UsageError
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.provenance import Provenance
 
-if TYPE_CHECKING:  # made by the command when asked for: a run without them never loads them
+if TYPE_CHECKING:  # made by from_options when asked for: a run without them never loads them
     from kimi_vision_cli.output.embed import Embed
     from kimi_vision_cli.output.manifest import Manifest
     from kimi_vision_cli.output.records import Result
     from kimi_vision_cli.output.sidecar import SidecarSpec
+    from kimi_vision_cli.settings import Settings
 
 UNKNOWN = Provenance("", "")  # ours, but it does not say how it was made: current
 
@@ -50,6 +51,61 @@ class Writers:
     structured: bool = False  # --schema: a txt sidecar holds the answer's JSON object
     stale: int = 0  # inputs kept although made otherwise (--on-exists skip)
     embed: Embed | None = None  # --embed: the caption written into the input itself
+
+    @classmethod
+    def from_options(
+        cls,
+        sidecar: str | None,
+        output_dir: Path | None,
+        manifest: Path | None,
+        on_exists: str,
+        sources: Iterable[Source],
+        provenance: Provenance | None = None,
+        *,
+        embed: bool = False,
+        touch: bool = False,
+        warn: Callable[[str], None],
+    ) -> Writers:
+        """--sidecar/--output-dir/--manifest/--embed as Writers (describe, batch results).
+        The inputs given (`sources`) are checked against the manifest's directory now,
+        before any request. `provenance`: what this run's captions are made with (None:
+        unknown, nothing is stale). `warn`: where a torn manifest row is reported."""
+        kind = sidecar or ("txt" if output_dir is not None else None)
+        overwrite = on_exists == "overwrite"
+        writers = cls(overwrite=overwrite, redo_stale=on_exists == "stale", provenance=provenance)
+        if touch and not embed:
+            raise UsageError("--touch goes with --embed", hint="add --embed, or drop --touch")
+        if embed:  # the only way an input is ever written to (issue 22)
+            from kimi_vision_cli.output.embed import Embed
+
+            writers.embed = Embed(touch=touch, overwrite=overwrite)
+        if kind:  # imported only when asked for (issue 12: start-up)
+            from kimi_vision_cli.output.sidecar import SidecarSpec
+
+            writers.sidecar = SidecarSpec(kind, output_dir)
+        if manifest is not None:
+            from kimi_vision_cli.output.manifest import Manifest
+
+            writers.manifest = Manifest(manifest, overwrite=overwrite)
+        writers.check(sources)
+        m = writers.manifest
+        if m is not None and m.set_aside:
+            warn(
+                f"{manifest}: its last row was half-written (a crash?): set aside in {m.torn} "
+                f"({m.set_aside} bytes); its input will be described again"
+            )
+        return writers
+
+    def stale_warning(self) -> str | None:
+        """What to say when captions made otherwise were kept (--on-exists skip), or None."""
+        n = self.stale
+        if not n:
+            return None
+        return (
+            f"{n} caption{'s' if n != 1 else ''} kept {'were' if n != 1 else 'was'} made with another model, "
+            "prompt, system message or schema — rerun with --on-exists stale to redo "
+            f"{'them' if n != 1 else 'it'}"
+        )
 
     def __bool__(self) -> bool:
         return self.sidecar is not None or self.manifest is not None or self.embed is not None
@@ -232,6 +288,19 @@ class Writers:
             name = self.manifest.file_name(source)
             self.manifest.add(name, answer_caption(text, data), data, provenance=made)
         return made or UNKNOWN
+
+
+def made_by(s: Settings) -> Provenance:
+    """What this run's captions are made with: the model, and the prompt (None: the
+    default one), system message and schema as parsed (not the file naming it)."""
+    from kimi_vision_cli import provenance
+
+    schema = None
+    if s.schema is not None:
+        from kimi_vision_cli.schema import load
+
+        schema = load(s.schema).schema
+    return provenance.of(s.model, s.prompt, s.system, schema)
 
 
 def _json_object(text: str) -> dict[str, Any] | None:

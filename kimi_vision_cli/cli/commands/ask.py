@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kimi_vision_cli.cli.app import STATE, app
+from kimi_vision_cli.cli.app import app
 from kimi_vision_cli.cli.params import command, context_for, walk_of
 from kimi_vision_cli.errors import UsageError
 from kimi_vision_cli.settings import Settings
+from kimi_vision_cli.terminal import Terminal
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class AskArgs:
 
 
 @command(app, "ask", AskArgs)
-def ask(s: Settings, a: AskArgs) -> int:
+def ask(term: Terminal, s: Settings, a: AskArgs) -> int:
     """One request holding every input: ask a question about them together."""
     from kimi_vision_cli.flows import ask as flow
     from kimi_vision_cli.inputs.discover import iter_sources
@@ -36,8 +37,8 @@ def ask(s: Settings, a: AskArgs) -> int:
     if not a.inputs:
         raise UsageError("no input given", hint="pass the files to ask about after the question")
     _check_prefix(s, a)
-    followups = _interactive_checks(a.inputs, s) if a.interactive else None
-    ctx = context_for(s)
+    followups = _interactive_checks(term, a.inputs, s) if a.interactive else None
+    ctx = context_for(s, term)
     sources = list(iter_sources(a.inputs, recursive=a.recursive, walk=walk_of(a.hidden, a.exclude)))
     if s.dry_run:
         from kimi_vision_cli.output.dryrun import write_plans
@@ -45,11 +46,11 @@ def ask(s: Settings, a: AskArgs) -> int:
         write_plans(
             [flow.plan_ask(a.question, sources, ctx, prefix=a.prefix)],
             s.format,
-            STATE.term.stdout,
+            term.stdout,
             single=True,
         )
         return 0
-    renderer = make_renderer(s.format, STATE.term, ctx.diag, show_thinking=s.show_thinking, single=True)
+    renderer = make_renderer(s.format, term, ctx.diag, show_thinking=s.show_thinking, single=True)
     try:
         tally = flow.ask(a.question, sources, ctx, renderer, prefix=a.prefix, followups=followups)
     finally:
@@ -73,7 +74,7 @@ def _check_prefix(s: Settings, a: AskArgs) -> None:
             )
 
 
-def _interactive_checks(inputs: list[str], s: Settings) -> Callable[[], str | None]:
+def _interactive_checks(term: Terminal, inputs: list[str], s: Settings) -> Callable[[], str | None]:
     """`-i` reads the follow-up questions from stdin, so stdin cannot also be an input."""
     if "-" in inputs:
         raise UsageError(
@@ -88,13 +89,12 @@ def _interactive_checks(inputs: list[str], s: Settings) -> Callable[[], str | No
             "--format json cannot be combined with -i/--interactive (one object per turn)",
             hint="use --format jsonl or text",
         )
-    return _question_reader()
+    return _question_reader(term)
 
 
-def _question_reader() -> Callable[[], str | None]:
+def _question_reader(term: Terminal) -> Callable[[], str | None]:
     """The follow-up questions, one a line. The `> ` prompt only for a person at a
     terminal: a script piping questions in gets none on its stderr (issue 19.23)."""
-    term = STATE.term
     stream = getattr(term.stdin, "buffer", term.stdin)  # bytes: decoded strictly below
 
     def prompt(text: str) -> None:

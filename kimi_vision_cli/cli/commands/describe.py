@@ -6,16 +6,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kimi_vision_cli.cli.app import STATE, app
+from kimi_vision_cli.cli.app import app
 from kimi_vision_cli.cli.params import command, context_for, sources_for, walk_of
 from kimi_vision_cli.errors import Tally, Terminated, UsageError
 from kimi_vision_cli.settings import Settings
+from kimi_vision_cli.terminal import Terminal
 
 if TYPE_CHECKING:
+    from kimi_vision_cli.flows.context import Context
     from kimi_vision_cli.output.diagnostics import Diagnostics
     from kimi_vision_cli.output.report_sources import RunReport
     from kimi_vision_cli.output.writers import Writers
-    from kimi_vision_cli.provenance import Provenance
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,14 @@ class DescribeArgs:
 
 
 @command(app, "describe", DescribeArgs)
-def describe(s: Settings, a: DescribeArgs) -> int:
+def describe(term: Terminal, s: Settings, a: DescribeArgs) -> int:
     """One request per input: a caption for each image or video."""
     from kimi_vision_cli.flows import describe as flow
     from kimi_vision_cli.flows.describe import BatchOptions, Shard
+    from kimi_vision_cli.inputs.discover import classify
+    from kimi_vision_cli.output.diagnostics import Diagnostics
     from kimi_vision_cli.output.render import make_renderer
+    from kimi_vision_cli.output.writers import Writers, made_by
 
     _check_subtitles(s, a)
     if s.segment == "scenes":
@@ -49,15 +53,18 @@ def describe(s: Settings, a: DescribeArgs) -> int:
 
         check(s.min_segment, s.max_segment)  # before any input is read
     report = run_report(a.report)  # checked before any request
-    writers = make_writers(
-        a.sidecar, a.output_dir, a.manifest, a.on_exists, a.inputs, made_by(s), embed=a.embed, touch=a.touch
-    )
+    writers = Writers.from_options(
+        a.sidecar, a.output_dir, a.manifest, a.on_exists, (classify(i) for i in a.inputs), made_by(s),
+        embed=a.embed, touch=a.touch, warn=Diagnostics(term).warn,
+    )  # fmt: skip
     writers.fill_rows = not s.dry_run  # a dry run writes nothing
     writers.structured = s.schema is not None
     shard = Shard.parse(a.shard) if a.shard is not None else None
     batch = BatchOptions(writers=writers, shard=shard, observe=report.add if report else None)
-    ctx = context_for(s)
-    sources = sources_for(a.inputs, a.recursive, a.files_from, a.files_from0, walk_of(a.hidden, a.exclude))
+    ctx = context_for(s, term)
+    sources = sources_for(
+        term, a.inputs, a.recursive, a.files_from, a.files_from0, walk_of(a.hidden, a.exclude)
+    )
     multi = len(a.inputs) > 1 or a.recursive or a.files_from is not None or a.files_from0 is not None
     if s.dry_run:
         from kimi_vision_cli.output.dryrun import write_plans
@@ -65,10 +72,10 @@ def describe(s: Settings, a: DescribeArgs) -> int:
         if report is not None:
             ctx.diag.note(f"dry run: no report written to {a.report}")
         tally = Tally(report=ctx.diag.error)
-        write_plans(flow.plans(sources, ctx, batch, tally), s.format, STATE.term.stdout, multi=multi)
-        _say_stale(writers, ctx.diag)
+        write_plans(flow.plans(sources, ctx, batch, tally), s.format, term.stdout, multi=multi)
+        _say_stale(writers, ctx)
         return int(tally.exit_code)
-    renderer = make_renderer(s.format, STATE.term, ctx.diag, show_thinking=s.show_thinking)
+    renderer = make_renderer(s.format, term, ctx.diag, show_thinking=s.show_thinking)
     ran: Tally | None = None
     try:
         ran = flow.run(sources, ctx, renderer, multi=multi, options=batch)
@@ -80,8 +87,13 @@ def describe(s: Settings, a: DescribeArgs) -> int:
         writers.close()
         if report is not None:  # also after a run cut short: what it did is worth a look
             _write_report(report, ran, ctx.diag)
-    _say_stale(writers, ctx.diag)
+    _say_stale(writers, ctx)
     return int(ran.exit_code)
+
+
+def _say_stale(writers: Writers, ctx: Context) -> None:
+    if (said := writers.stale_warning()) is not None:
+        ctx.diag.warn(said)
 
 
 def run_report(path: Path | None) -> RunReport | None:
@@ -109,76 +121,6 @@ def _write_report(report: RunReport, tally: Tally | None, diag: Diagnostics) -> 
             tally.fold(err.exit_code)
         return
     diag.note(said)
-
-
-def made_by(s: Settings) -> Provenance:
-    """What this run's captions are made with: the model, and the prompt (None: the
-    default one), system message and schema as parsed (not the file naming it)."""
-    from kimi_vision_cli import provenance
-
-    schema = None
-    if s.schema is not None:
-        from kimi_vision_cli.schema import load
-
-        schema = load(s.schema).schema
-    return provenance.of(s.model, s.prompt, s.system, schema)
-
-
-def _say_stale(writers: Writers, diag: Diagnostics) -> None:
-    if writers.stale:
-        n = writers.stale
-        diag.warn(
-            f"{n} caption{'s' if n != 1 else ''} kept {'were' if n != 1 else 'was'} made with another model, "
-            "prompt, system message or schema — rerun with --on-exists stale to redo "
-            f"{'them' if n != 1 else 'it'}"
-        )
-
-
-def make_writers(
-    sidecar: str | None,
-    output_dir: Path | None,
-    manifest: Path | None,
-    on_exists: str,
-    inputs: list[str],
-    provenance: Provenance | None = None,
-    *,
-    embed: bool = False,
-    touch: bool = False,
-) -> Writers:
-    """--sidecar/--output-dir/--manifest/--embed as Writers (describe, batch results). The
-    inputs given are checked against the manifest's directory now, before any request.
-    `provenance`: what this run's captions are made with (None: unknown, nothing is
-    stale)."""
-    from kimi_vision_cli.inputs.discover import classify
-    from kimi_vision_cli.output.writers import Writers
-
-    kind = sidecar or ("txt" if output_dir is not None else None)
-    overwrite = on_exists == "overwrite"
-    writers = Writers(overwrite=overwrite, redo_stale=on_exists == "stale", provenance=provenance)
-    if touch and not embed:
-        raise UsageError("--touch goes with --embed", hint="add --embed, or drop --touch")
-    if embed:  # the only way an input is ever written to (issue 22)
-        from kimi_vision_cli.output.embed import Embed
-
-        writers.embed = Embed(touch=touch, overwrite=overwrite)
-    if kind:  # imported only when asked for (issue 12: start-up)
-        from kimi_vision_cli.output.sidecar import SidecarSpec
-
-        writers.sidecar = SidecarSpec(kind, output_dir)
-    if manifest is not None:
-        from kimi_vision_cli.output.manifest import Manifest
-
-        writers.manifest = Manifest(manifest, overwrite=overwrite)
-    writers.check(classify(arg) for arg in inputs)
-    if writers.manifest is not None and writers.manifest.set_aside:
-        from kimi_vision_cli.output.diagnostics import Diagnostics
-
-        m = writers.manifest
-        Diagnostics(STATE.term).warn(
-            f"{manifest}: its last row was half-written (a crash?): set aside in {m.torn} "
-            f"({m.set_aside} bytes); its input will be described again"
-        )
-    return writers
 
 
 def _check_subtitles(s: Settings, a: DescribeArgs) -> None:

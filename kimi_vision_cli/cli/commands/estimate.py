@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kimi_vision_cli.cli.app import STATE, app
+from kimi_vision_cli.cli.app import app
 from kimi_vision_cli.cli.params import command, context_for, sources_for, walk_of
 from kimi_vision_cli.errors import Tally, UsageError
-from kimi_vision_cli.moonshot import ESTIMATE_PATH, completion_budget
+from kimi_vision_cli.moonshot import ESTIMATE_PATH
 from kimi_vision_cli.output.listing import ESTIMATES, ListingWriter, budget_note, estimate_footer, worst_line
 from kimi_vision_cli.output.records import Estimate, estimate_document
 from kimi_vision_cli.settings import Settings
+from kimi_vision_cli.terminal import Terminal
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class EstimateArgs:
 
 
 @command(app, "estimate", EstimateArgs)
-def estimate(s: Settings, a: EstimateArgs) -> int:
+def estimate(term: Terminal, s: Settings, a: EstimateArgs) -> int:
     """Count the input tokens (and cost) of what describe, or ask with --ask, would send."""
     from kimi_vision_cli.flows import estimate as flow
 
@@ -46,9 +47,11 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
         from kimi_vision_cli.media.scenes import check
 
         check(s.min_segment, s.max_segment)  # before any input is read
-    ctx = context_for(s)
+    ctx = context_for(s, term)
     s = ctx.settings  # with what GET /v1/models said of a model the table does not know
-    sources = sources_for(a.inputs, a.recursive, a.files_from, a.files_from0, walk_of(a.hidden, a.exclude))
+    sources = sources_for(
+        term, a.inputs, a.recursive, a.files_from, a.files_from0, walk_of(a.hidden, a.exclude)
+    )
     resumed = _Resumed(a, s)
     sources = resumed.unsent(sources)
     if s.dry_run:
@@ -64,51 +67,21 @@ def estimate(s: Settings, a: EstimateArgs) -> int:
             after=resumed.say,
         )
     ctx.client  # noqa: B018 - a missing key stops the run before any input is read
-    if a.batch:
-        from kimi_vision_cli.flows import batch as batch_api
-        from kimi_vision_cli.moonshot import BATCH_MAX_TOKENS
-
-        batch_api.check_model(s)  # what batch submit would refuse
-        s = ctx.settings = ctx.settings.with_(max_tokens=ctx.settings.max_tokens or BATCH_MAX_TOKENS)
-    price, budget = flow.price_of(ctx, batch=a.batch), completion_budget(s.spec, s.max_tokens)
-    results = (
-        [flow.estimate_ask(a.ask, list(sources), ctx)]
-        if a.ask is not None
-        else flow.estimate_each(sources, ctx)
-    )
-    writer = ListingWriter(ESTIMATES, s.format, STATE.term, ctx.diag)
-    done: list[Estimate] = []
-    tally = Tally(report=ctx.diag.error)
-    context = s.spec.context  # the table's, or GET /v1/models' context_length
-    for est in results:
-        if est.tokens is not None:
-            est.worst = flow.worst_of(est.tokens, 1, budget, price)
-            if context is not None and est.tokens + (s.max_tokens or 0) > context:
-                ctx.diag.warn(
-                    f"{est.input}: {est.tokens:,} tokens{' plus --max-tokens' if s.max_tokens else ''} "
-                    f"is over {s.model}'s context of {context:,}: Moonshot would refuse the request"
-                )
-        done.append(est)
-        stop = tally.error(est.error) if est.error is not None else False
-        writer.row(est)
-        if stop:
-            break
-    counted = [e for e in done if e.error is None and e.tokens is not None]
-    total = sum(e.tokens or 0 for e in counted)
-    cost = flow.cost_of(total, ctx, batch=a.batch)
-    worst = flow.worst_of(total, len(counted), budget, price)
+    writer = ListingWriter(ESTIMATES, s.format, term, ctx.diag)
+    ran = flow.run(sources, ctx, writer.row, ask=a.ask, batch=a.batch)
+    s = ctx.settings  # --batch: with batch submit's max_tokens
     footer = [
-        *estimate_footer(len(done), total, cost, s.model, s.base_url),
-        *worst_line(worst, budget, a.batch),
+        *estimate_footer(ran.rows, ran.total, ran.cost, s.model, s.base_url),
+        *worst_line(ran.worst, ran.budget, a.batch),
     ]
     writer.close(
-        document=lambda inputs: estimate_document(s.model, inputs, total, cost, worst),
-        footer=footer if counted else (),
+        document=lambda inputs: estimate_document(s.model, inputs, ran.total, ran.cost, ran.worst),
+        footer=footer if ran.requests else (),
     )
-    if counted:
-        ctx.diag.note(budget_note(budget, cost))
+    if ran.requests:
+        ctx.diag.note(budget_note(ran.budget, ran.cost))
     resumed.say(ctx)
-    return int(tally.exit_code)
+    return int(ran.exit_code)
 
 
 class _Resumed:
@@ -125,9 +98,8 @@ class _Resumed:
             raise UsageError(
                 "--sidecar and --output-dir do not go with --ask", hint="an ask request writes no sidecars"
             )
-        from kimi_vision_cli.cli.commands.describe import made_by
         from kimi_vision_cli.output.sidecar import SidecarSpec
-        from kimi_vision_cli.output.writers import Writers
+        from kimi_vision_cli.output.writers import Writers, made_by
 
         # --on-exists stale: the captions made otherwise are counted, as describe redoes them
         self.writers = Writers(
@@ -162,7 +134,7 @@ def _dry_run(
     from kimi_vision_cli.output.dryrun import DryRunWriter
 
     tally = Tally(report=ctx.diag.error)
-    writer = DryRunWriter(s.format, STATE.term.stdout, multi=multi)
+    writer = DryRunWriter(s.format, ctx.term.stdout, multi=multi)
     try:
         for est in planned:
             if est.error is not None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kimi_vision_cli.cli.app import STATE, app
+from kimi_vision_cli.cli.app import app
 from kimi_vision_cli.cli.params import command, context_for
 from kimi_vision_cli.output.listing import MODELS, ListingWriter
 from kimi_vision_cli.settings import Settings
+from kimi_vision_cli.terminal import Terminal
 
 
 @dataclass(frozen=True)
@@ -16,13 +17,13 @@ class ModelsArgs:
 
 
 @command(app, "models", ModelsArgs)
-def models(s: Settings, a: ModelsArgs) -> None:
+def models(term: Terminal, s: Settings, a: ModelsArgs) -> None:
     """List the vision-capable models the key can use, with context lengths."""
-    from kimi_vision_cli.api.catalog import vision_models
+    from kimi_vision_cli.flows.models import vision
 
-    ctx = context_for(s, model=False)
-    infos = vision_models(ctx.client.list_models(), include_all=a.all_models)
-    writer = ListingWriter(MODELS, s.format, STATE.term, ctx.diag)
+    ctx = context_for(s, term, model=False)
+    infos = vision(ctx, include_all=a.all_models)
+    writer = ListingWriter(MODELS, s.format, term, ctx.diag)
     for m in infos:
         writer.row(m)
     writer.close()

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from kimi_vision_cli.cli.app import STATE, app
+from kimi_vision_cli.cli.app import app
 from kimi_vision_cli.cli.params import command
 from kimi_vision_cli.errors import Tally, UsageError
 from kimi_vision_cli.settings import Settings
+from kimi_vision_cli.terminal import Terminal
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,7 @@ class ReportArgs:
 
 
 @command(app, "report", ReportArgs)
-def report(s: Settings, a: ReportArgs) -> int:
+def report(term: Terminal, s: Settings, a: ReportArgs) -> int:
     """Write one HTML page (no network needed) to review captions: from records, a manifest or sidecars."""
     from kimi_vision_cli.output.diagnostics import Diagnostics
     from kimi_vision_cli.output.report import check_target, summary, write_report
@@ -27,9 +28,9 @@ def report(s: Settings, a: ReportArgs) -> int:
     if a.output is None:
         raise UsageError("no page to write", hint="pass -o FILE.html")
     check_target(a.output, "-o")  # before anything is read
-    diag = Diagnostics(STATE.term)
+    diag = Diagnostics(term)
     tally = Tally(report=diag.error)
-    found = (e for arg in a.sources for e in read_source(arg, STATE.term.stdin_bytes, tally.error, diag.note))
+    found = (e for arg in a.sources for e in read_source(arg, term.stdin_bytes, tally.error, diag.note))
     entries = unique(found)
     if not entries:
         raise UsageError("nothing to report: no record was read", hint=f"nothing written to {a.output}")
