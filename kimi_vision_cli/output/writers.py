@@ -21,7 +21,7 @@ it. A caption whose provenance is unknown (txt sidecars, older files) counts as 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -190,7 +190,7 @@ class Writers:
                 from kimi_vision_cli.output.xmp import xmp_provenance
 
                 return xmp_provenance(path)
-            if not path.exists():
+            if not self.sidecar.exists(path):
                 return None
         except (OSError, ValueError):  # name too long, no permission: the write will say so
             return None
@@ -198,7 +198,7 @@ class Writers:
             return UNKNOWN  # txt, vtt, srt: no room to say
         # A JSON file there that says nothing (an older sidecar, or not one of ours at
         # all) is kept, as any sidecar that exists is.
-        return Provenance.from_dict(_json_file(path).get("provenance")) or UNKNOWN
+        return Provenance.from_dict(_json_file(path, self.sidecar.read).get("provenance")) or UNKNOWN
 
     def _row_made(self, source: Source) -> Provenance | None:
         assert self.manifest is not None
@@ -218,12 +218,17 @@ class Writers:
         made: Provenance | None = None
         if self.sidecar.kind == "txt":
             try:
-                text, data = path.read_bytes().decode("utf-8", "surrogateescape").removesuffix("\n"), None
+                text, data = (
+                    self.sidecar.read(path).decode("utf-8", "surrogateescape").removesuffix("\n"),
+                    None,
+                )
             except OSError:
                 return None
             if self.structured:  # the row a --schema answer gets: its caption field, its fields
                 data = _json_object(text)
-        elif self.sidecar.kind == "json" and isinstance((record := _json_file(path)).get("text"), str):
+        elif self.sidecar.kind == "json" and isinstance(
+            (record := _json_file(path, self.sidecar.read)).get("text"), str
+        ):
             text, data = record["text"], record.get("data") if isinstance(record.get("data"), dict) else None
             made = Provenance.from_dict(record.get("provenance"))
         else:
@@ -242,10 +247,10 @@ def _json_object(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _json_file(path: Path) -> dict[str, Any]:
+def _json_file(path: Path, read: Callable[[Path], bytes] = Path.read_bytes) -> dict[str, Any]:
     """A JSON sidecar's record; {} when it cannot be read or is not one."""
     try:
-        record = json.loads(path.read_bytes())
+        record = json.loads(read(path))
     except (OSError, ValueError):
         return {}
     return record if isinstance(record, dict) else {}

@@ -159,11 +159,22 @@ def make_writers(
         from kimi_vision_cli.output.embed import Embed
 
         writers.embed = Embed(touch=touch, overwrite=overwrite)
+    from kimi_vision_cli.inputs.objects import unfold  # s3:// and the like (issue 24)
+
     if kind:  # imported only when asked for (issue 12: start-up)
         from kimi_vision_cli.output.sidecar import SidecarSpec
 
-        writers.sidecar = SidecarSpec(kind, output_dir)
-    if manifest is not None:
+        if (remote_dir := unfold(output_dir)) is not None:
+            from kimi_vision_cli.output.objects import ObjectDir
+
+            writers.sidecar = SidecarSpec(kind, None, ObjectDir(remote_dir))
+        else:
+            writers.sidecar = SidecarSpec(kind, output_dir)
+    if (remote_manifest := unfold(manifest)) is not None:
+        from kimi_vision_cli.output.objects import ObjectManifest
+
+        writers.manifest = ObjectManifest(remote_manifest, overwrite=overwrite)
+    elif manifest is not None:
         from kimi_vision_cli.output.manifest import Manifest
 
         writers.manifest = Manifest(manifest, overwrite=overwrite)

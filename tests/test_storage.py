@@ -1,0 +1,175 @@
+"""Object storage in and out (issue 24), against moto's S3 server on the loopback
+(conftest `s3`): walks, reads, sidecars and manifests as objects, resume, and no
+credential in any output."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import S3, S3_KEY_ID, S3_SECRET, installed_command
+from tests.fake_moonshot import FakeMoonshot
+from tests.media import image_bytes
+
+
+def _png(i: int) -> bytes:
+    return image_bytes(32 + i, 24, "PNG")
+
+
+def _rows(s3: S3, key: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in s3.cat(key).decode().splitlines()]
+
+
+def test_a_walked_prefix_is_captioned_once_and_a_rerun_sends_nothing(kv, fake: FakeMoonshot, s3: S3) -> None:
+    for key in ("photos/a.png", "photos/sub/b.png", "photos/.cache/c.png", "photos/skip-d.png"):
+        s3.put(key, _png(len(key)))
+    s3.put("photos/notes.txt", b"not media")
+    manifest = s3.url("out/metadata.jsonl")
+    args = ("describe", "-r", s3.url("photos/"), "--manifest", manifest, "--exclude", "skip-*")
+    r = kv(*args)
+    assert r.returncode == 0, r.all
+    assert len(fake.chat_requests) == 2  # hidden segment, --exclude and .txt left out
+    rows = _rows(s3, "out/metadata.jsonl")
+    # Outside the manifest's prefix: named by their whole URL.
+    assert sorted(row["file_name"] for row in rows) == [s3.url("photos/a.png"), s3.url("photos/sub/b.png")]
+    assert sum("44x24 image/png" in str(row["text"]) for row in rows) == 1, rows
+    before = s3.cat("out/metadata.jsonl")
+    again = kv(*args)
+    assert again.returncode == 0, again.all
+    assert len(fake.chat_requests) == 2  # nothing sent
+    assert s3.cat("out/metadata.jsonl") == before
+
+
+def test_sidecars_go_to_an_object_output_dir_and_fill_a_lost_manifest(kv, fake: FakeMoonshot, s3: S3) -> None:
+    s3.put("data/a.png", _png(1))
+    s3.put("data/x/b.png", _png(2))
+    args = ("describe", "-r", s3.url("data/"), "--sidecar", "json",
+            "--output-dir", s3.url("captions"), "--manifest", s3.url("data/metadata.jsonl"))  # fmt: skip
+    r = kv(*args)
+    assert r.returncode == 0, r.all
+    side = json.loads(s3.cat(f"captions/s3/{s3.bucket}/data/x/b.png.json"))
+    assert "34x24 image/png" in side["text"]
+    # Under the manifest's prefix: relative names, as imagefolder resolves them.
+    assert sorted(row["file_name"] for row in _rows(s3, "data/metadata.jsonl")) == ["a.png", "x/b.png"]
+    s3.fs.rm_file(f"{s3.bucket}/data/metadata.jsonl")  # type: ignore[attr-defined]
+    again = kv(*args)
+    assert again.returncode == 0, again.all
+    assert len(fake.chat_requests) == 2  # the rows come back from the sidecars, unpaid
+    assert sorted(row["file_name"] for row in _rows(s3, "data/metadata.jsonl")) == ["a.png", "x/b.png"]
+
+
+def test_shards_split_object_keys(kv, fake: FakeMoonshot, s3: S3) -> None:
+    for i in range(6):
+        s3.put(f"p/{i}.png", _png(i))
+    names: list[set[object]] = []
+    for k in (1, 2):
+        key = f"out/m{k}.jsonl"
+        r = kv("describe", "-r", s3.url("p/"), "--shard", f"{k}/2", "--manifest", s3.url(key))
+        assert r.returncode in (0,), r.all
+        names.append({row["file_name"] for row in _rows(s3, key)} if s3.exists(key) else set())
+    assert not names[0] & names[1]
+    assert names[0] | names[1] == {s3.url(f"p/{i}.png") for i in range(6)}
+    assert len(fake.chat_requests) == 6
+
+
+def test_no_credential_in_any_output_even_verbose(kv, fake: FakeMoonshot, s3: S3) -> None:
+    s3.put("v/a.png", _png(0))
+    r = kv("describe", "-v", "-r", s3.url("v/"), s3.url("v/missing.png"), "--format", "json",
+           "--output-dir", s3.url("o"))  # fmt: skip
+    assert r.returncode == 2, r.all  # the missing key is a bad input; the other is captioned
+    assert "no such object" in r.stderr and "missing.png" in r.stderr
+    assert "Traceback" not in r.all
+    for secret in (S3_KEY_ID, S3_SECRET):
+        assert secret not in r.all
+
+
+def test_a_backend_message_is_scrubbed_of_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kimi_vision_cli.inputs.objects import failure
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "very-secret-value")
+    err = failure(PermissionError("denied for very-secret-value"), "s3://b/k")
+    assert "very-secret-value" not in str(err) and "***" in str(err)
+    assert err.exit_code == 2
+
+
+def test_an_object_over_the_cap_is_refused_before_it_is_read(s3: S3) -> None:
+    from kimi_vision_cli.errors import InputError
+    from kimi_vision_cli.inputs.objects import read_object
+
+    url = s3.put("big.png", _png(0))
+    assert read_object(url, 10_000, url) == s3.cat("big.png")
+    with pytest.raises(InputError, match="too large"):
+        read_object(url, 50, url)
+
+
+def test_a_missing_backend_is_said_before_any_request(kv, fake: FakeMoonshot, tmp_path: Path) -> None:
+    pytest.importorskip("fsspec")
+    try:
+        import gcsfs  # noqa: F401
+
+        pytest.skip("gcsfs is installed here")
+    except ImportError:
+        pass
+    r = kv("describe", "gs://bucket/a.png")
+    assert r.returncode == 2
+    assert "gcsfs" in r.stderr and "kimi-vision[gcs]" in r.stderr
+    assert not fake.chat_requests
+
+
+def test_the_manifest_object_is_rewritten_whole_at_checkpoints(s3: S3) -> None:
+    from kimi_vision_cli.output.objects import ObjectManifest
+
+    now = [0.0]
+    m = ObjectManifest(s3.url("m/metadata.jsonl"), rows=3, seconds=60, clock=lambda: now[0])
+    m.add("a.png", "A")
+    m.add("b.png", "B")
+    assert not s3.exists("m/metadata.jsonl")  # no checkpoint due: nothing half-written either
+    m.add("c.png", "C")
+    assert [r["file_name"] for r in _rows(s3, "m/metadata.jsonl")] == ["a.png", "b.png", "c.png"]
+    m.add("d.png", "D")
+    now[0] = 61.0  # a minute later: the next row is a checkpoint
+    m.add("e.png", "E")
+    assert len(_rows(s3, "m/metadata.jsonl")) == 5
+    m.add("f.png", "F")
+    m.close()  # the end: the rest
+    again = ObjectManifest(s3.url("m/metadata.jsonl"))
+    assert "f.png" in again and len(_rows(s3, "m/metadata.jsonl")) == 6
+    assert not again.add("a.png", "other")  # kept, as a rerun keeps it
+
+
+@pytest.mark.process
+def test_a_run_killed_midway_resumes(
+    kv, fake: FakeMoonshot, s3: S3, env: dict[str, str], tmp_path: Path
+) -> None:
+    for i in range(8):
+        s3.put(f"k/{i}.png", _png(i))
+    fake.state.latency = 0.3
+    args = ["describe", "-j", "1", "-r", s3.url("k/"), "--manifest", s3.url("k/metadata.jsonl")]
+    proc = subprocess.Popen(
+        installed_command() + args, env={**env, "KIMI_VISION_CHECKPOINT_ROWS": "1"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (
+            s3.exists("k/metadata.jsonl") and len(_rows(s3, "k/metadata.jsonl")) >= 2
+        ):
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    kept = {row["file_name"] for row in _rows(s3, "k/metadata.jsonl")}
+    assert 2 <= len(kept) < 8
+    sent = len(fake.chat_requests)
+    fake.state.latency = 0.0
+    r = kv(*args)
+    assert r.returncode == 0, r.all
+    assert len(fake.chat_requests) - sent == 8 - len(kept)  # only what the manifest lacked
+    rows = _rows(s3, "k/metadata.jsonl")
+    assert sorted(row["file_name"] for row in rows) == [f"{i}.png" for i in range(8)]
