@@ -173,3 +173,16 @@ def test_a_run_killed_midway_resumes(
     assert len(fake.chat_requests) - sent == 8 - len(kept)  # only what the manifest lacked
     rows = _rows(s3, "k/metadata.jsonl")
     assert sorted(row["file_name"] for row in rows) == [f"{i}.png" for i in range(8)]
+
+
+def test_estimate_counts_only_keys_without_a_caption_in_the_object_dir(
+    kv, fake: FakeMoonshot, s3: S3
+) -> None:
+    s3.put("e/a.png", _png(1))
+    s3.put("e/b.png", _png(2))
+    r = kv("describe", s3.url("e/a.png"), "--output-dir", s3.url("caps"))
+    assert r.returncode == 0, r.all
+    est = kv("estimate", "-r", s3.url("e/"), "--output-dir", s3.url("caps"), "--format", "json")
+    assert est.returncode == 0, est.all
+    counted = [item["input"] for item in json.loads(est.stdout)["inputs"]]
+    assert counted == [s3.url("e/b.png")]  # a.png has its caption there: describe would skip it

@@ -95,11 +95,7 @@ def classify(arg: str) -> Source:
         return Source(
             "url",
             arg,
-            InputError(
-                "unsupported URL scheme",
-                input=display_name(arg),
-                hint="use http(s)://, s3://, gs://, az:// or hf://",
-            ),
+            InputError("unsupported URL scheme", input=display_name(arg), hint="use http(s)://"),
         )
     return Source("path", arg)
 
