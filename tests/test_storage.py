@@ -118,7 +118,9 @@ def test_a_missing_backend_is_said_before_any_request(kv, fake: FakeMoonshot, tm
         pass
     r = kv("describe", "gs://bucket/a.png")
     assert r.returncode == 2
-    assert "gcsfs" in r.stderr and "kimi-vision[gcs]" in r.stderr
+    assert r.stderr.strip() == (
+        "kimi-vision: error: gs://bucket/a.png: gs:// needs the gcsfs package — pip install 'kimi-vision[gcs]'"
+    )  # as docs/storage.md shows it
     assert not fake.chat_requests
 
 
@@ -186,3 +188,18 @@ def test_estimate_counts_only_keys_without_a_caption_in_the_object_dir(
     assert est.returncode == 0, est.all
     counted = [item["input"] for item in json.loads(est.stdout)["inputs"]]
     assert counted == [s3.url("e/b.png")]  # a.png has its caption there: describe would skip it
+
+
+def test_a_dry_run_lists_a_prefix_but_reads_no_object(kv, fake: FakeMoonshot, s3: S3) -> None:
+    s3.put("d/a.png", _png(0))
+    r = kv("describe", "--dry-run", "-r", s3.url("d/"), "--format", "json")
+    assert r.returncode == 0, r.all
+    assert s3.url("d/a.png") in r.stdout and "does not download" in r.stderr
+    assert not fake.chat_requests
+
+
+def test_xmp_sidecars_are_refused_with_an_object_output_dir(kv, fake: FakeMoonshot, s3: S3) -> None:
+    url = s3.put("x/a.png", _png(0))
+    r = kv("describe", url, "--sidecar", "xmp", "--output-dir", s3.url("c"))
+    assert r.returncode == 2 and "--sidecar xmp writes local files only" in r.stderr, r.all
+    assert not fake.chat_requests
