@@ -95,7 +95,7 @@ def test_a_backend_message_is_scrubbed_of_secrets(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "very-secret-value")
     err = failure(PermissionError("denied for very-secret-value"), "s3://b/k")
     assert "very-secret-value" not in str(err) and "***" in str(err)
-    assert err.exit_code == 2
+    assert err.exit_code == 3 and err.stops  # SPEC: permission stops the run, exit 3
 
 
 def test_an_object_over_the_cap_is_refused_before_it_is_read(s3: S3) -> None:
@@ -202,4 +202,28 @@ def test_xmp_sidecars_are_refused_with_an_object_output_dir(kv, fake: FakeMoonsh
     url = s3.put("x/a.png", _png(0))
     r = kv("describe", url, "--sidecar", "xmp", "--output-dir", s3.url("c"))
     assert r.returncode == 2 and "--sidecar xmp writes local files only" in r.stderr, r.all
+    assert not fake.chat_requests
+
+
+def test_no_credentials_stop_the_run_with_exit_3_before_any_request(
+    kv, fake: FakeMoonshot, s3: S3, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import fsspec
+
+    urls = [s3.put(f"n/{i}.png", _png(i)) for i in range(3)]
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    fsspec.get_filesystem_class("s3").clear_instance_cache()  # credentials are read per instance
+    try:
+        r = kv("describe", *urls)
+    finally:
+        fsspec.get_filesystem_class("s3").clear_instance_cache()
+    assert r.returncode == 3, r.all
+    assert (
+        r.stderr.count("cannot access object storage") == 1 and "AWS_PROFILE" in r.stderr
+    )  # stopped at the first
+    assert "Traceback" not in r.all
     assert not fake.chat_requests

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from kimi_vision_cli.errors import InputError, KimiVisionError, TemporaryError, UsageError
+from kimi_vision_cli.errors import AuthError, InputError, KimiVisionError, TemporaryError, UsageError
 
 # scheme -> (the extra that installs its backend, the backend's package)
 SCHEMES = {
@@ -99,8 +99,10 @@ def require_backends(urls: Iterable[str]) -> None:
 
 
 def failure(exc: BaseException, name: str, what: str = "object") -> KimiVisionError:
-    """A backend's exception as one of ours, scrubbed: missing -> InputError, denied or no
-    credentials -> InputError naming the chain, anything else (network, 5xx) temporary."""
+    """A backend's exception as one of ours, scrubbed: missing -> InputError; denied or no
+    credentials -> AuthError naming the chain (SPEC: permission is exit 3 and stops the
+    run: every other object would fail the same way); anything else (network, 5xx)
+    temporary."""
     message = scrub(str(exc) or type(exc).__name__)
     if isinstance(exc, KimiVisionError):
         return exc
@@ -109,10 +111,10 @@ def failure(exc: BaseException, name: str, what: str = "object") -> KimiVisionEr
     if isinstance(exc, IsADirectoryError):
         return InputError("is a prefix", input=name, hint="pass -r to walk it")
     if isinstance(exc, PermissionError) or "credential" in type(exc).__name__.lower():
-        return InputError(
-            f"access denied: {message}",
+        return AuthError(
+            f"cannot access object storage: {message}",
             input=name,
-            hint="check the credentials of the backend's chain (for S3: AWS_* variables, the profile)",
+            hint="check the store's credentials (for S3: the AWS_* variables, AWS_PROFILE); docs/storage.md",
         )
     return TemporaryError(f"object storage failed: {message}", input=name, hint="rerun later")
 
