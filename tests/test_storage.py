@@ -227,3 +227,39 @@ def test_no_credentials_stop_the_run_with_exit_3_before_any_request(
     )  # stopped at the first
     assert "Traceback" not in r.all
     assert not fake.chat_requests
+
+
+def test_a_manifest_object_without_a_final_newline_stays_one_row_a_line(s3: S3) -> None:
+    from kimi_vision_cli.output.objects import ObjectManifest
+
+    s3.put("w/metadata.jsonl", b'{"file_name": "a.png", "text": "A"}')  # another tool wrote it so
+    m = ObjectManifest(s3.url("w/metadata.jsonl"), rows=1)
+    assert "a.png" in m
+    m.add("b.png", "B")
+    assert [r["file_name"] for r in _rows(s3, "w/metadata.jsonl")] == ["a.png", "b.png"]
+
+
+def test_a_walk_yields_keys_before_the_rest_of_the_tree_is_listed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streamed: the first key comes out after listing only the levels down to it."""
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    from kimi_vision_cli.inputs import objects
+    from kimi_vision_cli.inputs.walk import WalkFilter
+
+    listed: list[str] = []
+
+    class Counting(MemoryFileSystem):  # type: ignore[misc]
+        def ls(self, path: str, detail: bool = True, **kw: object) -> object:
+            listed.append(path.strip("/"))
+            return super().ls(path, detail=detail, **kw)
+
+    fs = Counting(skip_instance_cache=True)
+    fs.store.clear()
+    fs.pseudo_dirs.clear()
+    for d in ("a", "b", "c"):
+        fs.pipe_file(f"/bkt/p/{d}/x.png", b"png")
+    monkeypatch.setattr(objects, "filesystem", lambda url: (fs, "/bkt/p"))
+    keys = objects.walk_keys("s3://bkt/p/", WalkFilter().skips, lambda name: name.endswith(".png"))
+    assert next(keys).endswith("bkt/p/a/x.png")
+    assert listed == ["bkt/p", "bkt/p/a"]  # b and c not listed yet
+    assert len(list(keys)) == 2 and listed[-1] == "bkt/p/c"

@@ -8,8 +8,8 @@ written to (output/objects.py).
 - Credentials come from the backend's own chain (for S3: the AWS_* environment, the
   profile, AWS_ENDPOINT_URL for compatible stores); they are never passed through here,
   and every message from a backend is scrubbed of the secrets the environment holds.
-- A walk is streamed one "directory" level at a time (fsspec's walk with the listing
-  cache off): a prefix of a million keys is not held in memory, only one level's listing.
+- A walk is streamed a "directory" level at a time (fsspec's walk with the listing cache
+  off): what is held is the listings of the levels down to the current one, not the tree.
 - A read obeys the same cap as a file (discover.MAX_READ_BYTES): the size is asked first.
 """
 

@@ -135,6 +135,7 @@ class ObjectManifest(Manifest):
         except OSError as exc:
             raise UsageError(f"--manifest {self.url}: cannot read it: {exc}") from None
         for name, line, _ in self._rows(raw):
+            line = line if line.endswith(b"\n") else line + b"\n"  # another tool's last row
             if name:
                 self._lines[name] = line
             else:
