@@ -263,3 +263,15 @@ def test_a_walk_yields_keys_before_the_rest_of_the_tree_is_listed(monkeypatch: p
     assert next(keys).endswith("bkt/p/a/x.png")
     assert listed == ["bkt/p", "bkt/p/a"]  # b and c not listed yet
     assert len(list(keys)) == 2 and listed[-1] == "bkt/p/c"
+
+
+def test_hidden_and_anchored_excludes_work_on_keys(kv, fake: FakeMoonshot, s3: S3) -> None:
+    for key in ("h/a.png", "h/.x/b.png", "h/sub/c.png", "h/sub/deep/d.png"):
+        s3.put(key, _png(0))
+    r = kv(
+        "describe", "--dry-run", "--hidden", "-r", s3.url("h/"), "--exclude", "sub/*.png", "--format", "json"
+    )
+    assert r.returncode == 0, r.all
+    found = sorted(plan["input"] for plan in json.loads(r.stdout))
+    # --hidden takes .x/; `sub/*.png` leaves out sub/c.png but not sub/deep/d.png (`*` stops at /)
+    assert found == [s3.url(k) for k in ("h/.x/b.png", "h/a.png", "h/sub/deep/d.png")]
