@@ -199,3 +199,66 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "process: starts the installed command as a real process (signals, pipes, entry point)"
     )
+
+
+# -- object storage (issue 24): moto's S3 server on the loopback, started once ------------
+S3_KEY_ID = "AKIAKVTESTKEYID00001"
+S3_SECRET = "kv-test-secret-never-printed-0001"
+
+
+@pytest.fixture(scope="session")
+def _s3_server() -> Iterator[str]:
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log in the output
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@dataclass
+class S3:
+    endpoint: str
+    bucket: str
+    fs: object  # s3fs.S3FileSystem
+
+    def url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def put(self, key: str, data: bytes) -> str:
+        self.fs.pipe_file(f"{self.bucket}/{key}", data)  # type: ignore[attr-defined]
+        return self.url(key)
+
+    def cat(self, key: str) -> bytes:
+        return bytes(self.fs.cat_file(f"{self.bucket}/{key}"))  # type: ignore[attr-defined]
+
+    def exists(self, key: str) -> bool:
+        return bool(self.fs.exists(f"{self.bucket}/{key}"))  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def s3(_s3_server: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> S3:
+    """A fresh bucket on the loopback S3 server; fake credentials and AWS_ENDPOINT_URL in
+    the environment (botocore reads os.environ, so both it and `env` get them)."""
+    import uuid
+
+    import fsspec
+
+    creds = {
+        "AWS_ACCESS_KEY_ID": S3_KEY_ID, "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+        "AWS_ENDPOINT_URL": _s3_server, "AWS_DEFAULT_REGION": "us-east-1",
+    }  # fmt: skip
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+        env.pop(name, None)
+    for name, value in creds.items():
+        monkeypatch.setenv(name, value)
+        env[name] = value
+    fs = fsspec.filesystem("s3", use_listings_cache=False)
+    bucket = "kv-" + uuid.uuid4().hex[:12]
+    fs.mkdir(bucket)
+    return S3(_s3_server, bucket, fs)

@@ -35,6 +35,11 @@ def load_bytes(source: Source, ctx: Context) -> MediaBytes:
             total=ctx.settings.timeout,
             max_bytes=max_download(ctx.term.env),
         )
+    if source.kind == "object":  # the same cap as a file (issue 24)
+        from kimi_vision_cli.inputs.discover import MAX_READ_BYTES
+        from kimi_vision_cli.inputs.objects import read_object
+
+        return read_object(source.value, MAX_READ_BYTES, source.display)
     return read_path(source.value)
 
 
@@ -46,7 +51,7 @@ def prepare_source(source: Source, ctx: Context) -> Prepared:
             raise source.error
         if source.kind == "file_id":
             return _file_id(source, ctx)
-        if source.kind == "url" and ctx.offline:
+        if source.kind in ("url", "object") and ctx.offline:
             return _not_downloaded(source, ctx)
         data = load_bytes(source, ctx)
         info = sniff(data, convert=ctx.settings.convert, name=name)

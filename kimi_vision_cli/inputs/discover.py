@@ -41,7 +41,7 @@ def display_name(text: str) -> str:
 
 @dataclass(frozen=True)
 class Source:
-    kind: str  # "path" | "stdin" | "file_id" | "url"
+    kind: str  # "path" | "stdin" | "file_id" | "url" | "object" (s3://, gs://, az://, hf://)
     value: str  # the path, "-", the file id, or the URL
     error: KimiVisionError | None = None  # discovery failed for this input
 
@@ -88,6 +88,10 @@ def classify(arg: str) -> Source:
     if lowered.startswith(("http://", "https://")):
         return Source("url", arg)
     if _SCHEME.match(arg) and not os.path.exists(arg):
+        from kimi_vision_cli.inputs.objects import scheme_of  # fsspec itself is not imported
+
+        if scheme_of(arg):
+            return Source("object", arg)
         return Source(
             "url",
             arg,
@@ -119,6 +123,9 @@ def iter_sources(
             input="-",
             hint="save the bytes to a file and pass its path",
         )
+    from kimi_vision_cli.inputs.objects import require_backends
+
+    require_backends(args)  # a missing backend dooms every such input: said before any request
     names = None if files_from is None else (_nul_names(files_from) if nul else _line_names(files_from))
     return _sources(args, recursive, names, walk or WalkFilter(), stdin_used=list_on_stdin)
 
@@ -135,6 +142,14 @@ def _sources(
                 continue
             stdin_used = True
         src = classify(arg)
+        if src.kind == "object" and recursive:
+            yield from _walk_objects(src, walk)
+            continue
+        if src.kind == "object" and arg.endswith("/"):
+            yield Source(
+                "object", arg, InputError("is a prefix", input=src.display, hint="pass -r to walk it")
+            )
+            continue
         if src.kind != "path" or src.error:
             yield src
             continue
@@ -182,6 +197,35 @@ def _walk_some(root: str, walk: WalkFilter) -> Iterator[Source]:
                 + (", and leaves out --exclude matches" if walk.exclude else ""),
             ),
         )
+
+
+def _walk_objects(src: Source, walk: WalkFilter) -> Iterator[Source]:
+    """-r over an object URL: a prefix is walked as a directory is (hidden segments,
+    --exclude, media extensions, an empty walk an error); a key is taken as given."""
+    from kimi_vision_cli.inputs import objects
+
+    try:
+        if not objects.is_prefix(src.value):
+            yield src
+            return
+        found = False
+        for url in objects.walk_keys(src.value, walk.skips, _is_media):
+            found = True
+            yield Source("object", url)
+    except KimiVisionError as err:
+        yield Source("object", src.value, err.with_input(src.display))
+        return
+    if not found:
+        yield Source("object", src.value, InputError(
+            "no image or video object found under it", input=src.display,
+            hint="-r picks keys by extension (.png, .jpg, .webp, .mp4, ...)"
+            + ("" if walk.hidden else ", skips hidden ones (--hidden)")
+            + (", and leaves out --exclude matches" if walk.exclude else ""),
+        ))  # fmt: skip
+
+
+def _is_media(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in MEDIA_EXTENSIONS
 
 
 def _chain_args(args: Iterable[str], names: Iterator[str] | None) -> Iterator[str]:

@@ -79,6 +79,8 @@ class Manifest:
     def file_name(self, source: Source, *, root_ok: bool = False) -> str:
         """The row's file_name for an input; UsageError when it cannot be one.
         root_ok: the manifest's directory itself is fine (a directory walked with -r)."""
+        if source.kind == "object":  # named by its URL: no local directory holds it (issue 24)
+            return spell(source.value)
         if source.kind != "path":
             raise UsageError(
                 "--manifest takes files only", input=source.display,

@@ -10,7 +10,10 @@ Naming (docs/batch.md "Sidecar names"):
   relative to the directory;
 - inputs that are not files, in DIR (or the current directory without --output-dir):
   `-` -> `stdin.txt`, `ms://ID` -> `ms/ID.txt`, `https://host:port/p/a.png` ->
-  `host_port/p/a.png.txt` (a query string adds `-<8 hex of its sha1>`).
+  `host_port/p/a.png.txt` (a query string adds `-<8 hex of its sha1>`), `s3://bucket/p/a.png`
+  -> `s3/bucket/p/a.png.txt`;
+- under `--output-dir s3://bucket/prefix` (gs://, az://, hf://): the same names, each an
+  object written whole (output/objects.py).
 A name that is another existing file's sidecar is refused (SidecarSpec.conflict).
 
 A sidecar is written to a temp file in the same directory, fsynced, then renamed over
@@ -27,6 +30,7 @@ import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from kimi_vision_cli.atomic import replace_file
@@ -50,9 +54,12 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._@+=,-]")
 class SidecarSpec:
     kind: str  # "txt" | "json" | "xmp" | "vtt" | "srt" (the last two: describe --segment)
     output_dir: Path | None = None
+    store: Any = None  # output/objects.ObjectDir: --output-dir in object storage
 
     def path_for(self, source: Source) -> Path:
         rel = _relative_name(source)
+        if self.store is not None:  # a key under the store's prefix
+            return Path(rel + "." + self.kind)
         if self.output_dir is None and source.kind == "path":
             return Path(source.value + "." + self.kind)
         base = self.output_dir if self.output_dir is not None else Path(".")
@@ -64,6 +71,8 @@ class SidecarSpec:
         its name; any other input (an absolute path, a URL, ms://, `-`) whose name comes
         out as a relative path that exists here as another file would share its sidecar.
         Stateless, so it holds across runs and keeps memory flat."""
+        if self.store is not None:
+            return None  # keys mirror names as given, none a local file's
         if source.kind == "path" and (self.output_dir is None or not _leaves_cwd(source.value)):
             return None
         rel = _relative_name(source)
@@ -85,6 +94,14 @@ class SidecarSpec:
         """Up front, before any request: captions can go under --output-dir (issue 11).
         Nothing is created (a dry run writes nothing): the nearest existing directory must
         be one, and writable."""
+        if self.store is not None:
+            if self.kind == "xmp":  # merged by ExifTool into a local file
+                raise UsageError(
+                    "--sidecar xmp writes local files only",
+                    hint="use --sidecar json with an object-storage --output-dir",
+                )
+            self.store.check()
+            return
         if self.output_dir is None:
             return
         where = self.output_dir.absolute()
@@ -99,6 +116,13 @@ class SidecarSpec:
                 f"--output-dir {self.output_dir}: {where} cannot be written",
                 hint="check its permissions (or pick another --output-dir); nothing was sent",
             )
+
+    def exists(self, path: Path) -> bool:
+        return bool(self.store.exists(str(path))) if self.store is not None else path.exists()
+
+    def read(self, path: Path) -> bytes:
+        """A sidecar's bytes (OSError when it cannot be read)."""
+        return bytes(self.store.read(str(path))) if self.store is not None else path.read_bytes()
 
     def content(self, result: Result, provenance: Provenance | None = None) -> bytes:
         if self.kind == "json":
@@ -120,6 +144,11 @@ def _relative_name(source: Source) -> str:
         return "ms/" + _safe(source.value)
     if source.kind == "url":
         return _url_name(source.value)
+    if source.kind == "object":  # s3://bucket/p/a.png -> s3/bucket/p/a.png
+        scheme, _, rest = source.value.partition("://")
+        return "/".join(
+            [_safe(scheme.lower())] + [_safe(s) for s in rest.split("/") if s not in ("", ".", "..")]
+        )
     # A path that leaves the current directory is named by its absolute path, so `../x.png`
     # and `x.png` never share a sidecar (issue 11).
     value = os.path.abspath(source.value) if _leaves_cwd(source.value) else source.value
@@ -201,5 +230,8 @@ def write_sidecar(
     path = spec.path_for(source)
     beside = source.kind == "path"
     data = spec.content(result, provenance)
+    if spec.store is not None:
+        spec.store.write(str(path), data, input=result.input)
+        return path
     write_atomic(path, data, input=result.input, output_dir=spec.output_dir, beside=beside)
     return path

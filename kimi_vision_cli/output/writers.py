@@ -79,11 +79,22 @@ class Writers:
             from kimi_vision_cli.output.embed import Embed
 
             writers.embed = Embed(touch=touch, overwrite=overwrite)
+        from kimi_vision_cli.inputs.objects import unfold  # s3:// and the like (issue 24)
+
         if kind:  # imported only when asked for (issue 12: start-up)
             from kimi_vision_cli.output.sidecar import SidecarSpec
 
-            writers.sidecar = SidecarSpec(kind, output_dir)
-        if manifest is not None:
+            if (remote_dir := unfold(output_dir)) is not None:
+                from kimi_vision_cli.output.objects import ObjectDir
+
+                writers.sidecar = SidecarSpec(kind, None, ObjectDir(remote_dir))
+            else:
+                writers.sidecar = SidecarSpec(kind, output_dir)
+        if (remote_manifest := unfold(manifest)) is not None:
+            from kimi_vision_cli.output.objects import ObjectManifest
+
+            writers.manifest = ObjectManifest(remote_manifest, overwrite=overwrite)
+        elif manifest is not None:
             from kimi_vision_cli.output.manifest import Manifest
 
             writers.manifest = Manifest(manifest, overwrite=overwrite)
@@ -246,7 +257,7 @@ class Writers:
                 from kimi_vision_cli.output.xmp import xmp_provenance
 
                 return xmp_provenance(path)
-            if not path.exists():
+            if not self.sidecar.exists(path):
                 return None
         except (OSError, ValueError):  # name too long, no permission: the write will say so
             return None
@@ -254,7 +265,7 @@ class Writers:
             return UNKNOWN  # txt, vtt, srt: no room to say
         # A JSON file there that says nothing (an older sidecar, or not one of ours at
         # all) is kept, as any sidecar that exists is.
-        return Provenance.from_dict(_json_file(path).get("provenance")) or UNKNOWN
+        return Provenance.from_dict(_json_file(path, self.sidecar.read).get("provenance")) or UNKNOWN
 
     def _row_made(self, source: Source) -> Provenance | None:
         assert self.manifest is not None
@@ -274,12 +285,17 @@ class Writers:
         made: Provenance | None = None
         if self.sidecar.kind == "txt":
             try:
-                text, data = path.read_bytes().decode("utf-8", "surrogateescape").removesuffix("\n"), None
+                text, data = (
+                    self.sidecar.read(path).decode("utf-8", "surrogateescape").removesuffix("\n"),
+                    None,
+                )
             except OSError:
                 return None
             if self.structured:  # the row a --schema answer gets: its caption field, its fields
                 data = _json_object(text)
-        elif self.sidecar.kind == "json" and isinstance((record := _json_file(path)).get("text"), str):
+        elif self.sidecar.kind == "json" and isinstance(
+            (record := _json_file(path, self.sidecar.read)).get("text"), str
+        ):
             text, data = record["text"], record.get("data") if isinstance(record.get("data"), dict) else None
             made = Provenance.from_dict(record.get("provenance"))
         else:
@@ -311,10 +327,10 @@ def _json_object(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _json_file(path: Path) -> dict[str, Any]:
+def _json_file(path: Path, read: Callable[[Path], bytes] = Path.read_bytes) -> dict[str, Any]:
     """A JSON sidecar's record; {} when it cannot be read or is not one."""
     try:
-        record = json.loads(path.read_bytes())
+        record = json.loads(read(path))
     except (OSError, ValueError):
         return {}
     return record if isinstance(record, dict) else {}

@@ -105,7 +105,14 @@ class _Resumed:
         self.writers = Writers(
             overwrite=a.on_exists == "overwrite", redo_stale=a.on_exists == "stale", provenance=made_by(s)
         )
-        self.writers.sidecar = SidecarSpec(a.sidecar or "txt", a.output_dir)
+        from kimi_vision_cli.inputs.objects import unfold
+
+        if (remote := unfold(a.output_dir)) is not None:  # s3://... (issue 24)
+            from kimi_vision_cli.output.objects import ObjectDir
+
+            self.writers.sidecar = SidecarSpec(a.sidecar or "txt", None, ObjectDir(remote))
+        else:
+            self.writers.sidecar = SidecarSpec(a.sidecar or "txt", a.output_dir)
 
     def unsent(self, sources: Any) -> Any:
         if self.writers is None:

@@ -1,0 +1,196 @@
+"""Captions back to object storage (issue 24): `--output-dir s3://...` and
+`--manifest s3://.../metadata.jsonl` (docs/storage.md says the design).
+
+- A sidecar is one object, written whole by one PUT: a store shows the old object or the
+  new one, never part of one (S3, GCS and Azure blob writes are atomic per object).
+- Object stores have no append, so a manifest there is kept in memory and the whole
+  object is rewritten at checkpoints: every `rows` new rows or `seconds` seconds,
+  whichever comes first, and at the end of the run. A crash loses at most the rows since
+  the last checkpoint; their inputs are described again by a rerun (or filled from their
+  sidecars, with no request, when --output-dir was given too). Every checkpoint sends the
+  whole manifest again: for millions of rows, give each --shard its own manifest.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import PurePosixPath
+from typing import Any
+
+from kimi_vision_cli.errors import KimiVisionError, OutputBlockedError, UsageError
+from kimi_vision_cli.inputs import objects
+from kimi_vision_cli.inputs.discover import Source, display_name
+from kimi_vision_cli.output.manifest import KINDS, Manifest, spell
+from kimi_vision_cli.provenance import Provenance
+
+CHECKPOINT_ROWS_ENV = "KIMI_VISION_CHECKPOINT_ROWS"  # tests and small runs: rows between rewrites
+CHECKPOINT_ROWS = 500
+CHECKPOINT_SECONDS = 30.0
+
+
+class ObjectDir:
+    """A prefix in object storage that sidecars are written under."""
+
+    def __init__(self, url: str):
+        self.url = url.rstrip("/")
+        self.fs, self.root = objects.filesystem(self.url)
+        self.root = self.root.rstrip("/")
+
+    def full(self, rel: str) -> str:
+        return f"{self.root}/{rel}"
+
+    def check(self) -> None:
+        """Up front: the bucket can be reached with the credentials the chain gives."""
+        bucket = self.root.split("/", 1)[0]
+        try:
+            if not self.fs.exists(bucket):
+                raise UsageError(
+                    f"{display_name(self.url)}: no such bucket", hint="create it, or pick another"
+                )
+        except KimiVisionError:
+            raise
+        except Exception as exc:
+            raise _blocked(exc, self.url) from None
+
+    def exists(self, rel: str) -> bool:
+        try:
+            return bool(self.fs.exists(self.full(rel)))
+        except Exception:
+            return False  # the write will say why
+
+    def read(self, rel: str) -> bytes:
+        try:
+            return bytes(self.fs.cat_file(self.full(rel)))
+        except Exception as exc:
+            raise OSError(objects.scrub(str(exc))) from None
+
+    def write(self, rel: str, data: bytes, *, input: str) -> None:
+        try:
+            self.fs.pipe_file(self.full(rel), data)  # one PUT: whole or not there
+        except Exception as exc:
+            raise _blocked(exc, f"{self.url}/{rel}", input=input) from None
+
+
+def _blocked(exc: BaseException, where: str, *, input: str | None = None) -> OutputBlockedError:
+    """Every later write would fail the same way (credentials, bucket, network): stop."""
+    return OutputBlockedError(
+        f"cannot write {display_name(where)}: {objects.scrub(str(exc) or type(exc).__name__)}",
+        input=input,
+        hint="check the credentials and the bucket; rerun to resume",
+    )
+
+
+class ObjectManifest(Manifest):
+    """A Manifest whose file is an object, rewritten whole at checkpoints."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        overwrite: bool = False,
+        rows: int | None = None,
+        seconds: float = CHECKPOINT_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        name = url.rstrip("/").rsplit("/", 1)[-1]
+        if KINDS.get(os.path.splitext(name)[1].lower()) is None:
+            raise UsageError(f"--manifest {url}: unknown kind", hint="name it FILE.jsonl or FILE.csv")
+        self.url = url
+        parent = url.rsplit("/", 1)[0]
+        self.store = ObjectDir(parent)
+        self.rel = name
+        self.every_rows = rows or _rows_from_env()
+        self.every_seconds, self.clock = seconds, clock
+        self._lines: dict[str, bytes] = {}
+        self._header = b""
+        self._pending, self._last = 0, clock()
+        super().__init__(PurePosixPath(name), overwrite=overwrite)  # type: ignore[arg-type]
+        self.path = PurePosixPath(url)  # type: ignore[assignment]  # named in messages
+
+    # -- inputs --------------------------------------------------------------------------
+    def file_name(self, source: Source, *, root_ok: bool = False) -> str:
+        """An object under the manifest's prefix: its key relative to it (what imagefolder
+        resolves); any other object: its whole URL."""
+        if source.kind != "object":
+            raise UsageError(
+                f"--manifest {self.url} takes object-storage inputs only", input=source.display,
+                hint="write a manifest for local files to a local FILE.jsonl",
+            )  # fmt: skip
+        prefix = self.store.url + "/"
+        if source.value.startswith(prefix) and len(source.value) > len(prefix):
+            return spell(source.value[len(prefix) :].rstrip("/"))
+        return spell(source.value.rstrip("/") if root_ok else source.value)
+
+    def check(self, sources: Iterable[Source]) -> None:
+        for source in sources:
+            self.file_name(source, root_ok=True)
+        self.store.check()
+
+    # -- the object ----------------------------------------------------------------------
+    def _read(self) -> bytes:
+        try:
+            raw = self.store.read(self.rel) if self.store.exists(self.rel) else b""
+        except OSError as exc:
+            raise UsageError(f"--manifest {self.url}: cannot read it: {exc}") from None
+        for name, line, _ in self._rows(raw):
+            line = line if line.endswith(b"\n") else line + b"\n"  # another tool's last row
+            if name:
+                self._lines[name] = line
+            else:
+                self._header = line  # the CSV header
+        return raw
+
+    def _mend(self, raw: bytes) -> bytes:
+        # An object is written whole, never torn: a last row without its newline is
+        # another tool's, kept as it is (the newline added when rewritten).
+        return raw if raw.endswith(b"\n") or not raw else raw + b"\n"
+
+    def add(
+        self,
+        file_name: str,
+        text: str,
+        data: dict[str, Any] | None = None,
+        *,
+        provenance: Provenance | None = None,
+        replace: bool = False,
+    ) -> bool:
+        """The row kept in memory (a replaced one keeps its place); the object rewritten
+        when a checkpoint is due. OutputBlockedError when it cannot be written."""
+        line = self.row(file_name, text, data, provenance)
+        with self._lock:
+            if file_name in self._names and not (self.overwrite or replace):
+                return False
+            self._lines[file_name] = line
+            self._names[file_name] = provenance
+            self._pending += 1
+            if self._pending >= self.every_rows or self.clock() - self._last >= self.every_seconds:
+                self._checkpoint()
+            return True
+
+    def _checkpoint(self) -> None:
+        """The whole manifest written as one object (nothing when no row is new)."""
+        if not self._pending:
+            return
+        head = self._header or ((",".join(self.columns) + "\n").encode() if self.kind == "csv" else b"")
+        self.store.write(self.rel, head + b"".join(self._lines.values()), input=self.url)
+        self._pending, self._last = 0, self.clock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._checkpoint()
+
+    def _close_fd(self) -> None:
+        pass  # no file handle: the object is written whole
+
+
+def _rows_from_env() -> int:
+    raw = os.environ.get(CHECKPOINT_ROWS_ENV, "").strip()
+    try:
+        value = int(raw) if raw else CHECKPOINT_ROWS
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UsageError(f"{CHECKPOINT_ROWS_ENV}={raw!r} is not a positive number of rows")
+    return value
