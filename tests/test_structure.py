@@ -19,7 +19,8 @@ PKG = Path(__file__).resolve().parent.parent / "kimi_vision_cli"
 LAYERS: list[set[str]] = [
     {"__main__"},
     {"cli"},
-    {"flows"},
+    {"flows", "library"},
+    {"runner"},
     {"output"},
     {"api"},
     {"plan", "schema"},

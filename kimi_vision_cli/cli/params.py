@@ -189,9 +189,9 @@ def open_files_from(path: Path | None, *, nul: bool = False) -> Any:
 def context_for(settings: Settings, *, model: bool = True) -> Any:
     """The run's Context. model=False: a command that sends no chat request (models,
     files, batch status...), which a retired or unknown -m must not stop."""
-    from kimi_vision_cli.flows.context import Context
     from kimi_vision_cli.output.render import Diagnostics
     from kimi_vision_cli.plan import check_model
+    from kimi_vision_cli.runner.context import Context
 
     # What no input can change (a retired model, --temperature on kimi-k2.x): one error,
     # exit 2, before any input is read; what depends on the input (video on a v1 model)

@@ -7,15 +7,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from kimi_vision_cli.errors import ExitCode, Interrupted, KimiVisionError, Tally, Terminated
-from kimi_vision_cli.flows.budget import Spend, spend_for
-from kimi_vision_cli.flows.context import Context
-from kimi_vision_cli.flows.prepare import prepare_source
-from kimi_vision_cli.flows.send import send_checked
 from kimi_vision_cli.flows.upload import upload_pending
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.render import Renderer
 from kimi_vision_cli.plan import Planned, plan
+from kimi_vision_cli.runner.budget import Spend, spend_for
+from kimi_vision_cli.runner.context import Context
+from kimi_vision_cli.runner.prepare import prepare_source
+from kimi_vision_cli.runner.send import send_checked
 
 
 def plan_ask(question: str, sources: Iterable[Source], ctx: Context, *, prefix: str | None = None) -> Planned:

@@ -11,18 +11,18 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from kimi_vision_cli.errors import KimiVisionError, Tally, UsageError
-from kimi_vision_cli.flows.admission import Admission
-from kimi_vision_cli.flows.ahead import Ahead, prepare_ready
-from kimi_vision_cli.flows.context import Context
-from kimi_vision_cli.flows.jobs import Split
-from kimi_vision_cli.flows.prepare import prepare_source
-from kimi_vision_cli.flows.scheduler import Scheduler
 from kimi_vision_cli.flows.upload import upload_pending
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.render import Renderer
 from kimi_vision_cli.output.writers import Writers
 from kimi_vision_cli.plan import Planned, plan
+from kimi_vision_cli.runner.admission import Admission
+from kimi_vision_cli.runner.ahead import Ahead, prepare_ready
+from kimi_vision_cli.runner.context import Context
+from kimi_vision_cli.runner.jobs import Split
+from kimi_vision_cli.runner.prepare import prepare_source
+from kimi_vision_cli.runner.scheduler import Scheduler
 
 
 @dataclass(frozen=True)
@@ -96,8 +96,8 @@ def describe_one(
 ) -> Result | Split:
     """Plan, upload and send one input; a failure is the Result's error. With --segment,
     the Split of its segments' requests (flows/segments.py). `admission`: the run's
-    preparation slots and byte budget (flows/admission.py); `ahead`: the run's pool
-    that prepared the input before it was taken (flows/ahead.py)."""
+    preparation slots and byte budget (runner/admission.py); `ahead`: the run's pool
+    that prepared the input before it was taken (runner/ahead.py)."""
     admission = admission or Admission(ctx.settings.concurrency, ctx.settings.max_memory)
     result = Result(input=source.display, model=ctx.settings.model)
     if ctx.settings.segment is not None:
@@ -122,7 +122,7 @@ def describe_one(
             renderer.begin(result.input)
         # The HTTP transport is imported by the first request, after the first input is
         # prepared (issue 12, item 4); --dry-run never imports it.
-        from kimi_vision_cli.flows.send import send_checked
+        from kimi_vision_cli.runner.send import send_checked
 
         send_checked(ctx, planned, result, renderer)
     except KimiVisionError as err:

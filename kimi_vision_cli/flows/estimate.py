@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from kimi_vision_cli.errors import KimiVisionError
-from kimi_vision_cli.flows.context import Context
-from kimi_vision_cli.flows.prepare import prepare_source
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.moonshot import BATCH_DISCOUNT, Price, price_for
 from kimi_vision_cli.output.records import Cost, Estimate
 from kimi_vision_cli.plan import Prepared, plan
+from kimi_vision_cli.runner.context import Context
+from kimi_vision_cli.runner.prepare import prepare_source
 
 
 def _plan_into(est: Estimate, prepared: list[Prepared], prompt: str | None, ctx: Context) -> None:

@@ -17,10 +17,6 @@ from functools import partial
 from typing import Any
 
 from kimi_vision_cli.errors import KimiVisionError, UsageError
-from kimi_vision_cli.flows.context import Context
-from kimi_vision_cli.flows.jobs import Split
-from kimi_vision_cli.flows.prepare import load_bytes
-from kimi_vision_cli.flows.send import send
 from kimi_vision_cli.flows.upload import upload_pending
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.media.segments import Segment
@@ -30,6 +26,10 @@ from kimi_vision_cli.output.progress import frame_bar
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.subtitles import clock, span_label
 from kimi_vision_cli.plan import DEFAULT_PROMPTS, MediaRef, Planned, Prepared, check_settings, plan
+from kimi_vision_cli.runner.context import Context
+from kimi_vision_cli.runner.jobs import Split
+from kimi_vision_cli.runner.prepare import load_bytes
+from kimi_vision_cli.runner.send import send
 
 SEGMENT_PROMPT = (
     "This video is part {n} of {total} of a longer video, from {start} to {end}. "
@@ -72,7 +72,7 @@ def label(name: str, seg: Segment) -> str:
 
 
 def _prepare(seg: Segment, ctx: Context, name: str) -> tuple[bytes | bytearray, dict[str, Any]]:
-    """A segment prepared as flows/prepare.py prepares any video (stripped, --downscale-video)."""
+    """A segment prepared as runner/prepare.py prepares any video (stripped, --downscale-video)."""
     from kimi_vision_cli.media.video import prepare_video
 
     s = ctx.settings

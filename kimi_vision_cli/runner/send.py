@@ -19,11 +19,11 @@ from kimi_vision_cli.errors import (
     TruncatedError,
     quote_name,
 )
-from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.moonshot import sum_usage
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.render import Renderer
 from kimi_vision_cli.plan import Planned
+from kimi_vision_cli.runner.context import Context
 
 
 def send_checked(ctx: Context, planned: Planned, result: Result, renderer: Renderer | None = None) -> None:
@@ -86,8 +86,6 @@ def send(ctx: Context, planned: Planned, result: Result, renderer: Renderer | No
     try:
         send_body(ctx, planned.wire_body, result, renderer, prefix=planned.prefix)
     except ModelNotFoundError as err:
-        from kimi_vision_cli.flows.models import gone
-
         raise gone(ctx, err) from None
     except APIError as err:
         if not planned.via_json_schema or "response_format" not in err.message:
@@ -188,3 +186,22 @@ def _stream_into(
     except StreamCutError as err:
         return err, printed
     return None
+
+
+def gone(ctx: Context, err: ModelNotFoundError) -> ModelNotFoundError:
+    """The API answered that the run's model does not exist: say so, naming the
+    account's vision models (the default itself may have been retired)."""
+    s = ctx.settings
+    what = f"the default model {s.model}" if "model" in s.defaulted else f"model {s.model}"
+    try:
+        from kimi_vision_cli.api.catalog import vision_models
+
+        items = [m for m in ctx.client.list_models() if m.get("id") != s.model]
+        ids = ", ".join(m.id for m in vision_models(items)) or "none"
+    except Exception:  # noqa: BLE001 - the hint is a courtesy; the error stands without it
+        return err
+    return ModelNotFoundError(
+        f"{what} no longer exists on {s.base_url} (or the key may not use it)",
+        hint=f"pick one with -m: {ids}",
+        input=err.input,
+    )

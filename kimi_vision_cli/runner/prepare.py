@@ -8,13 +8,13 @@ from functools import partial
 from typing import Any
 
 from kimi_vision_cli.errors import InputError, KimiVisionError, quote_name
-from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.inputs.discover import Source, read_path
 from kimi_vision_cli.media.buffers import MediaBytes
 from kimi_vision_cli.media.image import ImageOptions, prepare_image
 from kimi_vision_cli.media.sniff import sniff
 from kimi_vision_cli.output.progress import frame_bar
 from kimi_vision_cli.plan import MediaRef, Prepared
+from kimi_vision_cli.runner.context import Context
 
 
 def load_bytes(source: Source, ctx: Context) -> MediaBytes:

@@ -1,19 +1,19 @@
 """Batch scheduling for `describe`: many inputs, a few requests in flight.
 
 Inputs stream from discovery; each is read and prepared a few inputs before it is
-sent (flows/ahead.py: a pool sized to the cores), so memory stays flat however many
+sent (runner/ahead.py: a pool sized to the cores), so memory stays flat however many
 inputs there are (issue 5). The main thread owns everything that prints and every
 counter (a Tally); workers run the work function (describe.describe_one: take the
 prepared input -> upload -> request), write the sidecar and hand back a finished
 Result. -j is the requests in flight; a prepared input holds its media's bytes against
---max-memory until it is sent (flows/admission.py).
+--max-memory until it is sent (runner/admission.py).
 
-- Concurrency adapts (flows/limits.py): one request first, more after each success; a
+- Concurrency adapts (runner/pacing.py): one request first, more after each success; a
   rate-limit 429 (seen through the client's RateLimitObserver, even when the SDK then
   retries it) caps or lowers the limit and pauses new requests for the wait Moonshot
   asked for; the client's Gate paces the starts to a learned RPM/TPM.
 - An auth or quota error (exit 3) stops submitting at once; requests in flight finish.
-- Money (flows/budget.py): each answer is priced; once the run has spent --max-cost, or
+- Money (runner/budget.py): each answer is priced; once the run has spent --max-cost, or
   the account's daily token limit is reached, no new request starts, the requests in
   flight finish, and the inputs not started are reported as such (exit 75).
 - Ctrl-C stops submitting, lets the sidecar writes under way finish (no temp files,
@@ -42,15 +42,15 @@ from kimi_vision_cli.errors import (
     UnreachableError,
     quote_name,
 )
-from kimi_vision_cli.flows.budget import Spend, spend_for
-from kimi_vision_cli.flows.context import Context
-from kimi_vision_cli.flows.jobs import Done, Group, Live, Part, Split, Work, Writes
-from kimi_vision_cli.flows.limits import AdaptiveLimit
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.progress import BatchProgress
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.render import Renderer
 from kimi_vision_cli.output.writers import Writers
+from kimi_vision_cli.runner.budget import Spend, spend_for
+from kimi_vision_cli.runner.context import Context
+from kimi_vision_cli.runner.jobs import Done, Group, Live, Part, Split, Work, Writes
+from kimi_vision_cli.runner.pacing import AdaptiveLimit
 
 _POLL = 0.1
 PROGRESS_EVERY = 30.0  # seconds between progress lines when stderr is not a terminal (CI)
@@ -81,9 +81,9 @@ class Scheduler:
         s = ctx.settings
         self.maximum = s.concurrency
         # Text streams live when answers cannot interleave: one input, or -j 1; never with
-        # --schema, whose answer may be asked for twice (flows/send.py check_answer).
+        # --schema, whose answer may be asked for twice (runner/send.py check_answer).
         self.streaming = s.format == "text" and s.schema is None and (self.maximum == 1 or not multi)
-        # Slow start only for the default -j (flows/limits.py): a -j the user chose starts at once.
+        # Slow start only for the default -j (runner/pacing.py): a -j the user chose starts at once.
         self.limit = AdaptiveLimit(self.maximum, self._limit_changed, slow_start="concurrency" in s.defaulted)
         self.spend: Spend = spend_for(ctx)  # --max-cost without a price: refused here, nothing sent
         # Why no new request starts any more (--max-cost reached, daily token limit): the

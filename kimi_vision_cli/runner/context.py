@@ -23,7 +23,7 @@ class Context:
         self.offline = offline
         self._client: MoonshotClient | None = None
         # The service refused response_format json_schema once: --schema goes as JSON
-        # Mode (schema in the prompt) for the rest of the run (flows/send.py).
+        # Mode (schema in the prompt) for the rest of the run (runner/send.py).
         self.json_object = False
         self._lock = threading.Lock()
 
