@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"cli"},
     {"flows", "library"},
     {"runner"},
-    {"output"},
+    {"output", "events"},
     {"api"},
     {"plan", "schema"},
     {"inputs"},

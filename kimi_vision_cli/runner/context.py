@@ -4,6 +4,8 @@ warnings and notes go: flows never write to stdout), and a client made on first 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from kimi_vision_cli.settings import Settings
@@ -14,13 +16,28 @@ if TYPE_CHECKING:
     from kimi_vision_cli.output.diagnostics import Diagnostics
 
 
+# A frame counter for a long video downscale: (label, frames or None) -> a context
+# giving the callback that takes the frames done so far (output/progress.frame_bar).
+FrameBar = Callable[[str, int | None], AbstractContextManager[Callable[[int], None]]]
+
+
 class Context:
-    def __init__(self, settings: Settings, term: Terminal, diag: Diagnostics, *, offline: bool = False):
+    def __init__(
+        self,
+        settings: Settings,
+        term: Terminal,
+        diag: Diagnostics,
+        *,
+        offline: bool = False,
+        frame_bar: FrameBar | None = None,
+    ):
         self.settings = settings
         self.term = term
         self.diag = diag
         # --dry-run: planning only. Reaching for the network then is a bug, not a choice.
         self.offline = offline
+        # Chosen by the caller (a bar only on a terminal stderr); None: no bar.
+        self.frame_bar = frame_bar
         self._client: MoonshotClient | None = None
         # The service refused response_format json_schema once: --schema goes as JSON
         # Mode (schema in the prompt) for the rest of the run (runner/send.py).

@@ -4,7 +4,6 @@ ms:// id is looked up (its purpose says image or video) unless the run is offlin
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from kimi_vision_cli.errors import InputError, KimiVisionError, quote_name
@@ -12,7 +11,6 @@ from kimi_vision_cli.inputs.discover import Source, read_path
 from kimi_vision_cli.media.buffers import MediaBytes
 from kimi_vision_cli.media.image import ImageOptions, prepare_image
 from kimi_vision_cli.media.sniff import sniff
-from kimi_vision_cli.output.progress import frame_bar
 from kimi_vision_cli.plan import MediaRef, Prepared
 from kimi_vision_cli.runner.context import Context
 
@@ -86,7 +84,7 @@ def _video(data: MediaBytes, mime: str, ctx: Context, name: str) -> tuple[MediaB
         warn=ctx.diag.warn,
         keep_metadata=s.keep_metadata,
         # The bar only on a terminal stderr (SPEC: progress goes to stderr).
-        bar=partial(frame_bar, ctx.diag) if ctx.term.stderr_isatty else None,
+        bar=ctx.frame_bar,
         name=name,
     )
 

@@ -42,6 +42,7 @@ def describe(s: Settings, a: DescribeArgs) -> int:
     from kimi_vision_cli.flows import describe as flow
     from kimi_vision_cli.flows.describe import BatchOptions, Shard
     from kimi_vision_cli.output.render import make_renderer
+    from kimi_vision_cli.output.sinks import RenderSink
 
     _check_subtitles(s, a)
     if s.schema is not None and s.segment is not None:
@@ -53,7 +54,7 @@ def describe(s: Settings, a: DescribeArgs) -> int:
     writers.fill_rows = not s.dry_run  # a dry run writes nothing
     writers.structured = s.schema is not None
     shard = Shard.parse(a.shard) if a.shard is not None else None
-    batch = BatchOptions(writers=writers, shard=shard, observe=report.add if report else None)
+    batch = BatchOptions(writers=writers, shard=shard)
     ctx = context_for(s)
     sources = sources_for(a.inputs, a.recursive, a.files_from, a.files_from0, walk_of(a.hidden, a.exclude))
     multi = len(a.inputs) > 1 or a.recursive or a.files_from is not None or a.files_from0 is not None
@@ -67,9 +68,11 @@ def describe(s: Settings, a: DescribeArgs) -> int:
         _say_stale(writers, ctx.diag)
         return int(tally.exit_code)
     renderer = make_renderer(s.format, STATE.term, ctx.diag, show_thinking=s.show_thinking)
+    observe = report.add if report else None
+    sink = RenderSink(renderer, s.format, STATE.term, ctx.diag, verbose=s.verbose, observe=observe)
     ran: Tally | None = None
     try:
-        ran = flow.run(sources, ctx, renderer, multi=multi, options=batch)
+        ran = flow.run(sources, ctx, sink, multi=multi, options=batch)
     except (KeyboardInterrupt, Terminated):
         report = None  # a second Ctrl-C means now: no page of thumbnails to wait for
         raise
