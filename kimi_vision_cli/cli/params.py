@@ -187,22 +187,11 @@ def open_files_from(path: Path | None, *, nul: bool = False) -> Any:
 
 
 def context_for(settings: Settings, *, model: bool = True) -> Any:
-    """The run's Context. model=False: a command that sends no chat request (models,
-    files, batch status...), which a retired or unknown -m must not stop."""
+    """The run's Context (flows/start.py), on the CLI's terminal. model=False: a command
+    that sends no chat request (models, files, batch status...)."""
+    from kimi_vision_cli.flows.start import start
     from kimi_vision_cli.output.render import Diagnostics
-    from kimi_vision_cli.plan import check_model
-    from kimi_vision_cli.runner.context import Context
 
-    # What no input can change (a retired model, --temperature on kimi-k2.x): one error,
-    # exit 2, before any input is read; what depends on the input (video on a v1 model)
-    # is checked per input.
-    if model:
-        check_model(settings)
-    if settings.schema is not None:
-        from kimi_vision_cli import schema
-
-        schema.load(settings.schema)  # a bad --schema is exit 2 before any input is read
-    # --dry-run plans only: the context refuses to make a client (no network).
     diag = Diagnostics(STATE.term)
     bar = None
     if STATE.term.stderr_isatty:  # a frame bar for long video downscales: a terminal only
@@ -211,10 +200,5 @@ def context_for(settings: Settings, *, model: bool = True) -> Any:
         from kimi_vision_cli.output.progress import frame_bar
 
         bar = partial(frame_bar, diag)
-    ctx = Context(settings, STATE.term, diag, offline=settings.dry_run, frame_bar=bar)
-    if model and not settings.spec.known and not settings.dry_run:
-        from kimi_vision_cli.flows.models import look_up
-
-        ctx.settings = settings.with_(listed=look_up(ctx))  # GET /v1/models, cached a day
-        check_model(ctx.settings)
-    return ctx
+    # --dry-run plans only: the context refuses to make a client (no network).
+    return start(settings, STATE.term, diag, model=model, offline=settings.dry_run, frame_bar=bar)

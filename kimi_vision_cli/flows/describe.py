@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
@@ -159,6 +160,7 @@ def run(
     *,
     multi: bool,
     options: BatchOptions | None = None,
+    cancel: threading.Event | None = None,
 ) -> Tally:
     """Describe every selected input, a few at a time, emitting the run's events to
     `sink` (events.py: each input's record comes as `Finished`); the tally of the run."""
@@ -169,7 +171,7 @@ def run(
     def work(source: Source, live: ev.Sink | None) -> Result | Split:
         return describe_one(source, ctx, live, admission, ahead)
 
-    scheduler = Scheduler(ctx, sink, work, multi=multi, writers=options.writers)
+    scheduler = Scheduler(ctx, sink, work, multi=multi, writers=options.writers, cancel=cancel)
     pairs = selected(sources, options)
     if ctx.settings.segment is None:  # --segment cuts each video in its worker (flows/segments.py)
         ahead = Ahead(ctx, admission, stopping=lambda: scheduler.stopping)

@@ -19,6 +19,8 @@ def load_bytes(source: Source, ctx: Context) -> MediaBytes:
     """A local file comes as a bytearray (read_path), stdin and URLs as bytes."""
     if source.error:
         raise source.error
+    if source.kind == "bytes" and source.data is not None:  # given in memory (library.py)
+        return source.data
     if source.kind == "stdin":
         data = ctx.term.stdin_bytes()
         if not data:

@@ -68,7 +68,11 @@ class Scheduler:
         *,
         multi: bool,
         writers: Writers | None = None,
+        cancel: threading.Event | None = None,
     ):
+        # Set from another thread (a library caller that stopped reading): the run stops
+        # as on Ctrl-C, without a signal.
+        self.cancel = cancel
         self.ctx = ctx
         self.sink = sink
         self.work_one = work
@@ -238,6 +242,9 @@ class Scheduler:
         exhausted = False
         mine = 0
         while not self.interrupted:
+            if self.cancel is not None and self.cancel.is_set():
+                self.interrupted = True
+                break
             self.sink.emit(ev.Tick(self.spend.line))
             while (
                 not (self.tally.stopped or self.interrupted or self.halt)
