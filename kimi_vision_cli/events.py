@@ -6,7 +6,8 @@ sink keeps the records and prints nothing (library.py).
 
 Emitted from the thread that runs the flow, in order, except the live stream of one
 answer (Started, TextStreamed, ReasoningStreamed), which the worker sending it emits,
-only when answers cannot interleave (runner/__init__.py: the threading discipline)."""
+only when answers cannot interleave, and Paced, from the worker that met the 429
+(runner/__init__.py: the threading discipline)."""
 
 from __future__ import annotations
 
