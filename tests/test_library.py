@@ -134,3 +134,17 @@ def test_import_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out) == [[], True]
+
+
+def test_urls_and_uploaded_ids_are_inputs_too(env, fake) -> None:
+    from tests.scenarios import web_server
+
+    (uploaded,) = kv.describe([image_bytes(20, 10)], upload="always", env=env)
+    file_id = uploaded.media[0]["file_id"]
+    assert uploaded.error is None and file_id
+    with web_server() as web:
+        records = {r.input: r for r in kv.describe([f"{web}/image.png", f"ms://{file_id}"], env=env)}
+    assert records[f"{web}/image.png"].error is None
+    assert "a 20x10 image/png image" in records[f"{web}/image.png"].text
+    assert records[f"ms://{file_id}"].error is None
+    assert "a 20x10 image/png image" in records[f"ms://{file_id}"].text
