@@ -3,9 +3,9 @@
 Inputs stream from discovery; each is read and prepared a few inputs before it is
 sent (runner/ahead.py: a pool sized to the cores), so memory stays flat however many
 inputs there are (issue 5). The thread running the loop owns every counter (a Tally)
-and emits the run's events to the sink the caller chose (events.py); workers run the work function (describe.describe_one: take the
-prepared input -> upload -> request), write the sidecar and hand back a finished
-Result. -j is the requests in flight; a prepared input holds its media's bytes against
+and emits the run's events to the sink the caller chose (events.py); workers run the
+work function (describe.describe_one: take the prepared input -> upload -> request),
+write the sidecar and hand back a finished Result. -j is the requests in flight; a prepared input holds its media's bytes against
 --max-memory until it is sent (runner/admission.py).
 
 - Concurrency adapts (runner/pacing.py): one request first, more after each success; a
