@@ -80,3 +80,26 @@ def test_ask_emits_its_record(env, fake, tmp_path: Path) -> None:
     (finished,) = [e for e in sink.events if isinstance(e, ev.Finished)]
     assert not finished.streamed and "20x10" in finished.result.text
     assert out.getvalue() == ""
+
+
+def test_no_flow_or_runner_module_decides_output() -> None:
+    """STYLE rule 12: flows and the runner neither read the output format nor ask whether
+    a stream is a terminal, nor import a renderer or the progress bar: the sink decides."""
+    import ast
+
+    pkg = Path(__file__).resolve().parent.parent / "kimi_vision_cli"
+    offenders = []
+    for path in [*(pkg / "flows").rglob("*.py"), *(pkg / "runner").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            name = f"{path.relative_to(pkg)}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.Attribute) and (
+                node.attr.endswith("isatty") or (node.attr == "format" and isinstance(node.ctx, ast.Load))
+            ):
+                offenders.append(f"{name} .{node.attr}")
+            if isinstance(node, ast.ImportFrom) and node.module in (
+                "kimi_vision_cli.output.render",
+                "kimi_vision_cli.output.progress",
+                "kimi_vision_cli.output.sinks",
+            ):
+                offenders.append(f"{name} imports {node.module}")
+    assert offenders == []
