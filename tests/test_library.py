@@ -148,3 +148,12 @@ def test_urls_and_uploaded_ids_are_inputs_too(env, fake) -> None:
     assert "a 20x10 image/png image" in records[f"{web}/image.png"].text
     assert records[f"ms://{file_id}"].error is None
     assert "a 20x10 image/png image" in records[f"ms://{file_id}"].text
+
+
+def test_a_rejected_key_is_raised_without_the_key(env, fake) -> None:
+    secret = "sk-not-this-one-0123456789"
+    with pytest.raises(AuthError) as caught:
+        list(kv.describe([image_bytes()] * 3, api_key=secret, env=env))
+    err = caught.value
+    assert err.exit_code == 3
+    assert secret not in f"{err} {err.hint} {err.one_line()} {err!r}"
