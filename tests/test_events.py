@@ -55,7 +55,7 @@ def test_several_inputs_come_whole_to_a_sink_that_does_not_stream(env, fake, tmp
     ctx, out = _context(env, concurrency=1)
     sink = ev.Collect()
     names = [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
-    options = describe.BatchOptions(writers=_sidecars(names))
+    options = describe.BatchOptions(writers=_sidecars())
     describe.run([classify(n) for n in names], ctx, sink, multi=True, options=options)
     assert _kinds(sink.events) == ["RunStarted", "Skipped", "Finished", "RunEnded", "Summary"]
     assert not any(isinstance(e, ev.Started | ev.TextStreamed) for e in sink.events)
@@ -65,10 +65,12 @@ def test_several_inputs_come_whole_to_a_sink_that_does_not_stream(env, fake, tmp
     assert out.getvalue() == ""
 
 
-def _sidecars(names: list[str]):  # type: ignore[no-untyped-def]
-    from kimi_vision_cli.cli.commands.describe import make_writers
+def _sidecars():  # type: ignore[no-untyped-def]
+    """--sidecar txt: an input whose .txt exists is skipped."""
+    from kimi_vision_cli.output.sidecar import SidecarSpec
+    from kimi_vision_cli.output.writers import Writers
 
-    return make_writers("txt", None, None, "skip", names)
+    return Writers(sidecar=SidecarSpec("txt", None))
 
 
 def test_ask_emits_its_record(env, fake, tmp_path: Path) -> None:
