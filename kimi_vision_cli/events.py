@@ -79,11 +79,12 @@ class Interrupted:
 
 @dataclass(frozen=True)
 class Paced:
-    """The run changed how many requests it keeps in flight (a 429, slow start)."""
+    """The run is paced: a rate-limit notice (Moonshot's 429 named a limit; said once per
+    limit), or, `detail` (shown with -v only), a change in how many requests it keeps in
+    flight (a 429, slow start)."""
 
-    old: int
-    new: int
-    why: str
+    message: str
+    detail: bool = False
 
 
 @dataclass(frozen=True)

@@ -105,3 +105,21 @@ def test_no_flow_or_runner_module_decides_output() -> None:
             ):
                 offenders.append(f"{name} imports {node.module}")
     assert offenders == []
+
+
+def test_a_rate_limit_notice_is_a_paced_event(env, fake, tmp_path: Path) -> None:
+    from tests.fake_moonshot import Limits
+
+    fake.state.limits = Limits(concurrency=1, rpm=None, window=1.0)
+    fake.state.latency = 0.05
+    for n in range(4):
+        write_image(tmp_path / f"{n}.png")
+    ctx, out = _context(env, concurrency=3)
+    sink = ev.Collect()
+    describe.run([classify(str(tmp_path / f"{n}.png")) for n in range(4)], ctx, sink, multi=True)
+    paced = [e for e in sink.events if isinstance(e, ev.Paced)]
+    notices = [e.message for e in paced if not e.detail]
+    assert notices == ["rate limited: Moonshot's 429 named max concurrency: 1 — from now on 1 request at a time"
+                       " (-v shows more)"]  # fmt: skip
+    assert any(e.detail and "concurrency 3 -> 1" in e.message for e in paced)
+    assert ctx.diag.term.stderr.getvalue() == ""  # type: ignore[attr-defined]  # the sink's, not stderr

@@ -62,8 +62,8 @@ class RenderSink:
             )
         elif isinstance(event, ev.Tick) and self.progress is not None:
             self.progress.tick(event.usage)
-        elif isinstance(event, ev.Paced) and self.verbose:
-            self.diag.note(f"{event.why}: concurrency {event.old} -> {event.new}")
+        elif isinstance(event, ev.Paced) and (self.verbose or not event.detail):
+            self.diag.note(event.message)
         elif isinstance(event, ev.RunStarted):
             self._started(event)
         elif isinstance(event, ev.RunEnded) and self.progress is not None:

@@ -38,11 +38,17 @@ class Context:
         self.offline = offline
         # Chosen by the caller (a bar only on a terminal stderr); None: no bar.
         self.frame_bar = frame_bar
+        # Where the client's rate-limit notices go: stderr, or the sink of a run under
+        # way (runner/scheduler.py emits them as events.Paced).
+        self.notice: Callable[[str], None] = diag.note
         self._client: MoonshotClient | None = None
         # The service refused response_format json_schema once: --schema goes as JSON
         # Mode (schema in the prompt) for the rest of the run (runner/send.py).
         self.json_object = False
         self._lock = threading.Lock()
+
+    def _notice(self, text: str) -> None:
+        self.notice(text)
 
     @property
     def client(self) -> MoonshotClient:
@@ -53,5 +59,5 @@ class Context:
                 from kimi_vision_cli.api.client import MoonshotClient
 
                 log = self.diag.note if self.settings.verbose else None
-                self._client = MoonshotClient(self.settings, log=log, notice=self.diag.note)
+                self._client = MoonshotClient(self.settings, log=log, notice=self._notice)
             return self._client

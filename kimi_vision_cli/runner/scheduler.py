@@ -178,9 +178,11 @@ class Scheduler:
         previous = self._trap_sigint()
         # The clock the pacing runs on (tests shorten it), for progress lines every N seconds.
         self.sink.emit(ev.RunStarted(self.multi, self.streaming, ratelimit.default_clock.now))
+        notice, self.ctx.notice = self.ctx.notice, self._paced  # the client's rate-limit notices
         try:
             self._loop(iter(sources))
         finally:
+            self.ctx.notice = notice
             self.sink.emit(ev.RunEnded())
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
@@ -360,9 +362,13 @@ class Scheduler:
         t = self.tally
         self.sink.emit(ev.Progress(done=t.done, failed=t.failed, skipped=t.skipped, total=total))
 
+    def _paced(self, message: str) -> None:
+        """From the worker whose request met the 429 (the client's notice)."""
+        self.sink.emit(ev.Paced(message))
+
     def _limit_changed(self, old: int, new: int, why: str) -> None:
         """From the thread that met the 429 (events.Paced may come from any thread)."""
-        self.sink.emit(ev.Paced(old, new, why))
+        self.sink.emit(ev.Paced(f"{why}: concurrency {old} -> {new}", detail=True))
 
     def _spent(self, result: Result) -> None:
         """Count one request's answer (or an input's); halt once --max-cost is reached."""
