@@ -243,10 +243,7 @@ class Scheduler:
         in_flight = 0
         exhausted = False
         mine = 0
-        while not self.interrupted:
-            if self.cancel is not None and self.cancel.is_set():
-                self.interrupted = True
-                break
+        while not self._interrupted():
             self.sink.emit(ev.Tick(self.spend.line))
             while (
                 not (self.tally.stopped or self.interrupted or self.halt)
@@ -302,6 +299,12 @@ class Scheduler:
                 self.ctx.diag.warn(
                     f"{quote_name(live.input)}: interrupted mid-answer; the text above on stdout is incomplete"
                 )
+
+    def _interrupted(self) -> bool:
+        """Ctrl-C/SIGTERM, or the caller's cancel (the Python API): stop as on Ctrl-C."""
+        if self.cancel is not None and self.cancel.is_set():
+            self.interrupted = True
+        return self.interrupted
 
     def _interrupted_records(self, it: Iterator[tuple[Source, bool]]) -> None:
         """After Ctrl-C/SIGTERM, JSON/JSONL still hold one record per input (SPEC): those
