@@ -164,7 +164,7 @@ class TemporaryError(KimiVisionError):
 
 class UnreachableError(TemporaryError):
     """The API could not be reached (refused, no route, DNS, TLS) after the retries: a
-    describe run stops starting requests after a few in a row (flows/scheduler.py)."""
+    describe run stops starting requests after a few in a row (runner/scheduler.py)."""
 
 
 class NotStartedError(TemporaryError):
@@ -193,7 +193,7 @@ class Terminated(BaseException):
     """SIGTERM (what CI sends on cancel), raised in the main thread by the handler
     __main__ installs: it unwinds like Ctrl-C (cleanup in `finally`, no input blamed),
     and the boundary exits 143 (SPEC). Not a KeyboardInterrupt: Typer would turn that
-    into a silent exit 130. A describe run traps it itself (flows/scheduler.py)."""
+    into a silent exit 130. A describe run traps it itself (runner/scheduler.py)."""
 
 
 class Interrupted(KimiVisionError):

@@ -27,7 +27,7 @@ override prices and why a model this table does not know is looked up in GET /v1
 - `response_format` `json_schema` (strict): not found in Moonshot's pages we could search;
   the issue reports it with caveats on k2.6 ($ref, oneOf weak). We send it to the k2.x and
   k3 families and fall back to `json_object` + the schema in the prompt on a 400 that
-  names response_format (flows/send.py), so a service that refuses it still answers.
+  names response_format (runner/send.py), so a service that refuses it still answers.
 - limits: a request body and an uploaded file at most 100 MB; 1,000 files and 10 GB
   per account; images recommended at most 4096x2160, videos at most 2048x1080.
 - rate tiers (concurrency, RPM, TPM, TPD by cumulative top-up):

@@ -64,7 +64,7 @@ class MediaRef:
 
 @dataclass(frozen=True)
 class Prepared:
-    """One input read, sniffed and prepared (flows/prepare.py): what to send, and what
+    """One input read, sniffed and prepared (runner/prepare.py): what to send, and what
     the `media` entry of its JSON record says about it."""
 
     input: str
@@ -303,7 +303,7 @@ class Planned:
 
     def as_json_object(self) -> Planned:
         """This request with --schema as JSON Mode, the schema described in the prompt:
-        what a service that refuses json_schema gets (flows/send.py)."""
+        what a service that refuses json_schema gets (runner/send.py)."""
         if not self.via_json_schema:
             return self
         assert self.settings.schema is not None

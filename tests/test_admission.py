@@ -1,6 +1,6 @@
 """Issue 12: -j bounds the requests in flight; preparation has its own pool sized to the
 cores (and at most -j), and the media held by the requests in flight stays within
---max-memory (flows/admission.py). Instrumented, no timing."""
+--max-memory (runner/admission.py). Instrumented, no timing."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from kimi_vision_cli.flows import admission, ahead
-from kimi_vision_cli.flows.admission import Admission, ByteBudget
+from kimi_vision_cli.runner import admission, ahead
+from kimi_vision_cli.runner.admission import Admission, ByteBudget
 from tests.media import write_image
 
 # The instruments are monkeypatched into this process: not through the installed command.
@@ -115,9 +115,9 @@ def test_the_next_input_is_prepared_while_a_request_is_in_flight(
     kv, fake, tmp_path: Path, monkeypatch
 ) -> None:
     """Item 1: at -j 1 the second input is prepared while the first request waits on the
-    network (flows/ahead.py), not after it. The first send waits until it has been; without
+    network (runner/ahead.py), not after it. The first send waits until it has been; without
     the pool working ahead it would wait in vain (5 s) and the order below would differ."""
-    from kimi_vision_cli.flows import send
+    from kimi_vision_cli.runner import send
 
     events: list[str] = []
     second_prepared = threading.Event()

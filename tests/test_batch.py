@@ -366,7 +366,7 @@ class _Clock:
 
 def test_adaptive_limit_slow_start_caps_halves_and_climbs_back() -> None:
     from kimi_vision_cli.api.errors import RateLimit
-    from kimi_vision_cli.flows.limits import RAISE_AFTER, AdaptiveLimit
+    from kimi_vision_cli.runner.pacing import RAISE_AFTER, AdaptiveLimit
 
     clock = _Clock()
     lim = AdaptiveLimit(8, clock=clock)

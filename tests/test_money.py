@@ -106,8 +106,8 @@ def test_a_config_price_with_its_cache_price_and_currency(kv, fake, tmp_path: Pa
 
 
 def test_cost_is_null_when_the_price_is_unknown() -> None:
-    from kimi_vision_cli.flows.budget import Spend
     from kimi_vision_cli.output.records import Result
+    from kimi_vision_cli.runner.budget import Spend
 
     rec = Result("a.png", "kimi-k2.6", usage={"prompt_tokens": 10, "completion_tokens": 2})
     spend = Spend(None)  # the China platform without a price in config.toml

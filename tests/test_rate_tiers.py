@@ -1,6 +1,6 @@
 """Issue 13, item 4: a new account just works. Moonshot's 429s name the limit hit; the
 tool reads it (api/errors.py), the Gate paces chat requests to it (api/ratelimit.py) and
-the scheduler caps its slots (flows/limits.py). Against the loopback server with tier-0
+the scheduler caps its slots (runner/pacing.py). Against the loopback server with tier-0
 limits and a shortened minute, a default run finishes with at most one 429 per input, and
 one per limit it meets: only the limit a 429 names is paced (issue 19, item 25)."""
 

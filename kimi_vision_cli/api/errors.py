@@ -85,7 +85,7 @@ def parse_rate_limit(message: str) -> RateLimit:
 
 class StreamCutError(TruncatedError):
     """The stream stopped before `[DONE]` (EOF or a transport error mid-stream). The SDK
-    cannot retry it (its response had started); flows/send.py decides, because only it
+    cannot retry it (its response had started); runner/send.py decides, because only it
     knows whether part of the answer is already on the user's screen."""
 
 

@@ -27,9 +27,9 @@ from kimi_vision_cli.settings import Settings, check_text, resolve
 from kimi_vision_cli.terminal import Terminal
 
 if TYPE_CHECKING:  # imported where used: a run loads only what its command needs (issue 12)
-    from kimi_vision_cli.flows.context import Context
     from kimi_vision_cli.inputs.discover import Source
     from kimi_vision_cli.inputs.walk import WalkFilter
+    from kimi_vision_cli.runner.context import Context
 
 A = TypeVar("A")
 _ENUMS: dict[tuple[str, ...], type[Enum]] = {}
@@ -202,26 +202,21 @@ def open_files_from(path: Path | None, term: Terminal, *, nul: bool = False) -> 
 
 
 def context_for(settings: Settings, term: Terminal, *, model: bool = True) -> Context:
-    """The run's Context. model=False: a command that sends no chat request (models,
-    files, batch status...), which a retired or unknown -m must not stop."""
-    from kimi_vision_cli.flows.context import Context
+    """The run's Context (flows/start.py), on the CLI's terminal. model=False: a command
+    that sends no chat request (models, files, batch status...), which a retired or
+    unknown -m must not stop."""
+    from kimi_vision_cli.flows.start import start
     from kimi_vision_cli.output.render import Diagnostics
-    from kimi_vision_cli.plan import check_model
 
-    # What no input can change (a retired model, --temperature on kimi-k2.x): one error,
-    # exit 2, before any input is read; what depends on the input (video on a v1 model)
-    # is checked per input.
-    if model:
-        check_model(settings)
-    if settings.schema is not None:
-        from kimi_vision_cli import schema
+    diag = Diagnostics(term)
+    frames = parts = None
+    if term.stderr_isatty:  # bars for long video work: a terminal only
+        from functools import partial
 
-        schema.load(settings.schema)  # a bad --schema is exit 2 before any input is read
+        from kimi_vision_cli.output.progress import PartsBar, frame_bar
+
+        frames, parts = partial(frame_bar, diag), partial(PartsBar, diag)
     # --dry-run plans only: the context refuses to make a client (no network).
-    ctx = Context(settings, term, Diagnostics(term), offline=settings.dry_run)
-    if model and not settings.spec.known and not settings.dry_run:
-        from kimi_vision_cli.flows.models import look_up
-
-        ctx.settings = settings.with_(listed=look_up(ctx))  # GET /v1/models, cached a day
-        check_model(ctx.settings)
-    return ctx
+    return start(
+        settings, term, diag, model=model, offline=settings.dry_run, frame_bar=frames, parts_bar=parts
+    )

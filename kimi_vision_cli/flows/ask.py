@@ -6,16 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from kimi_vision_cli import events as ev
 from kimi_vision_cli.errors import ExitCode, Interrupted, KimiVisionError, Tally, Terminated
-from kimi_vision_cli.flows.budget import Spend, spend_for
-from kimi_vision_cli.flows.context import Context
-from kimi_vision_cli.flows.prepare import prepare_source
-from kimi_vision_cli.flows.send import send_checked
 from kimi_vision_cli.flows.upload import upload_pending
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.records import Result
-from kimi_vision_cli.output.render import Renderer
 from kimi_vision_cli.plan import Planned, plan
+from kimi_vision_cli.runner.budget import Spend, spend_for
+from kimi_vision_cli.runner.context import Context
+from kimi_vision_cli.runner.prepare import prepare_source
+from kimi_vision_cli.runner.send import send_checked
 
 
 def plan_ask(question: str, sources: Iterable[Source], ctx: Context, *, prefix: str | None = None) -> Planned:
@@ -28,7 +28,7 @@ def ask(
     question: str,
     sources: Iterable[Source],
     ctx: Context,
-    renderer: Renderer,
+    sink: ev.Sink,
     *,
     prefix: str | None = None,
     followups: Callable[[], str | None] | None = None,
@@ -41,7 +41,7 @@ def ask(
     sources = list(sources)
     # Named before anything is read: the record of a failed input says which inputs (19.8).
     result = Result(input=", ".join(s.display for s in sources), model=ctx.settings.model)
-    talk = _Talk(ctx, renderer, tally, spend, result)
+    talk = _Talk(ctx, sink, tally, spend, result)
     try:
         planned = _first(question, sources, talk, prefix)
         talk.finish(result)
@@ -60,14 +60,20 @@ def ask(
 class _Talk:
     """One ask run: what every turn shares, and the turn under way (None between turns)."""
 
-    def __init__(self, ctx: Context, renderer: Renderer, tally: Tally, spend: Spend, turn: Result):
-        self.ctx, self.renderer, self.tally, self.spend = ctx, renderer, tally, spend
+    def __init__(self, ctx: Context, sink: ev.Sink, tally: Tally, spend: Spend, turn: Result):
+        self.ctx, self.sink, self.tally, self.spend = ctx, sink, tally, spend
         self.turn: Result | None = turn
-        # Text streams live, except with --schema, whose answer may be asked for twice.
-        self.streaming = ctx.settings.format == "text" and ctx.settings.schema is None
+        # The answer streams live to a sink that shows it, except with --schema, whose
+        # answer may be asked for twice.
+        self.streaming = sink.streams and ctx.settings.schema is None
 
     def show(self, result: Result) -> None:
-        (self.renderer.end if self.streaming else self.renderer.result)(result)
+        self.sink.emit(ev.Finished(result, streamed=self.streaming))
+
+    def begin(self, label: str) -> ev.Sink | None:
+        """A turn's answer begins; the sink its live stream goes to (None: not live)."""
+        self.sink.emit(ev.Started(label))
+        return self.sink if self.streaming else None
 
     def finish(self, result: Result) -> bool:
         """Count, price and print one ended turn; True when the talk must stop."""
@@ -116,8 +122,7 @@ def _first(question: str, sources: list[Source], talk: _Talk, prefix: str | None
             raise talk.spend.not_started("not sent")
         planned = upload_pending(planned, ctx)
         result.media = planned.records
-        talk.renderer.begin(result.input)
-        send_checked(ctx, planned, result, talk.renderer if talk.streaming else None)
+        send_checked(ctx, planned, result, talk.begin(result.input))
     except KimiVisionError as err:
         result.error = err
     return planned
@@ -138,8 +143,7 @@ def _converse(
                 stop = True
                 raise talk.spend.not_started("not sent")
             planned = plan([], question, ctx.settings, label=label, history=history)
-            talk.renderer.begin(label)
-            send_checked(ctx, planned, result, talk.renderer if talk.streaming else None)
+            send_checked(ctx, planned, result, talk.begin(label))
         except KimiVisionError as err:
             result.error = err
         if talk.finish(result) or stop:

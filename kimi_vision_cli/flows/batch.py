@@ -30,10 +30,6 @@ from kimi_vision_cli.errors import (
     TruncatedError,
     UsageError,
 )
-from kimi_vision_cli.flows.budget import Allowance
-from kimi_vision_cli.flows.context import Context
-from kimi_vision_cli.flows.prepare import prepare_source
-from kimi_vision_cli.flows.send import check_answer, send_body
 from kimi_vision_cli.inputs.discover import Source, display_name, valid_id
 from kimi_vision_cli.moonshot import (
     BATCH_DISCOUNT,
@@ -49,6 +45,10 @@ from kimi_vision_cli.moonshot import (
 from kimi_vision_cli.output.records import Cost, Result, Submitted
 from kimi_vision_cli.plan import plan
 from kimi_vision_cli.provenance import Provenance
+from kimi_vision_cli.runner.budget import Allowance
+from kimi_vision_cli.runner.context import Context
+from kimi_vision_cli.runner.prepare import prepare_source
+from kimi_vision_cli.runner.send import check_answer, send_body
 from kimi_vision_cli.settings import Settings, cache_dir
 
 # Under Moonshot's 100 MB file cap, with room for multipart framing.

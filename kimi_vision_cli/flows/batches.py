@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kimi_vision_cli.errors import ExitCode, InputError, KimiVisionError, OutputError, Tally, UsageError
-from kimi_vision_cli.flows.context import Context
+from kimi_vision_cli.runner.context import Context
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -7,22 +7,23 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
+from kimi_vision_cli import events as ev
 from kimi_vision_cli.errors import KimiVisionError, Tally, UsageError
-from kimi_vision_cli.flows.admission import Admission
-from kimi_vision_cli.flows.ahead import Ahead, prepare_ready
-from kimi_vision_cli.flows.context import Context
-from kimi_vision_cli.flows.jobs import Split
-from kimi_vision_cli.flows.prepare import prepare_source
-from kimi_vision_cli.flows.scheduler import Scheduler
 from kimi_vision_cli.flows.upload import upload_pending
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.records import Result
-from kimi_vision_cli.output.render import Renderer
 from kimi_vision_cli.output.writers import Writers
 from kimi_vision_cli.plan import Planned, plan
+from kimi_vision_cli.runner.admission import Admission
+from kimi_vision_cli.runner.ahead import Ahead, prepare_ready
+from kimi_vision_cli.runner.context import Context
+from kimi_vision_cli.runner.jobs import Split
+from kimi_vision_cli.runner.prepare import prepare_source
+from kimi_vision_cli.runner.scheduler import Scheduler
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,6 @@ class Shard:
 class BatchOptions:
     writers: Writers = field(default_factory=Writers)  # sidecar and manifest row; --on-exists
     shard: Shard | None = None
-    observe: Callable[[Result], None] | None = None  # each input's final record (--report)
 
 
 def selected(sources: Iterable[Source], options: BatchOptions) -> Iterator[tuple[Source, bool]]:
@@ -90,14 +90,14 @@ def plan_one(source: Source, ctx: Context) -> Planned:
 def describe_one(
     source: Source,
     ctx: Context,
-    renderer: Renderer | None,
+    live: ev.Sink | None,
     admission: Admission | None = None,
     ahead: Ahead | None = None,
 ) -> Result | Split:
     """Plan, upload and send one input; a failure is the Result's error. With --segment,
     the Split of its segments' requests (flows/segments.py). `admission`: the run's
-    preparation slots and byte budget (flows/admission.py); `ahead`: the run's pool
-    that prepared the input before it was taken (flows/ahead.py)."""
+    preparation slots and byte budget (runner/admission.py); `ahead`: the run's pool
+    that prepared the input before it was taken (runner/ahead.py)."""
     admission = admission or Admission(ctx.settings.concurrency, ctx.settings.max_memory)
     result = Result(input=source.display, model=ctx.settings.model)
     if ctx.settings.segment is not None:
@@ -118,13 +118,13 @@ def describe_one(
     try:
         planned = upload_pending(ready.planned, ctx)
         result.media = planned.records
-        if renderer:
-            renderer.begin(result.input)
+        if live:
+            live.emit(ev.Started(result.input))
         # The HTTP transport is imported by the first request, after the first input is
         # prepared (issue 12, item 4); --dry-run never imports it.
-        from kimi_vision_cli.flows.send import send_checked
+        from kimi_vision_cli.runner.send import send_checked
 
-        send_checked(ctx, planned, result, renderer)
+        send_checked(ctx, planned, result, live)
     except KimiVisionError as err:
         result.error = err.with_input(result.input)
     finally:
@@ -156,20 +156,22 @@ def plans(sources: Iterable[Source], ctx: Context, options: BatchOptions, tally:
 def run(
     sources: Iterable[Source],
     ctx: Context,
-    renderer: Renderer,
+    sink: ev.Sink,
     *,
     multi: bool,
     options: BatchOptions | None = None,
+    cancel: threading.Event | None = None,
 ) -> Tally:
-    """Describe every selected input, a few at a time; the tally of the run."""
+    """Describe every selected input, a few at a time, emitting the run's events to
+    `sink` (events.py: each input's record comes as `Finished`); the tally of the run."""
     options = options or BatchOptions()
     admission = Admission(ctx.settings.concurrency, ctx.settings.max_memory)
     ahead: Ahead | None = None
 
-    def work(source: Source, live: Renderer | None) -> Result | Split:
+    def work(source: Source, live: ev.Sink | None) -> Result | Split:
         return describe_one(source, ctx, live, admission, ahead)
 
-    scheduler = Scheduler(ctx, renderer, work, multi=multi, writers=options.writers, observe=options.observe)
+    scheduler = Scheduler(ctx, sink, work, multi=multi, writers=options.writers, cancel=cancel)
     pairs = selected(sources, options)
     if ctx.settings.segment is None:  # --segment cuts each video in its worker (flows/segments.py)
         ahead = Ahead(ctx, admission, stopping=lambda: scheduler.stopping)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kimi_vision_cli.errors import ExitCode, Tally, UsageError
-from kimi_vision_cli.flows.context import Context
+from kimi_vision_cli.runner.context import Context
 
 
 def listed(ctx: Context) -> list[dict[str, Any]]:

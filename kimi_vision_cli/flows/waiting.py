@@ -18,7 +18,7 @@ from kimi_vision_cli.errors import KimiVisionError, stops_run
 from kimi_vision_cli.flows.batch import DONE_STATES, FAILED_STATES
 
 if TYPE_CHECKING:
-    from kimi_vision_cli.flows.context import Context
+    from kimi_vision_cli.runner.context import Context
 
 # The states after which a batch changes no more (Moonshot's batch object `status`).
 ENDED = frozenset(DONE_STATES | FAILED_STATES)

@@ -9,7 +9,7 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,12 +41,16 @@ def display_name(text: str) -> str:
 
 @dataclass(frozen=True)
 class Source:
-    kind: str  # "path" | "stdin" | "file_id" | "url" | "object" (s3://, gs://, az://, hf://)
-    value: str  # the path, "-", the file id, or the URL
+    kind: str  # "path" | "stdin" | "file_id" | "url" | "object" (s3://, gs://, az://, hf://) | "bytes"
+    value: str  # the path, "-", the file id, the URL, or the label of bytes given
     error: KimiVisionError | None = None  # discovery failed for this input
+    # kind "bytes": media the Python API was given in memory (bytes, a PIL image).
+    data: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def display(self) -> str:
+        if self.kind == "bytes":
+            return self.value
         if self.kind == "file_id":
             return f"ms://{self.value}"
         if self.kind == "stdin":

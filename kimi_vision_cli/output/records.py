@@ -47,7 +47,7 @@ class Result:
     reasoning: str = ""
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
-    # What the answer cost: `usage` at the model's price (flows/budget.py); None: unknown.
+    # What the answer cost: `usage` at the model's price (runner/budget.py); None: unknown.
     cost: Cost | None = None
     media: list[dict[str, Any]] = field(default_factory=list)
     error: KimiVisionError | None = None

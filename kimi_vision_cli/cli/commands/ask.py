@@ -29,6 +29,7 @@ def ask(term: Terminal, s: Settings, a: AskArgs) -> int:
     from kimi_vision_cli.flows import ask as flow
     from kimi_vision_cli.inputs.discover import iter_sources
     from kimi_vision_cli.output.render import make_renderer
+    from kimi_vision_cli.output.sinks import RenderSink
 
     if not a.question.strip():  # issue 19.23: an empty question was sent (and paid for)
         raise UsageError(
@@ -52,7 +53,8 @@ def ask(term: Terminal, s: Settings, a: AskArgs) -> int:
         return 0
     renderer = make_renderer(s.format, term, ctx.diag, show_thinking=s.show_thinking, single=True)
     try:
-        tally = flow.ask(a.question, sources, ctx, renderer, prefix=a.prefix, followups=followups)
+        sink = RenderSink(renderer, s.format, term, ctx.diag, verbose=s.verbose)
+        tally = flow.ask(a.question, sources, ctx, sink, prefix=a.prefix, followups=followups)
     finally:
         renderer.close()
     return int(tally.exit_code)

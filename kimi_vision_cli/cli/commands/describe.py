@@ -13,7 +13,7 @@ from kimi_vision_cli.settings import Settings
 from kimi_vision_cli.terminal import Terminal
 
 if TYPE_CHECKING:
-    from kimi_vision_cli.flows.context import Context
+    from kimi_vision_cli.runner.context import Context
     from kimi_vision_cli.output.diagnostics import Diagnostics
     from kimi_vision_cli.output.report_sources import RunReport
     from kimi_vision_cli.output.writers import Writers
@@ -45,6 +45,7 @@ def describe(term: Terminal, s: Settings, a: DescribeArgs) -> int:
     from kimi_vision_cli.inputs.discover import classify
     from kimi_vision_cli.output.diagnostics import Diagnostics
     from kimi_vision_cli.output.render import make_renderer
+    from kimi_vision_cli.output.sinks import RenderSink
     from kimi_vision_cli.output.writers import Writers, made_by
 
     _check_subtitles(s, a)
@@ -60,7 +61,7 @@ def describe(term: Terminal, s: Settings, a: DescribeArgs) -> int:
     writers.fill_rows = not s.dry_run  # a dry run writes nothing
     writers.structured = s.schema is not None
     shard = Shard.parse(a.shard) if a.shard is not None else None
-    batch = BatchOptions(writers=writers, shard=shard, observe=report.add if report else None)
+    batch = BatchOptions(writers=writers, shard=shard)
     ctx = context_for(s, term)
     sources = sources_for(
         term, a.inputs, a.recursive, a.files_from, a.files_from0, walk_of(a.hidden, a.exclude)
@@ -76,9 +77,11 @@ def describe(term: Terminal, s: Settings, a: DescribeArgs) -> int:
         _say_stale(writers, ctx)
         return int(tally.exit_code)
     renderer = make_renderer(s.format, term, ctx.diag, show_thinking=s.show_thinking)
+    observe = report.add if report else None
+    sink = RenderSink(renderer, s.format, term, ctx.diag, verbose=s.verbose, observe=observe)
     ran: Tally | None = None
     try:
-        ran = flow.run(sources, ctx, renderer, multi=multi, options=batch)
+        ran = flow.run(sources, ctx, sink, multi=multi, options=batch)
     except (KeyboardInterrupt, Terminated):
         report = None  # a second Ctrl-C means now: no page of thumbnails to wait for
         raise

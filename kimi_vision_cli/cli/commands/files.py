@@ -16,7 +16,7 @@ from kimi_vision_cli.settings import Settings
 from kimi_vision_cli.terminal import Terminal
 
 if TYPE_CHECKING:
-    from kimi_vision_cli.flows.context import Context
+    from kimi_vision_cli.runner.context import Context
 
 files_app = typer.Typer(
     cls=HelpGroup,

@@ -1,4 +1,4 @@
-"""How many inputs the scheduler (flows/scheduler.py) keeps in flight, adapted to the
+"""How many inputs the scheduler (runner/scheduler.py) keeps in flight, adapted to the
 account's rate limits (issue 13: a new account allows one request at a time).
 
 - Slow start: one request first, then twice as many after each success, up to -j. On a

@@ -4,23 +4,23 @@ ms:// id is looked up (its purpose says image or video) unless the run is offlin
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from kimi_vision_cli.errors import InputError, KimiVisionError, quote_name
-from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.inputs.discover import Source, read_path
 from kimi_vision_cli.media.buffers import MediaBytes
 from kimi_vision_cli.media.image import ImageOptions, prepare_image
 from kimi_vision_cli.media.sniff import sniff
-from kimi_vision_cli.output.progress import frame_bar
 from kimi_vision_cli.plan import MediaRef, Prepared
+from kimi_vision_cli.runner.context import Context
 
 
 def load_bytes(source: Source, ctx: Context) -> MediaBytes:
     """A local file comes as a bytearray (read_path), stdin and URLs as bytes."""
     if source.error:
         raise source.error
+    if source.kind == "bytes" and source.data is not None:  # given in memory (library.py)
+        return source.data
     if source.kind == "stdin":
         data = ctx.term.stdin_bytes()
         if not data:
@@ -91,7 +91,7 @@ def _video(data: MediaBytes, mime: str, ctx: Context, name: str) -> tuple[MediaB
         warn=ctx.diag.warn,
         keep_metadata=s.keep_metadata,
         # The bar only on a terminal stderr (SPEC: progress goes to stderr).
-        bar=partial(frame_bar, ctx.diag) if ctx.term.stderr_isatty else None,
+        bar=ctx.frame_bar,
         name=name,
     )
 

@@ -2,7 +2,7 @@
 
 -j bounds the requests in flight. Reading, sniffing, decoding and resizing are CPU and
 disk work that need not wait for a free request: a small pool of daemon threads (one
-per core, at most -j: flows/admission.py) prepares the next inputs while the requests
+per core, at most -j: runner/admission.py) prepares the next inputs while the requests
 in flight wait on the network, so a request that ends is followed at once by one that
 is ready. The inputs prepared ahead are few (as many as the pool) and their media are
 held against --max-memory like a request's. When the run stops (Ctrl-C, --max-cost, an
@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kimi_vision_cli.errors import KimiVisionError
-from kimi_vision_cli.flows.admission import Admission, body_bytes
-from kimi_vision_cli.flows.context import Context
-from kimi_vision_cli.flows.prepare import prepare_source
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.plan import Planned, plan
+from kimi_vision_cli.runner.admission import Admission, body_bytes
+from kimi_vision_cli.runner.context import Context
+from kimi_vision_cli.runner.prepare import prepare_source
 
 
 @dataclass

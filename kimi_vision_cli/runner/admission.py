@@ -4,7 +4,7 @@ two more bounds keep a batch within the machine:
 - Preparation (read, sniff, decode and resize, plan) is CPU work: at most `cores()`
   inputs (and at most -j) are prepared at once, whatever -j is, so eight 8K images do
   not decode at once on two cores. The pool that prepares them works a few inputs
-  ahead of the requests (flows/ahead.py).
+  ahead of the requests (runner/ahead.py).
 - Memory: a request holds its prepared media until it has been sent. One is admitted
   only while the bytes held by the requests in flight stay within --max-memory; one
   bigger than the budget still goes, alone. An input waiting for room keeps its
@@ -38,7 +38,7 @@ def body_bytes(planned: Planned) -> int:
 
 class ByteBudget:
     """Bytes held by the inputs prepared and not yet sent, admitted while they stay within
-    `budget`. Inputs prepared ahead (flows/ahead.py) are admitted in the order they will
+    `budget`. Inputs prepared ahead (runner/ahead.py) are admitted in the order they will
     be sent, by ticket: a later small input admitted before an earlier big one would hold
     the bytes the big one waits for while the one request allowed waits for the big one."""
 

@@ -1,19 +1,19 @@
 """Batch scheduling for `describe`: many inputs, a few requests in flight.
 
 Inputs stream from discovery; each is read and prepared a few inputs before it is
-sent (flows/ahead.py: a pool sized to the cores), so memory stays flat however many
-inputs there are (issue 5). The main thread owns everything that prints and every
-counter (a Tally); workers run the work function (describe.describe_one: take the
-prepared input -> upload -> request), write the sidecar and hand back a finished
-Result. -j is the requests in flight; a prepared input holds its media's bytes against
---max-memory until it is sent (flows/admission.py).
+sent (runner/ahead.py: a pool sized to the cores), so memory stays flat however many
+inputs there are (issue 5). The thread running the loop owns every counter (a Tally)
+and emits the run's events to the sink the caller chose (events.py); workers run the
+work function (describe.describe_one: take the prepared input -> upload -> request),
+write the sidecar and hand back a finished Result. -j is the requests in flight; a prepared input holds its media's bytes against
+--max-memory until it is sent (runner/admission.py).
 
-- Concurrency adapts (flows/limits.py): one request first, more after each success; a
+- Concurrency adapts (runner/pacing.py): one request first, more after each success; a
   rate-limit 429 (seen through the client's RateLimitObserver, even when the SDK then
   retries it) caps or lowers the limit and pauses new requests for the wait Moonshot
   asked for; the client's Gate paces the starts to a learned RPM/TPM.
 - An auth or quota error (exit 3) stops submitting at once; requests in flight finish.
-- Money (flows/budget.py): each answer is priced; once the run has spent --max-cost, or
+- Money (runner/budget.py): each answer is priced; once the run has spent --max-cost, or
   the account's daily token limit is reached, no new request starts, the requests in
   flight finish, and the inputs not started are reported as such (exit 75).
 - Ctrl-C stops submitting, lets the sidecar writes under way finish (no temp files,
@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
 from typing import Any
 
+from kimi_vision_cli import events as ev
 from kimi_vision_cli.api import ratelimit
 from kimi_vision_cli.api.errors import RateLimit
 from kimi_vision_cli.errors import (
@@ -42,18 +43,16 @@ from kimi_vision_cli.errors import (
     UnreachableError,
     quote_name,
 )
-from kimi_vision_cli.flows.budget import Spend, spend_for
-from kimi_vision_cli.flows.context import Context
-from kimi_vision_cli.flows.jobs import Done, Group, Live, Part, Split, Work, Writes
-from kimi_vision_cli.flows.limits import AdaptiveLimit
+from kimi_vision_cli.events import Sink
 from kimi_vision_cli.inputs.discover import Source
-from kimi_vision_cli.output.progress import BatchProgress
 from kimi_vision_cli.output.records import Result
-from kimi_vision_cli.output.render import Renderer
 from kimi_vision_cli.output.writers import Writers
+from kimi_vision_cli.runner.budget import Spend, spend_for
+from kimi_vision_cli.runner.context import Context
+from kimi_vision_cli.runner.jobs import Done, Group, Live, Part, Split, Work, Writes
+from kimi_vision_cli.runner.pacing import AdaptiveLimit
 
 _POLL = 0.1
-PROGRESS_EVERY = 30.0  # seconds between progress lines when stderr is not a terminal (CI)
 UNREACHABLE_STOP = 3  # inputs in a row that could not reach the API before the run stops
 
 
@@ -64,26 +63,28 @@ class Scheduler:
     def __init__(
         self,
         ctx: Context,
-        renderer: Renderer,
+        sink: Sink,
         work: Work,
         *,
         multi: bool,
         writers: Writers | None = None,
-        observe: Callable[[Result], None] | None = None,
+        cancel: threading.Event | None = None,
     ):
-        # Every input's final record, whatever the format prints (describe --report).
-        self.observe = observe
+        # Set from another thread (a library caller that stopped reading): the run stops
+        # as on Ctrl-C, without a signal.
+        self.cancel = cancel
         self.ctx = ctx
-        self.renderer = renderer
+        self.sink = sink
         self.work_one = work
         self.multi = multi
         self.writers = writers
         s = ctx.settings
         self.maximum = s.concurrency
-        # Text streams live when answers cannot interleave: one input, or -j 1; never with
-        # --schema, whose answer may be asked for twice (flows/send.py check_answer).
-        self.streaming = s.format == "text" and s.schema is None and (self.maximum == 1 or not multi)
-        # Slow start only for the default -j (flows/limits.py): a -j the user chose starts at once.
+        # Answers stream live (to a sink that shows them) when they cannot interleave: one
+        # input, or -j 1; never with --schema, whose answer may be asked for twice
+        # (runner/send.py check_answer).
+        self.streaming = sink.streams and s.schema is None and (self.maximum == 1 or not multi)
+        # Slow start only for the default -j (runner/pacing.py): a -j the user chose starts at once.
         self.limit = AdaptiveLimit(self.maximum, self._limit_changed, slow_start="concurrency" in s.defaulted)
         self.spend: Spend = spend_for(ctx)  # --max-cost without a price: refused here, nothing sent
         # Why no new request starts any more (--max-cost reached, daily token limit): the
@@ -109,13 +110,6 @@ class Scheduler:
         self.interrupted = False
         self.lives: list[Live] = []  # streamed answers, to name one cut by Ctrl-C/SIGTERM
         self.stop_code = ExitCode.INTERRUPTED  # TERMINATED when the stop was a SIGTERM
-        term = ctx.term
-        live = term.stderr_isatty and multi and not (self.streaming and term.stdout_isatty)
-        self.progress = BatchProgress(
-            ctx.diag, live=live, pause_for_stdout=term.stdout_isatty,
-            every=PROGRESS_EVERY if multi and not term.stderr_isatty else None,
-            clock=ratelimit.default_clock.now,  # the clock the pacing runs on (tests shorten it)
-        )  # fmt: skip
         self._workers: list[threading.Thread] = []
 
     @property
@@ -141,7 +135,7 @@ class Scheduler:
                 self.done.put(Done(exc=exc))
 
     def _one(self, source: Source) -> Done:
-        live = Live(self.renderer) if self.streaming else None
+        live = Live(self.sink) if self.streaming else None
         if live is not None:
             self.lives.append(live)
         result = self.work_one(source, live)
@@ -175,7 +169,6 @@ class Scheduler:
     # main side --------------------------------------------------------------------
     def run(self, sources: Iterable[tuple[Source, bool]]) -> Tally:
         """Run every (source, skipped) pair; the tally of the run."""
-        self.renderer.multi = self.multi
         # A missing key stops the run before any input is read.
         self.ctx.client.observer.callbacks.append(self._on_rate_limit)
         for _ in range(self.maximum):
@@ -183,11 +176,14 @@ class Scheduler:
             t.start()
             self._workers.append(t)
         previous = self._trap_sigint()
-        self.progress.start()
+        # The clock the pacing runs on (tests shorten it), for progress lines every N seconds.
+        self.sink.emit(ev.RunStarted(self.multi, self.streaming, ratelimit.default_clock.now))
+        notice, self.ctx.notice = self.ctx.notice, self._paced  # the client's rate-limit notices
         try:
             self._loop(iter(sources))
         finally:
-            self.progress.stop()
+            self.ctx.notice = notice
+            self.sink.emit(ev.RunEnded())
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             for _ in self._workers:
@@ -203,8 +199,8 @@ class Scheduler:
         self._progress()  # the tally's last counts: skips met after the last answer too
         if self.multi:
             stopped = self.tally.stopped or bool(self.not_started)  # a halt with nothing left: no "rest"
-            self.ctx.diag.note(
-                self.progress.summary_line(
+            self.sink.emit(
+                ev.Summary(
                     interrupted=self.interrupted,
                     stopped=stopped,
                     not_started=len(self.not_started),
@@ -247,8 +243,8 @@ class Scheduler:
         in_flight = 0
         exhausted = False
         mine = 0
-        while not self.interrupted:
-            self.progress.tick(self.spend.line)
+        while not self._interrupted():
+            self.sink.emit(ev.Tick(self.spend.line))
             while (
                 not (self.tally.stopped or self.interrupted or self.halt)
                 and in_flight < self.limit.current
@@ -304,25 +300,31 @@ class Scheduler:
                     f"{quote_name(live.input)}: interrupted mid-answer; the text above on stdout is incomplete"
                 )
 
+    def _interrupted(self) -> bool:
+        """Ctrl-C/SIGTERM, or the caller's cancel (the Python API): stop as on Ctrl-C."""
+        if self.cancel is not None and self.cancel.is_set():
+            self.interrupted = True
+        return self.interrupted
+
     def _interrupted_records(self, it: Iterator[tuple[Source, bool]]) -> None:
         """After Ctrl-C/SIGTERM, JSON/JSONL still hold one record per input (SPEC): those
         whose request was cut and those never started say `interrupted`. The summary
         counts both, in every format."""
         model = self.ctx.settings.model
         self.cut = list(self.sent.elements())
-        if self.ctx.settings.format != "text" or self.observe is not None:
-            for name in self.cut:
-                err = Interrupted(
-                    "interrupted: stopped before its answer was whole and written",
-                    hint="rerun to finish",
-                    input=name,
-                )
-                self._unfinished(Result(name, model, error=err))
+        for name in self.cut:
+            err = Interrupted(
+                "interrupted: stopped before its answer was whole and written",
+                hint="rerun to finish",
+                input=name,
+            )
+            self.sink.emit(ev.Interrupted(Result(name, model, error=err)))
         self.not_started.extend(
             self._unsent(
                 it,
                 lambda name: Interrupted("interrupted: not started", hint="rerun to finish", input=name),
                 count_skips=True,
+                event=ev.Interrupted,
             )
         )
 
@@ -332,9 +334,10 @@ class Scheduler:
         error: Callable[[str], KimiVisionError],
         *,
         count_skips: bool = False,
+        event: type[ev.NotStarted | ev.Interrupted] = ev.NotStarted,
     ) -> list[str]:
-        """The inputs left in `it`, never started: in JSON/JSONL a record each with
-        `error(name)` (SPEC: one object per input); their names."""
+        """The inputs left in `it`, never started: a record each with `error(name)` (SPEC:
+        JSON/JSONL hold one object per input); their names."""
         names: list[str] = []
         for source, skipped in it:
             if skipped:
@@ -342,17 +345,10 @@ class Scheduler:
                     self.tally.skip()
                 continue
             names.append(source.display)
-            if self.ctx.settings.format != "text" or self.observe is not None:
-                self._unfinished(Result(source.display, self.ctx.settings.model, error=error(source.display)))
+            self.sink.emit(
+                event(Result(source.display, self.ctx.settings.model, error=error(source.display)))
+            )
         return names
-
-    def _unfinished(self, result: Result) -> None:
-        """The record of an input that never got its answer: printed in JSON/JSONL (text
-        says it in one line instead), and observed."""
-        if self.ctx.settings.format != "text":
-            self.renderer.result(result)
-        if self.observe is not None:
-            self.observe(result)
 
     def _skipped(self, source: Source) -> None:
         """A lone input skipped says so (issue 11); in a batch the summary counts them, and
@@ -362,15 +358,20 @@ class Scheduler:
                 f"{quote_name(source.display)}: skipped, its caption is already written (--on-exists skip) — "
                 "pass --on-exists overwrite to describe it again"
             )
+        self.sink.emit(ev.Skipped(source.display))
         self._progress()
 
     def _progress(self, total: int | None = None) -> None:
         t = self.tally
-        self.progress.update(done=t.done, failed=t.failed, skipped=t.skipped, total=total)
+        self.sink.emit(ev.Progress(done=t.done, failed=t.failed, skipped=t.skipped, total=total))
+
+    def _paced(self, message: str) -> None:
+        """From the worker whose request met the 429 (the client's notice)."""
+        self.sink.emit(ev.Paced(message))
 
     def _limit_changed(self, old: int, new: int, why: str) -> None:
-        if self.ctx.settings.verbose:
-            self.ctx.diag.note(f"{why}: concurrency {old} -> {new}")
+        """From the thread that met the 429 (events.Paced may come from any thread)."""
+        self.sink.emit(ev.Paced(f"{why}: concurrency {old} -> {new}", detail=True))
 
     def _spent(self, result: Result) -> None:
         """Count one request's answer (or an input's); halt once --max-cost is reached."""
@@ -469,17 +470,7 @@ class Scheduler:
             self.sent.pop(result.input, None)
         if not item.joined:
             self._spent(result)
-        renderer = self.renderer
-        if item.streamed:
-            renderer.end(result)
-        elif result.error is None or self.ctx.settings.format != "text":
-            # Not streamed: printed whole (under its ==> header) now that it is finished.
-            # A failed answer's text (cut mid-stream, max_tokens) is never printed as
-            # text: a script reading stdout would take half a caption for a whole one.
-            with self.progress.lifted():
-                renderer.result(result)
-        if self.observe is not None:
-            self.observe(result)
+        self.sink.emit(ev.Finished(result, streamed=item.streamed))
         if result.error is None:
             self.tally.ok()
             self.limit.on_success()

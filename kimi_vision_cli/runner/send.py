@@ -1,4 +1,4 @@
-"""Sending one planned request: stream the answer into a Result (and a live renderer),
+"""Sending one planned request: stream the answer into a Result (and the live sink),
 retrying a stream cut before anything was shown, and turning a truncated or filtered
 finish into its error."""
 
@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from kimi_vision_cli import events as ev
 from kimi_vision_cli import schema as schemas
 from kimi_vision_cli.api.client import StreamCutError
 from kimi_vision_cli.errors import (
@@ -19,18 +20,17 @@ from kimi_vision_cli.errors import (
     TruncatedError,
     quote_name,
 )
-from kimi_vision_cli.flows.context import Context
 from kimi_vision_cli.moonshot import sum_usage
 from kimi_vision_cli.output.records import Result
-from kimi_vision_cli.output.render import Renderer
 from kimi_vision_cli.plan import Planned
+from kimi_vision_cli.runner.context import Context
 
 
-def send_checked(ctx: Context, planned: Planned, result: Result, renderer: Renderer | None = None) -> None:
+def send_checked(ctx: Context, planned: Planned, result: Result, sink: ev.Sink | None = None) -> None:
     """send(); with --schema, the answer parsed into result.data (check_answer): never
     streamed live then, since a second answer may replace the first."""
     if ctx.settings.schema is None:
-        return send(ctx, planned, result, renderer)
+        return send(ctx, planned, result, sink)
     check_answer(ctx, result, lambda: send(ctx, planned, result))
 
 
@@ -75,8 +75,8 @@ def check_answer(
         result.usage = sum_usage(usages)
 
 
-def send(ctx: Context, planned: Planned, result: Result, renderer: Renderer | None = None) -> None:
-    """Stream `planned` into `result` (and `renderer` when live). Raises the error the
+def send(ctx: Context, planned: Planned, result: Result, sink: ev.Sink | None = None) -> None:
+    """Stream `planned` into `result` (and `sink` when live). Raises the error the
     answer ended with, if any. A --schema sent as json_schema that the service refuses
     (a 400 naming response_format) goes once more as JSON Mode with the schema in the
     prompt, and so does every later request of the run (ctx.json_object)."""
@@ -84,10 +84,8 @@ def send(ctx: Context, planned: Planned, result: Result, renderer: Renderer | No
     if ctx.json_object:
         planned = planned.as_json_object()
     try:
-        send_body(ctx, planned.wire_body, result, renderer, prefix=planned.prefix)
+        send_body(ctx, planned.wire_body, result, sink, prefix=planned.prefix)
     except ModelNotFoundError as err:
-        from kimi_vision_cli.flows.models import gone
-
         raise gone(ctx, err) from None
     except APIError as err:
         if not planned.via_json_schema or "response_format" not in err.message:
@@ -97,14 +95,14 @@ def send(ctx: Context, planned: Planned, result: Result, renderer: Renderer | No
             ctx.diag.warn(
                 f"{ctx.settings.model} refused json_schema; --schema goes as JSON Mode for this run"
             )
-        send_body(ctx, planned.as_json_object().wire_body, result, renderer, prefix=planned.prefix)
+        send_body(ctx, planned.as_json_object().wire_body, result, sink, prefix=planned.prefix)
 
 
 def send_body(
     ctx: Context,
     body: dict[str, Any],
     result: Result,
-    renderer: Renderer | None = None,
+    sink: ev.Sink | None = None,
     *,
     prefix: str | None = None,
 ) -> None:
@@ -118,7 +116,7 @@ def send_body(
     # print a second answer after half of the first, so the cut is reported instead.
     while True:
         result.text, result.reasoning = "", ""
-        cut = _stream_into(ctx, result, body, renderer, prefix or "")
+        cut = _stream_into(ctx, result, body, sink, prefix or "")
         if cut is None:
             break
         err, printed = cut
@@ -157,7 +155,7 @@ def _check_finish(result: Result) -> None:
 
 
 def _stream_into(
-    ctx: Context, result: Result, body: dict[str, Any], renderer: Renderer | None, prefix: str = ""
+    ctx: Context, result: Result, body: dict[str, Any], sink: ev.Sink | None, prefix: str = ""
 ) -> tuple[StreamCutError, bool] | None:
     """Stream one attempt into `result`; None when it finished, else (the cut, whether
     answer text had already been shown live). The --prefix (Partial Mode) starts the
@@ -169,16 +167,16 @@ def _stream_into(
         nonlocal prefix, printed
         text, prefix = prefix + text, ""
         result.text += text
-        if renderer and text:
-            renderer.content(text)
+        if sink and text:
+            sink.emit(ev.TextStreamed(result.input, text))
             printed = True
 
     try:
         for event in ctx.client.stream_chat(body):
             if event.kind == "reasoning":
                 result.reasoning += event.text
-                if renderer:
-                    renderer.reasoning(event.text)
+                if sink:
+                    sink.emit(ev.ReasoningStreamed(result.input, event.text))
             elif event.kind == "content":
                 answer(event.text)
             else:
@@ -188,3 +186,22 @@ def _stream_into(
     except StreamCutError as err:
         return err, printed
     return None
+
+
+def gone(ctx: Context, err: ModelNotFoundError) -> ModelNotFoundError:
+    """The API answered that the run's model does not exist: say so, naming the
+    account's vision models (the default itself may have been retired)."""
+    s = ctx.settings
+    what = f"the default model {s.model}" if "model" in s.defaulted else f"model {s.model}"
+    try:
+        from kimi_vision_cli.api.catalog import vision_models
+
+        items = [m for m in ctx.client.list_models() if m.get("id") != s.model]
+        ids = ", ".join(m.id for m in vision_models(items)) or "none"
+    except Exception:  # noqa: BLE001 - the hint is a courtesy; the error stands without it
+        return err
+    return ModelNotFoundError(
+        f"{what} no longer exists on {s.base_url} (or the key may not use it)",
+        hint=f"pick one with -m: {ids}",
+        input=err.input,
+    )

@@ -1,5 +1,5 @@
 """What the describe scheduler (scheduler.py) moves between its threads: the sidecar
-writes an interrupt waits for, the live-stream proxy, an input split into parts
+writes an interrupt waits for, the live-stream sink, an input split into parts
 (--segment), and a finished job handed back to the main thread."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kimi_vision_cli import events as ev
 from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.records import Result
-from kimi_vision_cli.output.render import Renderer
 
 # -- sidecar writes that an interrupt waits for ---------------------------------------
 
@@ -41,26 +41,24 @@ class Writes:
                 self._cond.wait()
 
 
-class Live(Renderer):
-    """Passes the live stream through and notes whether the answer began printing."""
+class Live:
+    """A sink passing one answer's live stream through, noting whether it began showing."""
 
-    def __init__(self, inner: Renderer):  # no super().__init__: a thin proxy
+    streams = True
+
+    def __init__(self, inner: ev.Sink):
         self.inner = inner
         self.began = False
         self.wrote = False  # some of the answer's text is on stdout (not only its reasoning)
         self.finished = False  # the request returned (whole, or failed and reported)
         self.input = ""
 
-    def begin(self, input: str) -> None:
-        self.began, self.input = True, input
-        self.inner.begin(input)
-
-    def content(self, text: str) -> None:
-        self.wrote = self.wrote or bool(text)
-        self.inner.content(text)
-
-    def reasoning(self, text: str) -> None:
-        self.inner.reasoning(text)
+    def emit(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Started):
+            self.began, self.input = True, event.input
+        elif isinstance(event, ev.TextStreamed):
+            self.wrote = self.wrote or bool(event.text)
+        self.inner.emit(event)
 
 
 @dataclass
@@ -73,9 +71,9 @@ class Split:
     join: Callable[[list[Result | None]], Result]
 
 
-# One input's whole job on a worker: source, the live renderer (or None) -> its Result,
-# or the Split whose parts make it.
-Work = Callable[[Source, Renderer | None], Result | Split]
+# One input's whole job on a worker: source, the live sink (or None) -> its Result, or
+# the Split whose parts make it.
+Work = Callable[[Source, ev.Sink | None], Result | Split]
 
 
 @dataclass

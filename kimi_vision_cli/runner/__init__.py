@@ -1,0 +1,37 @@
+"""Running many requests: what `describe` (flows/describe.py, where it starts) uses to
+keep `-j` requests in flight over a stream of inputs. Flows call into it; it never
+imports a flow, never reads the output format or the terminal, and never prints an
+answer: it emits events (kimi_vision_cli/events.py) to the sink the caller chose (the
+CLI's RenderSink, output/sinks.py; the Python API's, library.py, keeps the records).
+
+- scheduler.py  the run: the main loop, the worker threads, stops (Ctrl-C, halt), summary
+- jobs.py       what moves between the threads (Done, Split/Part groups, Writes)
+- ahead.py      the pool that prepares the next inputs while requests wait on the network
+- admission.py  preparation slots and the --max-memory byte budget, by ticket
+- pacing.py     how many requests may be in flight: slow start, 429s, adaptive concurrency
+                (the start-to-start pacing to a learned RPM/TPM is the api's Gate,
+                api/ratelimit.py, since the client applies it to every request)
+- budget.py     money: pricing answers, --max-cost, the daily allowance
+- prepare.py    one input read and prepared (also used by ask, estimate, upload, batch)
+- send.py       one planned request streamed into a Result (also used by ask and batch)
+- context.py    what every flow and the runner are given: settings, terminal, client
+
+The threading discipline, the one rule every module here keeps:
+
+- The thread that calls `Scheduler.run` (the main thread in the CLI; any thread in the
+  Python API) owns the run: the Tally, the counters, the halt and stop flags, the split
+  groups and the `work` queue's producer side. It alone emits events to the sink, so a
+  sink needs no lock and events for one input arrive in order. Two exceptions: the
+  live stream (`Started`, `TextStreamed`, `ReasoningStreamed`) of an answer shown as it
+  comes, which the worker sending it emits, and `Paced`, from the worker that met the
+  429. The run streams live only when at most one request is in flight at a time or
+  there is one input, so streams never interleave.
+- Worker threads (`-j` of them) take jobs from the `work` queue and hand back each
+  finished job as a `Done` on the `done` queue; they share nothing else with the main
+  thread except `Writes` (a Condition: Ctrl-C waits for sidecar writes under way).
+- Signals are trapped only when run on the main thread; the Python API runs on a
+  thread of its own and cancels through an Event (`Scheduler(cancel=...)`).
+- The ahead pool (daemon threads) and the byte budget (`Admission`, one Condition) are
+  the only other shared state; each guards itself. The api's Gate and RateLimitObserver
+  call back from worker threads into `AdaptiveLimit`, which holds its own lock.
+"""
