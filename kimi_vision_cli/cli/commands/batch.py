@@ -167,7 +167,7 @@ def _one_batch(batch_id: str, batch: Any, ctx: Any, writers: Any, renderer: Any,
         records = batch_api.results(batch_id, ctx, batch)
     except KimiVisionError as err:  # still running (75), failed without output, unknown id
         return tally.error(err)
-    writers.provenance = batch_api.made_by(ctx, batch_id)  # each batch its own (None: unknown)
+    writers.provenance = batch_api.made_by(ctx, batch_id, batch)  # each batch its own (None: unknown)
     for source, rec in records:
         _write_outputs(writers, source, rec)
         renderer.result(rec)
