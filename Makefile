@@ -33,14 +33,22 @@ sysdeps:
 	  fi; \
 	fi
 
-# Debian's chromium opens the report page in tests/test_report_browser.py; only the
-# tests need it, and without it those tests are skipped with the reason.
+# Debian's chromium opens the report page in tests/test_report_browser.py, and jq runs in
+# the docs' shell examples (tests/test_docs_run.py); only the tests need them, and without
+# them those tests are skipped (the doc blocks left out), saying why.
 test-sysdeps:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else \
 	    echo "chromium is missing: the report's browser tests will be skipped (Debian/Ubuntu: apt-get install chromium)" >&2; \
+	  fi; \
+	fi
+	@if ! command -v jq >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq; \
+	  else \
+	    echo "jq is missing: the docs' examples that use it will not be run (Debian/Ubuntu: apt-get install jq)" >&2; \
 	  fi; \
 	fi
 
