@@ -52,8 +52,17 @@ test-sysdeps:
 	  fi; \
 	fi
 
-# pip >= 25.1 reads [dependency-groups] (PEP 735) with `pip install --group`.
+# pip >= 25.1 reads [dependency-groups] (PEP 735) with `pip install --group`. Debian's
+# python3 makes no venv without its python3-venv package (ensurepip): installed with apt
+# as root, like the system libraries above. `make lint` comes here without `sysdeps`.
 $(PY):
+	@if ! $(PYTHON) -c 'import ensurepip' >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && apt-get install -y -qq python3-venv; \
+	  else \
+	    echo "$(PYTHON) cannot make a venv with pip: install its venv module (Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; \
+	  fi; \
+	fi
 	$(PYTHON) -m venv $(VENV) && $(PIP) install -q --upgrade 'pip>=25.1' || { rm -rf $(VENV); exit 1; }
 
 $(INSTALLED): pyproject.toml kimi_vision_cli/__init__.py | $(PY)
