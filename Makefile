@@ -33,8 +33,9 @@ sysdeps:
 	  fi; \
 	fi
 
-# Debian's chromium opens the report page in tests/test_report_browser.py; only the
-# tests need it, and without it those tests are skipped with the reason.
+# Debian's chromium opens the report page in tests/test_report_browser.py, and jq runs in
+# the docs' shell examples (tests/test_docs_run.py); only the tests need them, and without
+# them those tests are skipped (the doc blocks left out), saying why.
 test-sysdeps:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
@@ -43,9 +44,25 @@ test-sysdeps:
 	    echo "chromium is missing: the report's browser tests will be skipped (Debian/Ubuntu: apt-get install chromium)" >&2; \
 	  fi; \
 	fi
+	@if ! command -v jq >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq; \
+	  else \
+	    echo "jq is missing: the docs' examples that use it will not be run (Debian/Ubuntu: apt-get install jq)" >&2; \
+	  fi; \
+	fi
 
-# pip >= 25.1 reads [dependency-groups] (PEP 735) with `pip install --group`.
+# pip >= 25.1 reads [dependency-groups] (PEP 735) with `pip install --group`. Debian's
+# python3 makes no venv without its python3-venv package (ensurepip): installed with apt
+# as root, like the system libraries above. `make lint` comes here without `sysdeps`.
 $(PY):
+	@if ! $(PYTHON) -c 'import ensurepip' >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && apt-get install -y -qq python3-venv; \
+	  else \
+	    echo "$(PYTHON) cannot make a venv with pip: install its venv module (Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; \
+	  fi; \
+	fi
 	$(PYTHON) -m venv $(VENV) && $(PIP) install -q --upgrade 'pip>=25.1' || { rm -rf $(VENV); exit 1; }
 
 $(INSTALLED): pyproject.toml kimi_vision_cli/__init__.py | $(PY)

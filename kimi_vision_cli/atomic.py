@@ -5,6 +5,9 @@ Modes (issue 19 item 2): a new file follows the umask, as any program's output d
 (it is created with 0666 and the kernel applies the umask); a replaced file keeps the
 mode, and the owner and group where the system lets us, of the file it replaces. Only
 the tool's own cache files are created 0600 (`private=True`).
+
+A symbolic link is written through: its target is replaced and the link stays (an
+album of links into a photo library keeps pointing at the captioned photo).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ def replace_by(path: Path, produce: Callable[[Path], None], *, keep_times: bool 
     new file at `tmp`, a free name in the target's directory (exiftool's `-o` refuses a
     name that exists). Then the old file's owner and mode (and, with keep_times, its
     access and modification times) are given to it, and it is renamed over the target."""
+    path = _through_links(path)
     tmp = _free_name(path.parent)
     try:
         produce(tmp)
@@ -51,6 +55,12 @@ def replace_by(path: Path, produce: Callable[[Path], None], *, keep_times: bool 
         _unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def _through_links(path: Path) -> Path:
+    """The file a rename must replace: a symbolic link's target (renamed over, the link
+    itself would become a separate copy), else `path`."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
 def _create(directory: Path, mode: int) -> tuple[int, Path]:
@@ -113,6 +123,7 @@ def replacing(path: Path, *, private: bool = False) -> Iterator[BinaryIO]:
     thumbnails is never whole in memory): the temp file is renamed over `path` only when
     the block ends without an exception, and removed otherwise. A new file follows the
     umask, a replaced one keeps its mode and owner; `private`: 0600 (the tool's caches)."""
+    path = _through_links(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _create(path.parent, 0o600 if private else 0o666)
     try:

@@ -338,7 +338,13 @@ def has_bash_tools(block: Block) -> list[str]:
     """Programs a block needs that this machine lacks (the test skips the block, saying so)."""
     wanted = {"exiftool", "jq"}
     text = "\n".join(block.body)
-    return [t for t in sorted(wanted) if re.search(rf"\b{t}\b", text) and shutil.which(t) is None]
+    # kimi-vision itself runs ExifTool for these (output/exiftool.py)
+    through_us = re.search(r"--sidecar[ =]xmp\b|--embed\b", text) is not None
+    return [
+        t
+        for t in sorted(wanted)
+        if (re.search(rf"\b{t}\b", text) or (t == "exiftool" and through_us)) and shutil.which(t) is None
+    ]
 
 
 def fault_of(spec: str) -> object:

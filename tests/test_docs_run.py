@@ -137,7 +137,7 @@ def _run_page(
             assert skip[0], f"{block.where}: `doc-run: skip` needs a reason"
             continue
         missing = has_bash_tools(block)
-        if missing:  # `make test` installs exiftool; jq is the reader's
+        if missing:  # `make install` installs exiftool, `make test` jq (as root, with apt)
             warnings.warn(f"{block.where}: not run, {', '.join(missing)} not installed", stacklevel=1)
             continue
         _prepare(block, session, fake, tmp_path, n)
@@ -212,3 +212,16 @@ def test_batch_md_wait_script_takes_every_batch_of_a_split_job(
     records = [json.loads(line) for line in (tmp_path / "captions.jsonl").read_text().splitlines()]
     assert sorted(r["input"] for r in records) == ["photos/a.png", "photos/b.png"]
     assert all(r["error"] is None for r in records)
+
+
+def test_a_block_that_makes_kimi_vision_run_exiftool_needs_exiftool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Audit: a block writing `--sidecar xmp` or `--embed` names no `exiftool`, yet fails
+    without it; on a machine lacking ExifTool it is left out, said, like one that does."""
+    import shutil
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    page = ROOT / "docs" / "x.md"
+    for line in ("$ kimi-vision describe a.jpg --sidecar xmp", "$ kimi-vision describe --embed a.jpg"):
+        assert has_bash_tools(Block(page, 1, "console", [line])) == ["exiftool"]
+    assert has_bash_tools(Block(page, 1, "console", ["$ kimi-vision describe a.jpg --sidecar json"])) == []
+    assert has_bash_tools(Block(page, 1, "console", ["$ kimi-vision describe a.jpg | jq ."])) == ["jq"]

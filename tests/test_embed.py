@@ -214,3 +214,22 @@ def test_batch_results_embed_as_describe_does(kv, fake, tmp_path: Path) -> None:
     tags = exiftool_tags(path)
     assert tags["XMP-dc:Description"] == recs["a.jpg"]["text"] == tags["IPTC:Caption-Abstract"]
     assert path.stat().st_mtime_ns == OLD
+
+
+def test_embed_through_a_symlink_writes_the_photo_and_keeps_the_link(kv, fake, tmp_path: Path) -> None:
+    """Audit: `--embed view/p.jpg`, a link into the library (how albums and "views" are
+    made), replaced the link with a captioned copy: the photo itself stayed uncaptioned
+    and the album silently held a separate file. The caption goes into the link's
+    target; the link stays a link."""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "view").mkdir()
+    photo(tmp_path / "lib", "p.jpg", "JPEG")
+    (tmp_path / "view" / "p.jpg").symlink_to(Path("..") / "lib" / "p.jpg")
+    r = kv("describe", "view/p.jpg", "--embed")
+    assert r.returncode == 0, r.all
+    assert (tmp_path / "view" / "p.jpg").is_symlink()
+    assert (
+        exiftool_tags(tmp_path / "lib" / "p.jpg", "-XMP-dc:Description")["XMP-dc:Description"]
+        == r.stdout.strip()
+    )
+    assert not [p for p in (tmp_path / "view").iterdir() if p.name != "p.jpg"]  # no temp file left beside it

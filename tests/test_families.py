@@ -149,7 +149,8 @@ def test_batch_submit_with_the_config_model_and_results_on_another_machine(
     batch_id = r.stdout.strip()
     (create,) = fake.requests_to("/v1/batches")
     assert create.body["completion_window"] == "3d"
-    assert create.body["metadata"] == {"tool": "kimi-vision", "model": "kimi-k2.6"}
+    meta = create.body["metadata"]
+    assert meta["tool"] == "kimi-vision" and meta["model"] == "kimi-k2.6" and meta["prompt_hash"]
     kv("batch", "status", batch_id)
     # Another machine (a fresh cache directory): the same records, sidecars and manifest rows.
     other = {"XDG_CACHE_HOME": str(tmp_path / "elsewhere")}
@@ -167,6 +168,43 @@ def test_batch_submit_with_the_config_model_and_results_on_another_machine(
     # Priced at the Batch API's 60% of kimi-k2.6's price.
     batch_price = tuple(p * 0.6 for p in (0.95, 0.16, 4.00))
     assert recs[0]["cost"] == {"currency": "USD", "amount": _expected(recs[0]["usage"], batch_price)}  # type: ignore[arg-type]
+
+
+LONG_FIELDS = ", ".join(f"field_{i:02d}" for i in range(30))  # a schema over metadata's 512 characters
+
+
+@pytest.mark.parametrize("fields", ["alt_text, tags: list", LONG_FIELDS], ids=["in-metadata", "in-requests"])
+def test_batch_results_elsewhere_keeps_what_made_the_answers(kv, fake, tmp_path: Path, fields: str) -> None:  # type: ignore[no-untyped-def]
+    """Audit of issues 19.5 and 20.6: `batch results` on another machine (a fresh cache)
+    wrote JSON sidecars and manifest rows without provenance and answers without their
+    schema's `data`, so a rerun with another prompt skipped them in silence and the
+    sidecars differed from the submitting machine's. The batch's metadata carries both."""
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    write_image(ds / "a.png")
+    asked = ("-p", "Alt text, please.", "--schema", fields)
+    r = kv("batch", "submit", "ds/a.png", *asked)
+    assert r.returncode == 0, r.stderr
+    batch_id = r.stdout.strip()
+    kv("batch", "status", batch_id)
+    other = {"XDG_CACHE_HOME": str(tmp_path / "elsewhere")}
+    r = kv(
+        "batch", "results", batch_id, "--sidecar", "json", "--manifest", "ds/m.jsonl",
+        "--format", "jsonl", extra_env=other,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    (rec,) = [json.loads(line) for line in r.stdout.splitlines()]
+    assert ", ".join(rec["data"]) == fields.replace(": list", "")  # the schema travelled with the batch
+    sidecar = json.loads((ds / "a.png.json").read_text())
+    (row,) = [json.loads(line) for line in (ds / "m.jsonl").read_text().splitlines()]
+    assert sidecar["provenance"] == row["provenance"] and sidecar["provenance"]["model"] == "kimi-k2.6"
+    chats = len(fake.chat_requests)
+    # The same question asked live finds these answers current; another prompt finds them stale.
+    same = kv("describe", "ds/a.png", "--sidecar", "json", "--manifest", "ds/m.jsonl", *asked)
+    assert same.returncode == 0 and "another model, prompt" not in same.stderr, same.stderr
+    changed = kv("describe", "ds/a.png", "--sidecar", "json", "--manifest", "ds/m.jsonl", "-p", "Other.")
+    assert changed.returncode == 0 and "1 caption kept was made with another" in changed.stderr
+    assert len(fake.chat_requests) == chats  # both skipped: nothing asked
 
 
 def test_batch_submit_refuses_the_window_outside_12h_to_7d(kv, fake, tmp_path: Path) -> None:

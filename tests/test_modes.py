@@ -83,3 +83,24 @@ def test_a_replaced_file_keeps_its_owner(tmp_path: Path) -> None:
     assert (target.stat().st_uid, target.stat().st_gid) == (1234, 5678)
     atomic.replace_by(target, lambda tmp: tmp.write_bytes(b"newer"))
     assert (target.stat().st_uid, target.stat().st_gid) == (1234, 5678)
+
+
+def test_a_symlinked_file_is_replaced_through_its_link(tmp_path: Path) -> None:
+    """Audit: a sidecar, manifest or --embed photo reached through a symbolic link had
+    the link replaced by a separate file; now the target is written and the link kept."""
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "a.png.txt"
+    target.write_bytes(b"old")
+    link = tmp_path / "a.png.txt"
+    link.symlink_to(target)
+    atomic.replace_file(link, b"new")
+    assert link.is_symlink() and target.read_bytes() == b"new"
+
+    def produce(tmp: Path) -> None:
+        tmp.write_bytes(b"newer")
+
+    atomic.replace_by(link, produce)
+    with atomic.replacing(link) as fh:
+        fh.write(b"newest")
+    assert link.is_symlink() and target.read_bytes() == b"newest"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.png.txt", "a.png.txt", "real"]

@@ -313,3 +313,25 @@ def test_a_changed_prompt_is_stale_in_xmp_and_on_exists_stale_redoes_it(
     assert redone.returncode == 0 and len(fake.chat_requests) == 2, redone.all
     now = xmp.xmp_provenance(target)
     assert now is not None and now.prompt_hash != made.prompt_hash
+
+
+@pytest.mark.parametrize("where", [("--sidecar", "xmp"), ("--embed",)], ids=["sidecar", "embed"])
+def test_a_missing_row_is_taken_from_our_xmp_caption_not_paid_again(
+    kv, fake, tmp_path: Path, where: tuple[str, ...]
+) -> None:  # type: ignore[no-untyped-def]
+    """Audit of issue 19.5: with the caption in an XMP sidecar (or embedded) and no
+    manifest row, the input was described and paid for again, and the row got a caption
+    the kept XMP did not hold. The row is now the XMP's caption, with its provenance."""
+    write_image(tmp_path / "a.jpg", fmt="JPEG")
+    asked = ("describe", "a.jpg", *where, "--manifest", "m.jsonl", "-p", "One line.")
+    assert kv(*asked).returncode == 0
+    (first,) = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    (tmp_path / "m.jsonl").unlink()
+    chats = len(fake.chat_requests)
+    r = kv(*asked)
+    assert r.returncode == 0, r.stderr
+    assert len(fake.chat_requests) == chats  # nothing asked again
+    (row,) = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert row == first
+    holder = tmp_path / ("a.jpg.xmp" if where[0] == "--sidecar" else "a.jpg")
+    assert exiftool_tags(holder, "-XMP-dc:Description")["XMP-dc:Description"] == row["text"]

@@ -35,6 +35,7 @@ from kimi_vision_cli.moonshot import (
     BATCH_DISCOUNT,
     BATCH_DONE_STATES,
     BATCH_FAILED_STATES,
+    BATCH_METADATA_VALUE,
     BATCH_WINDOW_HOURS,
     FILE_LIMIT,
     MB,
@@ -55,6 +56,7 @@ from kimi_vision_cli.settings import Settings, cache_dir
 MAX_FILE_BYTES = FILE_LIMIT - 5 * MB
 _WINDOW_UNITS = {"h": 1, "d": 24}
 DONE_STATES, FAILED_STATES = BATCH_DONE_STATES, BATCH_FAILED_STATES  # Moonshot's (flows/waiting.py)
+SCHEMA_IN_REQUESTS = "in-requests"  # metadata "schema": too long, read the request lines
 
 
 def check_window(window: str) -> str:
@@ -211,22 +213,35 @@ def _create(
     client = ctx.client
     file_id = client.upload(part.read_bytes(), "kimi-vision-batch.jsonl", "batch")
     _ours(ctx, file_id, "batch", "batch request file")  # before anything can fail: prune finds it
-    batch = client.batch_create(file_id, window, {"tool": "kimi-vision", "model": ctx.settings.model})
+    spec, settings = ctx.settings.schema, ctx.settings
+    schema = schemas.load(spec).schema if spec is not None else None
+    made = provenance.of(settings.model, settings.prompt, settings.system, schema)
+    batch = client.batch_create(file_id, window, _metadata(settings.model, made, schema))
     batch_id = str(batch["id"])
     # What `batch results` needs later: the names to print, the inputs themselves (for
     # sidecars and manifest rows) and the schema the answers must match (--schema).
-    spec, settings = ctx.settings.schema, ctx.settings
-    schema = schemas.load(spec).schema if spec is not None else None
     _save_manifest(ctx, batch_id, {
         "model": settings.model,
         "inputs": {cid: parts[cid][2] if cid in parts else s.display for cid, s in manifest.items()},
         "sources": {cid: [s.kind, s.value] for cid, s in manifest.items()},
         "schema": schema,
         # what made the answers, for the sidecars and rows `batch results` writes (issue 19)
-        "provenance": provenance.of(settings.model, settings.prompt, settings.system, schema).to_dict(),
+        "provenance": made.to_dict(),
         "segments": parts,
     })  # fmt: skip
     return batch_id
+
+
+def _metadata(model: str, made: Provenance, schema: Any) -> dict[str, str]:
+    """The batch's metadata also carries what made its answers, so `batch results` on a
+    machine without this one's cache writes the same provenance and checks the same
+    schema (issue 20.6). A schema over the 512-character value limit stays in the
+    batch's own request lines (SCHEMA_IN_REQUESTS), read from there."""
+    meta = {"tool": "kimi-vision", "model": model, "prompt_hash": made.prompt_hash}
+    if schema is not None:
+        text = json.dumps(schema, separators=(",", ":"), ensure_ascii=False)
+        meta["schema"] = text if len(text) <= BATCH_METADATA_VALUE else SCHEMA_IN_REQUESTS
+    return meta
 
 
 def _ours(ctx: Context, file_id: str, purpose: str, what: str) -> None:
@@ -237,9 +252,14 @@ def _ours(ctx: Context, file_id: str, purpose: str, what: str) -> None:
     UploadCache.for_env(ctx.term.env, ctx.diag.warn).record(file_id, purpose, ctx.settings.base_url, what)
 
 
-def made_by(ctx: Context, batch_id: str) -> Provenance | None:
-    """What made a batch's answers, as `batch submit` recorded it on this machine."""
-    return Provenance.from_dict(_load_manifest(ctx, batch_id).get("provenance"))
+def made_by(ctx: Context, batch_id: str, batch: Any = None) -> Provenance | None:
+    """What made a batch's answers, as `batch submit` recorded it on this machine, else
+    as the batch's metadata says (submitted elsewhere)."""
+    found = Provenance.from_dict(_load_manifest(ctx, batch_id).get("provenance"))
+    if found is None and isinstance(batch, dict):
+        meta = batch.get("metadata") or {}
+        found = Provenance.from_dict({"model": meta.get("model"), "prompt_hash": meta.get("prompt_hash")})
+    return found
 
 
 def _manifest_path(ctx: Context, batch_id: str) -> Path:
@@ -323,6 +343,7 @@ def results(
                 if rec.error is not None and rec.error.input == cid:
                     rec.error.input = found.display
     spec = ctx.settings.schema or (json.dumps(manifest["schema"]) if manifest.get("schema") else None)
+    spec = spec or _schema_elsewhere(ctx, batch)
     if spec is not None:
         _check_all(ctx, batch_id, batch, manifest, records, spec)
     if manifest.get("segments"):  # batch submit --segment: each video's parts make its record
@@ -388,6 +409,17 @@ def _error_text(result: Result) -> str | None:
     return result.error.message if result.error is not None else None
 
 
+def _schema_elsewhere(ctx: Context, batch: dict[str, Any]) -> str | None:
+    """The --schema a batch submitted on another machine was asked with (its metadata,
+    or its first request's response_format), as a --schema value; None: none."""
+    text = (batch.get("metadata") or {}).get("schema")
+    if text != SCHEMA_IN_REQUESTS:
+        return str(text) if text else None
+    body = _Requests(ctx, batch).first()
+    found = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema")
+    return json.dumps(found) if isinstance(found, dict) else None
+
+
 class _Requests:
     """The batch's own request lines (its input file), read once and only when an answer
     must be asked for again."""
@@ -396,7 +428,14 @@ class _Requests:
         self.ctx, self.batch = ctx, batch
         self._lines: dict[str, bytes] | None = None
 
-    def body(self, custom_id: str) -> dict[str, Any]:
+    def first(self) -> dict[str, Any]:
+        """The body of the batch's first request ({} when there is none)."""
+        self._read()
+        assert self._lines is not None
+        first = next(iter(self._lines.values()), None)
+        return dict(json.loads(first)["body"]) if first is not None else {}
+
+    def _read(self) -> None:
         if self._lines is None:
             file_id = self.batch.get("input_file_id")
             raw = self.ctx.client.file_content(str(file_id)) if file_id else b""
@@ -404,6 +443,10 @@ class _Requests:
             for raw_line in raw.splitlines():
                 if raw_line.strip():
                     self._lines[str(json.loads(raw_line).get("custom_id"))] = raw_line
+
+    def body(self, custom_id: str) -> dict[str, Any]:
+        self._read()
+        assert self._lines is not None
         found = self._lines.get(custom_id)
         if found is None:
             raise APIError("the batch's input file has no request for this answer: it cannot be asked again")

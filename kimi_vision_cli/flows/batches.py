@@ -121,7 +121,7 @@ def _one_batch(
         records = batch_api.results(batch_id, ctx, batch)
     except KimiVisionError as err:  # still running (75), failed without output, unknown id
         return tally.error(err)
-    writers.provenance = batch_api.made_by(ctx, batch_id)  # each batch its own (None: unknown)
+    writers.provenance = batch_api.made_by(ctx, batch_id, batch)  # each batch its own (None: unknown)
     kind = writers.sidecar.kind if writers.sidecar is not None else None
     for source, rec in records:
         if kind in ("vtt", "srt") and rec.error is None and rec.segments is None:

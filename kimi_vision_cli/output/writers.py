@@ -7,9 +7,10 @@ Resume (--on-exists skip, the default): an input is skipped when every output as
 for is there; when only some are (a run stopped between the sidecar and the row), it
 is described again and only the missing ones are written: what is there is kept. A
 missing row whose txt or JSON sidecar is there is filled from that sidecar, with no
-request (issue 19 item 5): the answer was paid for once. An XMP sidecar or an --embed
-file is "there" when it holds a caption of ours (output/xmp.py), not merely when the
-file exists: another program's XMP is merged into.
+request (issue 19 item 5): the answer was paid for once; so is one whose XMP sidecar or
+embedded metadata holds our caption (not a --schema answer: XMP holds not its fields).
+An XMP sidecar or an --embed file is "there" when it holds a caption of ours
+(output/xmp.py), not merely when the file exists: another program's XMP is merged into.
 
 What made a caption (provenance.py: the model and a hash of prompt, system message and
 schema) is recorded in JSON sidecars, XMP sidecars and manifest rows. A caption made
@@ -163,8 +164,9 @@ class Writers:
         side = self._sidecar_made(source) if self.sidecar is not None else None
         row = self._row_made(source) if self.manifest is not None else None
         inside = self._embed_made(source) if self.embed is not None else None
-        if self.manifest is not None and row is None and side is not None:
-            if not (self.redo_stale and self.differs(side)):  # a stale one is redone, not copied
+        kept = side if side is not None else inside
+        if self.manifest is not None and row is None and kept is not None:
+            if not (self.redo_stale and self.differs(kept)):  # a stale one is redone, not copied
                 row = self._fill_row(source)
         asked = ((side, self.sidecar), (row, self.manifest), (inside, self.embed))
         made = [m for m, wanted in asked if wanted is not None]
@@ -276,11 +278,14 @@ class Writers:
 
     def _fill_row(self, source: Source) -> Provenance | None:
         """The row for an input whose sidecar is there, from that sidecar's caption: a
-        JSON sidecar's text and data, or a txt sidecar's text. None when the sidecar holds
-        no caption to take (xmp, vtt, srt): the input is described again."""
-        assert self.sidecar is not None and self.manifest is not None
+        JSON sidecar's text and data, a txt sidecar's text, or the caption of ours an XMP
+        sidecar or --embed wrote (without --schema: XMP holds no answer's fields). None
+        when there is no caption to take (vtt, srt): the input is described again."""
+        assert self.manifest is not None
         from kimi_vision_cli.schema import answer_caption
 
+        if self.sidecar is None or self.sidecar.kind not in ("txt", "json"):
+            return self._fill_row_from_xmp(source)
         path = self.sidecar.path_for(source)
         made: Provenance | None = None
         if self.sidecar.kind == "txt":
@@ -304,6 +309,26 @@ class Writers:
             name = self.manifest.file_name(source)
             self.manifest.add(name, answer_caption(text, data), data, provenance=made)
         return made or UNKNOWN
+
+    def _fill_row_from_xmp(self, source: Source) -> Provenance | None:
+        assert self.manifest is not None
+        if self.structured:
+            return None
+        from kimi_vision_cli.output.xmp import xmp_caption
+
+        if self.sidecar is not None and self.sidecar.kind == "xmp":
+            path = self.sidecar.path_for(source)
+        elif self.embed is not None and source.kind == "path":
+            path = Path(source.value)
+        else:
+            return None
+        found = xmp_caption(path)
+        if found is None:
+            return None
+        caption, made = found
+        if self.fill_rows:
+            self.manifest.add(self.manifest.file_name(source), caption, None, provenance=made or None)
+        return made
 
 
 def made_by(s: Settings) -> Provenance:

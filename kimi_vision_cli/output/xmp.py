@@ -65,6 +65,7 @@ class State:
     error: str | None  # why ExifTool cannot read it (not XMP, truncated...)
     ours: Provenance | None  # our caption's provenance; Provenance("", "") when unrecorded
     foreign: str | None  # a caption another program wrote (description, alt text)
+    caption: str | None = None  # our caption (dc:description), when `ours` is not None
 
 
 def clean_text(text: str) -> str:
@@ -134,7 +135,9 @@ def _read(name: bytes, _version: tuple[int, int, int, int]) -> State:
         error = warning
     if error is None and not tags.get("File:FileType"):
         error = "ExifTool cannot tell what this file is"
-    return State(str(tags.get("File:FileType", "")), error, _ours(tags), _foreign(tags))
+    ours = _ours(tags)
+    caption = str(tags.get("XMP-dc:Description", "")).strip() if ours is not None else None
+    return State(str(tags.get("File:FileType", "")), error, ours, _foreign(tags), caption)
 
 
 def _ours(tags: dict[str, Any]) -> Provenance | None:
@@ -171,6 +174,18 @@ def xmp_provenance(path: Path) -> Provenance | None:
     except (OSError, InputError):
         return None
     return None if state.error else state.ours
+
+
+def xmp_caption(path: Path) -> tuple[str, Provenance] | None:
+    """Our caption in the XMP sidecar or media file at `path`, with what made it
+    (Provenance("", "") when unrecorded); None when it holds none of ours."""
+    try:
+        state = read_state(path, input=str(path))
+    except (OSError, InputError):
+        return None
+    if state.error or state.ours is None or not state.caption:
+        return None
+    return state.caption, state.ours
 
 
 def refusal(path: Path, *, input: str, replace: bool, what: str) -> InputError | None:

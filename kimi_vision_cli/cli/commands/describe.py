@@ -13,10 +13,10 @@ from kimi_vision_cli.settings import Settings
 from kimi_vision_cli.terminal import Terminal
 
 if TYPE_CHECKING:
-    from kimi_vision_cli.runner.context import Context
     from kimi_vision_cli.output.diagnostics import Diagnostics
     from kimi_vision_cli.output.report_sources import RunReport
     from kimi_vision_cli.output.writers import Writers
+    from kimi_vision_cli.runner.context import Context
 
 
 @dataclass(frozen=True)
