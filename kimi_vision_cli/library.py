@@ -24,7 +24,8 @@ from typing import Any
 
 from kimi_vision_cli import events as ev
 from kimi_vision_cli.errors import KimiVisionError, Tally, UsageError
-from kimi_vision_cli.inputs.discover import Source, classify
+from kimi_vision_cli.inputs.discover import classify
+from kimi_vision_cli.types import Source
 from kimi_vision_cli.output.diagnostics import Diagnostics
 from kimi_vision_cli.output.records import Estimate, Result
 from kimi_vision_cli.runner.context import Context

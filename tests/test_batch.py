@@ -398,7 +398,7 @@ def test_adaptive_limit_slow_start_caps_halves_and_climbs_back() -> None:
 def test_sidecar_names_for_every_kind_of_input(tmp_path: Path) -> None:
     import os
 
-    from kimi_vision_cli.inputs.discover import Source
+    from kimi_vision_cli.types import Source
     from kimi_vision_cli.output.sidecar import SidecarSpec
 
     out = SidecarSpec("txt", tmp_path / "out")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 
-from kimi_vision_cli.api.catalog import ModelInfo
+from kimi_vision_cli.types import ModelInfo
 from kimi_vision_cli.errors import InputError
 from kimi_vision_cli.moonshot import price_for
 from kimi_vision_cli.output.diagnostics import Diagnostics

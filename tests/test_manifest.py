@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kimi_vision_cli.errors import ExitCode, UsageError
-from kimi_vision_cli.inputs.discover import Source
+from kimi_vision_cli.types import Source
 from kimi_vision_cli.output.manifest import Manifest
 
 

@@ -17,8 +17,10 @@ from typing import TypeVar
 
 import pytest
 
-from kimi_vision_cli.inputs.discover import Source, read_path
-from kimi_vision_cli.media.buffers import ViewReader
+from kimi_vision_cli.inputs.discover import read_path
+
+from kimi_vision_cli.types import Source
+from kimi_vision_cli.buffers import ViewReader
 from kimi_vision_cli.media.video import probe
 from kimi_vision_cli.media.videometa import strip_bmff_metadata
 from kimi_vision_cli.output.diagnostics import Diagnostics

@@ -11,7 +11,7 @@ import pytest
 
 from kimi_vision_cli import provenance
 from kimi_vision_cli.errors import UsageError
-from kimi_vision_cli.inputs.discover import Source
+from kimi_vision_cli.types import Source
 from kimi_vision_cli.output.manifest import Manifest
 from kimi_vision_cli.output.sidecar import SidecarSpec
 from kimi_vision_cli.output.writers import Writers

@@ -41,7 +41,7 @@ from kimi_vision_cli.errors import (
     InputError,
     KimiVisionError,
 )
-from kimi_vision_cli.media.buffers import MediaBytes, ViewReader
+from kimi_vision_cli.buffers import MediaBytes, ViewReader
 from kimi_vision_cli.moonshot import ESTIMATE_PATH, completion_budget, usage_tokens
 from kimi_vision_cli.settings import Settings
 

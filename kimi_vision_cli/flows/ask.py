@@ -9,7 +9,7 @@ from typing import Any
 from kimi_vision_cli import events as ev
 from kimi_vision_cli.errors import ExitCode, Interrupted, KimiVisionError, Tally, Terminated
 from kimi_vision_cli.flows.upload import upload_pending
-from kimi_vision_cli.inputs.discover import Source
+from kimi_vision_cli.types import Source
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.plan import Planned, plan
 from kimi_vision_cli.runner.budget import Spend, spend_for

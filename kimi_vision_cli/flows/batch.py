@@ -30,7 +30,8 @@ from kimi_vision_cli.errors import (
     TruncatedError,
     UsageError,
 )
-from kimi_vision_cli.inputs.discover import Source, display_name, valid_id
+from kimi_vision_cli.inputs.discover import valid_id
+from kimi_vision_cli.types import Source, display_name
 from kimi_vision_cli.moonshot import (
     BATCH_DISCOUNT,
     BATCH_DONE_STATES,

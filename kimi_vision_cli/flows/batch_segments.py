@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from kimi_vision_cli.errors import APIError, KimiVisionError
-from kimi_vision_cli.inputs.discover import Source
+from kimi_vision_cli.types import Source
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.runner.context import Context
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from kimi_vision_cli.errors import ExitCode, KimiVisionError, Tally
-from kimi_vision_cli.inputs.discover import Source
+from kimi_vision_cli.types import Source
 from kimi_vision_cli.moonshot import BATCH_DISCOUNT, BATCH_MAX_TOKENS, Price, completion_budget, price_for
 from kimi_vision_cli.output.records import Cost, Estimate
 from kimi_vision_cli.plan import Prepared, plan

@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Mapping
 
 from kimi_vision_cli.errors import InputError, TemporaryError
-from kimi_vision_cli.inputs.discover import display_name
+from kimi_vision_cli.types import display_name
 from kimi_vision_cli.moonshot import FILE_LIMIT
 
 # Moonshot takes at most 100 MB per request or file: a bigger download cannot be sent.

@@ -38,7 +38,7 @@ from typing import Any
 
 from kimi_vision_cli.atomic import replace_file
 from kimi_vision_cli.errors import OutputBlockedError, UsageError
-from kimi_vision_cli.inputs.discover import Source
+from kimi_vision_cli.types import Source
 from kimi_vision_cli.provenance import Provenance
 
 KINDS = {".jsonl": "jsonl", ".csv": "csv"}

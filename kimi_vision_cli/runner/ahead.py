@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kimi_vision_cli.errors import KimiVisionError
-from kimi_vision_cli.inputs.discover import Source
+from kimi_vision_cli.types import Source
 from kimi_vision_cli.plan import Planned, plan
 from kimi_vision_cli.runner.admission import Admission, body_bytes
 from kimi_vision_cli.runner.context import Context

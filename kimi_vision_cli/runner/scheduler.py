@@ -44,7 +44,7 @@ from kimi_vision_cli.errors import (
     quote_name,
 )
 from kimi_vision_cli.events import Sink
-from kimi_vision_cli.inputs.discover import Source
+from kimi_vision_cli.types import Source
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.writers import Writers
 from kimi_vision_cli.runner.budget import Spend, spend_for

@@ -104,10 +104,11 @@ def run_report(path: Path | None) -> RunReport | None:
     if path is None:
         return None
     from kimi_vision_cli.output.report import check_target
+    from kimi_vision_cli.flows.report import entry_thumb
     from kimi_vision_cli.output.report_sources import RunReport
 
     check_target(path, "--report")
-    return RunReport(path)
+    return RunReport(path, entry_thumb)
 
 
 def _write_report(report: RunReport, tally: Tally | None, diag: Diagnostics) -> None:
