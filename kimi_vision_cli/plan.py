@@ -15,7 +15,6 @@ the rest fits.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace

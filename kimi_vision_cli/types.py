@@ -99,7 +99,6 @@ class MediaRef:
         return len(f"data:{self.mime};base64,") + 4 * ((len(self.data) + 2) // 3)
 
 
-
 @dataclass(frozen=True)
 class ModelInfo:
     id: str
@@ -110,7 +109,6 @@ class ModelInfo:
     # Its JSON record (without `known`) is output/records.py model_record.
 
 
-
 @dataclass(frozen=True)
 class Thumb:
     jpeg: bytes | None  # None: no picture, and `why` says so
@@ -118,5 +116,3 @@ class Thumb:
     height: int = 0
     why: str | None = None
     kind: str = "image"  # "image" | "video" | "" (unknown)
-
-

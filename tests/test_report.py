@@ -15,9 +15,8 @@ import pytest
 from PIL import Image
 
 from kimi_vision_cli.media.thumbnail import SIZE, thumbnail
-
-from kimi_vision_cli.types import Thumb
 from kimi_vision_cli.output.report import Entry, write_page
+from kimi_vision_cli.types import Thumb
 from tests.fake_moonshot import Fault
 from tests.media import image_bytes, video_bytes, write_image
 

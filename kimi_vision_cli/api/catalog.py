@@ -4,7 +4,6 @@ when the API leaves those fields out."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from kimi_vision_cli.moonshot import known_model

@@ -27,9 +27,9 @@ from kimi_vision_cli.settings import Settings, check_text, resolve
 from kimi_vision_cli.terminal import Terminal
 
 if TYPE_CHECKING:  # imported where used: a run loads only what its command needs (issue 12)
-    from kimi_vision_cli.types import Source
     from kimi_vision_cli.inputs.walk import WalkFilter
     from kimi_vision_cli.runner.context import Context
+    from kimi_vision_cli.types import Source
 
 A = TypeVar("A")
 _ENUMS: dict[tuple[str, ...], type[Enum]] = {}

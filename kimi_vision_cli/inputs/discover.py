@@ -9,8 +9,6 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 from kimi_vision_cli.errors import InputError, KimiVisionError, UsageError

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kimi_vision_cli.errors import InputError
 from kimi_vision_cli.buffers import MediaBytes
+from kimi_vision_cli.errors import InputError
 
 IMAGE_MIMES = ("image/png", "image/jpeg", "image/webp", "image/gif")
 # libmagic's names for the video containers Moonshot lists (mp4, mpeg/mpg, mov, avi,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 from kimi_vision_cli.media.image import MAX_PIXELS

@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterable
 from pathlib import PurePosixPath
 from typing import Any
 
-from kimi_vision_cli.errors import KimiVisionError, OutputBlockedError, UsageError
 from kimi_vision_cli import stores
-from kimi_vision_cli.types import Source, display_name
+from kimi_vision_cli.errors import KimiVisionError, OutputBlockedError, UsageError
 from kimi_vision_cli.output.manifest import KINDS, Manifest, spell
 from kimi_vision_cli.provenance import Provenance
+from kimi_vision_cli.types import Source, display_name
 
 CHECKPOINT_ROWS_ENV = "KIMI_VISION_CHECKPOINT_ROWS"  # tests and small runs: rows between rewrites
 CHECKPOINT_ROWS = 500

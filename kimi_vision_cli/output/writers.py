@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kimi_vision_cli.errors import KimiVisionError, UsageError
-from kimi_vision_cli.types import Source
 from kimi_vision_cli.provenance import Provenance
+from kimi_vision_cli.types import Source
 
 if TYPE_CHECKING:  # made by from_options when asked for: a run without them never loads them
     from kimi_vision_cli.output.embed import Embed

@@ -103,8 +103,8 @@ def run_report(path: Path | None) -> RunReport | None:
     """--report FILE.html: checked now (an .html name in a directory that can be written)."""
     if path is None:
         return None
-    from kimi_vision_cli.output.report import check_target
     from kimi_vision_cli.flows.report import entry_thumb
+    from kimi_vision_cli.output.report import check_target
     from kimi_vision_cli.output.report_sources import RunReport
 
     check_target(path, "--report")
