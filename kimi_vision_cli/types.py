@@ -1,12 +1,13 @@
 """The value types the peer layers share (issue 21, item 4): inputs, media, plan, api and
 output each import these from here, never from one another. This module is the floor:
-it imports nothing of ours.
+at run time it imports nothing of ours (errors.py only as a type hint).
 
 - `Source`, `display_name`: an input as discovered (inputs/) and as named in output/.
 - `MediaRef`: one piece of media as it goes into a request (plan.py builds, api/ sends).
 - `ModelInfo`: a model and what it can see (api/catalog.py reads, output/ prints).
 - `Thumb`: a report's thumbnail (media/thumbnail.py makes, output/report.py draws).
-- `MEDIA_EXTENSIONS`: the names a directory walk picks up (inputs/ walks, media/ sniffs).
+- `MEDIA_EXTENSIONS`: the names a directory walk picks up (inputs/): the formats media/
+  reads, including those it converts.
 """
 
 from __future__ import annotations
