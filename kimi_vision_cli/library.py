@@ -24,12 +24,13 @@ from typing import Any
 
 from kimi_vision_cli import events as ev
 from kimi_vision_cli.errors import KimiVisionError, Tally, UsageError
-from kimi_vision_cli.inputs.discover import Source, classify
+from kimi_vision_cli.inputs.discover import classify
 from kimi_vision_cli.output.diagnostics import Diagnostics
 from kimi_vision_cli.output.records import Estimate, Result
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.settings import Settings, resolve
 from kimi_vision_cli.terminal import Terminal
+from kimi_vision_cli.types import Source
 
 # What an input may be: a path, a URL, an ms://FILE_ID, bytes, or a PIL image.
 Input = str | os.PathLike[str] | bytes | bytearray | memoryview | Any

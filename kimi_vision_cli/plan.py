@@ -15,7 +15,6 @@ the rest fits.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -25,6 +24,7 @@ from kimi_vision_cli import schema as schemas
 from kimi_vision_cli.errors import InputError, UsageError
 from kimi_vision_cli.moonshot import BODY_LIMIT, DEFAULT_MODEL, FILE_LIMIT, Model, mib
 from kimi_vision_cli.settings import Settings
+from kimi_vision_cli.types import MediaRef
 
 DEFAULT_PROMPTS = {
     "image": "Describe the content of the image.",
@@ -33,33 +33,6 @@ DEFAULT_PROMPTS = {
 # Headroom for the JSON around the parts, the prompt, history and multipart framing.
 MARGIN = 2 * 1024 * 1024
 UPLOAD_LIMIT = FILE_LIMIT
-
-
-@dataclass(frozen=True)
-class MediaRef:
-    """One piece of media as it goes into the request: inline bytes or an uploaded id."""
-
-    kind: str  # "image" | "video"
-    mime: str
-    data: bytes | bytearray | None = None  # inline; a bytearray when read from a local file
-    file_id: str | None = None  # uploaded
-    placeholder: str | None = None  # --dry-run: what stands where bytes it did not fetch go
-
-    @property
-    def url(self) -> str:
-        if self.placeholder is not None:
-            return self.placeholder
-        if self.file_id is not None:
-            return f"ms://{self.file_id}"
-        assert self.data is not None
-        return f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
-
-    @property
-    def inline_size(self) -> int:
-        """Bytes this part adds to the JSON body when inlined (base64 grows by 4/3)."""
-        if self.data is None:
-            return len(self.url)
-        return len(f"data:{self.mime};base64,") + 4 * ((len(self.data) + 2) // 3)
 
 
 @dataclass(frozen=True)

@@ -194,7 +194,7 @@ def test_a_failed_inputs_media_is_freed_without_the_garbage_collector(kv, fake, 
     on object counts, not bytes, so failed videos piled up past --max-memory)."""
     import gc
 
-    from kimi_vision_cli.plan import MediaRef
+    from kimi_vision_cli.types import MediaRef
     from tests.fake_moonshot import Fault
     from tests.media import video_bytes
 

@@ -398,8 +398,8 @@ def test_adaptive_limit_slow_start_caps_halves_and_climbs_back() -> None:
 def test_sidecar_names_for_every_kind_of_input(tmp_path: Path) -> None:
     import os
 
-    from kimi_vision_cli.inputs.discover import Source
     from kimi_vision_cli.output.sidecar import SidecarSpec
+    from kimi_vision_cli.types import Source
 
     out = SidecarSpec("txt", tmp_path / "out")
     here = SidecarSpec("json")

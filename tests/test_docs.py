@@ -284,7 +284,7 @@ def test_the_shard_rule_batch_md_states_is_the_one_describe_applies() -> None:
     import hashlib
 
     from kimi_vision_cli.flows.describe import Shard
-    from kimi_vision_cli.inputs.discover import Source
+    from kimi_vision_cli.types import Source
 
     text = (DOCS / "batch.md").read_text()
     line = re.search(r"```python\n(part = .*)\n```", text)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 
-from kimi_vision_cli.api.catalog import ModelInfo
 from kimi_vision_cli.errors import InputError
 from kimi_vision_cli.moonshot import price_for
 from kimi_vision_cli.output.diagnostics import Diagnostics
@@ -23,6 +22,7 @@ from kimi_vision_cli.output.listing import (
 )
 from kimi_vision_cli.output.records import Cost, Estimate, UploadRecord
 from kimi_vision_cli.terminal import Terminal
+from kimi_vision_cli.types import ModelInfo
 from tests.conftest import FakeTTY
 
 K26 = ModelInfo("kimi-k2.6", 262144, True, True, True)

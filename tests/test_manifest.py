@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from kimi_vision_cli.errors import ExitCode, UsageError
-from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.manifest import Manifest
+from kimi_vision_cli.types import Source
 
 
 def load_rows(metadata: Path) -> list[dict[str, object]]:

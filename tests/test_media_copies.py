@@ -17,8 +17,8 @@ from typing import TypeVar
 
 import pytest
 
-from kimi_vision_cli.inputs.discover import Source, read_path
-from kimi_vision_cli.media.buffers import ViewReader
+from kimi_vision_cli.buffers import ViewReader
+from kimi_vision_cli.inputs.discover import read_path
 from kimi_vision_cli.media.video import probe
 from kimi_vision_cli.media.videometa import strip_bmff_metadata
 from kimi_vision_cli.output.diagnostics import Diagnostics
@@ -26,6 +26,7 @@ from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.runner.prepare import prepare_source
 from kimi_vision_cli.settings import Settings
 from kimi_vision_cli.terminal import Terminal
+from kimi_vision_cli.types import Source
 from tests.media import image_bytes, video_bytes
 
 pytest.importorskip("av")

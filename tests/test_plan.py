@@ -7,8 +7,9 @@ import pytest
 
 from kimi_vision_cli import plan as planning
 from kimi_vision_cli.errors import ExitCode, InputError, UsageError
-from kimi_vision_cli.plan import MediaRef, Prepared, plan
+from kimi_vision_cli.plan import Prepared, plan
 from kimi_vision_cli.settings import Settings
+from kimi_vision_cli.types import MediaRef
 from tests.media import image_bytes
 
 MB = 1024 * 1024

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from kimi_vision_cli.media.thumbnail import SIZE, Thumb, thumbnail
+from kimi_vision_cli.media.thumbnail import SIZE, thumbnail
 from kimi_vision_cli.output.report import Entry, write_page
+from kimi_vision_cli.types import Thumb
 from tests.fake_moonshot import Fault
 from tests.media import image_bytes, video_bytes, write_image
 

@@ -90,7 +90,7 @@ def test_no_credential_in_any_output_even_verbose(kv, fake: FakeMoonshot, s3: S3
 
 
 def test_a_backend_message_is_scrubbed_of_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kimi_vision_cli.inputs.objects import failure
+    from kimi_vision_cli.stores import failure
 
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "very-secret-value")
     err = failure(PermissionError("denied for very-secret-value"), "s3://b/k")

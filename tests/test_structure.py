@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,42 +16,50 @@ import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "kimi_vision_cli"
 
-# Top to bottom: a module may import from its own layer and the layers below it.
-# The package's __init__ is on top: it is the Python API's face (kv.describe, loaded
-# lazily from library.py).
+# Top to bottom: a module may import from the layers below it. The package's __init__ is
+# on top: it is the Python API's face (kv.describe, loaded lazily from library.py).
+# The peers (issue 21, item 4) share one layer and do not import each other: what two of
+# them share is a value type in types.py, or a floor module (buffers.py, stores.py), and
+# what uses two of them is a flow (flows/report.py: media's thumbnails on output's page).
+PEERS: list[set[str]] = [{"output", "events"}, {"api"}, {"plan"}, {"inputs"}, {"media"}]
 LAYERS: list[set[str]] = [
     {"__main__", "__init__"},
     {"cli"},
     {"flows", "library"},
     {"runner"},
-    {"output", "events"},
-    {"api"},
-    {"plan", "schema"},
-    {"inputs"},
-    {"media"},
-    {"settings", "options"},
-    {"moonshot", "errors", "terminal", "atomic", "provenance"},
+    set().union(*PEERS),
+    {"settings", "options", "schema"},
+    {"moonshot", "errors", "terminal", "atomic", "provenance", "types", "buffers", "stores"},
 ]
 
 
-def module_name(path: Path) -> str:
-    parts = list(path.relative_to(PKG.parent).with_suffix("").parts)
+def module_name(path: Path, pkg: Path = PKG) -> str:
+    parts = list(path.relative_to(pkg.parent).with_suffix("").parts)
     if parts[-1] == "__init__" and len(parts) > 1:
         parts.pop()
     return ".".join(parts)
 
 
+def head_of(module: str) -> str:
+    """kimi_vision_cli.flows.describe -> 'flows'; the package itself -> '__init__'."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
 def layer_of(module: str) -> int:
     """kimi_vision_cli.flows.describe -> the index of 'flows' in LAYERS."""
-    parts = module.split(".")
-    head = parts[1] if len(parts) > 1 else "__init__"
+    head = head_of(module)
     for i, names in enumerate(LAYERS):
         if head in names:
             return i
     raise AssertionError(f"{module} is in no layer: add it to LAYERS")
 
 
-def imports_of(path: Path) -> set[str]:
+def peer_of(module: str) -> int | None:
+    return next((i for i, group in enumerate(PEERS) if head_of(module) in group), None)
+
+
+def imports_of(path: Path, pkg: Path = PKG) -> set[str]:
     """Every module `path` imports, at the top or inside a function."""
     tree = ast.parse(path.read_text())
     names: set[str] = set()
@@ -62,30 +71,48 @@ def imports_of(path: Path) -> set[str]:
             # `from kimi_vision_cli.flows import describe` imports the module flows.describe
             for a in node.names:
                 sub = f"{node.module}.{a.name}"
-                if (PKG.parent / (sub.replace(".", "/") + ".py")).exists():
+                if (pkg.parent / (sub.replace(".", "/") + ".py")).exists():
                     names.add(sub)
     return names
 
 
-def project_graph() -> dict[str, set[str]]:
+def project_graph(pkg: Path = PKG) -> dict[str, set[str]]:
     graph = {}
-    for p in PKG.rglob("*.py"):
+    for p in pkg.rglob("*.py"):
         # `from kimi_vision_cli import schema` imports the module schema; the package's
         # __init__ runs before any of its modules whatever imports them: not an edge.
-        graph[module_name(p)] = {
-            n for n in imports_of(p) if n.startswith("kimi_vision_cli") and n != "kimi_vision_cli"
+        graph[module_name(p, pkg)] = {
+            n for n in imports_of(p, pkg) if n.startswith("kimi_vision_cli") and n != "kimi_vision_cli"
         }
     return graph
 
 
-def test_imports_only_go_down_the_layers() -> None:
-    upward = [
-        f"{mod} -> {dep}"
-        for mod, deps in project_graph().items()
-        for dep in deps
-        if layer_of(dep) < layer_of(mod)
+def layer_violations(pkg: Path = PKG) -> list[str]:
+    """Imports that go up the layers, or sideways from one peer to another."""
+    found = []
+    for mod, deps in project_graph(pkg).items():
+        for dep in deps:
+            if layer_of(dep) < layer_of(mod):
+                found.append(f"upward: {mod} -> {dep}")
+            elif peer_of(mod) is not None and peer_of(dep) not in (None, peer_of(mod)):
+                found.append(f"sideways: {mod} -> {dep}")
+    return sorted(found)
+
+
+def test_imports_only_go_down_the_layers_and_never_sideways() -> None:
+    assert layer_violations() == []
+
+
+def test_the_floor_imports_nothing_of_ours_at_run_time() -> None:
+    """types.py is the bottom: the value types every peer shares, importing none of ours
+    (errors.py for a type hint only, under TYPE_CHECKING)."""
+    tree = ast.parse((PKG / "types.py").read_text())
+    ours = [
+        node.module
+        for node in tree.body  # top level only: the TYPE_CHECKING block is an `if`
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kimi_vision_cli")
     ]
-    assert upward == []
+    assert ours == []
 
 
 def test_no_import_cycle() -> None:
@@ -111,9 +138,22 @@ def test_no_import_cycle() -> None:
     assert cycles == []
 
 
-def test_the_layer_check_would_catch_an_upward_import(tmp_path: Path) -> None:
-    assert layer_of("kimi_vision_cli.media.image") > layer_of("kimi_vision_cli.flows.describe")
-    assert layer_of("kimi_vision_cli.cli.app") < layer_of("kimi_vision_cli.output.render")
+def test_the_layer_check_catches_an_upward_and_a_sideways_import(tmp_path: Path) -> None:
+    """Issue 21, item 4: the check run over a copy of the package, clean and then with a
+    violating import of each kind written into it, one of them inside a function."""
+    pkg = tmp_path / "kimi_vision_cli"
+    shutil.copytree(PKG, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    assert layer_violations(pkg) == []
+    with (pkg / "media" / "image.py").open("a") as fh:
+        fh.write("\nfrom kimi_vision_cli.cli import app\n")
+    with (pkg / "output" / "records.py").open("a") as fh:
+        fh.write("\n\ndef _late() -> None:\n    from kimi_vision_cli.api import catalog\n")
+    assert layer_violations(pkg) == [  # the package and its module, each an edge
+        "sideways: kimi_vision_cli.output.records -> kimi_vision_cli.api",
+        "sideways: kimi_vision_cli.output.records -> kimi_vision_cli.api.catalog",
+        "upward: kimi_vision_cli.media.image -> kimi_vision_cli.cli",
+        "upward: kimi_vision_cli.media.image -> kimi_vision_cli.cli.app",
+    ]
 
 
 def test_only_api_imports_openai() -> None:

@@ -25,7 +25,7 @@ from kimi_vision_cli.api.transport import (
     retry_after,
     should_retry,
 )
-from kimi_vision_cli.plan import MediaRef
+from kimi_vision_cli.types import MediaRef
 
 
 def answer(status: int, **headers: str) -> httpx2.Response:

@@ -388,8 +388,8 @@ def test_a_url_whose_sidecar_is_a_files_is_refused(kv, fake, tmp_path: Path) -> 
 
 
 def test_url_sidecars_keep_the_port(tmp_path: Path) -> None:
-    from kimi_vision_cli.inputs.discover import Source
     from kimi_vision_cli.output.sidecar import SidecarSpec
+    from kimi_vision_cli.types import Source
 
     out = SidecarSpec("txt", tmp_path)
     a = out.path_for(Source("url", "http://h:8080/a.png"))

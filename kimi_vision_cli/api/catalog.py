@@ -4,20 +4,10 @@ when the API leaves those fields out."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from kimi_vision_cli.moonshot import known_model
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    id: str
-    context_length: int | None
-    image: bool
-    video: bool
-    known: bool  # the capability came from the API (False: from our fallback list)
-    # Its JSON record (without `known`) is output/records.py model_record.
+from kimi_vision_cli.types import ModelInfo
 
 
 def model_info(raw: dict[str, Any]) -> ModelInfo:

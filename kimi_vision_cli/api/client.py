@@ -32,6 +32,7 @@ from kimi_vision_cli.api.errors import (
 )
 from kimi_vision_cli.api.ratelimit import Gate
 from kimi_vision_cli.api.transport import RETRY_EXTENSION, ChatTransport
+from kimi_vision_cli.buffers import MediaBytes, ViewReader
 from kimi_vision_cli.errors import (
     APIError,
     AuthError,
@@ -41,7 +42,6 @@ from kimi_vision_cli.errors import (
     InputError,
     KimiVisionError,
 )
-from kimi_vision_cli.media.buffers import MediaBytes, ViewReader
 from kimi_vision_cli.moonshot import ESTIMATE_PATH, completion_budget, usage_tokens
 from kimi_vision_cli.settings import Settings
 

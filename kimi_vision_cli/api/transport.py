@@ -28,7 +28,7 @@ from typing import Any
 import httpx2
 
 from kimi_vision_cli import __version__
-from kimi_vision_cli.plan import MediaRef
+from kimi_vision_cli.types import MediaRef
 
 INITIAL_RETRY_DELAY = 0.5  # seconds; doubled per retry, as the SDK does
 MAX_RETRY_DELAY = 8.0

@@ -27,9 +27,9 @@ from kimi_vision_cli.settings import Settings, check_text, resolve
 from kimi_vision_cli.terminal import Terminal
 
 if TYPE_CHECKING:  # imported where used: a run loads only what its command needs (issue 12)
-    from kimi_vision_cli.inputs.discover import Source
     from kimi_vision_cli.inputs.walk import WalkFilter
     from kimi_vision_cli.runner.context import Context
+    from kimi_vision_cli.types import Source
 
 A = TypeVar("A")
 _ENUMS: dict[tuple[str, ...], type[Enum]] = {}
@@ -196,7 +196,7 @@ def open_files_from(path: Path | None, term: Terminal, *, nul: bool = False) -> 
             return open(path, "rb")
         return open(path, encoding="utf-8", errors="surrogateescape")
     except OSError as exc:
-        from kimi_vision_cli.inputs.discover import display_name
+        from kimi_vision_cli.types import display_name
 
         raise UsageError(f"cannot read {flag}: {exc.strerror}", input=display_name(str(path))) from None
 

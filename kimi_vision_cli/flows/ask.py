@@ -9,13 +9,13 @@ from typing import Any
 from kimi_vision_cli import events as ev
 from kimi_vision_cli.errors import ExitCode, Interrupted, KimiVisionError, Tally, Terminated
 from kimi_vision_cli.flows.upload import upload_pending
-from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.plan import Planned, plan
 from kimi_vision_cli.runner.budget import Spend, spend_for
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.runner.prepare import prepare_source
 from kimi_vision_cli.runner.send import send_checked
+from kimi_vision_cli.types import Source
 
 
 def plan_ask(question: str, sources: Iterable[Source], ctx: Context, *, prefix: str | None = None) -> Planned:

@@ -30,7 +30,7 @@ from kimi_vision_cli.errors import (
     TruncatedError,
     UsageError,
 )
-from kimi_vision_cli.inputs.discover import Source, display_name, valid_id
+from kimi_vision_cli.inputs.discover import valid_id
 from kimi_vision_cli.moonshot import (
     BATCH_DISCOUNT,
     BATCH_DONE_STATES,
@@ -51,6 +51,7 @@ from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.runner.prepare import prepare_source
 from kimi_vision_cli.runner.send import check_answer, send_body
 from kimi_vision_cli.settings import Settings, cache_dir
+from kimi_vision_cli.types import Source, display_name
 
 # Under Moonshot's 100 MB file cap, with room for multipart framing.
 MAX_FILE_BYTES = FILE_LIMIT - 5 * MB

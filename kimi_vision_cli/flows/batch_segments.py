@@ -14,9 +14,9 @@ import json
 from typing import Any
 
 from kimi_vision_cli.errors import APIError, KimiVisionError
-from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.runner.context import Context
+from kimi_vision_cli.types import Source
 
 PartInfo = dict[str, list[Any]]  # custom_id -> [start, end, label]
 

@@ -14,9 +14,9 @@ from kimi_vision_cli.runner.context import Context
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from kimi_vision_cli.inputs.discover import Source
     from kimi_vision_cli.output.records import Result, Submitted
     from kimi_vision_cli.output.writers import Writers
+    from kimi_vision_cli.types import Source
 
 
 def submit(

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 from kimi_vision_cli import events as ev
 from kimi_vision_cli.errors import KimiVisionError, Tally, UsageError
 from kimi_vision_cli.flows.upload import upload_pending
-from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.writers import Writers
 from kimi_vision_cli.plan import Planned, plan
@@ -24,6 +23,7 @@ from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.runner.jobs import Split
 from kimi_vision_cli.runner.prepare import prepare_source
 from kimi_vision_cli.runner.scheduler import Scheduler
+from kimi_vision_cli.types import Source
 
 
 @dataclass(frozen=True)

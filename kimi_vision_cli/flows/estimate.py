@@ -17,12 +17,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from kimi_vision_cli.errors import ExitCode, KimiVisionError, Tally
-from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.moonshot import BATCH_DISCOUNT, BATCH_MAX_TOKENS, Price, completion_budget, price_for
 from kimi_vision_cli.output.records import Cost, Estimate
 from kimi_vision_cli.plan import Prepared, plan
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.runner.prepare import prepare_source
+from kimi_vision_cli.types import Source
 
 
 def _plan_into(est: Estimate, prepared: list[Prepared], prompt: str | None, ctx: Context) -> None:

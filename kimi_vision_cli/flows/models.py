@@ -19,7 +19,7 @@ from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.settings import cache_dir
 
 if TYPE_CHECKING:
-    from kimi_vision_cli.api.catalog import ModelInfo
+    from kimi_vision_cli.types import ModelInfo
 
 CACHE_SECONDS = 24 * 3600
 

@@ -17,18 +17,18 @@ from typing import Any
 
 from kimi_vision_cli.errors import KimiVisionError, UsageError
 from kimi_vision_cli.flows.upload import upload_pending
-from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.media.segments import Cutter, Segment
 from kimi_vision_cli.media.sniff import sniff
 from kimi_vision_cli.moonshot import sum_usage
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.subtitles import clock, span_label
-from kimi_vision_cli.plan import DEFAULT_PROMPTS, MediaRef, Planned, Prepared, check_settings, plan
+from kimi_vision_cli.plan import DEFAULT_PROMPTS, Planned, Prepared, check_settings, plan
 from kimi_vision_cli.runner.context import Context, PartsBar
 from kimi_vision_cli.runner.jobs import Split
 from kimi_vision_cli.runner.prepare import load_bytes
 from kimi_vision_cli.runner.send import send_checked
 from kimi_vision_cli.schema import answer_caption
+from kimi_vision_cli.types import MediaRef, Source
 
 SEGMENT_PROMPT = (
     "This video is part {n} of {total} of a longer video, from {start} to {end}. "

@@ -7,11 +7,11 @@ from collections.abc import Iterable, Iterator
 
 from kimi_vision_cli.api.uploads import UploadCache, Uploaded, upload_bytes
 from kimi_vision_cli.errors import KimiVisionError, NotStartedError, Tally, UsageError
-from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.records import UploadRecord
 from kimi_vision_cli.plan import Planned, Prepared, check_file_size
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.runner.prepare import prepare_source
+from kimi_vision_cli.types import Source
 
 
 def upload_prepared(p: Prepared, ctx: Context) -> Uploaded:

@@ -9,57 +9,15 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 from kimi_vision_cli.errors import InputError, KimiVisionError, UsageError
 from kimi_vision_cli.inputs.walk import WalkFilter
-from kimi_vision_cli.media.sniff import MEDIA_EXTENSIONS
+from kimi_vision_cli.types import MEDIA_EXTENSIONS, Source, display_name
 
 # A file bigger than this is refused before it is read: nothing the API accepts
 # (100 MB body, 100 MB upload) can come from it, even after downscaling a video.
 MAX_READ_BYTES = 2 * 1024 * 1024 * 1024
-
-
-# `https://user:password@host/...`: the credentials are a secret like the API key.
-_URL_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*@")
-
-
-def display_name(text: str) -> str:
-    """A name safe to print: undecodable bytes (surrogate escapes) shown as \\xNN,
-    a URL's user:password as ***."""
-    text = _URL_USERINFO.sub(r"\1***@", text)
-    try:
-        text.encode("utf-8")
-        safe = text
-    except UnicodeEncodeError:
-        safe = os.fsencode(text).decode("utf-8", "backslashreplace")
-    # Control characters would let a file name move the cursor or fake a line.
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in safe)
-
-
-@dataclass(frozen=True)
-class Source:
-    kind: str  # "path" | "stdin" | "file_id" | "url" | "object" (s3://, gs://, az://, hf://) | "bytes"
-    value: str  # the path, "-", the file id, the URL, or the label of bytes given
-    error: KimiVisionError | None = None  # discovery failed for this input
-    # kind "bytes": media the Python API was given in memory (bytes, a PIL image).
-    data: bytes | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def display(self) -> str:
-        if self.kind == "bytes":
-            return self.value
-        if self.kind == "file_id":
-            return f"ms://{self.value}"
-        if self.kind == "stdin":
-            return "-"
-        return display_name(self.value)
-
-    @property
-    def path(self) -> Path | None:
-        return Path(self.value) if self.kind == "path" else None
 
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -92,7 +50,7 @@ def classify(arg: str) -> Source:
     if lowered.startswith(("http://", "https://")):
         return Source("url", arg)
     if _SCHEME.match(arg) and not os.path.exists(arg):
-        from kimi_vision_cli.inputs.objects import scheme_of  # fsspec itself is not imported
+        from kimi_vision_cli.stores import scheme_of  # fsspec itself is not imported
 
         if scheme_of(arg):
             return Source("object", arg)
@@ -127,7 +85,7 @@ def iter_sources(
             input="-",
             hint="save the bytes to a file and pass its path",
         )
-    from kimi_vision_cli.inputs.objects import require_backends
+    from kimi_vision_cli.stores import require_backends
 
     require_backends(args)  # a missing backend dooms every such input: said before any request
     names = None if files_from is None else (_nul_names(files_from) if nul else _line_names(files_from))

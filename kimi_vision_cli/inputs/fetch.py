@@ -12,8 +12,8 @@ import urllib.request
 from collections.abc import Mapping
 
 from kimi_vision_cli.errors import InputError, TemporaryError
-from kimi_vision_cli.inputs.discover import display_name
 from kimi_vision_cli.moonshot import FILE_LIMIT
+from kimi_vision_cli.types import display_name
 
 # Moonshot takes at most 100 MB per request or file: a bigger download cannot be sent.
 MAX_URL_BYTES = FILE_LIMIT  # nothing larger could be sent or uploaded as it is

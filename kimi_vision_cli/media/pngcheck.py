@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import zlib
 
+from kimi_vision_cli.buffers import MediaBytes
 from kimi_vision_cli.errors import InputError
-from kimi_vision_cli.media.buffers import MediaBytes
 
 _SIG = b"\x89PNG\r\n\x1a\n"
 

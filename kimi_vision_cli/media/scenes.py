@@ -11,8 +11,8 @@ it costs about 0.6 s (OpenCV and numpy).
 
 from __future__ import annotations
 
+from kimi_vision_cli.buffers import MediaBytes, ViewReader
 from kimi_vision_cli.errors import UsageError
-from kimi_vision_cli.media.buffers import MediaBytes, ViewReader
 
 _INSTALL_HINT = "install the scenes extra: pip install 'kimi-vision[scenes]'"
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from kimi_vision_cli.buffers import MediaBytes, ViewReader
 from kimi_vision_cli.errors import InputError, KimiVisionError, UsageError
-from kimi_vision_cli.media.buffers import MediaBytes, ViewReader
 from kimi_vision_cli.media.cutplan import Frames, Span, plan, plan_scenes
 from kimi_vision_cli.media.rotation import Upright, quarter_turns
 from kimi_vision_cli.media.video import ffmpeg_errors

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kimi_vision_cli.buffers import MediaBytes
 from kimi_vision_cli.errors import InputError
-from kimi_vision_cli.media.buffers import MediaBytes
 
 IMAGE_MIMES = ("image/png", "image/jpeg", "image/webp", "image/gif")
 # libmagic's names for the video containers Moonshot lists (mp4, mpeg/mpg, mov, avi,
@@ -34,16 +34,6 @@ _ALIASES = {
     "audio/mp4": "video/mp4",
     "video/x-m4v": "video/mp4",
 }
-# Extensions a recursive directory walk picks up. Explicitly named files are sniffed
-# whatever their name; a walk needs a name filter so sidecars and notes are skipped.
-MEDIA_EXTENSIONS = frozenset(
-    {
-        ".png", ".jpg", ".jpeg", ".jpe", ".webp", ".gif",
-        ".mp4", ".m4v", ".mpeg", ".mpg", ".mov", ".avi", ".flv", ".webm", ".wmv", ".3gp",
-        ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif",
-    }
-)  # fmt: skip
-
 SNIFF_BYTES = 1 << 16
 # Vector formats: no pixels to send, and Pillow cannot draw them.
 VECTOR_MIMES = frozenset({"image/svg+xml", "image/svg"})

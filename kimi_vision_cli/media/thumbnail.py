@@ -10,23 +10,14 @@ from __future__ import annotations
 
 import io
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 from kimi_vision_cli.media.image import MAX_PIXELS
 from kimi_vision_cli.media.sniff import SNIFF_BYTES, detect_mime
+from kimi_vision_cli.types import Thumb
 
 SIZE = 320  # px, the longer side: sharp in a phone-width grid, ~15 KB as JPEG
 QUALITY = 75
-
-
-@dataclass(frozen=True)
-class Thumb:
-    jpeg: bytes | None  # None: no picture, and `why` says so
-    width: int = 0
-    height: int = 0
-    why: str | None = None
-    kind: str = "image"  # "image" | "video" | "" (unknown)
 
 
 def thumbnail(path: str, size: int = SIZE) -> Thumb:

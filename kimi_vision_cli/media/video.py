@@ -13,8 +13,8 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from kimi_vision_cli.buffers import MediaBytes, ViewReader
 from kimi_vision_cli.errors import InputError, KimiVisionError, UsageError, quote_name
-from kimi_vision_cli.media.buffers import MediaBytes, ViewReader
 from kimi_vision_cli.media.rotation import Upright, quarter_turns, upright_size
 from kimi_vision_cli.media.videometa import BMFF_MIMES, strip_bmff_metadata
 from kimi_vision_cli.moonshot import VIDEO_RECOMMENDED

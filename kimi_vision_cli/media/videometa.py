@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 
-from kimi_vision_cli.media.buffers import MediaBytes
+from kimi_vision_cli.buffers import MediaBytes
 
 # ISO BMFF family as sniff.py names it; WebM has its own stripper (webmmeta.py); other
 # containers (AVI, ...) are sent as they are: see docs/privacy.md "What is not removed".

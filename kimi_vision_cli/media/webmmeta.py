@@ -20,7 +20,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 
-from kimi_vision_cli.media.buffers import MediaBytes
+from kimi_vision_cli.buffers import MediaBytes
 
 _SEGMENT, _SEEKHEAD, _INFO, _TAGS, _CLUSTER = 0x18538067, 0x114D9B74, 0x1549A966, 0x1254C367, 0x1F43B675
 _SEEK, _SEEK_ID = 0x4DBB, 0x53AB

@@ -15,9 +15,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
-from kimi_vision_cli.plan import Planned
+
+class Planned(Protocol):
+    """What is shown of a planned request (plan.Planned): output/ does not import plan.py."""
+
+    @property
+    def input(self) -> str: ...
+
+    @property
+    def body(self) -> dict[str, Any]: ...
 
 
 def shorten_for_display(body: Any, keep: int = 48) -> Any:

@@ -28,8 +28,8 @@ from kimi_vision_cli.output import exiftool, xmp
 from kimi_vision_cli.provenance import Provenance
 
 if TYPE_CHECKING:
-    from kimi_vision_cli.inputs.discover import Source
     from kimi_vision_cli.output.records import Result
+    from kimi_vision_cli.types import Source
 
 # ExifTool FileType -> whether it holds IPTC-IIM (a PNG/WebP/HEIC one would be non-standard)
 WRITABLE = {"JPEG": True, "TIFF": True, "PNG": False, "WEBP": False, "HEIC": False, "AVIF": False}

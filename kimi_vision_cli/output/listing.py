@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-from kimi_vision_cli.api.catalog import ModelInfo
 from kimi_vision_cli.moonshot import MAX_FILES, bills_in_cny
 from kimi_vision_cli.output.diagnostics import Diagnostics
 from kimi_vision_cli.output.records import (
@@ -31,6 +30,7 @@ from kimi_vision_cli.output.records import (
     model_record,
 )
 from kimi_vision_cli.terminal import Terminal
+from kimi_vision_cli.types import ModelInfo
 
 T = TypeVar("T")
 Justify = Literal["left", "right", "center"]

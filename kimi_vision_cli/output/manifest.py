@@ -38,8 +38,8 @@ from typing import Any
 
 from kimi_vision_cli.atomic import replace_file
 from kimi_vision_cli.errors import OutputBlockedError, UsageError
-from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.provenance import Provenance
+from kimi_vision_cli.types import Source
 
 KINDS = {".jsonl": "jsonl", ".csv": "csv"}
 CSV_HEADER = ("file_name", "text")  # what a CSV manifest must start with

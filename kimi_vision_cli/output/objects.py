@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterable
 from pathlib import PurePosixPath
 from typing import Any
 
+from kimi_vision_cli import stores
 from kimi_vision_cli.errors import KimiVisionError, OutputBlockedError, UsageError
-from kimi_vision_cli.inputs import objects
-from kimi_vision_cli.inputs.discover import Source, display_name
 from kimi_vision_cli.output.manifest import KINDS, Manifest, spell
 from kimi_vision_cli.provenance import Provenance
+from kimi_vision_cli.types import Source, display_name
 
 CHECKPOINT_ROWS_ENV = "KIMI_VISION_CHECKPOINT_ROWS"  # tests and small runs: rows between rewrites
 CHECKPOINT_ROWS = 500
@@ -35,7 +35,7 @@ class ObjectDir:
 
     def __init__(self, url: str):
         self.url = url.rstrip("/")
-        self.fs, self.root = objects.filesystem(self.url)
+        self.fs, self.root = stores.filesystem(self.url)
         self.root = self.root.rstrip("/")
 
     def full(self, rel: str) -> str:
@@ -64,7 +64,7 @@ class ObjectDir:
         try:
             return bytes(self.fs.cat_file(self.full(rel)))
         except Exception as exc:
-            raise OSError(objects.scrub(str(exc))) from None
+            raise OSError(stores.scrub(str(exc))) from None
 
     def write(self, rel: str, data: bytes, *, input: str) -> None:
         try:
@@ -76,7 +76,7 @@ class ObjectDir:
 def _blocked(exc: BaseException, where: str, *, input: str | None = None) -> OutputBlockedError:
     """Every later write would fail the same way (credentials, bucket, network): stop."""
     return OutputBlockedError(
-        f"cannot write {display_name(where)}: {objects.scrub(str(exc) or type(exc).__name__)}",
+        f"cannot write {display_name(where)}: {stores.scrub(str(exc) or type(exc).__name__)}",
         input=input,
         hint="check the credentials and the bucket; rerun to resume",
     )

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from kimi_vision_cli.api.catalog import ModelInfo
 from kimi_vision_cli.errors import KimiVisionError
 from kimi_vision_cli.moonshot import Price
 from kimi_vision_cli.output.controls import strip_controls, strip_in
+from kimi_vision_cli.types import ModelInfo
 
 # -- one input's answer: describe, ask, batch results ----------------------------------
 

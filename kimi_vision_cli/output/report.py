@@ -28,7 +28,7 @@ from typing import BinaryIO
 
 from kimi_vision_cli import __version__
 from kimi_vision_cli.errors import OutputBlockedError, OutputError, UsageError
-from kimi_vision_cli.media.thumbnail import Thumb
+from kimi_vision_cli.types import Thumb
 
 
 @dataclass
@@ -55,17 +55,8 @@ class Entry:
 Thumbnails = Callable[[Entry], Thumb]
 
 
-def make_thumb(entry: Entry) -> Thumb:
-    """The thumbnail of an entry's file (media/thumbnail.py), or a placeholder saying why not."""
-    if entry.media is None:
-        return Thumb(None, why=entry.no_media or "no local file", kind="")
-    from kimi_vision_cli.media.thumbnail import thumbnail
-
-    return thumbnail(entry.media)
-
-
 def write_report(
-    path: Path, entries: list[Entry], *, thumbs: Thumbnails = make_thumb, title: str = "kimi-vision report"
+    path: Path, entries: list[Entry], *, thumbs: Thumbnails, title: str = "kimi-vision report"
 ) -> None:
     """The page at `path`, whole or not at all; OutputError (exit 1) when it cannot be written."""
     from datetime import datetime, timezone

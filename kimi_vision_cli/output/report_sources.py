@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from kimi_vision_cli.errors import InputError, KimiVisionError, UsageError
-from kimi_vision_cli.output.report import Entry
+from kimi_vision_cli.output.report import Entry, Thumbnails
 from kimi_vision_cli.schema import answer_caption, answer_keywords
 
 Problem = Callable[[KimiVisionError], object]  # Tally.error: its answer is not used
@@ -240,8 +240,9 @@ class RunReport:
     """`describe --report FILE.html`: the run's records, kept (text only) as each input
     ends, written as one page when the run ends, however it ends."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, thumbs: Thumbnails):
         self.path = path
+        self.thumbs = thumbs  # flows/report.py entry_thumb: media/ makes them, not output/
         self.base = Path.cwd()  # the run's inputs are named as given, from here
         self.entries: list[Entry] = []
 
@@ -254,5 +255,5 @@ class RunReport:
         from kimi_vision_cli.output.report import summary, write_report
 
         entries = unique(self.entries)
-        write_report(self.path, entries)
+        write_report(self.path, entries, thumbs=self.thumbs)
         return summary(self.path, entries)

@@ -42,10 +42,10 @@ from kimi_vision_cli.errors import (
     UsageError,
     quote_name,
 )
-from kimi_vision_cli.inputs.discover import Source, display_name
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.subtitles import subtitle_file
 from kimi_vision_cli.provenance import Provenance
+from kimi_vision_cli.types import Source, display_name
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+=,-]")
 

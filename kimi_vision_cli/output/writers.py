@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kimi_vision_cli.errors import KimiVisionError, UsageError
-from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.provenance import Provenance
+from kimi_vision_cli.types import Source
 
 if TYPE_CHECKING:  # made by from_options when asked for: a run without them never loads them
     from kimi_vision_cli.output.embed import Embed
@@ -80,7 +80,7 @@ class Writers:
             from kimi_vision_cli.output.embed import Embed
 
             writers.embed = Embed(touch=touch, overwrite=overwrite)
-        from kimi_vision_cli.inputs.objects import unfold  # s3:// and the like (issue 24)
+        from kimi_vision_cli.stores import unfold  # s3:// and the like (issue 24)
 
         if kind:  # imported only when asked for (issue 12: start-up)
             from kimi_vision_cli.output.sidecar import SidecarSpec

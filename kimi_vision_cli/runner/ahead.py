@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kimi_vision_cli.errors import KimiVisionError
-from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.plan import Planned, plan
 from kimi_vision_cli.runner.admission import Admission, body_bytes
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.runner.prepare import prepare_source
+from kimi_vision_cli.types import Source
 
 
 @dataclass

@@ -14,10 +14,10 @@ import threading
 from collections.abc import Iterator
 
 from kimi_vision_cli.errors import ExitCode, NotStartedError, Tally, UsageError, quote_name
-from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.moonshot import BATCH_DISCOUNT, Price, completion_budget, price_for, usage_tokens
 from kimi_vision_cli.output.records import Cost, Result, Submitted
 from kimi_vision_cli.runner.context import Context
+from kimi_vision_cli.types import Source
 
 
 def money(amount: float, currency: str) -> str:

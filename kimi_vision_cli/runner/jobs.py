@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kimi_vision_cli import events as ev
-from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.records import Result
+from kimi_vision_cli.types import Source
 
 # -- sidecar writes that an interrupt waits for ---------------------------------------
 

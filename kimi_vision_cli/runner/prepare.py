@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from kimi_vision_cli.buffers import MediaBytes
 from kimi_vision_cli.errors import InputError, KimiVisionError, quote_name
-from kimi_vision_cli.inputs.discover import Source, read_path
-from kimi_vision_cli.media.buffers import MediaBytes
+from kimi_vision_cli.inputs.discover import read_path
 from kimi_vision_cli.media.image import ImageOptions, prepare_image
 from kimi_vision_cli.media.sniff import sniff
-from kimi_vision_cli.plan import MediaRef, Prepared
+from kimi_vision_cli.plan import Prepared
 from kimi_vision_cli.runner.context import Context
+from kimi_vision_cli.types import MediaRef, Source
 
 
 def load_bytes(source: Source, ctx: Context) -> MediaBytes:

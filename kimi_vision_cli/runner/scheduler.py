@@ -44,13 +44,13 @@ from kimi_vision_cli.errors import (
     quote_name,
 )
 from kimi_vision_cli.events import Sink
-from kimi_vision_cli.inputs.discover import Source
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.writers import Writers
 from kimi_vision_cli.runner.budget import Spend, spend_for
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.runner.jobs import Done, Group, Live, Part, Split, Work, Writes
 from kimi_vision_cli.runner.pacing import AdaptiveLimit
+from kimi_vision_cli.types import Source
 
 _POLL = 0.1
 UNREACHABLE_STOP = 3  # inputs in a row that could not reach the API before the run stops

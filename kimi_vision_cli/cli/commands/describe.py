@@ -103,11 +103,12 @@ def run_report(path: Path | None) -> RunReport | None:
     """--report FILE.html: checked now (an .html name in a directory that can be written)."""
     if path is None:
         return None
+    from kimi_vision_cli.flows.report import entry_thumb
     from kimi_vision_cli.output.report import check_target
     from kimi_vision_cli.output.report_sources import RunReport
 
     check_target(path, "--report")
-    return RunReport(path)
+    return RunReport(path, entry_thumb)
 
 
 def _write_report(report: RunReport, tally: Tally | None, diag: Diagnostics) -> None:

@@ -105,7 +105,7 @@ class _Resumed:
         self.writers = Writers(
             overwrite=a.on_exists == "overwrite", redo_stale=a.on_exists == "stale", provenance=made_by(s)
         )
-        from kimi_vision_cli.inputs.objects import unfold
+        from kimi_vision_cli.stores import unfold
 
         if (remote := unfold(a.output_dir)) is not None:  # s3://... (issue 24)
             from kimi_vision_cli.output.objects import ObjectDir

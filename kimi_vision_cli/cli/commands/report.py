@@ -21,6 +21,7 @@ class ReportArgs:
 @command(app, "report", ReportArgs)
 def report(term: Terminal, s: Settings, a: ReportArgs) -> int:
     """Write one HTML page (no network needed) to review captions: from records, a manifest or sidecars."""
+    from kimi_vision_cli.flows.report import entry_thumb
     from kimi_vision_cli.output.diagnostics import Diagnostics
     from kimi_vision_cli.output.report import check_target, summary, write_report
     from kimi_vision_cli.output.report_sources import read_source, unique
@@ -34,6 +35,6 @@ def report(term: Terminal, s: Settings, a: ReportArgs) -> int:
     entries = unique(found)
     if not entries:
         raise UsageError("nothing to report: no record was read", hint=f"nothing written to {a.output}")
-    write_report(a.output, entries)
+    write_report(a.output, entries, thumbs=entry_thumb)
     diag.note(summary(a.output, entries))
     return int(tally.exit_code)
