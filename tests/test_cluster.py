@@ -59,7 +59,7 @@ def test_the_recipe_captions_every_image_once_on_a_local_ray_cluster(
     namespace: dict[str, Any] = {}
     exec(compile(recipe(), "docs/cluster.md recipe", "exec"), namespace)  # noqa: S102 - our own docs
     namespace["caption_bucket"](
-        s3.url("photos/"), s3.url("captions/"), workers=2, account_limit=8, cpus_per_worker=0.5
+        s3.url("photos/"), s3.url("captions/"), workers=2, account_limit=32, cpus_per_worker=0.25
     )
     lines = [
         json.loads(line)
