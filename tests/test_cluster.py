@@ -40,9 +40,8 @@ def local_ray(env: dict[str, str], s3: S3) -> Iterator[Any]:
     process outlives the test."""
     ray = pytest.importorskip("ray", reason="ray is not installed: pip install 'kimi-vision[ray]'")
     pytest.importorskip("ray.data", reason="ray[data] is not installed: pip install 'kimi-vision[ray]'")
-    names = ("MOONSHOT_API_KEY", "MOONSHOT_BASE_URL", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "KIMI_VISION_RETRIES")
-    aws = {k: v for k, v in env.items() if k.startswith("AWS_")}
-    env_vars = {**{k: env[k] for k in names}, **aws}
+    wanted = ("MOONSHOT_", "XDG_", "KIMI_VISION_", "AWS_")
+    env_vars = {k: v for k, v in env.items() if k.startswith(wanted)}
     ray.init(
         num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env_vars},
     )  # fmt: skip
