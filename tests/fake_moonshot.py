@@ -486,16 +486,14 @@ class _Handler(BaseHTTPRequestHandler):
             for piece in reasoning.split(" ") if reasoning else []:
                 if piece:
                     chunk({"reasoning_content": piece + " "})
-            sent = 0
-            for i, word in enumerate(words):
-                if fault and fault.cut_after is not None and sent >= fault.cut_after:
+            for i, word in enumerate(words):  # i: the words sent so far
+                if fault and fault.cut_after is not None and i >= fault.cut_after:
                     self.close_connection = True
                     return  # cut: no finish_reason, no [DONE]
                 if fault and fault.malformed and i == 1:
                     self.wfile.write(b"data: {this is not json\n\n")
                     self.wfile.flush()
                 chunk({"content": word + (" " if i < len(words) - 1 else "")})
-                sent += 1
             chunk({}, finish, usage)
             self._done()  # the client may start its next request as soon as it reads [DONE]
             self.wfile.write(b"data: [DONE]\n\n")

@@ -273,8 +273,8 @@ def _interrupted(
 def test_sigint_exits_130_leaves_whole_files_and_the_rerun_finishes(env, fake, tmp_path: Path) -> None:
     names = _images(tmp_path, 40)
     fake.state.latency = 0.4
-    cmd = installed_command() + ["describe", "-j", "4", "--sidecar", "txt", *names]
-    code, out, err = _interrupted(cmd, env, tmp_path, lambda: len(_sidecars(tmp_path)) >= 6)
+    cmd = [*installed_command(), "describe", "-j", "4", "--sidecar", "txt", *names]
+    code, _out, err = _interrupted(cmd, env, tmp_path, lambda: len(_sidecars(tmp_path)) >= 6)
     assert code == 130, err
     assert "kimi-vision: interrupted:" in err.decode()
     assert "Traceback" not in err.decode()
@@ -308,8 +308,8 @@ def test_an_interrupted_summary_counts_every_input_once(env, fake, tmp_path: Pat
     started; done + failed + skipped + cut short + not started is every input."""
     names = _images(tmp_path, 16)
     fake.state.latency = 0.3
-    cmd = installed_command() + ["describe", "-j", "2", "--sidecar", "txt", *names]
-    code, out, err = _interrupted(cmd, env, tmp_path, lambda: len(_sidecars(tmp_path)) >= 3)
+    cmd = [*installed_command(), "describe", "-j", "2", "--sidecar", "txt", *names]
+    code, _out, err = _interrupted(cmd, env, tmp_path, lambda: len(_sidecars(tmp_path)) >= 3)
     assert code == 130, err
     m = re.search(
         r"interrupted: (\d+) done, (\d+) failed, (\d+) skipped(?:, (\d+) cut short)?(?:, (\d+) not started)? in ",
@@ -326,7 +326,7 @@ def test_single_input_still_streams_at_default_concurrency(env, fake, tmp_path: 
     _images(tmp_path, 1)
     fake.state.chunk_delay = 0.06  # ~25 chunks: about 1.5 s of streaming
     proc = subprocess.Popen(
-        installed_command() + ["describe", "img000.png"], cwd=tmp_path, env=env,
+        [*installed_command(), "describe", "img000.png"], cwd=tmp_path, env=env,
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     assert proc.stdout is not None
@@ -429,7 +429,7 @@ def test_reader_leaving_stops_the_run_quietly_with_141(env, fake, tmp_path: Path
     names = _images(tmp_path, 30)
     fake.state.latency = 0.1
     proc = subprocess.Popen(
-        installed_command() + ["describe", "-j", "2", "--format", "jsonl", *names], cwd=tmp_path,
+        [*installed_command(), "describe", "-j", "2", "--format", "jsonl", *names], cwd=tmp_path,
         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     assert proc.stdout is not None and proc.stderr is not None
@@ -458,12 +458,9 @@ def test_replace_file_keeps_the_old_file_whole_when_a_write_fails(tmp_path: Path
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", disk_full)
-    try:
+    with pytest.raises(OSError, match="No space left") as caught:
         atomic.replace_file(target, b"second caption, never whole\n")
-    except OSError as exc:
-        assert exc.errno == 28
-    else:
-        raise AssertionError("the failure must reach the caller")
+    assert caught.value.errno == 28
     assert target.read_bytes() == b"first caption\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png.txt"]
 
@@ -492,9 +489,9 @@ def test_a_chosen_concurrency_starts_at_once_the_default_starts_slow(kv, fake, t
 def test_an_answer_cut_by_ctrl_c_while_streaming_is_named_incomplete(env, fake, tmp_path: Path) -> None:
     names = _images(tmp_path, 3)
     fake.state.chunk_delay = 0.2  # each answer streams for a few seconds
-    cmd = installed_command() + ["describe", "-j", "1", "--sidecar", "txt", *names]
+    cmd = [*installed_command(), "describe", "-j", "1", "--sidecar", "txt", *names]
     # then: the second answer is half printed (after ~0.8 s of reasoning)
-    code, out, err = _interrupted(cmd, env, tmp_path, lambda: len(_sidecars(tmp_path)) >= 1, then=2.0)
+    code, _out, err = _interrupted(cmd, env, tmp_path, lambda: len(_sidecars(tmp_path)) >= 1, then=2.0)
     assert code == 130, err
     assert f"{names[1]}: interrupted mid-answer; the text above on stdout is incomplete" in err.decode()
     assert len(_sidecars(tmp_path)) == 1  # no sidecar for the cut one
@@ -522,7 +519,7 @@ def test_ctrl_c_while_only_the_reasoning_streamed_says_no_text_is_cut(env, fake,
     the 'text above on stdout is incomplete' warning would point at nothing."""
     names = _images(tmp_path, 1)
     fake.state.chunk_delay = 0.6  # the reasoning's four pieces take over two seconds
-    cmd = installed_command() + ["describe", "--thinking", *names]
+    cmd = [*installed_command(), "describe", "--thinking", *names]
     # then: the reasoning is streaming, the answer has not begun
     code, out, err = _interrupted(cmd, env, tmp_path, lambda: bool(fake.chat_requests), then=0.3)
     assert code == 130, err
@@ -537,7 +534,7 @@ def test_ctrl_c_leaves_one_record_per_input(env, fake, tmp_path: Path, fmt: str)
     started say `interrupted` (they had no record at all)."""
     names = _images(tmp_path, 6)
     fake.state.chunk_delay = 0.15  # each answer streams for about a second
-    cmd = installed_command() + ["describe", "-j", "2", "--format", fmt, "--sidecar", "txt", *names]
+    cmd = [*installed_command(), "describe", "-j", "2", "--format", fmt, "--sidecar", "txt", *names]
     code, out, err = _interrupted(cmd, env, tmp_path, lambda: len(_sidecars(tmp_path)) >= 1)
     assert code == 130, err
     text = out.decode()
@@ -571,7 +568,7 @@ def test_a_single_describe_stopped_by_a_signal_says_so(
     """One input has no summary line; a stop still gets its line on stderr (it was silent)."""
     names = _images(tmp_path, 1)
     fake.state.latency = 5.0
-    cmd = installed_command() + ["describe", *names]
+    cmd = [*installed_command(), "describe", *names]
     status, out, err = _interrupted(cmd, env, tmp_path, lambda: bool(fake.chat_requests), sig=sig)
     assert status == code, err
     assert out == b"" and f"kimi-vision: {word} — rerun to finish" in err.decode()

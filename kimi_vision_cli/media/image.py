@@ -216,15 +216,15 @@ def _prepare_decoded(
     if not (needs_convert or needs_rotate or needs_resize or meta or fmt == "MPO" or cmyk):
         return result  # byte for byte: nothing to change
 
-    if fmt in _CONTAINER_STRIP and _FORMAT_MIME.get(out_format) == result.mime and not cmyk:
-        if not (needs_convert or needs_rotate or needs_resize):
-            # Only metadata to drop: cut it at the container level, keep the pixels' bytes.
-            if not opts.keep_metadata:
-                result.data, _ = container_metadata(data, fmt)
-            elif fmt == "MPO":
-                result.data = data  # --keep-metadata: sent as the user has it
-            result.stripped = meta
-            return result
+    same_container = fmt in _CONTAINER_STRIP and _FORMAT_MIME.get(out_format) == result.mime
+    if same_container and not (cmyk or needs_convert or needs_rotate or needs_resize):
+        # Only metadata to drop: cut it at the container level, keep the pixels' bytes.
+        if not opts.keep_metadata:
+            result.data, _ = container_metadata(data, fmt)
+        elif fmt == "MPO":
+            result.data = data  # --keep-metadata: sent as the user has it
+        result.stripped = meta
+        return result
 
     if needs_resize and not (out_format in _ANIMATED and frames > 1):
         # Shrink first, then turn: the rotation copies the small image, not the full one.
