@@ -10,6 +10,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
+from typing import IO, Any
 
 from kimi_vision_cli.errors import InputError, TemporaryError
 from kimi_vision_cli.inputs.discover import display_name
@@ -39,7 +40,14 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
     """urllib follows ftp:// redirects and reports file:// ones as a bare HTTP 302;
     both are refused here, by name, before anything is opened."""
 
-    def http_error_302(self, req, fp, code, msg, headers):
+    def http_error_302(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+    ) -> Any:  # the base's own return type (typeshed: Any)
         location = headers.get("location") or headers.get("uri") or ""
         newurl = urllib.parse.urljoin(req.full_url, location.strip())
         if not newurl.lower().startswith(("http://", "https://")):

@@ -194,7 +194,7 @@ def _decode(
 
 
 def _prepare_decoded(
-    img, data: bytes, fmt: str, out_format: str, needs_convert: bool, frames: int,
+    img: Any, data: bytes, fmt: str, out_format: str, needs_convert: bool, frames: int,
     opts: ImageOptions, result: PreparedImage,
 ) -> PreparedImage:  # fmt: skip
     from PIL import ImageOps
@@ -255,14 +255,14 @@ _ANIMATED = ("GIF", "WEBP", "PNG")  # output formats whose frames _encode resize
 _REDUCING_GAP = 2.0
 
 
-def _orientation(img) -> Any:
+def _orientation(img: Any) -> Any:
     """EXIF orientation as the file has it (any value but 1 is re-encoded); read from
     the header, so a JPEG is not decoded for it."""
     exif = img.getexif()
     return exif.get(_ORIENTATION, 1) if exif else 1
 
 
-def _draft_jpeg(img, bound: tuple[int, int]) -> None:
+def _draft_jpeg(img: Any, bound: tuple[int, int]) -> None:
     """Decode a JPEG at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling) when the size sent
     is at most that fraction of the original: an 8K photo bound to 4096x2160 decodes
     straight to 3840x2160, a quarter of the pixels and of the memory. The draft is never
@@ -276,7 +276,7 @@ def _draft_jpeg(img, bound: tuple[int, int]) -> None:
         img.draft(None, (tw, th))
 
 
-def _shrink(img, size: tuple[int, int]):
+def _shrink(img: Any, size: tuple[int, int]) -> Any:
     from PIL import Image
 
     if img.size == size:
@@ -284,14 +284,14 @@ def _shrink(img, size: tuple[int, int]):
     return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP)
 
 
-def _load_all_frames(img, frames: int) -> None:
+def _load_all_frames(img: Any, frames: int) -> None:
     for i in range(frames):
         img.seek(i)
         img.load()
     img.seek(0)
 
 
-def _metadata_kinds(img, fmt: str, data: bytes) -> list[str]:
+def _metadata_kinds(img: Any, fmt: str, data: bytes) -> list[str]:
     """Which privacy-relevant metadata this image carries (the colour profile is not one):
     what Pillow sees, then what the container parsers find (vendor segments, trailers)."""
     found: list[str] = []
@@ -327,7 +327,7 @@ def _metadata_kinds(img, fmt: str, data: bytes) -> list[str]:
 _INFO_METADATA = ("exif", "xmp", "XML:com.adobe.xmp", "comment", "photoshop", "iptc", "extension")
 
 
-def _scrub(img):
+def _scrub(img: Any) -> Any:
     from PIL import ImageFile
 
     if isinstance(img, ImageFile.ImageFile) and img.format == "GIF":
@@ -340,7 +340,7 @@ def _scrub(img):
 _PNG_TECH_KEYS = {"icc_profile", "gamma", "dpi", "transparency", "srgb", "chromaticity", "aspect"}
 
 
-def _encode(img, fmt: str, size: tuple[int, int], *, keep_metadata: bool, frames: int) -> bytes:
+def _encode(img: Any, fmt: str, size: tuple[int, int], *, keep_metadata: bool, frames: int) -> bytes:
     from PIL import Image, ImageSequence
 
     icc = img.info.get("icc_profile")
