@@ -340,12 +340,10 @@ def _scrub(img: Any) -> Any:
 _PNG_TECH_KEYS = {"icc_profile", "gamma", "dpi", "transparency", "srgb", "chromaticity", "aspect"}
 
 
-def _encode(img: Any, fmt: str, size: tuple[int, int], *, keep_metadata: bool, frames: int) -> bytes:
-    from PIL import Image, ImageSequence
-
-    icc = img.info.get("icc_profile")
-    out = io.BytesIO()
+def _save_params(img: Any, keep_metadata: bool) -> dict[str, object]:
+    """What the encoder keeps: the ICC profile, and the EXIF with --keep-metadata."""
     params: dict[str, object] = {}
+    icc = img.info.get("icc_profile")
     if icc:
         params["icc_profile"] = icc
     if keep_metadata:
@@ -353,6 +351,14 @@ def _encode(img: Any, fmt: str, size: tuple[int, int], *, keep_metadata: bool, f
         if exif:
             exif.pop(_ORIENTATION, None)  # already applied to the pixels
             params["exif"] = exif.tobytes()
+    return params
+
+
+def _encode(img: Any, fmt: str, size: tuple[int, int], *, keep_metadata: bool, frames: int) -> bytes:
+    from PIL import Image, ImageSequence
+
+    out = io.BytesIO()
+    params = _save_params(img, keep_metadata)
     if fmt in ("GIF", "WEBP", "PNG") and frames > 1:
         # Animation: resize every frame, keep each frame's duration and the loop count.
         out_frames = []
@@ -415,6 +421,32 @@ def _jpeg_app_kind(marker: int, payload: bytes) -> str | None:
     return f"app{marker - 0xE0}"
 
 
+def _entropy_end(data: bytes, i: int) -> int | None:
+    """Where the entropy-coded data from `i` ends (its next real marker); None: no marker."""
+    j, n = i, len(data)
+    while True:
+        j = data.find(b"\xff", j)
+        if j < 0 or j + 1 >= n:
+            return None
+        nxt = data[j + 1]
+        if nxt == 0x00 or 0xD0 <= nxt <= 0xD7:  # byte stuffing, restart marker
+            j += 2
+        elif nxt == 0xFF:
+            j += 1
+        else:
+            return j
+
+
+def _segment_length(data: bytes, i: int, bad: InputError) -> int:
+    """The length field of the segment whose marker is at `i` (it counts itself)."""
+    if i + 4 > len(data):
+        raise bad
+    length = int.from_bytes(data[i + 2 : i + 4], "big")
+    if length < 2 or i + 2 + length > len(data):
+        raise InputError("malformed JPEG segment", hint="is the file complete?")
+    return length
+
+
 def _jpeg_strip(data: bytes) -> tuple[bytes, list[str]]:
     if data[:2] != b"\xff\xd8":
         raise InputError("not a JPEG stream")
@@ -438,11 +470,7 @@ def _jpeg_strip(data: bytes) -> tuple[bytes, list[str]]:
             out += data[i : i + 2]
             i += 2
             continue
-        if i + 4 > n:
-            raise bad
-        length = int.from_bytes(data[i + 2 : i + 4], "big")
-        if length < 2 or i + 2 + length > n:
-            raise InputError("malformed JPEG segment", hint="is the file complete?")
+        length = _segment_length(data, i, bad)
         kind = _jpeg_app_kind(marker, data[i + 4 : i + 2 + length])
         if kind is None:
             out += data[i : i + 2 + length]
@@ -450,19 +478,10 @@ def _jpeg_strip(data: bytes) -> tuple[bytes, list[str]]:
             kinds.append(kind)
         i += 2 + length
         if marker == 0xDA:  # entropy-coded data: copied as is up to the next real marker
-            j = i
-            while True:
-                j = data.find(b"\xff", j)
-                if j < 0 or j + 1 >= n:  # no EOI: keep what there is (Pillow decoded it)
-                    out += data[i:]
-                    return bytes(out), kinds
-                nxt = data[j + 1]
-                if nxt == 0x00 or 0xD0 <= nxt <= 0xD7:  # byte stuffing, restart marker
-                    j += 2
-                elif nxt == 0xFF:
-                    j += 1
-                else:
-                    break
+            j = _entropy_end(data, i)
+            if j is None:  # no EOI: keep what there is (Pillow decoded it)
+                out += data[i:]
+                return bytes(out), kinds
             out += data[i:j]
             i = j
     raise InputError("JPEG has no image data", hint="is the file complete?")
