@@ -436,7 +436,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.state.max_in_flight = max(self.state.max_in_flight, self.state.in_flight)
         if refusal is not None:
             return self._error(429, "rate_limit_reached_error", refusal)
-        self._counted = True
+        # The state it was counted in: a reset() during this request (the next test) must
+        # not see its decrement.
+        self._counted: FakeState | None = self.state
         try:
             if self.state.latency:
                 time.sleep(self.state.latency)
@@ -446,10 +448,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _done(self) -> None:
         """The request stops counting as in flight (once: before [DONE] or on the way out)."""
-        if getattr(self, "_counted", False):
-            self._counted = False
-            with self.state.lock:
-                self.state.in_flight -= 1
+        counted: FakeState | None = getattr(self, "_counted", None)
+        if counted is not None:
+            self._counted = None
+            with counted.lock:
+                counted.in_flight -= 1
 
     def _answer(self, body: dict[str, Any], fault: Fault | None) -> None:
         model = body["model"]
