@@ -57,7 +57,7 @@ def run_once(fake: FakeMoonshot, listing: Path, n: int, jobs: int, latency: floa
     before = len(fake.chat_requests)
     fake.state.latency = latency
     fake.state.max_in_flight = 0
-    args = command() + ["describe", "--files-from", str(listing), "-j", str(jobs), "--format", "jsonl"]
+    args = [*command(), "describe", "--files-from", str(listing), "-j", str(jobs), "--format", "jsonl"]
     got = launch(args, env, listing.parent)  # its own peak RSS: see benchmarks/launch.py
     lines = len(got["out"].splitlines())
     wall = got["wall"]

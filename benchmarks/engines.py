@@ -83,10 +83,10 @@ def main() -> None:
     from kimi_vision_cli.media.image import ImageOptions, prepare_image
     from kimi_vision_cli.plan import MediaRef
 
-    cpu_name = next(
-        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-        "?",
-    )
+    with open("/proc/cpuinfo") as info:
+        cpu_name = next(
+            (line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "?"
+        )
     print(f"machine: {os.cpu_count()} cores ({cpu_name}), {platform.system()} {platform.machine()}, "
           f"Python {platform.python_version()}, Pillow {PIL.__version__}; load {os.getloadavg()[0]:.1f}")  # fmt: skip
     print(f"CPU seconds (process_time), median of {args.rounds}\n")

@@ -16,7 +16,7 @@ import os
 import secrets
 import stat
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
@@ -98,10 +98,8 @@ def _keep_owner_and_mode(fd: int, path: Path) -> None:
 
 
 def _unlink(path: Path) -> None:
-    try:
+    with suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
 def _fsync_dir(directory: Path) -> None:

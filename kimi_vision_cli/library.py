@@ -168,7 +168,7 @@ def _run_describe(sources: list[Source], ctx: Context) -> Iterator[Result]:
     def run() -> None:
         try:
             tally = flow.run(sources, ctx, sink, multi=len(sources) > 1, cancel=cancel)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+        except BaseException as exc:  # handed to the caller's thread
             sink.queue.put(_End(error=exc))
         else:
             sink.queue.put(_End(tally))

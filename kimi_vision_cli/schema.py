@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kimi_vision_cli.errors import APIError, UsageError
 
@@ -82,7 +82,7 @@ class Schema:
         problem = first_violation(self.schema, data)
         if problem is not None:
             raise SchemaMismatchError(f"answer does not match the schema: {problem}")
-        return data  # the root is checked to be an object
+        return cast("dict[str, Any]", data)  # the root is checked to be an object
 
 
 def structured(

@@ -111,7 +111,7 @@ def load_config(path: Path) -> dict[str, Any]:
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib
     try:
-        data = tomllib.loads(text)
+        data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         # TOMLDecodeError's message already names "line N, column M".
         raise ConfigError(f"invalid TOML: {exc}", input=str(path), hint="fix or remove the file") from None
@@ -259,7 +259,7 @@ def _number(opt: Opt, value: Any, origin: str) -> int | float:
         else f"see {opt.long} in --help"
     )
     try:
-        number = opt.kind(value)
+        number: int | float = opt.kind(value)
     except (TypeError, ValueError, OverflowError):
         raise UsageError(
             f"{origin} must be {'an integer' if opt.kind is int else 'a number'}, got {value!r}", hint=hint

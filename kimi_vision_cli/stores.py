@@ -73,7 +73,8 @@ def filesystem(url: str) -> tuple[Any, str]:
         from fsspec.core import url_to_fs
 
         # No listing cache: a walk keeps one level's listing, not the whole tree.
-        return url_to_fs(url, use_listings_cache=False)
+        fs, root = url_to_fs(url, use_listings_cache=False)
+        return fs, str(root)
     except ImportError:
         raise UsageError(
             f"{scheme}:// needs the {package} package",

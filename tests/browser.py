@@ -10,6 +10,7 @@ no websocket, no browser download: the lightest way that works offline (issue 22
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import select
@@ -100,20 +101,16 @@ class Chromium:
         self.close()
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(BrowserError, OSError):
             self.call("Browser.close", timeout=5)
-        except (BrowserError, OSError):
-            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
         for fd in (self._to, self._back):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         shutil.rmtree(self._profile, ignore_errors=True)
 
     # -- the protocol -------------------------------------------------------------------

@@ -52,6 +52,21 @@ def _store(state: FakeState, data: bytes, purpose: str, name: str) -> str:
     return fid
 
 
+def _lines_problem(lines: list[Any]) -> str | None:
+    """What the Batch API refuses in the input file's requests; None when acceptable."""
+    ids = [ln.get("custom_id") for ln in lines]
+    if len(set(ids)) != len(ids) or None in ids:
+        return "custom_id must be present and unique"
+    models = {(ln.get("body") or {}).get("model") for ln in lines}
+    if len(models) != 1:
+        return "all requests in a batch must use the same model"
+    if models - BATCH_MODELS:
+        return f"model {models.pop()} is not supported by the Batch API"
+    if any(ln.get("method") != "POST" or ln.get("url") != "/v1/chat/completions" for ln in lines):
+        return "each line needs method POST and url /v1/chat/completions"
+    return None
+
+
 def create(state: FakeState, body: Any) -> tuple[int, dict[str, Any]]:
     if not isinstance(body, dict):
         return 400, _err("invalid_request_error", "body must be a JSON object")
@@ -81,16 +96,9 @@ def create(state: FakeState, body: Any) -> tuple[int, dict[str, Any]]:
             lines.append(json.loads(raw))
         except ValueError:
             return 400, _err("invalid_request_error", "input file has a line that is not JSON")
-    ids = [ln.get("custom_id") for ln in lines]
-    if len(set(ids)) != len(ids) or None in ids:
-        return 400, _err("invalid_request_error", "custom_id must be present and unique")
-    models = {(ln.get("body") or {}).get("model") for ln in lines}
-    if len(models) != 1:
-        return 400, _err("invalid_request_error", "all requests in a batch must use the same model")
-    if models - BATCH_MODELS:
-        return 400, _err("invalid_request_error", f"model {models.pop()} is not supported by the Batch API")
-    if any(ln.get("method") != "POST" or ln.get("url") != "/v1/chat/completions" for ln in lines):
-        return 400, _err("invalid_request_error", "each line needs method POST and url /v1/chat/completions")
+    problem = _lines_problem(lines)
+    if problem is not None:
+        return 400, _err("invalid_request_error", problem)
     bid = "batch-" + uuid.uuid4().hex[:16]
     batch = {
         "id": bid, "object": "batch", "endpoint": body["endpoint"], "input_file_id": fid,

@@ -33,6 +33,20 @@ TOTAL_LIMIT = 10 * 1024 * 1024 * 1024
 PURPOSES = ("image", "video", "batch", "file-extract")
 
 
+def _disposition(headers: str) -> tuple[str | None, str | None]:
+    """A part's (name, filename), from its Content-Disposition header."""
+    name = filename = None
+    for line in headers.split("\r\n"):
+        if line.lower().startswith("content-disposition"):
+            for attr in line.split(";")[1:]:
+                k, _, v = attr.strip().partition("=")
+                if k == "name":
+                    name = v.strip('"')
+                elif k == "filename":
+                    filename = v.strip('"')
+    return name, filename
+
+
 def parse_multipart(raw: bytes, content_type: str) -> dict[str, Any]:
     """A small multipart/form-data parser: {field: str, "file": bytes, "filename": str}.
 
@@ -60,15 +74,7 @@ def parse_multipart(raw: bytes, content_type: str) -> dict[str, Any]:
         if nxt == -1:
             break
         body = raw[head_end + 4 : nxt]
-        name = filename = None
-        for line in headers.split("\r\n"):
-            if line.lower().startswith("content-disposition"):
-                for attr in line.split(";")[1:]:
-                    k, _, v = attr.strip().partition("=")
-                    if k == "name":
-                        name = v.strip('"')
-                    elif k == "filename":
-                        filename = v.strip('"')
+        name, filename = _disposition(headers)
         if name == "file":
             out["file"] = body
             out["filename"] = filename or "upload"

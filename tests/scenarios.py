@@ -32,6 +32,20 @@ def good(tmp_path: Path) -> str:
 PNG = image_bytes(20, 10)
 
 
+# The routes whose answer is always the same: (status, body, headers).
+_FIXED: dict[str, tuple[int, bytes, dict[str, str]]] = {
+    "/image.png": (200, PNG, {"Content-Type": "image/png", "Content-Length": str(len(PNG))}),
+    "/huge-length": (200, b"", {"Content-Type": "image/png", "Content-Length": str(10**12)}),
+    # bigger than the test's cap, length not announced
+    "/no-length": (200, PNG + b"\0" * 5000, {"Content-Type": "image/png"}),
+    "/to-file": (302, b"", {"Location": "file:///etc/passwd"}),
+    "/to-ftp": (302, b"", {"Location": "ftp://127.0.0.1/x.png"}),
+    "/to-image": (302, b"", {"Location": "/image.png"}),
+    "/auth-redirect": (302, b"", {"Location": "/no-credentials.png"}),
+    "/page.html": (200, b"<html><body>hello</body></html>", {"Content-Type": "text/html"}),
+}
+
+
 class _WebHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"  # no keep-alive: a body without Content-Length ends at close
 
@@ -41,12 +55,8 @@ class _WebHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         route = self.path.split("?")[0]
         try:
-            if route == "/image.png":
-                self._send(200, PNG, {"Content-Type": "image/png", "Content-Length": str(len(PNG))})
-            elif route == "/huge-length":
-                self._send(200, b"", {"Content-Type": "image/png", "Content-Length": str(10**12)})
-            elif route == "/no-length":  # bigger than the test's cap, length not announced
-                self._send(200, PNG + b"\0" * 5000, {"Content-Type": "image/png"})
+            if route in _FIXED:
+                self._send(*_FIXED[route])
             elif route == "/slow-headers":
                 time.sleep(3)
                 self._send(200, PNG, {"Content-Type": "image/png"})
@@ -57,24 +67,14 @@ class _WebHandler(BaseHTTPRequestHandler):
                     self.wfile.write(bytes([b]))
                     self.wfile.flush()
                     time.sleep(0.05)
-            elif route == "/to-file":
-                self._send(302, b"", {"Location": "file:///etc/passwd"})
-            elif route == "/to-ftp":
-                self._send(302, b"", {"Location": "ftp://127.0.0.1/x.png"})
-            elif route == "/to-image":
-                self._send(302, b"", {"Location": "/image.png"})
             elif route == "/auth.png":  # Basic auth bob:hunter2
                 ok = self.headers.get("Authorization") == "Basic Ym9iOmh1bnRlcjI="
                 self._send(200 if ok else 401, PNG if ok else b"who?", {"Content-Type": "image/png"})
-            elif route == "/auth-redirect":
-                self._send(302, b"", {"Location": "/no-credentials.png"})
             elif route == "/no-credentials.png":  # refuses a request that carried them along
                 leaked = "Authorization" in self.headers
                 self._send(
                     403 if leaked else 200, b"leaked" if leaked else PNG, {"Content-Type": "image/png"}
                 )
-            elif route == "/page.html":
-                self._send(200, b"<html><body>hello</body></html>", {"Content-Type": "text/html"})
             else:
                 self._send(404, b"not found", {})
         except (BrokenPipeError, ConnectionResetError):

@@ -102,7 +102,7 @@ def test_manifest_overwrite_replaces_the_row(kv, fake, ds: Path) -> None:  # typ
 
 
 @pytest.mark.parametrize(
-    "args, words",
+    ("args", "words"),
     [
         (["ds/a.png", "--manifest", "elsewhere/metadata.jsonl"], "is outside"),
         (["-", "--manifest", "ds/metadata.jsonl"], "--manifest takes files only"),
@@ -174,7 +174,7 @@ def test_two_bad_answers_fail_the_input_and_write_nothing(kv, fake, ds: Path) ->
 
 
 @pytest.mark.parametrize(
-    "schema, words",
+    ("schema", "words"),
     [
         ("tags: dict", "unknown type 'dict'"),
         ("missing.json", "no such file"),

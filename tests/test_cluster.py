@@ -56,7 +56,7 @@ def test_the_recipe_captions_every_image_once_on_a_local_ray_cluster(
 ) -> None:
     sizes = {s3.put(f"photos/{i:03d}.png", image_bytes(8 + i, 8, "PNG")): f"{8 + i}x8" for i in range(N)}
     namespace: dict[str, Any] = {}
-    exec(compile(recipe(), "docs/cluster.md recipe", "exec"), namespace)  # noqa: S102 - our own docs
+    exec(compile(recipe(), "docs/cluster.md recipe", "exec"), namespace)  # our own docs
     namespace["caption_bucket"](
         s3.url("photos/"), s3.url("captions/"), workers=2, account_limit=32, cpus_per_worker=0.25
     )

@@ -102,7 +102,7 @@ def test_the_installed_command_on_a_real_pty_shows_controls_escaped(env, fake, t
     fake.state.reasonings.append(REASONING)
     main, child = pty.openpty()
     proc = subprocess.Popen(
-        installed_command() + ["describe", "a.png", "--show-thinking"],
+        [*installed_command(), "describe", "a.png", "--show-thinking"],
         stdin=subprocess.DEVNULL, stdout=child, stderr=child, cwd=tmp_path, env={**env, "COLUMNS": "120"},
     )  # fmt: skip
     os.close(child)

@@ -114,7 +114,7 @@ def test_a_rate_limit_notice_is_a_paced_event(env, fake, tmp_path: Path) -> None
     fake.state.latency = 0.05
     for n in range(4):
         write_image(tmp_path / f"{n}.png")
-    ctx, out = _context(env, concurrency=3)
+    ctx, _out = _context(env, concurrency=3)
     sink = ev.Collect()
     describe.run([classify(str(tmp_path / f"{n}.png")) for n in range(4)], ctx, sink, multi=True)
     paced = [e for e in sink.events if isinstance(e, ev.Paced)]

@@ -33,7 +33,7 @@ def test_list_piped_is_tab_separated(kv, fake, tmp_path: Path) -> None:
     r = kv("files", "list")
     assert r.returncode == 0, r.stderr
     rows = [line.split("\t") for line in r.stdout.splitlines()]
-    assert [row[0] for row in rows] == ids + [other]
+    assert [row[0] for row in rows] == [*ids, other]
     assert [row[1] for row in rows] == ["image", "image", "file-extract"]
     assert rows[2][4] == "other.pdf"
     # ISO 8601 with its zone, not epoch seconds (issue 19.23); JSON keeps Moonshot's number.

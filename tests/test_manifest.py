@@ -78,7 +78,7 @@ def test_relative_paths_from_the_working_directory(dataset: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "source, words",
+    ("source", "words"),
     [
         (Source("path", "/elsewhere/x.png"), "is outside"),
         (Source("stdin", "-"), "--manifest takes files only"),
@@ -195,7 +195,7 @@ def test_a_torn_csv_row_inside_quotes_is_cut(dataset: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name, content, words",
+    ("name", "content", "words"),
     [
         ("metadata.jsonl", b'{"file_name": "a.png"}\nnot json\n', "line 2 is not a JSON object"),
         ("metadata.jsonl", b'{"text": "no name"}\n', "line 1 is not a JSON object with a file_name"),

@@ -117,7 +117,7 @@ def test_view_reader_reads_seeks_and_releases() -> None:
         buf = bytearray(4)
         assert f.seek(1) == 1 and f.readinto(buf) == 4 and buf == b"1234"
         assert f.seek(2, io.SEEK_CUR) == 7 and f.read(10) == b"789"
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="negative seek position"):
             f.seek(-1)
     data += b"!"  # closed: the view no longer pins the bytearray's size
     assert data == b"0123456789!"

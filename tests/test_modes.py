@@ -62,7 +62,7 @@ def test_replace_by_keeps_mode_and_times_and_leaves_nothing_on_failure(tmp_path:
         tmp.write_bytes(b"half")
         raise OSError(28, "No space left on device")
 
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="No space left"):
         atomic.replace_by(target, broken)
     assert target.read_bytes() == b"new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.jpg"]

@@ -33,7 +33,7 @@ def test_a_changed_byte_in_any_chunk_is_refused_naming_the_chunk() -> None:
     for kind in (b"IHDR", b"IDAT", b"IEND"):
         bad = bytearray(data)
         bad[bad.index(kind) + 3] ^= 0x20  # the last letter of the type: the CRC covers it too
-        with pytest.raises(InputError, match="chunk at byte .* fails its CRC check") as info:
+        with pytest.raises(InputError, match=r"chunk at byte .* fails its CRC check") as info:
             check_png_crcs(bad, name="x.png")
         assert info.value.input == "x.png"
 

@@ -31,7 +31,7 @@ def test_the_examples_of_python_md_run(
     write_image(tmp_path / "b.png", 32, 24)
     namespace: dict[str, object] = {}
     for n, block in enumerate(python_blocks(PAGE.read_text()), 1):
-        exec(compile(block, f"docs/python.md block {n}", "exec"), namespace)  # noqa: S102 - our own docs
+        exec(compile(block, f"docs/python.md block {n}", "exec"), namespace)  # our own docs
     out = capsys.readouterr()
     lines = out.out.splitlines()
     assert any(line.startswith("a.png ") and "a 64x48 image/png image" in line for line in lines)

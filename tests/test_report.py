@@ -74,7 +74,7 @@ def test_the_thumbnails_alt_is_its_caption_and_cards_say_what_they_hold() -> Non
                 currency="USD",
             ),
             Entry(name="b.png", caption="", error_code="content_filter", error="refused", model="kimi-k2.6"),
-        ]  # fmt: skip
+        ]
     )
     ok, failed = cards(page)
     assert 'alt="A red fox"' in ok and '<p class="caption">A red fox</p>' in ok
@@ -331,7 +331,7 @@ def test_a_failed_write_leaves_the_old_page_and_no_temp_file(tmp_path: Path) -> 
 
     from kimi_vision_cli.errors import OutputError
 
-    with pytest.raises(OutputError, match="cannot write the report .*No space left on device"):
+    with pytest.raises(OutputError, match=r"cannot write the report .*No space left on device"):
         write_report(target, [Entry(name="a"), Entry(name="b")], thumbs=thumbs)
     assert target.read_text() == "old page"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html"]
@@ -414,7 +414,7 @@ def test_describe_report_after_ctrl_c_has_every_input(env, fake, tmp_path: Path)
 
     names = [write_image(tmp_path / f"p{i}.png").name for i in range(6)]
     fake.state.latency = 2.0
-    cmd = installed_command() + ["describe", "-j", "2", "--report", "run.html", *names]
+    cmd = [*installed_command(), "describe", "-j", "2", "--report", "run.html", *names]
     code, _, err = _interrupted(cmd, env, tmp_path, lambda: len(fake.chat_requests) >= 2)
     assert code == 130, err
     assert "wrote run.html: 6 inputs, 0 done, 6 failed" in err.decode()

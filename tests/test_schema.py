@@ -33,7 +33,7 @@ def test_field_list_grammar() -> None:
 
 
 @pytest.mark.parametrize(
-    "spec, words",
+    ("spec", "words"),
     [
         ("alt_text, tags: dict", "unknown type 'dict'"),
         ("alt_text, alt_text", "given twice"),
@@ -57,7 +57,7 @@ def test_inline_json_and_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "spec, words",
+    ("spec", "words"),
     [
         ("{not json", "not valid JSON"),
         ('{"type": "array", "items": {}}', "root type is 'array'"),
@@ -85,7 +85,7 @@ def test_refs_that_resolve_are_taken() -> None:
                 "type": "array",
                 "items": {"$ref": "#/$defs/tag"},
             },
-        },  # fmt: skip
+        },
         "properties": {
             "alt": {"$ref": "#/$defs/text"},
             "title": {"$ref": "#text"},
@@ -99,7 +99,7 @@ def test_refs_that_resolve_are_taken() -> None:
 
 
 @pytest.mark.parametrize(
-    "doc, words",
+    ("doc", "words"),
     [
         (
             {"properties": {"a": {"$ref": "#/$defs/nope"}}},
@@ -143,7 +143,7 @@ def test_parse_accepts_a_matching_answer_even_fenced() -> None:
 
 
 @pytest.mark.parametrize(
-    "answer, words",
+    ("answer", "words"),
     [
         ("A cat on a mat.", "not JSON"),
         ('["a", "b"]', "a JSON list, not an object"),

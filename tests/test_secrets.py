@@ -4,6 +4,7 @@ key comes from --api-key on the command line."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -21,10 +22,8 @@ def assert_no_key(key: str, *texts: str, root: Path | None = None) -> None:
     if root is not None:  # caches, sidecars, manifests: nothing written may hold it
         for path in root.rglob("*"):
             if path.is_file() and not path.is_symlink():
-                try:
+                with contextlib.suppress(OSError):
                     assert key.encode() not in path.read_bytes(), path
-                except OSError:
-                    pass
 
 
 def replay(kv, fake, tmp_path: Path, name: str, *extra: str, key_on_cli: bool = False):  # type: ignore[no-untyped-def]
@@ -184,7 +183,7 @@ def test_stdout_that_cannot_be_written_is_one_line_exit_1(env, fake, tmp_path) -
     write_image(tmp_path / "a.png")
     with open("/dev/full", "w") as full:
         r = subprocess.run(
-            installed_command() + ["describe", "a.png"], cwd=tmp_path, env=env, stdout=full,
+            [*installed_command(), "describe", "a.png"], cwd=tmp_path, env=env, stdout=full,
             stderr=subprocess.PIPE, text=True, timeout=60,
         )  # fmt: skip
     assert r.returncode == 1, r.stderr

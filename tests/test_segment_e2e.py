@@ -323,7 +323,8 @@ def test_ctrl_c_in_a_segmented_run_stops_its_parts_and_the_rerun_redoes_the_vide
     (tmp_path / "a.mp4").write_bytes(timed_video(12, keyframe_every=1))  # six parts of 2 s
     (tmp_path / "b.mp4").write_bytes(clip_bytes)
     fake.state.latency = 0.6
-    cmd = installed_command() + [
+    cmd = [
+        *installed_command(),
         "describe",
         "--segment",
         "2s",

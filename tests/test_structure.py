@@ -127,7 +127,7 @@ def test_no_import_cycle() -> None:
             if dep not in graph or dep == node:
                 continue
             if state.get(dep) == 1:
-                cycles.append(" -> ".join(stack[stack.index(dep) :] + [dep]))
+                cycles.append(" -> ".join([*stack[stack.index(dep) :], dep]))
             elif dep not in state:
                 visit(dep, [*stack, dep])
         state[node] = 2
@@ -371,7 +371,10 @@ def test_commands_leave_the_api_to_the_flows() -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kimi_vision_cli.api"):
                 offenders.append(f"{p.name}:{node.lineno} imports {node.module}")
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
-                if node.value.attr == "client":
-                    offenders.append(f"{p.name}:{node.lineno} calls the client's {node.attr}")
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "client"
+            ):
+                offenders.append(f"{p.name}:{node.lineno} calls the client's {node.attr}")
     assert offenders == []

@@ -141,7 +141,7 @@ def test_a_redirected_big_body_is_sent_again_whole() -> None:
     seen: list[tuple[str, int]] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:  # http.server's name
             seen.append((self.path, len(self.rfile.read(int(self.headers["Content-Length"])))))
             moved = self.path == "/v1/chat/completions"
             answer = b"" if moved else b"data: [DONE]\n\n"

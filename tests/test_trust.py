@@ -84,7 +84,7 @@ def test_upload_of_several_inputs_names_each_line(kv, fake, tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(
-    "fault,code",
+    ("fault", "code"),
     [
         (Fault(cut_after=2), 75),  # the stream cut mid-answer (no [DONE]), --retries 0
         (Fault(finish_reason="length"), 1),  # max_tokens reached: the caption stops mid-sentence
@@ -148,7 +148,7 @@ def _wait_for(check, seconds: float = 20) -> None:  # type: ignore[no-untyped-de
 def test_sigterm_stops_like_ctrl_c_with_exit_143(env, fake, tmp_path: Path) -> None:
     names = [write_image(tmp_path / f"img{i:02d}.png", 8 + i, 6).name for i in range(16)]
     fake.state.latency = 0.3
-    cmd = installed_command() + ["describe", "-j", "2", "--output-dir", "caps", *names]
+    cmd = [*installed_command(), "describe", "-j", "2", "--output-dir", "caps", *names]
     proc = subprocess.Popen(
         cmd, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -171,7 +171,7 @@ def test_sigterm_during_ask_is_one_line_exit_143(env, fake, tmp_path: Path) -> N
     write_image(tmp_path / "a.png")
     fake.state.chunk_delay = 0.2  # a long answer: the signal comes while it streams
     proc = subprocess.Popen(
-        installed_command() + ["ask", "What is it?", "a.png"], cwd=tmp_path, env=env,
+        [*installed_command(), "ask", "What is it?", "a.png"], cwd=tmp_path, env=env,
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     _wait_for(lambda: len(fake.chat_requests) == 1)
@@ -194,7 +194,7 @@ def test_ctrl_c_during_ask_gives_the_interrupted_record_describe_gives(
 
     write_image(tmp_path / "a.png")
     fake.state.chunk_delay = 0.2  # a long answer: the signal comes while it streams
-    cmd = installed_command() + ["ask", "What is it?", "a.png", "--no-thinking", "--format", fmt]
+    cmd = [*installed_command(), "ask", "What is it?", "a.png", "--no-thinking", "--format", fmt]
     code, out, err = _interrupted(cmd, env, tmp_path, lambda: len(fake.chat_requests) == 1, then=0.8)
     text = err.decode()
     assert code == 130, text

@@ -213,6 +213,25 @@ class MoonshotClient:
                     self.gate.note_usage(usage_tokens(event.usage)[0])
                 yield event
 
+    def _chunk(self, data: str) -> Any:
+        """One stream chunk's JSON; an error chunk or one that is not JSON raises."""
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            raise APIError(
+                "the API sent a malformed stream chunk (not JSON)",
+                hint="rerun; if it persists, report it to Moonshot",
+            ) from None
+        if isinstance(chunk, dict) and "error" in chunk:
+            kind, message = moonshot_error(chunk)
+            if kind == "content_filter":
+                raise ContentFilterError(
+                    self.redact(f"refused by Moonshot's content filter: {message}"),
+                    hint="the input or prompt was judged high-risk",
+                )
+            raise APIError(self.redact(f"error in stream: {message} ({kind})"))
+        return chunk
+
     def _parse_sse(self, lines: Iterator[str]) -> Iterator[StreamEvent]:
         finish: str | None = None
         usage: dict[str, Any] | None = None
@@ -223,21 +242,7 @@ class MoonshotClient:
             if data == "[DONE]":
                 yield StreamEvent("finish", finish_reason=finish, usage=usage)
                 return
-            try:
-                chunk = json.loads(data)
-            except ValueError:
-                raise APIError(
-                    "the API sent a malformed stream chunk (not JSON)",
-                    hint="rerun; if it persists, report it to Moonshot",
-                ) from None
-            if isinstance(chunk, dict) and "error" in chunk:
-                kind, message = moonshot_error(chunk)
-                if kind == "content_filter":
-                    raise ContentFilterError(
-                        self.redact(f"refused by Moonshot's content filter: {message}"),
-                        hint="the input or prompt was judged high-risk",
-                    )
-                raise APIError(self.redact(f"error in stream: {message} ({kind})"))
+            chunk = self._chunk(data)
             for choice in (chunk.get("choices") or []) if isinstance(chunk, dict) else []:
                 delta = choice.get("delta") or {}
                 if delta.get("reasoning_content"):

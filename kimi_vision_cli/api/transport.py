@@ -65,7 +65,7 @@ def should_retry(response: Any) -> bool:
     after = retry_after(response.headers)
     if after is not None and math.isfinite(after) and after > MAX_RETRY_AFTER:
         return False
-    told = response.headers.get("x-should-retry")
+    told: str | None = response.headers.get("x-should-retry")
     if told in ("true", "false"):
         return told == "true"
     status = int(response.status_code)

@@ -92,7 +92,7 @@ app = typer.Typer(
 def terminal_of(ctx: Any) -> Terminal:
     """The Terminal `cli.main.run` gave this invocation (click's `obj`, inherited by
     sub-contexts). Nothing else may make one: a run without it is a bug."""
-    term = ctx.find_object(Terminal)
+    term: Terminal | None = ctx.find_object(Terminal)
     if term is None:
         raise RuntimeError("kimi-vision was invoked without a Terminal: call cli.main.run")
     return term

@@ -189,7 +189,8 @@ def open_files_from(path: Path | None, term: Terminal, *, nul: bool = False) -> 
     if path is None:
         return None
     if str(path) == "-":
-        return term.stdin
+        stdin: IO[str] | IO[bytes] = term.stdin
+        return stdin
     flag = "--files-from0" if nul else "--files-from"
     try:
         if nul:
@@ -206,7 +207,7 @@ def context_for(settings: Settings, term: Terminal, *, model: bool = True) -> Co
     that sends no chat request (models, files, batch status...), which a retired or
     unknown -m must not stop."""
     from kimi_vision_cli.flows.start import start
-    from kimi_vision_cli.output.render import Diagnostics
+    from kimi_vision_cli.output.diagnostics import Diagnostics
 
     diag = Diagnostics(term)
     frames = parts = None

@@ -297,14 +297,8 @@ def cancel(batch_id: str, ctx: Context) -> dict[str, Any]:
     return ctx.client.batch_cancel(batch_id)
 
 
-def results(
-    batch_id: str, ctx: Context, batch: dict[str, Any] | None = None
-) -> list[tuple[Source | None, Result]]:
-    """(input, record) for a finished batch, in submission order (the input is None when
-    this machine did not submit it); an unfinished batch is exit 75. `batch`: the batch
-    object, when the caller has just fetched it (--wait)."""
-    _check_id(batch_id)
-    batch = batch if batch is not None else ctx.client.batch_retrieve(batch_id)
+def _check_finished(batch_id: str, batch: dict[str, Any]) -> None:
+    """A failed batch without output is an APIError, an unfinished one exit 75."""
     state = batch.get("status")
     counts = batch.get("request_counts") or {}
     if state in FAILED_STATES and not batch.get("output_file_id"):
@@ -312,9 +306,12 @@ def results(
     if state not in DONE_STATES | FAILED_STATES:
         done = f" ({counts.get('completed', 0)}/{counts.get('total', '?')} done)" if counts else ""
         raise TemporaryError(f"batch {batch_id} is still {state}{done}", hint="rerun later")
-    manifest = _load_manifest(ctx, batch_id)
-    names: dict[str, str] = manifest.get("inputs", {})
-    model = manifest.get("model") or (batch.get("metadata") or {}).get("model") or ctx.settings.model
+
+
+def _read_records(
+    ctx: Context, batch_id: str, batch: dict[str, Any], names: dict[str, str], model: str
+) -> dict[str, Result]:
+    """The records of the batch's output and error files, by custom_id."""
     records: dict[str, Result] = {}
     for key in ("output_file_id", "error_file_id"):
         file_id = batch.get(key)
@@ -332,6 +329,22 @@ def results(
                     ctx.diag.warn(f"batch {batch_id}: {err.message}")
                     continue
                 records[cid] = rec
+    return records
+
+
+def results(
+    batch_id: str, ctx: Context, batch: dict[str, Any] | None = None
+) -> list[tuple[Source | None, Result]]:
+    """(input, record) for a finished batch, in submission order (the input is None when
+    this machine did not submit it); an unfinished batch is exit 75. `batch`: the batch
+    object, when the caller has just fetched it (--wait)."""
+    _check_id(batch_id)
+    batch = batch if batch is not None else ctx.client.batch_retrieve(batch_id)
+    _check_finished(batch_id, batch)
+    manifest = _load_manifest(ctx, batch_id)
+    names: dict[str, str] = manifest.get("inputs", {})
+    model = manifest.get("model") or (batch.get("metadata") or {}).get("model") or ctx.settings.model
+    records = _read_records(ctx, batch_id, batch, names, model)
     for custom_id, name in names.items():  # asked for, but in neither file
         records.setdefault(custom_id, Result(name, model, error=APIError("no result in the batch output")))
     sources = {cid: Source(kind, value) for cid, (kind, value) in manifest.get("sources", {}).items()}

@@ -5,6 +5,7 @@ known model costs no request (and no openai import) at start-up."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -39,10 +40,9 @@ def account_models(ctx: Context, now: Callable[[], float] = time.time) -> list[d
     except (OSError, ValueError, KeyError, TypeError):
         pass
     items = ctx.client.list_models()
-    try:
+    # a cache that cannot be written costs one call next time, nothing else
+    with contextlib.suppress(OSError):
         replace_file(path, json.dumps({"at": now(), "data": items}).encode())
-    except OSError:
-        pass  # a cache that cannot be written costs one call next time, nothing else
     return items
 
 

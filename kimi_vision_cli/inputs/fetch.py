@@ -10,6 +10,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
+from typing import IO, Any
 
 from kimi_vision_cli.errors import InputError, TemporaryError
 from kimi_vision_cli.moonshot import FILE_LIMIT
@@ -39,7 +40,14 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
     """urllib follows ftp:// redirects and reports file:// ones as a bare HTTP 302;
     both are refused here, by name, before anything is opened."""
 
-    def http_error_302(self, req, fp, code, msg, headers):
+    def http_error_302(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+    ) -> Any:  # the base's own return type (typeshed: Any)
         location = headers.get("location") or headers.get("uri") or ""
         newurl = urllib.parse.urljoin(req.full_url, location.strip())
         if not newurl.lower().startswith(("http://", "https://")):
@@ -98,6 +106,22 @@ def _check_url(url: str, name: str) -> None:
         raise InputError("URL has no host", input=name, hint="e.g. https://example.com/photo.jpg")
 
 
+def _read_body(resp: Any, name: str, max_bytes: int, deadline: float, slow: TemporaryError) -> bytearray:
+    """The response's body, up to one byte over `max_bytes`; `slow` once past `deadline`."""
+    length = resp.headers.get("Content-Length", "").strip()
+    if length.isdigit() and int(length) > max_bytes:
+        raise _too_big(name, f"{int(length):,} bytes, ", max_bytes)
+    data = bytearray()
+    while len(data) <= max_bytes:
+        if time.monotonic() > deadline:
+            raise slow
+        chunk = resp.read1(_CHUNK) if hasattr(resp, "read1") else resp.read(_CHUNK)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def fetch_url(
     url: str, *, timeout: float = 60.0, total: float | None = None, max_bytes: int = MAX_URL_BYTES
 ) -> bytes:
@@ -118,17 +142,7 @@ def fetch_url(
     )
     try:
         with opener.open(request, timeout=timeout) as resp:
-            length = resp.headers.get("Content-Length", "").strip()
-            if length.isdigit() and int(length) > max_bytes:
-                raise _too_big(name, f"{int(length):,} bytes, ", max_bytes)
-            data = bytearray()
-            while len(data) <= max_bytes:
-                if time.monotonic() > deadline:
-                    raise slow
-                chunk = resp.read1(_CHUNK) if hasattr(resp, "read1") else resp.read(_CHUNK)
-                if not chunk:
-                    break
-                data += chunk
+            data = _read_body(resp, name, max_bytes, deadline, slow)
     except (InputError, TemporaryError):
         raise
     except urllib.error.HTTPError as exc:

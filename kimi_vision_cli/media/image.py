@@ -194,7 +194,7 @@ def _decode(
 
 
 def _prepare_decoded(
-    img, data: bytes, fmt: str, out_format: str, needs_convert: bool, frames: int,
+    img: Any, data: bytes, fmt: str, out_format: str, needs_convert: bool, frames: int,
     opts: ImageOptions, result: PreparedImage,
 ) -> PreparedImage:  # fmt: skip
     from PIL import ImageOps
@@ -216,15 +216,15 @@ def _prepare_decoded(
     if not (needs_convert or needs_rotate or needs_resize or meta or fmt == "MPO" or cmyk):
         return result  # byte for byte: nothing to change
 
-    if fmt in _CONTAINER_STRIP and _FORMAT_MIME.get(out_format) == result.mime and not cmyk:
-        if not (needs_convert or needs_rotate or needs_resize):
-            # Only metadata to drop: cut it at the container level, keep the pixels' bytes.
-            if not opts.keep_metadata:
-                result.data, _ = container_metadata(data, fmt)
-            elif fmt == "MPO":
-                result.data = data  # --keep-metadata: sent as the user has it
-            result.stripped = meta
-            return result
+    same_container = fmt in _CONTAINER_STRIP and _FORMAT_MIME.get(out_format) == result.mime
+    if same_container and not (cmyk or needs_convert or needs_rotate or needs_resize):
+        # Only metadata to drop: cut it at the container level, keep the pixels' bytes.
+        if not opts.keep_metadata:
+            result.data, _ = container_metadata(data, fmt)
+        elif fmt == "MPO":
+            result.data = data  # --keep-metadata: sent as the user has it
+        result.stripped = meta
+        return result
 
     if needs_resize and not (out_format in _ANIMATED and frames > 1):
         # Shrink first, then turn: the rotation copies the small image, not the full one.
@@ -255,14 +255,14 @@ _ANIMATED = ("GIF", "WEBP", "PNG")  # output formats whose frames _encode resize
 _REDUCING_GAP = 2.0
 
 
-def _orientation(img) -> Any:
+def _orientation(img: Any) -> Any:
     """EXIF orientation as the file has it (any value but 1 is re-encoded); read from
     the header, so a JPEG is not decoded for it."""
     exif = img.getexif()
     return exif.get(_ORIENTATION, 1) if exif else 1
 
 
-def _draft_jpeg(img, bound: tuple[int, int]) -> None:
+def _draft_jpeg(img: Any, bound: tuple[int, int]) -> None:
     """Decode a JPEG at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling) when the size sent
     is at most that fraction of the original: an 8K photo bound to 4096x2160 decodes
     straight to 3840x2160, a quarter of the pixels and of the memory. The draft is never
@@ -276,7 +276,7 @@ def _draft_jpeg(img, bound: tuple[int, int]) -> None:
         img.draft(None, (tw, th))
 
 
-def _shrink(img, size: tuple[int, int]):
+def _shrink(img: Any, size: tuple[int, int]) -> Any:
     from PIL import Image
 
     if img.size == size:
@@ -284,14 +284,14 @@ def _shrink(img, size: tuple[int, int]):
     return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP)
 
 
-def _load_all_frames(img, frames: int) -> None:
+def _load_all_frames(img: Any, frames: int) -> None:
     for i in range(frames):
         img.seek(i)
         img.load()
     img.seek(0)
 
 
-def _metadata_kinds(img, fmt: str, data: bytes) -> list[str]:
+def _metadata_kinds(img: Any, fmt: str, data: bytes) -> list[str]:
     """Which privacy-relevant metadata this image carries (the colour profile is not one):
     what Pillow sees, then what the container parsers find (vendor segments, trailers)."""
     found: list[str] = []
@@ -327,7 +327,7 @@ def _metadata_kinds(img, fmt: str, data: bytes) -> list[str]:
 _INFO_METADATA = ("exif", "xmp", "XML:com.adobe.xmp", "comment", "photoshop", "iptc", "extension")
 
 
-def _scrub(img):
+def _scrub(img: Any) -> Any:
     from PIL import ImageFile
 
     if isinstance(img, ImageFile.ImageFile) and img.format == "GIF":
@@ -340,12 +340,10 @@ def _scrub(img):
 _PNG_TECH_KEYS = {"icc_profile", "gamma", "dpi", "transparency", "srgb", "chromaticity", "aspect"}
 
 
-def _encode(img, fmt: str, size: tuple[int, int], *, keep_metadata: bool, frames: int) -> bytes:
-    from PIL import Image, ImageSequence
-
-    icc = img.info.get("icc_profile")
-    out = io.BytesIO()
+def _save_params(img: Any, keep_metadata: bool) -> dict[str, object]:
+    """What the encoder keeps: the ICC profile, and the EXIF with --keep-metadata."""
     params: dict[str, object] = {}
+    icc = img.info.get("icc_profile")
     if icc:
         params["icc_profile"] = icc
     if keep_metadata:
@@ -353,6 +351,14 @@ def _encode(img, fmt: str, size: tuple[int, int], *, keep_metadata: bool, frames
         if exif:
             exif.pop(_ORIENTATION, None)  # already applied to the pixels
             params["exif"] = exif.tobytes()
+    return params
+
+
+def _encode(img: Any, fmt: str, size: tuple[int, int], *, keep_metadata: bool, frames: int) -> bytes:
+    from PIL import Image, ImageSequence
+
+    out = io.BytesIO()
+    params = _save_params(img, keep_metadata)
     if fmt in ("GIF", "WEBP", "PNG") and frames > 1:
         # Animation: resize every frame, keep each frame's duration and the loop count.
         out_frames = []
@@ -415,6 +421,32 @@ def _jpeg_app_kind(marker: int, payload: bytes) -> str | None:
     return f"app{marker - 0xE0}"
 
 
+def _entropy_end(data: bytes, i: int) -> int | None:
+    """Where the entropy-coded data from `i` ends (its next real marker); None: no marker."""
+    j, n = i, len(data)
+    while True:
+        j = data.find(b"\xff", j)
+        if j < 0 or j + 1 >= n:
+            return None
+        nxt = data[j + 1]
+        if nxt == 0x00 or 0xD0 <= nxt <= 0xD7:  # byte stuffing, restart marker
+            j += 2
+        elif nxt == 0xFF:
+            j += 1
+        else:
+            return j
+
+
+def _segment_length(data: bytes, i: int, bad: InputError) -> int:
+    """The length field of the segment whose marker is at `i` (it counts itself)."""
+    if i + 4 > len(data):
+        raise bad
+    length = int.from_bytes(data[i + 2 : i + 4], "big")
+    if length < 2 or i + 2 + length > len(data):
+        raise InputError("malformed JPEG segment", hint="is the file complete?")
+    return length
+
+
 def _jpeg_strip(data: bytes) -> tuple[bytes, list[str]]:
     if data[:2] != b"\xff\xd8":
         raise InputError("not a JPEG stream")
@@ -438,11 +470,7 @@ def _jpeg_strip(data: bytes) -> tuple[bytes, list[str]]:
             out += data[i : i + 2]
             i += 2
             continue
-        if i + 4 > n:
-            raise bad
-        length = int.from_bytes(data[i + 2 : i + 4], "big")
-        if length < 2 or i + 2 + length > n:
-            raise InputError("malformed JPEG segment", hint="is the file complete?")
+        length = _segment_length(data, i, bad)
         kind = _jpeg_app_kind(marker, data[i + 4 : i + 2 + length])
         if kind is None:
             out += data[i : i + 2 + length]
@@ -450,19 +478,10 @@ def _jpeg_strip(data: bytes) -> tuple[bytes, list[str]]:
             kinds.append(kind)
         i += 2 + length
         if marker == 0xDA:  # entropy-coded data: copied as is up to the next real marker
-            j = i
-            while True:
-                j = data.find(b"\xff", j)
-                if j < 0 or j + 1 >= n:  # no EOI: keep what there is (Pillow decoded it)
-                    out += data[i:]
-                    return bytes(out), kinds
-                nxt = data[j + 1]
-                if nxt == 0x00 or 0xD0 <= nxt <= 0xD7:  # byte stuffing, restart marker
-                    j += 2
-                elif nxt == 0xFF:
-                    j += 1
-                else:
-                    break
+            j = _entropy_end(data, i)
+            if j is None:  # no EOI: keep what there is (Pillow decoded it)
+                out += data[i:]
+                return bytes(out), kinds
             out += data[i:j]
             i = j
     raise InputError("JPEG has no image data", hint="is the file complete?")

@@ -37,6 +37,6 @@ def check_png_crcs(data: MediaBytes, *, name: str | None = None) -> None:
                 input=name,
                 hint="the file is corrupt; re-export or re-download it",
             )
-        if view[i + 4 : i + 8] == b"IEND":
+        if view[i + 4 : i + 8].tobytes() == b"IEND":
             return
         i = end

@@ -6,9 +6,13 @@ The allowlists follow Moonshot's docs (SPEC.md "What the API requires").
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kimi_vision_cli.buffers import MediaBytes
 from kimi_vision_cli.errors import InputError
+
+if TYPE_CHECKING:
+    import magic
 
 IMAGE_MIMES = ("image/png", "image/jpeg", "image/webp", "image/gif")
 # libmagic's names for the video containers Moonshot lists (mp4, mpeg/mpg, mov, avi,
@@ -45,10 +49,10 @@ class MediaInfo:
     kind: str  # "image" | "video"
 
 
-_magic = None
+_magic: magic.Magic | None = None
 
 
-def _detector():
+def _detector() -> magic.Magic:
     global _magic
     if _magic is None:
         try:

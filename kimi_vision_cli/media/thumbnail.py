@@ -8,6 +8,7 @@ cannot be read: a report shows a placeholder that says why instead.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 from typing import Any
@@ -113,10 +114,8 @@ def _seek_in(container: Any, stream: Any) -> None:
     if not duration:
         return
     offset = min(duration // 10, 2_000_000)
-    try:
+    with contextlib.suppress(Exception):  # some containers cannot seek: the first frame will do
         container.seek(offset)
-    except Exception:  # noqa: BLE001 - some containers cannot seek: the first frame will do
-        pass
 
 
 def _encode(img: Any, kind: str = "image") -> Thumb:

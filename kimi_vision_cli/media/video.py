@@ -88,24 +88,27 @@ def probe(data: MediaBytes, name: str | None = None) -> VideoInfo:
     av = _av()
     if av is None:
         raise UsageError("cannot probe videos without PyAV", input=name, hint=_INSTALL_HINT)
-    with ffmpeg_errors("decode video", name, "the file is damaged or not a video FFmpeg can read"):
-        with ViewReader(data) as file, av.open(file, mode="r") as container:
-            if not container.streams.video:
-                raise InputError("no video stream in the file", input=name, hint="pass a video file")
-            stream = container.streams.video[0]
-            codec = stream.codec_context.name
-            duration: float | None = None
-            if stream.duration is not None and stream.time_base is not None:
-                duration = float(stream.duration * stream.time_base)
-            elif container.duration is not None:
-                duration = container.duration / 1_000_000
-            width, height = stream.codec_context.width, stream.codec_context.height
-            frame = next(container.decode(stream), None)
-            if frame is None:
-                raise InputError("video has no decodable frame", input=name, hint="check the file")
-            width, height = width or frame.width, height or frame.height
-            turn = quarter_turns(frame.rotation)
-            return VideoInfo(width, height, duration, codec, stream.frames or None, turn)
+    with (
+        ffmpeg_errors("decode video", name, "the file is damaged or not a video FFmpeg can read"),
+        ViewReader(data) as file,
+        av.open(file, mode="r") as container,
+    ):
+        if not container.streams.video:
+            raise InputError("no video stream in the file", input=name, hint="pass a video file")
+        stream = container.streams.video[0]
+        codec = stream.codec_context.name
+        duration: float | None = None
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / 1_000_000
+        width, height = stream.codec_context.width, stream.codec_context.height
+        frame = next(container.decode(stream), None)
+        if frame is None:
+            raise InputError("video has no decodable frame", input=name, hint="check the file")
+        width, height = width or frame.width, height or frame.height
+        turn = quarter_turns(frame.rotation)
+        return VideoInfo(width, height, duration, codec, stream.frames or None, turn)
 
 
 def downscale(
@@ -138,14 +141,12 @@ def downscale(
             # 1/rate but the muxer read them as ticks of 1/10240, so a 3 s clip came out
             # 0.1 s long (issue 15 saw it in the loopback server's probe).
             stream.codec_context.time_base = in_stream.time_base
-            done = 0
             upright = Upright(av)
-            for frame in src.decode(in_stream):
+            for done, frame in enumerate(src.decode(in_stream), 1):
                 small = upright(frame).reformat(width=size[0], height=size[1], format="yuv420p")
                 small.pict_type = 0  # the encoder places its own keyframes
                 for packet in stream.encode(small):
                     dst.mux(packet)
-                done += 1
                 if on_frame:
                     on_frame(done)
             for packet in stream.encode():

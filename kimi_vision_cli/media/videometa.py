@@ -14,6 +14,7 @@ PyAV: it runs where the video extra is missing too.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 
 from kimi_vision_cli.buffers import MediaBytes
 
@@ -27,7 +28,7 @@ _METADATA = {b"udta", b"meta"}
 _LOCATION_MARKS = (b"\xa9xyz", b"loci", b"location")
 
 
-def _boxes(data: MediaBytes, start: int, end: int):
+def _boxes(data: MediaBytes, start: int, end: int) -> Iterator[tuple[bytes, int, int, int]]:
     """(type, box start, payload start, box end) for each well-formed box in [start, end).
 
     Stops at the first malformed header: what follows cannot be located reliably, and

@@ -7,11 +7,14 @@ markup (rule 4).
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kimi_vision_cli.errors import KimiVisionError
 from kimi_vision_cli.output.controls import show_controls, strip_controls
 from kimi_vision_cli.terminal import Terminal
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 class Diagnostics:
@@ -20,13 +23,13 @@ class Diagnostics:
     def __init__(self, term: Terminal):
         self.term = term
         self._lock = threading.Lock()
-        self._console: Any = None
+        self._console: Console | None = None
         # The batch bar's rich Progress while it is shown: other bars join it as rows,
         # since two rich Live displays on one console corrupt its live stack.
         self.live_progress: Any = None
 
     @property
-    def console(self):
+    def console(self) -> Console:
         if self._console is None:
             from rich.console import Console
 

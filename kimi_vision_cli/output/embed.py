@@ -73,7 +73,7 @@ class Embed:
         path = Path(source.value)
         state = xmp.read_state(path, input=result.input)
         fields = xmp.fields_of(result.text, result.data, provenance)
-        args = xmp.xmp_args(fields) + [f"-EXIF:ImageDescription={exiftool.escape_value(fields.description)}"]
+        args = [*xmp.xmp_args(fields), f"-EXIF:ImageDescription={exiftool.escape_value(fields.description)}"]
         if WRITABLE.get(state.file_type):
             args += _iptc_args(fields)
         xmp.write(path, args, input=result.input, keep_times=not self.touch)

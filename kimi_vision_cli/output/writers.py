@@ -165,9 +165,14 @@ class Writers:
         row = self._row_made(source) if self.manifest is not None else None
         inside = self._embed_made(source) if self.embed is not None else None
         kept = side if side is not None else inside
-        if self.manifest is not None and row is None and kept is not None:
-            if not (self.redo_stale and self.differs(kept)):  # a stale one is redone, not copied
-                row = self._fill_row(source)
+        # a stale one is redone, not copied
+        if (
+            self.manifest is not None
+            and row is None
+            and kept is not None
+            and not (self.redo_stale and self.differs(kept))
+        ):
+            row = self._fill_row(source)
         asked = ((side, self.sidecar), (row, self.manifest), (inside, self.embed))
         made = [m for m, wanted in asked if wanted is not None]
         if any(m is None for m in made):

@@ -283,7 +283,10 @@ class Scheduler:
                 continue
             in_flight -= 1
             self._finish(item)
-        # Ctrl-C: no new writes, wait for those under way, report what is whole.
+        self._wind_down(it)
+
+    def _wind_down(self, it: Iterator[tuple[Source, bool]]) -> None:
+        """Ctrl-C: no new writes, wait for those under way, report what is whole."""
         self.writes.close()
         self.tally.fold(self.stop_code)
         while True:

@@ -198,7 +198,7 @@ def gone(ctx: Context, err: ModelNotFoundError) -> ModelNotFoundError:
 
         items = [m for m in ctx.client.list_models() if m.get("id") != s.model]
         ids = ", ".join(m.id for m in vision_models(items)) or "none"
-    except Exception:  # noqa: BLE001 - the hint is a courtesy; the error stands without it
+    except Exception:  # the hint is a courtesy; the error stands without it
         return err
     return ModelNotFoundError(
         f"{what} no longer exists on {s.base_url} (or the key may not use it)",
