@@ -142,11 +142,7 @@ def prepare_image(data: bytes, mime: str, opts: ImageOptions, *, name: str | Non
         raise
     except _PILLOW_ERRORS as exc:
         # Corrupt metadata or frames can fail late (EXIF parse, transpose, re-encode).
-        raise InputError(
-            f"cannot decode image ({mime}): {pillow_reason(exc)}",
-            input=name,
-            hint="is the file complete?",
-        ) from None
+        raise _undecodable(mime, exc, name) from None
 
 
 def _decode(
@@ -185,12 +181,15 @@ def _decode(
             hint="is the file complete? Re-export it" if known else "export it as PNG or JPEG first",
         ) from None
     except _PILLOW_ERRORS as exc:
-        raise InputError(
-            f"cannot decode image ({mime}): {pillow_reason(exc)}",
-            input=name,
-            hint="is the file complete?",
-        ) from None
+        raise _undecodable(mime, exc, name) from None
     return img, fmt, frames, orig_size
+
+
+def _undecodable(mime: str, exc: BaseException, name: str | None) -> InputError:
+    """Pillow could not read the image: one line, with Pillow's reason (no repr)."""
+    return InputError(
+        f"cannot decode image ({mime}): {pillow_reason(exc)}", input=name, hint="is the file complete?"
+    )
 
 
 def _prepare_decoded(
