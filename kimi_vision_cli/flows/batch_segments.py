@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kimi_vision_cli.errors import APIError, KimiVisionError
+from kimi_vision_cli.errors import APIError
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.types import Source
@@ -37,24 +37,15 @@ def video_id(part: str) -> str:
 def video_lines(custom_id: str, source: Source, ctx: Context) -> tuple[bytes, PartInfo]:
     """Every part's JSONL line (one block) and what the manifest keeps of each. Raises
     the KimiVisionError of a part that cannot be cut or prepared: the video fails whole."""
-    from kimi_vision_cli.flows.segments import cut_source, label, plan_segment
+    from kimi_vision_cli.flows.segments import label, segments_of
 
-    cutter = cut_source(source, ctx)
     block: list[bytes] = []
     parts: PartInfo = {}
-    try:
-        for i in range(len(cutter)):
-            try:
-                seg = cutter.take(i)
-            except KimiVisionError as err:
-                raise err.with_input(source.display) from None
-            planned = plan_segment(source.display, seg, i, len(cutter), ctx, batch=True)
-            cid = part_id(custom_id, i)
-            line = {"custom_id": cid, "method": "POST", "url": "/v1/chat/completions", "body": planned.body}
-            block.append((json.dumps(line, ensure_ascii=False) + "\n").encode())
-            parts[cid] = [seg.start, seg.end, label(source.display, seg)]
-    finally:
-        cutter.close()
+    for i, (seg, planned) in enumerate(segments_of(source, ctx, batch=True)):
+        cid = part_id(custom_id, i)
+        line = {"custom_id": cid, "method": "POST", "url": "/v1/chat/completions", "body": planned.body}
+        block.append((json.dumps(line, ensure_ascii=False) + "\n").encode())
+        parts[cid] = [seg.start, seg.end, label(source.display, seg)]
     return b"".join(block), parts
 
 

@@ -104,8 +104,9 @@ def plan_segment(
         raise err.with_input(text) from None
 
 
-def segment_plans(source: Source, ctx: Context) -> Iterator[Planned]:
-    """--dry-run and estimate: each segment's request, in order, each cut as it comes."""
+def segments_of(source: Source, ctx: Context, *, batch: bool = False) -> Iterator[tuple[Segment, Planned]]:
+    """Each segment of a video and its request, in order, each cut as it comes (the
+    cutter closed however the walk ends); a part that cannot be cut names the video."""
     cutter = cut_source(source, ctx)
     try:
         for i in range(len(cutter)):
@@ -113,9 +114,14 @@ def segment_plans(source: Source, ctx: Context) -> Iterator[Planned]:
                 seg = cutter.take(i)
             except KimiVisionError as err:
                 raise err.with_input(source.display) from None
-            yield plan_segment(source.display, seg, i, len(cutter), ctx)
+            yield seg, plan_segment(source.display, seg, i, len(cutter), ctx, batch=batch)
     finally:
         cutter.close()
+
+
+def segment_plans(source: Source, ctx: Context) -> Iterator[Planned]:
+    """--dry-run and estimate: each segment's request."""
+    return (planned for _seg, planned in segments_of(source, ctx))
 
 
 def _send_segment(name: str, cutter: Cutter, index: int, ctx: Context, bar: PartsBar | None) -> Result:
