@@ -141,6 +141,26 @@ def test_a_malformed_output_line_costs_that_input_only(kv, fake, tmp_path: Path)
     assert "malformed line" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_an_output_line_of_another_shape_fails_that_input_without_a_traceback(
+    kv, fake, tmp_path: Path
+) -> None:
+    write_image(tmp_path / "a.png", 10, 10)
+    write_image(tmp_path / "b.png", 12, 10)
+    batch_id = kv("batch", "submit", "a.png", "b.png").stdout.strip()
+    for _ in range(2):
+        kv("batch", "status", batch_id)
+    (out_id,) = [fid for fid, f in fake.state.files.items() if f["filename"] == "output.jsonl"]
+    lines = fake.state.file_data[out_id].decode().splitlines()
+    odd = json.loads(lines[0])
+    odd["response"]["status_code"] = None  # parses, but not a number
+    fake.state.file_data[out_id] = (json.dumps(odd) + "\n" + lines[1] + "\n").encode()
+    r = kv("batch", "results", batch_id, "--format", "jsonl")
+    assert r.returncode == 1 and "Traceback" not in r.all, r.all
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(recs) == 2 and sum(rec["error"] is None for rec in recs) == 1
+    assert "malformed result" in r.stderr
+
+
 def test_a_stop_while_building_names_the_inputs_not_submitted(kv, fake, tmp_path: Path) -> None:
     from tests.fake_moonshot import Fault
 

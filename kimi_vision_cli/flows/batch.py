@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from kimi_vision_cli import provenance
 from kimi_vision_cli import schema as schemas
 from kimi_vision_cli.api.errors import moonshot_error
 from kimi_vision_cli.atomic import replace_file
@@ -214,9 +213,11 @@ def _create(
     client = ctx.client
     file_id = client.upload(part.read_bytes(), "kimi-vision-batch.jsonl", "batch")
     _ours(ctx, file_id, "batch", "batch request file")  # before anything can fail: prune finds it
+    from kimi_vision_cli.output.writers import made_by
+
     spec, settings = ctx.settings.schema, ctx.settings
     schema = schemas.load(spec).schema if spec is not None else None
-    made = provenance.of(settings.model, settings.prompt, settings.system, schema)
+    made = made_by(settings)  # the provenance describe records, the same way
     batch = client.batch_create(file_id, window, _metadata(settings.model, made, schema))
     batch_id = str(batch["id"])
     # What `batch results` needs later: the names to print, the inputs themselves (for
@@ -486,6 +487,15 @@ def _record(raw: str, names: dict[str, str], model: str) -> tuple[str, Result]:
     except (ValueError, KeyError, TypeError):
         raise APIError("the batch output file has a malformed line") from None
     result = Result(names.get(custom_id, custom_id), model)
+    try:
+        return custom_id, _answer(line, result, model)
+    except (AttributeError, TypeError, IndexError):  # a field of another shape than documented
+        result.error = APIError("the batch output holds a malformed result for it", input=result.input)
+        return custom_id, result
+
+
+def _answer(line: dict[str, Any], result: Result, model: str) -> Result:
+    """The record of one output line whose custom_id is known."""
     response = line.get("response") or {}
     body = response.get("body") or {}
     error = line.get("error") or body.get("error")
@@ -494,7 +504,7 @@ def _record(raw: str, names: dict[str, str], model: str) -> tuple[str, Result]:
         text = text or f"HTTP {response.get('status_code')}"
         cls = ContentFilterError if "content_filter" in f"{kind} {text}" else APIError
         result.error = cls(f"{text} ({kind})" if kind else text, input=result.input)
-        return custom_id, result
+        return result
     choice = (body.get("choices") or [{}])[0]
     message = choice.get("message") or {}
     result.text = message.get("content") or ""
@@ -508,4 +518,4 @@ def _record(raw: str, names: dict[str, str], model: str) -> tuple[str, Result]:
             input=result.input,
             hint="raise --max-tokens and resubmit",
         )
-    return custom_id, result
+    return result

@@ -8,7 +8,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from kimi_vision_cli.errors import ExitCode, InputError, KimiVisionError, OutputError, Tally, UsageError
+from kimi_vision_cli.errors import (
+    ExitCode,
+    InputError,
+    KimiVisionError,
+    OutputError,
+    Tally,
+    Terminated,
+    UsageError,
+)
 from kimi_vision_cli.runner.context import Context
 
 if TYPE_CHECKING:
@@ -95,11 +103,13 @@ def results(
             pending.remove(batch_id)
             if _one_batch(batch_id, batch, ctx, writers, shown, tally):
                 break
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as stop:
         ids = " ".join(pending)
         ctx.diag.warn(
             f"stopped waiting; the batches keep running: fetch later with `kimi-vision batch results {ids}`"
         )
+        if isinstance(stop, Terminated):
+            raise  # the boundary exits 143, the ids said first
         tally.fold(ExitCode.INTERRUPTED)
     return tally.exit_code
 
