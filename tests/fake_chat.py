@@ -52,101 +52,132 @@ _SIGNATURES = {
 }
 
 
-# The C901 exemption below is deliberate for now: this file is edited by several branches at once;
-# split validate_chat after they are merged (issue 21 item 9).
-def validate_chat(body: Any, state: FakeState) -> tuple[int, str, str] | None:  # noqa: C901
-    """What Moonshot refuses, as (status, error type, message); None when acceptable."""
+Problem = tuple[int, str, str]  # (status, error type, message), as Moonshot answers it
+
+
+def _bad(message: str) -> Problem:
+    return 400, "invalid_request_error", message
+
+
+def validate_chat(body: Any, state: FakeState) -> Problem | None:
+    """What Moonshot refuses, as (status, error type, message); None when acceptable.
+    The checks run in this order, and the first refusal is the answer."""
     if not isinstance(body, dict):
-        return 400, "invalid_request_error", "body must be a JSON object"
+        return _bad("body must be a JSON object")
     model = body.get("model")
     if model not in MODELS:
         return 404, "resource_not_found_error", f"Not found the model {model} or Permission denied"
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        return 400, "invalid_request_error", "messages must be a non-empty list"
+        return _bad("messages must be a non-empty list")
+    problem = _response_format(body, model, state) or _parameters(body, model)
+    for msg in messages:
+        if problem:
+            break
+        problem = _message(msg, model, state, last=msg is messages[-1])
+    return problem
+
+
+def _response_format(body: dict[str, Any], model: str, state: FakeState) -> Problem | None:
     fmt = body.get("response_format")
     kinds = ("text", "json_object", *(("json_schema",) if model in JSON_SCHEMA_MODELS else ()))
     if state.refuse_json_schema:
         kinds = ("text", "json_object")
     if fmt is not None and (not isinstance(fmt, dict) or fmt.get("type") not in kinds):
         kind = fmt.get("type") if isinstance(fmt, dict) else fmt
-        return 400, "invalid_request_error", f"response_format type {kind!r} is not supported by {model}"
-    is_k2 = model in K2
+        return _bad(f"response_format type {kind!r} is not supported by {model}")
+    return None
+
+
+def _parameters(body: dict[str, Any], model: str) -> Problem | None:
+    """thinking, reasoning_effort, the fixed sampling of k2.6/k3, temperature's range."""
     if model in K3 and "thinking" in body:
-        return 400, "invalid_request_error", "thinking cannot be set for kimi-k3: it always thinks"
+        return _bad("thinking cannot be set for kimi-k3: it always thinks")
     if "reasoning_effort" in body and model in K3 and body["reasoning_effort"] not in EFFORTS:
-        return 400, "invalid_request_error", f"reasoning_effort must be one of {', '.join(EFFORTS)}"
-    if is_k2 or model in K3:
+        return _bad(f"reasoning_effort must be one of {', '.join(EFFORTS)}")
+    if model in K2 or model in K3:
         thinking_on = model in K3 or (body.get("thinking") or {}).get("type", "enabled") == "enabled"
         fixed = dict(FIXED_K2, temperature=1.0 if thinking_on else 0.6)
         for key, value in fixed.items():
             if key in body and body[key] != value:
-                return 400, "invalid_request_error", f"invalid {key}: only {value} is allowed for this model"
+                return _bad(f"invalid {key}: only {value} is allowed for this model")
     elif "thinking" in body:
-        return 400, "invalid_request_error", "thinking is not supported by this model"
+        return _bad("thinking is not supported by this model")
     if "temperature" in body and not (
         isinstance(body["temperature"], (int, float)) and 0 <= body["temperature"] <= 1
     ):
-        return 400, "invalid_request_error", "temperature must be in [0, 1]"
-    for msg in messages:
-        if not isinstance(msg, dict) or msg.get("role") not in ("system", "user", "assistant"):
-            return 400, "invalid_request_error", "each message needs a role"
-        content = msg.get("content")
-        if isinstance(content, str):
-            stripped = content.strip()
-            if stripped.startswith("[") and ('"image_url"' in stripped or '"type"' in stripped):
-                # A list of parts serialised into a string: Moonshot reads it as text and
-                # the image never arrives; the real API refuses it for vision models.
-                return 400, "invalid_request_error", "content must be an array of parts, not a JSON string"
-            continue
-        if not isinstance(content, list):
-            return 400, "invalid_request_error", "content must be a string or an array"
-        for part in content:
-            kind = part.get("type") if isinstance(part, dict) else None
-            if kind == "text":
-                if not isinstance(part.get("text"), str):
-                    return 400, "invalid_request_error", "text part needs text"
-                continue
-            if kind not in ("image_url", "video_url"):
-                return 400, "invalid_request_error", f"unknown content part type {kind!r}"
-            if model in TEXT_ONLY:
-                return 400, "invalid_request_error", f"model {model} does not support image input"
-            if kind == "video_url" and not (is_k2 or model in K3):
-                return 400, "invalid_request_error", f"model {model} does not support video input"
-            url = (part.get(kind) or {}).get("url")
-            if not isinstance(url, str):
-                return 400, "invalid_request_error", f"{kind}.url is required"
-            if url.startswith(("http://", "https://")):
-                return 400, "invalid_request_error", "URLs are not supported; send base64 or ms://"
-            if url.startswith("ms://"):
-                fid = url[5:]
-                meta = state.files.get(fid)
-                if meta is None:
-                    return 400, "invalid_request_error", f"file {fid} not found"
-                want = "video" if kind == "video_url" else "image"
-                if meta["purpose"] != want:
-                    return (
-                        400,
-                        "invalid_request_error",
-                        f"file {fid} has purpose {meta['purpose']}, not {want}",
-                    )
-                continue
-            m = DATA_URL.match(url)
-            if not m:
-                return 400, "invalid_request_error", "url must be data:<mime>;base64,<data> or ms://<file-id>"
-            mime = m.group(1)
-            allowed = VIDEO_MIMES if kind == "video_url" else IMAGE_MIMES
-            if mime not in allowed:
-                return 400, "invalid_request_error", f"unsupported {kind} mime type {mime}"
-            try:
-                data = base64.b64decode(m.group(2), validate=True)
-            except ValueError:
-                return 400, "invalid_request_error", "invalid base64 data"
-            sigs = _SIGNATURES.get(mime)
-            if sigs and not data.startswith(sigs):
-                return 400, "invalid_request_error", f"image data does not match mime type {mime}"
-        if msg.get("partial") and msg is not messages[-1]:
-            return 400, "invalid_request_error", "partial is only allowed on the last message"
+        return _bad("temperature must be in [0, 1]")
+    return None
+
+
+def _message(msg: Any, model: str, state: FakeState, last: bool) -> Problem | None:
+    if not isinstance(msg, dict) or msg.get("role") not in ("system", "user", "assistant"):
+        return _bad("each message needs a role")
+    content = msg.get("content")
+    if isinstance(content, str):
+        stripped = content.strip()
+        if stripped.startswith("[") and ('"image_url"' in stripped or '"type"' in stripped):
+            # A list of parts serialised into a string: Moonshot reads it as text and
+            # the image never arrives; the real API refuses it for vision models.
+            return _bad("content must be an array of parts, not a JSON string")
+        return None
+    if not isinstance(content, list):
+        return _bad("content must be a string or an array")
+    for part in content:
+        problem = _part(part, model, state)
+        if problem:
+            return problem
+    if msg.get("partial") and not last:  # string content skips this (unchanged)
+        return _bad("partial is only allowed on the last message")
+    return None
+
+
+def _part(part: Any, model: str, state: FakeState) -> Problem | None:
+    kind = part.get("type") if isinstance(part, dict) else None
+    if kind == "text":
+        return None if isinstance(part.get("text"), str) else _bad("text part needs text")
+    if kind not in ("image_url", "video_url"):
+        return _bad(f"unknown content part type {kind!r}")
+    if model in TEXT_ONLY:
+        return _bad(f"model {model} does not support image input")
+    if kind == "video_url" and not (model in K2 or model in K3):
+        return _bad(f"model {model} does not support video input")
+    url = (part.get(kind) or {}).get("url")
+    if not isinstance(url, str):
+        return _bad(f"{kind}.url is required")
+    if url.startswith(("http://", "https://")):
+        return _bad("URLs are not supported; send base64 or ms://")
+    if url.startswith("ms://"):
+        return _uploaded(url[5:], "video" if kind == "video_url" else "image", state)
+    return _inline(url, kind)
+
+
+def _uploaded(fid: str, want: str, state: FakeState) -> Problem | None:
+    """An ms://<file-id> part: the file must exist and have been uploaded for this kind."""
+    meta = state.files.get(fid)
+    if meta is None:
+        return _bad(f"file {fid} not found")
+    if meta["purpose"] != want:
+        return _bad(f"file {fid} has purpose {meta['purpose']}, not {want}")
+    return None
+
+
+def _inline(url: str, kind: str) -> Problem | None:
+    """A data URL part: an allowed MIME type, valid base64, bytes that match the MIME."""
+    m = DATA_URL.match(url)
+    if not m:
+        return _bad("url must be data:<mime>;base64,<data> or ms://<file-id>")
+    mime = m.group(1)
+    allowed = VIDEO_MIMES if kind == "video_url" else IMAGE_MIMES
+    if mime not in allowed:
+        return _bad(f"unsupported {kind} mime type {mime}")
+    try:
+        data = base64.b64decode(m.group(2), validate=True)
+    except ValueError:
+        return _bad("invalid base64 data")
+    sigs = _SIGNATURES.get(mime)
+    if sigs and not data.startswith(sigs):
+        return _bad(f"image data does not match mime type {mime}")
     return None
 
 
