@@ -12,7 +12,7 @@ Readings we chose where Moonshot's docs are unclear (each marked READING):
 - Rate limits (429 `rate_limit_reached_error`, "please try again after N seconds"): the
   limits are per account (concurrency, RPM, TPM), so the wait applies to the whole run,
   not one request: the client starts no new request until it has passed and halves its
-  concurrency (kimi_vision_cli/scheduler.py). Faults are injected per request here.
+  concurrency (kimi_vision_cli/runner/pacing.py). Faults are injected per request here.
 - Rate tiers (issue 13): `FakeState.limits = Limits(concurrency=1, rpm=3, window=1.0)`
   enforces a tier-0 account (platform.moonshot.ai/docs/pricing/limits) with Moonshot's
   wording ("Your account org-…<ak-…> request reached max organization concurrency: 1,
