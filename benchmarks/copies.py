@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import perf  # noqa: E402
 
+import tests.fake_answers as fake_answers  # noqa: E402
 import tests.fake_moonshot as fake_moonshot  # noqa: E402
 
 CHILD = """
@@ -91,7 +92,7 @@ def main() -> None:
         "video", nargs="?", type=Path, help="a video to send inline [a 62 MiB MP4 made for the run]"
     )
     args = ap.parse_args()
-    fake_moonshot.describe_media = perf.header_caption  # type: ignore[assignment]
+    fake_answers.describe_media = perf.header_caption  # type: ignore[assignment]
     with tempfile.TemporaryDirectory(prefix="kv-copies-") as tmp, fake_moonshot.FakeMoonshot() as fake:
         fake.state.record_bodies = False
         video = args.video.resolve() if args.video else perf.make_video(Path(tmp))

@@ -9,7 +9,7 @@ Measured in this process with time.process_time (CPU, not wall), median of --rou
   4096x2160, strip, re-encode), as describe prepares it;
 - the request body: the JSON text and the base64 of that prepared image
   (api.transport.WireBody, as it is sent);
-- the answer: parsing a streamed answer of 150 SSE chunks (MoonshotClient._parse_sse).
+- the answer: parsing a streamed answer of 150 SSE chunks (api/stream.py parse_sse).
 Then what an account with 1,000 requests in flight (tier 5) needs in cores for 12 MP
 photos, for answers taking 5, 10 and 20 s.
 """
@@ -78,7 +78,7 @@ def main() -> None:
 
     import PIL
 
-    from kimi_vision_cli.api.client import MoonshotClient
+    from kimi_vision_cli.api.stream import parse_sse
     from kimi_vision_cli.api.transport import WireBody
     from kimi_vision_cli.media.image import ImageOptions, prepare_image
     from kimi_vision_cli.plan import MediaRef
@@ -95,7 +95,7 @@ def main() -> None:
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     lines = sse_lines()
-    sse = cpu(lambda: list(MoonshotClient._parse_sse(None, iter(lines))), args.rounds * 10)  # type: ignore[arg-type]
+    sse = cpu(lambda: list(parse_sse(iter(lines), str)), args.rounds * 10)
     totals = {}
     for label, (w, h) in SIZES.items():
         data = photo(w, h)

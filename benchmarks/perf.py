@@ -63,6 +63,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import tests.fake_answers as fake_answers  # noqa: E402
 import tests.fake_moonshot as fake_moonshot  # noqa: E402
 from benchmarks.launch import launch  # noqa: E402
 from tests.fake_files import create  # noqa: E402
@@ -542,7 +543,7 @@ def main() -> None:
     if args.llm and not llm:
         sys.exit(f"--llm: {args.llm} not found")
     # Header-only captions: the server shares the cores and must not decode 8K images.
-    fake_moonshot.describe_media = header_caption  # type: ignore[assignment]
+    fake_answers.describe_media = header_caption  # type: ignore[assignment]
     print(f"machine: {machine()}")
     print(
         f"rounds: {args.rounds} (median); ours: {ROOT}"

@@ -28,10 +28,11 @@ import json
 import re
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from tests.fake_moonshot import FakeState
+from tests.fake_answers import completion_object, compose_answer
+from tests.fake_chat import validate_chat
+from tests.fake_state import FakeState
 
 _WINDOW = re.compile(r"^(\d+)([hd])$")
 BATCH_MODELS = {"kimi-k2.6"}  # the docs also name kimi-k2.5, shut down since 2026-08-31
@@ -112,8 +113,6 @@ def create(state: FakeState, body: Any) -> tuple[int, dict[str, Any]]:
 
 
 def _advance(state: FakeState, entry: dict[str, Any]) -> None:
-    from tests.fake_moonshot import completion_object, compose_answer, validate_chat
-
     batch = entry["object"]
     if batch["status"] == "validating":
         batch["status"] = "in_progress"

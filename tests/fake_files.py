@@ -26,7 +26,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tests.fake_moonshot import FakeState
+    from tests.fake_state import FakeState
 
 FILE_LIMIT = 100 * 1024 * 1024  # "100 MB" in Moonshot's docs, read as 100 MiB (moonshot.py)
 TOTAL_LIMIT = 10 * 1024 * 1024 * 1024

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from kimi_vision_cli.errors import KimiVisionError
-from kimi_vision_cli.media.image import ImageOptions, container_metadata, prepare_image
+from kimi_vision_cli.media.image import ImageOptions, prepare_image
+from kimi_vision_cli.media.imagemeta import container_metadata
 from kimi_vision_cli.media.sniff import sniff
 from kimi_vision_cli.media.videometa import strip_bmff_metadata
 from tests.media import animated_gif, image_bytes, jpeg_with_exif, video_bytes

@@ -30,14 +30,15 @@ from kimi_vision_cli.api.errors import (
     over_tpm,
     parse_rate_limit,
 )
+from kimi_vision_cli.api.http import gated_http_client
 from kimi_vision_cli.api.ratelimit import Gate
+from kimi_vision_cli.api.stream import StreamEvent, parse_sse
 from kimi_vision_cli.api.transport import RETRY_EXTENSION, ChatTransport
 from kimi_vision_cli.buffers import MediaBytes, ViewReader
 from kimi_vision_cli.errors import (
     APIError,
     AuthError,
     BatchMissingError,
-    ContentFilterError,
     FileMissingError,
     InputError,
     KimiVisionError,
@@ -46,14 +47,6 @@ from kimi_vision_cli.moonshot import ESTIMATE_PATH, completion_budget, usage_tok
 from kimi_vision_cli.settings import Settings
 
 __all__ = ["MoonshotClient", "RateLimit", "RateLimitObserver", "StreamCutError", "StreamEvent"]
-
-
-@dataclass
-class StreamEvent:
-    kind: str  # "reasoning" | "content" | "finish"
-    text: str = ""
-    finish_reason: str | None = None
-    usage: dict[str, Any] | None = None
 
 
 @dataclass
@@ -208,58 +201,10 @@ class MoonshotClient:
             self._chat.stream({**body, "stream": True}) as response,
             self._errors(streaming=True),  # once the answer has started, a transport error is a cut stream
         ):
-            for event in self._parse_sse(response.iter_lines()):
+            for event in parse_sse(response.iter_lines(), self.redact):
                 if event.usage:  # what the next requests likely send, for TPM pacing
                     self.gate.note_usage(usage_tokens(event.usage)[0])
                 yield event
-
-    def _chunk(self, data: str) -> Any:
-        """One stream chunk's JSON; an error chunk or one that is not JSON raises."""
-        try:
-            chunk = json.loads(data)
-        except ValueError:
-            raise APIError(
-                "the API sent a malformed stream chunk (not JSON)",
-                hint="rerun; if it persists, report it to Moonshot",
-            ) from None
-        if isinstance(chunk, dict) and "error" in chunk:
-            kind, message = moonshot_error(chunk)
-            if kind == "content_filter":
-                raise ContentFilterError(
-                    self.redact(f"refused by Moonshot's content filter: {message}"),
-                    hint="the input or prompt was judged high-risk",
-                )
-            raise APIError(self.redact(f"error in stream: {message} ({kind})"))
-        return chunk
-
-    def _parse_sse(self, lines: Iterator[str]) -> Iterator[StreamEvent]:
-        finish: str | None = None
-        usage: dict[str, Any] | None = None
-        for line in lines:
-            if not line.startswith("data:"):
-                continue
-            data = line[5:].strip()
-            if data == "[DONE]":
-                yield StreamEvent("finish", finish_reason=finish, usage=usage)
-                return
-            chunk = self._chunk(data)
-            for choice in (chunk.get("choices") or []) if isinstance(chunk, dict) else []:
-                delta = choice.get("delta") or {}
-                if delta.get("reasoning_content"):
-                    yield StreamEvent("reasoning", str(delta["reasoning_content"]))
-                if delta.get("content"):
-                    yield StreamEvent("content", str(delta["content"]))
-                if choice.get("finish_reason"):
-                    finish = choice["finish_reason"]
-                # Moonshot puts usage in choices[0].usage of the last chunk.
-                if choice.get("usage"):
-                    usage = choice["usage"]
-            if isinstance(chunk, dict) and chunk.get("usage"):
-                usage = chunk["usage"]
-        raise StreamCutError(
-            "the answer stream ended before [DONE]",
-            hint="the connection was cut; rerun to get the whole answer",
-        )
 
     # -- files, tokens, models -------------------------------------------------------
     def upload(self, data: MediaBytes, filename: str, purpose: str) -> str:
@@ -374,57 +319,3 @@ def _as_dict(obj: Any) -> dict[str, Any]:
         return obj
     dump = getattr(obj, "model_dump", None)
     return dict(dump()) if dump else dict(vars(obj))
-
-
-def gated_http_client(
-    gate: Gate,
-    hooks: dict[str, list[Callable[[Any], None]]],
-    on_failure: Callable[[Any, BaseException], None] | None = None,
-) -> Any:
-    """The one HTTP client (chat transport and SDK share its connections), with each chat
-    completion attempt held by `gate` until it may start and counted in flight until its
-    answer stream is closed (an error answer: at once)."""
-    import httpx2
-
-    class Releasing(httpx2.SyncByteStream):
-        def __init__(self, inner: Any, release: Callable[[], None]):
-            self.inner, self.release = inner, release
-
-        def __iter__(self) -> Iterator[bytes]:
-            yield from self.inner
-
-        def close(self) -> None:
-            try:
-                self.inner.close()
-            finally:
-                self.release()
-
-    class GatedClient(httpx2.Client):
-        def send(self, request: Any, **kwargs: Any) -> Any:
-            try:
-                return self._gated(request, **kwargs)
-            except Exception as exc:  # no response, so no response hook: --verbose says it here
-                if on_failure is not None:
-                    on_failure(request, exc)
-                raise
-
-        def _gated(self, request: Any, **kwargs: Any) -> Any:
-            if request.method != "POST" or not request.url.path.endswith("/chat/completions"):
-                return super().send(request, **kwargs)
-            gate.acquire()
-            release = gate.releaser()
-            try:
-                response = super().send(request, **kwargs)
-            except BaseException:
-                release()
-                raise
-            if response.status_code != 200 or response.is_closed or not kwargs.get("stream"):
-                release()  # an error answer, or one read whole: the request is over
-            else:
-                response.stream = Releasing(response.stream, release)
-            return response
-
-    # The SDK's own defaults (openai.DefaultHttpxClient), written here so that making the
-    # client does not import openai.
-    limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=5.0)
-    return GatedClient(event_hooks=hooks, limits=limits, follow_redirects=True)

@@ -3,7 +3,7 @@
 Why not `openai.OpenAI().chat.completions`: `import openai` builds every pydantic type of
 the whole OpenAI API and costs about 0.5 s, most of a one-image `describe` (issue 12,
 item 4: measured 0.5 s of a 0.64 s goal). A chat completion is one POST whose answer we
-parse ourselves (client.py `_parse_sse`), so the SDK's only work on this path was its
+parse ourselves (api/stream.py `parse_sse`), so the SDK's only work on this path was its
 retry loop. That loop is kept here, rule for rule (openai-python `_base_client.py`:
 `_should_retry`, `_calculate_retry_timeout`, `_parse_retry_after_header`), so a request
 is retried exactly as the SDK retries the other endpoints, which still go through it.
