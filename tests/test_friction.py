@@ -160,7 +160,7 @@ def _listed(kv, *args: str) -> list[str]:
 
     r = kv("estimate", "--dry-run", "--format", "json", *args)
     assert r.returncode == 0, r.all
-    return sorted(item["input"] for item in json.loads(r.stdout))
+    return sorted(item["input"] for item in json.loads(r.stdout)["inputs"])
 
 
 def test_a_walk_skips_hidden_and_appledouble_files_by_default(kv, fake, tmp_path: Path) -> None:

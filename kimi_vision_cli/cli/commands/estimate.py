@@ -141,7 +141,10 @@ def _dry_run(
     from kimi_vision_cli.output.dryrun import DryRunWriter
 
     tally = Tally(report=ctx.diag.error)
-    writer = DryRunWriter(s.format, ctx.term.stdout, multi=multi)
+    # json: one object, as `estimate --format json` writes, its inputs the request bodies
+    writer = DryRunWriter(
+        s.format, ctx.term.stdout, multi=multi, document=lambda items: {"model": s.model, "inputs": items}
+    )
     try:
         for est in planned:
             if est.error is not None:
