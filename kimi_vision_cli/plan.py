@@ -133,7 +133,9 @@ def check_model(settings: Settings) -> None:
         said = flag_and_field("thinking", given) if given == "--no-thinking" else given
         raise UsageError(f"{said} cannot be set for {model}: it always thinks", hint=f"drop {given}")
     if settings.temperature is not None and not 0 <= settings.temperature <= 1:
-        raise UsageError(f"{flag_and_field('temperature')} must be between 0 and 1, got {settings.temperature}")
+        raise UsageError(
+            f"{flag_and_field('temperature')} must be between 0 and 1, got {settings.temperature}"
+        )
 
 
 def check_settings(settings: Settings, kinds: list[str]) -> None:

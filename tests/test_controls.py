@@ -52,7 +52,9 @@ def test_bidi_controls_are_shown_on_a_terminal_and_removed_elsewhere() -> None:
     assert show_controls("عربي עברית") == "عربي עברית"  # right-to-left text itself is kept
 
 
-def test_bidi_in_an_answer_and_a_file_name_on_a_terminal_and_in_files(invoke, kv, fake, tmp_path: Path) -> None:
+def test_bidi_in_an_answer_and_a_file_name_on_a_terminal_and_in_files(
+    invoke, kv, fake, tmp_path: Path
+) -> None:
     name = "photo\u202egnp.png"  # U+202E: a terminal would show the rest of the name reversed
     write_image(tmp_path / name)
     write_image(tmp_path / "b.png", 32, 24)

@@ -78,7 +78,11 @@ def test_a_token_limit_refusal_names_the_options_that_make_it_fit(
     (line,) = _errors(r.stderr)
     assert "exceeded model token limit: 8192" in line
     assert "--max-size" in line and "larger context" in line
-    said = "lower --max-tokens (max_tokens), now 9,000" if max_tokens else "set a smaller --max-tokens (max_tokens)"
+    said = (
+        "lower --max-tokens (max_tokens), now 9,000"
+        if max_tokens
+        else "set a smaller --max-tokens (max_tokens)"
+    )
     assert said in line
 
 
@@ -108,8 +112,12 @@ def test_an_api_refusal_of_a_field_names_its_flag_and_the_field(
     ]
 
 
-@pytest.mark.parametrize(("model", "field"), [("kimi-k2.6", "max_tokens"), ("kimi-k3", "max_completion_tokens")])
-def test_a_cut_answer_names_the_flag_and_the_models_field(kv, fake, tmp_path: Path, model: str, field: str) -> None:
+@pytest.mark.parametrize(
+    ("model", "field"), [("kimi-k2.6", "max_tokens"), ("kimi-k3", "max_completion_tokens")]
+)
+def test_a_cut_answer_names_the_flag_and_the_models_field(
+    kv, fake, tmp_path: Path, model: str, field: str
+) -> None:
     fake.inject(Fault(finish_reason="length"))
     write_image(tmp_path / "a.png", 8, 6)
     r = kv("describe", "a.png", "-m", model)
@@ -291,7 +299,10 @@ def test_a_request_over_the_whole_tpm_is_not_retried_and_stops_the_run(kv, fake,
     recs = [json.loads(line) for line in r.stdout.splitlines()]
     assert [rec["error"]["code"] for rec in recs] == ["rate_limit", "not_started", "not_started"]
     (line,) = _errors(r.stderr)[:1]
-    assert "max_tokens (32,768) alone is over it" in line and "lower --max-tokens (max_tokens) well below 20,000" in line
+    assert (
+        "max_tokens (32,768) alone is over it" in line
+        and "lower --max-tokens (max_tokens) well below 20,000" in line
+    )
 
 
 # -- 19.22: a progress line in CI ------------------------------------------------------

@@ -233,8 +233,8 @@ class Translator:
             )
         if _TOKEN_LIMIT.search(message):
             return APIError(f"request refused: {label}", hint=token_limit_hint(s))
-        if (field := _FIELD.search(message)) is not None:  # a 400 about a field a flag sets
-            named = flag_and_field(field.group(1))
+        if (found := _FIELD.search(message)) is not None:  # a 400 about a field a flag sets
+            named = flag_and_field(found.group(1))
             return APIError(f"request refused: {label}", hint=f"it is about {named}: change or drop it")
         return APIError(f"request refused: {label}")
 

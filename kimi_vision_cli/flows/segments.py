@@ -118,7 +118,13 @@ def _prepare(
 
 
 def plan_segment(
-    name: str, seg: Segment, index: int, total: int, ctx: Context, *, batch: bool = False,
+    name: str,
+    seg: Segment,
+    index: int,
+    total: int,
+    ctx: Context,
+    *,
+    batch: bool = False,
     once: WarnOnce | None = None,
 ) -> Planned:
     """One segment's request, decided (nothing uploaded or sent). Errors name the segment.

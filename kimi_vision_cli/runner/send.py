@@ -146,7 +146,8 @@ def _check_finish(result: Result) -> None:
     if result.finish_reason == "length":
         field = model_for(result.model).family.limit_param  # max_completion_tokens for kimi-k3
         raise TruncatedError(
-            f"the answer was cut at the {field} limit", hint=f"raise {flag_and_field(field)} to get the whole answer"
+            f"the answer was cut at the {field} limit",
+            hint=f"raise {flag_and_field(field)} to get the whole answer",
         )
     if result.finish_reason == "content_filter":
         raise ContentFilterError(

@@ -131,7 +131,9 @@ class _Resumed:
 
     def say(self, ctx: Any) -> None:
         if self.skipped:
-            ctx.diag.note(f"{counted(self.skipped, 'input')} not counted: captioned already, describe would skip (--on-exists skip)")
+            ctx.diag.note(
+                f"{counted(self.skipped, 'input')} not counted: captioned already, describe would skip (--on-exists skip)"
+            )
 
 
 def _dry_run(
