@@ -13,56 +13,47 @@ DEV_DEPS := $(VENV)/.dev-deps
 
 .PHONY: install test lint bench completions docs clean sysdeps test-sysdeps
 
-# libmagic is a system library (python-magic loads it at run time); install it
-# with apt when it is missing and we are allowed to.
+# The system packages below share one shape, `need`: when CHECK fails, install PACKAGE with
+# apt-get as root, or through sudo when it asks no password (-n: make never waits on a
+# prompt); else say MESSAGE on stderr, and fail when it is REQUIRED (else only warn). A
+# tool already there costs nothing. A failed apt-get fails make, as does a package that
+# installed without making CHECK pass.
+#   $(call need,CHECK,PACKAGE,MESSAGE,REQUIRED)   (no commas inside an argument)
+define need
+if ! { $(1); } >/dev/null 2>&1; then \
+  if ! command -v apt-get >/dev/null 2>&1; then as=no; \
+  elif [ "$$(id -u)" = 0 ]; then as=; \
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then as="sudo -n"; \
+  else as=no; fi; \
+  if [ "$$as" != no ]; then \
+    echo "installing $(2) with apt-get$${as:+ (through sudo)}" >&2; \
+    $$as apt-get update -qq && $$as env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) && \
+    { { $(1); } >/dev/null 2>&1 || { echo "apt-get installed $(2) but it is still missing" >&2; exit 1; }; }; \
+  else \
+    echo "$(3)" >&2; $(if $(4),exit 1,true); \
+  fi; \
+fi
+endef
+
+# libmagic is a system library (python-magic loads it at run time).
 # ExifTool writes XMP sidecars and --embed (docs/metadata.md says why); the tool runs
 # without it (those two refuse, saying how to install it), so its absence only warns.
 sysdeps:
-	@if ! ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1'; then \
-	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && apt-get install -y -qq libmagic1; \
-	  else \
-	    echo "libmagic is missing: install it (Debian/Ubuntu: apt-get install libmagic1; macOS: brew install libmagic)" >&2; exit 1; \
-	  fi; \
-	fi
-	@if ! command -v exiftool >/dev/null 2>&1; then \
-	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && apt-get install -y -qq libimage-exiftool-perl; \
-	  else \
-	    echo "exiftool is missing: --sidecar xmp and --embed need it (Debian/Ubuntu: apt-get install libimage-exiftool-perl; macOS: brew install exiftool)" >&2; \
-	  fi; \
-	fi
+	@$(call need,ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1',libmagic1,libmagic is missing: install it (Debian/Ubuntu: apt-get install libmagic1; macOS: brew install libmagic),required)
+	@$(call need,command -v exiftool,libimage-exiftool-perl,exiftool is missing: --sidecar xmp and --embed need it (Debian/Ubuntu: apt-get install libimage-exiftool-perl; macOS: brew install exiftool))
 
 # Debian's chromium opens the report page in tests/test_report_browser.py, and jq runs in
 # the docs' shell examples (tests/test_docs_run.py); only the tests need them, and without
 # them those tests are skipped (the doc blocks left out), saying why.
 test-sysdeps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
-	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	  else \
-	    echo "chromium is missing: the report's browser tests will be skipped (Debian/Ubuntu: apt-get install chromium)" >&2; \
-	  fi; \
-	fi
-	@if ! command -v jq >/dev/null 2>&1; then \
-	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq; \
-	  else \
-	    echo "jq is missing: the docs' examples that use it will not be run (Debian/Ubuntu: apt-get install jq)" >&2; \
-	  fi; \
-	fi
+	@$(call need,command -v chromium,chromium,chromium is missing: the report's browser tests will be skipped (Debian/Ubuntu: apt-get install chromium))
+	@$(call need,command -v jq,jq,jq is missing: the docs' examples that use it will not be run (Debian/Ubuntu: apt-get install jq))
 
 # pip >= 25.1 reads [dependency-groups] (PEP 735) with `pip install --group`. Debian's
 # python3 makes no venv without its python3-venv package (ensurepip): installed with apt
-# as root, like the system libraries above. `make lint` comes here without `sysdeps`.
+# (`need`), like the system libraries above. `make lint` comes here without `sysdeps`.
 $(PY):
-	@if ! $(PYTHON) -c 'import ensurepip' >/dev/null 2>&1; then \
-	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && apt-get install -y -qq python3-venv; \
-	  else \
-	    echo "$(PYTHON) cannot make a venv with pip: install its venv module (Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; \
-	  fi; \
-	fi
+	@$(call need,$(PYTHON) -c 'import ensurepip',python3-venv,$(PYTHON) cannot make a venv with pip: install its venv module (Debian/Ubuntu: apt-get install python3-venv),required)
 	$(PYTHON) -m venv $(VENV) && $(PIP) install -q --upgrade 'pip>=25.1' || { rm -rf $(VENV); exit 1; }
 
 $(INSTALLED): pyproject.toml kimi_vision_cli/__init__.py | $(PY)

@@ -254,6 +254,24 @@ def completion_budget(model: Model, max_tokens: int | None) -> int | None:
     return max_tokens if max_tokens is not None else model.family.default_completion
 
 
+# The request fields a flag sets: an error about one names both, `--temperature
+# (temperature)`, so the user finds the flag and the API docs the keyword.
+FIELD_FLAGS: dict[str, str] = {
+    "temperature": "--temperature",
+    "max_tokens": "--max-tokens",
+    "max_completion_tokens": "--max-tokens",
+    "reasoning_effort": "--effort",
+    "thinking": "--thinking/--no-thinking",
+    "response_format": "--json-mode/--schema",
+}
+
+
+def flag_and_field(field: str, flag: str | None = None) -> str:
+    """`--temperature (temperature)`: the flag (`flag`, or the one that sets `field`) and
+    the request field it becomes."""
+    return f"{flag or FIELD_FLAGS[field]} ({field})"
+
+
 def bills_in_cny(base_url: str) -> bool:
     """The China platform: its prices are not the published USD table's."""
     host = (urlsplit(base_url).hostname or "").lower()

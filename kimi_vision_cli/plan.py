@@ -22,7 +22,7 @@ from typing import Any
 
 from kimi_vision_cli import schema as schemas
 from kimi_vision_cli.errors import InputError, UsageError
-from kimi_vision_cli.moonshot import BODY_LIMIT, DEFAULT_MODEL, FILE_LIMIT, Model, mib
+from kimi_vision_cli.moonshot import BODY_LIMIT, DEFAULT_MODEL, FILE_LIMIT, Model, flag_and_field, mib
 from kimi_vision_cli.settings import Settings
 from kimi_vision_cli.types import MediaRef
 
@@ -120,19 +120,22 @@ def check_model(settings: Settings) -> None:
     family = spec.family
     if settings.temperature is not None and family.fixed_sampling:
         raise UsageError(
-            f"--temperature cannot be set for {model}: its sampling is fixed",
+            f"{flag_and_field('temperature')} cannot be set for {model}: its sampling is fixed",
             hint="drop --temperature, or use a moonshot-v1-*-vision-preview model",
         )
     if settings.effort is not None and not family.efforts:
         raise UsageError(
-            f"--effort cannot be set for {model}: it has no reasoning_effort",
+            f"{flag_and_field('reasoning_effort')} cannot be set for {model}: it takes no reasoning effort",
             hint="drop --effort, or use -m kimi-k3",
         )
     if not settings.thinking and family.thinking == "always":
         given = "--no-thinking" if "thinking" in settings.flags_given else "thinking = false (config file)"
-        raise UsageError(f"{given} cannot be set for {model}: it always thinks", hint=f"drop {given}")
+        said = flag_and_field("thinking", given) if given == "--no-thinking" else given
+        raise UsageError(f"{said} cannot be set for {model}: it always thinks", hint=f"drop {given}")
     if settings.temperature is not None and not 0 <= settings.temperature <= 1:
-        raise UsageError(f"--temperature must be between 0 and 1, got {settings.temperature}")
+        raise UsageError(
+            f"{flag_and_field('temperature')} must be between 0 and 1, got {settings.temperature}"
+        )
 
 
 def check_settings(settings: Settings, kinds: list[str]) -> None:

@@ -50,6 +50,14 @@ def display_name(text: str) -> str:
     return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in safe)
 
 
+def counted(n: int, noun: str) -> str:
+    """`1 input`, `2 inputs`, `1,234 inputs`, `3 batches`: a count for a message, its
+    noun in the plural unless there is one (so no summary says "1 inputs")."""
+    if n == 1:
+        return f"1 {noun}"
+    return f"{n:,} {noun}{'es' if noun.endswith(('ch', 'sh', 's', 'x')) else 's'}"
+
+
 @dataclass(frozen=True)
 class Source:
     kind: str  # "path" | "stdin" | "file_id" | "url" | "object" (s3://, gs://, az://, hf://) | "bytes"

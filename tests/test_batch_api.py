@@ -204,3 +204,29 @@ def test_files_prune_deletes_the_batch_files_this_tool_made(kv, fake, tmp_path: 
     r = kv("files", "prune", "--yes")
     assert r.returncode == 0, r.stderr
     assert set(fake.state.files) == {other}
+
+
+def test_results_write_no_sidecar_beside_an_input_not_on_this_machine(kv, fake, tmp_path: Path) -> None:
+    """A sidecar beside an input that is not here would make its directories again (and
+    caption no file): that input fails, naming it (exit 2), and nothing is made; under
+    --output-dir the sidecars are written as usual."""
+    (tmp_path / "photos").mkdir()
+    write_image(tmp_path / "photos" / "a.png")
+    write_image(tmp_path / "here.png")
+    batch_id = kv("batch", "submit", "photos/a.png", "here.png").stdout.strip()
+    kv("batch", "status", batch_id)
+    (tmp_path / "photos" / "a.png").unlink()
+    (tmp_path / "photos").rmdir()
+    r = kv("batch", "results", batch_id, "--sidecar", "txt", "--format", "jsonl")
+    assert r.returncode == 2
+    assert r.stderr == (
+        "kimi-vision: error: photos/a.png: no such file here: its sidecar goes beside it, so nothing was "
+        "written — fetch the results where the inputs are, or pass --output-dir DIR\n"
+    )
+    assert not (tmp_path / "photos").exists() and (tmp_path / "here.png.txt").exists()
+    gone, here = (json.loads(line) for line in r.stdout.splitlines())
+    assert gone["error"]["code"] == "bad_input" and "64x48" in gone["text"]  # the answer is kept
+    assert here["error"] is None
+    r = kv("batch", "results", batch_id, "--output-dir", "caps")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "caps" / "photos" / "a.png.txt").exists()

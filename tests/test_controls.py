@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from kimi_vision_cli.output.controls import show_controls, strip_controls, strip_in
+from kimi_vision_cli.types import display_name
 from tests.conftest import installed_command
 from tests.media import write_image
 
@@ -33,6 +34,40 @@ def test_strip_and_show_controls() -> None:
     assert not any(c in shown for c in RAW) and "\tline" in shown
     assert strip_controls("plain\ttext\n") == "plain\ttext\n" and show_controls("é ü 日本") == "é ü 日本"
     assert strip_in({"alt\x1b": ["a\x07b", 3, None]}) == {"alt": ["ab", 3, None]}
+
+
+# Every bidi control: embeddings/overrides, isolates, and the LRM/RLM/ALM marks.
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+# "Trojan Source": on screen, U+202E makes `approved` read as `devorppa` and so on.
+TROJAN = "Caption: \u202eapproved\u202c \u2067isolated\u2069 \u200fmark\u061c done"
+
+
+def test_bidi_controls_are_shown_on_a_terminal_and_removed_elsewhere() -> None:
+    shown = show_controls(TROJAN)
+    assert shown == "Caption: \\u202eapproved\\u202c \\u2067isolated\\u2069 \\u200fmark\\u061c done"
+    assert strip_controls(TROJAN) == "Caption: approved isolated mark done"
+    for c in BIDI:
+        assert show_controls(c) == f"\\u{ord(c):04x}" and strip_controls(c) == ""
+        assert display_name(f"a{c}b.png") == f"a\\u{ord(c):04x}b.png"  # a file name: escaped
+    assert show_controls("عربي עברית") == "عربي עברית"  # right-to-left text itself is kept
+
+
+def test_bidi_in_an_answer_and_a_file_name_on_a_terminal_and_in_files(
+    invoke, kv, fake, tmp_path: Path
+) -> None:
+    name = "photo\u202egnp.png"  # U+202E: a terminal would show the rest of the name reversed
+    write_image(tmp_path / name)
+    write_image(tmp_path / "b.png", 32, 24)
+    fake.state.answers.extend([TROJAN, TROJAN])
+    code, out, err = invoke("describe", str(tmp_path / name), str(tmp_path / "b.png"), "-j", "1", tty=True)
+    assert code == 0, err
+    assert "photo\\u202egnp.png" in out and "\\u202eapproved\\u202c" in out and "\\u061c" in out
+    assert not any(c in out + err for c in BIDI)
+    fake.state.answers.extend([TROJAN])
+    r = kv("describe", "b.png", "--format", "jsonl", "--sidecar", "txt", "--on-exists", "overwrite")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["text"] == "Caption: approved isolated mark done"
+    assert (tmp_path / "b.png.txt").read_text() == "Caption: approved isolated mark done\n"
 
 
 def test_on_an_injected_terminal_answer_and_reasoning_are_shown_escaped(invoke, fake, tmp_path: Path) -> None:

@@ -82,11 +82,16 @@ def test_ask_jsonl_is_one_line(kv, fake, two: list[str]) -> None:
 
 
 def test_estimate_json_is_one_document(kv, fake, two: list[str]) -> None:
+    """One object, as `estimate --format json` writes (issue 21 item 7), not an array."""
     r = kv("estimate", *two, "--dry-run", "--format", "json", extra_env={"MOONSHOT_API_KEY": ""})
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    assert [d["input"] for d in doc] == two
-    assert all(set(d["body"]) == {"model", "messages"} for d in doc)
+    assert set(doc) == {"model", "inputs"} and doc["model"] == "kimi-k2.6"
+    assert [d["input"] for d in doc["inputs"]] == two
+    assert all(set(d["body"]) == {"model", "messages"} for d in doc["inputs"])
+    asked = kv("estimate", "--ask", "Q?", *two, "--dry-run", "--format", "json")
+    (one,) = json.loads(asked.stdout)["inputs"]
+    assert one["input"] == "a.png, b.png"
     assert "tokenizers/estimate-token-count" in r.stderr
     _no_trace(r, fake)
 
@@ -107,7 +112,7 @@ def test_media_to_upload_show_as_placeholders_and_nothing_is_uploaded(kv, fake, 
     _no_trace(r, fake)
     # estimate counts what describe would send, inline: the placeholder is never counted
     r = kv("estimate", two[0], "--upload", "always", "--dry-run", "--format", "json")
-    url = json.loads(r.stdout)[0]["body"]["messages"][-1]["content"][0]["image_url"]["url"]
+    url = json.loads(r.stdout)["inputs"][0]["body"]["messages"][-1]["content"][0]["image_url"]["url"]
     assert url.startswith("data:image/png;base64,")
     _no_trace(r, fake)
 

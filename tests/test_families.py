@@ -45,9 +45,9 @@ def test_a_k3_request_carries_effort_and_its_limit_and_no_fixed_parameter(kv, fa
 @pytest.mark.parametrize(
     ("args", "said"),
     [
-        (["-m", "kimi-k3", "--temperature", "0.5"], "--temperature cannot be set for kimi-k3"),
-        (["-m", "kimi-k3", "--no-thinking"], "--no-thinking cannot be set for kimi-k3"),
-        (["--effort", "high"], "--effort cannot be set for kimi-k2.6"),
+        (["-m", "kimi-k3", "--temperature", "0.5"], "--temperature (temperature) cannot be set for kimi-k3"),
+        (["-m", "kimi-k3", "--no-thinking"], "--no-thinking (thinking) cannot be set for kimi-k3"),
+        (["--effort", "high"], "--effort (reasoning_effort) cannot be set for kimi-k2.6"),
         (["-m", "kimi-k2.5"], "kimi-k2.5 was shut down by Moonshot on 2026-08-31 — use -m kimi-k2.6"),
     ],
 )

@@ -78,7 +78,54 @@ def test_a_token_limit_refusal_names_the_options_that_make_it_fit(
     (line,) = _errors(r.stderr)
     assert "exceeded model token limit: 8192" in line
     assert "--max-size" in line and "larger context" in line
-    assert ("lower --max-tokens (now 9,000)" if max_tokens else "set a smaller --max-tokens") in line
+    said = (
+        "lower --max-tokens (max_tokens), now 9,000"
+        if max_tokens
+        else "set a smaller --max-tokens (max_tokens)"
+    )
+    assert said in line
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "named"),
+    [
+        (["-m", "moonshot-v1-8k-vision-preview", "--temperature", "0.3"],
+         "invalid temperature: only 1 is allowed for this model", "--temperature (temperature)"),
+        (["-m", "kimi-k3", "--max-tokens", "500000"],
+         "max_completion_tokens must be at most 131072", "--max-tokens (max_completion_tokens)"),
+        (["-m", "kimi-k3", "--effort", "high"],
+         "reasoning_effort must be one of low, high, max", "--effort (reasoning_effort)"),
+    ],
+)  # fmt: skip
+def test_an_api_refusal_of_a_field_names_its_flag_and_the_field(
+    kv, fake, tmp_path: Path, args: list[str], message: str, named: str
+) -> None:
+    """A 400 about a request field names the flag that sets it beside the API's keyword,
+    as the refusals made before sending do (`--temperature (temperature) cannot be set`)."""
+    fake.inject(Fault(status=400, type="invalid_request_error", message=message))
+    write_image(tmp_path / "a.png", 8, 6)
+    r = kv("describe", "a.png", *args)
+    assert r.returncode == 1, r.all
+    assert _errors(r.stderr) == [
+        f"kimi-vision: error: a.png: request refused: {message} (invalid_request_error) — "
+        f"it is about {named}: change or drop it"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("model", "field"), [("kimi-k2.6", "max_tokens"), ("kimi-k3", "max_completion_tokens")]
+)
+def test_a_cut_answer_names_the_flag_and_the_models_field(
+    kv, fake, tmp_path: Path, model: str, field: str
+) -> None:
+    fake.inject(Fault(finish_reason="length"))
+    write_image(tmp_path / "a.png", 8, 6)
+    r = kv("describe", "a.png", "-m", model)
+    assert r.returncode == 1, r.all
+    assert _errors(r.stderr) == [
+        f"kimi-vision: error: a.png: the answer was cut at the {field} limit — "
+        f"raise --max-tokens ({field}) to get the whole answer"
+    ]
 
 
 @pytest.mark.parametrize("other", [["--json-mode"], ["--schema", "alt_text"]])
@@ -160,7 +207,7 @@ def _listed(kv, *args: str) -> list[str]:
 
     r = kv("estimate", "--dry-run", "--format", "json", *args)
     assert r.returncode == 0, r.all
-    return sorted(item["input"] for item in json.loads(r.stdout))
+    return sorted(item["input"] for item in json.loads(r.stdout)["inputs"])
 
 
 def test_a_walk_skips_hidden_and_appledouble_files_by_default(kv, fake, tmp_path: Path) -> None:
@@ -252,7 +299,10 @@ def test_a_request_over_the_whole_tpm_is_not_retried_and_stops_the_run(kv, fake,
     recs = [json.loads(line) for line in r.stdout.splitlines()]
     assert [rec["error"]["code"] for rec in recs] == ["rate_limit", "not_started", "not_started"]
     (line,) = _errors(r.stderr)[:1]
-    assert "max_tokens (32,768) alone is over it" in line and "lower --max-tokens well below 20,000" in line
+    assert (
+        "max_tokens (32,768) alone is over it" in line
+        and "lower --max-tokens (max_tokens) well below 20,000" in line
+    )
 
 
 # -- 19.22: a progress line in CI ------------------------------------------------------

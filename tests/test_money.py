@@ -117,6 +117,23 @@ def test_cost_is_null_when_the_price_is_unknown() -> None:
     assert spend.line() == "10 tokens in, 2 out, cost unknown (no price for the model on this platform)"
 
 
+def test_an_unpriced_run_says_cost_unknown_once_without_v(kv, fake, tmp_path: Path) -> None:
+    """A model with no price (here: one the table does not know) makes cost null; the run
+    says so once on stderr, -v or not: one input, several (in the summary), and ask."""
+    names = _images(tmp_path, 3)
+    note = (
+        'kimi-vision: cost unknown (no price for kimi-lens-preview) — set [prices."kimi-lens-preview"] '
+        "input and output in config.toml to count it\n"
+    )
+    r = kv("describe", names[0], "-m", "kimi-lens-preview")
+    assert r.returncode == 0 and r.stderr == note
+    r = kv("ask", "Which?", *names[:2], "-m", "kimi-lens-preview")
+    assert r.returncode == 0 and r.stderr == note
+    r = kv("describe", *names, "-m", "kimi-lens-preview")
+    assert r.returncode == 0 and r.stderr.count("cost unknown") == 1  # the summary's, not one per input
+    assert kv("describe", names[0]).stderr == ""  # a priced model: nothing without -v
+
+
 # -- --max-cost ------------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from PIL import Image
 
 from kimi_vision_cli.media.thumbnail import SIZE, thumbnail
 from kimi_vision_cli.output.report import Entry, write_page
-from kimi_vision_cli.types import Thumb
+from kimi_vision_cli.types import Thumb, counted
 from tests.fake_moonshot import Fault
 from tests.media import image_bytes, video_bytes, write_image
 
@@ -313,6 +313,32 @@ def test_an_output_that_cannot_be_the_page_is_refused_before_reading(
     assert (tmp_path / "photo.jpg").read_bytes() == b"photo"
 
 
+def test_a_missing_directory_is_refused_not_made(kv, fake, tmp_path: Path) -> None:
+    """-o and --report name a file: a slip in its directory is one line and exit 2, and no
+    directory appears (as for a manifest's; only --output-dir is made)."""
+    (tmp_path / "run.jsonl").write_text(json.dumps(record("a.png", "fine")))
+    run = kv("report", "run.jsonl", "-o", "missing/dir/x.html")
+    assert run.returncode == 2 and run.stderr.count("\n") == 1
+    assert run.stderr == (
+        "kimi-vision: error: -o missing/dir/x.html: the directory missing/dir does not exist "
+        "— create it first (mkdir -p missing/dir) or pick another place\n"
+    )
+    assert not (tmp_path / "missing").exists()
+    write_image(tmp_path / "a.png")
+    run = kv("describe", "a.png", "--report", "gone/run.html")
+    assert run.returncode == 2 and "--report gone/run.html: the directory gone does not exist" in run.stderr
+    assert fake.chat_requests == [] and not (tmp_path / "gone").exists()
+
+
+def test_the_summary_counts_one_input_in_the_singular(kv, tmp_path: Path) -> None:
+    (tmp_path / "run.jsonl").write_text(json.dumps(record("a.png", "fine")))
+    run = kv("report", "run.jsonl", "-o", "r.html")
+    assert "wrote r.html: 1 input, 1 done, 0 failed" in run.stderr
+    assert [counted(n, w) for n, w in ((0, "input"), (1, "batch"), (2, "batch"), (1234, "request"))] == [
+        "0 inputs", "1 batch", "2 batches", "1,234 requests"
+    ]  # fmt: skip
+
+
 def test_no_output_named_is_a_usage_error(kv, tmp_path: Path) -> None:
     run = kv("report", "run.jsonl")
     assert run.returncode == 2 and "pass -o FILE.html" in run.stderr
@@ -356,6 +382,7 @@ def test_the_page_follows_the_umask(tmp_path: Path) -> None:
 def test_describe_report_writes_the_runs_page(kv, fake, tmp_path: Path) -> None:
     write_image(tmp_path / "a.png", 40, 30)
     fake.state.answers.append(EVIL)
+    (tmp_path / "out").mkdir()  # a page's directory is not made (only --output-dir is)
     run = kv("describe", "a.png", "gone.png", "--report", "out/run.html")
     assert run.returncode == 2  # gone.png; the page is written all the same
     assert "wrote out/run.html: 2 inputs, 1 done, 1 failed, spend USD " in run.stderr

@@ -212,6 +212,26 @@ def test_segments_are_downscaled_and_keep_their_length(kv, fake, tmp_path: Path)
     assert sent_videos(fake) == pytest.approx([1.0, 1.0, 1.0])
 
 
+def test_an_oversized_video_in_parts_warns_once_per_video(kv, fake, tmp_path: Path) -> None:
+    """Every part of a 2560x1440 clip is over the recommended size: said once for each
+    video, naming it, not once per part; the same in estimate's walk over the parts."""
+    big = timed_video(3, keyframe_every=1, w=2560, h=1440)
+    (tmp_path / "big.mp4").write_bytes(big)
+    (tmp_path / "big 2.mp4").write_bytes(big)
+    r = kv("describe", "--segment", "1s", "-j", "4", "big.mp4", "big 2.mp4")
+    assert r.returncode == 0, r.stderr
+    assert len(fake.chat_requests) == 6  # three parts each
+    warned = sorted(line for line in r.stderr.splitlines() if "warning:" in line)
+    assert warned == [
+        f"kimi-vision: warning: {name}: video is 2560x1440, over Moonshot's recommended 2048x1080 "
+        "— pass --downscale-video to transcode it to fit"
+        for name in ("'big 2.mp4'", "big.mp4")
+    ]
+    r = kv("estimate", "--segment", "1s", "big.mp4")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("over Moonshot's recommended") == 1
+
+
 def test_on_a_terminal_each_span_stands_on_its_own_line(invoke, fake, clip: Path, tmp_path: Path) -> None:
     """Markdown joins a label and the next line into one paragraph; the rich renderer
     leaves a blank line so the span does not run into the answer."""

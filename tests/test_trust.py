@@ -130,6 +130,7 @@ def test_batch_results_in_text_print_no_half_answer(kv, fake, tmp_path: Path) ->
     r = kv("batch", "results", batch_id)
     assert r.returncode == 1, r.all
     assert r.stdout == "" and "a.png: the answer was cut at the max_tokens limit" in r.stderr
+    assert "— raise --max-tokens (max_tokens) and resubmit" in r.stderr
     r = kv("batch", "results", batch_id, "--format", "jsonl")
     assert json.loads(r.stdout)["text"]  # the record keeps what came, next to its error
 
@@ -281,7 +282,7 @@ def test_temperature_on_a_k2_model_is_refused_before_any_input_is_read(kv, fake,
         assert r.returncode == 2, r.all
         # once, with no input named, and before missing.png is even looked at
         assert r.stderr.splitlines() == [
-            "kimi-vision: error: --temperature cannot be set for kimi-k2.6: its sampling is fixed — "
+            "kimi-vision: error: --temperature (temperature) cannot be set for kimi-k2.6: its sampling is fixed — "
             "drop --temperature, or use a moonshot-v1-*-vision-preview model"
         ], r.stderr
     assert fake.state.requests == []

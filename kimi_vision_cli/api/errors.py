@@ -28,7 +28,7 @@ from kimi_vision_cli.errors import (
     TruncatedError,
     UnreachableError,
 )
-from kimi_vision_cli.moonshot import completion_budget
+from kimi_vision_cli.moonshot import FIELD_FLAGS, completion_budget, flag_and_field
 from kimi_vision_cli.settings import Settings
 
 REGION_HINT = (
@@ -214,7 +214,8 @@ class Translator:
             )
         if status == 429:
             budget = completion_budget(s.spec, s.max_tokens)
-            return rate_limit_error(parse_rate_limit(message), label, s.retries, budget)
+            field = s.spec.family.limit_param
+            return rate_limit_error(parse_rate_limit(message), label, s.retries, budget, field)
         if status == 400 and (kind == "content_filter" or "content_filter" in message):
             return ContentFilterError(
                 f"refused by Moonshot's content filter: {label}",
@@ -232,7 +233,15 @@ class Translator:
             )
         if _TOKEN_LIMIT.search(message):
             return APIError(f"request refused: {label}", hint=token_limit_hint(s))
+        if (found := _FIELD.search(message)) is not None:  # a 400 about a field a flag sets
+            named = flag_and_field(found.group(1))
+            return APIError(f"request refused: {label}", hint=f"it is about {named}: change or drop it")
         return APIError(f"request refused: {label}")
+
+
+# The first request field a flag sets that a 400's message names (moonshot.FIELD_FLAGS),
+# the longest first so `max_completion_tokens` is not read as a shorter name.
+_FIELD = re.compile(r"\b(" + "|".join(sorted(FIELD_FLAGS, key=len, reverse=True)) + r")\b")
 
 
 # "Your request exceeded model token limit: 8192 (requested: 12285)": the input (media
@@ -244,10 +253,8 @@ def token_limit_hint(s: Settings) -> str:
     """What makes a request fit the model's context: smaller media, a smaller completion
     budget, or a model with a larger context."""
     shrink = "lower --max-size (images) or pass --segment (videos)"
-    if s.max_tokens is not None:
-        budget = f"lower --max-tokens (now {s.max_tokens:,})"
-    else:
-        budget = "set a smaller --max-tokens"
+    limit = flag_and_field(s.spec.family.limit_param)
+    budget = f"lower {limit}, now {s.max_tokens:,}" if s.max_tokens is not None else f"set a smaller {limit}"
     return f"{shrink}, {budget}, or pick a model with a larger context (-m; see `kimi-vision models`)"
 
 
@@ -266,14 +273,16 @@ def over_tpm(limit: RateLimit, budget: int | None) -> bool:
 
 
 def rate_limit_error(
-    limit: RateLimit, label: str, retries: int, budget: int | None = None
+    limit: RateLimit, label: str, retries: int, budget: int | None = None, field: str = "max_tokens"
 ) -> TemporaryError | OverTPMError:
-    """A rate limit that outlasted the retries, naming the limit and what to do."""
+    """A rate limit that outlasted the retries, naming the limit and what to do. `field`:
+    the request field of the completion budget (TPM counts it), named with its flag."""
+    named = flag_and_field(field)
     if over_tpm(limit, budget):
         return OverTPMError(
-            f"rate limited ({limit.describe()}): a request's max_tokens ({budget:,}) alone is over it, "
+            f"rate limited ({limit.describe()}): a request's {field} ({budget:,}) alone is over it, "
             f"so no wait can let it through: {label}",
-            hint=f"lower --max-tokens well below {limit.limit:,} (TPM counts it whole), or top up to a higher tier",
+            hint=f"lower {named} well below {limit.limit:,}, which TPM counts whole, or top up to a higher tier",
         )
     if limit.kind == "tpd":
         # A daily budget: waiting seconds does not help, so it is not retried (client.py).
@@ -283,5 +292,5 @@ def rate_limit_error(
         )
     hint = "rerun later; a higher tier (cumulative top-up) raises the limits"
     if limit.kind == "tpm":
-        hint = "lower --max-tokens (TPM counts it whole) and rerun; a higher tier raises the limits"
+        hint = f"lower {named}, which TPM counts whole, and rerun; a higher tier raises the limits"
     return TemporaryError(f"rate limited ({limit.describe()}) after {retries} retries: {label}", hint=hint)

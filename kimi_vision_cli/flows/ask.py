@@ -54,6 +54,8 @@ def ask(
         talk.interrupted(stop)
     if ctx.settings.verbose and spend.line():
         ctx.diag.note(f"usage: {spend.line()}")
+    elif unpriced := spend.unpriced(ctx.settings.model, ctx.settings.base_url):
+        ctx.diag.note(unpriced)
     return tally
 
 

@@ -39,6 +39,7 @@ from kimi_vision_cli.moonshot import (
     FILE_LIMIT,
     MB,
     MODELS,
+    flag_and_field,
     mib,
     price_for,
 )
@@ -516,6 +517,6 @@ def _answer(line: dict[str, Any], result: Result, model: str) -> Result:
         result.error = TruncatedError(
             "the answer was cut at the max_tokens limit",
             input=result.input,
-            hint="raise --max-tokens and resubmit",
+            hint=f"raise {flag_and_field('max_tokens')} and resubmit",  # the Batch API takes k2.x
         )
     return result

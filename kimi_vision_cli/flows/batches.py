@@ -5,6 +5,7 @@ to `shown` (a renderer), writes go through the Writers given."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from kimi_vision_cli.errors import (
     UsageError,
 )
 from kimi_vision_cli.runner.context import Context
+from kimi_vision_cli.types import counted
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -60,15 +62,10 @@ def submit(
         tally.fold(ExitCode.BAD_INPUT)
     else:
         ctx.diag.note(
-            f"{_count(out.requests, 'request')} in {_count(len(out.batch_ids), 'batch')}; "
+            f"{counted(out.requests, 'request')} in {counted(len(out.batch_ids), 'batch')}; "
             f"check with `kimi-vision batch status ID`, fetch with `kimi-vision batch results ID`"
         )
     return tally.exit_code
-
-
-def _count(n: int, noun: str) -> str:
-    """`1 request`, `2 requests`, `1 batch`, `3 batches`."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}{'es' if noun.endswith('ch') else 's'}"
 
 
 def each(
@@ -160,10 +157,25 @@ def _write_outputs(writers: Writers, source: Source | None, rec: Result) -> None
             input=rec.input, hint="fetch the results where `batch submit` ran to write sidecars",
         )  # fmt: skip
         return
-    err = writers.rejects(source)
+    err = _not_here(writers, source) or writers.rejects(source)
     try:
         if err is not None:
             raise err
         writers.write(source, rec)
     except KimiVisionError as failed:
         rec.error = failed.with_input(rec.input)
+
+
+def _not_here(writers: Writers, source: Source) -> KimiVisionError | None:
+    """A sidecar goes beside its input only when the input is on this machine: else it
+    would make the input's directories again, and leave a caption of no file there.
+    Under --output-dir (or in object storage) it is written as usual."""
+    side = writers.sidecar
+    if side is None or side.output_dir is not None or side.store is not None or source.kind != "path":
+        return None
+    if os.path.lexists(source.value):
+        return None
+    return InputError(
+        "no such file here: its sidecar goes beside it, so nothing was written",
+        hint="fetch the results where the inputs are, or pass --output-dir DIR",
+    )

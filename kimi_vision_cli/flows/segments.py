@@ -12,10 +12,11 @@ estimate and --dry-run take the same per-segment plans (`segment_plans`).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from kimi_vision_cli.errors import KimiVisionError, UsageError
+from kimi_vision_cli.errors import KimiVisionError, UsageError, quote_name
 from kimi_vision_cli.flows.upload import upload_pending
 from kimi_vision_cli.media.segments import Cutter, Segment
 from kimi_vision_cli.media.sniff import sniff
@@ -75,13 +76,40 @@ def label(name: str, seg: Segment) -> str:
     return f"{name} {span_label(seg.start, seg.end)}"
 
 
-def _prepare(seg: Segment, ctx: Context, name: str) -> tuple[bytes | bytearray, dict[str, Any]]:
+class WarnOnce:
+    """A video's warnings, each said once for the video and naming it: its parts share
+    its size, so "over the recommended size" came once per part (five lines for five)."""
+
+    def __init__(self, warn: Callable[[str], None], name: str):
+        self._warn, self._name = warn, quote_name(name)
+        self._said: set[str] = set()
+        self._lock = threading.Lock()  # parts are prepared on several workers (-j)
+
+    def part(self, label: str) -> Callable[[str], None]:
+        """The warn of one part (`label`): its name in the text becomes the video's."""
+        shown = quote_name(label)
+
+        def warn(text: str) -> None:
+            if text.startswith(shown):
+                text = self._name + text[len(shown) :]
+            with self._lock:
+                if text in self._said:
+                    return
+                self._said.add(text)
+            self._warn(text)
+
+        return warn
+
+
+def _prepare(
+    seg: Segment, ctx: Context, name: str, warn: Callable[[str], None]
+) -> tuple[bytes | bytearray, dict[str, Any]]:
     """A segment prepared as runner/prepare.py prepares any video (stripped, --downscale-video)."""
     from kimi_vision_cli.media.video import prepare_video
 
     s = ctx.settings
     data, record = prepare_video(
-        seg.data, seg.mime, resize=s.resize, downscale_wanted=s.downscale_video, warn=ctx.diag.warn,
+        seg.data, seg.mime, resize=s.resize, downscale_wanted=s.downscale_video, warn=warn,
         keep_metadata=s.keep_metadata, bar=ctx.frame_bar,
         name=name,
     )  # fmt: skip
@@ -90,13 +118,20 @@ def _prepare(seg: Segment, ctx: Context, name: str) -> tuple[bytes | bytearray, 
 
 
 def plan_segment(
-    name: str, seg: Segment, index: int, total: int, ctx: Context, *, batch: bool = False
+    name: str,
+    seg: Segment,
+    index: int,
+    total: int,
+    ctx: Context,
+    *,
+    batch: bool = False,
+    once: WarnOnce | None = None,
 ) -> Planned:
     """One segment's request, decided (nothing uploaded or sent). Errors name the segment.
-    `batch`: a Batch API line (not streamed, media inline)."""
+    `batch`: a Batch API line (not streamed, media inline). `once`: the video's warnings."""
     text = label(name, seg)
     try:
-        data, record = _prepare(seg, ctx, text)
+        data, record = _prepare(seg, ctx, text, (once or WarnOnce(ctx.diag.warn, name)).part(text))
         prepared = Prepared(text, MediaRef("video", str(record["mime"]), data=data), record)
         prompt = ctx.settings.prompt or segment_prompt(seg.start, seg.end, index, total)
         return plan([prepared], prompt, ctx.settings, label=text, stream=not batch, can_upload=not batch)
@@ -108,13 +143,14 @@ def segments_of(source: Source, ctx: Context, *, batch: bool = False) -> Iterato
     """Each segment of a video and its request, in order, each cut as it comes (the
     cutter closed however the walk ends); a part that cannot be cut names the video."""
     cutter = cut_source(source, ctx)
+    once = WarnOnce(ctx.diag.warn, source.display)
     try:
         for i in range(len(cutter)):
             try:
                 seg = cutter.take(i)
             except KimiVisionError as err:
                 raise err.with_input(source.display) from None
-            yield seg, plan_segment(source.display, seg, i, len(cutter), ctx, batch=batch)
+            yield seg, plan_segment(source.display, seg, i, len(cutter), ctx, batch=batch, once=once)
     finally:
         cutter.close()
 
@@ -124,7 +160,9 @@ def segment_plans(source: Source, ctx: Context) -> Iterator[Planned]:
     return (planned for _seg, planned in segments_of(source, ctx))
 
 
-def _send_segment(name: str, cutter: Cutter, index: int, ctx: Context, bar: PartsBar | None) -> Result:
+def _send_segment(
+    name: str, cutter: Cutter, index: int, ctx: Context, bar: PartsBar | None, once: WarnOnce
+) -> Result:
     """Cut segment `index` (if the pass has not yet), then prepare, upload and send it;
     its bytes are freed when this returns (issue 23: memory bounded by -j, not the clip)."""
     start, end = cutter.times[index]
@@ -133,7 +171,7 @@ def _send_segment(name: str, cutter: Cutter, index: int, ctx: Context, bar: Part
         seg = cutter.take(index)
         if bar:
             bar.add("sent")
-        planned = plan_segment(name, seg, index, len(cutter), ctx)
+        planned = plan_segment(name, seg, index, len(cutter), ctx, once=once)
         result.media = planned.records
         planned = upload_pending(planned, ctx)
         result.media = planned.records
@@ -151,10 +189,11 @@ def split(source: Source, ctx: Context) -> Split:
     bar = ctx.parts_bar(name, len(cutter)) if ctx.parts_bar is not None else None  # a terminal's
     if bar:
         cutter.on_cut = lambda _i: bar.add("cut")
+    once = WarnOnce(ctx.diag.warn, name)
 
     def part(i: int) -> Callable[[], Result]:
         def run() -> Result:
-            result = _send_segment(name, cutter, i, ctx, bar)
+            result = _send_segment(name, cutter, i, ctx, bar, once)
             if bar and result.error is None:
                 bar.add("answered")
             return result

@@ -7,14 +7,15 @@ travels in a header the dry run never builds).
 - text: each body pretty-printed as it comes (as it would be sent); with several inputs
   each under a `==> INPUT <==` header, as describe's text answers are (issue 19, item 25);
 - jsonl: one `{"input", "body"}` object per line, as each comes;
-- json: one document at the end: an array of `{"input", "body"}` (describe, estimate),
-  or the one object (ask).
+- json: one document at the end: an array of `{"input", "body"}` (describe), the one
+  object (ask), or what `document` makes of the array: estimate's `{"model", "inputs"}`,
+  the shape of `estimate --format json` (one meaning of --format json, issue 21 item 7).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO, Any, Protocol
 
 
@@ -42,10 +43,19 @@ def shorten_for_display(body: Any, keep: int = 48) -> Any:
 
 
 class DryRunWriter:
-    def __init__(self, fmt: str, out: IO[str], *, single: bool = False, multi: bool = False):
+    def __init__(
+        self,
+        fmt: str,
+        out: IO[str],
+        *,
+        single: bool = False,
+        multi: bool = False,
+        document: Callable[[list[dict[str, Any]]], Any] | None = None,
+    ):
         self.fmt = fmt
         self.out = out
         self.single = single  # json: one object (ask), not an array
+        self.document = document  # json: the document around the items (estimate)
         self.multi = multi  # several inputs: text bodies get ==> INPUT <== headers
         self.items: list[dict[str, Any]] = []
         self._bodies = 0  # text bodies written: a blank line goes between two
@@ -70,6 +80,8 @@ class DryRunWriter:
         if self.fmt != "json" or (self.single and not self.items):
             return
         doc: Any = self.items[0] if self.single else self.items
+        if self.document is not None:
+            doc = self.document(self.items)
         self.out.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
         self.out.flush()
 

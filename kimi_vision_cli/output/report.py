@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from kimi_vision_cli import __version__
-from kimi_vision_cli.errors import OutputBlockedError, OutputError, UsageError
-from kimi_vision_cli.types import Thumb
+from kimi_vision_cli.errors import OutputBlockedError, OutputError, UsageError, quote_name
+from kimi_vision_cli.types import Thumb, counted, display_name
 
 
 @dataclass
@@ -77,14 +77,21 @@ def write_report(
 def check_target(path: Path, flag: str) -> None:
     """Up front, before anything is read or sent: `path` can be the page. Only an .html
     name is written, so a slip (`-o run.jsonl`, `-o photo.jpg`) cannot replace the
-    records or a photo; and its directory exists or can be made, and can be written."""
+    records or a photo; and its directory exists and can be written. A missing directory
+    is not made: a slip in the path would otherwise leave the page somewhere unlooked-for
+    (a file's directory must exist, as for a shell redirection; --output-dir, a
+    directory of outputs, is made)."""
     if path.suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"{flag} {path}: the report is an HTML page", hint="name it FILE.html")
     if path.is_dir():
         raise UsageError(f"{flag} {path} is a directory", hint=f"name a file, e.g. {path / 'report.html'}")
     where = path.absolute().parent
-    while not os.path.lexists(where) and where.parent != where:
-        where = where.parent
+    if not os.path.lexists(where):
+        shown = quote_name(display_name(str(path.parent)))
+        raise UsageError(
+            f"{flag} {path}: the directory {shown} does not exist",
+            hint=f"create it first (mkdir -p {shown}) or pick another place",
+        )
     if not where.is_dir():
         raise UsageError(f"{flag} {path}: {where} is not a directory", hint="name a file in a directory")
     if not os.access(where, os.W_OK | os.X_OK):
@@ -234,7 +241,7 @@ def summary(path: Path, entries: list[Entry]) -> str:
     """The line said on stderr once the page is written."""
     failed = sum(e.failed for e in entries)
     done = len(entries) - failed
-    return f"wrote {path}: {len(entries)} inputs, {done} done, {failed} failed, spend {spend_text(entries)}"
+    return f"wrote {path}: {counted(len(entries), 'input')}, {done} done, {failed} failed, spend {spend_text(entries)}"
 
 
 def money(amount: float) -> str:

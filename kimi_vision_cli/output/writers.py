@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from kimi_vision_cli.errors import KimiVisionError, UsageError
 from kimi_vision_cli.provenance import Provenance
-from kimi_vision_cli.types import Source
+from kimi_vision_cli.types import Source, counted
 
 if TYPE_CHECKING:  # made by from_options when asked for: a run without them never loads them
     from kimi_vision_cli.output.embed import Embed
@@ -114,7 +114,7 @@ class Writers:
         if not n:
             return None
         return (
-            f"{n} caption{'s' if n != 1 else ''} kept {'were' if n != 1 else 'was'} made with another model, "
+            f"{counted(n, 'caption')} kept {'were' if n != 1 else 'was'} made with another model, "
             "prompt, system message or schema — rerun with --on-exists stale to redo "
             f"{'them' if n != 1 else 'it'}"
         )

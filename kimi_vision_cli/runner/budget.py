@@ -14,7 +14,14 @@ import threading
 from collections.abc import Iterator
 
 from kimi_vision_cli.errors import ExitCode, NotStartedError, Tally, UsageError, quote_name
-from kimi_vision_cli.moonshot import BATCH_DISCOUNT, Price, completion_budget, price_for, usage_tokens
+from kimi_vision_cli.moonshot import (
+    BATCH_DISCOUNT,
+    Price,
+    bills_in_cny,
+    completion_budget,
+    price_for,
+    usage_tokens,
+)
 from kimi_vision_cli.output.records import Cost, Result, Submitted
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.types import Source
@@ -71,6 +78,14 @@ class Spend:
         if self.price is None:
             return text + ", cost unknown (no price for the model on this platform)"
         return f"{text}, {money(self.amount, self.price.currency)}"
+
+    def unpriced(self, model: str, base_url: str) -> str | None:
+        """Said once on stderr, -v or not, when a run's answers cannot be priced (their
+        `cost` is null), so a missing price is not found out from the records alone."""
+        if not self.answers or self.price is not None:
+            return None
+        why = "the China platform bills in CNY" if bills_in_cny(base_url) else f"no price for {model}"
+        return f'cost unknown ({why}) — set [prices."{model}"] input and output in config.toml to count it'
 
     def reason(self) -> str:
         """Why no request starts any more: `--max-cost 0.0100 USD reached (0.0102 USD spent)`."""

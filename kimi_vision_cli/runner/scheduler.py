@@ -213,6 +213,8 @@ class Scheduler:
             self.ctx.diag.note(f"{signal_name} — rerun to finish")
         elif usage and self.ctx.settings.verbose:
             self.ctx.diag.note(f"usage: {usage}")
+        elif unpriced := self.spend.unpriced(self.ctx.settings.model, self.ctx.settings.base_url):
+            self.ctx.diag.note(unpriced)  # the summary line says it with several inputs
 
     def _on_rate_limit(self, limit: RateLimit) -> None:
         """From worker threads (the client's response hook)."""

@@ -20,7 +20,7 @@ from kimi_vision_cli.errors import (
     TruncatedError,
     quote_name,
 )
-from kimi_vision_cli.moonshot import sum_usage
+from kimi_vision_cli.moonshot import flag_and_field, model_for, sum_usage
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.plan import Planned
 from kimi_vision_cli.runner.context import Context
@@ -144,8 +144,10 @@ def send_body(
 
 def _check_finish(result: Result) -> None:
     if result.finish_reason == "length":
+        field = model_for(result.model).family.limit_param  # max_completion_tokens for kimi-k3
         raise TruncatedError(
-            "the answer was cut at the max_tokens limit", hint="raise --max-tokens to get the whole answer"
+            f"the answer was cut at the {field} limit",
+            hint=f"raise {flag_and_field(field)} to get the whole answer",
         )
     if result.finish_reason == "content_filter":
         raise ContentFilterError(

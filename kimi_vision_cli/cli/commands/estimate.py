@@ -15,6 +15,7 @@ from kimi_vision_cli.output.listing import ESTIMATES, ListingWriter, budget_note
 from kimi_vision_cli.output.records import Estimate, estimate_document
 from kimi_vision_cli.settings import Settings
 from kimi_vision_cli.terminal import Terminal
+from kimi_vision_cli.types import counted
 
 
 @dataclass(frozen=True)
@@ -130,8 +131,9 @@ class _Resumed:
 
     def say(self, ctx: Any) -> None:
         if self.skipped:
-            what = "1 input" if self.skipped == 1 else f"{self.skipped:,} inputs"
-            ctx.diag.note(f"{what} not counted: captioned already, describe would skip (--on-exists skip)")
+            ctx.diag.note(
+                f"{counted(self.skipped, 'input')} not counted: captioned already, describe would skip (--on-exists skip)"
+            )
 
 
 def _dry_run(
@@ -141,7 +143,10 @@ def _dry_run(
     from kimi_vision_cli.output.dryrun import DryRunWriter
 
     tally = Tally(report=ctx.diag.error)
-    writer = DryRunWriter(s.format, ctx.term.stdout, multi=multi)
+    # json: one object, as `estimate --format json` writes, its inputs the request bodies
+    writer = DryRunWriter(
+        s.format, ctx.term.stdout, multi=multi, document=lambda items: {"model": s.model, "inputs": items}
+    )
     try:
         for est in planned:
             if est.error is not None:
