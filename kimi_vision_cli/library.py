@@ -208,6 +208,12 @@ class Client:
     def __repr__(self) -> str:
         return self._shown
 
+    def __reduce__(self) -> Any:
+        # Ray or multiprocessing would send it to another process: its connections (and
+        # key) cannot go, so say where to make it instead of "cannot pickle _thread.lock".
+        raise TypeError("a kv.Client holds open connections: make it in the process that uses it "
+                        "(in Ray, in the __init__ of the class given to map_batches)")  # fmt: skip
+
     def __enter__(self) -> Client:
         return self
 

@@ -170,3 +170,10 @@ def test_the_given_key_is_the_one_sent(env, fake) -> None:
     assert rec.error is None
     assert client.ask("What is it?", image_bytes()).error is None
     client.close()
+
+
+def test_a_client_says_where_to_make_it_when_sent_to_another_process(env, fake) -> None:
+    import pickle
+
+    with kv.Client(env=env) as client, pytest.raises(TypeError, match="__init__ of the class"):
+        pickle.dumps(client)
