@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -262,3 +263,41 @@ def s3(_s3_server: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) ->
     bucket = "kv-" + uuid.uuid4().hex[:12]
     fs.mkdir(bucket)
     return S3(_s3_server, bucket, fs)
+
+
+@pytest.fixture
+def made(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How many HTTP clients (connection pools) and openai SDK clients were made: a
+    kv.Client makes one of each for all its calls (tests/test_client.py, test_cluster.py)."""
+    import openai
+
+    from kimi_vision_cli.api import client as api_client
+
+    counts = {"http": 0, "sdk": 0}
+    gated = api_client.gated_http_client
+
+    def counting_http(*args: Any, **kwargs: Any) -> Any:
+        counts["http"] += 1
+        return gated(*args, **kwargs)
+
+    class CountingOpenAI(openai.OpenAI):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            counts["sdk"] += 1
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(api_client, "gated_http_client", counting_http)
+    monkeypatch.setattr(openai, "OpenAI", CountingOpenAI)
+    return counts
+
+
+@pytest.fixture
+def one_at_a_time(fake, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The loopback account allows 1 request at a time (its 429 says so and asks for a
+    1 s wait); answers overlap (0.2 s each); the tool's clock runs 60x (the wait: ~17 ms)."""
+    from kimi_vision_cli.api import ratelimit
+    from tests.fake_moonshot import Limits
+
+    fake.state.limits = Limits(concurrency=1, rpm=None, window=1.0)
+    fake.state.latency = 0.2
+    monkeypatch.setattr(ratelimit, "default_clock", ratelimit.SystemClock(scale=60))
+    return fake

@@ -12,34 +12,9 @@ from typing import Any
 import pytest
 
 import kimi_vision_cli as kv
-from kimi_vision_cli.api import client as api_client
-from kimi_vision_cli.api import ratelimit
-from kimi_vision_cli.api.ratelimit import SystemClock
 from kimi_vision_cli.errors import AuthError, UsageError
-from tests.fake_moonshot import Fault, Limits
+from tests.fake_moonshot import Fault
 from tests.media import image_bytes
-
-
-@pytest.fixture
-def made(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """How many HTTP clients (connection pools) and openai SDK clients were made."""
-    import openai
-
-    counts = {"http": 0, "sdk": 0}
-    gated = api_client.gated_http_client
-
-    def counting_http(*args: Any, **kwargs: Any) -> Any:
-        counts["http"] += 1
-        return gated(*args, **kwargs)
-
-    class CountingOpenAI(openai.OpenAI):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            counts["sdk"] += 1
-            super().__init__(*args, **kwargs)
-
-    monkeypatch.setattr(api_client, "gated_http_client", counting_http)
-    monkeypatch.setattr(openai, "OpenAI", CountingOpenAI)
-    return counts
 
 
 def test_one_client_makes_one_http_and_one_sdk_client_for_every_call(env, fake, made, capfd) -> None:
@@ -77,16 +52,6 @@ def test_a_client_shared_by_threads_gives_each_call_its_own_records(env, fake, m
     for n, got in texts.items():
         assert len(got) == 2 and all(f"a {10 + n}x10 image/png image" in t for t in got)
     assert made["http"] == 1
-
-
-@pytest.fixture
-def one_at_a_time(fake, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """The loopback account allows 1 request at a time (its 429 says so and asks for a
-    1 s wait); answers overlap (0.2 s each); the tool's clock runs 60x (the wait: ~17 ms)."""
-    fake.state.limits = Limits(concurrency=1, rpm=None, window=1.0)
-    fake.state.latency = 0.2
-    monkeypatch.setattr(ratelimit, "default_clock", SystemClock(scale=60))
-    return fake
 
 
 def test_pacing_learned_in_one_call_holds_in_the_next(env, one_at_a_time) -> None:
