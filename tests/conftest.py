@@ -265,29 +265,42 @@ def s3(_s3_server: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) ->
     return S3(_s3_server, bucket, fs)
 
 
+@dataclass
+class Made:
+    """What the clients made: HTTP clients (connection pools, kept to see they are
+    closed) and openai SDK clients."""
+
+    pools: list[Any]
+    sdk: int = 0
+
+    @property
+    def http(self) -> int:
+        return len(self.pools)
+
+
 @pytest.fixture
-def made(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """How many HTTP clients (connection pools) and openai SDK clients were made: a
-    kv.Client makes one of each for all its calls (tests/test_client.py, test_cluster.py)."""
+def made(monkeypatch: pytest.MonkeyPatch) -> Made:
+    """Counts what the clients make: a kv.Client makes one HTTP client and at most one SDK
+    client for all its calls (tests/test_client.py, test_cluster.py)."""
     import openai
 
     from kimi_vision_cli.api import client as api_client
 
-    counts = {"http": 0, "sdk": 0}
+    seen = Made(pools=[])
     gated = api_client.gated_http_client
 
     def counting_http(*args: Any, **kwargs: Any) -> Any:
-        counts["http"] += 1
-        return gated(*args, **kwargs)
+        seen.pools.append(gated(*args, **kwargs))
+        return seen.pools[-1]
 
     class CountingOpenAI(openai.OpenAI):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
-            counts["sdk"] += 1
+            seen.sdk += 1
             super().__init__(*args, **kwargs)
 
     monkeypatch.setattr(api_client, "gated_http_client", counting_http)
     monkeypatch.setattr(openai, "OpenAI", CountingOpenAI)
-    return counts
+    return seen
 
 
 @pytest.fixture

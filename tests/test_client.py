@@ -27,11 +27,15 @@ def test_one_client_makes_one_http_and_one_sdk_client_for_every_call(env, fake, 
     assert [r.error for r in first + second] == [None] * 3
     assert "a 40x10 image/png image" in second[0].text and "a 50x10 image/png image" in answer.text
     assert est.tokens and again.tokens
-    assert made == {"http": 1, "sdk": 1}  # one pool and one SDK client for five calls
-    # The functions make a client per call: what the count would show without a Client.
+    assert (made.http, made.sdk) == (1, 1)  # one pool and one SDK client for five calls
+    assert made.pools[0].is_closed  # by the end of the `with` block
+    # The functions make a client per call (what the count would show without a Client),
+    # and close it when the call ends.
     list(kv.describe(image_bytes(), env=env))
     kv.estimate(image_bytes(), env=env)
-    assert made == {"http": 3, "sdk": 2}
+    kv.ask("What is it?", image_bytes(), env=env)
+    assert (made.http, made.sdk) == (4, 2)
+    assert all(pool.is_closed for pool in made.pools)
     assert capfd.readouterr() == ("", "")  # nothing printed
 
 
@@ -51,7 +55,7 @@ def test_a_client_shared_by_threads_gives_each_call_its_own_records(env, fake, m
     assert sorted(texts) == [0, 1, 2, 3]
     for n, got in texts.items():
         assert len(got) == 2 and all(f"a {10 + n}x10 image/png image" in t for t in got)
-    assert made["http"] == 1
+    assert made.http == 1 and made.pools[0].is_closed
 
 
 def test_pacing_learned_in_one_call_holds_in_the_next(env, one_at_a_time) -> None:

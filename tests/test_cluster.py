@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import S3
+from tests.conftest import S3, Made
 from tests.fake_moonshot import FakeMoonshot
 from tests.media import image_bytes
 
@@ -34,7 +34,7 @@ def test_the_page_marks_its_recipe() -> None:
 
 
 def test_a_worker_keeps_one_client_and_its_pacing_for_every_batch(
-    env: dict[str, str], one_at_a_time: FakeMoonshot, made: dict[str, int]
+    env: dict[str, str], one_at_a_time: FakeMoonshot, made: Made
 ) -> None:
     """The recipe's Captioner, called as a Ray worker calls it (here in this process,
     batch after batch): one kv.Client for every batch, and what a 429 taught in the first
@@ -56,7 +56,7 @@ def test_a_worker_keeps_one_client_and_its_pacing_for_every_batch(
     assert first["error"] + second["error"] == [None] * 4
     texts = first["text"] + second["text"]
     assert all(f"a {w}x8 image/png image" in t for w, t in zip((20, 30, 40, 50), texts, strict=True))
-    assert made["http"] == 1  # one connection pool for the worker's batches
+    assert made.http == 1  # one connection pool for the worker's batches
 
 
 @pytest.fixture
