@@ -331,12 +331,18 @@ def describe(
     env: dict[str, str] | None = None,
     **options: Any,
 ) -> Iterator[Result]:
-    """Client.describe on a Client of its own, closed when the records end."""
+    """One request per input, a record each as it finishes: Client.describe on a Client
+    of its own, closed when the records end. For many calls, make one Client."""
     client = Client(
         api_key=api_key, base_url=base_url, env=env, prompt=prompt, model=model, system=system,
         concurrency=concurrency, schema=schema, max_tokens=max_tokens, max_cost=max_cost, **options,
     )  # fmt: skip
-    return _closing(client, client.describe(inputs, recursive=recursive))
+    try:
+        records = client.describe(inputs, recursive=recursive)
+    except BaseException:  # an input refused before the run (stdin, a type): no run to close it
+        client.close()
+        raise
+    return _closing(client, records)
 
 
 def _closing(client: Client, records: Iterator[Result]) -> Iterator[Result]:
@@ -360,7 +366,7 @@ def ask(
     env: dict[str, str] | None = None,
     **options: Any,
 ) -> Result:
-    """Client.ask on a Client of its own."""
+    """One request holding every input, its record: Client.ask on a Client of its own."""
     if not question.strip():
         raise UsageError("the question is empty", hint="ask something about the inputs")
     with Client(api_key=api_key, base_url=base_url, env=env, model=model, system=system, schema=schema,
@@ -380,7 +386,8 @@ def estimate(
     env: dict[str, str] | None = None,
     **options: Any,
 ) -> list[Estimate]:
-    """Client.estimate on a Client of its own."""
+    """The input tokens describe would send, per input: Client.estimate on a Client of
+    its own."""
     with Client(api_key=api_key, base_url=base_url, env=env, prompt=prompt, model=model, system=system,
                 **options) as client:  # fmt: skip
         return client.estimate(inputs, recursive=recursive)

@@ -34,7 +34,9 @@ def test_one_client_makes_one_http_and_one_sdk_client_for_every_call(env, fake, 
     list(kv.describe(image_bytes(), env=env))
     kv.estimate(image_bytes(), env=env)
     kv.ask("What is it?", image_bytes(), env=env)
-    assert (made.http, made.sdk) == (4, 2)
+    with pytest.raises(UsageError, match="standard input"):  # refused before its run starts
+        kv.describe("-", env=env)
+    assert (made.http, made.sdk) == (5, 2)
     assert all(pool.is_closed for pool in made.pools)
     assert capfd.readouterr() == ("", "")  # nothing printed
 
