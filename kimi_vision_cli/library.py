@@ -19,7 +19,7 @@ import json
 import os
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -133,18 +133,28 @@ class _End:
     error: BaseException | None = None
 
 
-def _run_describe(sources: list[Source], ctx: Context) -> Iterator[Result]:
+def _run_describe(
+    sources: list[Source], ctx: Context, on_end: Callable[[], None] | None = None
+) -> Iterator[Result]:
+    """The run on a thread of its own, its records handed over as they come. `on_end`:
+    called on that thread when the run has ended (a one-shot Client closes there); not
+    when the caller stopped reading early, since requests in flight end on their own."""
     from kimi_vision_cli.flows import describe as flow
 
     sink, cancel = _Records(), threading.Event()
 
     def run() -> None:
+        end = _End()
         try:
-            tally = flow.run(sources, ctx, sink, multi=len(sources) > 1, cancel=cancel)
+            end = _End(flow.run(sources, ctx, sink, multi=len(sources) > 1, cancel=cancel))
         except BaseException as exc:  # handed to the caller's thread
-            sink.queue.put(_End(error=exc))
-        else:
-            sink.queue.put(_End(tally))
+            end = _End(error=exc)
+        finally:
+            try:
+                if on_end is not None and not cancel.is_set():
+                    on_end()
+            finally:
+                sink.queue.put(end)
 
     worker = threading.Thread(target=run, name="kimi-vision-describe", daemon=True)
     worker.start()
@@ -202,6 +212,7 @@ class Client:
         self._shown = f"Client(model={self._base.model!r}, base_url={self._base.base_url!r})"
         self._client = MoonshotClient(self._base)  # a missing key: AuthError here
         self._closed = False
+        self._one_shot = False  # a function's own Client: closed when its one call ends
         for name in OPTIONS["api_key"].env:  # each call is given the key: no copy kept here
             self._env.pop(name, None)
 
@@ -261,7 +272,7 @@ class Client:
             dict(options, prompt=prompt, model=model, system=system, concurrency=concurrency,
                  schema=schema, max_tokens=max_tokens, max_cost=max_cost),
         )  # fmt: skip
-        return _run_describe(_sources(inputs, recursive), ctx)
+        return _run_describe(_sources(inputs, recursive), ctx, self.close if self._one_shot else None)
 
     def ask(
         self,
@@ -337,19 +348,12 @@ def describe(
         api_key=api_key, base_url=base_url, env=env, prompt=prompt, model=model, system=system,
         concurrency=concurrency, schema=schema, max_tokens=max_tokens, max_cost=max_cost, **options,
     )  # fmt: skip
+    client._one_shot = True  # closed by its run when it ends
     try:
-        records = client.describe(inputs, recursive=recursive)
+        return client.describe(inputs, recursive=recursive)
     except BaseException:  # an input refused before the run (stdin, a type): no run to close it
         client.close()
         raise
-    return _closing(client, records)
-
-
-def _closing(client: Client, records: Iterator[Result]) -> Iterator[Result]:
-    try:
-        yield from records
-    finally:
-        client.close()
 
 
 def ask(

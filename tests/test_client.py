@@ -6,6 +6,7 @@ printed, the key in no repr."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -148,3 +149,18 @@ def test_a_client_says_where_to_make_it_when_sent_to_another_process(env, fake) 
 
     with kv.Client(env=env) as client, pytest.raises(TypeError, match="__init__ of the class"):
         pickle.dumps(client)
+
+
+def test_stopping_a_call_early_leaves_the_client_and_the_requests_in_flight_alone(env, fake, made) -> None:
+    fake.state.latency = 0.2
+    with kv.Client(env=env, concurrency=2) as client:
+        records = client.describe([image_bytes(10 + n, 10) for n in range(6)])
+        assert next(records).error is None
+        records.close()  # the caller stops reading: the run is cancelled
+        (rec,) = client.describe(image_bytes(99, 10))  # the Client goes on
+        assert rec.error is None and "a 99x10 image/png image" in rec.text
+    one = kv.describe([image_bytes(10 + n, 10) for n in range(6)], concurrency=2, env=env)
+    assert next(one).error is None
+    one.close()
+    time.sleep(0.5)  # the cancelled run has returned by now
+    assert not made.pools[-1].is_closed  # its requests in flight end on their own, not cut
