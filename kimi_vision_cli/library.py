@@ -1,14 +1,16 @@
 """The Python API: `import kimi_vision_cli as kv; kv.describe(...)`, `kv.ask(...)`,
-`kv.estimate(...)` (docs/python.md). The same core as the CLI: settings resolved through
+`kv.estimate(...)`, and `kv.Client(...)` holding one connection and one pacing for many
+calls (docs/python.md). The same core as the CLI: settings resolved through
 the one option table (settings.resolve: keyword > env > config file > default, checked
 the same way, so a bad value is the same typed error), the same flows, and a sink that
 shows nothing (events.py). Records are the objects the JSON contract serialises
 (output/records.py). Errors are the typed errors of kimi_vision_cli.errors, never
 SystemExit; nothing is printed.
 
-Safe from several threads or processes at once: each call resolves its own settings
-and makes its own client and worker threads; no module global is changed, and no
-signal handler is installed (the run is on a thread of its own)."""
+Safe from several threads or processes at once: each call resolves its own settings and
+runs on worker threads of its own; the functions make a client per call, a Client shares
+its one (thread-safe) between its calls; no module global is changed, and no signal
+handler is installed (the run is on a thread of its own)."""
 
 from __future__ import annotations
 
@@ -17,20 +19,24 @@ import json
 import os
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kimi_vision_cli import events as ev
 from kimi_vision_cli.errors import KimiVisionError, Tally, UsageError
 from kimi_vision_cli.inputs.discover import classify
+from kimi_vision_cli.options import OPTIONS
 from kimi_vision_cli.output.diagnostics import Diagnostics
 from kimi_vision_cli.output.records import Estimate, Result
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.settings import Settings, resolve
 from kimi_vision_cli.terminal import Terminal
 from kimi_vision_cli.types import Source
+
+if TYPE_CHECKING:
+    from kimi_vision_cli.api.client import MoonshotClient
 
 # What an input may be: a path, a URL, an ms://FILE_ID, bytes, or a PIL image.
 Input = str | os.PathLike[str] | bytes | bytearray | memoryview | Any
@@ -57,16 +63,16 @@ def _settings(command: str, options: dict[str, Any], env: dict[str, str] | None)
     return resolve(flags, dict(os.environ) if env is None else env, command=command)
 
 
-def _context(settings: Settings, env: dict[str, str] | None) -> Context:
-    """The run's Context on a terminal that shows nothing; `env` (cache directory,
-    download cap) as the settings read it."""
+def _context(settings: Settings, env: dict[str, str], shared: MoonshotClient) -> Context:
+    """The run's Context on a terminal that shows nothing, using the Client's `shared`
+    client; `env` (cache directory, download cap) as the settings read it."""
     from kimi_vision_cli.flows.start import start
 
     term = Terminal(
         stdout=_Discard(), stderr=_Discard(), stdin=io.BytesIO(), stdout_isatty=False,
-        stderr_isatty=False, stdin_isatty=False, color=False, env=dict(os.environ) if env is None else env,
+        stderr_isatty=False, stdin_isatty=False, color=False, env=env,
     )  # fmt: skip
-    return start(settings, term, Diagnostics(term))
+    return start(settings, term, Diagnostics(term), shared=shared)
 
 
 def _sources(inputs: Input | Iterable[Input], recursive: bool) -> list[Source]:
@@ -127,51 +133,28 @@ class _End:
     error: BaseException | None = None
 
 
-def describe(
-    inputs: Input | Iterable[Input],
-    *,
-    prompt: str | None = None,
-    model: str | None = None,
-    system: str | None = None,
-    concurrency: int | None = None,
-    schema: str | dict[str, Any] | None = None,
-    max_tokens: int | None = None,
-    max_cost: float | None = None,
-    api_key: str | None = None,
-    base_url: str | None = None,
-    recursive: bool = False,
-    env: dict[str, str] | None = None,
-    **options: Any,
+def _run_describe(
+    sources: list[Source], ctx: Context, on_end: Callable[[], None] | None = None
 ) -> Iterator[Result]:
-    """One request per input; the records as inputs finish (not in input order with
-    concurrency > 1). A failed input is a record whose `error` says why; an error every
-    input would share (no key, a rejected key, exhausted quota) is raised, once the
-    records of what finished before it. Other keywords: any option of the table by its
-    settings name (thinking, max_size, upload, convert, keep_metadata, retries, ...).
-    Settings are checked now; the run starts on the first `next()`."""
-    settings = _settings(
-        "describe",
-        dict(options, prompt=prompt, model=model, system=system, concurrency=concurrency, schema=schema,
-             max_tokens=max_tokens, max_cost=max_cost, api_key=api_key, base_url=base_url),
-        env,
-    )  # fmt: skip
-    sources = _sources(inputs, recursive)
-    ctx = _context(settings, env)
-    return _run_describe(sources, ctx)
-
-
-def _run_describe(sources: list[Source], ctx: Context) -> Iterator[Result]:
+    """The run on a thread of its own, its records handed over as they come. `on_end`:
+    called on that thread when the run has ended (a one-shot Client closes there); not
+    when the caller stopped reading early, since requests in flight end on their own."""
     from kimi_vision_cli.flows import describe as flow
 
     sink, cancel = _Records(), threading.Event()
 
     def run() -> None:
+        end = _End()
         try:
-            tally = flow.run(sources, ctx, sink, multi=len(sources) > 1, cancel=cancel)
+            end = _End(flow.run(sources, ctx, sink, multi=len(sources) > 1, cancel=cancel))
         except BaseException as exc:  # handed to the caller's thread
-            sink.queue.put(_End(error=exc))
-        else:
-            sink.queue.put(_End(tally))
+            end = _End(error=exc)
+        finally:
+            try:
+                if on_end is not None and not cancel.is_set():
+                    on_end()
+            finally:
+                sink.queue.put(end)
 
     worker = threading.Thread(target=run, name="kimi-vision-describe", daemon=True)
     worker.start()
@@ -189,6 +172,190 @@ def _run_describe(sources: list[Source], ctx: Context) -> Iterator[Result]:
         raise stops
 
 
+# What a Client fixes when it is made: its connection. A call cannot change them.
+CONNECTION = ("api_key", "base_url", "region", "retries", "timeout")
+
+
+class Client:
+    """One connection to Moonshot for many calls, as `openai.OpenAI()` is: one HTTP
+    connection pool, one SDK client and one pacing state (the rate limits its 429s taught,
+    Moonshot's "try again after N seconds"), kept from one call to the next (issue 24).
+
+    Made with the keywords the functions take (api_key, base_url, env, model, prompt,
+    concurrency...): a bad value is the same typed error, a missing key an AuthError, now.
+    `describe`, `ask` and `estimate` take the functions' keywords too, over the Client's;
+    only the connection (api_key, base_url, region, retries, timeout, env) is fixed.
+
+    Threads: a Client may be shared. Each call resolves its own settings and runs on
+    threads of its own; the calls share the connections and the pacing, so calls at once
+    stay within what the 429s taught, each with its own `concurrency` (they add up).
+    `close()` (or leaving `with`) ends the connections: call it once no call is under way.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        model: str | None = None,
+        prompt: str | None = None,
+        concurrency: int | None = None,
+        env: dict[str, str] | None = None,
+        **options: Any,
+    ) -> None:
+        from kimi_vision_cli.api.client import MoonshotClient
+
+        self._env = dict(os.environ) if env is None else dict(env)
+        self._options = dict(options, base_url=base_url, model=model, prompt=prompt, concurrency=concurrency)
+        # The key lives in Settings (repr=False) and the client, never in a plain dict.
+        self._base = _settings("describe", dict(self._options, api_key=api_key), self._env)
+        self._shown = f"Client(model={self._base.model!r}, base_url={self._base.base_url!r})"
+        self._client = MoonshotClient(self._base)  # a missing key: AuthError here
+        self._closed = False
+        self._one_shot = False  # a function's own Client: closed when its one call ends
+        for name in OPTIONS["api_key"].env:  # each call is given the key: no copy kept here
+            self._env.pop(name, None)
+
+    def __repr__(self) -> str:
+        return self._shown
+
+    def __reduce__(self) -> Any:
+        # Ray or multiprocessing would send it to another process: its connections (and
+        # key) cannot go, so say where to make it instead of "cannot pickle _thread.lock".
+        raise TypeError("a kv.Client holds open connections: make it in the process that uses it "
+                        "(in Ray, in the __init__ of the class given to map_batches)")  # fmt: skip
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the HTTP connections; the Client takes no call after."""
+        self._closed = True
+        self._client.close()
+
+    def _start(self, command: str, call: dict[str, Any]) -> Context:
+        """The call's Context: its keywords over the Client's, checked by the option table."""
+        if self._closed:
+            raise RuntimeError(f"{self._shown} is closed: make another")
+        given = {k: v for k, v in call.items() if v is not None}
+        fixed = sorted(set(given) & {*CONNECTION, "env"})
+        if fixed:
+            raise TypeError(f"{', '.join(fixed)}: fixed when the Client is made; make another Client")
+        settings = _settings(command, {**self._options, **given, "api_key": self._base.api_key}, self._env)
+        return _context(settings, self._env, self._client)
+
+    def describe(
+        self,
+        inputs: Input | Iterable[Input],
+        *,
+        prompt: str | None = None,
+        model: str | None = None,
+        system: str | None = None,
+        concurrency: int | None = None,
+        schema: str | dict[str, Any] | None = None,
+        max_tokens: int | None = None,
+        max_cost: float | None = None,
+        recursive: bool = False,
+        **options: Any,
+    ) -> Iterator[Result]:
+        """One request per input; the records as inputs finish (not in input order with
+        concurrency > 1). A failed input is a record whose `error` says why; an error every
+        input would share (a rejected key, exhausted quota) is raised, once the records of
+        what finished before it. Other keywords: any option of the table by its settings
+        name (thinking, max_size, upload, convert, keep_metadata, ...). Settings are checked
+        now; the run starts on the first `next()`; stopping early cancels it."""
+        ctx = self._start(
+            "describe",
+            dict(options, prompt=prompt, model=model, system=system, concurrency=concurrency,
+                 schema=schema, max_tokens=max_tokens, max_cost=max_cost),
+        )  # fmt: skip
+        return _run_describe(_sources(inputs, recursive), ctx, self.close if self._one_shot else None)
+
+    def ask(
+        self,
+        question: str,
+        inputs: Input | Iterable[Input],
+        *,
+        prefix: str | None = None,
+        model: str | None = None,
+        system: str | None = None,
+        schema: str | dict[str, Any] | None = None,
+        max_tokens: int | None = None,
+        **options: Any,
+    ) -> Result:
+        """One request holding every input; its record. A failure is raised (the typed
+        error), so a returned record always holds an answer."""
+        from kimi_vision_cli.flows import ask as flow
+
+        if not question.strip():
+            raise UsageError("the question is empty", hint="ask something about the inputs")
+        ctx = self._start(
+            "ask", dict(options, model=model, system=system, schema=schema, max_tokens=max_tokens)
+        )
+        sink = _Records()
+        flow.ask(question, _sources(inputs, recursive=False), ctx, sink, prefix=prefix)
+        result = sink.queue.get_nowait()
+        assert isinstance(result, Result)
+        if result.error is not None:
+            raise result.error
+        return result
+
+    def estimate(
+        self,
+        inputs: Input | Iterable[Input],
+        *,
+        prompt: str | None = None,
+        model: str | None = None,
+        system: str | None = None,
+        recursive: bool = False,
+        **options: Any,
+    ) -> list[Estimate]:
+        """The input tokens of what describe would send, one Estimate per input (`tokens`,
+        `media`, `error`), counted by Moonshot's tokenizer; nothing is sent to a model."""
+        from kimi_vision_cli.flows import estimate as flow
+
+        ctx = self._start("estimate", dict(options, prompt=prompt, model=model, system=system))
+        done: list[Estimate] = []
+        for est in flow.estimate_each(_sources(inputs, recursive), ctx):
+            done.append(est)
+            if est.error is not None and est.error.stops:
+                raise est.error
+        return done
+
+
+def describe(
+    inputs: Input | Iterable[Input],
+    *,
+    prompt: str | None = None,
+    model: str | None = None,
+    system: str | None = None,
+    concurrency: int | None = None,
+    schema: str | dict[str, Any] | None = None,
+    max_tokens: int | None = None,
+    max_cost: float | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    recursive: bool = False,
+    env: dict[str, str] | None = None,
+    **options: Any,
+) -> Iterator[Result]:
+    """One request per input, a record each as it finishes: Client.describe on a Client
+    of its own, closed when the records end. For many calls, make one Client."""
+    client = Client(
+        api_key=api_key, base_url=base_url, env=env, prompt=prompt, model=model, system=system,
+        concurrency=concurrency, schema=schema, max_tokens=max_tokens, max_cost=max_cost, **options,
+    )  # fmt: skip
+    client._one_shot = True  # closed by its run when it ends
+    try:
+        return client.describe(inputs, recursive=recursive)
+    except BaseException:  # an input refused before the run (stdin, a type): no run to close it
+        client.close()
+        raise
+
+
 def ask(
     question: str,
     inputs: Input | Iterable[Input],
@@ -203,27 +370,12 @@ def ask(
     env: dict[str, str] | None = None,
     **options: Any,
 ) -> Result:
-    """One request holding every input; its record. A failure is raised (the typed
-    error), so a returned record always holds an answer."""
-    from kimi_vision_cli.flows import ask as flow
-
+    """One request holding every input, its record: Client.ask on a Client of its own."""
     if not question.strip():
         raise UsageError("the question is empty", hint="ask something about the inputs")
-    settings = _settings(
-        "ask",
-        dict(options, model=model, system=system, schema=schema, max_tokens=max_tokens, api_key=api_key,
-             base_url=base_url),
-        env,
-    )  # fmt: skip
-    sources = _sources(inputs, recursive=False)
-    ctx = _context(settings, env)
-    sink = _Records()
-    flow.ask(question, sources, ctx, sink, prefix=prefix)
-    result = sink.queue.get_nowait()
-    assert isinstance(result, Result)
-    if result.error is not None:
-        raise result.error
-    return result
+    with Client(api_key=api_key, base_url=base_url, env=env, model=model, system=system, schema=schema,
+                max_tokens=max_tokens, **options) as client:  # fmt: skip
+        return client.ask(question, inputs, prefix=prefix)
 
 
 def estimate(
@@ -238,24 +390,11 @@ def estimate(
     env: dict[str, str] | None = None,
     **options: Any,
 ) -> list[Estimate]:
-    """The input tokens of what describe would send, one Estimate per input (`tokens`,
-    `media`, `error`), counted by Moonshot's tokenizer; nothing is sent to a model."""
-    from kimi_vision_cli.flows import estimate as flow
-
-    settings = _settings(
-        "estimate",
-        dict(options, prompt=prompt, model=model, system=system, api_key=api_key, base_url=base_url),
-        env,
-    )  # fmt: skip
-    sources = _sources(inputs, recursive)
-    ctx = _context(settings, env)
-    ctx.client  # noqa: B018 - a missing key is raised before any input is read
-    done: list[Estimate] = []
-    for est in flow.estimate_each(sources, ctx):
-        done.append(est)
-        if est.error is not None and est.error.stops:
-            raise est.error
-    return done
+    """The input tokens describe would send, per input: Client.estimate on a Client of
+    its own."""
+    with Client(api_key=api_key, base_url=base_url, env=env, prompt=prompt, model=model, system=system,
+                **options) as client:  # fmt: skip
+        return client.estimate(inputs, recursive=recursive)
 
 
-__all__ = ["ask", "describe", "estimate"]
+__all__ = ["Client", "ask", "describe", "estimate"]

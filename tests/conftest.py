@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -262,3 +263,54 @@ def s3(_s3_server: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) ->
     bucket = "kv-" + uuid.uuid4().hex[:12]
     fs.mkdir(bucket)
     return S3(_s3_server, bucket, fs)
+
+
+@dataclass
+class Made:
+    """What the clients made: HTTP clients (connection pools, kept to see they are
+    closed) and openai SDK clients."""
+
+    pools: list[Any]
+    sdk: int = 0
+
+    @property
+    def http(self) -> int:
+        return len(self.pools)
+
+
+@pytest.fixture
+def made(monkeypatch: pytest.MonkeyPatch) -> Made:
+    """Counts what the clients make: a kv.Client makes one HTTP client and at most one SDK
+    client for all its calls (tests/test_client.py, test_cluster.py)."""
+    import openai
+
+    from kimi_vision_cli.api import client as api_client
+
+    seen = Made(pools=[])
+    gated = api_client.gated_http_client
+
+    def counting_http(*args: Any, **kwargs: Any) -> Any:
+        seen.pools.append(gated(*args, **kwargs))
+        return seen.pools[-1]
+
+    class CountingOpenAI(openai.OpenAI):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            seen.sdk += 1
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(api_client, "gated_http_client", counting_http)
+    monkeypatch.setattr(openai, "OpenAI", CountingOpenAI)
+    return seen
+
+
+@pytest.fixture
+def one_at_a_time(fake, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The loopback account allows 1 request at a time (its 429 says so and asks for a
+    1 s wait); answers overlap (0.2 s each); the tool's clock runs 60x (the wait: ~17 ms)."""
+    from kimi_vision_cli.api import ratelimit
+    from tests.fake_moonshot import Limits
+
+    fake.state.limits = Limits(concurrency=1, rpm=None, window=1.0)
+    fake.state.latency = 0.2
+    monkeypatch.setattr(ratelimit, "default_clock", ratelimit.SystemClock(scale=60))
+    return fake

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import S3
+from tests.conftest import S3, Made
 from tests.fake_moonshot import FakeMoonshot
 from tests.media import image_bytes
 
@@ -31,6 +31,32 @@ def recipe() -> str:
 def test_the_page_marks_its_recipe() -> None:
     code = recipe()
     assert "class Captioner" in code and "def caption_bucket" in code and "map_batches" in code
+
+
+def test_a_worker_keeps_one_client_and_its_pacing_for_every_batch(
+    env: dict[str, str], one_at_a_time: FakeMoonshot, made: Made
+) -> None:
+    """The recipe's Captioner, called as a Ray worker calls it (here in this process,
+    batch after batch): one kv.Client for every batch, and what a 429 taught in the first
+    batch holds in the next (the account allows 1 request at a time)."""
+    pytest.importorskip("ray", reason="ray is not installed: pip install 'kimi-vision[ray]'")
+    fake = one_at_a_time
+    namespace: dict[str, Any] = {}
+    exec(compile(recipe(), "docs/cluster.md recipe", "exec"), namespace)  # our own docs
+    worker = namespace["Captioner"](concurrency=2, options={"env": env})
+
+    def batch(*widths: int) -> dict[str, list[Any]]:
+        return {"path": [f"bucket/{w}.png" for w in widths], "bytes": [image_bytes(w, 8) for w in widths]}
+
+    first = worker(batch(20, 30))
+    taught = fake.state.rate_limited
+    assert taught >= 1  # two at once: the 429 named the account's concurrency, 1
+    second = worker(batch(40, 50))
+    assert fake.state.rate_limited == taught  # the second batch started within it
+    assert first["error"] + second["error"] == [None] * 4
+    texts = first["text"] + second["text"]
+    assert all(f"a {w}x8 image/png image" in t for w, t in zip((20, 30, 40, 50), texts, strict=True))
+    assert made.http == 1  # one connection pool for the worker's batches
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ account's limits allow it; a quota 429 and a tokens-per-day 429 are marked not-r
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
@@ -56,7 +57,7 @@ class RateLimitObserver:
     callbacks: list[Callable[[RateLimit], None]] = field(default_factory=list)
 
     def __call__(self, limit: RateLimit) -> None:
-        for cb in self.callbacks:
+        for cb in list(self.callbacks):  # a copy: runs sharing a client add and remove theirs
             cb(limit)
 
 
@@ -86,33 +87,53 @@ class MoonshotClient:
         if log is not None:  # --verbose: one line per HTTP attempt, never a header's value but ids
             hooks = {"request": [self._log_request], "response": [self._log_response, self._on_response]}
         self._http = gated_http_client(self.gate, hooks, self._log_failure if log is not None else None)
-        self._chat = ChatTransport(
-            self._http,
-            base_url=settings.base_url,
-            api_key=settings.api_key,
-            retries=settings.retries,
-            timeout=settings.timeout,
-            status_error=self._errors.status_error,
-        )
+        self._chat = self._transport()
         self._sdk_made: Any = None
         self._sdk_lock = threading.Lock()
+        self._root = self  # for_settings() views share the root's one SDK client (issue 24)
+
+    def for_settings(self, settings: Settings) -> MoonshotClient:
+        """This client for a run with other request settings (model, max_tokens): the same
+        HTTP connections, SDK client, Gate and observer, its errors told in `settings`.
+        The Python API's kv.Client keeps one client and runs each call on such a view, so
+        the pacing learned in one call holds in the next (issue 24). The Gate weighs
+        requests by the latest run's max_tokens."""
+        view = copy.copy(self)
+        view._settings = settings
+        view._errors = Translator(settings, self.redact)
+        view._chat = view._transport()
+        self.gate.budget = completion_budget(settings.spec, settings.max_tokens) or 0
+        return view
+
+    def _transport(self) -> ChatTransport:
+        """Chat completions over the one HTTP client, their errors told by self._errors."""
+        s = self._settings
+        return ChatTransport(
+            self._http, base_url=s.base_url, api_key=self._key, retries=s.retries, timeout=s.timeout,
+            status_error=self._errors.status_error,
+        )  # fmt: skip
+
+    def close(self) -> None:
+        """Close the HTTP connections (the SDK client shares them)."""
+        self._http.close()
 
     @property
     def _sdk(self) -> Any:
         """The openai client, made (and openai imported, ~0.5 s) on the first call that is
         not a chat completion: files, batches, models, token estimates."""
-        with self._sdk_lock:
-            if self._sdk_made is None:
+        root = self._root
+        with root._sdk_lock:
+            if root._sdk_made is None:
                 import openai
 
-                self._sdk_made = openai.OpenAI(
-                    api_key=self._settings.api_key,
-                    base_url=self._settings.base_url,
-                    max_retries=self._settings.retries,
-                    timeout=self._settings.timeout,
-                    http_client=self._http,
+                root._sdk_made = openai.OpenAI(
+                    api_key=root._settings.api_key,
+                    base_url=root._settings.base_url,
+                    max_retries=root._settings.retries,
+                    timeout=root._settings.timeout,
+                    http_client=root._http,
                 )
-            return self._sdk_made
+            return root._sdk_made
 
     # -- --verbose ------------------------------------------------------------------
     def _log_request(self, request: Any) -> None:

@@ -1,5 +1,6 @@
 """What every flow is given: the settings, the terminal, the diagnostics channel (where
-warnings and notes go: flows never write to stdout), and a client made on first use."""
+warnings and notes go: flows never write to stdout), and a client made on first use, or
+given: the Python API's kv.Client keeps one across runs, each run a Context of its own."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ class Context:
         offline: bool = False,
         frame_bar: FrameBar | None = None,
         parts_bar: PartsBars | None = None,
+        shared: MoonshotClient | None = None,
     ):
         self.settings = settings
         self.term = term
@@ -57,6 +59,9 @@ class Context:
         # way (runner/scheduler.py emits them as events.Paced).
         self.notice: Callable[[str], None] = diag.note
         self._client: MoonshotClient | None = None
+        # A client kept across runs (its connections and pacing): this run uses it, told
+        # its own settings (MoonshotClient.for_settings), instead of making one.
+        self._shared = shared
         # The service refused response_format json_schema once: --schema goes as JSON
         # Mode (schema in the prompt) for the rest of the run (runner/send.py).
         self.json_object = False
@@ -70,7 +75,9 @@ class Context:
         if self.offline:
             raise RuntimeError("a dry run reached for the network")
         with self._lock:
-            if self._client is None:
+            if self._client is None and self._shared is not None:
+                self._client = self._shared.for_settings(self.settings)
+            elif self._client is None:
                 from kimi_vision_cli.api.client import MoonshotClient
 
                 log = self.diag.note if self.settings.verbose else None

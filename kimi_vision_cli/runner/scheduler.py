@@ -170,7 +170,8 @@ class Scheduler:
     def run(self, sources: Iterable[tuple[Source, bool]]) -> Tally:
         """Run every (source, skipped) pair; the tally of the run."""
         # A missing key stops the run before any input is read.
-        self.ctx.client.observer.callbacks.append(self._on_rate_limit)
+        observer = self.ctx.client.observer
+        observer.callbacks.append(self._on_rate_limit)
         for _ in range(self.maximum):
             t = threading.Thread(target=self._work, name="kimi-vision-worker", daemon=True)
             t.start()
@@ -183,6 +184,8 @@ class Scheduler:
             self._loop(iter(sources))
         finally:
             self.ctx.notice = notice
+            # A client kept across runs (kv.Client) tells later runs' 429s to them alone.
+            observer.callbacks.remove(self._on_rate_limit)
             self.sink.emit(ev.RunEnded())
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
