@@ -92,7 +92,7 @@ def test_a_call_may_change_the_request_and_its_errors_tell_that_call(env, fake) 
     client = kv.Client(env=env)
     fake.inject(Fault(400, "invalid_request_error", "Your request exceeded model token limit: 8192"))
     (rec,) = client.describe(image_bytes(), model="moonshot-v1-8k-vision-preview", max_tokens=1234)
-    assert rec.error is not None and "lower --max-tokens (now 1,234)" in (rec.error.hint or "")
+    assert rec.error is not None and "lower --max-tokens (max_tokens), now 1,234" in (rec.error.hint or "")
     (rec,) = client.describe(image_bytes())  # the Client's own settings again
     assert rec.error is None and rec.model == "kimi-k2.6"
     assert [(r.body["model"], r.body.get("max_tokens")) for r in fake.chat_requests] == [
