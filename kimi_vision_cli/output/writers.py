@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kimi_vision_cli.errors import KimiVisionError, UsageError
+from kimi_vision_cli.errors import ExitCode, KimiVisionError, UsageError
 from kimi_vision_cli.provenance import Provenance
 from kimi_vision_cli.types import Source
 
@@ -211,12 +211,27 @@ class Writers:
             self.manifest.add(name, caption, data, provenance=self.provenance, replace=redo)
 
     def close(self) -> None:
-        if self.manifest is not None:
-            self.manifest.close()
-        if self._exiftool:
-            from kimi_vision_cli.output.exiftool import close_shared
+        """The manifest's last write (an object's final checkpoint), then ExifTool
+        stopped. OutputError when that write failed: `finish` reports it."""
+        try:
+            if self.manifest is not None:
+                self.manifest.close()
+        finally:
+            if self._exiftool:
+                from kimi_vision_cli.output.exiftool import close_shared
 
-            close_shared()
+                close_shared()
+
+    def finish(self, report: Callable[[KimiVisionError], None]) -> ExitCode:
+        """close(), its failure reported (one line naming the rows not saved) and turned
+        into the exit code to fold into the run's: the summary already counted those
+        inputs done, so a lost row must not leave the run saying success."""
+        try:
+            self.close()
+        except KimiVisionError as err:
+            report(err)
+            return err.exit_code
+        return ExitCode.OK
 
     def _write_sidecar(self, spec: SidecarSpec, source: Source, result: Result) -> None:
         if spec.kind == "xmp":  # merged through ExifTool; loaded for --sidecar xmp only
