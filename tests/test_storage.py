@@ -321,3 +321,21 @@ def test_rows_a_failed_checkpoint_lost_are_named_when_the_manifest_closes(s3: S3
         m.add("b.png", "B")
     with pytest.raises(OutputError, match=r"2 rows not saved \(a\.png, b\.png\)"):
         m.close()  # a.png was counted done before: named too
+
+
+def test_a_manifest_object_s_rows_are_parsed_once_on_open(s3: S3, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kimi_vision_cli.output import manifest
+    from kimi_vision_cli.output.objects import ObjectManifest
+
+    rows = "".join(json.dumps({"file_name": f"{i}.png", "text": str(i)}) + "\n" for i in range(3))
+    s3.put("p/metadata.jsonl", rows.encode())
+    parsed: list[bytes] = []
+    real = manifest._json_row
+    monkeypatch.setattr(
+        manifest, "_json_row", lambda line, first: parsed.append(line) or real(line, first=first)
+    )
+    m = ObjectManifest(s3.url("p/metadata.jsonl"), rows=1)
+    assert len(parsed) == 3
+    assert all(f"{i}.png" in m for i in range(3))
+    m.add("3.png", "3")  # the rows kept as they were, the new one after them
+    assert [r["file_name"] for r in _rows(s3, "p/metadata.jsonl")] == [f"{i}.png" for i in range(4)]

@@ -130,23 +130,22 @@ class ObjectManifest(Manifest):
         self.store.check()
 
     # -- the object ----------------------------------------------------------------------
-    def _read(self) -> bytes:
+    def _load(self) -> dict[str, Provenance | None]:
+        """The rows already there, parsed once: kept in memory as they are (an object is
+        written whole, never torn; another tool's last row without its newline gets one
+        when rewritten), and their names with what made them."""
         try:
             raw = self.store.read(self.rel) if self.store.exists(self.rel) else b""
         except OSError as exc:
             raise UsageError(f"--manifest {self.url}: cannot read it: {exc}") from None
-        for name, line, _ in self._rows(raw):
-            line = line if line.endswith(b"\n") else line + b"\n"  # another tool's last row
+        names: dict[str, Provenance | None] = {}
+        for name, line, made in self._rows(raw):
+            line = line if line.endswith(b"\n") else line + b"\n"
             if name:
-                self._lines[name] = line
+                self._lines[name], names[name] = line, made
             else:
                 self._header = line  # the CSV header
-        return raw
-
-    def _mend(self, raw: bytes) -> bytes:
-        # An object is written whole, never torn: a last row without its newline is
-        # another tool's, kept as it is (the newline added when rewritten).
-        return raw if raw.endswith(b"\n") or not raw else raw + b"\n"
+        return names
 
     def add(
         self,
