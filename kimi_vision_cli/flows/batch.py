@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ MAX_FILE_BYTES = FILE_LIMIT - 5 * MB
 _WINDOW_UNITS = {"h": 1, "d": 24}
 DONE_STATES, FAILED_STATES = BATCH_DONE_STATES, BATCH_FAILED_STATES  # Moonshot's (flows/waiting.py)
 SCHEMA_IN_REQUESTS = "in-requests"  # metadata "schema": too long, read the request lines
+TOOL = "kimi-vision"  # metadata "tool": a batch this tool submitted
 
 
 def check_window(window: str) -> str:
@@ -239,7 +241,7 @@ def _metadata(model: str, made: Provenance, schema: Any) -> dict[str, str]:
     machine without this one's cache writes the same provenance and checks the same
     schema (issue 20.6). A schema over the 512-character value limit stays in the
     batch's own request lines (SCHEMA_IN_REQUESTS), read from there."""
-    meta = {"tool": "kimi-vision", "model": model, "prompt_hash": made.prompt_hash}
+    meta = {"tool": TOOL, "model": model, "prompt_hash": made.prompt_hash}
     if schema is not None:
         text = json.dumps(schema, separators=(",", ":"), ensure_ascii=False)
         meta["schema"] = text if len(text) <= BATCH_METADATA_VALUE else SCHEMA_IN_REQUESTS
@@ -254,12 +256,19 @@ def _ours(ctx: Context, file_id: str, purpose: str, what: str) -> None:
     UploadCache.for_env(ctx.term.env, ctx.diag.warn).record(file_id, purpose, ctx.settings.base_url, what)
 
 
-def made_by(ctx: Context, batch_id: str, batch: Any = None) -> Provenance | None:
+def _theirs(batch: dict[str, Any]) -> dict[str, Any]:
+    """The batch's metadata when this tool made it (`tool`: kimi-vision), else {}: another
+    program's `schema` or `prompt_hash` means nothing here and is not followed."""
+    meta = batch.get("metadata") or {}
+    return dict(meta) if isinstance(meta, dict) and meta.get("tool") == TOOL else {}
+
+
+def _made(record: dict[str, Any], batch: dict[str, Any]) -> Provenance | None:
     """What made a batch's answers, as `batch submit` recorded it on this machine, else
-    as the batch's metadata says (submitted elsewhere)."""
-    found = Provenance.from_dict(_load_manifest(ctx, batch_id).get("provenance"))
-    if found is None and isinstance(batch, dict):
-        meta = batch.get("metadata") or {}
+    as the batch's metadata says (submitted elsewhere by this tool)."""
+    found = Provenance.from_dict(record.get("provenance"))
+    if found is None:
+        meta = _theirs(batch)
         found = Provenance.from_dict({"model": meta.get("model"), "prompt_hash": meta.get("prompt_hash")})
     return found
 
@@ -333,12 +342,19 @@ def _read_records(
     return records
 
 
-def results(
-    batch_id: str, ctx: Context, batch: dict[str, Any] | None = None
-) -> list[tuple[Source | None, Result]]:
-    """(input, record) for a finished batch, in submission order (the input is None when
-    this machine did not submit it); an unfinished batch is exit 75. `batch`: the batch
-    object, when the caller has just fetched it (--wait)."""
+@dataclass
+class Fetched:
+    """A finished batch's (input, record) pairs in submission order (the input is None
+    when this machine did not submit it), and what made its answers (None: unknown)."""
+
+    records: list[tuple[Source | None, Result]]
+    made: Provenance | None
+
+
+def results(batch_id: str, ctx: Context, batch: dict[str, Any] | None = None) -> Fetched:
+    """A finished batch's records; an unfinished batch is exit 75. `batch`: the batch
+    object, when the caller has just fetched it (--wait). The local record of the batch
+    and its request file are each read at most once."""
     _check_id(batch_id)
     batch = batch if batch is not None else ctx.client.batch_retrieve(batch_id)
     _check_finished(batch_id, batch)
@@ -357,16 +373,17 @@ def results(
                 rec.input = found.display
                 if rec.error is not None and rec.error.input == cid:
                     rec.error.input = found.display
+    asked = _Requests(ctx, batch)  # the request file, downloaded once if at all
     spec = ctx.settings.schema or (json.dumps(manifest["schema"]) if manifest.get("schema") else None)
-    spec = spec or _schema_elsewhere(ctx, batch)
+    spec = spec or _schema_elsewhere(batch, asked)
     if spec is not None:
-        _check_all(ctx, batch_id, batch, manifest, records, spec)
+        _check_all(ctx, batch_id, asked, manifest, records, spec)
     if manifest.get("segments"):  # batch submit --segment: each video's parts make its record
         from kimi_vision_cli.flows.batch_segments import join_parts
 
         join_parts(records, sources, manifest["segments"], model)
     _price(ctx, model, records.values())
-    return [(sources.get(k), records[k]) for k in sorted(records)]
+    return Fetched([(sources.get(k), records[k]) for k in sorted(records)], _made(manifest, batch))
 
 
 def _price(ctx: Context, model: str, records: Iterable[Result]) -> None:
@@ -384,14 +401,13 @@ def _price(ctx: Context, model: str, records: Iterable[Result]) -> None:
 def _check_all(
     ctx: Context,
     batch_id: str,
-    batch: dict[str, Any],
+    asked: _Requests,
     manifest: dict[str, Any],
     records: dict[str, Result],
     spec: str,
 ) -> None:
     """--schema over every answer. A live retry is paid once: its outcome is kept in the
     batch's manifest, so fetching the results again reuses it instead of asking again."""
-    asked = _Requests(ctx, batch)
     kept: dict[str, dict[str, Any]] = manifest.setdefault("retried", {})
     for custom_id, result in records.items():
         if custom_id in kept:
@@ -424,13 +440,14 @@ def _error_text(result: Result) -> str | None:
     return result.error.message if result.error is not None else None
 
 
-def _schema_elsewhere(ctx: Context, batch: dict[str, Any]) -> str | None:
-    """The --schema a batch submitted on another machine was asked with (its metadata,
-    or its first request's response_format), as a --schema value; None: none."""
-    text = (batch.get("metadata") or {}).get("schema")
+def _schema_elsewhere(batch: dict[str, Any], asked: _Requests) -> str | None:
+    """The --schema a batch this tool submitted on another machine was asked with (its
+    metadata, or its first request's response_format), as a --schema value; None: none,
+    or the batch is another program's."""
+    text = _theirs(batch).get("schema")
     if text != SCHEMA_IN_REQUESTS:
         return str(text) if text else None
-    body = _Requests(ctx, batch).first()
+    body = asked.first()
     found = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema")
     return json.dumps(found) if isinstance(found, dict) else None
 

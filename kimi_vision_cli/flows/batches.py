@@ -128,12 +128,12 @@ def _one_batch(
     try:
         if isinstance(batch, KimiVisionError):
             raise batch
-        records = batch_api.results(batch_id, ctx, batch)
+        fetched = batch_api.results(batch_id, ctx, batch)
     except KimiVisionError as err:  # still running (75), failed without output, unknown id
         return tally.error(err)
-    writers.provenance = batch_api.made_by(ctx, batch_id, batch)  # each batch its own (None: unknown)
+    writers.provenance = fetched.made  # each batch its own (None: unknown)
     kind = writers.sidecar.kind if writers.sidecar is not None else None
-    for source, rec in records:
+    for source, rec in fetched.records:
         if kind in ("vtt", "srt") and rec.error is None and rec.segments is None:
             rec.error = UsageError(
                 f"--sidecar {kind} needs timed parts: this batch was not submitted with --segment",
