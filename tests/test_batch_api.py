@@ -249,13 +249,13 @@ def test_another_programs_batch_metadata_schema_is_not_followed(kv, fake, tmp_pa
 
 
 def test_results_read_the_local_batch_record_once(kv, fake, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from kimi_vision_cli.flows import batch as flow
+    from kimi_vision_cli.flows import batch_results as flow
 
     write_image(tmp_path / "a.png", 10, 10)
     batch_id = _finished(kv, fake, "a.png")
     read: list[str] = []
-    real = flow._load_manifest
-    monkeypatch.setattr(flow, "_load_manifest", lambda ctx, bid: read.append(bid) or real(ctx, bid))
+    real = flow.load_record
+    monkeypatch.setattr(flow, "load_record", lambda ctx, bid: read.append(bid) or real(ctx, bid))
     r = kv("batch", "results", batch_id, "--sidecar", "json")
     assert r.returncode == 0, r.stderr
     assert read == [batch_id]
