@@ -310,6 +310,19 @@ def test_a_final_checkpoint_that_fails_fails_the_run_names_the_rows_and_keeps_th
     assert (tmp_path / "run.html").exists()  # the page of the run is still written
 
 
+def test_batch_results_name_the_rows_a_failed_last_checkpoint_lost(kv, fake: FakeMoonshot, s3: S3) -> None:
+    urls = [s3.put(f"b/{i}.png", _png(i)) for i in range(2)]
+    batch_id = kv("batch", "submit", *urls).stdout.strip()
+    for _ in range(2):  # the loopback batch: in progress, then completed
+        kv("batch", "status", batch_id)
+    _deny_puts(s3, "out/")
+    r = kv("batch", "results", batch_id, "--manifest", s3.url("out/metadata.jsonl"), "--format", "jsonl")
+    assert r.returncode == 1 and "Traceback" not in r.all, r.all
+    assert len(r.stdout.splitlines()) == 2  # both answers shown
+    (lost,) = [line for line in r.stderr.splitlines() if "not saved" in line]
+    assert "2 rows not saved" in lost and all(url in lost for url in urls)
+
+
 def test_rows_a_failed_checkpoint_lost_are_named_when_the_manifest_closes(s3: S3) -> None:
     from kimi_vision_cli.errors import OutputBlockedError, OutputError
     from kimi_vision_cli.output.objects import ObjectManifest

@@ -189,7 +189,7 @@ class ObjectManifest(Manifest):
                 raise OutputError(
                     f"{err.message}: {_rows_lost(list(self._unsaved))}",
                     hint="their answers are in this run's output only; rerun to add their rows "
-                    "(from their sidecars when --output-dir holds them, else described again)",
+                    "(describe asks again for those with no sidecar under --output-dir)",
                 ) from None
 
     def _close_fd(self) -> None:
