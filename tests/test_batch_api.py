@@ -230,3 +230,59 @@ def test_results_write_no_sidecar_beside_an_input_not_on_this_machine(kv, fake, 
     r = kv("batch", "results", batch_id, "--output-dir", "caps")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "caps" / "photos" / "a.png.txt").exists()
+
+
+def _finished(kv, fake, *args: str) -> str:  # type: ignore[no-untyped-def]
+    """A batch submitted and looked at until the loopback server has finished it."""
+    r = kv("batch", "submit", *args)
+    assert r.returncode == 0, r.stderr
+    batch_id = r.stdout.strip()
+    for _ in range(2):  # in progress, then completed
+        kv("batch", "status", batch_id)
+    return str(batch_id)
+
+
+def test_elsewhere_the_request_file_is_downloaded_once_for_its_schema_and_a_retry(
+    kv, fake, tmp_path: Path
+) -> None:
+    from tests.test_families import LONG_FIELDS
+
+    write_image(tmp_path / "a.png", 10, 10)
+    fake.state.answers.append("not the object asked for")  # the batch's answer: retried live
+    batch_id = _finished(kv, fake, "a.png", "--schema", LONG_FIELDS)  # too long for metadata
+    (input_id,) = [fid for fid, f in fake.state.files.items() if f["purpose"] == "batch"]
+    other = {"XDG_CACHE_HOME": str(tmp_path / "elsewhere")}  # another machine: no local record
+    r = kv("batch", "results", batch_id, "--format", "jsonl", extra_env=other)
+    assert r.returncode == 0, r.stderr
+    (rec,) = [json.loads(line) for line in r.stdout.splitlines()]
+    assert sorted(rec["data"]) == sorted(f.strip() for f in LONG_FIELDS.split(","))  # the live retry's
+    assert len(fake.chat_requests) == 1
+    # the schema (its first request) and the retried request (its body) from one download
+    assert len(fake.requests_to(f"/v1/files/{input_id}/content", "GET")) == 1
+
+
+def test_another_programs_batch_metadata_schema_is_not_followed(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", 10, 10)
+    batch_id = _finished(kv, fake, "a.png")
+    schema = json.dumps({"type": "object", "required": ["x"], "properties": {"x": {"type": "string"}}})
+    fake.state.batches[batch_id]["object"]["metadata"] = {"tool": "another-app", "schema": schema}
+    other = {"XDG_CACHE_HOME": str(tmp_path / "elsewhere")}
+    r = kv("batch", "results", batch_id, "--format", "jsonl", extra_env=other)
+    assert r.returncode == 0, r.stderr
+    (rec,) = [json.loads(line) for line in r.stdout.splitlines()]
+    assert rec["error"] is None and "a 10x10 image/png image" in rec["text"] and "data" not in rec
+    assert fake.chat_requests == []  # no answer checked against it, none asked again
+
+
+def test_results_read_the_local_batch_record_once(kv, fake, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from kimi_vision_cli.flows import batch_results as flow
+
+    write_image(tmp_path / "a.png", 10, 10)
+    batch_id = _finished(kv, fake, "a.png")
+    read: list[str] = []
+    real = flow.load_record
+    monkeypatch.setattr(flow, "load_record", lambda ctx, bid: read.append(bid) or real(ctx, bid))
+    r = kv("batch", "results", batch_id, "--sidecar", "json")
+    assert r.returncode == 0, r.stderr
+    assert read == [batch_id]
+    assert json.loads((tmp_path / "a.png.json").read_text())["provenance"]["model"] == "kimi-k2.6"

@@ -134,6 +134,33 @@ def test_an_unpriced_run_says_cost_unknown_once_without_v(kv, fake, tmp_path: Pa
     assert kv("describe", names[0]).stderr == ""  # a priced model: nothing without -v
 
 
+def test_an_answer_is_priced_once_when_it_is_priced_then_counted() -> None:
+    from dataclasses import dataclass, field
+
+    from kimi_vision_cli.moonshot import Price
+    from kimi_vision_cli.output.records import Result
+    from kimi_vision_cli.runner.budget import Spend
+
+    @dataclass(frozen=True)
+    class Counting(Price):
+        calls: list[object] = field(default_factory=list)
+
+        def usage_cost(self, usage: Any) -> float:
+            self.calls.append(usage)
+            return super().usage_cost(usage)
+
+    price = Counting(1.0, 4.0)
+    spend = Spend(price)
+    rec = Result("a.png", "kimi-k2.6", usage={"prompt_tokens": 1000, "completion_tokens": 500})
+    spend.price_result(rec)  # the scheduler prices it before its JSON sidecar is written...
+    spend.add(rec)  # ...and counts it once it is shown
+    assert len(price.calls) == 1
+    assert rec.cost is not None and rec.cost.amount == spend.amount == 0.003
+    unpriced = Result("b.png", "kimi-k2.6", usage={"prompt_tokens": 1000, "completion_tokens": 0})
+    spend.add(unpriced)  # counted without a price_result first: priced here
+    assert len(price.calls) == 2 and unpriced.cost is not None and spend.amount == 0.004
+
+
 # -- --max-cost ------------------------------------------------------------------------------
 
 

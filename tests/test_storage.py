@@ -275,3 +275,80 @@ def test_hidden_and_anchored_excludes_work_on_keys(kv, fake: FakeMoonshot, s3: S
     found = sorted(plan["input"] for plan in json.loads(r.stdout))
     # --hidden takes .x/; `sub/*.png` leaves out sub/c.png but not sub/deep/d.png (`*` stops at /)
     assert found == [s3.url(k) for k in ("h/.x/b.png", "h/a.png", "h/sub/deep/d.png")]
+
+
+def _deny_puts(s3: S3, prefix: str) -> None:
+    """A bucket policy refusing PutObject under `prefix` (moto enforces it): reads and the
+    up-front bucket check pass, the manifest's one write at the end fails."""
+    import boto3
+
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+                       "Resource": f"arn:aws:s3:::{s3.bucket}/{prefix}*"}],
+    }  # fmt: skip
+    boto3.client("s3", endpoint_url=s3.endpoint).put_bucket_policy(
+        Bucket=s3.bucket, Policy=json.dumps(policy)
+    )
+
+
+def test_a_final_checkpoint_that_fails_fails_the_run_names_the_rows_and_keeps_the_report(
+    kv, fake: FakeMoonshot, s3: S3, tmp_path: Path
+) -> None:
+    urls = [s3.put(f"f/{i}.png", _png(i)) for i in range(3)]
+    _deny_puts(s3, "out/")
+    r = kv("describe", "-r", s3.url("f/"), "--manifest", s3.url("out/metadata.jsonl"),
+           "--report", "run.html")  # fmt: skip
+    assert len(fake.chat_requests) == 3  # no checkpoint was due before the end (500 rows, 30 s)
+    assert not s3.exists("out/metadata.jsonl")
+    assert r.returncode == 1, r.all  # SPEC: an output that could not be written
+    assert "Traceback" not in r.all
+    lost = [line for line in r.stderr.splitlines() if "not saved" in line]
+    assert len(lost) == 1, r.stderr
+    assert s3.url("out/metadata.jsonl") in lost[0] and "3 rows" in lost[0]
+    assert all(url in lost[0] for url in urls), lost[0]
+    assert (tmp_path / "run.html").exists()  # the page of the run is still written
+
+
+def test_batch_results_name_the_rows_a_failed_last_checkpoint_lost(kv, fake: FakeMoonshot, s3: S3) -> None:
+    urls = [s3.put(f"b/{i}.png", _png(i)) for i in range(2)]
+    batch_id = kv("batch", "submit", *urls).stdout.strip()
+    for _ in range(2):  # the loopback batch: in progress, then completed
+        kv("batch", "status", batch_id)
+    _deny_puts(s3, "out/")
+    r = kv("batch", "results", batch_id, "--manifest", s3.url("out/metadata.jsonl"), "--format", "jsonl")
+    assert r.returncode == 1 and "Traceback" not in r.all, r.all
+    assert len(r.stdout.splitlines()) == 2  # both answers shown
+    (lost,) = [line for line in r.stderr.splitlines() if "not saved" in line]
+    assert "2 rows not saved" in lost and all(url in lost for url in urls)
+
+
+def test_rows_a_failed_checkpoint_lost_are_named_when_the_manifest_closes(s3: S3) -> None:
+    from kimi_vision_cli.errors import OutputBlockedError, OutputError
+    from kimi_vision_cli.output.objects import ObjectManifest
+
+    _deny_puts(s3, "d/")
+    m = ObjectManifest(s3.url("d/metadata.jsonl"), rows=2)
+    m.add("a.png", "A")
+    with pytest.raises(OutputBlockedError):  # mid-run: the run stops at this input
+        m.add("b.png", "B")
+    with pytest.raises(OutputError, match=r"2 rows not saved \(a\.png, b\.png\)"):
+        m.close()  # a.png was counted done before: named too
+
+
+def test_a_manifest_object_s_rows_are_parsed_once_on_open(s3: S3, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kimi_vision_cli.output import manifest
+    from kimi_vision_cli.output.objects import ObjectManifest
+
+    rows = "".join(json.dumps({"file_name": f"{i}.png", "text": str(i)}) + "\n" for i in range(3))
+    s3.put("p/metadata.jsonl", rows.encode())
+    parsed: list[bytes] = []
+    real = manifest._json_row
+    monkeypatch.setattr(
+        manifest, "_json_row", lambda line, first: parsed.append(line) or real(line, first=first)
+    )
+    m = ObjectManifest(s3.url("p/metadata.jsonl"), rows=1)
+    assert len(parsed) == 3
+    assert all(f"{i}.png" in m for i in range(3))
+    m.add("3.png", "3")  # the rows kept as they were, the new one after them
+    assert [r["file_name"] for r in _rows(s3, "p/metadata.jsonl")] == [f"{i}.png" for i in range(4)]

@@ -163,3 +163,54 @@ def test_a_json_sidecar_of_a_name_that_is_not_utf8_gives_its_row(tmp_path: Path)
 
 def test_a_manifest_whose_directory_does_not_exist_yet_passes_the_check(tmp_path: Path) -> None:
     Manifest(tmp_path / "new" / "dir" / "metadata.jsonl").check([])  # batch results: made on write
+
+
+class CountingSpec(SidecarSpec):
+    """A sidecar spec that counts the reads of its sidecars (each read is also a parse)."""
+
+    def read(self, path: Path) -> bytes:
+        self.reads.append(path)  # type: ignore[attr-defined]
+        return super().read(path)
+
+
+def counting(kind: str) -> CountingSpec:
+    spec = CountingSpec(kind)
+    object.__setattr__(spec, "reads", [])  # frozen: set once, a list the reads go to
+    return spec
+
+
+def test_a_json_sidecar_that_fills_a_row_is_read_and_parsed_once(tmp_path: Path, photo: Source) -> None:
+    record = {"input": "a.png", "text": "a cat", "provenance": MADE.to_dict()}
+    (tmp_path / "a.png.json").write_text(json.dumps(record))
+    spec = counting("json")
+    w = Writers(spec, Manifest(tmp_path / "metadata.jsonl"), provenance=MADE)
+    assert w.done(photo)  # the row filled from the sidecar
+    assert len(spec.reads) == 1  # type: ignore[attr-defined]
+    w.close()
+    assert json.loads((tmp_path / "metadata.jsonl").read_text())["text"] == "a cat"
+
+
+def test_what_done_read_is_not_read_again_by_write(tmp_path: Path, photo: Source) -> None:
+    (tmp_path / "a.png.json").write_text(json.dumps({"text": "old", "provenance": OTHER.to_dict()}))
+    Manifest(tmp_path / "metadata.jsonl").add("a.png", "old", provenance=OTHER)
+    spec = counting("json")
+    w = Writers(spec, Manifest(tmp_path / "metadata.jsonl"), provenance=MADE, redo_stale=True)
+    assert not w.done(photo)  # stale: described again
+    w.write(photo, answer("new"))
+    w.close()
+    assert len(spec.reads) == 1  # type: ignore[attr-defined]
+    assert json.loads((tmp_path / "a.png.json").read_text())["text"] == "new"  # still redone
+    assert json.loads((tmp_path / "metadata.jsonl").read_text())["text"] == "new"
+
+
+def test_an_input_done_forgets_is_read_again_when_written(tmp_path: Path, photo: Source) -> None:
+    from kimi_vision_cli.output.resume import Found
+
+    (tmp_path / "a.png.json").write_text(json.dumps({"text": "old", "provenance": OTHER.to_dict()}))
+    spec = counting("json")
+    w = Writers(spec, provenance=MADE, redo_stale=True, _found=Found(size=1))
+    assert not w.done(photo)
+    assert not w.done(Source("path", str(tmp_path / "b.png")))  # a.png drops out: the bound
+    w.write(photo, answer("new"))
+    assert len(spec.reads) == 2  # type: ignore[attr-defined]  # read again, and still redone
+    assert json.loads((tmp_path / "a.png.json").read_text())["text"] == "new"

@@ -335,3 +335,28 @@ def test_a_missing_row_is_taken_from_our_xmp_caption_not_paid_again(
     assert row == first
     holder = tmp_path / ("a.jpg.xmp" if where[0] == "--sidecar" else "a.jpg")
     assert exiftool_tags(holder, "-XMP-dc:Description")["XMP-dc:Description"] == row["text"]
+
+
+@pytest.mark.parametrize("embed", [False, True])
+def test_done_and_write_read_our_xmp_once_per_input(tmp_path: Path, monkeypatch, embed: bool) -> None:
+    """What made the caption in an XMP sidecar or the photo itself is read by done() when
+    it picks the input and reused by write(): xmp._read's cache spared the second ExifTool
+    read only while the file stayed among its last 256 (not so at -j 256)."""
+    from kimi_vision_cli.output.embed import Embed
+    from kimi_vision_cli.output.records import Result
+    from kimi_vision_cli.output.sidecar import SidecarSpec
+    from kimi_vision_cli.output.writers import Writers
+    from kimi_vision_cli.types import Source
+
+    photo = write_image(tmp_path / "a.jpg", 20, 10, "JPEG")
+    read: list[Path] = []
+    real = xmp.xmp_provenance
+    monkeypatch.setattr(xmp, "xmp_provenance", lambda path: read.append(path) or real(path))
+    made = Provenance("kimi-k2.6", "sha256:0123456789abcdef")
+    w = Writers(provenance=made, embed=Embed()) if embed else Writers(SidecarSpec("xmp"), provenance=made)
+    source = Source("path", str(photo))
+    assert not w.done(source)
+    w.write(source, Result(input="a.jpg", model="kimi-k2.6", text="a caption"))
+    w.close()
+    assert read == [photo if embed else tmp_path / "a.jpg.xmp"]
+    assert xmp.xmp_provenance(photo if embed else tmp_path / "a.jpg.xmp") == made  # written

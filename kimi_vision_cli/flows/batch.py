@@ -1,6 +1,7 @@
 """Moonshot's Batch API for very large jobs: build one JSONL of chat requests (the
 same bodies describe would stream, with `stream` off), upload it with purpose
-`batch`, create the batch, and later turn its output file back into our records.
+`batch`, create the batch, and keep a small local record of it; flows/batch_results.py
+later turns its output file back into our records.
 
 Limits from Moonshot's batch docs: the input file is a non-empty `.jsonl` of at most
 100 MB, one model per file, unique `custom_id`s, endpoint `/v1/chat/completions`,
@@ -11,27 +12,21 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from kimi_vision_cli import schema as schemas
-from kimi_vision_cli.api.errors import moonshot_error
 from kimi_vision_cli.atomic import replace_file
 from kimi_vision_cli.errors import (
-    APIError,
-    ContentFilterError,
     InputError,
     KimiVisionError,
     NotStartedError,
     Tally,
-    TemporaryError,
-    TruncatedError,
     UsageError,
 )
 from kimi_vision_cli.inputs.discover import valid_id
 from kimi_vision_cli.moonshot import (
-    BATCH_DISCOUNT,
     BATCH_DONE_STATES,
     BATCH_FAILED_STATES,
     BATCH_METADATA_VALUE,
@@ -39,17 +34,14 @@ from kimi_vision_cli.moonshot import (
     FILE_LIMIT,
     MB,
     MODELS,
-    flag_and_field,
     mib,
-    price_for,
 )
-from kimi_vision_cli.output.records import Cost, Result, Submitted
+from kimi_vision_cli.output.records import Result, Submitted
 from kimi_vision_cli.plan import plan
 from kimi_vision_cli.provenance import Provenance
 from kimi_vision_cli.runner.budget import Allowance
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.runner.prepare import prepare_source
-from kimi_vision_cli.runner.send import check_answer, send_body
 from kimi_vision_cli.settings import Settings, cache_dir
 from kimi_vision_cli.types import Source, display_name
 
@@ -58,6 +50,7 @@ MAX_FILE_BYTES = FILE_LIMIT - 5 * MB
 _WINDOW_UNITS = {"h": 1, "d": 24}
 DONE_STATES, FAILED_STATES = BATCH_DONE_STATES, BATCH_FAILED_STATES  # Moonshot's (flows/waiting.py)
 SCHEMA_IN_REQUESTS = "in-requests"  # metadata "schema": too long, read the request lines
+TOOL = "kimi-vision"  # metadata "tool": a batch this tool submitted
 
 
 def check_window(window: str) -> str:
@@ -213,7 +206,7 @@ def _create(
 ) -> str:
     client = ctx.client
     file_id = client.upload(part.read_bytes(), "kimi-vision-batch.jsonl", "batch")
-    _ours(ctx, file_id, "batch", "batch request file")  # before anything can fail: prune finds it
+    remember_file(ctx, file_id, "batch", "batch request file")  # before anything can fail: prune finds it
     from kimi_vision_cli.output.writers import made_by
 
     spec, settings = ctx.settings.schema, ctx.settings
@@ -223,7 +216,7 @@ def _create(
     batch_id = str(batch["id"])
     # What `batch results` needs later: the names to print, the inputs themselves (for
     # sidecars and manifest rows) and the schema the answers must match (--schema).
-    _save_manifest(ctx, batch_id, {
+    save_record(ctx, batch_id, {
         "model": settings.model,
         "inputs": {cid: parts[cid][2] if cid in parts else s.display for cid, s in manifest.items()},
         "sources": {cid: [s.kind, s.value] for cid, s in manifest.items()},
@@ -240,14 +233,14 @@ def _metadata(model: str, made: Provenance, schema: Any) -> dict[str, str]:
     machine without this one's cache writes the same provenance and checks the same
     schema (issue 20.6). A schema over the 512-character value limit stays in the
     batch's own request lines (SCHEMA_IN_REQUESTS), read from there."""
-    meta = {"tool": "kimi-vision", "model": model, "prompt_hash": made.prompt_hash}
+    meta = {"tool": TOOL, "model": model, "prompt_hash": made.prompt_hash}
     if schema is not None:
         text = json.dumps(schema, separators=(",", ":"), ensure_ascii=False)
         meta["schema"] = text if len(text) <= BATCH_METADATA_VALUE else SCHEMA_IN_REQUESTS
     return meta
 
 
-def _ours(ctx: Context, file_id: str, purpose: str, what: str) -> None:
+def remember_file(ctx: Context, file_id: str, purpose: str, what: str) -> None:
     """Batch files count toward the account's 1,000 files like uploads: recorded with
     them, so that `files prune` deletes them too (issue 19.10)."""
     from kimi_vision_cli.api.uploads import UploadCache
@@ -255,33 +248,23 @@ def _ours(ctx: Context, file_id: str, purpose: str, what: str) -> None:
     UploadCache.for_env(ctx.term.env, ctx.diag.warn).record(file_id, purpose, ctx.settings.base_url, what)
 
 
-def made_by(ctx: Context, batch_id: str, batch: Any = None) -> Provenance | None:
-    """What made a batch's answers, as `batch submit` recorded it on this machine, else
-    as the batch's metadata says (submitted elsewhere)."""
-    found = Provenance.from_dict(_load_manifest(ctx, batch_id).get("provenance"))
-    if found is None and isinstance(batch, dict):
-        meta = batch.get("metadata") or {}
-        found = Provenance.from_dict({"model": meta.get("model"), "prompt_hash": meta.get("prompt_hash")})
-    return found
-
-
-def _manifest_path(ctx: Context, batch_id: str) -> Path:
+def _record_path(ctx: Context, batch_id: str) -> Path:
     safe = "".join(c for c in batch_id if c.isalnum() or c in "-_")
     return cache_dir(ctx.term.env) / "batches" / f"{safe}.json"
 
 
-def _save_manifest(ctx: Context, batch_id: str, data: dict[str, Any]) -> None:
-    replace_file(_manifest_path(ctx, batch_id), json.dumps(data).encode(), private=True)
+def save_record(ctx: Context, batch_id: str, data: dict[str, Any]) -> None:
+    replace_file(_record_path(ctx, batch_id), json.dumps(data).encode(), private=True)
 
 
-def _load_manifest(ctx: Context, batch_id: str) -> dict[str, Any]:
+def load_record(ctx: Context, batch_id: str) -> dict[str, Any]:
     try:
-        return dict(json.loads(_manifest_path(ctx, batch_id).read_text(encoding="utf-8")))
+        return dict(json.loads(_record_path(ctx, batch_id).read_text(encoding="utf-8")))
     except (OSError, ValueError):
         return {}  # submitted elsewhere: records fall back to the custom_id
 
 
-def _check_id(batch_id: str) -> None:
+def check_id(batch_id: str) -> None:
     """`batch status ""` or `a/b`: refused here, never looked up (issue 11)."""
     if not valid_id(batch_id):
         raise InputError(
@@ -290,233 +273,10 @@ def _check_id(batch_id: str) -> None:
 
 
 def status(batch_id: str, ctx: Context) -> dict[str, Any]:
-    _check_id(batch_id)
+    check_id(batch_id)
     return ctx.client.batch_retrieve(batch_id)
 
 
 def cancel(batch_id: str, ctx: Context) -> dict[str, Any]:
-    _check_id(batch_id)
+    check_id(batch_id)
     return ctx.client.batch_cancel(batch_id)
-
-
-def _check_finished(batch_id: str, batch: dict[str, Any]) -> None:
-    """A failed batch without output is an APIError, an unfinished one exit 75."""
-    state = batch.get("status")
-    counts = batch.get("request_counts") or {}
-    if state in FAILED_STATES and not batch.get("output_file_id"):
-        raise APIError(f"batch {batch_id} is {state}", hint="see `kimi-vision batch status` and resubmit")
-    if state not in DONE_STATES | FAILED_STATES:
-        done = f" ({counts.get('completed', 0)}/{counts.get('total', '?')} done)" if counts else ""
-        raise TemporaryError(f"batch {batch_id} is still {state}{done}", hint="rerun later")
-
-
-def _read_records(
-    ctx: Context, batch_id: str, batch: dict[str, Any], names: dict[str, str], model: str
-) -> dict[str, Result]:
-    """The records of the batch's output and error files, by custom_id."""
-    records: dict[str, Result] = {}
-    for key in ("output_file_id", "error_file_id"):
-        file_id = batch.get(key)
-        if not file_id:
-            continue
-        content = ctx.client.file_content(str(file_id))
-        _ours(
-            ctx, str(file_id), "batch_output", f"batch {batch_id} {key.removesuffix('_id').replace('_', ' ')}"
-        )
-        for raw in content.decode("utf-8", "replace").splitlines():
-            if raw.strip():
-                try:
-                    cid, rec = _record(raw, names, model)
-                except APIError as err:  # one bad line: its input gets "no result" below
-                    ctx.diag.warn(f"batch {batch_id}: {err.message}")
-                    continue
-                records[cid] = rec
-    return records
-
-
-def results(
-    batch_id: str, ctx: Context, batch: dict[str, Any] | None = None
-) -> list[tuple[Source | None, Result]]:
-    """(input, record) for a finished batch, in submission order (the input is None when
-    this machine did not submit it); an unfinished batch is exit 75. `batch`: the batch
-    object, when the caller has just fetched it (--wait)."""
-    _check_id(batch_id)
-    batch = batch if batch is not None else ctx.client.batch_retrieve(batch_id)
-    _check_finished(batch_id, batch)
-    manifest = _load_manifest(ctx, batch_id)
-    names: dict[str, str] = manifest.get("inputs", {})
-    model = manifest.get("model") or (batch.get("metadata") or {}).get("model") or ctx.settings.model
-    records = _read_records(ctx, batch_id, batch, names, model)
-    for custom_id, name in names.items():  # asked for, but in neither file
-        records.setdefault(custom_id, Result(name, model, error=APIError("no result in the batch output")))
-    sources = {cid: Source(kind, value) for cid, (kind, value) in manifest.get("sources", {}).items()}
-    for cid, rec in records.items():  # submitted elsewhere: the custom_id names the input
-        found = sources.get(cid) or source_of(cid)
-        if found is not None:
-            sources[cid] = found
-            if cid not in names:
-                rec.input = found.display
-                if rec.error is not None and rec.error.input == cid:
-                    rec.error.input = found.display
-    spec = ctx.settings.schema or (json.dumps(manifest["schema"]) if manifest.get("schema") else None)
-    spec = spec or _schema_elsewhere(ctx, batch)
-    if spec is not None:
-        _check_all(ctx, batch_id, batch, manifest, records, spec)
-    if manifest.get("segments"):  # batch submit --segment: each video's parts make its record
-        from kimi_vision_cli.flows.batch_segments import join_parts
-
-        join_parts(records, sources, manifest["segments"], model)
-    _price(ctx, model, records.values())
-    return [(sources.get(k), records[k]) for k in sorted(records)]
-
-
-def _price(ctx: Context, model: str, records: Iterable[Result]) -> None:
-    """Each answer at the Batch API's price, 60% of the live one (moonshot.BATCH_DISCOUNT);
-    cost null when the model has no price here. (A live retry of a --schema answer is
-    counted at the batch price too: a small undercount, said in docs/batch.md.)"""
-    s = ctx.settings
-    live = price_for(model, s.prices, s.base_url)
-    price = live.discounted(BATCH_DISCOUNT) if live is not None else None
-    for rec in records:
-        if price is not None and rec.usage:
-            rec.cost = Cost(price.currency, round(price.usage_cost(rec.usage), 6), price)
-
-
-def _check_all(
-    ctx: Context,
-    batch_id: str,
-    batch: dict[str, Any],
-    manifest: dict[str, Any],
-    records: dict[str, Result],
-    spec: str,
-) -> None:
-    """--schema over every answer. A live retry is paid once: its outcome is kept in the
-    batch's manifest, so fetching the results again reuses it instead of asking again."""
-    asked = _Requests(ctx, batch)
-    kept: dict[str, dict[str, Any]] = manifest.setdefault("retried", {})
-    for custom_id, result in records.items():
-        if custom_id in kept:
-            _reuse(result, kept[custom_id])
-        before = result.text
-        _check_structured(ctx, result, spec, lambda cid=custom_id: asked.body(cid))  # type: ignore[misc]
-        if custom_id not in kept and (result.text != before or result.error is not None):
-            kept[custom_id] = {"text": result.text, "usage": result.usage, "error": _error_text(result)}
-    if kept and _names_known(manifest):
-        try:
-            _save_manifest(ctx, batch_id, manifest)
-        except OSError as exc:
-            ctx.diag.warn(f"cannot keep the retried answers of batch {batch_id}: {exc.strerror or exc}")
-
-
-def _names_known(manifest: dict[str, Any]) -> bool:
-    """A manifest this machine wrote at submit time (else there is nothing to update)."""
-    return bool(manifest.get("inputs"))
-
-
-def _reuse(result: Result, kept: dict[str, Any]) -> None:
-    result.text, result.usage = str(kept.get("text") or ""), kept.get("usage")
-    if kept.get("error"):
-        result.error = APIError(
-            str(kept["error"]), hint="the live retry of this answer failed before; resubmit it"
-        )
-
-
-def _error_text(result: Result) -> str | None:
-    return result.error.message if result.error is not None else None
-
-
-def _schema_elsewhere(ctx: Context, batch: dict[str, Any]) -> str | None:
-    """The --schema a batch submitted on another machine was asked with (its metadata,
-    or its first request's response_format), as a --schema value; None: none."""
-    text = (batch.get("metadata") or {}).get("schema")
-    if text != SCHEMA_IN_REQUESTS:
-        return str(text) if text else None
-    body = _Requests(ctx, batch).first()
-    found = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema")
-    return json.dumps(found) if isinstance(found, dict) else None
-
-
-class _Requests:
-    """The batch's own request lines (its input file), read once and only when an answer
-    must be asked for again."""
-
-    def __init__(self, ctx: Context, batch: dict[str, Any]):
-        self.ctx, self.batch = ctx, batch
-        self._lines: dict[str, bytes] | None = None
-
-    def first(self) -> dict[str, Any]:
-        """The body of the batch's first request ({} when there is none)."""
-        self._read()
-        assert self._lines is not None
-        first = next(iter(self._lines.values()), None)
-        return dict(json.loads(first)["body"]) if first is not None else {}
-
-    def _read(self) -> None:
-        if self._lines is None:
-            file_id = self.batch.get("input_file_id")
-            raw = self.ctx.client.file_content(str(file_id)) if file_id else b""
-            self._lines = {}
-            for raw_line in raw.splitlines():
-                if raw_line.strip():
-                    self._lines[str(json.loads(raw_line).get("custom_id"))] = raw_line
-
-    def body(self, custom_id: str) -> dict[str, Any]:
-        self._read()
-        assert self._lines is not None
-        found = self._lines.get(custom_id)
-        if found is None:
-            raise APIError("the batch's input file has no request for this answer: it cannot be asked again")
-        return dict(json.loads(found)["body"], stream=True)
-
-
-def _check_structured(ctx: Context, result: Result, spec: str, body: Callable[[], dict[str, Any]]) -> None:
-    """--schema over a batch's answer: one that does not match is asked for once more,
-    live (the same request, at the live price), then the input fails (exit 1)."""
-    result.structured = True
-    if result.error is not None:
-        return
-    try:
-        check_answer(ctx, result, lambda: send_body(ctx, body(), result), answered=True, schema=spec)
-    except KimiVisionError as err:
-        result.error = err.with_input(result.input)
-
-
-def _record(raw: str, names: dict[str, str], model: str) -> tuple[str, Result]:
-    try:
-        line = json.loads(raw)
-        custom_id = str(line["custom_id"])
-    except (ValueError, KeyError, TypeError):
-        raise APIError("the batch output file has a malformed line") from None
-    result = Result(names.get(custom_id, custom_id), model)
-    try:
-        return custom_id, _answer(line, result, model)
-    except (AttributeError, TypeError, IndexError):  # a field of another shape than documented
-        result.error = APIError("the batch output holds a malformed result for it", input=result.input)
-        return custom_id, result
-
-
-def _answer(line: dict[str, Any], result: Result, model: str) -> Result:
-    """The record of one output line whose custom_id is known."""
-    response = line.get("response") or {}
-    body = response.get("body") or {}
-    error = line.get("error") or body.get("error")
-    if error or response.get("status_code", 200) >= 400:
-        kind, text = moonshot_error({"error": error} if error else None)
-        text = text or f"HTTP {response.get('status_code')}"
-        cls = ContentFilterError if "content_filter" in f"{kind} {text}" else APIError
-        result.error = cls(f"{text} ({kind})" if kind else text, input=result.input)
-        return result
-    choice = (body.get("choices") or [{}])[0]
-    message = choice.get("message") or {}
-    result.text = message.get("content") or ""
-    result.reasoning = message.get("reasoning_content") or ""
-    result.finish_reason = choice.get("finish_reason")
-    result.usage = body.get("usage") or choice.get("usage")
-    result.model = body.get("model", model)
-    if result.finish_reason == "length":
-        result.error = TruncatedError(
-            "the answer was cut at the max_tokens limit",
-            input=result.input,
-            hint=f"raise {flag_and_field('max_tokens')} and resubmit",  # the Batch API takes k2.x
-        )
-    return result

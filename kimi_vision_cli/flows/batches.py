@@ -1,5 +1,6 @@
-"""What the `batch` commands do beyond one Batch API call (flows/batch.py): submit
-without losing a batch id, go through several ids, and turn finished batches into records, sidecars and manifest rows as
+"""What the `batch` commands do beyond one Batch API call (flows/batch.py submits,
+flows/batch_results.py reads results): submit without losing a batch id, go through
+several ids, and turn finished batches into records, sidecars and manifest rows as
 describe would. Output is the caller's: each batch object goes to `show`, each record
 to `shown` (a renderer), writes go through the Writers given."""
 
@@ -120,17 +121,17 @@ def _one_batch(
     tally: Tally,
 ) -> bool:
     """One batch's records shown and written; True when the run must stop (auth)."""
-    from kimi_vision_cli.flows import batch as batch_api
+    from kimi_vision_cli.flows.batch_results import results
 
     try:
         if isinstance(batch, KimiVisionError):
             raise batch
-        records = batch_api.results(batch_id, ctx, batch)
+        fetched = results(batch_id, ctx, batch)
     except KimiVisionError as err:  # still running (75), failed without output, unknown id
         return tally.error(err)
-    writers.provenance = batch_api.made_by(ctx, batch_id, batch)  # each batch its own (None: unknown)
+    writers.provenance = fetched.made  # each batch its own (None: unknown)
     kind = writers.sidecar.kind if writers.sidecar is not None else None
-    for source, rec in records:
+    for source, rec in fetched.records:
         if kind in ("vtt", "srt") and rec.error is None and rec.segments is None:
             rec.error = UsageError(
                 f"--sidecar {kind} needs timed parts: this batch was not submitted with --segment",

@@ -83,7 +83,7 @@ def finished(
     batch_ids: list[str], ctx: Context, *, wait: bool
 ) -> Iterator[tuple[str, dict[str, Any] | KimiVisionError]]:
     """Each batch to fetch, with its batch object or why it cannot be had. Without
-    `wait`, every id at once (a running batch is then exit 75 in batch.results); with it,
+    `wait`, every id at once (a running batch is then exit 75 in batch_results.results); with it,
     each batch as it ends, a note on stderr when one's state or count changes."""
     from kimi_vision_cli.flows import batch as batch_api
 

@@ -20,7 +20,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from kimi_vision_cli import stores
-from kimi_vision_cli.errors import KimiVisionError, OutputBlockedError, UsageError
+from kimi_vision_cli.errors import KimiVisionError, OutputBlockedError, OutputError, UsageError, quote_name
 from kimi_vision_cli.output.manifest import KINDS, Manifest, spell
 from kimi_vision_cli.provenance import Provenance
 from kimi_vision_cli.types import Source, display_name
@@ -106,6 +106,7 @@ class ObjectManifest(Manifest):
         self._lines: dict[str, bytes] = {}
         self._header = b""
         self._pending, self._last = 0, clock()
+        self._unsaved: dict[str, None] = {}  # rows since the last checkpoint, in order
         super().__init__(PurePosixPath(name), overwrite=overwrite)  # type: ignore[arg-type]
         self.path = PurePosixPath(url)  # type: ignore[assignment]  # named in messages
 
@@ -129,23 +130,22 @@ class ObjectManifest(Manifest):
         self.store.check()
 
     # -- the object ----------------------------------------------------------------------
-    def _read(self) -> bytes:
+    def _load(self) -> dict[str, Provenance | None]:
+        """The rows already there, parsed once: kept in memory as they are (an object is
+        written whole, never torn; another tool's last row without its newline gets one
+        when rewritten), and their names with what made them."""
         try:
             raw = self.store.read(self.rel) if self.store.exists(self.rel) else b""
         except OSError as exc:
             raise UsageError(f"--manifest {self.url}: cannot read it: {exc}") from None
-        for name, line, _ in self._rows(raw):
-            line = line if line.endswith(b"\n") else line + b"\n"  # another tool's last row
+        names: dict[str, Provenance | None] = {}
+        for name, line, made in self._rows(raw):
+            line = line if line.endswith(b"\n") else line + b"\n"
             if name:
-                self._lines[name] = line
+                self._lines[name], names[name] = line, made
             else:
                 self._header = line  # the CSV header
-        return raw
-
-    def _mend(self, raw: bytes) -> bytes:
-        # An object is written whole, never torn: a last row without its newline is
-        # another tool's, kept as it is (the newline added when rewritten).
-        return raw if raw.endswith(b"\n") or not raw else raw + b"\n"
+        return names
 
     def add(
         self,
@@ -164,6 +164,7 @@ class ObjectManifest(Manifest):
                 return False
             self._lines[file_name] = line
             self._names[file_name] = provenance
+            self._unsaved[file_name] = None
             self._pending += 1
             if self._pending >= self.every_rows or self.clock() - self._last >= self.every_seconds:
                 self._checkpoint()
@@ -176,13 +177,30 @@ class ObjectManifest(Manifest):
         head = self._header or ((",".join(self.columns) + "\n").encode() if self.kind == "csv" else b"")
         self.store.write(self.rel, head + b"".join(self._lines.values()), input=self.url)
         self._pending, self._last = 0, self.clock()
+        self._unsaved.clear()
 
     def close(self) -> None:
+        """The last checkpoint. Its inputs were counted done: when it fails, an OutputError
+        (exit 1) names the rows that were not saved, for the command to report."""
         with self._lock:
-            self._checkpoint()
+            try:
+                self._checkpoint()
+            except OutputError as err:
+                raise OutputError(
+                    f"{err.message}: {_rows_lost(list(self._unsaved))}",
+                    hint="their answers are in this run's output only; rerun to add their rows "
+                    "(describe asks again for those with no sidecar under --output-dir)",
+                ) from None
 
     def _close_fd(self) -> None:
         pass  # no file handle: the object is written whole
+
+
+def _rows_lost(names: list[str], shown: int = 5) -> str:
+    """`3 rows not saved (a, b, c)`: the first few named, then how many more."""
+    more = f", and {len(names) - shown} more" if len(names) > shown else ""
+    listed = ", ".join(quote_name(display_name(n)) for n in names[:shown])
+    return f"{len(names)} row{'s' if len(names) != 1 else ''} not saved ({listed}{more})"
 
 
 def _rows_from_env() -> int:

@@ -11,6 +11,8 @@ request (issue 19 item 5): the answer was paid for once; so is one whose XMP sid
 embedded metadata holds our caption (not a --schema answer: XMP holds not its fields).
 An XMP sidecar or an --embed file is "there" when it holds a caption of ours
 (output/xmp.py), not merely when the file exists: another program's XMP is merged into.
+What is there is read once per input (output/resume.py), by done() when it picks the
+input; write() takes what done() read.
 
 What made a caption (provenance.py: the model and a hash of prompt, system message and
 schema) is recorded in JSON sidecars, XMP sidecars and manifest rows. A caption made
@@ -21,13 +23,13 @@ it. A caption whose provenance is unknown (txt sidecars, older files) counts as 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kimi_vision_cli.errors import KimiVisionError, UsageError
+from kimi_vision_cli.errors import ExitCode, KimiVisionError, UsageError
+from kimi_vision_cli.output.resume import UNKNOWN, Found, Made, embed_made, fill_row, sidecar_made
 from kimi_vision_cli.provenance import Provenance
 from kimi_vision_cli.types import Source, counted
 
@@ -37,8 +39,6 @@ if TYPE_CHECKING:  # made by from_options when asked for: a run without them nev
     from kimi_vision_cli.output.records import Result
     from kimi_vision_cli.output.sidecar import SidecarSpec
     from kimi_vision_cli.settings import Settings
-
-UNKNOWN = Provenance("", "")  # ours, but it does not say how it was made: current
 
 
 @dataclass
@@ -52,6 +52,7 @@ class Writers:
     structured: bool = False  # --schema: a txt sidecar holds the answer's JSON object
     stale: int = 0  # inputs kept although made otherwise (--on-exists skip)
     embed: Embed | None = None  # --embed: the caption written into the input itself
+    _found: Found = field(default_factory=Found, repr=False, compare=False)
 
     @classmethod
     def from_options(
@@ -158,12 +159,16 @@ class Writers:
     def done(self, source: Source) -> bool:
         """Every output asked for exists and is to be kept: a resumed run skips it.
         Never `-`: standard input has no name to resume by, and other bytes piped in
-        must not be taken for the ones described before (issue 11)."""
+        must not be taken for the ones described before (issue 11). What it read is kept
+        for write() (`_found`): each output is read once per input."""
         if not self or self.overwrite or source.error is not None or source.kind == "stdin":
             return False
-        side = self._sidecar_made(source) if self.sidecar is not None else None
+        record: dict[str, Any] | None = None
+        side = None
+        if self.sidecar is not None:
+            side, record = sidecar_made(self.sidecar, source)
         row = self._row_made(source) if self.manifest is not None else None
-        inside = self._embed_made(source) if self.embed is not None else None
+        inside = embed_made(source) if self.embed is not None else None
         kept = side if side is not None else inside
         # a stale one is redone, not copied
         if (
@@ -172,14 +177,14 @@ class Writers:
             and kept is not None
             and not (self.redo_stale and self.differs(kept))
         ):
-            row = self._fill_row(source)
+            row = fill_row(self, source, record)
         asked = ((side, self.sidecar), (row, self.manifest), (inside, self.embed))
         made = [m for m, wanted in asked if wanted is not None]
-        if any(m is None for m in made):
+        redo = any(m is not None and self.differs(m) for m in made)
+        if any(m is None for m in made) or (redo and self.redo_stale):
+            self._found.keep(source, (side, row, inside))
             return False
-        if any(self.differs(m) for m in made if m is not None):
-            if self.redo_stale:
-                return False
+        if redo:
             self.stale += 1
         return True
 
@@ -193,12 +198,13 @@ class Writers:
         write that failed; a sidecar or row already there is kept unless overwrite, or
         unless --on-exists stale redid this input: then both get the new answer."""
         result = result.cleaned()  # no control character reaches a file (issue 19, item 12)
-        side = self._sidecar_made(source) if self.sidecar is not None else None
         name = self.manifest.file_name(source) if self.manifest is not None else ""
-        row = self.manifest.provenance(name) if self.manifest is not None else None
-        inside = self._embed_made(source) if self.embed is not None else None
+        replace = self.overwrite or source.kind == "stdin"  # stdin.txt: what was piped last
+        side = row = inside = None
+        if not replace:  # what done() read when it chose this input, else read now
+            side, row, inside = self._found.take(source) or self._made(source, name)
         redo = self.redo_stale and any(m is not None and self.differs(m) for m in (side, row, inside))
-        replace = self.overwrite or redo or source.kind == "stdin"  # stdin.txt: what was piped last
+        replace = replace or redo
         if self.sidecar is not None and (replace or side is None):
             self._write_sidecar(self.sidecar, source, result)
         if self.embed is not None and (replace or inside is None):
@@ -210,13 +216,35 @@ class Writers:
             caption = answer_caption(result.text, data)
             self.manifest.add(name, caption, data, provenance=self.provenance, replace=redo)
 
-    def close(self) -> None:
-        if self.manifest is not None:
-            self.manifest.close()
-        if self._exiftool:
-            from kimi_vision_cli.output.exiftool import close_shared
+    def _made(self, source: Source, name: str) -> Made:
+        """What made each output already there (None: not there), read now."""
+        side = sidecar_made(self.sidecar, source)[0] if self.sidecar is not None else None
+        row = self.manifest.provenance(name) if self.manifest is not None else None
+        inside = embed_made(source) if self.embed is not None else None
+        return side, row, inside
 
-            close_shared()
+    def close(self) -> None:
+        """The manifest's last write (an object's final checkpoint), then ExifTool
+        stopped. OutputError when that write failed: `finish` reports it."""
+        try:
+            if self.manifest is not None:
+                self.manifest.close()
+        finally:
+            if self._exiftool:
+                from kimi_vision_cli.output.exiftool import close_shared
+
+                close_shared()
+
+    def finish(self, report: Callable[[KimiVisionError], None]) -> ExitCode:
+        """close(), its failure reported (one line naming the rows not saved) and turned
+        into the exit code to fold into the run's: the summary already counted those
+        inputs done, so a lost row must not leave the run saying success."""
+        try:
+            self.close()
+        except KimiVisionError as err:
+            report(err)
+            return err.exit_code
+        return ExitCode.OK
 
     def _write_sidecar(self, spec: SidecarSpec, source: Source, result: Result) -> None:
         if spec.kind == "xmp":  # merged through ExifTool; loaded for --sidecar xmp only
@@ -244,96 +272,12 @@ class Writers:
             return None
         return refusal(path, input=source.display, replace=self.overwrite, what="XMP sidecar")
 
-    def _embed_made(self, source: Source) -> Provenance | None:
-        """What made the caption embedded in the input itself; None when it holds none of ours."""
-        if source.kind != "path":
-            return None
-        from kimi_vision_cli.output.xmp import xmp_provenance
-
-        try:
-            return xmp_provenance(Path(source.value))
-        except (OSError, KimiVisionError):
-            return None
-
-    def _sidecar_made(self, source: Source) -> Provenance | None:
-        """What made the input's sidecar; None when there is none (of ours)."""
-        assert self.sidecar is not None
-        try:
-            path = self.sidecar.path_for(source)
-            if self.sidecar.kind == "xmp":  # ours, not another program's (issue 19 item 1)
-                from kimi_vision_cli.output.xmp import xmp_provenance
-
-                return xmp_provenance(path)
-            if not self.sidecar.exists(path):
-                return None
-        except (OSError, ValueError):  # name too long, no permission: the write will say so
-            return None
-        if self.sidecar.kind != "json":
-            return UNKNOWN  # txt, vtt, srt: no room to say
-        # A JSON file there that says nothing (an older sidecar, or not one of ours at
-        # all) is kept, as any sidecar that exists is.
-        return Provenance.from_dict(_json_file(path, self.sidecar.read).get("provenance")) or UNKNOWN
-
     def _row_made(self, source: Source) -> Provenance | None:
         assert self.manifest is not None
         try:
             return self.manifest.provenance(self.manifest.file_name(source))
         except KimiVisionError:
             return None
-
-    def _fill_row(self, source: Source) -> Provenance | None:
-        """The row for an input whose sidecar is there, from that sidecar's caption: a
-        JSON sidecar's text and data, a txt sidecar's text, or the caption of ours an XMP
-        sidecar or --embed wrote (without --schema: XMP holds no answer's fields). None
-        when there is no caption to take (vtt, srt): the input is described again."""
-        assert self.manifest is not None
-        from kimi_vision_cli.schema import answer_caption
-
-        if self.sidecar is None or self.sidecar.kind not in ("txt", "json"):
-            return self._fill_row_from_xmp(source)
-        path = self.sidecar.path_for(source)
-        made: Provenance | None = None
-        if self.sidecar.kind == "txt":
-            try:
-                text, data = (
-                    self.sidecar.read(path).decode("utf-8", "surrogateescape").removesuffix("\n"),
-                    None,
-                )
-            except OSError:
-                return None
-            if self.structured:  # the row a --schema answer gets: its caption field, its fields
-                data = _json_object(text)
-        elif self.sidecar.kind == "json" and isinstance(
-            (record := _json_file(path, self.sidecar.read)).get("text"), str
-        ):
-            text, data = record["text"], record.get("data") if isinstance(record.get("data"), dict) else None
-            made = Provenance.from_dict(record.get("provenance"))
-        else:
-            return None
-        if self.fill_rows:
-            name = self.manifest.file_name(source)
-            self.manifest.add(name, answer_caption(text, data), data, provenance=made)
-        return made or UNKNOWN
-
-    def _fill_row_from_xmp(self, source: Source) -> Provenance | None:
-        assert self.manifest is not None
-        if self.structured:
-            return None
-        from kimi_vision_cli.output.xmp import xmp_caption
-
-        if self.sidecar is not None and self.sidecar.kind == "xmp":
-            path = self.sidecar.path_for(source)
-        elif self.embed is not None and source.kind == "path":
-            path = Path(source.value)
-        else:
-            return None
-        found = xmp_caption(path)
-        if found is None:
-            return None
-        caption, made = found
-        if self.fill_rows:
-            self.manifest.add(self.manifest.file_name(source), caption, None, provenance=made or None)
-        return made
 
 
 def made_by(s: Settings) -> Provenance:
@@ -347,20 +291,3 @@ def made_by(s: Settings) -> Provenance:
 
         schema = load(s.schema).schema
     return provenance.of(s.model, s.prompt, s.system, schema)
-
-
-def _json_object(text: str) -> dict[str, Any] | None:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _json_file(path: Path, read: Callable[[Path], bytes] = Path.read_bytes) -> dict[str, Any]:
-    """A JSON sidecar's record; {} when it cannot be read or is not one."""
-    try:
-        record = json.loads(read(path))
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}

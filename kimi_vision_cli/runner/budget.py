@@ -54,11 +54,14 @@ class Spend:
         result.cost = self.cost_of(result)
 
     def add(self, result: Result) -> None:
-        """Count what one request (or several, summed in its usage) spent."""
+        """Count what one request (or several, summed in its usage) spent: the cost the
+        answer was priced at (priced now when it was not yet), computed once per answer."""
         if not result.usage:
             return
+        if result.cost is None:
+            self.price_result(result)
         tokens_in, tokens_out, _ = usage_tokens(result.usage)
-        cost = self.cost_of(result)
+        cost = result.cost
         with self._lock:
             self.answers += 1
             self.tokens_in += tokens_in

@@ -120,6 +120,7 @@ class ResultsArgs:
 def results(term: Terminal, s: Settings, a: ResultsArgs) -> int:
     """Print finished batches' answers like describe does, and write the same sidecars and
     manifest rows (exit 75 while one still runs; --wait polls until each ends)."""
+    from kimi_vision_cli.errors import worst
     from kimi_vision_cli.flows import batches
     from kimi_vision_cli.output.render import make_renderer
     from kimi_vision_cli.output.writers import Writers
@@ -131,7 +132,8 @@ def results(term: Terminal, s: Settings, a: ResultsArgs) -> int:
     renderer = make_renderer(s.format, term, ctx.diag, show_thinking=False)
     renderer.multi = True
     try:
-        return int(batches.results(ctx, a.batch_ids, writers, renderer.result, wait=a.wait))
+        code = batches.results(ctx, a.batch_ids, writers, renderer.result, wait=a.wait)
     finally:
         renderer.close()
-        writers.close()
+        closed = writers.finish(ctx.diag.error)  # an object manifest's last rows: kept, or named
+    return int(worst(code, closed))

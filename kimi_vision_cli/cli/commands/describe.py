@@ -87,7 +87,9 @@ def describe(term: Terminal, s: Settings, a: DescribeArgs) -> int:
         raise
     finally:
         renderer.close()
-        writers.close()
+        closed = writers.finish(ctx.diag.error)  # an object manifest's last rows: kept, or named
+        if ran is not None:
+            ran.fold(closed)
         if report is not None:  # also after a run cut short: what it did is worth a look
             _write_report(report, ran, ctx.diag)
     _say_stale(writers, ctx)
