@@ -28,6 +28,7 @@ from kimi_vision_cli.inputs.discover import classify
 from kimi_vision_cli.output.diagnostics import Diagnostics
 from kimi_vision_cli.output.records import Estimate, Result
 from kimi_vision_cli.runner.context import Context
+from kimi_vision_cli.runner.host import Host
 from kimi_vision_cli.settings import Settings, resolve
 from kimi_vision_cli.terminal import Terminal
 from kimi_vision_cli.types import Source
@@ -57,16 +58,17 @@ def _settings(command: str, options: dict[str, Any], env: dict[str, str] | None)
     return resolve(flags, dict(os.environ) if env is None else env, command=command)
 
 
-def _context(settings: Settings, env: dict[str, str] | None) -> Context:
+def _context(settings: Settings, env: dict[str, str] | None, host: Host | None = None) -> Context:
     """The run's Context on a terminal that shows nothing; `env` (cache directory,
-    download cap) as the settings read it."""
+    download cap) as the settings read it; `host`: the clock, sleep and cores to run on
+    (runner/host.py; None: the real machine)."""
     from kimi_vision_cli.flows.start import start
 
     term = Terminal(
         stdout=_Discard(), stderr=_Discard(), stdin=io.BytesIO(), stdout_isatty=False,
         stderr_isatty=False, stdin_isatty=False, color=False, env=dict(os.environ) if env is None else env,
     )  # fmt: skip
-    return start(settings, term, Diagnostics(term))
+    return start(settings, term, Diagnostics(term), host=host)
 
 
 def _sources(inputs: Input | Iterable[Input], recursive: bool) -> list[Source]:
@@ -141,6 +143,7 @@ def describe(
     base_url: str | None = None,
     recursive: bool = False,
     env: dict[str, str] | None = None,
+    host: Host | None = None,
     **options: Any,
 ) -> Iterator[Result]:
     """One request per input; the records as inputs finish (not in input order with
@@ -148,6 +151,7 @@ def describe(
     input would share (no key, a rejected key, exhausted quota) is raised, once the
     records of what finished before it. Other keywords: any option of the table by its
     settings name (thinking, max_size, upload, convert, keep_metadata, retries, ...).
+    `host` (every function): the clock, sleep and cores to run on (runner/host.py).
     Settings are checked now; the run starts on the first `next()`."""
     settings = _settings(
         "describe",
@@ -156,7 +160,7 @@ def describe(
         env,
     )  # fmt: skip
     sources = _sources(inputs, recursive)
-    ctx = _context(settings, env)
+    ctx = _context(settings, env, host)
     return _run_describe(sources, ctx)
 
 
@@ -201,6 +205,7 @@ def ask(
     api_key: str | None = None,
     base_url: str | None = None,
     env: dict[str, str] | None = None,
+    host: Host | None = None,
     **options: Any,
 ) -> Result:
     """One request holding every input; its record. A failure is raised (the typed
@@ -216,7 +221,7 @@ def ask(
         env,
     )  # fmt: skip
     sources = _sources(inputs, recursive=False)
-    ctx = _context(settings, env)
+    ctx = _context(settings, env, host)
     sink = _Records()
     flow.ask(question, sources, ctx, sink, prefix=prefix)
     result = sink.queue.get_nowait()
@@ -236,6 +241,7 @@ def estimate(
     base_url: str | None = None,
     recursive: bool = False,
     env: dict[str, str] | None = None,
+    host: Host | None = None,
     **options: Any,
 ) -> list[Estimate]:
     """The input tokens of what describe would send, one Estimate per input (`tokens`,
@@ -248,7 +254,7 @@ def estimate(
         env,
     )  # fmt: skip
     sources = _sources(inputs, recursive)
-    ctx = _context(settings, env)
+    ctx = _context(settings, env, host)
     ctx.client  # noqa: B018 - a missing key is raised before any input is read
     done: list[Estimate] = []
     for est in flow.estimate_each(sources, ctx):

@@ -82,7 +82,10 @@ def _process_runner(env: dict[str, str], tmp_path: Path):  # type: ignore[no-unt
         extra_env: dict[str, str] | None = None,
         timeout: float = 120,
         cwd: Path | None = None,
+        host: object = None,
     ) -> Run:
+        if host is not None:
+            pytest.skip("a Host (fake clock, sleep, cores) is given to the CLI in-process only")
         e = dict(env)
         if extra_env:
             e.update(extra_env)
@@ -119,6 +122,7 @@ class _BytesOut(io.TextIOWrapper):
 
 def _in_process_runner(env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
     from kimi_vision_cli.cli.main import run as cli_run
+    from kimi_vision_cli.runner.host import Host
     from kimi_vision_cli.terminal import Terminal
 
     def run(
@@ -127,6 +131,7 @@ def _in_process_runner(env: dict[str, str], tmp_path: Path):  # type: ignore[no-
         extra_env: dict[str, str] | None = None,
         timeout: float = 120,  # kept for the process runner's signature; not enforced here
         cwd: Path | None = None,
+        host: Host | None = None,
     ) -> Run:
         e = dict(env)
         if extra_env:
@@ -142,7 +147,7 @@ def _in_process_runner(env: dict[str, str], tmp_path: Path):  # type: ignore[no-
         here = os.getcwd()
         os.chdir(cwd or tmp_path)
         try:
-            code = cli_run(list(args), term)
+            code = cli_run(list(args), term, host=host)
         finally:
             os.chdir(here)
         return Run(code, out.text(), err.text())
@@ -155,8 +160,10 @@ def kv(env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
     """Run the CLI as a user would, in-process: `cli.run(argv, term)` with the test's
     environment, stdin bytes and working directory, stdout/stderr captured.
 
-    kv("describe", "x.png") -> Run. Set KIMI_VISION_TEST_PROCESS=1 to run every such
-    call through the installed console script instead (slow; the same assertions)."""
+    kv("describe", "x.png") -> Run; kv(..., host=Host(...)) runs it on a fake clock,
+    sleep or core count (runner/host.py; such a call is skipped through a process). Set
+    KIMI_VISION_TEST_PROCESS=1 to run every call through the installed console script
+    instead (slow; the same assertions)."""
     if os.environ.get("KIMI_VISION_TEST_PROCESS"):
         return _process_runner(env, tmp_path)
     return _in_process_runner(env, tmp_path)

@@ -6,10 +6,11 @@ rules 5 and 6).
 
 Retries are the SDK's (exponential backoff, Retry-After), and the chat transport keeps
 the same rules. What Moonshot needs on top is done in a response hook: a rate-limit 429
-is read (which limit, what value, "try again after N seconds") and taught to the Gate
-(api/ratelimit.py), which holds every chat request attempt, retries included, until the
-account's limits allow it; a quota 429 and a tokens-per-day 429 are marked not-retryable
-(waiting does not help).
+is read (which limit, what value, "try again after N seconds") and told to the client's
+Pacer (the runner's one pacing object, runner/pacing.py, given by the caller), which holds
+every chat request attempt, retries included, until the account's limits allow it; a
+quota 429 and a tokens-per-day 429 are marked not-retryable (waiting does not help). The
+api reads what the server said; how to pace is not decided here.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from kimi_vision_cli.api.errors import (
     QUOTA,
@@ -30,7 +31,6 @@ from kimi_vision_cli.api.errors import (
     over_tpm,
     parse_rate_limit,
 )
-from kimi_vision_cli.api.ratelimit import Gate
 from kimi_vision_cli.api.transport import RETRY_EXTENSION, ChatTransport
 from kimi_vision_cli.buffers import MediaBytes, ViewReader
 from kimi_vision_cli.errors import (
@@ -45,7 +45,7 @@ from kimi_vision_cli.errors import (
 from kimi_vision_cli.moonshot import ESTIMATE_PATH, completion_budget, usage_tokens
 from kimi_vision_cli.settings import Settings
 
-__all__ = ["MoonshotClient", "RateLimit", "RateLimitObserver", "StreamCutError", "StreamEvent"]
+__all__ = ["MoonshotClient", "Pacer", "RateLimit", "RateLimitObserver", "StreamCutError", "StreamEvent"]
 
 
 @dataclass
@@ -67,13 +67,54 @@ class RateLimitObserver:
             cb(limit)
 
 
+class Pacer(Protocol):
+    """What paces chat requests (runner/pacing.py Pacing is the one a run gives): called
+    from whichever thread sends, so it is thread-safe."""
+
+    def acquire(self) -> None:
+        """Block until one more chat attempt may start."""
+        ...
+
+    def release(self) -> None:
+        """That attempt is over (its answer read, or an error answer)."""
+        ...
+
+    def rate_limited(self, limit: RateLimit) -> list[tuple[str, bool]]:
+        """A rate-limit 429 said this; what to tell the user: (text, shown with -v only)."""
+        ...
+
+    def note_usage(self, input_tokens: int) -> None:
+        """An answer's input tokens (TPM pacing)."""
+        ...
+
+
+class Unpaced:
+    """For a client made outside a run's Context (a test, a one-off call): nothing paces
+    it, every attempt goes at once and a 429 is only retried."""
+
+    def acquire(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+    def rate_limited(self, limit: RateLimit) -> list[tuple[str, bool]]:
+        return []
+
+    def note_usage(self, input_tokens: int) -> None:
+        pass
+
+
 class MoonshotClient:
     def __init__(
         self,
         settings: Settings,
         observer: RateLimitObserver | None = None,
         log: Callable[[str], None] | None = None,
-        notice: Callable[[str], None] | None = None,
+        notice: Callable[[str, bool], None] | None = None,
+        *,
+        pacer: Pacer | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         if not settings.api_key:
             raise AuthError(
@@ -84,15 +125,15 @@ class MoonshotClient:
         self._key = settings.api_key
         self.observer = observer or RateLimitObserver()
         self._log = log
-        # Without -v: each limit learned, said once (issue 19.22); _noticed: a 429 naming none.
+        # What the pacer says about a 429 (text, -v only), to stderr or the run's sink.
         self._notice = notice
-        self._noticed = threading.Lock()
         self._errors = Translator(settings, self.redact)
-        self.gate = Gate(budget=completion_budget(settings.spec, settings.max_tokens))
+        self.pacer: Pacer = pacer or Unpaced()
+        self._budget = completion_budget(settings.spec, settings.max_tokens)
         hooks: dict[str, list[Callable[[Any], None]]] = {"response": [self._on_response]}
         if log is not None:  # --verbose: one line per HTTP attempt, never a header's value but ids
             hooks = {"request": [self._log_request], "response": [self._log_response, self._on_response]}
-        self._http = gated_http_client(self.gate, hooks, self._log_failure if log is not None else None)
+        self._http = gated_http_client(self.pacer, hooks, self._log_failure if log is not None else None)
         self._chat = ChatTransport(
             self._http,
             base_url=settings.base_url,
@@ -100,6 +141,7 @@ class MoonshotClient:
             retries=settings.retries,
             timeout=settings.timeout,
             status_error=self._errors.status_error,
+            sleep=sleep,
         )
         self._sdk_made: Any = None
         self._sdk_lock = threading.Lock()
@@ -163,38 +205,18 @@ class MoonshotClient:
             response.headers["x-should-retry"] = "false"
             return
         limit = parse_rate_limit(message)
-        if limit.kind == "tpd" or over_tpm(limit, self.gate.budget):
+        if limit.kind == "tpd" or over_tpm(limit, self._budget):
             # A daily budget: seconds do not refill it. A request over the whole TPM: no
             # minute lets it through (waiting a minute per retry was minutes of silence).
             response.headers["x-should-retry"] = "false"
         elif limit.wait is not None and "retry-after" not in response.headers:
-            # The Gate holds the retry until Moonshot's "after N seconds" (and the learned
+            # The pacer holds the retry until Moonshot's "after N seconds" (and the learned
             # pacing) on its clock; the SDK only needs to send it again.
             response.headers["retry-after"] = "0.001"
-        learned = self.gate.learn(limit)
-        if learned and self._log is not None:
-            self._log(learned)
-        elif limit.kind != "tpd" and not over_tpm(limit, self.gate.budget):
-            self._pacing_notice(limit, learned)
+        for text, detail in self.pacer.rate_limited(limit):
+            if self._notice is not None:
+                self._notice(text, detail)
         self.observer(limit)
-
-    def _pacing_notice(self, limit: RateLimit, learned: str | None) -> None:
-        """Without -v, pacing is not silent (issue 19.22): each limit a 429 teaches is said
-        once on stderr, what the 429 named and how requests go from now on; a 429 naming
-        no limit is said the first time only."""
-        if self._notice is None:
-            return
-        if learned:
-            what = "from now on " + learned.removeprefix("rate limit: ").replace(
-                " — pacing starts", ", starts"
-            )
-        elif limit.kind is None and self._noticed.acquire(blocking=False):
-            wait = f"waiting {limit.wait:g} s as it asked, " if limit.wait is not None else ""
-            what = wait + "with fewer requests at a time"
-        else:
-            return
-        named = f"named {limit.describe()}" if limit.kind else "named no limit"
-        self._notice(f"rate limited: Moonshot's 429 {named} — {what} (-v shows more)")
 
     def redact(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
@@ -210,7 +232,7 @@ class MoonshotClient:
         ):
             for event in self._parse_sse(response.iter_lines()):
                 if event.usage:  # what the next requests likely send, for TPM pacing
-                    self.gate.note_usage(usage_tokens(event.usage)[0])
+                    self.pacer.note_usage(usage_tokens(event.usage)[0])
                 yield event
 
     def _chunk(self, data: str) -> Any:
@@ -376,13 +398,24 @@ def _as_dict(obj: Any) -> dict[str, Any]:
     return dict(dump()) if dump else dict(vars(obj))
 
 
+def _once(release: Callable[[], None]) -> Callable[[], None]:
+    """`release`, at most once (a response can be closed twice)."""
+    once = threading.Lock()
+
+    def release_once() -> None:
+        if once.acquire(blocking=False):
+            release()
+
+    return release_once
+
+
 def gated_http_client(
-    gate: Gate,
+    pacer: Pacer,
     hooks: dict[str, list[Callable[[Any], None]]],
     on_failure: Callable[[Any, BaseException], None] | None = None,
 ) -> Any:
     """The one HTTP client (chat transport and SDK share its connections), with each chat
-    completion attempt held by `gate` until it may start and counted in flight until its
+    completion attempt held by `pacer` until it may start and counted in flight until its
     answer stream is closed (an error answer: at once)."""
     import httpx2
 
@@ -411,8 +444,8 @@ def gated_http_client(
         def _gated(self, request: Any, **kwargs: Any) -> Any:
             if request.method != "POST" or not request.url.path.endswith("/chat/completions"):
                 return super().send(request, **kwargs)
-            gate.acquire()
-            release = gate.releaser()
+            pacer.acquire()
+            release = _once(pacer.release)
             try:
                 response = super().send(request, **kwargs)
             except BaseException:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from kimi_vision_cli.output.diagnostics import Diagnostics
 from kimi_vision_cli.plan import check_model
 from kimi_vision_cli.runner.context import Context, FrameBar, PartsBars
+from kimi_vision_cli.runner.host import Host
 from kimi_vision_cli.settings import Settings
 from kimi_vision_cli.terminal import Terminal
 
@@ -21,17 +22,19 @@ def start(
     offline: bool = False,
     frame_bar: FrameBar | None = None,
     parts_bar: PartsBars | None = None,
+    host: Host | None = None,
 ) -> Context:
     """The run's Context. model=False: a command that sends no chat request (models,
     files, batch status...), which a retired or unknown -m must not stop. offline:
-    planning only (--dry-run), the context refuses to make a client (no network)."""
+    planning only (--dry-run), the context refuses to make a client (no network).
+    host: the machine's clock, sleep, polling and cores (None: the real ones)."""
     if model:
         check_model(settings)
     if settings.schema is not None:
         from kimi_vision_cli import schema
 
         schema.load(settings.schema)  # a bad --schema is exit 2 before any input is read
-    ctx = Context(settings, term, diag, offline=offline, frame_bar=frame_bar, parts_bar=parts_bar)
+    ctx = Context(settings, term, diag, offline=offline, frame_bar=frame_bar, parts_bar=parts_bar, host=host)
     if model and not settings.spec.known and not offline:
         from kimi_vision_cli.flows.models import look_up
 
