@@ -7,10 +7,10 @@ rules 5 and 6).
 Retries are the SDK's (exponential backoff, Retry-After), and the chat transport keeps
 the same rules. What Moonshot needs on top is done in a response hook: a rate-limit 429
 is read (which limit, what value, "try again after N seconds") and told to the client's
-Pacer (the runner's one pacing object, runner/pacing.py, given by the caller), which holds
-every chat request attempt, retries included, until the account's limits allow it; a
-quota 429 and a tokens-per-day 429 are marked not-retryable (waiting does not help). The
-api reads what the server said; how to pace is not decided here.
+Pacer (api/gated.py; the runner's one pacing object, runner/pacing.py, given by the
+caller), which holds every chat request attempt, retries included, until the account's
+limits allow it; a quota 429 and a tokens-per-day 429 are marked not-retryable (waiting
+does not help). The api reads what the server said; how to pace is not decided here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from kimi_vision_cli.api.errors import (
     QUOTA,
@@ -31,6 +31,7 @@ from kimi_vision_cli.api.errors import (
     over_tpm,
     parse_rate_limit,
 )
+from kimi_vision_cli.api.gated import Pacer, Unpaced, gated_http_client
 from kimi_vision_cli.api.transport import RETRY_EXTENSION, ChatTransport
 from kimi_vision_cli.buffers import MediaBytes, ViewReader
 from kimi_vision_cli.errors import (
@@ -65,44 +66,6 @@ class RateLimitObserver:
     def __call__(self, limit: RateLimit) -> None:
         for cb in self.callbacks:
             cb(limit)
-
-
-class Pacer(Protocol):
-    """What paces chat requests (runner/pacing.py Pacing is the one a run gives): called
-    from whichever thread sends, so it is thread-safe."""
-
-    def acquire(self) -> None:
-        """Block until one more chat attempt may start."""
-        ...
-
-    def release(self) -> None:
-        """That attempt is over (its answer read, or an error answer)."""
-        ...
-
-    def rate_limited(self, limit: RateLimit) -> list[tuple[str, bool]]:
-        """A rate-limit 429 said this; what to tell the user: (text, shown with -v only)."""
-        ...
-
-    def note_usage(self, input_tokens: int) -> None:
-        """An answer's input tokens (TPM pacing)."""
-        ...
-
-
-class Unpaced:
-    """For a client made outside a run's Context (a test, a one-off call): nothing paces
-    it, every attempt goes at once and a 429 is only retried."""
-
-    def acquire(self) -> None:
-        pass
-
-    def release(self) -> None:
-        pass
-
-    def rate_limited(self, limit: RateLimit) -> list[tuple[str, bool]]:
-        return []
-
-    def note_usage(self, input_tokens: int) -> None:
-        pass
 
 
 class MoonshotClient:
@@ -396,68 +359,3 @@ def _as_dict(obj: Any) -> dict[str, Any]:
         return obj
     dump = getattr(obj, "model_dump", None)
     return dict(dump()) if dump else dict(vars(obj))
-
-
-def _once(release: Callable[[], None]) -> Callable[[], None]:
-    """`release`, at most once (a response can be closed twice)."""
-    once = threading.Lock()
-
-    def release_once() -> None:
-        if once.acquire(blocking=False):
-            release()
-
-    return release_once
-
-
-def gated_http_client(
-    pacer: Pacer,
-    hooks: dict[str, list[Callable[[Any], None]]],
-    on_failure: Callable[[Any, BaseException], None] | None = None,
-) -> Any:
-    """The one HTTP client (chat transport and SDK share its connections), with each chat
-    completion attempt held by `pacer` until it may start and counted in flight until its
-    answer stream is closed (an error answer: at once)."""
-    import httpx2
-
-    class Releasing(httpx2.SyncByteStream):
-        def __init__(self, inner: Any, release: Callable[[], None]):
-            self.inner, self.release = inner, release
-
-        def __iter__(self) -> Iterator[bytes]:
-            yield from self.inner
-
-        def close(self) -> None:
-            try:
-                self.inner.close()
-            finally:
-                self.release()
-
-    class GatedClient(httpx2.Client):
-        def send(self, request: Any, **kwargs: Any) -> Any:
-            try:
-                return self._gated(request, **kwargs)
-            except Exception as exc:  # no response, so no response hook: --verbose says it here
-                if on_failure is not None:
-                    on_failure(request, exc)
-                raise
-
-        def _gated(self, request: Any, **kwargs: Any) -> Any:
-            if request.method != "POST" or not request.url.path.endswith("/chat/completions"):
-                return super().send(request, **kwargs)
-            pacer.acquire()
-            release = _once(pacer.release)
-            try:
-                response = super().send(request, **kwargs)
-            except BaseException:
-                release()
-                raise
-            if response.status_code != 200 or response.is_closed or not kwargs.get("stream"):
-                release()  # an error answer, or one read whole: the request is over
-            else:
-                response.stream = Releasing(response.stream, release)
-            return response
-
-    # The SDK's own defaults (openai.DefaultHttpxClient), written here so that making the
-    # client does not import openai.
-    limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=5.0)
-    return GatedClient(event_hooks=hooks, limits=limits, follow_redirects=True)

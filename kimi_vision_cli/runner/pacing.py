@@ -2,10 +2,11 @@
 One module and one object, `Pacing`, for what was two (the api's Gate and the runner's
 AdaptiveLimit; issue 21, item 1). The scheduler (runner/scheduler.py) asks it how many
 inputs may be in flight (`slots`) and whether new ones must wait (`paused_for`), and tells
-it each answer (`on_success`). The client (api/client.py, through its `Pacer` protocol)
-holds every chat attempt on it, retries included (`acquire`/`release` around each HTTP
-send), tells it each rate-limit 429 (`rate_limited`) and the input tokens each answer used
-(`note_usage`). The api only reads what the server said (api/errors.py `RateLimit`).
+it each answer (`on_success`). The client (api/client.py, through the `Pacer` protocol of
+api/gated.py) holds every chat attempt on it, retries included (`acquire`/`release`
+around each HTTP send), tells it each rate-limit 429 (`rate_limited`) and the input
+tokens each answer used (`note_usage`). The api only reads what the server said
+(api/errors.py `RateLimit`).
 
 What a 429 teaches (the limit it names; api/errors.py parse_rate_limit):
 - concurrency N: at most N chat requests in flight, and N inputs in flight, for the rest
