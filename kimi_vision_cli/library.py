@@ -27,16 +27,19 @@ from typing import TYPE_CHECKING, Any
 from kimi_vision_cli import events as ev
 from kimi_vision_cli.errors import KimiVisionError, Tally, UsageError
 from kimi_vision_cli.inputs.discover import classify
+from kimi_vision_cli.moonshot import completion_budget
 from kimi_vision_cli.options import OPTIONS
 from kimi_vision_cli.output.diagnostics import Diagnostics
 from kimi_vision_cli.output.records import Estimate, Result
 from kimi_vision_cli.runner.context import Context
+from kimi_vision_cli.runner.host import Host
 from kimi_vision_cli.settings import Settings, resolve
 from kimi_vision_cli.terminal import Terminal
 from kimi_vision_cli.types import Source
 
 if TYPE_CHECKING:
     from kimi_vision_cli.api.client import MoonshotClient
+    from kimi_vision_cli.runner.pacing import Pacing
 
 # What an input may be: a path, a URL, an ms://FILE_ID, bytes, or a PIL image.
 Input = str | os.PathLike[str] | bytes | bytearray | memoryview | Any
@@ -63,16 +66,19 @@ def _settings(command: str, options: dict[str, Any], env: dict[str, str] | None)
     return resolve(flags, dict(os.environ) if env is None else env, command=command)
 
 
-def _context(settings: Settings, env: dict[str, str], shared: MoonshotClient) -> Context:
+def _context(
+    settings: Settings, env: dict[str, str], shared: MoonshotClient, pacing: Pacing, host: Host
+) -> Context:
     """The run's Context on a terminal that shows nothing, using the Client's `shared`
-    client; `env` (cache directory, download cap) as the settings read it."""
+    client and its `pacing`; `env` (cache directory, download cap) as the settings read
+    it; `host`: the clock, sleep and cores to run on (runner/host.py)."""
     from kimi_vision_cli.flows.start import start
 
     term = Terminal(
         stdout=_Discard(), stderr=_Discard(), stdin=io.BytesIO(), stdout_isatty=False,
         stderr_isatty=False, stdin_isatty=False, color=False, env=env,
     )  # fmt: skip
-    return start(settings, term, Diagnostics(term), shared=shared)
+    return start(settings, term, Diagnostics(term), host=host, shared=shared, pacing=pacing)
 
 
 def _sources(inputs: Input | Iterable[Input], recursive: bool) -> list[Source]:
@@ -179,12 +185,14 @@ CONNECTION = ("api_key", "base_url", "region", "retries", "timeout")
 class Client:
     """One connection to Moonshot for many calls, as `openai.OpenAI()` is: one HTTP
     connection pool, one SDK client and one pacing state (the rate limits its 429s taught,
-    Moonshot's "try again after N seconds"), kept from one call to the next (issue 24).
+    Moonshot's "try again after N seconds", the inputs in flight it allows), kept from
+    one call to the next (issue 24). The Client's `concurrency` is the ceiling: a call's
+    may lower it, not raise it.
 
     Made with the keywords the functions take (api_key, base_url, env, model, prompt,
     concurrency...): a bad value is the same typed error, a missing key an AuthError, now.
     `describe`, `ask` and `estimate` take the functions' keywords too, over the Client's;
-    only the connection (api_key, base_url, region, retries, timeout, env) is fixed.
+    only the connection (api_key, base_url, region, retries, timeout, env, host) is fixed.
 
     Threads: a Client may be shared. Each call resolves its own settings and runs on
     threads of its own; the calls share the connections and the pacing, so calls at once
@@ -201,16 +209,24 @@ class Client:
         prompt: str | None = None,
         concurrency: int | None = None,
         env: dict[str, str] | None = None,
+        host: Host | None = None,
         **options: Any,
     ) -> None:
         from kimi_vision_cli.api.client import MoonshotClient
+        from kimi_vision_cli.runner.pacing import Pacing
 
         self._env = dict(os.environ) if env is None else dict(env)
         self._options = dict(options, base_url=base_url, model=model, prompt=prompt, concurrency=concurrency)
         # The key lives in Settings (repr=False) and the client, never in a plain dict.
         self._base = _settings("describe", dict(self._options, api_key=api_key), self._env)
         self._shown = f"Client(model={self._base.model!r}, base_url={self._base.base_url!r})"
-        self._client = MoonshotClient(self._base)  # a missing key: AuthError here
+        self._host = host or Host()
+        # One Pacing for every call: what a 429 taught (limits, slots, "try again after")
+        # holds in the next call. Its ceiling is the Client's concurrency.
+        self._pacing = Pacing.for_settings(self._base, self._host.clock)
+        self._client = MoonshotClient(  # a missing key: AuthError here
+            self._base, pacer=self._pacing, sleep=self._host.sleep
+        )
         self._closed = False
         self._one_shot = False  # a function's own Client: closed when its one call ends
         for name in OPTIONS["api_key"].env:  # each call is given the key: no copy kept here
@@ -241,11 +257,13 @@ class Client:
         if self._closed:
             raise RuntimeError(f"{self._shown} is closed: make another")
         given = {k: v for k, v in call.items() if v is not None}
-        fixed = sorted(set(given) & {*CONNECTION, "env"})
+        fixed = sorted(set(given) & {*CONNECTION, "env", "host"})
         if fixed:
             raise TypeError(f"{', '.join(fixed)}: fixed when the Client is made; make another Client")
         settings = _settings(command, {**self._options, **given, "api_key": self._base.api_key}, self._env)
-        return _context(settings, self._env, self._client)
+        # TPM weighs each request by its max_tokens: the latest call's (exact one call at a time)
+        self._pacing.budget = completion_budget(settings.spec, settings.max_tokens) or 0
+        return _context(settings, self._env, self._client, self._pacing, self._host)
 
     def describe(
         self,
@@ -340,12 +358,14 @@ def describe(
     base_url: str | None = None,
     recursive: bool = False,
     env: dict[str, str] | None = None,
+    host: Host | None = None,
     **options: Any,
 ) -> Iterator[Result]:
     """One request per input, a record each as it finishes: Client.describe on a Client
-    of its own, closed when the records end. For many calls, make one Client."""
+    of its own, closed when the records end. For many calls, make one Client. `host`
+    (every function): the clock, sleep and cores to run on (runner/host.py)."""
     client = Client(
-        api_key=api_key, base_url=base_url, env=env, prompt=prompt, model=model, system=system,
+        api_key=api_key, base_url=base_url, env=env, host=host, prompt=prompt, model=model, system=system,
         concurrency=concurrency, schema=schema, max_tokens=max_tokens, max_cost=max_cost, **options,
     )  # fmt: skip
     client._one_shot = True  # closed by its run when it ends
@@ -368,12 +388,13 @@ def ask(
     api_key: str | None = None,
     base_url: str | None = None,
     env: dict[str, str] | None = None,
+    host: Host | None = None,
     **options: Any,
 ) -> Result:
     """One request holding every input, its record: Client.ask on a Client of its own."""
     if not question.strip():
         raise UsageError("the question is empty", hint="ask something about the inputs")
-    with Client(api_key=api_key, base_url=base_url, env=env, model=model, system=system, schema=schema,
+    with Client(api_key=api_key, base_url=base_url, env=env, host=host, model=model, system=system, schema=schema,
                 max_tokens=max_tokens, **options) as client:  # fmt: skip
         return client.ask(question, inputs, prefix=prefix)
 
@@ -388,11 +409,12 @@ def estimate(
     base_url: str | None = None,
     recursive: bool = False,
     env: dict[str, str] | None = None,
+    host: Host | None = None,
     **options: Any,
 ) -> list[Estimate]:
     """The input tokens describe would send, per input: Client.estimate on a Client of
     its own."""
-    with Client(api_key=api_key, base_url=base_url, env=env, prompt=prompt, model=model, system=system,
+    with Client(api_key=api_key, base_url=base_url, env=env, host=host, prompt=prompt, model=model, system=system,
                 **options) as client:  # fmt: skip
         return client.estimate(inputs, recursive=recursive)
 

@@ -83,7 +83,10 @@ def _process_runner(env: dict[str, str], tmp_path: Path):  # type: ignore[no-unt
         extra_env: dict[str, str] | None = None,
         timeout: float = 120,
         cwd: Path | None = None,
+        host: object = None,
     ) -> Run:
+        if host is not None:
+            pytest.skip("a Host (fake clock, sleep, cores) is given to the CLI in-process only")
         e = dict(env)
         if extra_env:
             e.update(extra_env)
@@ -120,6 +123,7 @@ class _BytesOut(io.TextIOWrapper):
 
 def _in_process_runner(env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
     from kimi_vision_cli.cli.main import run as cli_run
+    from kimi_vision_cli.runner.host import Host
     from kimi_vision_cli.terminal import Terminal
 
     def run(
@@ -128,6 +132,7 @@ def _in_process_runner(env: dict[str, str], tmp_path: Path):  # type: ignore[no-
         extra_env: dict[str, str] | None = None,
         timeout: float = 120,  # kept for the process runner's signature; not enforced here
         cwd: Path | None = None,
+        host: Host | None = None,
     ) -> Run:
         e = dict(env)
         if extra_env:
@@ -143,7 +148,7 @@ def _in_process_runner(env: dict[str, str], tmp_path: Path):  # type: ignore[no-
         here = os.getcwd()
         os.chdir(cwd or tmp_path)
         try:
-            code = cli_run(list(args), term)
+            code = cli_run(list(args), term, host=host)
         finally:
             os.chdir(here)
         return Run(code, out.text(), err.text())
@@ -156,8 +161,10 @@ def kv(env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
     """Run the CLI as a user would, in-process: `cli.run(argv, term)` with the test's
     environment, stdin bytes and working directory, stdout/stderr captured.
 
-    kv("describe", "x.png") -> Run. Set KIMI_VISION_TEST_PROCESS=1 to run every such
-    call through the installed console script instead (slow; the same assertions)."""
+    kv("describe", "x.png") -> Run; kv(..., host=Host(...)) runs it on a fake clock,
+    sleep or core count (runner/host.py; such a call is skipped through a process). Set
+    KIMI_VISION_TEST_PROCESS=1 to run every call through the installed console script
+    instead (slow; the same assertions)."""
     if os.environ.get("KIMI_VISION_TEST_PROCESS"):
         return _process_runner(env, tmp_path)
     return _in_process_runner(env, tmp_path)
@@ -304,13 +311,19 @@ def made(monkeypatch: pytest.MonkeyPatch) -> Made:
 
 
 @pytest.fixture
-def one_at_a_time(fake, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def one_at_a_time(fake):  # type: ignore[no-untyped-def]
     """The loopback account allows 1 request at a time (its 429 says so and asks for a
-    1 s wait); answers overlap (0.2 s each); the tool's clock runs 60x (the wait: ~17 ms)."""
-    from kimi_vision_cli.api import ratelimit
+    1 s wait); answers overlap (0.2 s each). Give the run `minute_host` to wait ~17 ms."""
     from tests.fake_moonshot import Limits
 
     fake.state.limits = Limits(concurrency=1, rpm=None, window=1.0)
     fake.state.latency = 0.2
-    monkeypatch.setattr(ratelimit, "default_clock", ratelimit.SystemClock(scale=60))
     return fake
+
+
+@pytest.fixture
+def minute_host():  # type: ignore[no-untyped-def]
+    """A Host whose clock runs 60x (runner/host.py): a minute of pacing passes in a second."""
+    from kimi_vision_cli.runner.host import Host, SystemClock
+
+    return Host(clock=SystemClock(scale=60))

@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from kimi_vision_cli.runner.host import Host
+
 ROOT = Path(__file__).resolve().parent.parent
 SHOWN_DIR = "/tmp/docrun"
 _FENCE = re.compile(r"^(```|~~~)(\S*)\s*$")
@@ -250,6 +252,8 @@ class Session:
     fake: object
     last: int = 0
     ids: dict[str, str] = field(default_factory=dict)
+    # The machine the in-process commands run on: `batch results --wait` polls at once.
+    host: Host = field(default_factory=lambda: Host(sleep=lambda seconds: None))
 
     def expand(self, text: str) -> str:
         """The command as this run must give it: the ids it made, its directory."""
@@ -316,7 +320,7 @@ class Session:
         here = os.getcwd()
         os.chdir(self.workdir)
         try:
-            self.last = cli_run(expanded, term)
+            self.last = cli_run(expanded, term, host=self.host)
         finally:
             os.chdir(here)
         if stdout_to is not None and str(stdout_to) != "/dev/null":

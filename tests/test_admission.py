@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from kimi_vision_cli.runner import admission, ahead
+from kimi_vision_cli.runner import ahead
 from kimi_vision_cli.runner.admission import Admission, ByteBudget
+from kimi_vision_cli.runner.host import Host
 from tests.media import write_image
 
 # The instruments are monkeypatched into this process: not through the installed command.
@@ -28,17 +29,15 @@ def _noise_png(path: Path, w: int, h: int) -> None:
     Image.frombytes("RGB", (w, h), os.urandom(w * h * 3)).save(path, format="PNG")
 
 
-def test_the_preparation_pool_is_the_cores_and_at_most_j(monkeypatch) -> None:
-    monkeypatch.setattr(admission, "cores", lambda: 2)
-    assert Admission(8, 512).preparers == 2
-    assert Admission(1, 512).preparers == 1
-    monkeypatch.setattr(admission, "cores", lambda: 16)
-    assert Admission(4, 512).preparers == 4
+def test_the_preparation_pool_is_the_cores_and_at_most_j() -> None:
+    assert Admission(8, 512, cores=2).preparers == 2
+    assert Admission(1, 512, cores=2).preparers == 1
+    assert Admission(4, 512, cores=16).preparers == 4
+    assert Host(cores=2).cores == 2 and Host().cores >= 1  # the real one: this process's CPUs
 
 
 @in_process
 def test_j8_on_two_cores_prepares_at_most_two_at_once(kv, fake, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(admission, "cores", lambda: 2)
     lock = threading.Lock()
     inside, peak, seen = 0, 0, []
     real = ahead.prepare_source
@@ -59,7 +58,7 @@ def test_j8_on_two_cores_prepares_at_most_two_at_once(kv, fake, tmp_path: Path, 
     names = [f"img{i:02d}.png" for i in range(16)]
     for i, name in enumerate(names):
         write_image(tmp_path / name, 8 + i, 6)
-    r = kv("describe", "-j", "8", "--format", "jsonl", *names)
+    r = kv("describe", "-j", "8", "--format", "jsonl", *names, host=Host(cores=2))
     assert r.returncode == 0, r.stderr
     assert 1 <= peak <= 2
     assert sorted(seen) == names  # each input prepared once
@@ -175,10 +174,13 @@ def test_a_stopped_run_prepares_nothing_more_and_gives_the_bytes_back(
     names = [f"img{i:02d}.png" for i in range(12)]
     for name in names:
         write_image(tmp_path / name)
-    r = kv("describe", "-j", "1", "--format", "jsonl", *names, extra_env={"MOONSHOT_API_KEY": "sk-wrong"})
+    r = kv(
+        "describe", "-j", "1", "--format", "jsonl", *names, extra_env={"MOONSHOT_API_KEY": "sk-wrong"},
+        host=Host(cores=2),
+    )  # fmt: skip
     assert r.returncode == 3, r.stderr
     assert "authentication failed" in r.stderr
-    assert len(prepared) <= 1 + 2 * admission.cores()  # the first, and at most a window ahead
+    assert len(prepared) <= 1 + 2 * 2  # the first, and at most a window ahead (2 cores)
     assert len(budgets) == 1
     for _ in range(500):  # a preparation still under way when the run ended gives its bytes back as it ends
         if budgets[0].held == 0:

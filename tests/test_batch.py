@@ -380,48 +380,36 @@ def test_unwritable_output_dir_fails_those_inputs_with_exit_1(kv, fake, tmp_path
     assert _temp_files(tmp_path) == []
 
 
-class _Clock:
-    """A clock the test moves (no real sleeps)."""
-
-    def __init__(self) -> None:
-        self.t = 100.0
-
-    def now(self) -> float:
-        return self.t
-
-    def wait(self, cond, seconds):  # type: ignore[no-untyped-def]
-        self.t += seconds or 0
-
-
-def test_adaptive_limit_slow_start_caps_halves_and_climbs_back() -> None:
+def test_adaptive_slots_slow_start_caps_halves_and_climbs_back() -> None:
     from kimi_vision_cli.api.errors import RateLimit
-    from kimi_vision_cli.runner.pacing import RAISE_AFTER, AdaptiveLimit
+    from kimi_vision_cli.runner.pacing import RAISE_AFTER, Pacing
+    from tests.clock import FakeClock
 
-    clock = _Clock()
-    lim = AdaptiveLimit(8, clock=clock)
-    assert lim.current == 1  # slow start: one request first
+    clock = FakeClock(100.0)
+    lim = Pacing(8, clock=clock)
+    assert lim.slots == 1  # slow start: one request first
+    assert lim.on_success() is None
     lim.on_success()
-    lim.on_success()
-    assert lim.current == 4  # doubling with each success
-    lim.on_rate_limit(RateLimit(None, None, 0.2))
-    lim.on_rate_limit(RateLimit(None, None, 0.2))  # same burst: no second halving
-    assert lim.current == 2 and lim.paused_for() > 0
+    assert lim.slots == 4  # doubling with each success, not said
+    lim.rate_limited(RateLimit(None, None, 0.2))
+    lim.rate_limited(RateLimit(None, None, 0.2))  # same burst: no second halving
+    assert lim.slots == 2 and lim.paused_for() > 0
     clock.t += 0.25
     assert lim.paused_for() == 0
-    lim.on_rate_limit(RateLimit("concurrency", 3, 1.0))  # a named concurrency caps the run
-    lim.on_rate_limit(RateLimit("rpm", 3, 1.0))  # RPM: paced by the client's Gate, no slot lost
-    assert lim.current == 2 and lim.ceiling == 3
-    for _ in range(RAISE_AFTER * 3):
-        lim.on_success()
-    assert lim.current == 3  # one by one, never past the named concurrency
+    lim.rate_limited(RateLimit("concurrency", 3, 1.0))  # a named concurrency caps the run
+    lim.rate_limited(RateLimit("rpm", 3, 1.0))  # RPM: starts spaced, no slot lost
+    assert lim.slots == 2 and lim.ceiling == 3
+    grown = [lim.on_success() for _ in range(RAISE_AFTER * 3)]
+    assert lim.slots == 3  # one by one, never past the named concurrency
+    assert [g for g in grown if g] == ["steady: concurrency 2 -> 3"]
     clock.t += 2
     for _ in range(4):
-        lim.on_rate_limit(RateLimit(None, None, 0.01))
+        lim.rate_limited(RateLimit(None, None, 0.01))
         clock.t += 0.02
-    assert lim.current == 1  # never below 1
+    assert lim.slots == 1  # never below 1
     for _ in range(RAISE_AFTER * 20):
         lim.on_success()
-    assert lim.current == 3
+    assert lim.slots == 3
 
 
 def test_sidecar_names_for_every_kind_of_input(tmp_path: Path) -> None:

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kimi_vision_cli.flows import waiting
-from kimi_vision_cli.flows.waiting import Backoff
+from kimi_vision_cli.runner.host import Backoff, Host
 from tests.media import write_image
 from tests.test_manifest import load_imagefolder
 
@@ -30,12 +29,15 @@ def ds(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """--wait polls without a real sleep; the delays asked for are recorded."""
-    slept: list[float] = []
-    monkeypatch.setattr(waiting, "POLL", Backoff(first=1, factor=2, cap=4))
-    monkeypatch.setattr(waiting, "_sleep", slept.append)
-    return slept
+def slept() -> list[float]:
+    """The delays a run on NO_SLEEP asked for."""
+    return []
+
+
+@pytest.fixture
+def no_sleep(slept: list[float]) -> Host:
+    """A Host whose --wait polls without a real sleep; the delays go to `slept`."""
+    return Host(sleep=slept.append, poll=Backoff(first=1, factor=2, cap=4))
 
 
 def exiftool(path: Path) -> dict[str, object]:
@@ -220,7 +222,7 @@ def test_schema_file_and_ask(kv, fake, ds: Path) -> None:  # type: ignore[no-unt
 
 
 def test_batch_results_wait_writes_what_describe_writes(
-    kv, fake, ds: Path, tmp_path: Path, no_sleep: list[float]
+    kv, fake, ds: Path, tmp_path: Path, no_sleep: Host, slept: list[float]
 ) -> None:  # type: ignore[no-untyped-def]
     writers = ["--schema", FIELDS, "--output-dir", "caps", "--manifest", "ds/metadata.jsonl"]
     assert kv("describe", "-r", "ds", *writers).returncode == 0
@@ -240,9 +242,10 @@ def test_batch_results_wait_writes_what_describe_writes(
         "caps",
         "--manifest",
         "ds/metadata.jsonl",
+        host=no_sleep,
     )
     assert r.returncode == 0, r.stderr
-    assert "waiting (next look in 1s)" in r.stderr and no_sleep  # polled, without sleeping
+    assert "waiting (next look in 1s)" in r.stderr and slept  # polled, without sleeping
     fetched = {p.relative_to(tmp_path): p.read_bytes() for p in sorted((tmp_path / "caps").rglob("*.txt"))}
     assert fetched == described and len(fetched) == 2
 
@@ -264,12 +267,13 @@ def test_batch_results_wait_writes_what_describe_writes(
 
 @pytest.mark.skipif(EXIFTOOL is None, reason="exiftool is not installed (Debian: libimage-exiftool-perl)")
 def test_batch_results_several_ids_and_a_bad_answer_asked_again_live(
-    kv, fake, ds: Path, no_sleep: list[float]
+    kv, fake, ds: Path, no_sleep: Host
 ) -> None:  # type: ignore[no-untyped-def]
     one = kv("batch", "submit", "ds/a.png", "--schema", FIELDS).stdout.strip()
     two = kv("batch", "submit", "ds/sub/b.png", "--schema", FIELDS).stdout.strip()
     fake.state.answers.append('{"alt_text": 3}')  # what the first batch's line will answer
-    r = kv("batch", "results", one, "nope-1", two, "--wait", "--format", "jsonl", "--sidecar", "xmp")
+    wait = ["--wait", "--format", "jsonl", "--sidecar", "xmp"]
+    r = kv("batch", "results", one, "nope-1", two, *wait, host=no_sleep)
     assert r.returncode == 2, r.stderr  # the unknown id; both batches were fetched
     recs = [json.loads(line) for line in r.stdout.splitlines()]
     assert [rec["input"] for rec in recs] == ["ds/a.png", "ds/sub/b.png"]
@@ -285,16 +289,13 @@ def test_batch_results_several_ids_and_a_bad_answer_asked_again_live(
     assert len(fake.chat_requests) == 1 and "asking once more" not in again.stderr
 
 
-def test_ctrl_c_while_waiting_leaves_the_batch_running(
-    kv, fake, ds: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+def test_ctrl_c_while_waiting_leaves_the_batch_running(kv, fake, ds: Path) -> None:  # type: ignore[no-untyped-def]
     batch_id = kv("batch", "submit", "ds/a.png").stdout.strip()
 
     def interrupt(seconds: float) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(waiting, "_sleep", interrupt)
-    r = kv("batch", "results", batch_id, "--wait")
+    r = kv("batch", "results", batch_id, "--wait", host=Host(sleep=interrupt))
     assert r.returncode == 130
     assert f"the batches keep running: fetch later with `kimi-vision batch results {batch_id}`" in r.stderr
     assert fake.requests_to(f"/v1/batches/{batch_id}/cancel") == []

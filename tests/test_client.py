@@ -61,9 +61,9 @@ def test_a_client_shared_by_threads_gives_each_call_its_own_records(env, fake, m
     assert made.http == 1 and made.pools[0].is_closed
 
 
-def test_pacing_learned_in_one_call_holds_in_the_next(env, one_at_a_time) -> None:
+def test_pacing_learned_in_one_call_holds_in_the_next(env, one_at_a_time, minute_host) -> None:
     fake = one_at_a_time
-    client = kv.Client(env=env, concurrency=2)
+    client = kv.Client(env=env, concurrency=2, host=minute_host)
     first = list(client.describe([image_bytes(20, 10), image_bytes(30, 10)]))
     assert [r.error for r in first] == [None, None]
     taught = fake.state.rate_limited
@@ -73,14 +73,19 @@ def test_pacing_learned_in_one_call_holds_in_the_next(env, one_at_a_time) -> Non
     assert fake.state.rate_limited == taught  # held to one at a time from the start: no new 429
     assert fake.state.max_in_flight == 1
     # The function's own client learned nothing: it meets the limit again.
-    assert [r.error for r in kv.describe([image_bytes(60, 10), image_bytes(70, 10)], concurrency=2, env=env)]
+    assert [
+        r.error
+        for r in kv.describe(
+            [image_bytes(60, 10), image_bytes(70, 10)], concurrency=2, env=env, host=minute_host
+        )
+    ]
     assert fake.state.rate_limited > taught
 
 
-def test_runs_leave_no_rate_limit_listener_on_the_shared_client(env, one_at_a_time) -> None:
+def test_runs_leave_no_rate_limit_listener_on_the_shared_client(env, one_at_a_time, minute_host) -> None:
     """Each run listens to the client's 429s while it runs, not after (a Ray actor makes
     thousands of runs on one client)."""
-    client = kv.Client(env=env, concurrency=2)
+    client = kv.Client(env=env, concurrency=2, host=minute_host)
     for n in range(3):
         list(client.describe([image_bytes(20 + n, 10), image_bytes(30 + n, 10)]))
     assert client._client.observer.callbacks == []
@@ -164,3 +169,13 @@ def test_stopping_a_call_early_leaves_the_client_and_the_requests_in_flight_alon
     one.close()
     time.sleep(0.5)  # the cancelled run has returned by now
     assert not made.pools[-1].is_closed  # its requests in flight end on their own, not cut
+
+
+def test_a_call_may_lower_the_clients_concurrency(env, fake) -> None:
+    """The Client's Pacing allows its own concurrency; a call asking for fewer in flight
+    gets fewer."""
+    fake.state.latency = 0.2
+    with kv.Client(env=env, concurrency=4) as client:
+        got = list(client.describe([image_bytes(10 + n, 10) for n in range(4)], concurrency=1))
+    assert [r.error for r in got] == [None] * 4
+    assert fake.state.max_in_flight == 1

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from kimi_vision_cli.runner.host import Host
 from tests.conftest import S3, Made
 from tests.fake_moonshot import FakeMoonshot
 from tests.media import image_bytes
@@ -34,7 +35,7 @@ def test_the_page_marks_its_recipe() -> None:
 
 
 def test_a_worker_keeps_one_client_and_its_pacing_for_every_batch(
-    env: dict[str, str], one_at_a_time: FakeMoonshot, made: Made
+    env: dict[str, str], one_at_a_time: FakeMoonshot, made: Made, minute_host: Host
 ) -> None:
     """The recipe's Captioner, called as a Ray worker calls it (here in this process,
     batch after batch): one kv.Client for every batch, and what a 429 taught in the first
@@ -43,7 +44,7 @@ def test_a_worker_keeps_one_client_and_its_pacing_for_every_batch(
     fake = one_at_a_time
     namespace: dict[str, Any] = {}
     exec(compile(recipe(), "docs/cluster.md recipe", "exec"), namespace)  # our own docs
-    worker = namespace["Captioner"](concurrency=2, options={"env": env})
+    worker = namespace["Captioner"](concurrency=2, options={"env": env, "host": minute_host})
 
     def batch(*widths: int) -> dict[str, list[Any]]:
         return {"path": [f"bucket/{w}.png" for w in widths], "bytes": [image_bytes(w, 8) for w in widths]}

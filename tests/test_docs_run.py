@@ -113,11 +113,8 @@ def _write_updates(page: Path, updates: list[tuple[int, int, list[str]]]) -> Non
     "page", [p for p in PAGES if blocks(p)], ids=lambda p: p.relative_to(ROOT).as_posix()
 )
 def test_the_shell_examples_of_a_page_run_as_shown(
-    page: Path, fake: FakeMoonshot, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    page: Path, fake: FakeMoonshot, env: dict[str, str], tmp_path: Path
 ) -> None:
-    from kimi_vision_cli.flows import waiting
-
-    monkeypatch.setattr(waiting, "_sleep", lambda seconds: None)  # --wait polls at once
     problems, updates = _run_page(page, fake, env, tmp_path)
     if UPDATE and updates:
         _write_updates(page, updates)

@@ -14,6 +14,7 @@ from kimi_vision_cli.output.diagnostics import Diagnostics
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.settings import resolve
 from kimi_vision_cli.terminal import Terminal
+from kimi_vision_cli.types import Source
 from tests.media import write_image
 
 
@@ -123,3 +124,30 @@ def test_a_rate_limit_notice_is_a_paced_event(env, fake, tmp_path: Path) -> None
                        " (-v shows more)"]  # fmt: skip
     assert any(e.detail and "concurrency 3 -> 1" in e.message for e in paced)
     assert ctx.diag.term.stderr.getvalue() == ""  # type: ignore[attr-defined]  # the sink's, not stderr
+
+
+def test_a_context_kept_across_runs_keeps_its_pacing(env, fake, tmp_path: Path) -> None:
+    """A library session keeps one Context (or hands its Pacing to the next): later runs
+    start paced as the first ended, so the 429 that taught the limit is not met again,
+    and a finished run is not called back by the client it shared."""
+    from tests.fake_moonshot import Limits
+
+    fake.state.limits = Limits(concurrency=1, rpm=None, window=1.0)
+    fake.state.latency = 0.05
+    for n in range(3):
+        write_image(tmp_path / f"{n}.png")
+
+    def sources() -> list[Source]:
+        return [classify(str(tmp_path / f"{n}.png")) for n in range(3)]
+
+    ctx, _out = _context(env, concurrency=3)
+    assert describe.run(sources(), ctx, ev.Collect(), multi=True).done == 3
+    refused = fake.state.rate_limited
+    assert refused >= 1 and ctx.pacing.slots == 1 and ctx.client.observer.callbacks == []
+    sink = ev.Collect()
+    assert describe.run(sources(), ctx, sink, multi=True).done == 3
+    assert fake.state.rate_limited == refused and ctx.client.observer.callbacks == []
+    again = Context(ctx.settings, ctx.term, ctx.diag, pacing=ctx.pacing)
+    assert again.client.pacer is ctx.pacing
+    assert describe.run(sources(), again, ev.Collect(), multi=True).done == 3
+    assert fake.state.rate_limited == refused

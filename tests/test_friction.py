@@ -341,16 +341,15 @@ def test_progress_lines_come_every_interval_of_the_injected_clock() -> None:
     assert live.every is None  # a terminal has its bar
 
 
-def test_a_ci_run_prints_progress_lines_and_one_run_does_not(kv, fake, tmp_path: Path, monkeypatch) -> None:
-    from kimi_vision_cli.api import ratelimit
-    from kimi_vision_cli.api.ratelimit import SystemClock
+def test_a_ci_run_prints_progress_lines_and_one_run_does_not(kv, fake, tmp_path: Path) -> None:
+    from kimi_vision_cli.runner.host import Host, SystemClock
 
     fake.state.limits = None
     fake.state.latency = 0.3
-    monkeypatch.setattr(ratelimit, "default_clock", SystemClock(scale=300))  # 30 s in 0.1 s
     for i in range(3):
         write_image(tmp_path / f"p{i}.png", 8 + i, 6)
-    r = kv("describe", "-j", "1", "p0.png", "p1.png", "p2.png")
+    fast = Host(clock=SystemClock(scale=300))  # 30 s in 0.1 s
+    r = kv("describe", "-j", "1", "p0.png", "p1.png", "p2.png", host=fast)
     assert r.returncode == 0, r.all
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("kimi-vision: progress: ")]
     import re

@@ -157,3 +157,26 @@ def test_a_rejected_key_is_raised_without_the_key(env, fake) -> None:
     err = caught.value
     assert err.exit_code == 3
     assert secret not in f"{err} {err.hint} {err.one_line()} {err!r}"
+
+
+def test_a_host_given_to_the_api_paces_on_its_clock(env, fake) -> None:  # type: ignore[no-untyped-def]
+    """host= (runner/host.py): describe and ask pace on the given clock. After a 429 that
+    names 3 requests a minute, starts are 22 s apart there, and no time passes for real."""
+    from kimi_vision_cli.runner.host import Host
+    from tests.clock import FakeClock
+    from tests.fake_moonshot import Fault
+
+    rpm = Fault(
+        status=429, type="rate_limit_reached_error",
+        message="Your account org-1<ak-1> request reached organization max RPM: 3, please try again after 1 seconds",
+    )  # fmt: skip
+    fake.inject(rpm)
+    clock = FakeClock()
+    inputs = [image_bytes(20, 10), image_bytes(30, 10)]
+    records = list(kv.describe(inputs, concurrency=1, env=env, host=Host(clock=clock)))
+    assert [r.error for r in records] == [None, None]
+    assert [round(w, 6) for w in clock.waits] == [22.0, 22.0]  # the retry, then the next input
+    fake.inject(rpm)
+    asked = FakeClock()
+    assert kv.ask("Which is wider?", inputs, env=env, host=Host(clock=asked)).error is None
+    assert [round(w, 6) for w in asked.waits] == [22.0]

@@ -1,50 +1,38 @@
 """Issue 13, item 4: a new account just works. Moonshot's 429s name the limit hit; the
-tool reads it (api/errors.py), the Gate paces chat requests to it (api/ratelimit.py) and
-the scheduler caps its slots (runner/pacing.py). Against the loopback server with tier-0
-limits and a shortened minute, a default run finishes with at most one 429 per input, and
-one per limit it meets: only the limit a 429 names is paced (issue 19, item 25)."""
+tool reads it (api/errors.py) and one Pacing (runner/pacing.py) paces chat requests to it
+and caps the scheduler's slots. Against the loopback server with tier-0 limits and a
+shortened minute (a Host whose clock runs faster, given to the run: runner/host.py), a
+default run finishes with at most one 429 per input, and one per limit it meets: only
+the limit a 429 names is paced (issue 19, item 25)."""
 
 from __future__ import annotations
 
 import itertools
 import json
-import threading
 from pathlib import Path
 
 import pytest
 
-from kimi_vision_cli.api import ratelimit
 from kimi_vision_cli.api.errors import RateLimit, parse_rate_limit
-from kimi_vision_cli.api.ratelimit import Gate, SystemClock
-from tests.fake_moonshot import Limits
+from kimi_vision_cli.runner.host import Host, SystemClock
+from kimi_vision_cli.runner.pacing import Pacing
+from tests.clock import FakeClock
+from tests.fake_moonshot import Fault, Limits
 from tests.media import write_image
 
 ORG = "Your account org-9f8e7d6c5b4a<ak-3a2b1c0d9e8f>"
 # The loopback server's minute, in real seconds; the tool's clock runs as much faster.
 WINDOW = 1.0
-
-
-class FakeClock:
-    """A clock the test moves: waiting advances it (no real sleeps)."""
-
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def now(self) -> float:
-        return self.t
-
-    def wait(self, cond: threading.Condition, seconds: float | None) -> None:
-        assert seconds is not None, "would block forever in a one-thread test"
-        self.t += seconds
+# The tool's clock as fast as the loopback server's minute (one real second is 60 of the tool's).
+FAST = Host(clock=SystemClock(scale=60 / WINDOW))
 
 
 @pytest.fixture
-def tier0(fake, monkeypatch):  # type: ignore[no-untyped-def]
-    """The loopback account at tier 0 (1 at a time, 3 a minute), its minute WINDOW s long,
-    and the tool's clock as fast (one real second is 60 of the tool's)."""
+def tier0(fake):  # type: ignore[no-untyped-def]
+    """The loopback account at tier 0 (1 at a time, 3 a minute), its minute WINDOW s long
+    (runs given FAST keep the same minute)."""
     fake.state.limits = Limits(concurrency=1, rpm=3, window=WINDOW)
     fake.state.latency = 0.2 * WINDOW  # an answer takes 12 s of the minute, as a short caption does
-    monkeypatch.setattr(ratelimit, "default_clock", SystemClock(scale=60 / WINDOW))
     return fake
 
 
@@ -86,65 +74,89 @@ def test_a_429_message_says_which_limit_and_when(message: str, expected: RateLim
     assert parse_rate_limit(message) == expected
 
 
-# -- the Gate, on a clock the test moves -------------------------------------------------
+# -- the pacing of request starts, on a clock the test moves ---------------------------------
 
 
-def test_gate_paces_starts_to_a_learned_rpm() -> None:
+def test_pacing_spaces_starts_to_a_learned_rpm() -> None:
     clock = FakeClock()
-    gate = Gate(clock)
-    gate.acquire()
-    gate.release()
-    note = gate.learn(RateLimit("rpm", 3, 1.0))
-    assert note == "rate limit: 3 requests/min — pacing starts 22 s apart"
+    pacing = Pacing(1, clock=clock, verbose=True)
+    pacing.acquire()
+    pacing.release()
+    said = pacing.rate_limited(RateLimit("rpm", 3, 1.0))
+    assert said == [("rate limit: 3 requests/min — pacing starts 22 s apart", True)]
     starts = []
     for _ in range(4):
-        gate.acquire()
+        pacing.acquire()
         starts.append(clock.t)
-        gate.release()
+        pacing.release()
     assert [round(b - a, 6) for a, b in itertools.pairwise(starts)] == [22.0, 22.0, 22.0]
     # never more than 3 starts in any minute (with the margin), the first one included
     assert starts[2] - 1000.0 >= 66.0
 
 
-def test_gate_waits_for_try_again_after() -> None:
+def test_pacing_waits_for_try_again_after() -> None:
     clock = FakeClock()
-    gate = Gate(clock)
-    gate.learn(RateLimit(None, None, 5.0))
-    gate.acquire()
-    assert clock.t == 1005.0
+    pacing = Pacing(1, clock=clock)
+    pacing.rate_limited(RateLimit(None, None, 5.0))
+    assert pacing.paused_for() == 5.0  # no new input either
+    pacing.acquire()
+    assert clock.t == 1005.0 and pacing.paused_for() == 0
 
 
 def test_a_concurrency_429_caps_concurrency_only() -> None:
     """Not tier 0's 3 a minute as well: 20 inputs took 440 s against a server that capped
     concurrency alone (issue 19, item 25)."""
     clock = FakeClock()
-    gate = Gate(clock, budget=32768)
-    note = gate.learn(RateLimit("concurrency", 1, 1.0))
-    assert gate.concurrency == 1 and gate.rpm is None and gate.tpm is None
-    assert note == "rate limit: 1 request at a time"
-    assert gate.learn(RateLimit("concurrency", 1, 1.0)) is None  # nothing new: said once
+    pacing = Pacing(1, clock=clock, budget=32768, verbose=True)
+    said = pacing.rate_limited(RateLimit("concurrency", 1, 1.0))
+    assert pacing.concurrency == 1 and pacing.rpm is None and pacing.tpm is None
+    assert said == [("rate limit: 1 request at a time", True)]
+    assert pacing.rate_limited(RateLimit("concurrency", 1, 1.0)) == []  # nothing new: said once
     starts = []
     for _ in range(4):
-        gate.acquire()
+        pacing.acquire()
         starts.append(clock.t)
-        gate.release()
+        pacing.release()
     assert starts == [1001.0] * 4  # after the asked-for second, no spacing at all
+
+
+def test_one_429_is_said_once_then_the_slots_it_changed() -> None:
+    """Without -v: the short notice; with -v: what was learned. Either way, then the
+    change in inputs in flight (shown with -v only), from the same object."""
+    quiet = Pacing(4, clock=FakeClock(), slow_start=False)
+    assert quiet.rate_limited(RateLimit("concurrency", 1, 1.0)) == [
+        ("rate limited: Moonshot's 429 named max concurrency: 1 — from now on 1 request at a time"
+         " (-v shows more)", False),
+        ("rate limited (max concurrency: 1, wait 1s): concurrency 4 -> 1", True),
+    ]  # fmt: skip
+    assert quiet.slots == 1 and quiet.paused_for() == 1.0
+    loud = Pacing(4, clock=FakeClock(), slow_start=False, verbose=True)
+    assert [text for text, _ in loud.rate_limited(RateLimit("concurrency", 1, 1.0))] == [
+        "rate limit: 1 request at a time",
+        "rate limited (max concurrency: 1, wait 1s): concurrency 4 -> 1",
+    ]
+    unnamed = Pacing(4, clock=FakeClock(), slow_start=False)
+    first = unnamed.rate_limited(RateLimit(None, None, 2.0))
+    assert first[0] == (
+        "rate limited: Moonshot's 429 named no limit — waiting 2 s as it asked, with fewer requests at a time"
+        " (-v shows more)",
+        False,
+    )
+    assert unnamed.rate_limited(RateLimit(None, None, 2.0)) == []  # said the first time; same window
 
 
 def test_tpm_paces_by_max_tokens_and_the_input_seen() -> None:
     clock = FakeClock()
-    gate = Gate(clock, budget=4096)
-    gate.note_usage(904)
-    note = gate.learn(RateLimit("tpm", 50_000, None))
+    pacing = Pacing(1, clock=clock, budget=4096, verbose=True)
+    pacing.note_usage(904)
+    said = pacing.rate_limited(RateLimit("tpm", 50_000, None))
     # 5,000 tokens a request at 50,000 a minute: 6 s apart, 6.6 with the margin
-    assert (
-        note
-        == "rate limit: 50,000 tokens/min, 5,000 a request (max_tokens counts) — pacing starts 6.6 s apart"
-    )
-    gate.acquire()
-    gate.release()
+    learned = "rate limit: 50,000 tokens/min, 5,000 a request (max_tokens counts) — pacing starts 6.6 s apart"
+    assert said == [(learned, True)]
+    pacing.acquire()
+    pacing.release()
     t0 = clock.t
-    gate.acquire()
+    pacing.acquire()
     assert round(clock.t - t0, 6) == 6.6
 
 
@@ -155,7 +167,7 @@ def test_tier_0_account_default_run_finishes_with_at_most_one_429_per_input(
     kv, tier0, tmp_path: Path
 ) -> None:
     names = _images(tmp_path, 7)
-    r = kv("describe", "--format", "jsonl", "-v", *names)
+    r = kv("describe", "--format", "jsonl", "-v", *names, host=FAST)
     assert r.returncode == 0, r.stderr
     recs = [json.loads(line) for line in r.stdout.splitlines()]
     assert sorted(rec["input"] for rec in recs) == sorted(names)
@@ -170,14 +182,11 @@ def test_tier_0_account_default_run_finishes_with_at_most_one_429_per_input(
     assert "rate limit: 3 requests/min — pacing starts 22 s apart" in r.stderr
 
 
-def test_a_server_capping_concurrency_only_is_not_paced_per_minute(
-    kv, fake, tmp_path: Path, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+def test_a_server_capping_concurrency_only_is_not_paced_per_minute(kv, fake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     fake.state.limits = Limits(concurrency=1, rpm=None, window=WINDOW)
     fake.state.latency = 0.05 * WINDOW
-    monkeypatch.setattr(ratelimit, "default_clock", SystemClock(scale=60 / WINDOW))
     names = _images(tmp_path, 6)
-    r = kv("describe", "--format", "jsonl", "-j", "3", *names)
+    r = kv("describe", "--format", "jsonl", "-j", "3", *names, host=FAST)
     assert r.returncode == 0, r.stderr
     assert fake.state.max_in_flight == 1
     # Said once, without -v: what the 429 named and what the tool does about it.
@@ -189,12 +198,11 @@ def test_a_server_capping_concurrency_only_is_not_paced_per_minute(
     assert "requests/min" not in r.stderr and "pacing starts" not in r.stderr
 
 
-def test_an_rpm_429_paces_the_rest_of_the_run(kv, fake, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_an_rpm_429_paces_the_rest_of_the_run(kv, fake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     fake.state.limits = Limits(concurrency=None, rpm=3, window=WINDOW)
     fake.state.latency = 0.2 * WINDOW
-    monkeypatch.setattr(ratelimit, "default_clock", SystemClock(scale=60 / WINDOW))
     names = _images(tmp_path, 6)
-    r = kv("describe", "-v", "--sidecar", "txt", *names)
+    r = kv("describe", "-v", "--sidecar", "txt", *names, host=FAST)
     assert r.returncode == 0, r.stderr
     assert "rate limit: 3 requests/min — pacing starts 22 s apart" in r.stderr
     # The 429 that taught the limit, and those of requests already on their way then: one
@@ -202,6 +210,25 @@ def test_an_rpm_429_paces_the_rest_of_the_run(kv, fake, tmp_path: Path, monkeypa
     assert max(_attempts(fake).values()) <= 2
     print(f"rate-limit 429s for 6 inputs at 3 requests/min: {fake.state.rate_limited}")
     assert len(list(tmp_path.glob("*.png.txt"))) == 6
+
+
+def test_a_fake_clock_given_to_the_run_drives_its_pacing(kv, fake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 21, item 3: the run paces on the clock of the Host it is given. One 429 names
+    3 requests a minute; the next four starts are each 22 s apart on the test's clock,
+    which moves only when the pacing waits on it: 88 s pass there, none for real."""
+    fake.inject(Fault(
+        status=429, type="rate_limit_reached_error",
+        message=f"{ORG} request reached organization max RPM: 3, please try again after 1 seconds",
+    ))  # fmt: skip
+    names = _images(tmp_path, 4)
+    clock = FakeClock()
+    r = kv("describe", "-j", "1", "--format", "jsonl", *names, host=Host(clock=clock))
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(line)["error"] for line in r.stdout.splitlines()] == [None] * 4
+    assert len(fake.chat_requests) == 5  # the refused attempt, then each input once
+    assert clock.waits and all(round(w, 6) == 22.0 for w in clock.waits), clock.waits
+    assert round(clock.t - 1000.0, 6) == 88.0  # the retry and three more starts, 22 s apart
+    assert "from now on 3 requests/min, starts 22 s apart" in r.stderr
 
 
 def test_daily_token_limit_stops_the_run_and_names_what_was_not_started(kv, fake, tmp_path: Path) -> None:

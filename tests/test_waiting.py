@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from kimi_vision_cli.errors import AuthError, BatchMissingError
-from kimi_vision_cli.flows.waiting import Backoff, wait_batches
+from kimi_vision_cli.flows.waiting import wait_batches
+from kimi_vision_cli.runner.host import Backoff
 
 
 def scripted(states: dict[str, list[str]]) -> Any:

@@ -6,10 +6,11 @@ rules 5 and 6).
 
 Retries are the SDK's (exponential backoff, Retry-After), and the chat transport keeps
 the same rules. What Moonshot needs on top is done in a response hook: a rate-limit 429
-is read (which limit, what value, "try again after N seconds") and taught to the Gate
-(api/ratelimit.py), which holds every chat request attempt, retries included, until the
-account's limits allow it; a quota 429 and a tokens-per-day 429 are marked not-retryable
-(waiting does not help).
+is read (which limit, what value, "try again after N seconds") and told to the client's
+Pacer (api/gated.py; the runner's one pacing object, runner/pacing.py, given by the
+caller), which holds every chat request attempt, retries included, until the account's
+limits allow it; a quota 429 and a tokens-per-day 429 are marked not-retryable (waiting
+does not help). The api reads what the server said; how to pace is not decided here.
 """
 
 from __future__ import annotations
@@ -31,8 +32,7 @@ from kimi_vision_cli.api.errors import (
     over_tpm,
     parse_rate_limit,
 )
-from kimi_vision_cli.api.http import gated_http_client
-from kimi_vision_cli.api.ratelimit import Gate
+from kimi_vision_cli.api.gated import Pacer, Unpaced, gated_http_client
 from kimi_vision_cli.api.stream import StreamEvent, parse_sse
 from kimi_vision_cli.api.transport import RETRY_EXTENSION, ChatTransport
 from kimi_vision_cli.buffers import MediaBytes, ViewReader
@@ -47,7 +47,7 @@ from kimi_vision_cli.errors import (
 from kimi_vision_cli.moonshot import ESTIMATE_PATH, completion_budget, usage_tokens
 from kimi_vision_cli.settings import Settings
 
-__all__ = ["MoonshotClient", "RateLimit", "RateLimitObserver", "StreamCutError", "StreamEvent"]
+__all__ = ["MoonshotClient", "Pacer", "RateLimit", "RateLimitObserver", "StreamCutError", "StreamEvent"]
 
 
 @dataclass
@@ -67,7 +67,10 @@ class MoonshotClient:
         settings: Settings,
         observer: RateLimitObserver | None = None,
         log: Callable[[str], None] | None = None,
-        notice: Callable[[str], None] | None = None,
+        notice: Callable[[str, bool], None] | None = None,
+        *,
+        pacer: Pacer | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         if not settings.api_key:
             raise AuthError(
@@ -78,15 +81,16 @@ class MoonshotClient:
         self._key = settings.api_key
         self.observer = observer or RateLimitObserver()
         self._log = log
-        # Without -v: each limit learned, said once (issue 19.22); _noticed: a 429 naming none.
+        # What the pacer says about a 429 (text, -v only), to stderr or the run's sink.
         self._notice = notice
-        self._noticed = threading.Lock()
         self._errors = Translator(settings, self.redact)
-        self.gate = Gate(budget=completion_budget(settings.spec, settings.max_tokens))
+        self.pacer: Pacer = pacer or Unpaced()
+        self._budget = completion_budget(settings.spec, settings.max_tokens)
         hooks: dict[str, list[Callable[[Any], None]]] = {"response": [self._on_response]}
         if log is not None:  # --verbose: one line per HTTP attempt, never a header's value but ids
             hooks = {"request": [self._log_request], "response": [self._log_response, self._on_response]}
-        self._http = gated_http_client(self.gate, hooks, self._log_failure if log is not None else None)
+        self._http = gated_http_client(self.pacer, hooks, self._log_failure if log is not None else None)
+        self._sleep = sleep
         self._chat = self._transport()
         self._sdk_made: Any = None
         self._sdk_lock = threading.Lock()
@@ -94,15 +98,16 @@ class MoonshotClient:
 
     def for_settings(self, settings: Settings) -> MoonshotClient:
         """This client for a run with other request settings (model, max_tokens): the same
-        HTTP connections, SDK client, Gate and observer, its errors told in `settings`.
+        HTTP connections, SDK client, pacer and observer, its errors told in `settings`.
         The Python API's kv.Client keeps one client and runs each call on such a view, so
-        the pacing learned in one call holds in the next (issue 24). The Gate weighs
-        requests by the latest run's max_tokens."""
+        the pacing learned in one call holds in the next (issue 24). The response hook is
+        the root's: a 429's notices go to the root's `notice`, and whether it is over the
+        TPM is judged by the latest view's max_tokens (set on the root below)."""
         view = copy.copy(self)
         view._settings = settings
         view._errors = Translator(settings, self.redact)
         view._chat = view._transport()
-        self.gate.budget = completion_budget(settings.spec, settings.max_tokens) or 0
+        view._budget = self._budget = completion_budget(settings.spec, settings.max_tokens)
         return view
 
     def _transport(self) -> ChatTransport:
@@ -110,7 +115,7 @@ class MoonshotClient:
         s = self._settings
         return ChatTransport(
             self._http, base_url=s.base_url, api_key=self._key, retries=s.retries, timeout=s.timeout,
-            status_error=self._errors.status_error,
+            status_error=self._errors.status_error, sleep=self._sleep,
         )  # fmt: skip
 
     def close(self) -> None:
@@ -177,38 +182,18 @@ class MoonshotClient:
             response.headers["x-should-retry"] = "false"
             return
         limit = parse_rate_limit(message)
-        if limit.kind == "tpd" or over_tpm(limit, self.gate.budget):
+        if limit.kind == "tpd" or over_tpm(limit, self._budget):
             # A daily budget: seconds do not refill it. A request over the whole TPM: no
             # minute lets it through (waiting a minute per retry was minutes of silence).
             response.headers["x-should-retry"] = "false"
         elif limit.wait is not None and "retry-after" not in response.headers:
-            # The Gate holds the retry until Moonshot's "after N seconds" (and the learned
+            # The pacer holds the retry until Moonshot's "after N seconds" (and the learned
             # pacing) on its clock; the SDK only needs to send it again.
             response.headers["retry-after"] = "0.001"
-        learned = self.gate.learn(limit)
-        if learned and self._log is not None:
-            self._log(learned)
-        elif limit.kind != "tpd" and not over_tpm(limit, self.gate.budget):
-            self._pacing_notice(limit, learned)
+        for text, detail in self.pacer.rate_limited(limit):
+            if self._notice is not None:
+                self._notice(text, detail)
         self.observer(limit)
-
-    def _pacing_notice(self, limit: RateLimit, learned: str | None) -> None:
-        """Without -v, pacing is not silent (issue 19.22): each limit a 429 teaches is said
-        once on stderr, what the 429 named and how requests go from now on; a 429 naming
-        no limit is said the first time only."""
-        if self._notice is None:
-            return
-        if learned:
-            what = "from now on " + learned.removeprefix("rate limit: ").replace(
-                " — pacing starts", ", starts"
-            )
-        elif limit.kind is None and self._noticed.acquire(blocking=False):
-            wait = f"waiting {limit.wait:g} s as it asked, " if limit.wait is not None else ""
-            what = wait + "with fewer requests at a time"
-        else:
-            return
-        named = f"named {limit.describe()}" if limit.kind else "named no limit"
-        self._notice(f"rate limited: Moonshot's 429 {named} — {what} (-v shows more)")
 
     def redact(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
@@ -224,7 +209,7 @@ class MoonshotClient:
         ):
             for event in parse_sse(response.iter_lines(), self.redact):
                 if event.usage:  # what the next requests likely send, for TPM pacing
-                    self.gate.note_usage(usage_tokens(event.usage)[0])
+                    self.pacer.note_usage(usage_tokens(event.usage)[0])
                 yield event
 
     # -- files, tokens, models -------------------------------------------------------

@@ -6,12 +6,16 @@ from __future__ import annotations
 import os
 import sys
 from importlib import import_module
+from typing import TYPE_CHECKING
 
 import typer
 
 from kimi_vision_cli.cli.app import app as _app  # all_commands() for the app with every command
 from kimi_vision_cli.errors import ExitCode, KimiVisionError, OutputError, Terminated, UsageError
 from kimi_vision_cli.terminal import OutputClosed, OutputFailed, Terminal
+
+if TYPE_CHECKING:
+    from kimi_vision_cli.runner.host import Host
 
 # The commands (modules of cli/commands/, each registering itself when imported), in
 # --help order. A run imports only the command it names first (issue 12: the others'
@@ -46,17 +50,20 @@ def _silence_stdout() -> None:
         pass
 
 
-def run(argv: list[str], term: Terminal | None = None) -> int:
-    """Run the CLI; return the exit code. Tests call this with a fake Terminal."""
+def run(argv: list[str], term: Terminal | None = None, *, host: Host | None = None) -> int:
+    """Run the CLI; return the exit code. Tests call this with a fake Terminal, and a Host
+    (runner/host.py: clock, sleep, polling, cores) where they need one; None: the real."""
     term = term or Terminal.from_system()
     register(argv)
+    from kimi_vision_cli.cli.params import hosted
     from kimi_vision_cli.output.diagnostics import Diagnostics
 
     diag = Diagnostics(term)
     try:
         # A command returns its exit code (None: 0); only this boundary ends the process.
         # The terminal goes down as click's context object: each command receives it.
-        rv = _app(args=argv, prog_name="kimi-vision", standalone_mode=False, obj=term)
+        with hosted(host):
+            rv = _app(args=argv, prog_name="kimi-vision", standalone_mode=False, obj=term)
     except KimiVisionError as err:
         diag.error(err)
         return int(err.exit_code)

@@ -14,6 +14,8 @@ import dataclasses
 import inspect
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from enum import Enum
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any, TypeVar
@@ -29,6 +31,7 @@ from kimi_vision_cli.terminal import Terminal
 if TYPE_CHECKING:  # imported where used: a run loads only what its command needs (issue 12)
     from kimi_vision_cli.inputs.walk import WalkFilter
     from kimi_vision_cli.runner.context import Context
+    from kimi_vision_cli.runner.host import Host
     from kimi_vision_cli.types import Source
 
 A = TypeVar("A")
@@ -202,10 +205,26 @@ def open_files_from(path: Path | None, term: Terminal, *, nul: bool = False) -> 
         raise UsageError(f"cannot read {flag}: {exc.strerror}", input=display_name(str(path))) from None
 
 
+# The Host `cli.main.run` was given, for the length of that call: a ContextVar (one value
+# per call and thread, set only by `hosted`), so a command's Context gets it without a
+# parameter in every command. None: the real machine.
+_HOST: ContextVar[Host | None] = ContextVar("kimi_vision_host", default=None)
+
+
+@contextmanager
+def hosted(host: Host | None) -> Iterator[None]:
+    """Commands run inside this block make their Context on `host` (cli.main.run)."""
+    token = _HOST.set(host)
+    try:
+        yield
+    finally:
+        _HOST.reset(token)
+
+
 def context_for(settings: Settings, term: Terminal, *, model: bool = True) -> Context:
-    """The run's Context (flows/start.py), on the CLI's terminal. model=False: a command
-    that sends no chat request (models, files, batch status...), which a retired or
-    unknown -m must not stop."""
+    """The run's Context (flows/start.py), on the CLI's terminal and the Host cli.main.run
+    was given. model=False: a command that sends no chat request (models, files, batch
+    status...), which a retired or unknown -m must not stop."""
     from kimi_vision_cli.flows.start import start
     from kimi_vision_cli.output.diagnostics import Diagnostics
 
@@ -219,5 +238,6 @@ def context_for(settings: Settings, term: Terminal, *, model: bool = True) -> Co
         frames, parts = partial(frame_bar, diag), partial(PartsBar, diag)
     # --dry-run plans only: the context refuses to make a client (no network).
     return start(
-        settings, term, diag, model=model, offline=settings.dry_run, frame_bar=frames, parts_bar=parts
-    )
+        settings, term, diag, model=model, offline=settings.dry_run, frame_bar=frames, parts_bar=parts,
+        host=_HOST.get(),
+    )  # fmt: skip

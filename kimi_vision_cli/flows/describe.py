@@ -98,7 +98,7 @@ def describe_one(
     the Split of its segments' requests (flows/segments.py). `admission`: the run's
     preparation slots and byte budget (runner/admission.py); `ahead`: the run's pool
     that prepared the input before it was taken (runner/ahead.py)."""
-    admission = admission or Admission(ctx.settings.concurrency, ctx.settings.max_memory)
+    admission = admission or Admission(ctx.settings.concurrency, ctx.settings.max_memory, ctx.host.cores)
     result = Result(input=source.display, model=ctx.settings.model)
     if ctx.settings.segment is not None:
         from kimi_vision_cli.flows import segments  # --segment only: video cutting, sending
@@ -165,7 +165,7 @@ def run(
     """Describe every selected input, a few at a time, emitting the run's events to
     `sink` (events.py: each input's record comes as `Finished`); the tally of the run."""
     options = options or BatchOptions()
-    admission = Admission(ctx.settings.concurrency, ctx.settings.max_memory)
+    admission = Admission(ctx.settings.concurrency, ctx.settings.max_memory, ctx.host.cores)
     ahead: Ahead | None = None
 
     def work(source: Source, live: ev.Sink | None) -> Result | Split:

@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING
 from kimi_vision_cli.output.diagnostics import Diagnostics
 from kimi_vision_cli.plan import check_model
 from kimi_vision_cli.runner.context import Context, FrameBar, PartsBars
+from kimi_vision_cli.runner.host import Host
 from kimi_vision_cli.settings import Settings
 from kimi_vision_cli.terminal import Terminal
 
 if TYPE_CHECKING:
     from kimi_vision_cli.api.client import MoonshotClient
+    from kimi_vision_cli.runner.pacing import Pacing
 
 
 def start(
@@ -26,12 +28,15 @@ def start(
     offline: bool = False,
     frame_bar: FrameBar | None = None,
     parts_bar: PartsBars | None = None,
+    host: Host | None = None,
     shared: MoonshotClient | None = None,
+    pacing: Pacing | None = None,
 ) -> Context:
     """The run's Context. model=False: a command that sends no chat request (models,
     files, batch status...), which a retired or unknown -m must not stop. offline:
-    planning only (--dry-run), the context refuses to make a client (no network). shared:
-    a client kept across runs (library.Client), which the run uses."""
+    planning only (--dry-run), the context refuses to make a client (no network).
+    host: the machine's clock, sleep, polling and cores (None: the real ones). shared,
+    pacing: a client and its Pacing kept across runs (library.Client), which the run uses."""
     if model:
         check_model(settings)
     if settings.schema is not None:
@@ -39,8 +44,9 @@ def start(
 
         schema.load(settings.schema)  # a bad --schema is exit 2 before any input is read
     ctx = Context(
-        settings, term, diag, offline=offline, frame_bar=frame_bar, parts_bar=parts_bar, shared=shared
-    )
+        settings, term, diag, offline=offline, frame_bar=frame_bar, parts_bar=parts_bar, host=host,
+        shared=shared, pacing=pacing,
+    )  # fmt: skip
     if model and not settings.spec.known and not offline:
         from kimi_vision_cli.flows.models import look_up
 

@@ -4,37 +4,25 @@ Moonshot's batch docs have the client poll `GET /v1/batches/{id}`; a batch's ans
 arrive within its completion window (12h..7d), so the delay grows from seconds to a
 minute rather than hammering the API. Each batch is handed back as soon as it ends, so
 its results are written while the others still run. Ctrl-C (KeyboardInterrupt) comes
-out of `sleep` to the caller: the batches keep running on Moonshot's side.
+out of `sleep` to the caller: the batches keep running on Moonshot's side. The delays
+and the sleep are the Context's Host's (runner/host.py): a test gives its own.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kimi_vision_cli.errors import KimiVisionError, stops_run
 from kimi_vision_cli.flows.batch import DONE_STATES, FAILED_STATES
+from kimi_vision_cli.runner.host import Backoff
 
 if TYPE_CHECKING:
     from kimi_vision_cli.runner.context import Context
 
 # The states after which a batch changes no more (Moonshot's batch object `status`).
 ENDED = frozenset(DONE_STATES | FAILED_STATES)
-
-
-@dataclass(frozen=True)
-class Backoff:
-    first: float = 5.0
-    factor: float = 1.5
-    cap: float = 60.0
-
-    def delays(self) -> Iterator[float]:
-        delay = self.first
-        while True:
-            yield delay
-            delay = min(self.cap, delay * self.factor)
 
 
 def wait_batches(
@@ -71,14 +59,6 @@ def wait_batches(
             sleep(delay)
 
 
-# How `batch results --wait` polls, and sleeps (module values tests replace: no real sleeps).
-POLL = Backoff()
-
-
-def _sleep(seconds: float) -> None:
-    time.sleep(seconds)
-
-
 def finished(
     batch_ids: list[str], ctx: Context, *, wait: bool
 ) -> Iterator[tuple[str, dict[str, Any] | KimiVisionError]]:
@@ -106,6 +86,7 @@ def finished(
             ctx.diag.note(f"batch {batch_id}: {now[0]}{done}; waiting (next look in {delay:.0f}s)")
         seen[batch_id] = now
 
+    host = ctx.host
     yield from wait_batches(
-        batch_ids, lambda i: batch_api.status(i, ctx), sleep=lambda s: _sleep(s), backoff=POLL, on_poll=note
+        batch_ids, lambda i: batch_api.status(i, ctx), sleep=host.sleep, backoff=host.poll, on_poll=note
     )

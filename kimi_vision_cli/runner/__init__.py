@@ -8,13 +8,16 @@ CLI's RenderSink, output/sinks.py; the Python API's, library.py, keeps the recor
 - jobs.py       what moves between the threads (Done, Split/Part groups, Writes)
 - ahead.py      the pool that prepares the next inputs while requests wait on the network
 - admission.py  preparation slots and the --max-memory byte budget, by ticket
-- pacing.py     how many requests may be in flight: slow start, 429s, adaptive concurrency
-                (the start-to-start pacing to a learned RPM/TPM is the api's Gate,
-                api/ratelimit.py, since the client applies it to every request)
+- pacing.py     one Pacing: what the 429s teach (concurrency, RPM/TPM spacing of the
+                client's request starts, "try again after") and how many inputs may be
+                in flight (slow start, adaptive concurrency)
 - budget.py     money: pricing answers, --max-cost, the daily allowance
 - prepare.py    one input read and prepared (also used by ask, estimate, upload, batch)
 - send.py       one planned request streamed into a Result (also used by ask and batch)
-- context.py    what every flow and the runner are given: settings, terminal, client
+- context.py    what every flow and the runner are given: settings, terminal, Host,
+                Pacing, client
+- host.py       the machine as a value: clock, sleep, batch polling, cores (injected:
+                tests pass fakes, nothing patches a module)
 
 The threading discipline, the one rule every module here keeps:
 
@@ -32,6 +35,8 @@ The threading discipline, the one rule every module here keeps:
 - Signals are trapped only when run on the main thread; the Python API runs on a
   thread of its own and cancels through an Event (`Scheduler(cancel=...)`).
 - The ahead pool (daemon threads) and the byte budget (`Admission`, one Condition) are
-  the only other shared state; each guards itself. The api's Gate and RateLimitObserver
-  call back from worker threads into `AdaptiveLimit`, which holds its own lock.
+  the only other shared state; each guards itself. The Context's `Pacing` is shared by
+  the workers (the client holds each attempt on it and tells it each 429) and the run's
+  thread (slots, pauses, successes); one Condition guards it, and it calls nothing while
+  holding it (runner/pacing.py).
 """

@@ -1,8 +1,8 @@
 """What a describe run lets start beside -j (issue 12). -j bounds the requests in flight;
 two more bounds keep a batch within the machine:
 
-- Preparation (read, sniff, decode and resize, plan) is CPU work: at most `cores()`
-  inputs (and at most -j) are prepared at once, whatever -j is, so eight 8K images do
+- Preparation (read, sniff, decode and resize, plan) is CPU work: at most the Host's
+  `cores` (runner/host.py) inputs (and at most -j) are prepared at once, whatever -j is, so eight 8K images do
   not decode at once on two cores. The pool that prepares them works a few inputs
   ahead of the requests (runner/ahead.py).
 - Memory: a request holds its prepared media until it has been sent. One is admitted
@@ -13,7 +13,6 @@ two more bounds keep a batch within the machine:
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,14 +20,6 @@ from contextlib import contextmanager
 from kimi_vision_cli.plan import Planned
 
 MB = 1024 * 1024
-
-
-def cores() -> int:
-    """The CPUs this process may run on (its affinity, e.g. a container's share)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def body_bytes(planned: Planned) -> int:
@@ -107,8 +98,8 @@ class ByteBudget:
 class Admission:
     """One run's preparation pool and byte budget, shared by its workers."""
 
-    def __init__(self, concurrency: int, max_memory_mb: int):
-        self.preparers = max(1, min(cores(), concurrency))
+    def __init__(self, concurrency: int, max_memory_mb: int, cores: int):
+        self.preparers = max(1, min(cores, concurrency))
         self._preparing = threading.BoundedSemaphore(self.preparers)
         self.memory = ByteBudget(max_memory_mb * MB)
 

@@ -1,6 +1,12 @@
 """What every flow is given: the settings, the terminal, the diagnostics channel (where
-warnings and notes go: flows never write to stdout), and a client made on first use, or
-given: the Python API's kv.Client keeps one across runs, each run a Context of its own."""
+warnings and notes go: flows never write to stdout), the Host (the clock, sleeps, polling
+and cores: runner/host.py), the run's Pacing (runner/pacing.py) and a client made on first
+use, paced by it.
+
+A Context built once may serve several runs (a library session): its client and its
+Pacing, with what the 429s taught, are kept across them. To share only the pacing, give a
+new Context `pacing=old.pacing`; the Python API's kv.Client gives each call's Context its
+client and its Pacing (`shared=`, `pacing=`)."""
 
 from __future__ import annotations
 
@@ -9,12 +15,14 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
+from kimi_vision_cli.runner.host import Host
 from kimi_vision_cli.settings import Settings
 from kimi_vision_cli.terminal import Terminal
 
 if TYPE_CHECKING:
     from kimi_vision_cli.api.client import MoonshotClient
     from kimi_vision_cli.output.diagnostics import Diagnostics
+    from kimi_vision_cli.runner.pacing import Pacing
 
 
 # A frame counter for a long video downscale: (label, frames or None) -> a context
@@ -45,9 +53,12 @@ class Context:
         offline: bool = False,
         frame_bar: FrameBar | None = None,
         parts_bar: PartsBars | None = None,
+        host: Host | None = None,
+        pacing: Pacing | None = None,
         shared: MoonshotClient | None = None,
     ):
         self.settings = settings
+        self.host = host or Host()
         self.term = term
         self.diag = diag
         # --dry-run: planning only. Reaching for the network then is a bug, not a choice.
@@ -55,9 +66,10 @@ class Context:
         # Chosen by the caller (a bar only on a terminal stderr); None: no bar.
         self.frame_bar = frame_bar
         self.parts_bar = parts_bar
-        # Where the client's rate-limit notices go: stderr, or the sink of a run under
-        # way (runner/scheduler.py emits them as events.Paced).
-        self.notice: Callable[[str], None] = diag.note
+        # Where the pacing's notices go (text, shown with -v only): stderr, or the sink of
+        # a run under way (runner/scheduler.py emits them as events.Paced).
+        self.notice: Callable[[str, bool], None] = self._to_stderr
+        self._pacing = pacing
         self._client: MoonshotClient | None = None
         # A client kept across runs (its connections and pacing): this run uses it, told
         # its own settings (MoonshotClient.for_settings), instead of making one.
@@ -65,10 +77,24 @@ class Context:
         # The service refused response_format json_schema once: --schema goes as JSON
         # Mode (schema in the prompt) for the rest of the run (runner/send.py).
         self.json_object = False
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
-    def _notice(self, text: str) -> None:
-        self.notice(text)
+    def _to_stderr(self, text: str, detail: bool) -> None:
+        if self.settings.verbose or not detail:
+            self.diag.note(text)
+
+    def _notice(self, text: str, detail: bool) -> None:
+        self.notice(text, detail)
+
+    @property
+    def pacing(self) -> Pacing:
+        """The run's pacing (the client's too), made on first use from the settings then."""
+        with self._lock:
+            if self._pacing is None:
+                from kimi_vision_cli.runner.pacing import Pacing
+
+                self._pacing = Pacing.for_settings(self.settings, self.host.clock)
+            return self._pacing
 
     @property
     def client(self) -> MoonshotClient:
@@ -81,5 +107,7 @@ class Context:
                 from kimi_vision_cli.api.client import MoonshotClient
 
                 log = self.diag.note if self.settings.verbose else None
-                self._client = MoonshotClient(self.settings, log=log, notice=self._notice)
+                self._client = MoonshotClient(
+                    self.settings, log=log, notice=self._notice, pacer=self.pacing, sleep=self.host.sleep
+                )
             return self._client

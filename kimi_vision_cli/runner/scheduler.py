@@ -8,10 +8,10 @@ work function (describe.describe_one: take the prepared input -> upload -> reque
 write the sidecar and hand back a finished Result. -j is the requests in flight; a prepared input holds its media's bytes against
 --max-memory until it is sent (runner/admission.py).
 
-- Concurrency adapts (runner/pacing.py): one request first, more after each success; a
-  rate-limit 429 (seen through the client's RateLimitObserver, even when the SDK then
-  retries it) caps or lowers the limit and pauses new requests for the wait Moonshot
-  asked for; the client's Gate paces the starts to a learned RPM/TPM.
+- Pacing (runner/pacing.py, the Context's one Pacing): one request first, more after each
+  success; a rate-limit 429 (told to it by the client, even when the SDK then retries
+  it) caps or lowers the inputs in flight and pauses new ones for the wait Moonshot asked
+  for, and the same object paces the client's request starts to a learned RPM/TPM.
 - An auth or quota error (exit 3) stops submitting at once; requests in flight finish.
 - Money (runner/budget.py): each answer is priced; once the run has spent --max-cost, or
   the account's daily token limit is reached, no new request starts, the requests in
@@ -31,7 +31,6 @@ from types import FrameType
 from typing import Any
 
 from kimi_vision_cli import events as ev
-from kimi_vision_cli.api import ratelimit
 from kimi_vision_cli.api.errors import RateLimit
 from kimi_vision_cli.errors import (
     ExitCode,
@@ -49,7 +48,6 @@ from kimi_vision_cli.output.writers import Writers
 from kimi_vision_cli.runner.budget import Spend, spend_for
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.runner.jobs import Done, Group, Live, Part, Split, Work, Writes
-from kimi_vision_cli.runner.pacing import AdaptiveLimit
 from kimi_vision_cli.types import Source
 
 _POLL = 0.1
@@ -84,8 +82,9 @@ class Scheduler:
         # input, or -j 1; never with --schema, whose answer may be asked for twice
         # (runner/send.py check_answer).
         self.streaming = sink.streams and s.schema is None and (self.maximum == 1 or not multi)
-        # Slow start only for the default -j (runner/pacing.py): a -j the user chose starts at once.
-        self.limit = AdaptiveLimit(self.maximum, self._limit_changed, slow_start="concurrency" in s.defaulted)
+        # How many inputs may be in flight, and when (runner/pacing.py): the Context's, so
+        # what the 429s taught outlives this run when the Context is reused.
+        self.pacing = ctx.pacing
         self.spend: Spend = spend_for(ctx)  # --max-cost without a price: refused here, nothing sent
         # Why no new request starts any more (--max-cost reached, daily token limit): the
         # reason in its message, what to do in its hint.
@@ -177,15 +176,14 @@ class Scheduler:
             t.start()
             self._workers.append(t)
         previous = self._trap_sigint()
-        # The clock the pacing runs on (tests shorten it), for progress lines every N seconds.
-        self.sink.emit(ev.RunStarted(self.multi, self.streaming, ratelimit.default_clock.now))
-        notice, self.ctx.notice = self.ctx.notice, self._paced  # the client's rate-limit notices
+        # The clock the pacing runs on (the Host's), for progress lines every N seconds.
+        self.sink.emit(ev.RunStarted(self.multi, self.streaming, self.ctx.host.clock.now))
+        notice, self.ctx.notice = self.ctx.notice, self._paced  # the pacing's rate-limit notices
         try:
             self._loop(iter(sources))
         finally:
             self.ctx.notice = notice
-            # A client kept across runs (kv.Client) tells later runs' 429s to them alone.
-            observer.callbacks.remove(self._on_rate_limit)
+            observer.callbacks.remove(self._on_rate_limit)  # the Context may serve another run
             self.sink.emit(ev.RunEnded())
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
@@ -220,8 +218,7 @@ class Scheduler:
             self.ctx.diag.note(unpriced)  # the summary line says it with several inputs
 
     def _on_rate_limit(self, limit: RateLimit) -> None:
-        """From worker threads (the client's response hook)."""
-        self.limit.on_rate_limit(limit)
+        """From worker threads (the client's response hook; the pacing has learned it)."""
         if limit.kind == "tpd" and self.halt is None:
             self.halt = NotStartedError(
                 "the account's daily token limit (TPD) was reached",
@@ -252,8 +249,8 @@ class Scheduler:
             self.sink.emit(ev.Tick(self.spend.line))
             while (
                 not (self.tally.stopped or self.interrupted or self.halt)
-                and in_flight < self.limit.current
-                and not self.limit.paused_for()
+                and in_flight < min(self.maximum, self.pacing.slots)  # a kept Pacing may allow more
+                and not self.pacing.paused_for()
             ):
                 part = self._next_part()  # an input's segments before the next input
                 if part is not None:
@@ -373,13 +370,10 @@ class Scheduler:
         t = self.tally
         self.sink.emit(ev.Progress(done=t.done, failed=t.failed, skipped=t.skipped, total=total))
 
-    def _paced(self, message: str) -> None:
-        """From the worker whose request met the 429 (the client's notice)."""
-        self.sink.emit(ev.Paced(message))
-
-    def _limit_changed(self, old: int, new: int, why: str) -> None:
-        """From the thread that met the 429 (events.Paced may come from any thread)."""
-        self.sink.emit(ev.Paced(f"{why}: concurrency {old} -> {new}", detail=True))
+    def _paced(self, message: str, detail: bool) -> None:
+        """From the worker whose request met the 429 (the pacing's notices), or from this
+        thread (the slots grew back)."""
+        self.sink.emit(ev.Paced(message, detail=detail))
 
     def _spent(self, result: Result) -> None:
         """Count one request's answer (or an input's); halt once --max-cost is reached."""
@@ -481,7 +475,9 @@ class Scheduler:
         self.sink.emit(ev.Finished(result, streamed=item.streamed))
         if result.error is None:
             self.tally.ok()
-            self.limit.on_success()
+            grown = self.pacing.on_success()
+            if grown:
+                self._paced(grown, True)
         else:
             self.tally.error(result.error)  # reported (once after a stop) and folded
         self._reached(result)

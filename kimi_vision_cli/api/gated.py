@@ -1,21 +1,73 @@
-"""The one HTTP client of the api layer: the chat transport and the SDK share its
-connections, and the Gate (api/ratelimit.py) holds each chat completion attempt."""
+"""The one HTTP client every call of api/client.py goes out on, with each chat completion
+attempt (retries included) held by a Pacer until it may start and counted in flight
+until its answer is read. The Pacer is the caller's (runner/pacing.py gives a run's);
+the api only declares what it needs of one, so it does not import the runner."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
-from kimi_vision_cli.api.ratelimit import Gate
+from kimi_vision_cli.api.errors import RateLimit
+
+
+class Pacer(Protocol):
+    """What paces chat requests (runner/pacing.py Pacing is the one a run gives): called
+    from whichever thread sends, so it is thread-safe."""
+
+    def acquire(self) -> None:
+        """Block until one more chat attempt may start."""
+        ...
+
+    def release(self) -> None:
+        """That attempt is over (its answer read, or an error answer)."""
+        ...
+
+    def rate_limited(self, limit: RateLimit) -> list[tuple[str, bool]]:
+        """A rate-limit 429 said this; what to tell the user: (text, shown with -v only)."""
+        ...
+
+    def note_usage(self, input_tokens: int) -> None:
+        """An answer's input tokens (TPM pacing)."""
+        ...
+
+
+class Unpaced:
+    """For a client made outside a run's Context (a test, a one-off call): nothing paces
+    it, every attempt goes at once and a 429 is only retried."""
+
+    def acquire(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+    def rate_limited(self, limit: RateLimit) -> list[tuple[str, bool]]:
+        return []
+
+    def note_usage(self, input_tokens: int) -> None:
+        pass
+
+
+def _once(release: Callable[[], None]) -> Callable[[], None]:
+    """`release`, at most once (a response can be closed twice)."""
+    once = threading.Lock()
+
+    def release_once() -> None:
+        if once.acquire(blocking=False):
+            release()
+
+    return release_once
 
 
 def gated_http_client(
-    gate: Gate,
+    pacer: Pacer,
     hooks: dict[str, list[Callable[[Any], None]]],
     on_failure: Callable[[Any, BaseException], None] | None = None,
 ) -> Any:
     """The one HTTP client (chat transport and SDK share its connections), with each chat
-    completion attempt held by `gate` until it may start and counted in flight until its
+    completion attempt held by `pacer` until it may start and counted in flight until its
     answer stream is closed (an error answer: at once)."""
     import httpx2
 
@@ -44,8 +96,8 @@ def gated_http_client(
         def _gated(self, request: Any, **kwargs: Any) -> Any:
             if request.method != "POST" or not request.url.path.endswith("/chat/completions"):
                 return super().send(request, **kwargs)
-            gate.acquire()
-            release = gate.releaser()
+            pacer.acquire()
+            release = _once(pacer.release)
             try:
                 response = super().send(request, **kwargs)
             except BaseException:
