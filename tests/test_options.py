@@ -4,15 +4,14 @@ come from it. Unit tests: no server, no process."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 
 from kimi_vision_cli.errors import ConfigError, UsageError
-from kimi_vision_cli.options import COMMANDS, OPTIONS, SETTINGS_OPTIONS
-from kimi_vision_cli.settings import CONFIG_KEYS, Settings, resolve
+from kimi_vision_cli.options import COMMANDS, OPTIONS
+from kimi_vision_cli.settings import CONFIG_KEYS, resolve
 
 
 def _click_commands() -> dict[str, object]:
@@ -41,23 +40,6 @@ def test_every_command_has_exactly_the_options_of_its_table_row() -> None:
     for name, cmd in commands.items():
         got = [p.name for p in cmd.params if p.name != "help"]  # type: ignore[attr-defined]
         assert got == list(COMMANDS[name]), name
-
-
-def test_settings_fields_are_the_table_rows() -> None:
-    fields = {f.name for f in dataclasses.fields(Settings)}
-    rows = {o.dest for o in SETTINGS_OPTIONS}
-    # region folds into base_url; prices and the config path come from the file itself.
-    assert rows - fields == {"region"}
-    assert fields - rows == {"prices", "flags_given", "defaulted", "listed"}
-
-
-def test_defaults_come_from_the_table() -> None:
-    s = Settings()
-    for opt in SETTINGS_OPTIONS:
-        if opt.dest in ("region", "api_key", "base_url"):
-            continue
-        if opt.default is not None:
-            assert getattr(s, opt.dest) == opt.default, opt.dest
 
 
 def test_config_keys_are_the_config_rows() -> None:
