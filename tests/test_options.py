@@ -59,13 +59,15 @@ def _cfg(tmp_path: Path, text: str) -> dict[str, str]:
 
 def test_precedence_flag_env_config_default(tmp_path: Path) -> None:
     env = _cfg(tmp_path, 'model = "from-config"\nconcurrency = 7\n')
-    assert resolve({}, {"XDG_CONFIG_HOME": str(tmp_path / "none")}).model == "kimi-k2.6"
-    assert resolve({}, env).model == "from-config"
-    assert resolve({}, {**env, "KIMI_VISION_MODEL": "from-env"}).model == "from-env"
-    assert resolve({"model": "from-flag"}, {**env, "KIMI_VISION_MODEL": "from-env"}).model == "from-flag"
-    assert resolve({}, env).concurrency == 7
-    assert resolve({}, {**env, "KIMI_VISION_CONCURRENCY": "3"}).concurrency == 3
-    assert resolve({"concurrency": 2}, {**env, "KIMI_VISION_CONCURRENCY": "3"}).concurrency == 2
+    assert resolve({}, {"XDG_CONFIG_HOME": str(tmp_path / "none")}).request.model == "kimi-k2.6"
+    assert resolve({}, env).request.model == "from-config"
+    assert resolve({}, {**env, "KIMI_VISION_MODEL": "from-env"}).request.model == "from-env"
+    assert (
+        resolve({"model": "from-flag"}, {**env, "KIMI_VISION_MODEL": "from-env"}).request.model == "from-flag"
+    )
+    assert resolve({}, env).run.concurrency == 7
+    assert resolve({}, {**env, "KIMI_VISION_CONCURRENCY": "3"}).run.concurrency == 3
+    assert resolve({"concurrency": 2}, {**env, "KIMI_VISION_CONCURRENCY": "3"}).run.concurrency == 2
 
 
 @pytest.mark.parametrize(

@@ -75,30 +75,30 @@ class MoonshotClient:
         log: Callable[[str], None] | None = None,
         notice: Callable[[str], None] | None = None,
     ):
-        if not settings.api_key:
+        if not settings.connection.api_key:
             raise AuthError(
                 "no API key",
                 hint="set MOONSHOT_API_KEY (or pass --api-key); get one at platform.moonshot.ai",
             )
         self._settings = settings
-        self._key = settings.api_key
+        self._key = settings.connection.api_key
         self.observer = observer or RateLimitObserver()
         self._log = log
         # Without -v: each limit learned, said once (issue 19.22); _noticed: a 429 naming none.
         self._notice = notice
         self._noticed = threading.Lock()
         self._errors = Translator(settings, self.redact)
-        self.gate = Gate(budget=completion_budget(settings.spec, settings.max_tokens))
+        self.gate = Gate(budget=completion_budget(settings.spec, settings.request.max_tokens))
         hooks: dict[str, list[Callable[[Any], None]]] = {"response": [self._on_response]}
         if log is not None:  # --verbose: one line per HTTP attempt, never a header's value but ids
             hooks = {"request": [self._log_request], "response": [self._log_response, self._on_response]}
         self._http = gated_http_client(self.gate, hooks, self._log_failure if log is not None else None)
         self._chat = ChatTransport(
             self._http,
-            base_url=settings.base_url,
-            api_key=settings.api_key,
-            retries=settings.retries,
-            timeout=settings.timeout,
+            base_url=settings.connection.base_url,
+            api_key=settings.connection.api_key,
+            retries=settings.connection.retries,
+            timeout=settings.connection.timeout,
             status_error=self._errors.status_error,
         )
         self._sdk_made: Any = None
@@ -113,10 +113,10 @@ class MoonshotClient:
                 import openai
 
                 self._sdk_made = openai.OpenAI(
-                    api_key=self._settings.api_key,
-                    base_url=self._settings.base_url,
-                    max_retries=self._settings.retries,
-                    timeout=self._settings.timeout,
+                    api_key=self._settings.connection.api_key,
+                    base_url=self._settings.connection.base_url,
+                    max_retries=self._settings.connection.retries,
+                    timeout=self._settings.connection.timeout,
                     http_client=self._http,
                 )
             return self._sdk_made

@@ -118,7 +118,9 @@ def split(name: str, values: dict[str, Any], args_type: type[A], env: dict[str, 
 def _check_args(name: str, args_type: type) -> None:
     """The command takes the arguments generated for it (settings_types.ARGS), not another's."""
     if ARGS[name] is not args_type:
-        raise TypeError(f"{name}: takes {ARGS[name].__name__}, not {args_type.__name__} (settings_types.ARGS)")
+        raise TypeError(
+            f"{name}: takes {ARGS[name].__name__}, not {args_type.__name__} (settings_types.ARGS)"
+        )
 
 
 def command(
@@ -212,5 +214,5 @@ def context_for(settings: Settings, term: Terminal, *, model: bool = True) -> Co
         frames, parts = partial(frame_bar, diag), partial(PartsBar, diag)
     # --dry-run plans only: the context refuses to make a client (no network).
     return start(
-        settings, term, diag, model=model, offline=settings.dry_run, frame_bar=frames, parts_bar=parts
+        settings, term, diag, model=model, offline=settings.run.dry_run, frame_bar=frames, parts_bar=parts
     )

@@ -113,7 +113,7 @@ def _lines(sources: Iterable[Source], ctx: Context) -> Iterator[Line]:
         cid = custom_id(index, source)
         parts: dict[str, list[Any]] = {}
         try:
-            if ctx.settings.segment is not None:
+            if ctx.settings.media.segment is not None:
                 from kimi_vision_cli.flows.batch_segments import video_lines
 
                 data, parts = video_lines(cid, source, ctx)
@@ -171,7 +171,7 @@ def submit(
         try:
             for cid, source, line, its_parts in _lines(sources, ctx):
                 if isinstance(line, KimiVisionError):
-                    out.failed.append(Result(source.display, ctx.settings.model, error=line))
+                    out.failed.append(Result(source.display, ctx.settings.request.model, error=line))
                     if tally.error(line):
                         break
                     continue
@@ -203,7 +203,7 @@ def _not_submitted(manifest: dict[str, Source], ctx: Context, out: Submitted) ->
     why = "not submitted: the run stopped at an error every input would share (see above)"
     for source in manifest.values():
         err = NotStartedError(why, hint="fix it and rerun", input=source.display)
-        out.failed.append(Result(source.display, ctx.settings.model, error=err))
+        out.failed.append(Result(source.display, ctx.settings.request.model, error=err))
     out.requests -= len(manifest)
 
 
@@ -215,15 +215,15 @@ def _create(
     _ours(ctx, file_id, "batch", "batch request file")  # before anything can fail: prune finds it
     from kimi_vision_cli.output.writers import made_by
 
-    spec, settings = ctx.settings.schema, ctx.settings
+    spec, settings = ctx.settings.request.schema, ctx.settings
     schema = schemas.load(spec).schema if spec is not None else None
     made = made_by(settings)  # the provenance describe records, the same way
-    batch = client.batch_create(file_id, window, _metadata(settings.model, made, schema))
+    batch = client.batch_create(file_id, window, _metadata(settings.request.model, made, schema))
     batch_id = str(batch["id"])
     # What `batch results` needs later: the names to print, the inputs themselves (for
     # sidecars and manifest rows) and the schema the answers must match (--schema).
     _save_manifest(ctx, batch_id, {
-        "model": settings.model,
+        "model": settings.request.model,
         "inputs": {cid: parts[cid][2] if cid in parts else s.display for cid, s in manifest.items()},
         "sources": {cid: [s.kind, s.value] for cid, s in manifest.items()},
         "schema": schema,
@@ -251,7 +251,9 @@ def _ours(ctx: Context, file_id: str, purpose: str, what: str) -> None:
     them, so that `files prune` deletes them too (issue 19.10)."""
     from kimi_vision_cli.api.uploads import UploadCache
 
-    UploadCache.for_env(ctx.term.env, ctx.diag.warn).record(file_id, purpose, ctx.settings.base_url, what)
+    UploadCache.for_env(ctx.term.env, ctx.diag.warn).record(
+        file_id, purpose, ctx.settings.connection.base_url, what
+    )
 
 
 def made_by(ctx: Context, batch_id: str, batch: Any = None) -> Provenance | None:
@@ -344,7 +346,7 @@ def results(
     _check_finished(batch_id, batch)
     manifest = _load_manifest(ctx, batch_id)
     names: dict[str, str] = manifest.get("inputs", {})
-    model = manifest.get("model") or (batch.get("metadata") or {}).get("model") or ctx.settings.model
+    model = manifest.get("model") or (batch.get("metadata") or {}).get("model") or ctx.settings.request.model
     records = _read_records(ctx, batch_id, batch, names, model)
     for custom_id, name in names.items():  # asked for, but in neither file
         records.setdefault(custom_id, Result(name, model, error=APIError("no result in the batch output")))
@@ -357,7 +359,7 @@ def results(
                 rec.input = found.display
                 if rec.error is not None and rec.error.input == cid:
                     rec.error.input = found.display
-    spec = ctx.settings.schema or (json.dumps(manifest["schema"]) if manifest.get("schema") else None)
+    spec = ctx.settings.request.schema or (json.dumps(manifest["schema"]) if manifest.get("schema") else None)
     spec = spec or _schema_elsewhere(ctx, batch)
     if spec is not None:
         _check_all(ctx, batch_id, batch, manifest, records, spec)
@@ -374,7 +376,7 @@ def _price(ctx: Context, model: str, records: Iterable[Result]) -> None:
     cost null when the model has no price here. (A live retry of a --schema answer is
     counted at the batch price too: a small undercount, said in docs/batch.md.)"""
     s = ctx.settings
-    live = price_for(model, s.prices, s.base_url)
+    live = price_for(model, s.prices, s.connection.base_url)
     price = live.discounted(BATCH_DISCOUNT) if live is not None else None
     for rec in records:
         if price is not None and rec.usage:

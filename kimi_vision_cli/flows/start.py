@@ -27,10 +27,10 @@ def start(
     planning only (--dry-run), the context refuses to make a client (no network)."""
     if model:
         check_model(settings)
-    if settings.schema is not None:
+    if settings.request.schema is not None:
         from kimi_vision_cli import schema
 
-        schema.load(settings.schema)  # a bad --schema is exit 2 before any input is read
+        schema.load(settings.request.schema)  # a bad --schema is exit 2 before any input is read
     ctx = Context(settings, term, diag, offline=offline, frame_bar=frame_bar, parts_bar=parts_bar)
     if model and not settings.spec.known and not offline:
         from kimi_vision_cli.flows.models import look_up

@@ -342,11 +342,11 @@ def made_by(s: Settings) -> Provenance:
     from kimi_vision_cli import provenance
 
     schema = None
-    if s.schema is not None:
+    if s.request.schema is not None:
         from kimi_vision_cli.schema import load
 
-        schema = load(s.schema).schema
-    return provenance.of(s.model, s.prompt, s.system, schema)
+        schema = load(s.request.schema).schema
+    return provenance.of(s.request.model, s.request.prompt, s.request.system, schema)
 
 
 def _json_object(text: str) -> dict[str, Any] | None:

@@ -73,6 +73,6 @@ class Context:
             if self._client is None:
                 from kimi_vision_cli.api.client import MoonshotClient
 
-                log = self.diag.note if self.settings.verbose else None
+                log = self.diag.note if self.settings.run.verbose else None
                 self._client = MoonshotClient(self.settings, log=log, notice=self._notice)
             return self._client
