@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypedDict
 
+from kimi_vision_cli.moonshot import DEFAULT_MODEL, IMAGE_RECOMMENDED, REGIONS
+
 # -- choices: one alias per option that takes a fixed set of values ----------------
 
 Sidecar = Literal["txt", "json", "xmp", "vtt", "srt"]
@@ -26,7 +28,7 @@ Region = Literal["global", "cn"]
 class ConnectionSettings:
     """Where and how requests go: the endpoint, the key, timeout, retries."""
 
-    base_url: str = "https://api.moonshot.ai/v1"
+    base_url: str = REGIONS["global"]
     api_key: str | None = field(default=None, repr=False)
     timeout: float = 600.0
     retries: int = 4
@@ -37,7 +39,7 @@ class RequestSettings:
     """What each request asks: model, prompt, system, thinking, limits, answer format."""
 
     prompt: str | None = None
-    model: str = "kimi-k2.6"
+    model: str = DEFAULT_MODEL
     system: str | None = None
     thinking: bool = True
     effort: Effort | None = None
@@ -51,7 +53,7 @@ class RequestSettings:
 class MediaSettings:
     """How media is prepared and sent: size bound, conversion, metadata, segments, uploads."""
 
-    max_size: tuple[int, int] = (4096, 2160)
+    max_size: tuple[int, int] = IMAGE_RECOMMENDED
     no_resize: bool = False
     convert: bool = False
     keep_metadata: bool = False

@@ -94,19 +94,19 @@ def test_choices_are_literal_types() -> None:
     assert args["on_exists"] == st.OnExists and args["sidecar"] == st.Sidecar | None
 
 
-def test_mypy_catches_a_mistyped_choice_and_field(tmp_path: Path) -> None:
+def test_mypy_catches_a_mistyped_choice_and_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     api = pytest.importorskip("mypy.api", reason="mypy comes with `make lint` (the dev group)")
-    (tmp_path / "settings_types.py").write_text(GENERATED.read_text(encoding="utf-8"))
+    monkeypatch.setenv("MYPYPATH", str(GENERATED.parent.parent))  # this checkout's package
     (tmp_path / "use.py").write_text(
-        "from settings_types import RunSettings, GroupChanges\n"
+        "from kimi_vision_cli.settings_types import GroupChanges, RunSettings\n"
         "run = RunSettings()\n"
         'ok = run.format == "jsonl"\n'
         'typo = run.format == "jsn"\n'
         'change: GroupChanges = {"upload": "sometimes"}\n'
         "gone = run.model\n"
     )
-    flags = ["--strict", "--python-version", "3.10", "--no-incremental", "--cache-dir", str(tmp_path / "c")]
-    out, _err, status = api.run([*flags, str(tmp_path / "use.py")])
+    flags = ["--strict", "--python-version", "3.10", "--follow-imports", "silent", "--no-incremental"]
+    out, _err, status = api.run([*flags, "--cache-dir", str(tmp_path / "c"), str(tmp_path / "use.py")])
     assert status == 1, out
     lines = [line for line in out.splitlines() if ": error:" in line]
     assert [line.split(":")[1] for line in lines] == ["4", "5", "6"], out

@@ -58,6 +58,23 @@ def value_type(opt: Opt) -> str:
     return _KINDS[opt.kind]
 
 
+def moonshot_name(value: object) -> str | None:
+    """A default that is one of Moonshot's facts, by its name in moonshot.py (the facts
+    live there only: tests/test_structure.py): "kimi-k2.6" -> DEFAULT_MODEL."""
+    from kimi_vision_cli import moonshot
+
+    for name, fact in vars(moonshot).items():
+        if not name.isupper():
+            continue
+        if isinstance(fact, (str, tuple)) and type(fact) is type(value) and fact == value:
+            return name
+        if isinstance(fact, dict) and isinstance(value, str):
+            key = next((k for k, v in fact.items() if v == value), None)
+            if key is not None:
+                return f'{name}["{key}"]'
+    return None
+
+
 def _setting(opt: Opt) -> str:
     typ = value_type(opt)
     default = opt.default if opt.default is not None else opt.field_default
@@ -65,7 +82,7 @@ def _setting(opt: Opt) -> str:
         return f"    {opt.dest}: {typ} | None = field(default=None, repr=False)"
     if default is None:
         return f"    {opt.dest}: bool = False" if opt.kind is bool else f"    {opt.dest}: {typ} | None = None"
-    shown = f'"{default}"' if isinstance(default, str) else repr(default)
+    shown = moonshot_name(default) or (f'"{default}"' if isinstance(default, str) else repr(default))
     return f"    {opt.dest}: {typ} = {shown}"
 
 
@@ -91,8 +108,10 @@ def _settings_rows() -> list[Opt]:
 
 def render() -> str:
     rows = _settings_rows()
+    facts = sorted({n.split("[")[0] for o in rows if (n := moonshot_name(o.default or o.field_default))})
+    head = HEAD + (f"\n\nfrom kimi_vision_cli.moonshot import {', '.join(facts)}" if facts else "")
     out = [
-        HEAD,
+        head,
         "",
         "# -- choices: one alias per option that takes a fixed set of values ----------------",
         "",
