@@ -18,13 +18,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kimi_vision_cli import schema as schemas
 from kimi_vision_cli.errors import InputError, UsageError
 from kimi_vision_cli.moonshot import BODY_LIMIT, DEFAULT_MODEL, FILE_LIMIT, Model, mib
 from kimi_vision_cli.settings import Settings
 from kimi_vision_cli.types import MediaRef
+
+if TYPE_CHECKING:
+    from kimi_vision_cli.settings_types import Upload
 
 DEFAULT_PROMPTS = {
     "image": "Describe the content of the image.",
@@ -58,7 +61,7 @@ def shrink_hint(kinds: Sequence[str]) -> str:
 
 
 def choose_uploads(
-    inline_sizes: list[int], *, mode: str = "auto", fixed: int = 0, limit: int = BODY_LIMIT,
+    inline_sizes: list[int], *, mode: Upload = "auto", fixed: int = 0, limit: int = BODY_LIMIT,
     kinds: Sequence[str] = (),
 ) -> set[int]:  # fmt: skip
     """Indices of the media to upload.

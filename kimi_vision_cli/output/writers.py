@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # made by from_options when asked for: a run without them nev
     from kimi_vision_cli.output.records import Result
     from kimi_vision_cli.output.sidecar import SidecarSpec
     from kimi_vision_cli.settings import Settings
+    from kimi_vision_cli.settings_types import OnExists, Sidecar
 
 UNKNOWN = Provenance("", "")  # ours, but it does not say how it was made: current
 
@@ -56,10 +57,10 @@ class Writers:
     @classmethod
     def from_options(
         cls,
-        sidecar: str | None,
+        sidecar: Sidecar | None,
         output_dir: Path | None,
         manifest: Path | None,
-        on_exists: str,
+        on_exists: OnExists,
         sources: Iterable[Source],
         provenance: Provenance | None = None,
         *,

@@ -12,7 +12,13 @@ from kimi_vision_cli.cli.params import command, context_for, sources_for, walk_o
 from kimi_vision_cli.output.listing import BATCHES, SUBMITTED, ListingWriter
 from kimi_vision_cli.output.records import Submitted
 from kimi_vision_cli.settings import Settings
-from kimi_vision_cli.settings_types import BatchCancelArgs, BatchResultsArgs, BatchStatusArgs, BatchSubmitArgs
+from kimi_vision_cli.settings_types import (
+    BatchCancelArgs,
+    BatchResultsArgs,
+    BatchStatusArgs,
+    BatchSubmitArgs,
+    Format,
+)
 from kimi_vision_cli.terminal import Terminal
 
 batch_app = typer.Typer(
@@ -50,7 +56,7 @@ def submit(term: Terminal, s: Settings, a: BatchSubmitArgs) -> int:
     )
 
 
-def _write_ids(term: Terminal, fmt: str, out: Submitted) -> None:
+def _write_ids(term: Terminal, fmt: Format, out: Submitted) -> None:
     writer = ListingWriter(SUBMITTED, fmt, term)
     for batch_id in out.batch_ids:
         writer.row(batch_id)
