@@ -1,10 +1,11 @@
 """The option table: every option of every command, declared once (STYLE rule 7).
 
-Each row says the flags, the Settings field (or command field) it fills, its type,
-range or choices, default, environment variables, whether config.toml may set it, and
-its help panel. From it come the Typer parameters (cli/params.py), the reading of env
-and config and every range check (settings.resolve), and the help text. Pure data: no
-Typer here, so the layers below the CLI can read it.
+Each row says the flags, the Settings field (and its group) or command field it fills,
+its type, range or choices, default, environment variables, whether config.toml may set
+it, and its help panel. From it come the Typer parameters (cli/params.py), the reading of
+env and config and every range check (settings.resolve), the help text, and the typed
+settings_types.py (`make settings`: the groups of Settings, the choices as Literal types,
+each command's arguments). Pure data: no Typer here, so the layers below the CLI can read it.
 """
 
 from __future__ import annotations

@@ -40,13 +40,11 @@ class Changes(GroupChanges, total=False):
 @dataclass(frozen=True)
 class Settings:
     """Every option that reaches the flows, resolved and checked, in four groups whose
-    fields the option table declares (settings_types.py is generated from it):
-    `connection` (base_url, api_key, timeout, retries), `request` (model, prompt, system,
-    thinking, effort, max_tokens, temperature, json_mode, schema), `media` (max_size,
-    no_resize, convert, keep_metadata, downscale_video, segment..., upload, no_cache) and
-    `run` (format, dry_run, verbose, show_thinking, concurrency, max_cost, max_memory).
-    Command-only options (inputs, sidecars, shards...) travel in each command's own
-    arguments (settings_types.DescribeArgs...)."""
+    fields the option table declares (each row's `group`; settings_types.py is generated
+    from it): `connection` (endpoint, key, timeout, retries), `request` (what each request
+    asks), `media` (how media is prepared and sent) and `run` (how the run goes and
+    shows). Then what is not an option. Command-only options (inputs, sidecars, shards...)
+    travel in each command's own arguments (settings_types.DescribeArgs...)."""
 
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
     request: RequestSettings = field(default_factory=RequestSettings)
