@@ -11,7 +11,7 @@ INSTALLED := $(VENV)/.installed
 TEST_DEPS := $(VENV)/.test-deps
 DEV_DEPS := $(VENV)/.dev-deps
 
-.PHONY: install test lint bench completions docs clean sysdeps test-sysdeps
+.PHONY: install test lint bench completions docs settings clean sysdeps test-sysdeps
 
 # The system packages below share one shape, `need`: when CHECK fails, install PACKAGE with
 # apt-get as root, or through sudo when it asks no password (-n: make never waits on a
@@ -97,6 +97,12 @@ completions: install
 # when the page differs from what this writes).
 docs: install
 	$(PY) -m kimi_vision_cli.cli.docs_gen docs/options.md
+
+# kimi_vision_cli/settings_types.py (the typed groups of Settings, the choices as Literal
+# types, each command's arguments), from the option table (tests/test_settings_types.py
+# fails when the module differs from what this writes).
+settings: install
+	$(PY) -m kimi_vision_cli.cli.settings_gen kimi_vision_cli/settings_types.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

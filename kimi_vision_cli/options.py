@@ -1,10 +1,11 @@
 """The option table: every option of every command, declared once (STYLE rule 7).
 
-Each row says the flags, the Settings field (or command field) it fills, its type,
-range or choices, default, environment variables, whether config.toml may set it, and
-its help panel. From it come the Typer parameters (cli/params.py), the reading of env
-and config and every range check (settings.resolve), and the help text. Pure data: no
-Typer here, so the layers below the CLI can read it.
+Each row says the flags, the Settings field (and its group) or command field it fills,
+its type, range or choices, default, environment variables, whether config.toml may set
+it, and its help panel. From it come the Typer parameters (cli/params.py), the reading of
+env and config and every range check (settings.resolve), the help text, and the typed
+settings_types.py (`make settings`: the groups of Settings, the choices as Literal types,
+each command's arguments). Pure data: no Typer here, so the layers below the CLI can read it.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from kimi_vision_cli.moonshot import BATCH_MAX_TOKENS, DEFAULT_MODEL, IMAGE_RECOMMENDED, K3
+from kimi_vision_cli.moonshot import BATCH_MAX_TOKENS, DEFAULT_MODEL, IMAGE_RECOMMENDED, K3, REGIONS
 
 # Help panels, in the order --help shows them.
 INPUTS = "Inputs and batch"
@@ -23,6 +24,10 @@ PROMPT = "Prompt and model"
 MEDIA = "Images and video"
 OUTPUT = "Output"
 CONNECTION = "Connection"
+
+# The groups of Settings (settings.py), in the order Settings holds them.
+Group = Literal["connection", "request", "media", "run"]
+GROUPS: tuple[Group, ...] = ("connection", "request", "media", "run")
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,13 @@ class Opt:
     narrower: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # Help that replaces `help` in some commands, where the option means something else there.
     helps: tuple[tuple[str, str], ...] = ()
+    # The Settings group a setting=True row lands in (Settings.connection, .request, .media,
+    # .run: settings_types.py is generated from these rows); None only for --region, which
+    # resolve folds into base_url.
+    group: Group | None = None
+    # The Settings field's default where `default` (what --help shows) is None only because
+    # resolve always fills the field another way (base_url: from --region).
+    field_default: Any = None
 
     def for_command(self, command: str | None) -> Opt:
         """This row as `command` takes it (Typer parameter, help, checks, default)."""
@@ -158,7 +170,7 @@ def duration(text: str) -> float:
     return seconds
 
 
-def segment(text: str) -> float | str:
+def segment(text: str) -> float | Literal["scenes"]:
     """--segment: a DURATION, or `scenes` (cut where the picture changes: media/scenes.py)."""
     if str(text).strip().lower() == "scenes":
         return "scenes"
@@ -186,7 +198,7 @@ _ROWS = [
         "a path under the walked directory (drafts/*.png).", INPUTS,
         kind=list, setting=False, metavar="GLOB"),
     Opt("concurrency", ("-j", "--concurrency"), "Requests in flight.", INPUTS,
-        kind=int, default=4, env=("KIMI_VISION_CONCURRENCY",), config=True, low=1, high=256),
+        kind=int, default=4, env=("KIMI_VISION_CONCURRENCY",), config=True, low=1, high=256, group="run"),
     Opt("sidecar", ("--sidecar",),
         "Write photo.png.txt (or .json, the record; .xmp, XMP metadata; .vtt/.srt with --segment) beside each input.",
         INPUTS, choices=("txt", "json", "xmp", "vtt", "srt"), setting=False,
@@ -214,71 +226,71 @@ _ROWS = [
         "Start no request once the money spent (usage x price) reaches AMOUNT, in the price's currency.",
         INPUTS, kind=float, env=("KIMI_VISION_MAX_COST",), config=True, low=0, metavar="AMOUNT",
         helps=(("batch submit", "Submit only the requests whose worst case (input tokens at the cache-miss price "
-                "plus all of --max-tokens at the output price) fits in AMOUNT; the rest are not sent."),)),
+                "plus all of --max-tokens at the output price) fits in AMOUNT; the rest are not sent."),), group="run"),
     Opt("max_memory", ("--max-memory",),
         "Start no request while the media held by those in flight would pass MIB mebibytes (one bigger goes alone).",
-        INPUTS, kind=int, default=512, env=("KIMI_VISION_MAX_MEMORY",), config=True, low=1, metavar="MIB"),
+        INPUTS, kind=int, default=512, env=("KIMI_VISION_MAX_MEMORY",), config=True, low=1, metavar="MIB", group="run"),
     # -- prompt and model ---------------------------------------------------------------
-    Opt("prompt", ("-p", "--prompt"), "Prompt (default: describe the media).", PROMPT, config=True, text=True),
+    Opt("prompt", ("-p", "--prompt"), "Prompt (default: describe the media).", PROMPT, config=True, text=True, group="request"),
     Opt("model", ("-m", "--model"), "Model id.", PROMPT, metavar="MODEL",
-        default=DEFAULT_MODEL, env=("KIMI_VISION_MODEL",), config=True),
-    Opt("system", ("--system",), "System message.", PROMPT, config=True, text=True),
+        default=DEFAULT_MODEL, env=("KIMI_VISION_MODEL",), config=True, group="request"),
+    Opt("system", ("--system",), "System message.", PROMPT, config=True, text=True, group="request"),
     Opt("thinking", ("--thinking/--no-thinking",), "Thinking mode (kimi-k2.x; kimi-k3 always thinks).",
-        PROMPT, kind=bool, default=True, config=True),
+        PROMPT, kind=bool, default=True, config=True, group="request"),
     Opt("effort", ("--effort",), "How hard kimi-k3 thinks (reasoning_effort; not for other models).",
-        PROMPT, choices=K3.efforts, env=("KIMI_VISION_EFFORT",), config=True),
-    Opt("show_thinking", ("--show-thinking",), "Stream the model's reasoning to stderr.", PROMPT, kind=bool),
+        PROMPT, choices=K3.efforts, env=("KIMI_VISION_EFFORT",), config=True, group="request"),
+    Opt("show_thinking", ("--show-thinking",), "Stream the model's reasoning to stderr.", PROMPT, kind=bool, group="run"),
     Opt("max_tokens", ("--max-tokens",), "Completion token budget.", PROMPT,
         kind=int, env=("KIMI_VISION_MAX_TOKENS",), config=True, low=1,
-        defaults=(("batch submit", BATCH_MAX_TOKENS),)),
+        defaults=(("batch submit", BATCH_MAX_TOKENS),), group="request"),
     Opt("temperature", ("--temperature",),
-        "Sampling temperature (not for kimi-k2.x or kimi-k3, whose sampling is fixed).", PROMPT, kind=float),
+        "Sampling temperature (not for kimi-k2.x or kimi-k3, whose sampling is fixed).", PROMPT, kind=float, group="request"),
     Opt("json_mode", ("--json-mode",), "Ask for a JSON object answer.",
-        PROMPT, kind=bool),
+        PROMPT, kind=bool, group="request"),
     Opt("schema", ("--schema",),
         "Structured answer, checked: a JSON Schema (file or inline) or fields "
         "`alt_text, tags: list, people: int` (name[: str|int|float|bool|list|list[int]...]).",
-        PROMPT, metavar="SCHEMA"),
+        PROMPT, metavar="SCHEMA", group="request"),
     # -- images and video ---------------------------------------------------------------
     Opt("max_size", ("--max-size",), "Image bound WxH, in its own orientation.", MEDIA,
-        default=IMAGE_RECOMMENDED, config=True, parse=_size, metavar="WxH", example="4096x2160"),
-    Opt("no_resize", ("--no-resize",), "Send images (and videos) as they are.", MEDIA, kind=bool),
+        default=IMAGE_RECOMMENDED, config=True, parse=_size, metavar="WxH", example="4096x2160", group="media"),
+    Opt("no_resize", ("--no-resize",), "Send images (and videos) as they are.", MEDIA, kind=bool, group="media"),
     Opt("convert", ("--convert",), "Turn BMP, TIFF, HEIC... into PNG/JPEG.",
-        MEDIA, kind=bool),
+        MEDIA, kind=bool, group="media"),
     Opt("keep_metadata", ("--keep-metadata",), "Keep EXIF/GPS/XMP (stripped by default).",
-        MEDIA, kind=bool),
+        MEDIA, kind=bool, group="media"),
     Opt("downscale_video", ("--downscale-video",),
-        "Transcode videos over 2048x1080 (PyAV).", MEDIA, kind=bool),
+        "Transcode videos over 2048x1080 (PyAV).", MEDIA, kind=bool, group="media"),
     Opt("segment", ("--segment",),
         "Videos: one request per segment of about DURATION (30s, 2m, 1m30s), or per shot (scenes).",
-        MEDIA, parse=segment, metavar="DURATION|scenes", example="30s, 2m, 1m30s or scenes"),
+        MEDIA, parse=segment, metavar="DURATION|scenes", example="30s, 2m, 1m30s or scenes", group="media"),
     Opt("min_segment", ("--min-segment",), "--segment scenes: shorter shots join the next.",
-        MEDIA, parse=duration, default=2.0, metavar="DURATION", example="2s"),
+        MEDIA, parse=duration, default=2.0, metavar="DURATION", example="2s", group="media"),
     Opt("max_segment", ("--max-segment",), "--segment scenes: longer shots are cut on a grid.",
-        MEDIA, parse=duration, default=60.0, metavar="DURATION", example="1m"),
+        MEDIA, parse=duration, default=60.0, metavar="DURATION", example="1m", group="media"),
     Opt("upload", ("--upload",), "auto: inline until the body nears 100 MiB.",
-        MEDIA, choices=("auto", "always", "never"), default="auto", config=True),
+        MEDIA, choices=("auto", "always", "never"), default="auto", config=True, group="media"),
     Opt("no_cache", ("--no-cache",), "Upload again though the same bytes were.",
-        MEDIA, kind=bool),
+        MEDIA, kind=bool, group="media"),
     # -- output ---------------------------------------------------------------------------
     Opt("format", ("--format",), "Output format.", OUTPUT,
-        choices=("text", "json", "jsonl"), default="text", config=True, wider=(("describe", ("vtt", "srt")),)),
+        choices=("text", "json", "jsonl"), default="text", config=True, wider=(("describe", ("vtt", "srt")),), group="run"),
     Opt("dry_run", ("--dry-run",), "Print the request JSON; no network.",
-        OUTPUT, kind=bool),
+        OUTPUT, kind=bool, group="run"),
     Opt("verbose", ("-v", "--verbose"), "More diagnostics on stderr (never the key).", OUTPUT,
-        kind=bool),
+        kind=bool, group="run"),
     # -- connection -----------------------------------------------------------------------
     Opt("base_url", ("--base-url",), "API endpoint.", CONNECTION, env=("MOONSHOT_BASE_URL",), config=True,
-        metavar="URL"),
+        metavar="URL", group="connection", field_default=REGIONS["global"]),
     Opt("region", ("--region",), "global (api.moonshot.ai) or cn (.cn).", CONNECTION,
         choices=("global", "cn"), env=("KIMI_VISION_REGION",), config=True),
     Opt("api_key", ("--api-key",), "API key; prefer env MOONSHOT_API_KEY.", metavar="KEY", panel=
-        CONNECTION, env=("MOONSHOT_API_KEY", "KIMI_API_KEY"), secret=True),
+        CONNECTION, env=("MOONSHOT_API_KEY", "KIMI_API_KEY"), secret=True, group="connection"),
     Opt("timeout", ("--timeout",), "Seconds to wait for the API.", CONNECTION, metavar="SECONDS",
         kind=float, default=600.0, env=("KIMI_VISION_TIMEOUT",), config=True, low=0, high=86_400,
-        low_open=True),
+        low_open=True, group="connection"),
     Opt("retries", ("--retries",), "Retries: rate limits, 5xx, network.", CONNECTION,
-        kind=int, default=4, env=("KIMI_VISION_RETRIES",), config=True, low=0, high=100),
+        kind=int, default=4, env=("KIMI_VISION_RETRIES",), config=True, low=0, high=100, group="connection"),
     # -- command fields -------------------------------------------------------------------
     Opt("question", (), "The question about the inputs.", INPUTS,
         setting=False, argument=True, required=True, text=True),

@@ -18,13 +18,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kimi_vision_cli import schema as schemas
 from kimi_vision_cli.errors import InputError, UsageError
 from kimi_vision_cli.moonshot import BODY_LIMIT, DEFAULT_MODEL, FILE_LIMIT, Model, flag_and_field, mib
 from kimi_vision_cli.settings import Settings
 from kimi_vision_cli.types import MediaRef
+
+if TYPE_CHECKING:
+    from kimi_vision_cli.settings_types import Upload
 
 DEFAULT_PROMPTS = {
     "image": "Describe the content of the image.",
@@ -58,7 +61,7 @@ def shrink_hint(kinds: Sequence[str]) -> str:
 
 
 def choose_uploads(
-    inline_sizes: list[int], *, mode: str = "auto", fixed: int = 0, limit: int = BODY_LIMIT,
+    inline_sizes: list[int], *, mode: Upload = "auto", fixed: int = 0, limit: int = BODY_LIMIT,
     kinds: Sequence[str] = (),
 ) -> set[int]:  # fmt: skip
     """Indices of the media to upload.
@@ -112,29 +115,29 @@ def default_prompt(kinds: list[str]) -> str:
 def check_model(settings: Settings) -> None:
     """What no input can change, refused before any input is read (moonshot.MODELS):
     a retired model, and the settings its family does not take."""
-    spec, model = settings.spec, settings.model
+    spec, model = settings.spec, settings.request.model
     if spec.retired:
         raise UsageError(
             f"{model} was shut down by Moonshot on {spec.retired}", hint=f"use -m {spec.successor} instead"
         )
     family = spec.family
-    if settings.temperature is not None and family.fixed_sampling:
+    if settings.request.temperature is not None and family.fixed_sampling:
         raise UsageError(
             f"{flag_and_field('temperature')} cannot be set for {model}: its sampling is fixed",
             hint="drop --temperature, or use a moonshot-v1-*-vision-preview model",
         )
-    if settings.effort is not None and not family.efforts:
+    if settings.request.effort is not None and not family.efforts:
         raise UsageError(
             f"{flag_and_field('reasoning_effort')} cannot be set for {model}: it takes no reasoning effort",
             hint="drop --effort, or use -m kimi-k3",
         )
-    if not settings.thinking and family.thinking == "always":
+    if not settings.request.thinking and family.thinking == "always":
         given = "--no-thinking" if "thinking" in settings.flags_given else "thinking = false (config file)"
         said = flag_and_field("thinking", given) if given == "--no-thinking" else given
         raise UsageError(f"{said} cannot be set for {model}: it always thinks", hint=f"drop {given}")
-    if settings.temperature is not None and not 0 <= settings.temperature <= 1:
+    if settings.request.temperature is not None and not 0 <= settings.request.temperature <= 1:
         raise UsageError(
-            f"{flag_and_field('temperature')} must be between 0 and 1, got {settings.temperature}"
+            f"{flag_and_field('temperature')} must be between 0 and 1, got {settings.request.temperature}"
         )
 
 
@@ -144,10 +147,13 @@ def check_settings(settings: Settings, kinds: list[str]) -> None:
     spec: Model = settings.spec
     if "video" in kinds and not spec.video:
         raise UsageError(
-            f"model {settings.model} cannot take video input", hint=f"use -m {DEFAULT_MODEL} for video"
+            f"model {settings.request.model} cannot take video input",
+            hint=f"use -m {DEFAULT_MODEL} for video",
         )
     if "image" in kinds and not spec.image:
-        raise UsageError(f"model {settings.model} cannot take image input", hint=f"use -m {DEFAULT_MODEL}")
+        raise UsageError(
+            f"model {settings.request.model} cannot take image input", hint=f"use -m {DEFAULT_MODEL}"
+        )
 
 
 def media_part(ref: MediaRef, url: str | None = None, *, wire: bool = False) -> dict[str, Any]:
@@ -174,8 +180,8 @@ def build_messages(
     prefix: str | None = None,
 ) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
-    if settings.system:
-        messages.append({"role": "system", "content": settings.system})
+    if settings.request.system:
+        messages.append({"role": "system", "content": settings.request.system})
     messages.extend(history)
     messages.append(turn)
     if prefix:
@@ -190,21 +196,21 @@ def build_body(
     """The body as moonshot.MODELS says this model's family takes it. json_object: the
     --schema goes as JSON Mode (the schema is in the prompt), not as json_schema."""
     family = settings.spec.family
-    body: dict[str, Any] = {"model": settings.model, "messages": messages}
+    body: dict[str, Any] = {"model": settings.request.model, "messages": messages}
     if stream:
         body["stream"] = True
-    if settings.max_tokens is not None:
-        body[family.limit_param] = settings.max_tokens
+    if settings.request.max_tokens is not None:
+        body[family.limit_param] = settings.request.max_tokens
     if family.thinking == "switch":
-        body["thinking"] = {"type": "enabled" if settings.thinking else "disabled"}
-    if settings.effort is not None and family.efforts:
-        body["reasoning_effort"] = settings.effort
+        body["thinking"] = {"type": "enabled" if settings.request.thinking else "disabled"}
+    if settings.request.effort is not None and family.efforts:
+        body["reasoning_effort"] = settings.request.effort
     # Fixed sampling parameters are never sent: any other value is a 400.
-    if settings.temperature is not None and not family.fixed_sampling:
-        body["temperature"] = settings.temperature
-    if settings.schema is not None and family.json_schema and not json_object:
-        body["response_format"] = schemas.json_schema_format(schemas.load(settings.schema))
-    elif settings.json_mode or settings.schema is not None:
+    if settings.request.temperature is not None and not family.fixed_sampling:
+        body["temperature"] = settings.request.temperature
+    if settings.request.schema is not None and family.json_schema and not json_object:
+        body["response_format"] = schemas.json_schema_format(schemas.load(settings.request.schema))
+    elif settings.request.json_mode or settings.request.schema is not None:
         body["response_format"] = dict(schemas.RESPONSE_FORMAT)
     return body
 
@@ -212,7 +218,7 @@ def build_body(
 def schema_in_prompt(settings: Settings) -> bool:
     """--schema as JSON Mode with the schema described in the prompt: where the family
     takes no json_schema (else the schema travels in response_format)."""
-    return settings.schema is not None and not settings.spec.family.json_schema
+    return settings.request.schema is not None and not settings.spec.family.json_schema
 
 
 def upload_placeholder(p: Prepared) -> str:
@@ -275,15 +281,15 @@ class Planned:
 
     @property
     def via_json_schema(self) -> bool:
-        return self.settings.schema is not None and not self.json_object
+        return self.settings.request.schema is not None and not self.json_object
 
     def as_json_object(self) -> Planned:
         """This request with --schema as JSON Mode, the schema described in the prompt:
         what a service that refuses json_schema gets (runner/send.py)."""
         if not self.via_json_schema:
             return self
-        assert self.settings.schema is not None
-        text = f"{self.prompt}\n\n{schemas.load(self.settings.schema).instruction()}"
+        assert self.settings.request.schema is not None
+        text = f"{self.prompt}\n\n{schemas.load(self.settings.request.schema).instruction()}"
         return replace(self, prompt=text, json_object=True)
 
     def uploaded(self, index: int, file_id: str, *, cached: bool = False) -> Planned:
@@ -311,16 +317,18 @@ def plan(
     Raises UsageError/InputError for what Moonshot would refuse, before any upload."""
     kinds = [p.ref.kind for p in media]
     check_settings(settings, kinds)
-    text = prompt if prompt is not None else (settings.prompt or default_prompt(kinds))
+    text = prompt if prompt is not None else (settings.request.prompt or default_prompt(kinds))
     if schema_in_prompt(settings):
         # Moonshot's JSON Mode wants the object described in the prompt (schema.py).
-        text = f"{text}\n\n{schemas.load(settings.schema).instruction()}"  # type: ignore[arg-type]
+        text = f"{text}\n\n{schemas.load(settings.request.schema).instruction()}"  # type: ignore[arg-type]
     chosen: set[int] = set()
     if can_upload:
-        fixed = len(text.encode()) + len((settings.system or "").encode()) + len((prefix or "").encode())
+        fixed = (
+            len(text.encode()) + len((settings.request.system or "").encode()) + len((prefix or "").encode())
+        )
         fixed += len(json.dumps(list(history), ensure_ascii=False).encode()) if history else 0
         sizes = [p.ref.inline_size if p.ref.data is not None else 0 for p in media]
-        picked = choose_uploads(sizes, mode=settings.upload, fixed=fixed, kinds=kinds)
+        picked = choose_uploads(sizes, mode=settings.media.upload, fixed=fixed, kinds=kinds)
         chosen = {i for i in picked if media[i].ref.data is not None}
     # Every size check before the first upload: a refused file must not leave others behind.
     for i in sorted(chosen):
@@ -337,7 +345,7 @@ def plan(
         history=tuple(history),
         prefix=prefix,
         stream=stream,
-        json_object=not (settings.schema is not None and settings.spec.family.json_schema),
+        json_object=not (settings.request.schema is not None and settings.spec.family.json_schema),
     )
 
 

@@ -10,69 +10,74 @@ import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kimi_vision_cli.errors import AuthError, ConfigError, UsageError
 from kimi_vision_cli.moonshot import REGIONS, Model, model_for
-from kimi_vision_cli.options import CONFIG_OPTIONS, OPTIONS, SETTINGS_OPTIONS, Opt
+from kimi_vision_cli.options import CONFIG_OPTIONS, SETTINGS_OPTIONS, Opt
+from kimi_vision_cli.settings_types import (
+    GROUP_OF,
+    ConnectionSettings,
+    GroupChanges,
+    MediaSettings,
+    RequestSettings,
+    RunSettings,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
 
-def _d(dest: str) -> Any:
-    """A field's default, from the option table (the one place defaults live)."""
-    return OPTIONS[dest].default
+class Changes(GroupChanges, total=False):
+    """What Settings.with_ takes: a field of any group, or one of Settings' own."""
+
+    prices: dict[str, dict[str, float]]
+    flags_given: frozenset[str]
+    defaulted: frozenset[str]
+    listed: Model | None
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Every option that reaches the flows, resolved and checked; command-only options
-    (inputs, sidecars, shards...) travel in each command's own arguments."""
+    """Every option that reaches the flows, resolved and checked, in four groups whose
+    fields the option table declares (each row's `group`; settings_types.py is generated
+    from it): `connection` (endpoint, key, timeout, retries), `request` (what each request
+    asks), `media` (how media is prepared and sent) and `run` (how the run goes and
+    shows). Then what is not an option. Command-only options (inputs, sidecars, shards...)
+    travel in each command's own arguments (settings_types.DescribeArgs...)."""
 
-    api_key: str | None = field(default=None, repr=False)
-    base_url: str = REGIONS["global"]
-    model: str = _d("model")
-    system: str | None = None
-    prompt: str | None = None
-    thinking: bool = _d("thinking")
-    show_thinking: bool = False
-    max_tokens: int | None = None
-    temperature: float | None = None
-    json_mode: bool = False
-    schema: str | None = None  # --schema as given; schema.load reads it (once per run)
-    max_size: tuple[int, int] = _d("max_size")
-    no_resize: bool = False
-    convert: bool = False
-    keep_metadata: bool = False
-    downscale_video: bool = False  # transcode videos over 2048x1080 to fit (video.py)
-    segment: float | str | None = None  # seconds or "scenes": describe/estimate cut (media/segments.py)
-    min_segment: float = _d("min_segment")  # --segment scenes: bounds of a part, seconds
-    max_segment: float = _d("max_segment")
-    no_cache: bool = False  # upload again even when the same bytes were uploaded before
-    upload: str = _d("upload")
-    format: str = _d("format")
-    dry_run: bool = False
-    concurrency: int = _d("concurrency")
-    max_cost: float | None = None  # --max-cost: no request starts once the money spent reaches it
-    max_memory: int = _d("max_memory")  # MiB of prepared media held by the requests in flight
-    retries: int = _d("retries")
-    timeout: float = _d("timeout")
-    verbose: bool = False
+    connection: ConnectionSettings = field(default_factory=ConnectionSettings)
+    request: RequestSettings = field(default_factory=RequestSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
+    run: RunSettings = field(default_factory=RunSettings)
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
     flags_given: frozenset[str] = frozenset()  # options set on the command line (not env/config)
     defaulted: frozenset[str] = frozenset()  # options neither flag, env nor config set
-    effort: str | None = None  # --effort: kimi-k3's reasoning_effort
     listed: Model | None = None  # a model the table does not know, as GET /v1/models lists it
 
     @property
     def spec(self) -> Model:
         """The model's entry in moonshot.MODELS (or what the API listed for it)."""
-        return model_for(self.model, self.listed)
+        return model_for(self.request.model, self.listed)
 
     @property
     def resize(self) -> bool:
-        return not self.no_resize
+        return not self.media.no_resize
 
-    def with_(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
+    def with_(self, **changes: Unpack[Changes]) -> Settings:
+        """A copy with some fields changed, each named as the option table names it
+        (`with_(max_tokens=...)` changes `request.max_tokens`)."""
+        own: dict[str, Any] = {}
+        groups: dict[str, dict[str, Any]] = {}
+        for name, value in changes.items():
+            group = GROUP_OF.get(name)
+            if group is None:
+                own[name] = value
+            else:
+                groups.setdefault(group, {})[name] = value
+        for group, values in groups.items():
+            own[group] = replace(getattr(self, group), **values)
+        return replace(self, **own)
 
 
 def cache_dir(env: dict[str, str]) -> Path:
@@ -196,11 +201,17 @@ def resolve(flags: dict[str, Any], env: dict[str, str] | None = None, command: s
         own = opt.for_command(command)  # describe's --format also takes vtt; batch submit's model
         values[opt.dest] = own.default if value is None else check(own, value, origin)
     values["api_key"] = _key(values["api_key"])
-    values.pop("region")
+    values.pop("region")  # folded into base_url
     values["base_url"] = _checked_url(str(_endpoint(flags, env, cfg)).rstrip("/"))
     given = frozenset(k for k, v in flags.items() if v is not None)
+    grouped: dict[str, dict[str, Any]] = {}
+    for dest, value in values.items():
+        grouped.setdefault(GROUP_OF[dest], {})[dest] = value
     return Settings(
-        **values,
+        connection=ConnectionSettings(**grouped["connection"]),
+        request=RequestSettings(**grouped["request"]),
+        media=MediaSettings(**grouped["media"]),
+        run=RunSettings(**grouped["run"]),
         prices=cfg.get("prices", {}),
         flags_given=given,
         defaulted=frozenset(defaulted),

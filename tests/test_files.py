@@ -138,7 +138,7 @@ def test_fake_files_endpoints_refuse_like_moonshot(fake) -> None:
     from kimi_vision_cli.errors import APIError, FileMissingError
     from kimi_vision_cli.settings import Settings
 
-    client = MoonshotClient(Settings(api_key=fake.api_key, base_url=fake.base_url, retries=0))
+    client = MoonshotClient(Settings().with_(api_key=fake.api_key, base_url=fake.base_url, retries=0))
     with pytest.raises(APIError, match="invalid purpose: assistants"):
         client.upload(b"hello", "a.txt", "assistants")
     fid = client.upload(b"GIF89a" + bytes(20), "a.gif", "image")

@@ -4,15 +4,14 @@ come from it. Unit tests: no server, no process."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 
 from kimi_vision_cli.errors import ConfigError, UsageError
-from kimi_vision_cli.options import COMMANDS, OPTIONS, SETTINGS_OPTIONS
-from kimi_vision_cli.settings import CONFIG_KEYS, Settings, resolve
+from kimi_vision_cli.options import COMMANDS, OPTIONS
+from kimi_vision_cli.settings import CONFIG_KEYS, resolve
 
 
 def _click_commands() -> dict[str, object]:
@@ -43,23 +42,6 @@ def test_every_command_has_exactly_the_options_of_its_table_row() -> None:
         assert got == list(COMMANDS[name]), name
 
 
-def test_settings_fields_are_the_table_rows() -> None:
-    fields = {f.name for f in dataclasses.fields(Settings)}
-    rows = {o.dest for o in SETTINGS_OPTIONS}
-    # region folds into base_url; prices and the config path come from the file itself.
-    assert rows - fields == {"region"}
-    assert fields - rows == {"prices", "flags_given", "defaulted", "listed"}
-
-
-def test_defaults_come_from_the_table() -> None:
-    s = Settings()
-    for opt in SETTINGS_OPTIONS:
-        if opt.dest in ("region", "api_key", "base_url"):
-            continue
-        if opt.default is not None:
-            assert getattr(s, opt.dest) == opt.default, opt.dest
-
-
 def test_config_keys_are_the_config_rows() -> None:
     assert set(CONFIG_KEYS) == {o.dest for o in OPTIONS.values() if o.config} | {"prices"}
 
@@ -77,13 +59,15 @@ def _cfg(tmp_path: Path, text: str) -> dict[str, str]:
 
 def test_precedence_flag_env_config_default(tmp_path: Path) -> None:
     env = _cfg(tmp_path, 'model = "from-config"\nconcurrency = 7\n')
-    assert resolve({}, {"XDG_CONFIG_HOME": str(tmp_path / "none")}).model == "kimi-k2.6"
-    assert resolve({}, env).model == "from-config"
-    assert resolve({}, {**env, "KIMI_VISION_MODEL": "from-env"}).model == "from-env"
-    assert resolve({"model": "from-flag"}, {**env, "KIMI_VISION_MODEL": "from-env"}).model == "from-flag"
-    assert resolve({}, env).concurrency == 7
-    assert resolve({}, {**env, "KIMI_VISION_CONCURRENCY": "3"}).concurrency == 3
-    assert resolve({"concurrency": 2}, {**env, "KIMI_VISION_CONCURRENCY": "3"}).concurrency == 2
+    assert resolve({}, {"XDG_CONFIG_HOME": str(tmp_path / "none")}).request.model == "kimi-k2.6"
+    assert resolve({}, env).request.model == "from-config"
+    assert resolve({}, {**env, "KIMI_VISION_MODEL": "from-env"}).request.model == "from-env"
+    assert (
+        resolve({"model": "from-flag"}, {**env, "KIMI_VISION_MODEL": "from-env"}).request.model == "from-flag"
+    )
+    assert resolve({}, env).run.concurrency == 7
+    assert resolve({}, {**env, "KIMI_VISION_CONCURRENCY": "3"}).run.concurrency == 3
+    assert resolve({"concurrency": 2}, {**env, "KIMI_VISION_CONCURRENCY": "3"}).run.concurrency == 2
 
 
 @pytest.mark.parametrize(

@@ -125,7 +125,7 @@ def test_an_uploaded_file_id_is_an_ms_reference() -> None:
 
 
 def test_system_prompt_prefix_and_settings_in_the_body() -> None:
-    s = Settings(system="Be terse.", max_tokens=99, json_mode=True, thinking=False)
+    s = Settings().with_(system="Be terse.", max_tokens=99, json_mode=True, thinking=False)
     body = plan([_image()], "What is it?", s, prefix="It is").body
     roles = [m["role"] for m in body["messages"]]
     assert roles == ["system", "user", "assistant"]
@@ -137,7 +137,7 @@ def test_system_prompt_prefix_and_settings_in_the_body() -> None:
 
 
 def test_prompt_flag_replaces_the_default_and_ask_labels_every_input() -> None:
-    planned = plan([_image("a.png"), _image("b.png")], None, Settings(prompt="Colours?"))
+    planned = plan([_image("a.png"), _image("b.png")], None, Settings().with_(prompt="Colours?"))
     assert planned.input == "a.png, b.png"
     parts = planned.body["messages"][-1]["content"]
     assert [p["type"] for p in parts] == ["image_url", "image_url", "text"] and parts[-1][
@@ -147,7 +147,7 @@ def test_prompt_flag_replaces_the_default_and_ask_labels_every_input() -> None:
 
 def test_a_follow_up_carries_the_history_and_no_media() -> None:
     history = [{"role": "user", "content": "first"}, {"role": "assistant", "content": "answer"}]
-    body = plan([], "and then?", Settings(system="S"), label="a.png", history=history).body
+    body = plan([], "and then?", Settings().with_(system="S"), label="a.png", history=history).body
     assert body["messages"] == [
         {"role": "system", "content": "S"},
         *history,
@@ -156,12 +156,12 @@ def test_a_follow_up_carries_the_history_and_no_media() -> None:
 
 
 def test_batch_lines_do_not_stream_and_stay_inline() -> None:
-    planned = plan([_image()], None, Settings(upload="always"), stream=False, can_upload=False)
+    planned = plan([_image()], None, Settings().with_(upload="always"), stream=False, can_upload=False)
     assert "stream" not in planned.body and planned.uploads == frozenset()
 
 
 def test_v1_models_take_temperature_and_refuse_video() -> None:
-    s = Settings(model="moonshot-v1-8k-vision-preview", temperature=0.3)
+    s = Settings().with_(model="moonshot-v1-8k-vision-preview", temperature=0.3)
     body = plan([_image()], None, s).body
     assert body["temperature"] == 0.3 and "thinking" not in body
     with pytest.raises(UsageError, match="cannot take video"):
@@ -170,14 +170,14 @@ def test_v1_models_take_temperature_and_refuse_video() -> None:
 
 def test_k2_refuses_temperature_before_any_network_call() -> None:
     with pytest.raises(UsageError, match="sampling is fixed"):
-        plan([_image()], None, Settings(temperature=0.5))
+        plan([_image()], None, Settings().with_(temperature=0.5))
 
 
 # -- the plan: what to upload -----------------------------------------------------------------
 
 
 def test_media_to_upload_are_placeholders_until_uploaded() -> None:
-    planned = plan([_image("a.png"), _uploaded("old")], None, Settings(upload="always"))
+    planned = plan([_image("a.png"), _uploaded("old")], None, Settings().with_(upload="always"))
     assert planned.uploads == frozenset({0})  # the ms:// one is uploaded already
     assert [i for i, _ in planned.pending] == [0]
     url = planned.body["messages"][-1]["content"][0]["image_url"]["url"]
@@ -197,7 +197,7 @@ def test_media_to_upload_are_placeholders_until_uploaded() -> None:
 def test_planning_does_not_touch_the_prepared_records() -> None:
     p = _image()
     before = dict(p.record)
-    plan([p], None, Settings(upload="always"))
+    plan([p], None, Settings().with_(upload="always"))
     assert p.record == before
 
 
@@ -206,8 +206,8 @@ def test_an_upload_over_the_file_limit_is_refused_by_the_plan(monkeypatch: pytes
     big = _image("big.png", 64, 64)
     monkeypatch.setattr(planning, "UPLOAD_LIMIT", len(small.ref.data or b""))
     with pytest.raises(InputError) as info:
-        plan([small, big], None, Settings(upload="always"))
+        plan([small, big], None, Settings().with_(upload="always"))
     assert info.value.input == "big.png" and "MiB file limit" in info.value.message
     assert "--max-size" in (info.value.hint or "")
     # inline, the same media are fine: the file limit is for uploads
-    assert plan([small, big], None, Settings(upload="never")).uploads == frozenset()
+    assert plan([small, big], None, Settings().with_(upload="never")).uploads == frozenset()

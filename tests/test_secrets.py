@@ -108,7 +108,7 @@ def test_settings_repr_has_no_key() -> None:
 
     key = "sk-test-" + "k" * 16
     s = resolve({"api_key": key}, {"XDG_CONFIG_HOME": "/nonexistent"})
-    assert s.api_key == key
+    assert s.connection.api_key == key
     assert key not in repr(s) and key not in str(s)
     assert key not in repr(s.with_(model="kimi-k2.5"))
 

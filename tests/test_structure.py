@@ -28,7 +28,7 @@ LAYERS: list[set[str]] = [
     {"flows", "library"},
     {"runner"},
     set().union(*PEERS),
-    {"settings", "options", "schema"},
+    {"settings", "settings_types", "options", "schema"},
     {"moonshot", "errors", "terminal", "atomic", "provenance", "types", "buffers", "stores"},
 ]
 

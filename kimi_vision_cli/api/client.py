@@ -72,20 +72,20 @@ class MoonshotClient:
         pacer: Pacer | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
-        if not settings.api_key:
+        if not settings.connection.api_key:
             raise AuthError(
                 "no API key",
                 hint="set MOONSHOT_API_KEY (or pass --api-key); get one at platform.moonshot.ai",
             )
         self._settings = settings
-        self._key = settings.api_key
+        self._key = settings.connection.api_key
         self.observer = observer or RateLimitObserver()
         self._log = log
         # What the pacer says about a 429 (text, -v only), to stderr or the run's sink.
         self._notice = notice
         self._errors = Translator(settings, self.redact)
         self.pacer: Pacer = pacer or Unpaced()
-        self._budget = completion_budget(settings.spec, settings.max_tokens)
+        self._budget = completion_budget(settings.spec, settings.request.max_tokens)
         hooks: dict[str, list[Callable[[Any], None]]] = {"response": [self._on_response]}
         if log is not None:  # --verbose: one line per HTTP attempt, never a header's value but ids
             hooks = {"request": [self._log_request], "response": [self._log_response, self._on_response]}
@@ -107,14 +107,14 @@ class MoonshotClient:
         view._settings = settings
         view._errors = Translator(settings, self.redact)
         view._chat = view._transport()
-        view._budget = self._budget = completion_budget(settings.spec, settings.max_tokens)
+        view._budget = self._budget = completion_budget(settings.spec, settings.request.max_tokens)
         return view
 
     def _transport(self) -> ChatTransport:
         """Chat completions over the one HTTP client, their errors told by self._errors."""
         s = self._settings
         return ChatTransport(
-            self._http, base_url=s.base_url, api_key=self._key, retries=s.retries, timeout=s.timeout,
+            self._http, base_url=s.connection.base_url, api_key=self._key, retries=s.connection.retries, timeout=s.connection.timeout,
             status_error=self._errors.status_error, sleep=self._sleep,
         )  # fmt: skip
 
@@ -132,10 +132,10 @@ class MoonshotClient:
                 import openai
 
                 root._sdk_made = openai.OpenAI(
-                    api_key=root._settings.api_key,
-                    base_url=root._settings.base_url,
-                    max_retries=root._settings.retries,
-                    timeout=root._settings.timeout,
+                    api_key=root._settings.connection.api_key,
+                    base_url=root._settings.connection.base_url,
+                    max_retries=root._settings.connection.retries,
+                    timeout=root._settings.connection.timeout,
                     http_client=root._http,
                 )
             return root._sdk_made

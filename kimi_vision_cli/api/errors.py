@@ -160,7 +160,8 @@ class Translator:
             return missing()
         if isinstance(exc, httpx2.TimeoutException) or (openai and isinstance(exc, openai.APITimeoutError)):
             return TemporaryError(
-                f"timed out after {s.timeout:g}s waiting for {s.base_url}", hint="rerun, or raise --timeout"
+                f"timed out after {s.connection.timeout:g}s waiting for {s.connection.base_url}",
+                hint="rerun, or raise --timeout",
             )
         if isinstance(exc, httpx2.RequestError) or (openai and isinstance(exc, openai.APIConnectionError)):
             cause = exc.__cause__ or exc
@@ -170,7 +171,7 @@ class Translator:
                 openai and isinstance(exc.__cause__, httpx2.ConnectError)
             )
             return (UnreachableError if unreachable else TemporaryError)(
-                f"cannot reach {s.base_url}: {self.redact(str(cause)) or 'connection failed'}",
+                f"cannot reach {s.connection.base_url}: {self.redact(str(cause)) or 'connection failed'}",
                 hint="check the network or --base-url, then rerun",
             )
         if status is not None:
@@ -209,13 +210,13 @@ class Translator:
             )
         if status == 429 and kind == "engine_overloaded_error":
             return TemporaryError(
-                f"Moonshot is overloaded after {s.retries} retries: {label}",
+                f"Moonshot is overloaded after {s.connection.retries} retries: {label}",
                 hint="the service is busy, not your limits; rerun later",
             )
         if status == 429:
-            budget = completion_budget(s.spec, s.max_tokens)
+            budget = completion_budget(s.spec, s.request.max_tokens)
             field = s.spec.family.limit_param
-            return rate_limit_error(parse_rate_limit(message), label, s.retries, budget, field)
+            return rate_limit_error(parse_rate_limit(message), label, s.connection.retries, budget, field)
         if status == 400 and (kind == "content_filter" or "content_filter" in message):
             return ContentFilterError(
                 f"refused by Moonshot's content filter: {label}",
@@ -223,12 +224,12 @@ class Translator:
             )
         if status == 404 or "not found the model" in message.lower():
             return ModelNotFoundError(
-                f"model {s.model!r} not found or not allowed: {label}",
+                f"model {s.request.model!r} not found or not allowed: {label}",
                 hint="run `kimi-vision models` to list the models your key can use",
             )
         if status >= 500:
             return TemporaryError(
-                f"server error after {s.retries} retries: {label}",
+                f"server error after {s.connection.retries} retries: {label}",
                 hint="Moonshot is having trouble; rerun later",
             )
         if _TOKEN_LIMIT.search(message):
@@ -254,7 +255,11 @@ def token_limit_hint(s: Settings) -> str:
     budget, or a model with a larger context."""
     shrink = "lower --max-size (images) or pass --segment (videos)"
     limit = flag_and_field(s.spec.family.limit_param)
-    budget = f"lower {limit}, now {s.max_tokens:,}" if s.max_tokens is not None else f"set a smaller {limit}"
+    budget = (
+        f"lower {limit}, now {s.request.max_tokens:,}"
+        if s.request.max_tokens is not None
+        else f"set a smaller {limit}"
+    )
     return f"{shrink}, {budget}, or pick a model with a larger context (-m; see `kimi-vision models`)"
 
 

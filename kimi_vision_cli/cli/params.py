@@ -3,14 +3,14 @@
 `command(group, "describe", DescribeArgs)` registers a function `f(term, settings, args)`:
 the Typer signature comes from the table's rows for that command, the Settings-bound
 values are resolved once (flag > env > config > default, checked in settings.resolve),
-the command's own values arrive as one frozen dataclass, and the run's Terminal (given
-to `cli.main.run`, passed down by click) comes first. A row the dataclass does
-not declare, or a field no row fills, is an error when the command is registered.
+the command's own values arrive as one frozen dataclass generated from the same rows
+(settings_types.DescribeArgs...), and the run's Terminal (given to `cli.main.run`, passed
+down by click) comes first. Registering a command with another command's dataclass is an
+error when the command is registered.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import re
 from collections.abc import Callable, Iterator
@@ -26,6 +26,7 @@ from kimi_vision_cli.cli.app import HelpCommand, terminal_of
 from kimi_vision_cli.errors import UsageError
 from kimi_vision_cli.options import COMMANDS, OPTIONS, Opt
 from kimi_vision_cli.settings import Settings, check_text, resolve
+from kimi_vision_cli.settings_types import ARGS
 from kimi_vision_cli.terminal import Terminal
 
 if TYPE_CHECKING:  # imported where used: a run loads only what its command needs (issue 12)
@@ -117,12 +118,11 @@ def split(name: str, values: dict[str, Any], args_type: type[A], env: dict[str, 
     return resolve(flags, env, name), args_type(**own)
 
 
-def _check_fields(name: str, args_type: type) -> None:
-    own = {d for d in COMMANDS[name] if not OPTIONS[d].setting}
-    fields = {f.name for f in dataclasses.fields(args_type)}
-    if own != fields:
+def _check_args(name: str, args_type: type) -> None:
+    """The command takes the arguments generated for it (settings_types.ARGS), not another's."""
+    if ARGS[name] is not args_type:
         raise TypeError(
-            f"{name}: the option table gives {sorted(own)}, {args_type.__name__} has {sorted(fields)}"
+            f"{name}: takes {ARGS[name].__name__}, not {args_type.__name__} (settings_types.ARGS)"
         )
 
 
@@ -130,7 +130,7 @@ def command(
     group: typer.Typer, name: str, args_type: type[A], *, cli_name: str | None = None
 ) -> Callable[[Callable[[Terminal, Settings, A], int | None]], Callable[[Terminal, Settings, A], int | None]]:
     """Register `fn(term, settings, args)` as `name` (a key of options.COMMANDS) on `group`."""
-    _check_fields(name, args_type)
+    _check_args(name, args_type)
 
     def register(
         fn: Callable[[Terminal, Settings, A], int | None],
@@ -147,11 +147,6 @@ def command(
         return fn
 
     return register
-
-
-@dataclasses.dataclass(frozen=True)
-class NoArgs:
-    """A command that takes only Settings options."""
 
 
 def walk_of(hidden: bool, exclude: list[str] | None) -> WalkFilter:
@@ -238,6 +233,6 @@ def context_for(settings: Settings, term: Terminal, *, model: bool = True) -> Co
         frames, parts = partial(frame_bar, diag), partial(PartsBar, diag)
     # --dry-run plans only: the context refuses to make a client (no network).
     return start(
-        settings, term, diag, model=model, offline=settings.dry_run, frame_bar=frames, parts_bar=parts,
+        settings, term, diag, model=model, offline=settings.run.dry_run, frame_bar=frames, parts_bar=parts,
         host=_HOST.get(),
     )  # fmt: skip

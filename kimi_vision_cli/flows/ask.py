@@ -40,7 +40,7 @@ def ask(
     spend = spend_for(ctx)  # --max-cost without a price: refused before anything is read
     sources = list(sources)
     # Named before anything is read: the record of a failed input says which inputs (19.8).
-    result = Result(input=", ".join(s.display for s in sources), model=ctx.settings.model)
+    result = Result(input=", ".join(s.display for s in sources), model=ctx.settings.request.model)
     talk = _Talk(ctx, sink, tally, spend, result)
     try:
         planned = _first(question, sources, talk, prefix)
@@ -52,9 +52,9 @@ def ask(
             _converse(talk, result.input, history, followups)
     except (KeyboardInterrupt, Terminated) as stop:
         talk.interrupted(stop)
-    if ctx.settings.verbose and spend.line():
+    if ctx.settings.run.verbose and spend.line():
         ctx.diag.note(f"usage: {spend.line()}")
-    elif unpriced := spend.unpriced(ctx.settings.model, ctx.settings.base_url):
+    elif unpriced := spend.unpriced(ctx.settings.request.model, ctx.settings.connection.base_url):
         ctx.diag.note(unpriced)
     return tally
 
@@ -67,7 +67,7 @@ class _Talk:
         self.turn: Result | None = turn
         # The answer streams live to a sink that shows it, except with --schema, whose
         # answer may be asked for twice.
-        self.streaming = sink.streams and ctx.settings.schema is None
+        self.streaming = sink.streams and ctx.settings.request.schema is None
 
     def show(self, result: Result) -> None:
         self.sink.emit(ev.Finished(result, streamed=self.streaming))
@@ -137,7 +137,7 @@ def _converse(
     A failed turn is reported and left out of the history; auth/quota errors end the talk."""
     ctx = talk.ctx
     while (question := followups()) is not None:
-        result = Result(input=label, model=ctx.settings.model)
+        result = Result(input=label, model=ctx.settings.request.model)
         talk.turn = result
         stop = False
         try:

@@ -107,7 +107,7 @@ def _lines(sources: Iterable[Source], ctx: Context) -> Iterator[Line]:
         cid = custom_id(index, source)
         parts: dict[str, list[Any]] = {}
         try:
-            if ctx.settings.segment is not None:
+            if ctx.settings.media.segment is not None:
                 from kimi_vision_cli.flows.batch_segments import video_lines
 
                 data, parts = video_lines(cid, source, ctx)
@@ -165,7 +165,7 @@ def submit(
         try:
             for cid, source, line, its_parts in _lines(sources, ctx):
                 if isinstance(line, KimiVisionError):
-                    out.failed.append(Result(source.display, ctx.settings.model, error=line))
+                    out.failed.append(Result(source.display, ctx.settings.request.model, error=line))
                     if tally.error(line):
                         break
                     continue
@@ -197,7 +197,7 @@ def _not_submitted(manifest: dict[str, Source], ctx: Context, out: Submitted) ->
     why = "not submitted: the run stopped at an error every input would share (see above)"
     for source in manifest.values():
         err = NotStartedError(why, hint="fix it and rerun", input=source.display)
-        out.failed.append(Result(source.display, ctx.settings.model, error=err))
+        out.failed.append(Result(source.display, ctx.settings.request.model, error=err))
     out.requests -= len(manifest)
 
 
@@ -209,15 +209,15 @@ def _create(
     remember_file(ctx, file_id, "batch", "batch request file")  # before anything can fail: prune finds it
     from kimi_vision_cli.output.writers import made_by
 
-    spec, settings = ctx.settings.schema, ctx.settings
+    spec, settings = ctx.settings.request.schema, ctx.settings
     schema = schemas.load(spec).schema if spec is not None else None
     made = made_by(settings)  # the provenance describe records, the same way
-    batch = client.batch_create(file_id, window, _metadata(settings.model, made, schema))
+    batch = client.batch_create(file_id, window, _metadata(settings.request.model, made, schema))
     batch_id = str(batch["id"])
     # What `batch results` needs later: the names to print, the inputs themselves (for
     # sidecars and manifest rows) and the schema the answers must match (--schema).
     save_record(ctx, batch_id, {
-        "model": settings.model,
+        "model": settings.request.model,
         "inputs": {cid: parts[cid][2] if cid in parts else s.display for cid, s in manifest.items()},
         "sources": {cid: [s.kind, s.value] for cid, s in manifest.items()},
         "schema": schema,
@@ -245,7 +245,9 @@ def remember_file(ctx: Context, file_id: str, purpose: str, what: str) -> None:
     them, so that `files prune` deletes them too (issue 19.10)."""
     from kimi_vision_cli.api.uploads import UploadCache
 
-    UploadCache.for_env(ctx.term.env, ctx.diag.warn).record(file_id, purpose, ctx.settings.base_url, what)
+    UploadCache.for_env(ctx.term.env, ctx.diag.warn).record(
+        file_id, purpose, ctx.settings.connection.base_url, what
+    )
 
 
 def _record_path(ctx: Context, batch_id: str) -> Path:

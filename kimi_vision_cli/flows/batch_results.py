@@ -58,7 +58,7 @@ def results(batch_id: str, ctx: Context, batch: dict[str, Any] | None = None) ->
     _check_finished(batch_id, batch)
     manifest = load_record(ctx, batch_id)
     names: dict[str, str] = manifest.get("inputs", {})
-    model = manifest.get("model") or (batch.get("metadata") or {}).get("model") or ctx.settings.model
+    model = manifest.get("model") or (batch.get("metadata") or {}).get("model") or ctx.settings.request.model
     records = _read_records(ctx, batch_id, batch, names, model)
     for custom_id, name in names.items():  # asked for, but in neither file
         records.setdefault(custom_id, Result(name, model, error=APIError("no result in the batch output")))
@@ -72,7 +72,7 @@ def results(batch_id: str, ctx: Context, batch: dict[str, Any] | None = None) ->
                 if rec.error is not None and rec.error.input == cid:
                     rec.error.input = found.display
     asked = _Requests(ctx, batch)  # the request file, downloaded once if at all
-    spec = ctx.settings.schema or (json.dumps(manifest["schema"]) if manifest.get("schema") else None)
+    spec = ctx.settings.request.schema or (json.dumps(manifest["schema"]) if manifest.get("schema") else None)
     spec = spec or _schema_elsewhere(batch, asked)
     if spec is not None:
         _check_all(ctx, batch_id, asked, manifest, records, spec)
@@ -281,7 +281,7 @@ def _price(ctx: Context, model: str, records: Iterable[Result]) -> None:
     cost null when the model has no price here. (A live retry of a --schema answer is
     counted at the batch price too: a small undercount, said in docs/batch.md.)"""
     s = ctx.settings
-    live = price_for(model, s.prices, s.base_url)
+    live = price_for(model, s.prices, s.connection.base_url)
     price = live.discounted(BATCH_DISCOUNT) if live is not None else None
     for rec in records:
         if price is not None and rec.usage:

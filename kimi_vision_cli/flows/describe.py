@@ -98,9 +98,11 @@ def describe_one(
     the Split of its segments' requests (flows/segments.py). `admission`: the run's
     preparation slots and byte budget (runner/admission.py); `ahead`: the run's pool
     that prepared the input before it was taken (runner/ahead.py)."""
-    admission = admission or Admission(ctx.settings.concurrency, ctx.settings.max_memory, ctx.host.cores)
-    result = Result(input=source.display, model=ctx.settings.model)
-    if ctx.settings.segment is not None:
+    admission = admission or Admission(
+        ctx.settings.run.concurrency, ctx.settings.run.max_memory, ctx.host.cores
+    )
+    result = Result(input=source.display, model=ctx.settings.request.model)
+    if ctx.settings.media.segment is not None:
         from kimi_vision_cli.flows import segments  # --segment only: video cutting, sending
 
         try:
@@ -139,7 +141,7 @@ def plans(sources: Iterable[Source], ctx: Context, options: BatchOptions, tally:
             tally.skip()
             continue
         try:
-            if ctx.settings.segment is not None:
+            if ctx.settings.media.segment is not None:
                 from kimi_vision_cli.flows import segments  # --segment only: video cutting, sending
 
                 planned = list(segments.segment_plans(source, ctx))
@@ -165,7 +167,7 @@ def run(
     """Describe every selected input, a few at a time, emitting the run's events to
     `sink` (events.py: each input's record comes as `Finished`); the tally of the run."""
     options = options or BatchOptions()
-    admission = Admission(ctx.settings.concurrency, ctx.settings.max_memory, ctx.host.cores)
+    admission = Admission(ctx.settings.run.concurrency, ctx.settings.run.max_memory, ctx.host.cores)
     ahead: Ahead | None = None
 
     def work(source: Source, live: ev.Sink | None) -> Result | Split:
@@ -173,7 +175,7 @@ def run(
 
     scheduler = Scheduler(ctx, sink, work, multi=multi, writers=options.writers, cancel=cancel)
     pairs = selected(sources, options)
-    if ctx.settings.segment is None:  # --segment cuts each video in its worker (flows/segments.py)
+    if ctx.settings.media.segment is None:  # --segment cuts each video in its worker (flows/segments.py)
         ahead = Ahead(ctx, admission, stopping=lambda: scheduler.stopping)
         pairs = ahead.pairs(pairs)
     try:

@@ -29,13 +29,13 @@ def _plan_into(est: Estimate, prepared: list[Prepared], prompt: str | None, ctx:
     planned = plan(prepared, prompt, ctx.settings)
     est.media = planned.records
     # Held until counted: a body holds the base64 of every image, too much to keep per input.
-    est.body = {"model": ctx.settings.model, "messages": planned.messages(inline=True)}
+    est.body = {"model": ctx.settings.request.model, "messages": planned.messages(inline=True)}
 
 
 def plan_each(sources: Iterable[Source], ctx: Context) -> Iterator[Estimate]:
     """One estimate request per input, like `describe`; a bad input is an Estimate with an error."""
     for source in sources:
-        if ctx.settings.segment is not None:
+        if ctx.settings.media.segment is not None:
             yield from _each_segment(source, ctx)
             continue
         est = Estimate(input=source.display)
@@ -55,7 +55,7 @@ def _each_segment(source: Source, ctx: Context) -> Iterator[Estimate]:
     try:
         for planned in segment_plans(source, ctx):
             est = Estimate(input=planned.input, media=planned.records)
-            est.body = {"model": ctx.settings.model, "messages": planned.messages(inline=True)}
+            est.body = {"model": ctx.settings.request.model, "messages": planned.messages(inline=True)}
             yield est
     except KimiVisionError as err:
         yield Estimate(input=source.display, error=err.with_input(source.display))
@@ -98,7 +98,7 @@ def estimate_ask(question: str, sources: Iterable[Source], ctx: Context) -> Esti
 
 def price_of(ctx: Context, *, batch: bool = False) -> Price | None:
     """The model's price here; the Batch API's (60% of it) with `estimate --batch`."""
-    price = price_for(ctx.settings.model, ctx.settings.prices, ctx.settings.base_url)
+    price = price_for(ctx.settings.request.model, ctx.settings.prices, ctx.settings.connection.base_url)
     return price.discounted(BATCH_DISCOUNT) if price is not None and batch else price
 
 
@@ -143,8 +143,8 @@ def run(
         from kimi_vision_cli.flows import batch as batch_api
 
         batch_api.check_model(s)  # what batch submit would refuse
-        s = ctx.settings = s.with_(max_tokens=s.max_tokens or BATCH_MAX_TOKENS)
-    price, budget = price_of(ctx, batch=batch), completion_budget(s.spec, s.max_tokens)
+        s = ctx.settings = s.with_(max_tokens=s.request.max_tokens or BATCH_MAX_TOKENS)
+    price, budget = price_of(ctx, batch=batch), completion_budget(s.spec, s.request.max_tokens)
     results = [estimate_ask(ask, list(sources), ctx)] if ask is not None else estimate_each(sources, ctx)
     tally = Tally(report=ctx.diag.error)
     context = s.spec.context  # the table's, or GET /v1/models' context_length
@@ -152,10 +152,10 @@ def run(
     for est in results:
         if est.tokens is not None:
             est.worst = worst_of(est.tokens, 1, budget, price)
-            if context is not None and est.tokens + (s.max_tokens or 0) > context:
+            if context is not None and est.tokens + (s.request.max_tokens or 0) > context:
                 ctx.diag.warn(
-                    f"{est.input}: {est.tokens:,} tokens{' plus --max-tokens' if s.max_tokens else ''} "
-                    f"is over {s.model}'s context of {context:,}: Moonshot would refuse the request"
+                    f"{est.input}: {est.tokens:,} tokens{' plus --max-tokens' if s.request.max_tokens else ''} "
+                    f"is over {s.request.model}'s context of {context:,}: Moonshot would refuse the request"
                 )
         rows += 1
         if est.error is None and est.tokens is not None:

@@ -70,7 +70,7 @@ def prunable(ctx: Context, all_files: bool) -> Prunable:
         ids = present
     else:
         cache = UploadCache.for_env(ctx.term.env, ctx.diag.warn)
-        mine = cache.file_ids(ctx.settings.base_url)
+        mine = cache.file_ids(ctx.settings.connection.base_url)
         ids = [i for i in mine if i in set(present)]
         cache.forget(set(mine) - set(present))  # gone already: drop from the record
     what = "file" if len(ids) == 1 else "files"

@@ -26,7 +26,7 @@ CACHE_SECONDS = 24 * 3600
 
 
 def _cache_path(ctx: Context) -> Path:
-    key = hashlib.sha256(ctx.settings.base_url.encode()).hexdigest()[:16]
+    key = hashlib.sha256(ctx.settings.connection.base_url.encode()).hexdigest()[:16]
     return cache_dir(ctx.term.env) / "models" / f"{key}.json"
 
 
@@ -55,7 +55,7 @@ def vision_ids(items: list[dict[str, Any]]) -> str:
 def look_up(ctx: Context) -> Model:
     """The run's model as the API lists it; a model it does not list is refused naming
     the account's vision models (exit 2, before any input is read)."""
-    model = ctx.settings.model
+    model = ctx.settings.request.model
     items = account_models(ctx)
     for raw in items:
         if raw.get("id") == model:

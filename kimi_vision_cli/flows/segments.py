@@ -52,7 +52,7 @@ def cut_source(source: Source, ctx: Context) -> Cutter:
     """Read one input and plan its cuts (each segment is cut when taken); an image, an
     ms:// id or a model without video is refused."""
     name = source.display
-    seconds = ctx.settings.segment
+    seconds = ctx.settings.media.segment
     assert seconds is not None
     try:
         if source.kind == "file_id":
@@ -66,7 +66,7 @@ def cut_source(source: Source, ctx: Context) -> Cutter:
             raise UsageError("--segment cuts videos, this is an image", hint="drop --segment for images")
         from kimi_vision_cli.media.segments import Cutter
 
-        bounds = ctx.settings.min_segment, ctx.settings.max_segment
+        bounds = ctx.settings.media.min_segment, ctx.settings.media.max_segment
         return Cutter(data, seconds, mime=info.mime, name=name, bounds=bounds)
     except KimiVisionError as err:
         raise err.with_input(name) from None
@@ -109,8 +109,8 @@ def _prepare(
 
     s = ctx.settings
     data, record = prepare_video(
-        seg.data, seg.mime, resize=s.resize, downscale_wanted=s.downscale_video, warn=warn,
-        keep_metadata=s.keep_metadata, bar=ctx.frame_bar,
+        seg.data, seg.mime, resize=s.resize, downscale_wanted=s.media.downscale_video, warn=warn,
+        keep_metadata=s.media.keep_metadata, bar=ctx.frame_bar,
         name=name,
     )  # fmt: skip
     record["rotated"] = record["rotated"] or seg.rotated  # turned upright when it was cut
@@ -133,7 +133,7 @@ def plan_segment(
     try:
         data, record = _prepare(seg, ctx, text, (once or WarnOnce(ctx.diag.warn, name)).part(text))
         prepared = Prepared(text, MediaRef("video", str(record["mime"]), data=data), record)
-        prompt = ctx.settings.prompt or segment_prompt(seg.start, seg.end, index, total)
+        prompt = ctx.settings.request.prompt or segment_prompt(seg.start, seg.end, index, total)
         return plan([prepared], prompt, ctx.settings, label=text, stream=not batch, can_upload=not batch)
     except KimiVisionError as err:
         raise err.with_input(text) from None
@@ -166,7 +166,7 @@ def _send_segment(
     """Cut segment `index` (if the pass has not yet), then prepare, upload and send it;
     its bytes are freed when this returns (issue 23: memory bounded by -j, not the clip)."""
     start, end = cutter.times[index]
-    result = Result(input=f"{name} {span_label(start, end)}", model=ctx.settings.model)
+    result = Result(input=f"{name} {span_label(start, end)}", model=ctx.settings.request.model)
     try:
         seg = cutter.take(index)
         if bar:
@@ -204,7 +204,7 @@ def split(source: Source, ctx: Context) -> Split:
         if bar:
             bar.close()
         cutter.close()  # a failed or stopped video: the pass ends, its encoders are freed
-        return joined(name, ctx.settings.model, cutter.times, results)
+        return joined(name, ctx.settings.request.model, cutter.times, results)
 
     return Split([part(i) for i in range(len(cutter))], join)
 

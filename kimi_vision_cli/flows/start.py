@@ -39,10 +39,10 @@ def start(
     pacing: a client and its Pacing kept across runs (library.Client), which the run uses."""
     if model:
         check_model(settings)
-    if settings.schema is not None:
+    if settings.request.schema is not None:
         from kimi_vision_cli import schema
 
-        schema.load(settings.schema)  # a bad --schema is exit 2 before any input is read
+        schema.load(settings.request.schema)  # a bad --schema is exit 2 before any input is read
     ctx = Context(
         settings, term, diag, offline=offline, frame_bar=frame_bar, parts_bar=parts_bar, host=host,
         shared=shared, pacing=pacing,

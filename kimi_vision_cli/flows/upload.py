@@ -20,7 +20,7 @@ def upload_prepared(p: Prepared, ctx: Context) -> Uploaded:
     try:
         return upload_bytes(
             ctx.client, UploadCache.for_env(ctx.term.env, ctx.diag.warn), p.ref.data, p.ref.kind, p.ref.mime,
-            base_url=ctx.settings.base_url, name=p.input, reuse=not ctx.settings.no_cache,
+            base_url=ctx.settings.connection.base_url, name=p.input, reuse=not ctx.settings.media.no_cache,
         )  # fmt: skip
     except KimiVisionError as err:
         raise err.with_input(p.input) from None

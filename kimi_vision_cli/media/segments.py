@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
 from kimi_vision_cli.buffers import MediaBytes, ViewReader
 from kimi_vision_cli.errors import InputError, KimiVisionError, UsageError
@@ -58,7 +58,7 @@ class Cutter:
     def __init__(
         self,
         data: MediaBytes,
-        every: float | str,
+        every: float | Literal["scenes"],
         *,
         mime: str = "video/mp4",
         name: str | None = None,
@@ -125,7 +125,7 @@ class Cutter:
         return {i: Segment(a, b, data, "video/mp4", reencoded=not self.spans[i].remux, rotated=turned)}
 
 
-def cut(data: MediaBytes, every: float | str, **kw: Any) -> list[Segment]:
+def cut(data: MediaBytes, every: float | Literal["scenes"], **kw: Any) -> list[Segment]:
     """Every segment at once (tests, small clips): `Cutter`'s arguments."""
     cutter = Cutter(data, every, **kw)
     return [cutter.take(i) for i in range(len(cutter))]

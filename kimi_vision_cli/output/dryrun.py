@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from kimi_vision_cli.settings_types import Format
 
 
 class Planned(Protocol):
@@ -45,7 +48,7 @@ def shorten_for_display(body: Any, keep: int = 48) -> Any:
 class DryRunWriter:
     def __init__(
         self,
-        fmt: str,
+        fmt: Format,
         out: IO[str],
         *,
         single: bool = False,
@@ -87,7 +90,7 @@ class DryRunWriter:
 
 
 def write_plans(
-    plans: Iterable[Planned], fmt: str, out: IO[str], *, single: bool = False, multi: bool = False
+    plans: Iterable[Planned], fmt: Format, out: IO[str], *, single: bool = False, multi: bool = False
 ) -> None:
     """Write each planned request's body (what describe/ask would send) as it comes."""
     writer = DryRunWriter(fmt, out, single=single, multi=multi)

@@ -17,7 +17,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from kimi_vision_cli.moonshot import MAX_FILES, bills_in_cny
 from kimi_vision_cli.output.diagnostics import Diagnostics
@@ -31,6 +31,9 @@ from kimi_vision_cli.output.records import (
 )
 from kimi_vision_cli.terminal import Terminal
 from kimi_vision_cli.types import ModelInfo
+
+if TYPE_CHECKING:
+    from kimi_vision_cli.settings_types import Format
 
 T = TypeVar("T")
 Justify = Literal["left", "right", "center"]
@@ -63,7 +66,7 @@ class Listing(Generic[T]):
 class ListingWriter(Generic[T]):
     """Write one Listing's rows in the format asked for: `row()` per row, then `close()`."""
 
-    def __init__(self, listing: Listing[T], fmt: str, term: Terminal, diag: Diagnostics | None = None):
+    def __init__(self, listing: Listing[T], fmt: Format, term: Terminal, diag: Diagnostics | None = None):
         self.listing = listing
         self.fmt = fmt
         self.term = term

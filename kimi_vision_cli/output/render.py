@@ -7,13 +7,16 @@ stderr (rule 3). Model text and file names are never parsed as rich markup (rule
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kimi_vision_cli.output.controls import show_controls, strip_controls
 from kimi_vision_cli.output.diagnostics import Diagnostics
 from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.subtitles import labelled_text, subtitle_file
 from kimi_vision_cli.terminal import Terminal
+
+if TYPE_CHECKING:
+    from kimi_vision_cli.settings_types import Format
 
 
 class Renderer:
@@ -230,7 +233,7 @@ class SubtitleRenderer(Renderer):
 
 
 def make_renderer(
-    fmt: str, term: Terminal, diag: Diagnostics, *, show_thinking: bool, single: bool = False
+    fmt: Format, term: Terminal, diag: Diagnostics, *, show_thinking: bool, single: bool = False
 ) -> Renderer:
     if fmt == "jsonl":
         return JsonlRenderer(term, diag, show_thinking=show_thinking)

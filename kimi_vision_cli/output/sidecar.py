@@ -30,7 +30,7 @@ import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from kimi_vision_cli.atomic import replace_file
@@ -47,12 +47,15 @@ from kimi_vision_cli.output.subtitles import subtitle_file
 from kimi_vision_cli.provenance import Provenance
 from kimi_vision_cli.types import Source, display_name
 
+if TYPE_CHECKING:
+    from kimi_vision_cli.settings_types import Sidecar
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+=,-]")
 
 
 @dataclass(frozen=True)
 class SidecarSpec:
-    kind: str  # "txt" | "json" | "xmp" | "vtt" | "srt" (the last two: describe --segment)
+    kind: Sidecar  # vtt and srt: describe --segment
     output_dir: Path | None = None
     store: Any = None  # output/objects.ObjectDir: --output-dir in object storage
 

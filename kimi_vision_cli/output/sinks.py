@@ -6,6 +6,7 @@ output format or a terminal consulted for a run; the runner just emits."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from kimi_vision_cli import events as ev
 from kimi_vision_cli.output.diagnostics import Diagnostics
@@ -14,6 +15,9 @@ from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.render import Renderer
 from kimi_vision_cli.terminal import Terminal
 
+if TYPE_CHECKING:
+    from kimi_vision_cli.settings_types import Format
+
 PROGRESS_EVERY = 30.0  # seconds between progress lines when stderr is not a terminal (CI)
 
 
@@ -21,7 +25,7 @@ class RenderSink:
     def __init__(
         self,
         renderer: Renderer,
-        fmt: str,
+        fmt: Format,
         term: Terminal,
         diag: Diagnostics,
         *,

@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # made by from_options when asked for: a run without them nev
     from kimi_vision_cli.output.records import Result
     from kimi_vision_cli.output.sidecar import SidecarSpec
     from kimi_vision_cli.settings import Settings
+    from kimi_vision_cli.settings_types import OnExists, Sidecar
 
 
 @dataclass
@@ -57,10 +58,10 @@ class Writers:
     @classmethod
     def from_options(
         cls,
-        sidecar: str | None,
+        sidecar: Sidecar | None,
         output_dir: Path | None,
         manifest: Path | None,
-        on_exists: str,
+        on_exists: OnExists,
         sources: Iterable[Source],
         provenance: Provenance | None = None,
         *,
@@ -286,8 +287,8 @@ def made_by(s: Settings) -> Provenance:
     from kimi_vision_cli import provenance
 
     schema = None
-    if s.schema is not None:
+    if s.request.schema is not None:
         from kimi_vision_cli.schema import load
 
-        schema = load(s.schema).schema
-    return provenance.of(s.model, s.prompt, s.system, schema)
+        schema = load(s.request.schema).schema
+    return provenance.of(s.request.model, s.request.prompt, s.request.system, schema)

@@ -107,13 +107,13 @@ class Spend:
 def spend_for(ctx: Context) -> Spend:
     """The run's Spend. --max-cost without a known price is refused before anything is sent."""
     s = ctx.settings
-    price = price_for(s.model, s.prices, s.base_url)
-    if s.max_cost is not None and price is None:
+    price = price_for(s.request.model, s.prices, s.connection.base_url)
+    if s.run.max_cost is not None and price is None:
         raise UsageError(
-            f"--max-cost needs a price for {s.model}, and none is known on {s.base_url}",
-            hint=f'set [prices."{s.model}"] input and output (per 1M tokens) in config.toml',
+            f"--max-cost needs a price for {s.request.model}, and none is known on {s.connection.base_url}",
+            hint=f'set [prices."{s.request.model}"] input and output (per 1M tokens) in config.toml',
         )
-    return Spend(price, s.max_cost)
+    return Spend(price, s.run.max_cost)
 
 
 class Allowance:
@@ -137,7 +137,7 @@ class Allowance:
         assert spend.price is not None
         spend.price = spend.price.discounted(BATCH_DISCOUNT)  # the Batch API bills 60%
         s = ctx.settings
-        return cls(ctx, spend, completion_budget(s.spec, s.max_tokens) or 0)
+        return cls(ctx, spend, completion_budget(s.spec, s.request.max_tokens) or 0)
 
     def admit(self, line: bytes) -> bool:
         """Whether this JSONL line's request still fits; counted when it does."""
@@ -162,7 +162,7 @@ class Allowance:
         )
         hint = "raise --max-cost, or lower --max-tokens (each request counts its whole max_tokens)"
         names = [first.display, *(s.display for s in rest)]
-        model = self.ctx.settings.model
+        model = self.ctx.settings.request.model
         out.failed += [Result(n, model, error=NotStartedError(why, hint=hint, input=n)) for n in names]
         tally.fold(ExitCode.TEMPORARY)
         shown = ", ".join(quote_name(n) for n in names[:3]) + (", …" if len(names) > 3 else "")

@@ -80,7 +80,7 @@ class Context:
         self._lock = threading.RLock()
 
     def _to_stderr(self, text: str, detail: bool) -> None:
-        if self.settings.verbose or not detail:
+        if self.settings.run.verbose or not detail:
             self.diag.note(text)
 
     def _notice(self, text: str, detail: bool) -> None:
@@ -106,7 +106,7 @@ class Context:
             elif self._client is None:
                 from kimi_vision_cli.api.client import MoonshotClient
 
-                log = self.diag.note if self.settings.verbose else None
+                log = self.diag.note if self.settings.run.verbose else None
                 self._client = MoonshotClient(
                     self.settings, log=log, notice=self._notice, pacer=self.pacing, sleep=self.host.sleep
                 )

@@ -102,11 +102,11 @@ class Pacing:
     def for_settings(cls, settings: Settings, clock: Clock) -> Pacing:
         """The pacing of a run with these settings: -j, its max_tokens, -v."""
         return cls(
-            settings.concurrency,
+            settings.run.concurrency,
             clock=clock,
-            budget=completion_budget(settings.spec, settings.max_tokens) or 0,
+            budget=completion_budget(settings.spec, settings.request.max_tokens) or 0,
             slow_start="concurrency" in settings.defaulted,
-            verbose=settings.verbose,
+            verbose=settings.run.verbose,
         )
 
     # -- what the client tells -----------------------------------------------------------

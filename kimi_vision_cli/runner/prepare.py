@@ -32,8 +32,8 @@ def load_bytes(source: Source, ctx: Context) -> MediaBytes:
 
         return fetch_url(
             source.value,
-            timeout=min(ctx.settings.timeout, 60.0),
-            total=ctx.settings.timeout,
+            timeout=min(ctx.settings.connection.timeout, 60.0),
+            total=ctx.settings.connection.timeout,
             max_bytes=max_download(ctx.term.env),
         )
     if source.kind == "object":  # the same cap as a file (issue 24)
@@ -55,7 +55,7 @@ def prepare_source(source: Source, ctx: Context) -> Prepared:
         if source.kind in ("url", "object") and ctx.offline:
             return _not_downloaded(source, ctx)
         data = load_bytes(source, ctx)
-        info = sniff(data, convert=ctx.settings.convert, name=name)
+        info = sniff(data, convert=ctx.settings.media.convert, name=name)
         if info.kind == "image":
             # Pillow's side takes bytes; rebinding lets the bytearray go before decoding.
             data = bytes(data) if isinstance(data, bytearray) else data
@@ -68,7 +68,12 @@ def prepare_source(source: Source, ctx: Context) -> Prepared:
 
 def _image(data: bytes, mime: str, ctx: Context, name: str) -> Prepared:
     s = ctx.settings
-    img = prepare_image(data, mime, ImageOptions(s.max_size, s.resize, s.convert, s.keep_metadata), name=name)
+    img = prepare_image(
+        data,
+        mime,
+        ImageOptions(s.media.max_size, s.resize, s.media.convert, s.media.keep_metadata),
+        name=name,
+    )
     record = {
         "mime": img.mime, "width": img.width, "height": img.height,
         "original_width": img.original_width, "original_height": img.original_height,
@@ -88,9 +93,9 @@ def _video(data: MediaBytes, mime: str, ctx: Context, name: str) -> tuple[MediaB
         data,
         mime,
         resize=s.resize,
-        downscale_wanted=s.downscale_video,
+        downscale_wanted=s.media.downscale_video,
         warn=ctx.diag.warn,
-        keep_metadata=s.keep_metadata,
+        keep_metadata=s.media.keep_metadata,
         # The bar only on a terminal stderr (SPEC: progress goes to stderr).
         bar=ctx.frame_bar,
         name=name,

@@ -77,11 +77,11 @@ class Scheduler:
         self.multi = multi
         self.writers = writers
         s = ctx.settings
-        self.maximum = s.concurrency
+        self.maximum = s.run.concurrency
         # Answers stream live (to a sink that shows them) when they cannot interleave: one
         # input, or -j 1; never with --schema, whose answer may be asked for twice
         # (runner/send.py check_answer).
-        self.streaming = sink.streams and s.schema is None and (self.maximum == 1 or not multi)
+        self.streaming = sink.streams and s.request.schema is None and (self.maximum == 1 or not multi)
         # How many inputs may be in flight, and when (runner/pacing.py): the Context's, so
         # what the 429s taught outlives this run when the Context is reused.
         self.pacing = ctx.pacing
@@ -212,9 +212,11 @@ class Scheduler:
         elif self.interrupted:  # one input: no summary line, but a stop is never silent
             signal_name = "terminated" if self.stop_code == ExitCode.TERMINATED else "interrupted"
             self.ctx.diag.note(f"{signal_name} — rerun to finish")
-        elif usage and self.ctx.settings.verbose:
+        elif usage and self.ctx.settings.run.verbose:
             self.ctx.diag.note(f"usage: {usage}")
-        elif unpriced := self.spend.unpriced(self.ctx.settings.model, self.ctx.settings.base_url):
+        elif unpriced := self.spend.unpriced(
+            self.ctx.settings.request.model, self.ctx.settings.connection.base_url
+        ):
             self.ctx.diag.note(unpriced)  # the summary line says it with several inputs
 
     def _on_rate_limit(self, limit: RateLimit) -> None:
@@ -315,7 +317,7 @@ class Scheduler:
         """After Ctrl-C/SIGTERM, JSON/JSONL still hold one record per input (SPEC): those
         whose request was cut and those never started say `interrupted`. The summary
         counts both, in every format."""
-        model = self.ctx.settings.model
+        model = self.ctx.settings.request.model
         self.cut = list(self.sent.elements())
         for name in self.cut:
             err = Interrupted(
@@ -351,14 +353,14 @@ class Scheduler:
                 continue
             names.append(source.display)
             self.sink.emit(
-                event(Result(source.display, self.ctx.settings.model, error=error(source.display)))
+                event(Result(source.display, self.ctx.settings.request.model, error=error(source.display)))
             )
         return names
 
     def _skipped(self, source: Source) -> None:
         """A lone input skipped says so (issue 11); in a batch the summary counts them, and
         -v names each."""
-        if not self.multi or self.ctx.settings.verbose:
+        if not self.multi or self.ctx.settings.run.verbose:
             self.ctx.diag.note(
                 f"{quote_name(source.display)}: skipped, its caption is already written (--on-exists skip) — "
                 "pass --on-exists overwrite to describe it again"
@@ -391,7 +393,7 @@ class Scheduler:
         assert halt is not None
         if self.halt_by_spend:  # nothing in flight now: the money spent in the end
             halt = self.halt = NotStartedError(self.spend.reason(), hint=halt.hint)
-        model = self.ctx.settings.model
+        model = self.ctx.settings.request.model
 
         def failed(name: str) -> NotStartedError:
             return NotStartedError(f"not started: {halt.message}", hint=halt.hint, input=name)
@@ -493,6 +495,6 @@ class Scheduler:
         self.unreachable += 1
         if self.unreachable >= UNREACHABLE_STOP and self.halt is None:
             self.halt = NotStartedError(
-                f"{self.ctx.settings.base_url} could not be reached for {self.unreachable} inputs in a row",
+                f"{self.ctx.settings.connection.base_url} could not be reached for {self.unreachable} inputs in a row",
                 hint="check the network or --base-url, then rerun to finish",
             )

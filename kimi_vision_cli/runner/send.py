@@ -29,7 +29,7 @@ from kimi_vision_cli.runner.context import Context
 def send_checked(ctx: Context, planned: Planned, result: Result, sink: ev.Sink | None = None) -> None:
     """send(); with --schema, the answer parsed into result.data (check_answer): never
     streamed live then, since a second answer may replace the first."""
-    if ctx.settings.schema is None:
+    if ctx.settings.request.schema is None:
         return send(ctx, planned, result, sink)
     check_answer(ctx, result, lambda: send(ctx, planned, result))
 
@@ -47,7 +47,7 @@ def check_answer(
     fails (SchemaMismatchError, exit 1). `answered`: result already holds the first
     answer (a Batch API output line). `schema`: the SCHEMA to check against, when not
     --schema (the one a batch was submitted with). The usage of every attempt is added up."""
-    spec = schema if schema is not None else ctx.settings.schema
+    spec = schema if schema is not None else ctx.settings.request.schema
     assert spec is not None
     wanted = schemas.load(spec)
     result.structured = True
@@ -93,7 +93,7 @@ def send(ctx: Context, planned: Planned, result: Result, sink: ev.Sink | None = 
         if not ctx.json_object:
             ctx.json_object = True
             ctx.diag.warn(
-                f"{ctx.settings.model} refused json_schema; --schema goes as JSON Mode for this run"
+                f"{ctx.settings.request.model} refused json_schema; --schema goes as JSON Mode for this run"
             )
         send_body(ctx, planned.as_json_object().wire_body, result, sink, prefix=planned.prefix)
 
@@ -110,7 +110,7 @@ def send_body(
     body built elsewhere (a Batch API line asked again live)."""
     started = time.monotonic()
     attempt = 0
-    retries = ctx.settings.retries
+    retries = ctx.settings.connection.retries
     # A cut stream is retried here, not in client.stream_chat: only this loop knows
     # whether part of the answer already reached the user. Once it has, a retry would
     # print a second answer after half of the first, so the cut is reported instead.
@@ -134,7 +134,7 @@ def send_body(
         ctx.diag.warn(
             f"{quote_name(result.input) if result.input else 'request'}: {err.message}, nothing shown yet; retrying ({attempt}/{retries})"
         )
-    if ctx.settings.verbose:
+    if ctx.settings.run.verbose:
         ctx.diag.note(
             f"{result.input or 'request'}: {len(result.text)} characters in {time.monotonic() - started:.2f}s, "
             f"finish_reason {result.finish_reason}, usage {json.dumps(result.usage)}"
@@ -194,16 +194,16 @@ def gone(ctx: Context, err: ModelNotFoundError) -> ModelNotFoundError:
     """The API answered that the run's model does not exist: say so, naming the
     account's vision models (the default itself may have been retired)."""
     s = ctx.settings
-    what = f"the default model {s.model}" if "model" in s.defaulted else f"model {s.model}"
+    what = f"the default model {s.request.model}" if "model" in s.defaulted else f"model {s.request.model}"
     try:
         from kimi_vision_cli.api.catalog import vision_models
 
-        items = [m for m in ctx.client.list_models() if m.get("id") != s.model]
+        items = [m for m in ctx.client.list_models() if m.get("id") != s.request.model]
         ids = ", ".join(m.id for m in vision_models(items)) or "none"
     except Exception:  # the hint is a courtesy; the error stands without it
         return err
     return ModelNotFoundError(
-        f"{what} no longer exists on {s.base_url} (or the key may not use it)",
+        f"{what} no longer exists on {s.connection.base_url} (or the key may not use it)",
         hint=f"pick one with -m: {ids}",
         input=err.input,
     )

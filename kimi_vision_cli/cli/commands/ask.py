@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from kimi_vision_cli.cli.app import app
 from kimi_vision_cli.cli.params import command, context_for, walk_of
 from kimi_vision_cli.errors import UsageError
 from kimi_vision_cli.settings import Settings
+from kimi_vision_cli.settings_types import AskArgs
 from kimi_vision_cli.terminal import Terminal
-
-
-@dataclass(frozen=True)
-class AskArgs:
-    question: str
-    inputs: list[str]
-    prefix: str | None
-    interactive: bool
-    recursive: bool
-    hidden: bool
-    exclude: list[str] | None
 
 
 @command(app, "ask", AskArgs)
@@ -41,19 +30,19 @@ def ask(term: Terminal, s: Settings, a: AskArgs) -> int:
     followups = _interactive_checks(term, a.inputs, s) if a.interactive else None
     ctx = context_for(s, term)
     sources = list(iter_sources(a.inputs, recursive=a.recursive, walk=walk_of(a.hidden, a.exclude)))
-    if s.dry_run:
+    if s.run.dry_run:
         from kimi_vision_cli.output.dryrun import write_plans
 
         write_plans(
             [flow.plan_ask(a.question, sources, ctx, prefix=a.prefix)],
-            s.format,
+            s.run.format,
             term.stdout,
             single=True,
         )
         return 0
-    renderer = make_renderer(s.format, term, ctx.diag, show_thinking=s.show_thinking, single=True)
+    renderer = make_renderer(s.run.format, term, ctx.diag, show_thinking=s.run.show_thinking, single=True)
     try:
-        sink = RenderSink(renderer, s.format, term, ctx.diag, verbose=s.verbose)
+        sink = RenderSink(renderer, s.run.format, term, ctx.diag, verbose=s.run.verbose)
         tally = flow.ask(a.question, sources, ctx, sink, prefix=a.prefix, followups=followups)
     finally:
         renderer.close()
@@ -67,7 +56,7 @@ def _check_prefix(s: Settings, a: AskArgs) -> None:
         return
     from kimi_vision_cli.moonshot import PARTIAL_MODE_EXCLUDES
 
-    given = (s.json_mode, s.schema is not None)
+    given = (s.request.json_mode, s.request.schema is not None)
     for other, on in zip(PARTIAL_MODE_EXCLUDES, given, strict=True):
         if on:
             raise UsageError(
@@ -84,9 +73,9 @@ def _interactive_checks(term: Terminal, inputs: list[str], s: Settings) -> Calla
             input="-",
             hint="save the bytes to a file and pass its path",
         )
-    if s.dry_run:
+    if s.run.dry_run:
         raise UsageError("--dry-run cannot be combined with -i/--interactive", hint="drop one of them")
-    if s.format == "json":
+    if s.run.format == "json":
         raise UsageError(
             "--format json cannot be combined with -i/--interactive (one object per turn)",
             hint="use --format jsonl or text",

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -14,6 +12,13 @@ from kimi_vision_cli.cli.params import command, context_for, sources_for, walk_o
 from kimi_vision_cli.output.listing import BATCHES, SUBMITTED, ListingWriter
 from kimi_vision_cli.output.records import Submitted
 from kimi_vision_cli.settings import Settings
+from kimi_vision_cli.settings_types import (
+    BatchCancelArgs,
+    BatchResultsArgs,
+    BatchStatusArgs,
+    BatchSubmitArgs,
+    Format,
+)
 from kimi_vision_cli.terminal import Terminal
 
 batch_app = typer.Typer(
@@ -24,28 +29,17 @@ batch_app = typer.Typer(
 app.add_typer(batch_app, name="batch")
 
 
-@dataclass(frozen=True)
-class SubmitArgs:
-    inputs: list[str]
-    recursive: bool
-    hidden: bool
-    exclude: list[str] | None
-    files_from: Path | None
-    files_from0: Path | None
-    window: str
-
-
-@command(batch_app, "batch submit", SubmitArgs)
-def submit(term: Terminal, s: Settings, a: SubmitArgs) -> int:
+@command(batch_app, "batch submit", BatchSubmitArgs)
+def submit(term: Terminal, s: Settings, a: BatchSubmitArgs) -> int:
     """Build one request per input (like describe), upload them as a batch, print the batch id(s)."""
     from kimi_vision_cli.flows import batch as batch_api
     from kimi_vision_cli.flows import batches
 
     batch_api.check_window(a.window)
-    if s.segment == "scenes":
+    if s.media.segment == "scenes":
         from kimi_vision_cli.media.scenes import check
 
-        check(s.min_segment, s.max_segment)  # before any input is read
+        check(s.media.min_segment, s.media.max_segment)  # before any input is read
     ctx = context_for(s, term)
     sources = sources_for(
         term, a.inputs, a.recursive, a.files_from, a.files_from0, walk_of(a.hidden, a.exclude)
@@ -56,13 +50,13 @@ def submit(term: Terminal, s: Settings, a: SubmitArgs) -> int:
             sources,
             ctx,
             a.window,
-            show=lambda out: _write_ids(term, s.format, out),
+            show=lambda out: _write_ids(term, s.run.format, out),
             keep=lambda out: _write_ids(term, "text", out),  # as text whatever --format
         )
     )
 
 
-def _write_ids(term: Terminal, fmt: str, out: Submitted) -> None:
+def _write_ids(term: Terminal, fmt: Format, out: Submitted) -> None:
     writer = ListingWriter(SUBMITTED, fmt, term)
     for batch_id in out.batch_ids:
         writer.row(batch_id)
@@ -76,48 +70,31 @@ def _each_batch(
     from kimi_vision_cli.flows import batches
 
     ctx = context_for(s, term, model=False)
-    writer = ListingWriter(BATCHES, s.format, term, ctx.diag)
+    writer = ListingWriter(BATCHES, s.run.format, term, ctx.diag)
     try:
         return int(batches.each(ctx, batch_ids, action, writer.row))
     finally:  # an auth error half-way: what was shown still closes as a whole document
         writer.close()
 
 
-@dataclass(frozen=True)
-class BatchIds:
-    batch_ids: list[str]
-
-
-@command(batch_app, "batch status", BatchIds)
-def status(term: Terminal, s: Settings, a: BatchIds) -> int:
+@command(batch_app, "batch status", BatchStatusArgs)
+def status(term: Terminal, s: Settings, a: BatchStatusArgs) -> int:
     """Print each batch's state and request counts (tab-separated; --format json: an array of objects)."""
     from kimi_vision_cli.flows import batch as batch_api
 
     return _each_batch(term, s, a.batch_ids, batch_api.status)
 
 
-@command(batch_app, "batch cancel", BatchIds)
-def cancel(term: Terminal, s: Settings, a: BatchIds) -> int:
+@command(batch_app, "batch cancel", BatchCancelArgs)
+def cancel(term: Terminal, s: Settings, a: BatchCancelArgs) -> int:
     """Ask Moonshot to cancel batches; prints their new state."""
     from kimi_vision_cli.flows import batch as batch_api
 
     return _each_batch(term, s, a.batch_ids, batch_api.cancel)
 
 
-@dataclass(frozen=True)
-class ResultsArgs:
-    batch_ids: list[str]
-    wait: bool
-    sidecar: str | None
-    output_dir: Path | None
-    manifest: Path | None
-    on_exists: str
-    embed: bool
-    touch: bool
-
-
-@command(batch_app, "batch results", ResultsArgs)
-def results(term: Terminal, s: Settings, a: ResultsArgs) -> int:
+@command(batch_app, "batch results", BatchResultsArgs)
+def results(term: Terminal, s: Settings, a: BatchResultsArgs) -> int:
     """Print finished batches' answers like describe does, and write the same sidecars and
     manifest rows (exit 75 while one still runs; --wait polls until each ends)."""
     from kimi_vision_cli.errors import worst
@@ -129,7 +106,7 @@ def results(term: Terminal, s: Settings, a: ResultsArgs) -> int:
     writers = Writers.from_options(
         a.sidecar, a.output_dir, a.manifest, a.on_exists, [], embed=a.embed, touch=a.touch, warn=ctx.diag.warn
     )
-    renderer = make_renderer(s.format, term, ctx.diag, show_thinking=False)
+    renderer = make_renderer(s.run.format, term, ctx.diag, show_thinking=False)
     renderer.multi = True
     try:
         code = batches.results(ctx, a.batch_ids, writers, renderer.result, wait=a.wait)

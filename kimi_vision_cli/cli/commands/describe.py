@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,6 +9,7 @@ from kimi_vision_cli.cli.app import app
 from kimi_vision_cli.cli.params import command, context_for, sources_for, walk_of
 from kimi_vision_cli.errors import Tally, Terminated, UsageError
 from kimi_vision_cli.settings import Settings
+from kimi_vision_cli.settings_types import DescribeArgs
 from kimi_vision_cli.terminal import Terminal
 
 if TYPE_CHECKING:
@@ -17,24 +17,6 @@ if TYPE_CHECKING:
     from kimi_vision_cli.output.report_sources import RunReport
     from kimi_vision_cli.output.writers import Writers
     from kimi_vision_cli.runner.context import Context
-
-
-@dataclass(frozen=True)
-class DescribeArgs:
-    inputs: list[str]
-    recursive: bool
-    hidden: bool
-    exclude: list[str] | None
-    files_from: Path | None
-    files_from0: Path | None
-    sidecar: str | None
-    output_dir: Path | None
-    manifest: Path | None
-    on_exists: str
-    shard: str | None
-    report: Path | None
-    embed: bool
-    touch: bool
 
 
 @command(app, "describe", DescribeArgs)
@@ -49,17 +31,17 @@ def describe(term: Terminal, s: Settings, a: DescribeArgs) -> int:
     from kimi_vision_cli.output.writers import Writers, made_by
 
     _check_subtitles(s, a)
-    if s.segment == "scenes":
+    if s.media.segment == "scenes":
         from kimi_vision_cli.media.scenes import check
 
-        check(s.min_segment, s.max_segment)  # before any input is read
+        check(s.media.min_segment, s.media.max_segment)  # before any input is read
     report = run_report(a.report)  # checked before any request
     writers = Writers.from_options(
         a.sidecar, a.output_dir, a.manifest, a.on_exists, (classify(i) for i in a.inputs), made_by(s),
         embed=a.embed, touch=a.touch, warn=Diagnostics(term).warn,
     )  # fmt: skip
-    writers.fill_rows = not s.dry_run  # a dry run writes nothing
-    writers.structured = s.schema is not None
+    writers.fill_rows = not s.run.dry_run  # a dry run writes nothing
+    writers.structured = s.request.schema is not None
     shard = Shard.parse(a.shard) if a.shard is not None else None
     batch = BatchOptions(writers=writers, shard=shard)
     ctx = context_for(s, term)
@@ -67,18 +49,18 @@ def describe(term: Terminal, s: Settings, a: DescribeArgs) -> int:
         term, a.inputs, a.recursive, a.files_from, a.files_from0, walk_of(a.hidden, a.exclude)
     )
     multi = len(a.inputs) > 1 or a.recursive or a.files_from is not None or a.files_from0 is not None
-    if s.dry_run:
+    if s.run.dry_run:
         from kimi_vision_cli.output.dryrun import write_plans
 
         if report is not None:
             ctx.diag.note(f"dry run: no report written to {a.report}")
         tally = Tally(report=ctx.diag.error)
-        write_plans(flow.plans(sources, ctx, batch, tally), s.format, term.stdout, multi=multi)
+        write_plans(flow.plans(sources, ctx, batch, tally), s.run.format, term.stdout, multi=multi)
         _say_stale(writers, ctx)
         return int(tally.exit_code)
-    renderer = make_renderer(s.format, term, ctx.diag, show_thinking=s.show_thinking)
+    renderer = make_renderer(s.run.format, term, ctx.diag, show_thinking=s.run.show_thinking)
     observe = report.add if report else None
-    sink = RenderSink(renderer, s.format, term, ctx.diag, verbose=s.verbose, observe=observe)
+    sink = RenderSink(renderer, s.run.format, term, ctx.diag, verbose=s.run.verbose, observe=observe)
     ran: Tally | None = None
     try:
         ran = flow.run(sources, ctx, sink, multi=multi, options=batch)
@@ -131,13 +113,13 @@ def _write_report(report: RunReport, tally: Tally | None, diag: Diagnostics) -> 
 
 def _check_subtitles(s: Settings, a: DescribeArgs) -> None:
     """vtt and srt are timed captions: they need --segment, and stdout holds one file."""
-    for flag, kind in (("--format", s.format), ("--sidecar", a.sidecar)):
-        if kind in ("vtt", "srt") and s.segment is None:
+    for flag, kind in (("--format", s.run.format), ("--sidecar", a.sidecar)):
+        if kind in ("vtt", "srt") and s.media.segment is None:
             raise UsageError(f"{flag} {kind} needs --segment", hint=f"e.g. --segment 30s {flag} {kind}")
-    if s.format in ("vtt", "srt") and (
+    if s.run.format in ("vtt", "srt") and (
         len(a.inputs) != 1 or a.recursive or a.files_from is not None or a.files_from0 is not None
     ):
         raise UsageError(
-            f"--format {s.format} writes one subtitle file to stdout: give one video",
-            hint=f"for several videos, use --sidecar {s.format}",
+            f"--format {s.run.format} writes one subtitle file to stdout: give one video",
+            hint=f"for several videos, use --sidecar {s.run.format}",
         )

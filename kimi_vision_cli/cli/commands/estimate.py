@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from kimi_vision_cli.cli.app import app
@@ -14,23 +12,9 @@ from kimi_vision_cli.moonshot import ESTIMATE_PATH
 from kimi_vision_cli.output.listing import ESTIMATES, ListingWriter, budget_note, estimate_footer, worst_line
 from kimi_vision_cli.output.records import Estimate, estimate_document
 from kimi_vision_cli.settings import Settings
+from kimi_vision_cli.settings_types import EstimateArgs
 from kimi_vision_cli.terminal import Terminal
 from kimi_vision_cli.types import counted
-
-
-@dataclass(frozen=True)
-class EstimateArgs:
-    inputs: list[str]
-    ask: str | None
-    batch: bool
-    recursive: bool
-    hidden: bool
-    exclude: list[str] | None
-    files_from: Path | None
-    files_from0: Path | None
-    sidecar: str | None
-    output_dir: Path | None
-    on_exists: str
 
 
 @command(app, "estimate", EstimateArgs)
@@ -42,12 +26,12 @@ def estimate(term: Terminal, s: Settings, a: EstimateArgs) -> int:
         raise UsageError(
             "--ask and -p/--prompt cannot be used together", hint="--ask is the prompt of an ask request"
         )
-    if a.ask is not None and s.segment is not None:
+    if a.ask is not None and s.media.segment is not None:
         raise UsageError("--ask and --segment cannot be used together", hint="ask sends each video whole")
-    if s.segment == "scenes":
+    if s.media.segment == "scenes":
         from kimi_vision_cli.media.scenes import check
 
-        check(s.min_segment, s.max_segment)  # before any input is read
+        check(s.media.min_segment, s.media.max_segment)  # before any input is read
     ctx = context_for(s, term)
     s = ctx.settings  # with what GET /v1/models said of a model the table does not know
     sources = sources_for(
@@ -55,8 +39,8 @@ def estimate(term: Terminal, s: Settings, a: EstimateArgs) -> int:
     )
     resumed = _Resumed(a, s)
     sources = resumed.unsent(sources)
-    if s.dry_run:
-        ctx.diag.note(f"dry run: would POST {s.base_url}{ESTIMATE_PATH} for each request below")
+    if s.run.dry_run:
+        ctx.diag.note(f"dry run: would POST {s.connection.base_url}{ESTIMATE_PATH} for each request below")
         multi = a.ask is None and (
             len(a.inputs) > 1 or a.recursive or a.files_from is not None or a.files_from0 is not None
         )
@@ -68,15 +52,15 @@ def estimate(term: Terminal, s: Settings, a: EstimateArgs) -> int:
             after=resumed.say,
         )
     ctx.client  # noqa: B018 - a missing key stops the run before any input is read
-    writer = ListingWriter(ESTIMATES, s.format, term, ctx.diag)
+    writer = ListingWriter(ESTIMATES, s.run.format, term, ctx.diag)
     ran = flow.run(sources, ctx, writer.row, ask=a.ask, batch=a.batch)
     s = ctx.settings  # --batch: with batch submit's max_tokens
     footer = [
-        *estimate_footer(ran.rows, ran.total, ran.cost, s.model, s.base_url),
+        *estimate_footer(ran.rows, ran.total, ran.cost, s.request.model, s.connection.base_url),
         *worst_line(ran.worst, ran.budget, a.batch),
     ]
     writer.close(
-        document=lambda inputs: estimate_document(s.model, inputs, ran.total, ran.cost, ran.worst),
+        document=lambda inputs: estimate_document(s.request.model, inputs, ran.total, ran.cost, ran.worst),
         footer=footer if ran.requests else (),
     )
     if ran.requests:
@@ -145,7 +129,10 @@ def _dry_run(
     tally = Tally(report=ctx.diag.error)
     # json: one object, as `estimate --format json` writes, its inputs the request bodies
     writer = DryRunWriter(
-        s.format, ctx.term.stdout, multi=multi, document=lambda items: {"model": s.model, "inputs": items}
+        s.run.format,
+        ctx.term.stdout,
+        multi=multi,
+        document=lambda items: {"model": s.request.model, "inputs": items},
     )
     try:
         for est in planned:

@@ -3,16 +3,16 @@ policy of what goes is flows/files.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import typer
 
 from kimi_vision_cli.cli.app import HelpGroup, app
-from kimi_vision_cli.cli.params import NoArgs, command, context_for
+from kimi_vision_cli.cli.params import command, context_for
 from kimi_vision_cli.errors import UsageError
 from kimi_vision_cli.output.listing import DELETED, FILES, ListingWriter
 from kimi_vision_cli.settings import Settings
+from kimi_vision_cli.settings_types import FilesDeleteArgs, FilesListArgs, FilesPruneArgs
 from kimi_vision_cli.terminal import Terminal
 
 if TYPE_CHECKING:
@@ -26,25 +26,20 @@ files_app = typer.Typer(
 app.add_typer(files_app, name="files")
 
 
-@command(files_app, "files list", NoArgs)
-def list_(term: Terminal, s: Settings, a: NoArgs) -> None:
+@command(files_app, "files list", FilesListArgs)
+def list_(term: Terminal, s: Settings, a: FilesListArgs) -> None:
     """List the files in the account: a table on a terminal, tab-separated when piped."""
     from kimi_vision_cli.flows import files as flow
 
     ctx = context_for(s, term, model=False)
-    writer = ListingWriter(FILES, s.format, term, ctx.diag)
+    writer = ListingWriter(FILES, s.run.format, term, ctx.diag)
     for f in flow.listed(ctx):
         writer.row(f)
     writer.close()
 
 
-@dataclass(frozen=True)
-class DeleteArgs:
-    file_ids: list[str]
-
-
-@command(files_app, "files delete", DeleteArgs)
-def delete(term: Terminal, s: Settings, a: DeleteArgs) -> int:
+@command(files_app, "files delete", FilesDeleteArgs)
+def delete(term: Terminal, s: Settings, a: FilesDeleteArgs) -> int:
     """Delete files by id."""
     from kimi_vision_cli.flows import files as flow
 
@@ -52,14 +47,8 @@ def delete(term: Terminal, s: Settings, a: DeleteArgs) -> int:
     return _delete(term, ctx, flow.file_ids(a.file_ids))
 
 
-@dataclass(frozen=True)
-class PruneArgs:
-    all_files: bool
-    yes: bool
-
-
-@command(files_app, "files prune", PruneArgs)
-def prune(term: Terminal, s: Settings, a: PruneArgs) -> int:
+@command(files_app, "files prune", FilesPruneArgs)
+def prune(term: Terminal, s: Settings, a: FilesPruneArgs) -> int:
     """Delete the files this tool uploaded (its upload cache), or all with --all; asks unless --yes."""
     from kimi_vision_cli.flows import files as flow
 

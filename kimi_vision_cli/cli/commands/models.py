@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kimi_vision_cli.cli.app import app
 from kimi_vision_cli.cli.params import command, context_for
 from kimi_vision_cli.output.listing import MODELS, ListingWriter
 from kimi_vision_cli.settings import Settings
+from kimi_vision_cli.settings_types import ModelsArgs
 from kimi_vision_cli.terminal import Terminal
-
-
-@dataclass(frozen=True)
-class ModelsArgs:
-    all_models: bool
 
 
 @command(app, "models", ModelsArgs)
@@ -23,7 +17,7 @@ def models(term: Terminal, s: Settings, a: ModelsArgs) -> None:
 
     ctx = context_for(s, term, model=False)
     infos = vision(ctx, include_all=a.all_models)
-    writer = ListingWriter(MODELS, s.format, term, ctx.diag)
+    writer = ListingWriter(MODELS, s.run.format, term, ctx.diag)
     for m in infos:
         writer.row(m)
     writer.close()

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 from kimi_vision_cli.cli.app import app
 from kimi_vision_cli.cli.params import command
 from kimi_vision_cli.errors import Tally, UsageError
 from kimi_vision_cli.settings import Settings
+from kimi_vision_cli.settings_types import ReportArgs
 from kimi_vision_cli.terminal import Terminal
-
-
-@dataclass(frozen=True)
-class ReportArgs:
-    sources: list[str]
-    output: Path | None
 
 
 @command(app, "report", ReportArgs)
