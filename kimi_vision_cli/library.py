@@ -219,7 +219,9 @@ class Client:
         self._options = dict(options, base_url=base_url, model=model, prompt=prompt, concurrency=concurrency)
         # The key lives in Settings (repr=False) and the client, never in a plain dict.
         self._base = _settings("describe", dict(self._options, api_key=api_key), self._env)
-        self._shown = f"Client(model={self._base.request.model!r}, base_url={self._base.connection.base_url!r})"
+        self._shown = (
+            f"Client(model={self._base.request.model!r}, base_url={self._base.connection.base_url!r})"
+        )
         self._host = host or Host()
         # One Pacing for every call: what a 429 taught (limits, slots, "try again after")
         # holds in the next call. Its ceiling is the Client's concurrency.
@@ -260,7 +262,9 @@ class Client:
         fixed = sorted(set(given) & {*CONNECTION, "env", "host"})
         if fixed:
             raise TypeError(f"{', '.join(fixed)}: fixed when the Client is made; make another Client")
-        settings = _settings(command, {**self._options, **given, "api_key": self._base.connection.api_key}, self._env)
+        settings = _settings(
+            command, {**self._options, **given, "api_key": self._base.connection.api_key}, self._env
+        )
         # TPM weighs each request by its max_tokens: the latest call's (exact one call at a time)
         self._pacing.budget = completion_budget(settings.spec, settings.request.max_tokens) or 0
         return _context(settings, self._env, self._client, self._pacing, self._host)
