@@ -92,9 +92,17 @@ class MoonshotClient:
         hooks: dict[str, list[Callable[[Any], None]]] = {"response": [self._on_response]}
         if log is not None:  # --verbose: one line per HTTP attempt, never a header's value but ids
             hooks = {"request": [self._log_request], "response": [self._log_response, self._on_response]}
-        self._http = gated_http_client(self.gate, hooks, self._log_failure if log is not None else None)
+        on_failure = self._log_failure if log is not None else None
+        ssl_context = default_ssl_context()  # loading the CA certificates once, for every pool
+        self._http = gated_http_client(self.gate, hooks, on_failure, ssl_context)
+        # One connection pool for every POOL_SHARE requests in flight (transport.py _client).
+        more = [
+            gated_http_client(self.gate, hooks, on_failure, ssl_context)
+            for _ in range(1, pools_for(settings.concurrency))
+        ]
         self._chat = ChatTransport(
             self._http,
+            more=more,
             base_url=settings.base_url,
             api_key=settings.api_key,
             retries=settings.retries,
@@ -376,10 +384,27 @@ def _as_dict(obj: Any) -> dict[str, Any]:
     return dict(dump()) if dump else dict(vars(obj))
 
 
+POOL_SHARE = 16  # chat requests in flight per connection pool (transport.py ChatTransport._client)
+
+
+def pools_for(concurrency: int) -> int:
+    """How many connection pools (clients) the chat requests of a run are spread over."""
+    return max(1, -(-concurrency // POOL_SHARE))
+
+
+def default_ssl_context() -> Any:
+    """What httpx makes for each client by default (verify=True, the environment's
+    SSL_CERT_FILE/SSL_CERT_DIR honoured), made once to share between the run's clients."""
+    import httpx2
+
+    return httpx2.create_ssl_context()
+
+
 def gated_http_client(
     gate: Gate,
     hooks: dict[str, list[Callable[[Any], None]]],
     on_failure: Callable[[Any, BaseException], None] | None = None,
+    verify: Any = True,
 ) -> Any:
     """The one HTTP client (chat transport and SDK share its connections), with each chat
     completion attempt held by `gate` until it may start and counted in flight until its
@@ -427,4 +452,4 @@ def gated_http_client(
     # The SDK's own defaults (openai.DefaultHttpxClient), written here so that making the
     # client does not import openai.
     limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=5.0)
-    return GatedClient(event_hooks=hooks, limits=limits, follow_redirects=True)
+    return GatedClient(event_hooks=hooks, limits=limits, follow_redirects=True, verify=verify)
