@@ -49,6 +49,7 @@ from kimi_vision_cli.output.writers import Writers
 from kimi_vision_cli.runner.budget import Spend, spend_for
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.runner.jobs import Done, Group, Live, Part, Split, Work, Writes
+from kimi_vision_cli.runner.memory import Trimmer
 from kimi_vision_cli.runner.pacing import AdaptiveLimit
 from kimi_vision_cli.types import Source
 
@@ -69,6 +70,7 @@ class Scheduler:
         multi: bool,
         writers: Writers | None = None,
         cancel: threading.Event | None = None,
+        trim: Callable[[], None] | None = None,
     ):
         # Set from another thread (a library caller that stopped reading): the run stops
         # as on Ctrl-C, without a signal.
@@ -111,6 +113,8 @@ class Scheduler:
         self.lives: list[Live] = []  # streamed answers, to name one cut by Ctrl-C/SIGTERM
         self.stop_code = ExitCode.INTERRUPTED  # TERMINATED when the stop was a SIGTERM
         self._workers: list[threading.Thread] = []
+        # Freed memory handed back during the run (runner/memory.py), on the loop's turns.
+        self.trim = trim or Trimmer()
 
     @property
     def stopping(self) -> bool:
@@ -245,6 +249,7 @@ class Scheduler:
         mine = 0
         while not self._interrupted():
             self.sink.emit(ev.Tick(self.spend.line))
+            self.trim()
             while (
                 not (self.tally.stopped or self.interrupted or self.halt)
                 and in_flight < self.limit.current
