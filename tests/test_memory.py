@@ -45,7 +45,8 @@ def test_glibc_malloc_trim_is_found_and_runs() -> None:
 
 
 def test_the_scheduler_trims_on_its_loop() -> None:
-    """A batch's loop calls the trimmer it was given (by default a Trimmer)."""
+    """A batch's loop calls the trimmer it was given (by default a Trimmer), and the run
+    says its -j to the buffer setting once."""
     from kimi_vision_cli.events import Collect
     from kimi_vision_cli.output.diagnostics import Diagnostics
     from kimi_vision_cli.output.records import Result
@@ -71,3 +72,28 @@ def test_the_scheduler_trims_on_its_loop() -> None:
     assert isinstance(
         Scheduler(ctx, Collect(), lambda source, live: Result("", "m"), multi=True).trim, Trimmer
     )
+
+
+def test_read_buffers_get_their_own_mappings_only_at_high_concurrency() -> None:
+    from kimi_vision_cli.runner.memory import BUFFER, M_MMAP_THRESHOLD, MANY, buffers_outside_arenas
+
+    calls: list[tuple[int, int]] = []
+
+    def mallopt(param: int, value: int) -> int:
+        calls.append((param, value))
+        return 1
+
+    assert not buffers_outside_arenas(MANY, mallopt)  # -j 32 and less: the process is left alone
+    assert calls == []
+    assert buffers_outside_arenas(256, mallopt)
+    assert calls == [(M_MMAP_THRESHOLD, BUFFER)]
+    assert not buffers_outside_arenas(256, lambda param, value: 0)  # refused: said so
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc only"
+)
+def test_glibc_mallopt_is_found() -> None:
+    from kimi_vision_cli.runner.memory import _glibc
+
+    assert _glibc("mallopt") is not None

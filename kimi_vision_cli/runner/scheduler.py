@@ -49,7 +49,7 @@ from kimi_vision_cli.output.writers import Writers
 from kimi_vision_cli.runner.budget import Spend, spend_for
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.runner.jobs import Done, Group, Live, Part, Split, Work, Writes
-from kimi_vision_cli.runner.memory import Trimmer
+from kimi_vision_cli.runner.memory import Trimmer, buffers_outside_arenas
 from kimi_vision_cli.runner.pacing import AdaptiveLimit
 from kimi_vision_cli.types import Source
 
@@ -71,6 +71,7 @@ class Scheduler:
         writers: Writers | None = None,
         cancel: threading.Event | None = None,
         trim: Callable[[], None] | None = None,
+        buffers: Callable[[int], object] = buffers_outside_arenas,
     ):
         # Set from another thread (a library caller that stopped reading): the run stops
         # as on Ctrl-C, without a signal.
@@ -115,6 +116,7 @@ class Scheduler:
         self._workers: list[threading.Thread] = []
         # Freed memory handed back during the run (runner/memory.py), on the loop's turns.
         self.trim = trim or Trimmer()
+        self.buffers = buffers
 
     @property
     def stopping(self) -> bool:
@@ -175,6 +177,7 @@ class Scheduler:
         """Run every (source, skipped) pair; the tally of the run."""
         # A missing key stops the run before any input is read.
         self.ctx.client.observer.callbacks.append(self._on_rate_limit)
+        self.buffers(self.maximum)  # before the workers allocate (runner/memory.py)
         for _ in range(self.maximum):
             t = threading.Thread(target=self._work, name="kimi-vision-worker", daemon=True)
             t.start()
