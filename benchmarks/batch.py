@@ -2,12 +2,21 @@
 
     .venv/bin/python benchmarks/batch.py                 # 100 and 10,000 inputs, -j 8
     .venv/bin/python benchmarks/batch.py --sizes 100 --latency 0.2 -j 4
+    .venv/bin/python benchmarks/batch.py --sizes 1000 --latency 2 -j 256 --cpu
+    .venv/bin/python benchmarks/batch.py --cpu --source /tmp/old-tree ...   # A/B another tree
 
 For each size it runs the INSTALLED `kimi-vision describe --files-from LIST -j J
 --format jsonl` as a child process and reports the wall time against the ideal
 (N x latency / J), and the child's peak resident memory (ru_maxrss from wait4, so
 each run is measured on its own). Targets: >= 80% of ideal at -j 8, and peak memory
-for 10,000 inputs within 1.5x of that for 100.
+for 10,000 inputs within 1.5x of that for 100 (issue 24's scale row: 90% at -j 256 with
+2 s latency, and 1.2x).
+
+`--cpu` adds the child's user + system CPU seconds (from the same wait4) per request,
+less the CPU of the fixed-cost run (start-up): a figure the load of other processes
+does not distort as it does wall time. `--source DIR` runs `python -m kimi_vision_cli`
+from another checkout (e.g. `git worktree add /tmp/old main`) instead of the installed
+command, to compare two trees on the same machine in one run.
 """
 
 from __future__ import annotations
@@ -25,8 +34,12 @@ from benchmarks.launch import launch  # noqa: E402
 from tests.fake_moonshot import FakeMoonshot  # noqa: E402
 from tests.media import image_bytes  # noqa: E402
 
+SOURCE: Path | None = None  # --source: the checkout to run instead of the installed command
+
 
 def command() -> list[str]:
+    if SOURCE is not None:
+        return [sys.executable, "-m", "kimi_vision_cli"]
     exe = Path(sys.executable).parent / "kimi-vision"
     return [str(exe)] if exe.exists() else ["kimi-vision"]
 
@@ -54,6 +67,8 @@ def run_once(fake: FakeMoonshot, listing: Path, n: int, jobs: int, latency: floa
         XDG_CONFIG_HOME=str(listing.parent / "xdg"),
         NO_COLOR="1",
     )
+    if SOURCE is not None:
+        env["PYTHONPATH"] = str(SOURCE)
     before = len(fake.chat_requests)
     fake.state.latency = latency
     fake.state.max_in_flight = 0
@@ -70,6 +85,7 @@ def run_once(fake: FakeMoonshot, listing: Path, n: int, jobs: int, latency: floa
         "ideal": ideal,
         "efficiency": ideal / wall if wall else 0.0,
         "peak_mb": got["kb"] / 1024,  # Linux: kilobytes
+        "cpu": got["cpu"],
         "requests": len(fake.chat_requests) - before,
         "max_in_flight": fake.state.max_in_flight,
     }
@@ -80,14 +96,23 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 10_000])
     ap.add_argument("--latency", type=float, default=0.1, help="seconds per chat request [0.1]")
     ap.add_argument("-j", "--jobs", type=int, default=8)
+    ap.add_argument("--cpu", action="store_true", help="also print CPU seconds per request")
+    ap.add_argument("--source", type=Path, help="run this checkout's kimi_vision_cli instead")
     args = ap.parse_args()
+    global SOURCE
+    SOURCE = args.source.resolve() if args.source else None
     rows = []
     with tempfile.TemporaryDirectory(prefix="kv-bench-") as tmp, FakeMoonshot() as fake:
         fake.state.record_bodies = False  # 10,000 request bodies would measure the server, not us
         # The fixed cost of a run (interpreter, imports, one request with no latency) is
         # paid once whatever N is; shown apart so small N is not judged on start-up time.
-        fixed = run_once(fake, make_inputs(Path(tmp), 1), 1, args.jobs, 0.0)["wall"]
-        print(f"fixed cost of one run (start-up + 1 request, no latency): {fixed:.2f}s", flush=True)
+        one = run_once(fake, make_inputs(Path(tmp), 1), 1, args.jobs, 0.0)
+        fixed = one["wall"]
+        print(
+            f"fixed cost of one run (start-up + 1 request, no latency): {fixed:.2f}s"
+            + (f", {one['cpu']:.2f}s CPU" if args.cpu else ""),
+            flush=True,
+        )
         for n in args.sizes:
             listing = make_inputs(Path(tmp), n)
             r = run_once(fake, listing, n, args.jobs, args.latency)
@@ -100,6 +125,12 @@ def main() -> None:
                 f"peak RSS {r['peak_mb']:6.1f} MB  max in flight {r['max_in_flight']}",
                 flush=True,
             )
+            if args.cpu:  # the start-up's CPU is paid once: per request is what N adds
+                per = (r["cpu"] - one["cpu"]) / max(r["n"] - 1, 1)
+                print(
+                    f"{'':>16}CPU {r['cpu']:7.2f}s  {1000 * per:6.2f} ms per request beyond start-up",
+                    flush=True,
+                )
     if len(rows) >= 2:
         ratio = rows[-1]["peak_mb"] / rows[0]["peak_mb"]
         print(f"peak memory {rows[-1]['n']:,} vs {rows[0]['n']:,} inputs: {ratio:.2f}x (target <= 1.5x)")

@@ -27,6 +27,7 @@ for line in sys.stdin:
         out.seek(0)
         err.seek(0)
         print(json.dumps({"wall": wall, "exit": os.waitstatus_to_exitcode(status), "kb": usage.ru_maxrss,
+                          "cpu": usage.ru_utime + usage.ru_stime,
                           "out": out.read().decode("latin-1"), "err": err.read()[-4000:].decode("utf-8", "replace")}),
               flush=True)
 """
@@ -34,8 +35,8 @@ _launcher: list[subprocess.Popen[str]] = []
 
 
 def launch(args: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
-    """Run one child through the launcher: {"wall", "exit", "kb", "out" (latin-1 text of
-    its stdout), "err" (the end of its stderr)}."""
+    """Run one child through the launcher: {"wall", "exit", "kb", "cpu" (its user + system
+    CPU seconds), "out" (latin-1 text of its stdout), "err" (the end of its stderr)}."""
     if not _launcher:
         _launcher.append(
             subprocess.Popen(

@@ -46,6 +46,8 @@ def display_name(text: str) -> str:
         safe = text
     except UnicodeEncodeError:
         safe = os.fsencode(text).decode("utf-8", "backslashreplace")
+    if safe.isprintable():  # the common case, checked in C: no character to escape
+        return safe
     # Control characters would let a file name move the cursor or fake a line.
     return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in safe)
 

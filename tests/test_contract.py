@@ -3,10 +3,14 @@ pinned here, and the README documents each of them."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.media import write_image
 
@@ -121,3 +125,84 @@ def test_batch_results_records_have_the_describe_keys_and_no_media(kv, fake, tmp
         "currency": "USD",
         "amount": round(live.usage_cost(record["usage"]) * BATCH_DISCOUNT, 6),
     }
+
+
+def _asdict_record(result: Any) -> dict[str, Any]:
+    """Result.to_dict as it was written with dataclasses.asdict (before issue 24 made it
+    by hand, for CPU): the reference the record must still equal."""
+    from dataclasses import asdict
+
+    from kimi_vision_cli.output.records import RESULT_KEYS, SEGMENT_KEYS, error_record, media_record
+
+    d = asdict(result.cleaned())
+    d["error"] = error_record(result.error)
+    d["reasoning"] = d["reasoning"] or None
+    d["media"] = [media_record(m) for m in result.media]
+    d["cost"] = None if result.cost is None else result.cost.to_dict()
+    out = {k: d[k] for k in RESULT_KEYS}
+    if d["segments"] is not None:
+        keys = (*SEGMENT_KEYS, "data") if result.structured else SEGMENT_KEYS
+        out["segments"] = [{k: s.get(k) for k in keys} for s in d["segments"]]
+    if result.structured and d["segments"] is None:
+        out["data"] = d["data"]
+    return out
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=8,
+)
+_texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=12)  # control characters included
+
+
+@settings(max_examples=40)
+@given(
+    text=_texts,
+    reasoning=_texts,
+    usage=st.none() | st.dictionaries(st.sampled_from(["prompt_tokens", "total_tokens"]), st.integers()),
+    media=st.lists(
+        st.dictionaries(st.sampled_from(["mime", "width", "bytes", "duration"]), _json), max_size=2
+    ),
+    segments=st.none()
+    | st.lists(
+        st.fixed_dictionaries(
+            {"start": st.floats(0, 9), "text": _texts | st.none()}, optional={"data": _json}
+        ),
+        max_size=2,
+    ),
+    data=st.none() | st.dictionaries(_texts, _json, max_size=3),
+    structured=st.booleans(),
+    failed=st.booleans(),
+)
+def test_a_record_is_what_asdict_made(
+    text: str,
+    reasoning: str,
+    usage: dict[str, Any] | None,
+    media: list[dict[str, Any]],
+    segments: list[dict[str, Any]] | None,
+    data: dict[str, Any] | None,
+    structured: bool,
+    failed: bool,
+) -> None:
+    """Result.to_dict, written by hand, gives the record asdict gave, its text cleaned the
+    same way, and shares no dict or list with the Result it came from."""
+    from kimi_vision_cli.errors import APIError
+    from kimi_vision_cli.output.records import Cost, Result
+
+    result = Result(
+        "a.png", "kimi-k2.6", text=text, reasoning=reasoning, finish_reason="stop", usage=usage,
+        cost=Cost("USD", 0.5, None), media=media, segments=segments, data=data, structured=structured,
+        error=APIError("boom", hint="rerun", input="a.png") if failed else None,
+    )  # fmt: skip
+    before = copy.deepcopy((usage, segments, data))
+    record = result.to_dict()
+    assert json.dumps(record) == json.dumps(_asdict_record(result))  # the same keys, order and values
+    for value in (
+        record["usage"],
+        record.get("data"),
+        *(s.get("data") for s in record.get("segments") or []),
+    ):
+        if isinstance(value, dict | list):
+            value.clear()
+    assert (result.usage, result.segments, result.data) == before  # nothing shared, nothing changed

@@ -293,3 +293,50 @@ def test_only_no_connection_is_unreachable() -> None:
     ):
         err = translate(exc)
         assert isinstance(err, TemporaryError) and not isinstance(err, UnreachableError), exc
+
+
+def test_sending_threads_are_spread_over_the_clients_each_keeping_its_own() -> None:
+    """Issue 24, item 5: with -j 256 one connection pool cost more CPU per request than
+    anything else (httpcore scans the whole pool as each request starts and ends), so the
+    threads share several clients, each its own pool; a thread always sends on the same."""
+    seen: dict[int, set[int]] = {}  # client -> the threads that sent on it
+    lock = threading.Lock()
+
+    def client(index: int) -> httpx2.Client:
+        def handler(request: httpx2.Request) -> httpx2.Response:
+            with lock:
+                seen.setdefault(index, set()).add(threading.get_ident())
+            return httpx2.Response(200, content=b"data: [DONE]\n\n")
+
+        return httpx2.Client(transport=httpx2.MockTransport(handler))
+
+    transport = ChatTransport(
+        client(0),
+        more=[client(1), client(2)],
+        base_url="http://127.0.0.1:9/v1",
+        api_key="sk-test",
+        retries=0,
+        timeout=5,
+        status_error=lambda status, response: AssertionError(f"HTTP {status}"),
+    )
+    start = threading.Barrier(6)
+
+    def sender() -> None:
+        start.wait()  # all alive at once: a thread id is not reused
+        for _ in range(3):
+            with transport.stream({"model": "m", "messages": []}) as response:
+                assert response.status_code == 200
+
+    threads = [threading.Thread(target=sender) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(len(ids) for ids in seen.values()) == [2, 2, 2]  # each client: two threads
+    assert len(set().union(*seen.values())) == 6  # and no thread on two clients
+
+
+def test_one_pool_for_every_sixteen_requests_in_flight() -> None:
+    from kimi_vision_cli.api.client import pools_for
+
+    assert [pools_for(j) for j in (1, 4, 16, 17, 256, 1000)] == [1, 1, 1, 2, 16, 63]

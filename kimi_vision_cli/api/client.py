@@ -89,7 +89,14 @@ class MoonshotClient:
         hooks: dict[str, list[Callable[[Any], None]]] = {"response": [self._on_response]}
         if log is not None:  # --verbose: one line per HTTP attempt, never a header's value but ids
             hooks = {"request": [self._log_request], "response": [self._log_response, self._on_response]}
-        self._http = gated_http_client(self.pacer, hooks, self._log_failure if log is not None else None)
+        on_failure = self._log_failure if log is not None else None
+        ssl_context = default_ssl_context()  # loading the CA certificates once, for every pool
+        self._http = gated_http_client(self.pacer, hooks, on_failure, ssl_context)
+        # One connection pool for every POOL_SHARE requests in flight (transport.py _client).
+        self._more = [
+            gated_http_client(self.pacer, hooks, on_failure, ssl_context)
+            for _ in range(1, pools_for(settings.run.concurrency))
+        ]
         self._sleep = sleep
         self._chat = self._transport()
         self._sdk_made: Any = None
@@ -114,13 +121,15 @@ class MoonshotClient:
         """Chat completions over the one HTTP client, their errors told by self._errors."""
         s = self._settings
         return ChatTransport(
-            self._http, base_url=s.connection.base_url, api_key=self._key, retries=s.connection.retries, timeout=s.connection.timeout,
+            self._http, more=self._more, base_url=s.connection.base_url, api_key=self._key,
+            retries=s.connection.retries, timeout=s.connection.timeout,
             status_error=self._errors.status_error, sleep=self._sleep,
         )  # fmt: skip
 
     def close(self) -> None:
-        """Close the HTTP connections (the SDK client shares them)."""
-        self._http.close()
+        """Close the HTTP connections (the SDK client shares the first pool's)."""
+        for http in (self._http, *self._more):
+            http.close()
 
     @property
     def _sdk(self) -> Any:
@@ -325,3 +334,19 @@ def _as_dict(obj: Any) -> dict[str, Any]:
         return obj
     dump = getattr(obj, "model_dump", None)
     return dict(dump()) if dump else dict(vars(obj))
+
+
+POOL_SHARE = 16  # chat requests in flight per connection pool (transport.py ChatTransport._client)
+
+
+def pools_for(concurrency: int) -> int:
+    """How many connection pools (clients) the chat requests of a run are spread over."""
+    return max(1, -(-concurrency // POOL_SHARE))
+
+
+def default_ssl_context() -> Any:
+    """What httpx makes for each client by default (verify=True, the environment's
+    SSL_CERT_FILE/SSL_CERT_DIR honoured), made once to share between the run's clients."""
+    import httpx2
+
+    return httpx2.create_ssl_context()

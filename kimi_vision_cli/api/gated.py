@@ -65,10 +65,12 @@ def gated_http_client(
     pacer: Pacer,
     hooks: dict[str, list[Callable[[Any], None]]],
     on_failure: Callable[[Any, BaseException], None] | None = None,
+    verify: Any = True,
 ) -> Any:
     """The one HTTP client (chat transport and SDK share its connections), with each chat
     completion attempt held by `pacer` until it may start and counted in flight until its
-    answer stream is closed (an error answer: at once)."""
+    answer stream is closed (an error answer: at once). `verify`: httpx's (an SSL context
+    made once is shared by a run's pools: api/client.py default_ssl_context)."""
     import httpx2
 
     class Releasing(httpx2.SyncByteStream):
@@ -112,4 +114,4 @@ def gated_http_client(
     # The SDK's own defaults (openai.DefaultHttpxClient), written here so that making the
     # client does not import openai.
     limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=5.0)
-    return GatedClient(event_hooks=hooks, limits=limits, follow_redirects=True)
+    return GatedClient(event_hooks=hooks, limits=limits, follow_redirects=True, verify=verify)

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import itertools
 import json
 import math
 import random
 import ssl
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -125,12 +127,14 @@ class WireBody:
 class ChatTransport:
     """POSTs one chat completion body and yields the streamed response, retrying what
     the SDK would retry. Errors come out as httpx2 exceptions or, for an error answer
-    the retries did not cure, through `status_error` (the Translator's)."""
+    the retries did not cure, through `status_error` (the Translator's). `more`: further
+    clients (each its own connection pool) that the sending threads are spread over."""
 
     def __init__(
         self,
         http: httpx2.Client,
         *,
+        more: Sequence[httpx2.Client] = (),
         base_url: str,
         api_key: str,
         retries: int,
@@ -138,8 +142,10 @@ class ChatTransport:
         status_error: Callable[[int, Any], Exception],
         sleep: Callable[[float], None] = time.sleep,
     ):
-        self._http = http
-        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._clients = [http, *more]
+        self._local = threading.local()
+        self._turns = itertools.count()
+        self._url = httpx2.URL(base_url.rstrip("/") + "/chat/completions")  # parsed once, not per request
         self._headers = {
             "Authorization": f"Bearer {api_key}",
             "Content-Type": "application/json",
@@ -159,11 +165,22 @@ class ChatTransport:
         finally:
             response.close()
 
+    def _client(self) -> httpx2.Client:
+        """The client this thread sends on, the same for all its requests: threads take the
+        clients in turn. httpcore scans every connection and queued request of a pool, under
+        the pool's lock, when a request starts and when it ends; with one pool for -j 256
+        that was the largest CPU cost per request (issue 24, item 5)."""
+        client: httpx2.Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self._clients[next(self._turns) % len(self._clients)]
+        return client
+
     def _send(self, body: WireBody) -> httpx2.Response:
         headers = {**self._headers, "Content-Length": str(body.length)}
+        http = self._client()
         for retry in range(self._retries + 1):
             last = retry == self._retries
-            request = self._http.build_request(
+            request = http.build_request(
                 "POST",
                 self._url,
                 content=body.content(),
@@ -172,7 +189,7 @@ class ChatTransport:
                 extensions={RETRY_EXTENSION: retry},
             )
             try:
-                response = self._http.send(request, stream=True)
+                response = http.send(request, stream=True)
             except (httpx2.RequestError, ssl.SSLError) as exc:  # what the SDK retries: timeouts too
                 if not last:
                     self._sleep(backoff(retry, None))

@@ -6,7 +6,7 @@ tests/test_contract.py, tests/test_upload.py, tests/test_models.py and tests/tes
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kimi_vision_cli.errors import KimiVisionError
@@ -72,20 +72,45 @@ class Result:
         )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self.cleaned())
-        d.pop("skipped")
-        d.pop("structured")
-        d["error"] = error_record(self.error)
-        d["reasoning"] = d["reasoning"] or None
-        d["media"] = [media_record(m) for m in self.media]
-        d["cost"] = None if self.cost is None else self.cost.to_dict()
-        out = {k: d[k] for k in RESULT_KEYS}
-        if d["segments"] is not None:
+        """The record (RESULT_KEYS, in order), its model text cleaned as in cleaned(). Built
+        by hand, not with dataclasses.asdict: that deep-copied every field, the media's too
+        only to be replaced, and was the main thread's largest cost per input (issue 24)."""
+        out: dict[str, Any] = {
+            "input": self.input,
+            "model": self.model,
+            "text": strip_controls(self.text),
+            "reasoning": strip_controls(self.reasoning) or None,
+            "finish_reason": self.finish_reason,
+            "usage": _copied(self.usage),
+            "cost": None if self.cost is None else self.cost.to_dict(),
+            "media": [media_record(m) for m in self.media],
+            "error": error_record(self.error),
+        }
+        if self.segments is not None:
             keys = (*SEGMENT_KEYS, "data") if self.structured else SEGMENT_KEYS
-            out["segments"] = [{k: s.get(k) for k in keys} for s in d["segments"]]
-        if self.structured and d["segments"] is None:  # segmented: each part has its `data`
-            out["data"] = d["data"]
+            out["segments"] = [_segment_record(s, keys) for s in self.segments]
+        elif self.structured:  # segmented: each part has its `data`
+            out["data"] = strip_in(self.data)
         return out
+
+
+def _segment_record(segment: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """One segment's record: `keys` in order, its text cleaned (Result.cleaned)."""
+    text = segment.get("text")
+    return {
+        k: strip_controls(text) if k == "text" and isinstance(text, str) else _copied(segment.get(k))
+        for k in keys
+    }
+
+
+def _copied(value: Any) -> Any:
+    """A JSON value's dicts and lists copied (as asdict did): a record shares nothing
+    with the Result it came from."""
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    return value
 
 
 # -- estimate --------------------------------------------------------------------------

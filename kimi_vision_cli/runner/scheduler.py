@@ -48,6 +48,7 @@ from kimi_vision_cli.output.writers import Writers
 from kimi_vision_cli.runner.budget import Spend, spend_for
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.runner.jobs import Done, Group, Live, Part, Split, Work, Writes
+from kimi_vision_cli.runner.memory import Trimmer, buffers_outside_arenas
 from kimi_vision_cli.types import Source
 
 _POLL = 0.1
@@ -67,6 +68,8 @@ class Scheduler:
         multi: bool,
         writers: Writers | None = None,
         cancel: threading.Event | None = None,
+        trim: Callable[[], None] | None = None,
+        buffers: Callable[[int], object] = buffers_outside_arenas,
     ):
         # Set from another thread (a library caller that stopped reading): the run stops
         # as on Ctrl-C, without a signal.
@@ -110,6 +113,9 @@ class Scheduler:
         self.lives: list[Live] = []  # streamed answers, to name one cut by Ctrl-C/SIGTERM
         self.stop_code = ExitCode.INTERRUPTED  # TERMINATED when the stop was a SIGTERM
         self._workers: list[threading.Thread] = []
+        # Freed memory handed back during the run (runner/memory.py), on the loop's turns.
+        self.trim = trim or Trimmer()
+        self.buffers = buffers
 
     @property
     def stopping(self) -> bool:
@@ -171,6 +177,7 @@ class Scheduler:
         # A missing key stops the run before any input is read.
         observer = self.ctx.client.observer
         observer.callbacks.append(self._on_rate_limit)
+        self.buffers(self.maximum)  # before the workers allocate (runner/memory.py)
         for _ in range(self.maximum):
             t = threading.Thread(target=self._work, name="kimi-vision-worker", daemon=True)
             t.start()
@@ -249,6 +256,7 @@ class Scheduler:
         mine = 0
         while not self._interrupted():
             self.sink.emit(ev.Tick(self.spend.line))
+            self.trim()
             while (
                 not (self.tally.stopped or self.interrupted or self.halt)
                 and in_flight < min(self.maximum, self.pacing.slots)  # a kept Pacing may allow more

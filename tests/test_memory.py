@@ -1,0 +1,99 @@
+"""Freed memory handed back during a long run (runner/memory.py; issue 24, item 5)."""
+
+from __future__ import annotations
+
+import io
+import platform
+import sys
+
+import pytest
+
+from kimi_vision_cli.runner.memory import Trimmer, malloc_trim
+
+
+def test_trims_at_most_once_per_interval_of_its_clock() -> None:
+    now = [100.0]
+    calls: list[int] = []
+    trim = Trimmer(every=1.0, clock=lambda: now[0], trim=calls.append)
+    for t in (100.0, 100.5, 100.99):  # not before a second of the run has passed
+        now[0] = t
+        trim()
+    assert calls == []
+    for t in (101.0, 101.5, 101.9, 102.0, 102.2, 105.0):
+        now[0] = t
+        trim()
+    assert calls == [0, 0, 0]  # at 101.0, 102.0 and 105.0: pad 0, every free page
+
+
+def test_without_malloc_trim_nothing_is_done(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    trim = Trimmer(every=0.0, clock=lambda: 1.0, trim=calls.append)
+    trim()
+    assert calls == [0]
+    monkeypatch.setattr(sys, "platform", "darwin")  # no glibc: the default finds nothing
+    assert malloc_trim() is None
+    Trimmer(every=0.0, clock=lambda: 1.0)()  # and calling it does nothing, without error
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc only"
+)
+def test_glibc_malloc_trim_is_found_and_runs() -> None:
+    trim = malloc_trim()
+    assert trim is not None
+    assert trim(0) in (0, 1)  # 1: memory was released, 0: there was none to release
+
+
+def test_the_scheduler_trims_on_its_loop() -> None:
+    """A batch's loop calls the trimmer it was given (by default a Trimmer), and the run
+    says its -j to the buffer setting once."""
+    from kimi_vision_cli.events import Collect
+    from kimi_vision_cli.output.diagnostics import Diagnostics
+    from kimi_vision_cli.output.records import Result
+    from kimi_vision_cli.runner.context import Context
+    from kimi_vision_cli.runner.scheduler import Scheduler
+    from kimi_vision_cli.settings import resolve
+    from kimi_vision_cli.terminal import Terminal
+    from kimi_vision_cli.types import Source
+
+    term = Terminal(io.StringIO(), io.StringIO(), None, False, False, False, False)
+    ctx = Context(resolve({}, {"MOONSHOT_API_KEY": "sk-test"}), term, Diagnostics(term))
+    turns: list[None] = []
+    scheduler = Scheduler(
+        ctx,
+        Collect(),
+        lambda source, live: Result(source.display, "m"),
+        multi=True,
+        trim=lambda: turns.append(None),
+    )
+    tally = scheduler.run((Source("path", f"{i}.png"), False) for i in range(5))
+    assert tally.done == 5
+    assert len(turns) >= 5  # a turn per answer at least
+    assert isinstance(
+        Scheduler(ctx, Collect(), lambda source, live: Result("", "m"), multi=True).trim, Trimmer
+    )
+
+
+def test_read_buffers_get_their_own_mappings_only_at_high_concurrency() -> None:
+    from kimi_vision_cli.runner.memory import BUFFER, M_MMAP_THRESHOLD, MANY, buffers_outside_arenas
+
+    calls: list[tuple[int, int]] = []
+
+    def mallopt(param: int, value: int) -> int:
+        calls.append((param, value))
+        return 1
+
+    assert not buffers_outside_arenas(MANY, mallopt)  # -j 32 and less: the process is left alone
+    assert calls == []
+    assert buffers_outside_arenas(256, mallopt)
+    assert calls == [(M_MMAP_THRESHOLD, BUFFER)]
+    assert not buffers_outside_arenas(256, lambda param, value: 0)  # refused: said so
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc only"
+)
+def test_glibc_mallopt_is_found() -> None:
+    from kimi_vision_cli.runner.memory import _glibc
+
+    assert _glibc("mallopt") is not None
