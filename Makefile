@@ -71,10 +71,11 @@ $(DEV_DEPS): pyproject.toml | $(INSTALLED)
 install: sysdeps $(INSTALLED)
 	@echo "installed: $(VENV)/bin/kimi-vision (activate with: . $(VENV)/bin/activate)"
 
-# Two workers per core (pytest-xdist): many tests wait on the loopback server's latency or
-# on a child process, so a core has idle time to fill. On the 2-core machine, one run
-# after the other: -n auto (2) 189 s, -n 4 163 s, for the same 1,451 tests.
-WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
+# One pytest-xdist worker more than the cores: many tests wait on the loopback server's
+# latency or on a child process, so a core has idle time to fill; each worker starts its
+# own servers (moto, the loopback API), so more workers cost CPU too. On the 2-core
+# machine, 1,451 tests: -n 2 189 s; -n 4 163 s and 195 s; -n 3 168 s (runs vary ~15%).
+WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 test: install $(TEST_DEPS) test-sysdeps
 	$(PY) -m pytest -q -n $(WORKERS)
 
