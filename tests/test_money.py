@@ -268,6 +268,7 @@ def test_batch_submit_max_cost_submits_what_fits_at_its_worst_case(kv, fake, tmp
     assert [f["input"] for f in doc["failed"]] == names[2:]
     assert {f["error"]["code"] for f in doc["failed"]} == {"not_started"}
     assert "2 inputs (m2.png, m3.png): not submitted: --max-cost" in r.stderr
+    assert "lower --max-tokens (max_tokens): each request counts its whole limit" in r.stderr
     files = len(fake.state.files)
     r = kv("batch", "submit", *names, "--max-cost", "0")
     assert r.returncode == 75 and len(fake.state.files) == files  # nothing uploaded

@@ -210,7 +210,7 @@ class MoonshotClient:
     # -- chat --------------------------------------------------------------------
     def stream_chat(self, body: dict[str, Any]) -> Iterator[StreamEvent]:
         """Yield reasoning/content deltas, then one finish event. A stream that ends
-        without `data: [DONE]` raises TruncatedError (SPEC: it is not a success)."""
+        without `data: [DONE]` raises StreamCutError (SPEC: it is not a success)."""
         with (
             self._errors(),
             self._chat.stream({**body, "stream": True}) as response,

@@ -19,6 +19,7 @@ from kimi_vision_cli.moonshot import (
     Price,
     bills_in_cny,
     completion_budget,
+    flag_and_field,
     price_for,
     usage_tokens,
 )
@@ -160,7 +161,10 @@ class Allowance:
             f"not submitted: --max-cost {money(max_cost, price.currency)} would be exceeded "
             f"({money(self.spend.amount, price.currency)} at worst for the requests before)"
         )
-        hint = "raise --max-cost, or lower --max-tokens (each request counts its whole max_tokens)"
+        # The Batch API takes kimi-k2.x, whose field is max_tokens (moonshot.flag_and_field).
+        hint = (
+            f"raise --max-cost, or lower {flag_and_field('max_tokens')}: each request counts its whole limit"
+        )
         names = [first.display, *(s.display for s in rest)]
         model = self.ctx.settings.request.model
         out.failed += [Result(n, model, error=NotStartedError(why, hint=hint, input=n)) for n in names]
