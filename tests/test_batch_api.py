@@ -265,13 +265,19 @@ def test_another_programs_batch_metadata_schema_is_not_followed(kv, fake, tmp_pa
     write_image(tmp_path / "a.png", 10, 10)
     batch_id = _finished(kv, fake, "a.png")
     schema = json.dumps({"type": "object", "required": ["x"], "properties": {"x": {"type": "string"}}})
-    fake.state.batches[batch_id]["object"]["metadata"] = {"tool": "another-app", "schema": schema}
+    # its own "model" means what that program meant: not the price the answers are counted at
+    meta = {"tool": "another-app", "schema": schema, "model": "moonshot-v1-8k-vision-preview"}
+    fake.state.batches[batch_id]["object"]["metadata"] = meta
     other = {"XDG_CACHE_HOME": str(tmp_path / "elsewhere")}
     r = kv("batch", "results", batch_id, "--format", "jsonl", extra_env=other)
     assert r.returncode == 0, r.stderr
     (rec,) = [json.loads(line) for line in r.stdout.splitlines()]
     assert rec["error"] is None and "a 10x10 image/png image" in rec["text"] and "data" not in rec
     assert fake.chat_requests == []  # no answer checked against it, none asked again
+    meta.pop("model")
+    r = kv("batch", "results", batch_id, "--format", "jsonl", extra_env=other)
+    (plain,) = [json.loads(line) for line in r.stdout.splitlines()]
+    assert rec["cost"] == plain["cost"] and rec["cost"]["amount"] > 0  # priced as the run's -m
 
 
 def test_results_read_the_local_batch_record_once(kv, fake, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -58,7 +58,7 @@ def results(batch_id: str, ctx: Context, batch: dict[str, Any] | None = None) ->
     _check_finished(batch_id, batch)
     manifest = load_record(ctx, batch_id)
     names: dict[str, str] = manifest.get("inputs", {})
-    model = manifest.get("model") or (batch.get("metadata") or {}).get("model") or ctx.settings.request.model
+    model = manifest.get("model") or _theirs(batch).get("model") or ctx.settings.request.model
     records = _read_records(ctx, batch_id, batch, names, model)
     for custom_id, name in names.items():  # asked for, but in neither file
         records.setdefault(custom_id, Result(name, model, error=APIError("no result in the batch output")))
