@@ -292,3 +292,28 @@ def test_results_read_the_local_batch_record_once(kv, fake, tmp_path: Path, monk
     assert r.returncode == 0, r.stderr
     assert read == [batch_id]
     assert json.loads((tmp_path / "a.png.json").read_text())["provenance"]["model"] == "kimi-k2.6"
+
+
+def test_a_batch_whose_local_record_cannot_be_kept_is_still_printed(
+    kv, fake, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    import errno
+
+    from kimi_vision_cli.flows import batch as flow
+
+    def full(*_: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    write_image(tmp_path / "a.png", 10, 10)
+    monkeypatch.setattr(flow, "save_record", full)
+    r = kv("batch", "submit", "a.png")
+    assert r.returncode == 0, r.stderr
+    batch_id = r.stdout.strip()
+    assert batch_id in fake.state.batches  # created, billed, and its id printed
+    assert f"batch {batch_id}: cannot keep its local record (No space left on device)" in r.stderr
+    monkeypatch.undo()
+    for _ in range(2):
+        kv("batch", "status", batch_id)
+    r = kv("batch", "results", batch_id, "--format", "jsonl")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["error"] is None

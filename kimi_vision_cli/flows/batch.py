@@ -216,7 +216,7 @@ def _create(
     batch_id = str(batch["id"])
     # What `batch results` needs later: the names to print, the inputs themselves (for
     # sidecars and manifest rows) and the schema the answers must match (--schema).
-    save_record(ctx, batch_id, {
+    record = {
         "model": settings.request.model,
         "inputs": {cid: parts[cid][2] if cid in parts else s.display for cid, s in manifest.items()},
         "sources": {cid: [s.kind, s.value] for cid, s in manifest.items()},
@@ -224,7 +224,14 @@ def _create(
         # what made the answers, for the sidecars and rows `batch results` writes (issue 19)
         "provenance": made.to_dict(),
         "segments": parts,
-    })  # fmt: skip
+    }  # fmt: skip
+    try:
+        save_record(ctx, batch_id, record)
+    except OSError as exc:  # the batch exists and is billed: its id must still be printed
+        ctx.diag.warn(
+            f"batch {batch_id}: cannot keep its local record ({exc.strerror or exc}); "
+            "`batch results` will read the names from the batch itself"
+        )
     return batch_id
 
 
