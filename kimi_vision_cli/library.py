@@ -28,7 +28,7 @@ from kimi_vision_cli import events as ev
 from kimi_vision_cli.errors import KimiVisionError, Tally, UsageError
 from kimi_vision_cli.inputs.discover import classify
 from kimi_vision_cli.moonshot import completion_budget
-from kimi_vision_cli.options import OPTIONS
+from kimi_vision_cli.options import OPTIONS, SETTINGS_OPTIONS
 from kimi_vision_cli.output.diagnostics import Diagnostics
 from kimi_vision_cli.output.records import Estimate, Result
 from kimi_vision_cli.runner.context import Context
@@ -63,6 +63,10 @@ def _settings(command: str, options: dict[str, Any], env: dict[str, str] | None)
     for name in ("format", "dry_run", "show_thinking"):  # what only the CLI shows
         if name in flags:
             raise TypeError(f"{name} is a CLI option: the Python API returns records")
+    unknown = sorted(set(flags) - {o.dest for o in SETTINGS_OPTIONS})
+    if unknown:  # the caller's mistake, said in the API's words (not settings.resolve's)
+        where = " (an argument of describe() and estimate())" if unknown == ["recursive"] else ""
+        raise TypeError(f"unexpected keyword {', '.join(unknown)}{where}: see docs/python.md")
     return resolve(flags, dict(os.environ) if env is None else env, command=command)
 
 
@@ -265,6 +269,12 @@ class Client:
         settings = _settings(
             command, {**self._options, **given, "api_key": self._base.connection.api_key}, self._env
         )
+        ceiling = self._base.run.concurrency
+        if settings.run.concurrency > ceiling:  # its Pacing allows no more: say so, not run slower
+            raise UsageError(
+                f"concurrency {settings.run.concurrency} is over this Client's {ceiling}",
+                hint=f"make the Client with concurrency={settings.run.concurrency}",
+            )
         # TPM weighs each request by its max_tokens: the latest call's (exact one call at a time)
         self._pacing.budget = completion_budget(settings.spec, settings.request.max_tokens) or 0
         return _context(settings, self._env, self._client, self._pacing, self._host)
@@ -396,8 +406,6 @@ def ask(
     **options: Any,
 ) -> Result:
     """One request holding every input, its record: Client.ask on a Client of its own."""
-    if not question.strip():
-        raise UsageError("the question is empty", hint="ask something about the inputs")
     with Client(api_key=api_key, base_url=base_url, env=env, host=host, model=model, system=system, schema=schema,
                 max_tokens=max_tokens, **options) as client:  # fmt: skip
         return client.ask(question, inputs, prefix=prefix)

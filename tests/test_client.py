@@ -179,3 +179,17 @@ def test_a_call_may_lower_the_clients_concurrency(env, fake) -> None:
         got = list(client.describe([image_bytes(10 + n, 10) for n in range(4)], concurrency=1))
     assert [r.error for r in got] == [None] * 4
     assert fake.state.max_in_flight == 1
+
+
+def test_a_keyword_that_is_no_option_is_named_in_the_apis_words(env) -> None:
+    with pytest.raises(TypeError, match=r"unexpected keyword recursive \(an argument of describe\(\)"):
+        kv.Client(env=env, recursive=True)
+    with pytest.raises(TypeError, match=r"unexpected keyword colour: see docs/python\.md"):
+        kv.describe([], env=env, colour="red")
+
+
+def test_a_call_cannot_raise_the_clients_concurrency(env) -> None:
+    from kimi_vision_cli.errors import UsageError
+
+    with kv.Client(env=env, concurrency=4) as client, pytest.raises(UsageError, match="over this Client's 4"):
+        client.describe([image_bytes()], concurrency=64)
