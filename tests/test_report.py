@@ -274,6 +274,19 @@ def test_a_bad_line_is_named_and_the_rest_reported(kv, tmp_path: Path) -> None:
     assert len(cards(read_page(tmp_path / "r.html"))) == 1
 
 
+def test_a_file_that_is_not_records_is_one_line_not_one_a_line(kv, tmp_path: Path) -> None:
+    (tmp_path / "nums.txt").write_text("".join(f"{n}x\n" for n in range(50)))
+    (tmp_path / "run.jsonl").write_text(json.dumps(record("a.png", "fine")))
+    run = kv("report", "nums.txt", "run.jsonl", "-o", "r.html")
+    assert run.returncode == 2
+    errors = [line for line in run.stderr.splitlines() if "error:" in line]
+    assert errors == [
+        "kimi-vision: error: nums.txt: is not a records file (line 1 is not JSON) — pass a describe "
+        "--format jsonl/json output, a --manifest file or a directory of --sidecar json files"
+    ]
+    assert len(cards(read_page(tmp_path / "r.html"))) == 1
+
+
 def test_a_source_that_cannot_be_read_is_one_line_exit_2_and_the_others_go_on(kv, tmp_path: Path) -> None:
     (tmp_path / "run.jsonl").write_text(json.dumps(record("a.png", "fine")))
     run = kv("report", "missing.jsonl", "run.jsonl", "-o", "r.html")

@@ -93,14 +93,19 @@ def _parse(text: str, label: str, bases: Sequence[Path], problem: Problem) -> It
     if not text.strip():
         problem(UsageError("holds no records", input=label, hint=_HINT))
         return
+    read = 0
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except ValueError:
+            if not read:  # not JSON lines at all (an image, a text file): one line, not one a line
+                problem(InputError(f"is not a records file (line {n} is not JSON)", input=label, hint=_HINT))
+                return
             problem(InputError(f"line {n}: is not a JSON object", input=label, hint=_HINT))
             continue
+        read += 1
         yield from _one(obj, label, f"line {n}: ", bases, problem)
 
 
