@@ -317,3 +317,18 @@ def test_a_batch_whose_local_record_cannot_be_kept_is_still_printed(
     r = kv("batch", "results", batch_id, "--format", "jsonl")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["error"] is None
+
+
+def test_a_malformed_request_file_is_one_line_not_a_traceback(kv, fake, tmp_path: Path) -> None:
+    from tests.test_families import LONG_FIELDS
+
+    write_image(tmp_path / "a.png", 10, 10)
+    batch_id = _finished(kv, fake, "a.png", "--schema", LONG_FIELDS)  # schema read from the requests
+    (input_id,) = [fid for fid, f in fake.state.files.items() if f["purpose"] == "batch"]
+    fake.state.file_data[input_id] = b'{"custom_id": "x", "body": []}\nnot json\n'
+    other = {"XDG_CACHE_HOME": str(tmp_path / "elsewhere")}
+    r = kv("batch", "results", batch_id, "--format", "jsonl", extra_env=other)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1] == (
+        "kimi-vision: error: the batch's input file has a malformed request line: its answers cannot be asked again"
+    )

@@ -202,7 +202,7 @@ class _Requests:
         self._read()
         assert self._lines is not None
         first = next(iter(self._lines.values()), None)
-        return dict(json.loads(first)["body"]) if first is not None else {}
+        return _request_body(first) if first is not None else {}
 
     def _read(self) -> None:
         if self._lines is None:
@@ -211,7 +211,10 @@ class _Requests:
             self._lines = {}
             for raw_line in raw.splitlines():
                 if raw_line.strip():
-                    self._lines[str(json.loads(raw_line).get("custom_id"))] = raw_line
+                    try:
+                        self._lines[str(json.loads(raw_line)["custom_id"])] = raw_line
+                    except (ValueError, KeyError, TypeError):
+                        raise _malformed() from None
 
     def body(self, custom_id: str) -> dict[str, Any]:
         self._read()
@@ -219,7 +222,22 @@ class _Requests:
         found = self._lines.get(custom_id)
         if found is None:
             raise APIError("the batch's input file has no request for this answer: it cannot be asked again")
-        return dict(json.loads(found)["body"], stream=True)
+        return dict(_request_body(found), stream=True)
+
+
+def _malformed() -> APIError:
+    return APIError("the batch's input file has a malformed request line: its answers cannot be asked again")
+
+
+def _request_body(line: bytes) -> dict[str, Any]:
+    """A request line's body; a line of another shape is an APIError, not a traceback."""
+    try:
+        body = json.loads(line)["body"]
+    except (ValueError, KeyError, TypeError):
+        raise _malformed() from None
+    if not isinstance(body, dict):
+        raise _malformed()
+    return dict(body)
 
 
 def _check_all(
