@@ -53,7 +53,7 @@ def submit(
         if out.batch_ids:
             keep(out)
             ctx.diag.warn(
-                f"{len(out.batch_ids)} batch(es) were created before the failure (ids on stdout); "
+                f"{counted(len(out.batch_ids), 'batch')} created before the failure (ids on stdout); "
                 "a rerun would submit their inputs again"
             )
         raise

@@ -23,7 +23,7 @@ from kimi_vision_cli import stores
 from kimi_vision_cli.errors import KimiVisionError, OutputBlockedError, OutputError, UsageError, quote_name
 from kimi_vision_cli.output.manifest import KINDS, Manifest, spell
 from kimi_vision_cli.provenance import Provenance
-from kimi_vision_cli.types import Source, display_name
+from kimi_vision_cli.types import Source, counted, display_name
 
 CHECKPOINT_ROWS_ENV = "KIMI_VISION_CHECKPOINT_ROWS"  # tests and small runs: rows between rewrites
 CHECKPOINT_ROWS = 500
@@ -200,7 +200,7 @@ def _rows_lost(names: list[str], shown: int = 5) -> str:
     """`3 rows not saved (a, b, c)`: the first few named, then how many more."""
     more = f", and {len(names) - shown} more" if len(names) > shown else ""
     listed = ", ".join(quote_name(display_name(n)) for n in names[:shown])
-    return f"{len(names)} row{'s' if len(names) != 1 else ''} not saved ({listed}{more})"
+    return f"{counted(len(names), 'row')} not saved ({listed}{more})"
 
 
 def _rows_from_env() -> int:

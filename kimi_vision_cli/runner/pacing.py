@@ -42,6 +42,7 @@ from kimi_vision_cli.api.errors import RateLimit, over_tpm
 from kimi_vision_cli.moonshot import completion_budget
 from kimi_vision_cli.runner.host import Clock
 from kimi_vision_cli.settings import Settings
+from kimi_vision_cli.types import counted
 
 # Starts are spaced this much wider than the limit allows: Moonshot's window and ours do
 # not start at the same instant, and a request arrives a little after it leaves.
@@ -55,10 +56,6 @@ DEFAULT_WINDOW = 1.0
 
 # What to say: (text, detail). detail: shown with -v only (events.Paced).
 Notice = tuple[str, bool]
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 class Pacing:
@@ -149,7 +146,7 @@ class Pacing:
             return None
         if limit.kind == "concurrency" and (self.concurrency is None or value < self.concurrency):
             self.concurrency = value
-            return f"rate limit: {_plural(value, 'request')} at a time" + self._pacing()
+            return f"rate limit: {counted(value, 'request')} at a time" + self._pacing()
         if limit.kind == "rpm" and (self.rpm is None or value < self.rpm):
             self.rpm = value
             return f"rate limit: {value:,} requests/min" + self._pacing()
