@@ -10,7 +10,9 @@ SystemExit; nothing is printed.
 Safe from several threads or processes at once: each call resolves its own settings and
 runs on worker threads of its own; the functions make a client per call, a Client shares
 its one (thread-safe) between its calls; no module global is changed, and no signal
-handler is installed (the run is on a thread of its own)."""
+handler is installed (the run is on a thread of its own). One process-wide setting is:
+a run of more than 32 at once sets glibc's mmap threshold to 64 KiB (runner/memory.py).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import json
 import os
 import queue
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -384,10 +387,14 @@ def describe(
     )  # fmt: skip
     client._one_shot = True  # closed by its run when it ends
     try:
-        return client.describe(inputs, recursive=recursive)
+        records = client.describe(inputs, recursive=recursive)
     except BaseException:  # an input refused before the run (stdin, a type): no run to close it
         client.close()
         raise
+    # Records never read, or left early: the run never ends on its own terms, so its
+    # connections are closed when the records are dropped.
+    weakref.finalize(records, client.close)
+    return records
 
 
 def ask(

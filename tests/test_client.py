@@ -193,3 +193,12 @@ def test_a_call_cannot_raise_the_clients_concurrency(env) -> None:
 
     with kv.Client(env=env, concurrency=4) as client, pytest.raises(UsageError, match="over this Client's 4"):
         client.describe([image_bytes()], concurrency=64)
+
+
+def test_records_dropped_unread_close_the_functions_client(env, made) -> None:
+    import gc
+
+    records = kv.describe([image_bytes()], env=env)
+    del records
+    gc.collect()
+    assert made.http == 1 and made.pools[0].is_closed
