@@ -97,3 +97,48 @@ def test_glibc_mallopt_is_found() -> None:
     from kimi_vision_cli.runner.memory import _glibc
 
     assert _glibc("mallopt") is not None
+
+
+def test_a_worker_does_not_hold_its_last_answer_while_it_sends_the_next() -> None:
+    """At -j 256 each of 256 workers kept the Done and Result (text, usage, media) of the
+    input it finished last until it finished the next: 256 answers alive for nothing.
+    While the one worker answers the second input, none of its frames refers to the
+    first input's Result."""
+    import sys
+
+    from kimi_vision_cli.events import NullSink
+    from kimi_vision_cli.output.diagnostics import Diagnostics
+    from kimi_vision_cli.output.records import Result
+    from kimi_vision_cli.runner.context import Context
+    from kimi_vision_cli.runner.jobs import Done
+    from kimi_vision_cli.runner.scheduler import Scheduler
+    from kimi_vision_cli.settings import resolve
+    from kimi_vision_cli.terminal import Terminal
+    from kimi_vision_cli.types import Source
+
+    term = Terminal(io.StringIO(), io.StringIO(), None, False, False, False, False)
+    settings = resolve({"concurrency": 1}, {"MOONSHOT_API_KEY": "sk-test"})
+    ctx = Context(settings, term, Diagnostics(term))
+    results: list[Result] = []
+    held: list[list[str]] = []
+
+    def work(source: Source, live: object) -> Result:
+        if results:  # the second input: what do the worker's frames still hold?
+            first = results[0]
+            frame = sys._getframe(1)
+            names = []
+            while frame is not None:
+                for name, value in frame.f_locals.items():
+                    if value is first or (isinstance(value, Done) and value.result is first):
+                        names.append(f"{frame.f_code.co_name}.{name}")
+                frame = frame.f_back
+            held.append(names)
+        result = Result(source.display, "m", text="an answer")
+        results.append(result)
+        return result
+
+    tally = Scheduler(ctx, NullSink(), work, multi=True).run(
+        (Source("path", f"{i}.png"), False) for i in range(2)
+    )
+    assert tally.done == 2
+    assert held == [[]]

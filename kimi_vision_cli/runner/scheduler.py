@@ -128,16 +128,19 @@ class Scheduler:
             job = self.work.get()
             if job is None:
                 return
-            try:
-                if isinstance(job, Part):
-                    self.done.put(Done(job.group.split.parts[job.index](), part=job))
-                else:
-                    done = self._one(job)
-                    self.done.put(done)
-                    if done.writing:  # queued first: a Ctrl-C drain after Writes.close() finds it
-                        self.writes.end()
-            except BaseException as exc:  # a bug: re-raised in the main thread
-                self.done.put(Done(exc=exc))
+            self._do(job)  # its locals (the input, its Result) are not held while waiting
+
+    def _do(self, job: Source | Part) -> None:
+        try:
+            if isinstance(job, Part):
+                self.done.put(Done(job.group.split.parts[job.index](), part=job))
+            else:
+                done = self._one(job)
+                self.done.put(done)
+                if done.writing:  # queued first: a Ctrl-C drain after Writes.close() finds it
+                    self.writes.end()
+        except BaseException as exc:  # a bug: re-raised in the main thread
+            self.done.put(Done(exc=exc))
 
     def _one(self, source: Source) -> Done:
         live = Live(self.sink) if self.streaming else None
