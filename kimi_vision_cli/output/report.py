@@ -21,6 +21,7 @@ import base64
 import hashlib
 import html
 import os
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,10 +95,25 @@ def check_target(path: Path, flag: str) -> None:
         )
     if not where.is_dir():
         raise UsageError(f"{flag} {path}: {where} is not a directory", hint="name a file in a directory")
-    if not os.access(where, os.W_OK | os.X_OK):
+    _try_writing(where, f"{flag} {path}")
+
+
+def _try_writing(where: Path, what: str) -> None:
+    """A file can be made in `where`: tried, not asked. access(2) says yes to root in a
+    directory such as /proc, where making a file fails (ENOENT): the page, paid for by
+    reading every source, would then fail at the end. OutputBlockedError (exit 1), as an
+    --output-dir or a --manifest that cannot be written; nothing is left behind."""
+    from kimi_vision_cli.atomic import TEMP_PREFIX, TEMP_SUFFIX
+
+    try:
+        fd, probe = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=where)
+    except OSError as exc:
         raise OutputBlockedError(
-            f"{flag} {path}: {where} cannot be written", hint="check its permissions (or pick another place)"
-        )
+            f"{what}: {where} cannot be written ({exc.strerror or exc})",
+            hint="check its permissions (or pick another place)",
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 # -- the page -----------------------------------------------------------------------------
