@@ -21,7 +21,6 @@ import base64
 import hashlib
 import html
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,21 +98,17 @@ def check_target(path: Path, flag: str) -> None:
 
 
 def _try_writing(where: Path, what: str) -> None:
-    """A file can be made in `where`: tried, not asked. access(2) says yes to root in a
-    directory such as /proc, where making a file fails (ENOENT): the page, paid for by
-    reading every source, would then fail at the end. OutputBlockedError (exit 1), as an
-    --output-dir or a --manifest that cannot be written; nothing is left behind."""
-    from kimi_vision_cli.atomic import TEMP_PREFIX, TEMP_SUFFIX
+    """A file can be made in `where` (atomic.try_creating): else OutputBlockedError
+    (exit 1), as an --output-dir or a --manifest that cannot be written."""
+    from kimi_vision_cli.atomic import try_creating
 
     try:
-        fd, probe = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=where)
+        try_creating(where)
     except OSError as exc:
         raise OutputBlockedError(
             f"{what}: {where} cannot be written ({exc.strerror or exc})",
             hint="check its permissions (or pick another place)",
         ) from None
-    os.close(fd)
-    os.unlink(probe)
 
 
 # -- the page -----------------------------------------------------------------------------
