@@ -57,6 +57,15 @@ def replace_by(path: Path, produce: Callable[[Path], None], *, keep_times: bool 
     _fsync_dir(path.parent)
 
 
+def try_creating(directory: Path) -> None:
+    """A file can be made in `directory` (OSError if not): a temporary one is made and
+    removed at once. Tried, not asked: access(2) says yes to root where making a file
+    fails (/proc: ENOENT), so an output place checked that way failed only once paid for."""
+    fd, name = _create(directory, 0o600)
+    os.close(fd)
+    _unlink(name)
+
+
 def _through_links(path: Path) -> Path:
     """The file a rename must replace: a symbolic link's target (renamed over, the link
     itself would become a separate copy), else `path`."""

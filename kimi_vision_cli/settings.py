@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from kimi_vision_cli.errors import AuthError, ConfigError, UsageError
 from kimi_vision_cli.moonshot import REGIONS, Model, model_for
-from kimi_vision_cli.options import CONFIG_OPTIONS, SETTINGS_OPTIONS, Opt
+from kimi_vision_cli.options import COMMANDS, CONFIG_OPTIONS, SETTINGS_OPTIONS, Opt
 from kimi_vision_cli.settings_types import (
     GROUP_OF,
     ConnectionSettings,
@@ -200,6 +200,11 @@ def resolve(flags: dict[str, Any], env: dict[str, str] | None = None, command: s
             defaulted.add(opt.dest)
         own = opt.for_command(command)  # describe's --format also takes vtt; batch submit's model
         values[opt.dest] = own.default if value is None else check(own, value, origin)
+    takes_j = "concurrency" in COMMANDS.get(command or "", ("concurrency",))  # no command: as given
+    if flags.get("concurrency") is None and not takes_j:
+        # -j is describe's inputs in flight; a command without it sends one request at a
+        # time, whatever env or config set for describe (its 429 said "concurrency 8 -> 4").
+        values["concurrency"] = 1
     values["api_key"] = _key(values["api_key"])
     values.pop("region")  # folded into base_url
     values["base_url"] = _checked_url(str(_endpoint(flags, env, cfg)).rstrip("/"))

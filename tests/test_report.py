@@ -343,6 +343,27 @@ def test_a_missing_directory_is_refused_not_made(kv, fake, tmp_path: Path) -> No
     assert fake.chat_requests == [] and not (tmp_path / "gone").exists()
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_directory_that_cannot_take_the_page_is_refused_before_reading(kv, fake, tmp_path: Path) -> None:
+    """/proc lets root pass access(2) but makes no file: the page once failed at the end,
+    after every source was read, with "check the disk". Now it is tried up front, and is
+    what an --output-dir or --manifest that cannot be written is: one line, exit 1."""
+    (tmp_path / "run.jsonl").write_text(json.dumps(record("a.png", "fine")))
+    run = kv("report", "missing.jsonl", "run.jsonl", "-o", "/proc/x.html")
+    assert run.returncode == 1, run.stderr
+    assert run.stderr.startswith("kimi-vision: error: -o /proc/x.html: /proc cannot be written (")
+    assert run.stderr.endswith(" — check its permissions (or pick another place)\n")
+    assert run.stderr.count("\n") == 1 and "missing.jsonl" not in run.stderr  # nothing was read
+    write_image(tmp_path / "a.png")
+    run = kv("describe", "a.png", "--report", "/proc/run.html")
+    assert run.returncode == 1 and run.stderr.count("\n") == 1
+    assert "--report /proc/run.html: /proc cannot be written (" in run.stderr
+    assert fake.chat_requests == []
+    run = kv("report", "run.jsonl", "-o", "r.html")  # a directory that can: the try leaves nothing
+    assert run.returncode == 0, run.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "r.html", "run.jsonl"]
+
+
 def test_the_summary_counts_one_input_in_the_singular(kv, tmp_path: Path) -> None:
     (tmp_path / "run.jsonl").write_text(json.dumps(record("a.png", "fine")))
     run = kv("report", "run.jsonl", "-o", "r.html")

@@ -198,3 +198,34 @@ def test_segments_are_cut_as_they_are_taken_not_all_at_once() -> None:
     with pytest.raises(ValueError, match="already taken"):
         cutter.take(1)
     cutter.close()
+
+
+def test_a_parts_size_warning_names_its_video_and_its_errors_the_part() -> None:
+    """A segment is prepared under its own label (errors, the downscale bar) but its size
+    warning is the whole video's: every part shares the size, so the warning is one text
+    said once per video (flows/segments.WarnOnce) and needs no rewriting."""
+    from kimi_vision_cli.errors import KimiVisionError
+    from kimi_vision_cli.media.video import prepare_video
+
+    said: list[str] = []
+    part = "big 2.mp4 [00:00:01–00:00:02]"
+
+    def prepare(data: bytes) -> None:
+        prepare_video(
+            data,
+            "video/mp4",
+            resize=True,
+            downscale_wanted=False,
+            warn=said.append,
+            name=part,
+            part_of="big 2.mp4",
+        )
+
+    prepare(timed_video(1, w=2560, h=1440))
+    assert said == [
+        "'big 2.mp4': video is 2560x1440, over Moonshot's recommended 2048x1080 "
+        "— pass --downscale-video to transcode it to fit"
+    ]
+    with pytest.raises(KimiVisionError) as err:
+        prepare(b"\0\0\0\x18ftypisom" + b"\0" * 64)
+    assert err.value.one_line().startswith(f"'{part}': ")

@@ -431,11 +431,16 @@ def test_an_unwritable_output_dir_is_refused_before_any_request(
 ) -> None:
     write_image(tmp_path / "a.png")
     (tmp_path / "ro").mkdir()
-    real = os.access
-    # The suite may run as root, for whom permission bits do not stop a write.
-    monkeypatch.setattr(
-        os, "access", lambda p, mode: False if str(p) == str(tmp_path / "ro") else real(p, mode)
-    )
+    from kimi_vision_cli.output import sidecar
+
+    real = sidecar.try_creating
+
+    def refuse(where: Path) -> None:  # the suite may run as root: permission bits stop no write
+        if where == tmp_path / "ro":
+            raise PermissionError(errno.EACCES, "Permission denied")
+        real(where)
+
+    monkeypatch.setattr(sidecar, "try_creating", refuse)
     r = kv("describe", "a.png", "--output-dir", "ro/caps")
     assert r.returncode == 1, r.all
     assert (
@@ -443,4 +448,17 @@ def test_an_unwritable_output_dir_is_refused_before_any_request(
         and "cannot be written" in r.stderr
         and "nothing was sent" in r.stderr
     )
+    assert r.stderr.count("\n") == 1 and fake.state.requests == []
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_an_output_dir_where_no_file_can_be_made_is_refused_before_any_request(
+    kv, fake, tmp_path: Path
+) -> None:
+    """access(2) says yes to root in /proc, where no file can be made: the check tries, so
+    the run stops before paying for a caption it could not write (exit 1, one line)."""
+    write_image(tmp_path / "a.png")
+    r = kv("describe", "a.png", "--output-dir", "/proc/caps")
+    assert r.returncode == 1, r.all
+    assert r.stderr.startswith("kimi-vision: error: --output-dir /proc/caps: /proc cannot be written (")
     assert r.stderr.count("\n") == 1 and fake.state.requests == []

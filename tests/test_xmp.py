@@ -360,3 +360,52 @@ def test_done_and_write_read_our_xmp_once_per_input(tmp_path: Path, monkeypatch,
     w.close()
     assert read == [photo if embed else tmp_path / "a.jpg.xmp"]
     assert xmp.xmp_provenance(photo if embed else tmp_path / "a.jpg.xmp") == made  # written
+
+
+def _alive_in_group(pgid: int) -> list[str]:
+    """The command lines of the processes of group `pgid` that still run (a zombie has
+    ended: it waits only for a parent to reap it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue  # not a process, or gone meanwhile
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            found.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
+    return found
+
+
+@pytest.mark.process
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes in Linux's /proc")
+def test_the_exiftool_session_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
+    """ExifTool under -stay_open polls its argument file past its end, so a parent that
+    died (a killed pytest) once left it running for 90 minutes. SIGKILL gives the parent
+    no chance to end it: the session must end by itself."""
+    import signal
+    import sys
+    import time
+
+    code = (
+        "import sys, time\n"
+        "from kimi_vision_cli.output.exiftool import ExifTool\n"
+        "tool = ExifTool(sys.argv[1])\n"
+        "assert tool.execute(['-ver']).out.strip()\n"
+        "print(tool._proc.pid, flush=True)\n"  # its own session: the process group's id
+        "time.sleep(120)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code, str(EXIFTOOL)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        group = int(child.stdout.readline())
+        assert any("-stay_open True" in cmd for cmd in _alive_in_group(group))  # the check can fail
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    deadline = time.monotonic() + 15
+    while (left := _alive_in_group(group)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if left:
+        os.killpg(group, signal.SIGKILL)  # not left behind by this test either
+    assert left == []

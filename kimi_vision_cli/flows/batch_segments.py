@@ -45,7 +45,7 @@ def video_lines(custom_id: str, source: Source, ctx: Context) -> tuple[bytes, Pa
         cid = part_id(custom_id, i)
         line = {"custom_id": cid, "method": "POST", "url": "/v1/chat/completions", "body": planned.body}
         block.append((json.dumps(line, ensure_ascii=False) + "\n").encode())
-        parts[cid] = [seg.start, seg.end, label(source.display, seg)]
+        parts[cid] = [seg.start, seg.end, label(source.display, seg.start, seg.end)]
     return b"".join(block), parts
 
 

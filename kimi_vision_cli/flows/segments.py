@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from kimi_vision_cli.errors import KimiVisionError, UsageError, quote_name
+from kimi_vision_cli.errors import KimiVisionError, UsageError
 from kimi_vision_cli.flows.upload import upload_pending
 from kimi_vision_cli.media.segments import Cutter, Segment
 from kimi_vision_cli.media.sniff import sniff
@@ -72,46 +72,42 @@ def cut_source(source: Source, ctx: Context) -> Cutter:
         raise err.with_input(name) from None
 
 
-def label(name: str, seg: Segment) -> str:
-    return f"{name} {span_label(seg.start, seg.end)}"
+def label(name: str, start: float, end: float) -> str:
+    """A part's name in messages and records: the video's name and the part's span."""
+    return f"{name} {span_label(start, end)}"
 
 
 class WarnOnce:
-    """A video's warnings, each said once for the video and naming it: its parts share
-    its size, so "over the recommended size" came once per part (five lines for five)."""
+    """A video's warnings, each said once for the video: its parts share its size, so
+    "over the recommended size" came once per part (five lines for five). The parts are
+    prepared with the video's name for their warnings (`prepare_video(part_of=...)`),
+    so the same warning is the same text."""
 
-    def __init__(self, warn: Callable[[str], None], name: str):
-        self._warn, self._name = warn, quote_name(name)
+    def __init__(self, warn: Callable[[str], None]):
+        self._warn = warn
         self._said: set[str] = set()
         self._lock = threading.Lock()  # parts are prepared on several workers (-j)
 
-    def part(self, label: str) -> Callable[[str], None]:
-        """The warn of one part (`label`): its name in the text becomes the video's."""
-        shown = quote_name(label)
-
-        def warn(text: str) -> None:
-            if text.startswith(shown):
-                text = self._name + text[len(shown) :]
-            with self._lock:
-                if text in self._said:
-                    return
-                self._said.add(text)
-            self._warn(text)
-
-        return warn
+    def __call__(self, text: str) -> None:
+        with self._lock:
+            if text in self._said:
+                return
+            self._said.add(text)
+        self._warn(text)
 
 
 def _prepare(
-    seg: Segment, ctx: Context, name: str, warn: Callable[[str], None]
+    seg: Segment, ctx: Context, video: str, part: str, warn: Callable[[str], None]
 ) -> tuple[bytes | bytearray, dict[str, Any]]:
-    """A segment prepared as runner/prepare.py prepares any video (stripped, --downscale-video)."""
+    """A segment prepared as runner/prepare.py prepares any video (stripped, --downscale-video):
+    errors and the bar name the `part`, a size warning the `video`."""
     from kimi_vision_cli.media.video import prepare_video
 
     s = ctx.settings
     data, record = prepare_video(
         seg.data, seg.mime, resize=s.resize, downscale_wanted=s.media.downscale_video, warn=warn,
         keep_metadata=s.media.keep_metadata, bar=ctx.frame_bar,
-        name=name,
+        name=part, part_of=video,
     )  # fmt: skip
     record["rotated"] = record["rotated"] or seg.rotated  # turned upright when it was cut
     return data, record
@@ -129,9 +125,9 @@ def plan_segment(
 ) -> Planned:
     """One segment's request, decided (nothing uploaded or sent). Errors name the segment.
     `batch`: a Batch API line (not streamed, media inline). `once`: the video's warnings."""
-    text = label(name, seg)
+    text = label(name, seg.start, seg.end)
     try:
-        data, record = _prepare(seg, ctx, text, (once or WarnOnce(ctx.diag.warn, name)).part(text))
+        data, record = _prepare(seg, ctx, name, text, once or WarnOnce(ctx.diag.warn))
         prepared = Prepared(text, MediaRef("video", str(record["mime"]), data=data), record)
         prompt = ctx.settings.request.prompt or segment_prompt(seg.start, seg.end, index, total)
         return plan([prepared], prompt, ctx.settings, label=text, stream=not batch, can_upload=not batch)
@@ -143,7 +139,7 @@ def segments_of(source: Source, ctx: Context, *, batch: bool = False) -> Iterato
     """Each segment of a video and its request, in order, each cut as it comes (the
     cutter closed however the walk ends); a part that cannot be cut names the video."""
     cutter = cut_source(source, ctx)
-    once = WarnOnce(ctx.diag.warn, source.display)
+    once = WarnOnce(ctx.diag.warn)
     try:
         for i in range(len(cutter)):
             try:
@@ -165,8 +161,7 @@ def _send_segment(
 ) -> Result:
     """Cut segment `index` (if the pass has not yet), then prepare, upload and send it;
     its bytes are freed when this returns (issue 23: memory bounded by -j, not the clip)."""
-    start, end = cutter.times[index]
-    result = Result(input=f"{name} {span_label(start, end)}", model=ctx.settings.request.model)
+    result = Result(input=label(name, *cutter.times[index]), model=ctx.settings.request.model)
     try:
         seg = cutter.take(index)
         if bar:
@@ -189,7 +184,7 @@ def split(source: Source, ctx: Context) -> Split:
     bar = ctx.parts_bar(name, len(cutter)) if ctx.parts_bar is not None else None  # a terminal's
     if bar:
         cutter.on_cut = lambda _i: bar.add("cut")
-    once = WarnOnce(ctx.diag.warn, name)
+    once = WarnOnce(ctx.diag.warn)
 
     def part(i: int) -> Callable[[], Result]:
         def run() -> Result:

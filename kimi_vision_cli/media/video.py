@@ -170,12 +170,15 @@ def prepare_video(
     keep_metadata: bool = False,
     bar: FrameBar | None = None,
     name: str | None = None,
+    part_of: str | None = None,
 ) -> tuple[MediaBytes, dict[str, Any]]:
     """Strip metadata, probe, warn when over the recommendation, and downscale when asked.
 
     Returns the bytes to send and the media record (SPEC.md "Output", `media`).
     `bar`: opens a frame-count progress display (progress.frame_bar), given only when
-    stderr is a terminal.
+    stderr is a terminal. `part_of`: the video this is one segment of (`name` is then the
+    part's label, which errors and the bar show): the size warning names the video, whose
+    parts all share its size.
     """
     record: dict[str, Any] = {
         "mime": mime, "width": None, "height": None, "original_width": None,
@@ -205,7 +208,7 @@ def prepare_video(
     bw, bh = bound_for(width, height)
     if not downscale_wanted or not resize:
         warn(
-            f"{quote_name(name or 'video')}: video is {width}x{height}, over Moonshot's recommended {bw}x{bh}"
+            f"{quote_name(part_of or name or 'video')}: video is {width}x{height}, over Moonshot's recommended {bw}x{bh}"
             + (" — pass --downscale-video to transcode it to fit" if resize else " (--no-resize: sent as is)")
         )
         return data, record

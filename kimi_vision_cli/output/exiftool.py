@@ -2,9 +2,10 @@
 (XMP sidecars, --embed): see docs/metadata.md for why it was chosen.
 
 One `exiftool -stay_open True -@ -` process serves a whole run (started on first use,
-ended by `close_shared()` or at exit): starting Perl and ExifTool costs about 0.3 s, a
-command to a running one a few milliseconds, so a run of 1,000 photos does not pay 1,000
-starts. Commands are serialised (one lock): writers run on several worker threads.
+ended by `close_shared()`, at exit, or when our process dies, however it dies: `_RELAY`):
+starting Perl and ExifTool costs about 0.3 s, a command to a running one a few
+milliseconds, so a run of 1,000 photos does not pay 1,000 starts. Commands are
+serialised (one lock): writers run on several worker threads.
 
 Arguments go one per line (ExifTool's -@ protocol), so a file name holding a newline
 cannot be passed (refused with one line); names are passed absolute, so none starts
@@ -15,9 +16,11 @@ backslashes and control characters escaped as C escapes, which ExifTool undoes.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 from collections.abc import Sequence
@@ -111,7 +114,7 @@ class ExifTool:
     def _start(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen(
-                [self._exe, "-config", str(CONFIG), "-stay_open", "True", "-@", "-"],
+                _command(self._exe),
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 start_new_session=True,  # Ctrl-C reaches us; we end it after the writes under way
             )  # fmt: skip
@@ -127,11 +130,25 @@ class ExifTool:
             proc.stdin.close()
             proc.wait(timeout=10)
         except (OSError, subprocess.TimeoutExpired):
-            proc.kill()
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)  # its own session: the relay and ExifTool
             proc.wait()
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+# ExifTool under -stay_open keeps polling its argument file after its end (ReadStayOpen:
+# a 10 ms sleep on each empty read), so a dead parent's closed pipe would leave it running
+# for ever (a killed pytest left one for 90 minutes). A relay reads our pipe instead, and
+# at its end, which the kernel gives however we die (SIGKILL too), sends the stop command.
+_RELAY = '{ cat; printf "%s\\n" -stay_open False; } | exec "$0" "$@"'
+
+
+def _command(exe: str) -> list[str]:
+    args = [exe, "-config", str(CONFIG), "-stay_open", "True", "-@", "-"]
+    sh = shutil.which("sh")
+    return [sh, "-c", _RELAY, *args] if sh is not None else args
 
 
 def _read_until(stream: IO[bytes], mark: bytes) -> bytes:

@@ -94,10 +94,21 @@ def check_target(path: Path, flag: str) -> None:
         )
     if not where.is_dir():
         raise UsageError(f"{flag} {path}: {where} is not a directory", hint="name a file in a directory")
-    if not os.access(where, os.W_OK | os.X_OK):
+    _try_writing(where, f"{flag} {path}")
+
+
+def _try_writing(where: Path, what: str) -> None:
+    """A file can be made in `where` (atomic.try_creating): else OutputBlockedError
+    (exit 1), as an --output-dir or a --manifest that cannot be written."""
+    from kimi_vision_cli.atomic import try_creating
+
+    try:
+        try_creating(where)
+    except OSError as exc:
         raise OutputBlockedError(
-            f"{flag} {path}: {where} cannot be written", hint="check its permissions (or pick another place)"
-        )
+            f"{what}: {where} cannot be written ({exc.strerror or exc})",
+            hint="check its permissions (or pick another place)",
+        ) from None
 
 
 # -- the page -----------------------------------------------------------------------------
