@@ -332,3 +332,34 @@ def test_a_malformed_request_file_is_one_line_not_a_traceback(kv, fake, tmp_path
     assert r.stderr.strip().splitlines()[-1] == (
         "kimi-vision: error: the batch's input file has a malformed request line: its answers cannot be asked again"
     )
+
+
+def test_subtitle_sidecars_of_a_batch_without_parts_are_refused_before_anything_is_fetched(
+    kv, fake, tmp_path: Path
+) -> None:
+    """--sidecar vtt|srt needs the timed parts only `batch submit --segment` keeps: a batch
+    without them is refused once, up front (exit 2), not record by record after its
+    files were downloaded and its --schema retries paid."""
+    from tests.test_families import LONG_FIELDS
+
+    write_image(tmp_path / "a.png", 10, 10)
+    write_image(tmp_path / "b.png", 12, 10)
+    fake.state.answers.append("not the object asked for")  # would be retried live, and paid
+    plain = _finished(kv, fake, "a.png", "--schema", LONG_FIELDS)
+    seen = len(fake.state.requests)
+    r = kv("batch", "results", plain, "--sidecar", "vtt", "--wait")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == (
+        f"kimi-vision: error: {plain}: --sidecar vtt needs timed parts: this batch was not submitted "
+        "with --segment here — use txt, json or xmp, or submit the videos with --segment\n"
+    )
+    assert fake.state.requests[seen:] == []  # not looked up, nothing downloaded, no retry paid
+    assert not (tmp_path / "a.png.vtt").exists()
+    other = {"XDG_CACHE_HOME": str(tmp_path / "elsewhere")}  # no local record: no parts known
+    r = kv("batch", "results", plain, "--sidecar", "srt", extra_env=other)
+    assert r.returncode == 2 and "--sidecar srt needs timed parts" in r.stderr
+    assert fake.state.requests[seen:] == []
+    r = kv("batch", "results", plain, "batch-nope", plain, "--sidecar", "srt", "--format", "jsonl")
+    assert r.returncode == 2 and r.stdout == ""
+    assert [line.split(": ")[2] for line in r.stderr.splitlines()] == [plain, "batch-nope"]  # once each
+    assert fake.state.requests[seen:] == []

@@ -20,6 +20,7 @@ from kimi_vision_cli.errors import (
     KimiVisionError,
     TemporaryError,
     TruncatedError,
+    UsageError,
 )
 from kimi_vision_cli.flows.batch import (
     DONE_STATES,
@@ -49,14 +50,31 @@ class Fetched:
     made: Provenance | None
 
 
-def results(batch_id: str, ctx: Context, batch: dict[str, Any] | None = None) -> Fetched:
+def local_record(ctx: Context, batch_id: str, sidecar: str | None) -> dict[str, Any]:
+    """The batch's local record ({}: submitted elsewhere), read here once for results(),
+    and checked before anything is downloaded or paid: --sidecar vtt|srt needs timed
+    parts, which only a batch submitted with --segment on this machine has (its record
+    keeps them; a batch's own files do not say where a video's parts begin and end)."""
+    record = load_record(ctx, batch_id)
+    if sidecar in ("vtt", "srt") and not record.get("segments"):
+        raise UsageError(
+            f"--sidecar {sidecar} needs timed parts: this batch was not submitted with --segment here",
+            input=batch_id, hint="use txt, json or xmp, or submit the videos with --segment",
+        )  # fmt: skip
+    return record
+
+
+def results(
+    batch_id: str, ctx: Context, batch: dict[str, Any] | None = None, record: dict[str, Any] | None = None
+) -> Fetched:
     """A finished batch's records; an unfinished batch is exit 75. `batch`: the batch
-    object, when the caller has just fetched it (--wait). The local record of the batch
-    and its request file are each read at most once."""
+    object, when the caller has just fetched it (--wait); `record`: its local record,
+    when the caller has read it (local_record). The local record of the batch and its
+    request file are each read at most once."""
     check_id(batch_id)
     batch = batch if batch is not None else ctx.client.batch_retrieve(batch_id)
     _check_finished(batch_id, batch)
-    manifest = load_record(ctx, batch_id)
+    manifest = record if record is not None else load_record(ctx, batch_id)
     names: dict[str, str] = manifest.get("inputs", {})
     model = manifest.get("model") or _theirs(batch).get("model") or ctx.settings.request.model
     records = _read_records(ctx, batch_id, batch, names, model)

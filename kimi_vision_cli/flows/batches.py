@@ -96,10 +96,11 @@ def results(
 
     tally = Tally(report=ctx.diag.error)
     pending = list(dict.fromkeys(batch_ids))
+    records = _local_records(ctx, pending, writers, tally)
     try:
         for batch_id, batch in finished(pending, ctx, wait=wait):
             pending.remove(batch_id)
-            if _one_batch(batch_id, batch, ctx, writers, shown, tally):
+            if _one_batch(batch_id, batch, records.get(batch_id), ctx, writers, shown, tally):
                 break
     except (KeyboardInterrupt, Terminated) as stop:
         ids = " ".join(pending)
@@ -112,9 +113,27 @@ def results(
     return tally.exit_code
 
 
+def _local_records(ctx: Context, pending: list[str], writers: Writers, tally: Tally) -> dict[str, dict[str, Any]]:
+    """Each batch's local record, read once, before any batch is looked up: a batch the
+    writers cannot serve (--sidecar vtt|srt without timed parts) is reported now, once,
+    and dropped from `pending`: nothing of it is waited for, downloaded or paid."""
+    from kimi_vision_cli.flows.batch_results import local_record
+
+    kind = writers.sidecar.kind if writers.sidecar is not None else None
+    records: dict[str, dict[str, Any]] = {}
+    for batch_id in list(pending):
+        try:
+            records[batch_id] = local_record(ctx, batch_id, kind)
+        except UsageError as err:
+            pending.remove(batch_id)
+            tally.error(err)
+    return records
+
+
 def _one_batch(
     batch_id: str,
     batch: dict[str, Any] | KimiVisionError,
+    record: dict[str, Any] | None,
     ctx: Context,
     writers: Writers,
     shown: Callable[[Result], None],
@@ -126,17 +145,11 @@ def _one_batch(
     try:
         if isinstance(batch, KimiVisionError):
             raise batch
-        fetched = results(batch_id, ctx, batch)
+        fetched = results(batch_id, ctx, batch, record)
     except KimiVisionError as err:  # still running (75), failed without output, unknown id
         return tally.error(err)
     writers.provenance = fetched.made  # each batch its own (None: unknown)
-    kind = writers.sidecar.kind if writers.sidecar is not None else None
     for source, rec in fetched.records:
-        if kind in ("vtt", "srt") and rec.error is None and rec.segments is None:
-            rec.error = UsageError(
-                f"--sidecar {kind} needs timed parts: this batch was not submitted with --segment",
-                input=rec.input, hint="use txt, json or xmp, or submit the videos with --segment",
-            )  # fmt: skip
         _write_outputs(writers, source, rec)
         shown(rec)
         # The batch has run: every record is shown, none stops the others.
