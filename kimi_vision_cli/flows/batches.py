@@ -6,7 +6,6 @@ to `shown` (a renderer), writes go through the Writers given."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -113,7 +112,9 @@ def results(
     return tally.exit_code
 
 
-def _local_records(ctx: Context, pending: list[str], writers: Writers, tally: Tally) -> dict[str, dict[str, Any]]:
+def _local_records(
+    ctx: Context, pending: list[str], writers: Writers, tally: Tally
+) -> dict[str, dict[str, Any]]:
     """Each batch's local record, read once, before any batch is looked up: a batch the
     writers cannot serve (--sidecar vtt|srt without timed parts) is reported now, once,
     and dropped from `pending`: nothing of it is waited for, downloaded or paid."""
@@ -171,25 +172,10 @@ def _write_outputs(writers: Writers, source: Source | None, rec: Result) -> None
             input=rec.input, hint="fetch the results where `batch submit` ran to write sidecars",
         )  # fmt: skip
         return
-    err = _not_here(writers, source) or writers.rejects(source)
+    err = writers.rejects(source)
     try:
         if err is not None:
             raise err
         writers.write(source, rec)
     except KimiVisionError as failed:
         rec.error = failed.with_input(rec.input)
-
-
-def _not_here(writers: Writers, source: Source) -> KimiVisionError | None:
-    """A sidecar goes beside its input only when the input is on this machine: else it
-    would make the input's directories again, and leave a caption of no file there.
-    Under --output-dir (or in object storage) it is written as usual."""
-    side = writers.sidecar
-    if side is None or side.output_dir is not None or side.store is not None or source.kind != "path":
-        return None
-    if os.path.lexists(source.value):
-        return None
-    return InputError(
-        "no such file here: its sidecar goes beside it, so nothing was written",
-        hint="fetch the results where the inputs are, or pass --output-dir DIR",
-    )
