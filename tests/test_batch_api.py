@@ -363,3 +363,18 @@ def test_subtitle_sidecars_of_a_batch_without_parts_are_refused_before_anything_
     assert r.returncode == 2 and r.stdout == ""
     assert [line.split(": ")[2] for line in r.stderr.splitlines()] == [plain, "batch-nope"]  # once each
     assert fake.state.requests[seen:] == []
+
+
+def test_results_are_priced_at_the_batch_price_of_the_batch_s_own_model(kv, fake, tmp_path: Path) -> None:
+    """A batch's answers cost 60% of its model's live price, whatever the model of the
+    run fetching them (here kimi-k3's from the environment)."""
+    from tests.test_money import K26, _expected
+
+    write_image(tmp_path / "a.png", 10, 10)
+    batch_id = _finished(kv, fake, "a.png")
+    r = kv("batch", "results", batch_id, "--format", "jsonl", extra_env={"KIMI_VISION_MODEL": "kimi-k3"})
+    assert r.returncode == 0, r.stderr
+    rec = json.loads(r.stdout)
+    batch_price = (K26[0] * 0.6, K26[1] * 0.6, K26[2] * 0.6)
+    assert rec["cost"] == {"currency": "USD", "amount": _expected(rec["usage"], batch_price)}
+    assert rec["cost"]["amount"] != _expected(rec["usage"], K26)

@@ -33,9 +33,10 @@ from kimi_vision_cli.flows.batch import (
     save_record,
     source_of,
 )
-from kimi_vision_cli.moonshot import BATCH_DISCOUNT, flag_and_field, price_for
-from kimi_vision_cli.output.records import Cost, Result
+from kimi_vision_cli.moonshot import flag_and_field
+from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.provenance import Provenance
+from kimi_vision_cli.runner.budget import Spend, price_here
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.runner.send import check_answer, send_body
 from kimi_vision_cli.types import Source
@@ -313,12 +314,9 @@ def _error_text(result: Result) -> str | None:
 
 
 def _price(ctx: Context, model: str, records: Iterable[Result]) -> None:
-    """Each answer at the Batch API's price, 60% of the live one (moonshot.BATCH_DISCOUNT);
+    """Each answer at the Batch API's price of the batch's model (runner/budget.py);
     cost null when the model has no price here. (A live retry of a --schema answer is
     counted at the batch price too: a small undercount, said in docs/batch.md.)"""
-    s = ctx.settings
-    live = price_for(model, s.prices, s.connection.base_url)
-    price = live.discounted(BATCH_DISCOUNT) if live is not None else None
+    spend = Spend(price_here(ctx.settings, model, batch=True))
     for rec in records:
-        if price is not None and rec.usage:
-            rec.cost = Cost(price.currency, round(price.usage_cost(rec.usage), 6), price)
+        spend.price_result(rec)
