@@ -378,3 +378,60 @@ def test_results_are_priced_at_the_batch_price_of_the_batch_s_own_model(kv, fake
     batch_price = (K26[0] * 0.6, K26[1] * 0.6, K26[2] * 0.6)
     assert rec["cost"] == {"currency": "USD", "amount": _expected(rec["usage"], batch_price)}
     assert rec["cost"]["amount"] != _expected(rec["usage"], K26)
+
+
+def test_the_request_file_is_indexed_by_custom_id_without_parsing_its_lines(
+    kv, fake, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A request line is mostly base64 media: only the lines whose request is needed are
+    parsed (here the first, for the schema, and the one answer asked for again live);
+    the others are indexed by the custom_id at their start."""
+    from types import SimpleNamespace
+
+    from kimi_vision_cli.flows import batch_results as flow
+    from tests.test_families import LONG_FIELDS
+
+    for name in ("a", "b", "c"):
+        write_image(tmp_path / f"{name}.png", 10, 10)
+    fake.state.answers.append("not the object asked for")  # a.png's: retried live
+    batch_id = _finished(kv, fake, "a.png", "b.png", "c.png", "--schema", LONG_FIELDS)
+    parsed: list[str] = []
+
+    def loads(text: str | bytes) -> object:
+        found = json.loads(text)
+        if isinstance(text, bytes) and b'"body"' in text:  # a whole request line
+            parsed.append(found["custom_id"])
+        return found
+
+    monkeypatch.setattr(flow, "json", SimpleNamespace(loads=loads, dumps=json.dumps))
+    other = {"XDG_CACHE_HOME": str(tmp_path / "elsewhere")}  # the schema is read from the requests
+    r = kv("batch", "results", batch_id, "--format", "jsonl", extra_env=other)
+    assert r.returncode == 0, r.stderr
+    assert len(fake.chat_requests) == 1 and len([json.loads(x) for x in r.stdout.splitlines()]) == 3
+    assert parsed == ["kv-0000000:path:a.png"] * 2  # its schema, then its body for the retry
+
+
+def test_a_request_line_of_another_layout_is_found_and_a_broken_one_fails_its_input_only(
+    kv, fake, tmp_path: Path
+) -> None:
+    """A line whose custom_id is not first (another program wrote it) is parsed to find
+    it; a line cut after its custom_id is found by it, and fails only the answer that
+    needed it (one error, exit 1)."""
+    from tests.test_families import LONG_FIELDS
+
+    write_image(tmp_path / "a.png", 10, 10)
+    write_image(tmp_path / "b.png", 12, 10)
+    fake.state.answers += ["not the object asked for"] * 2  # both retried live
+    batch_id = _finished(kv, fake, "a.png", "b.png", "--schema", LONG_FIELDS)
+    (input_id,) = [fid for fid, f in fake.state.files.items() if f["purpose"] == "batch"]
+    first, second = fake.state.file_data[input_id].decode().splitlines()
+    moved = json.loads(first)
+    moved = {"body": moved["body"], "custom_id": moved["custom_id"]}  # custom_id last
+    fake.state.file_data[input_id] = f"{json.dumps(moved)}\n\n{second[:200]}\n".encode()
+    other = {"XDG_CACHE_HOME": str(tmp_path / "elsewhere")}
+    r = kv("batch", "results", batch_id, "--format", "jsonl", extra_env=other)
+    assert r.returncode == 1, r.stderr
+    recs = {rec["input"]: rec for rec in map(json.loads, r.stdout.splitlines())}
+    assert recs["a.png"]["error"] is None and "data" in recs["a.png"]  # asked again from its line
+    assert "malformed request line" in recs["b.png"]["error"]["message"]
+    assert len(fake.chat_requests) == 1 and "Traceback" not in r.all
