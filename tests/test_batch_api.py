@@ -435,3 +435,20 @@ def test_a_request_line_of_another_layout_is_found_and_a_broken_one_fails_its_in
     assert recs["a.png"]["error"] is None and "data" in recs["a.png"]  # asked again from its line
     assert "malformed request line" in recs["b.png"]["error"]["message"]
     assert len(fake.chat_requests) == 1 and "Traceback" not in r.all
+
+
+def test_results_refuse_a_missing_manifest_directory_before_anything_is_fetched(
+    kv, fake, tmp_path: Path
+) -> None:
+    """As describe and report: a --manifest in a directory that does not exist is a slip
+    to say (exit 2, one line) before the batch is looked up, not a directory to make."""
+    write_image(tmp_path / "a.png", 10, 10)
+    batch_id = _finished(kv, fake, "a.png")
+    seen = len(fake.state.requests)
+    r = kv("batch", "results", batch_id, "--manifest", "data/set/metadata.jsonl")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == (
+        "kimi-vision: error: --manifest data/set/metadata.jsonl: the directory data/set does not exist "
+        "— create it first (mkdir -p data/set) or pick another --manifest\n"
+    )
+    assert fake.state.requests[seen:] == [] and not (tmp_path / "data").exists()
