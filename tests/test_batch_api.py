@@ -452,3 +452,11 @@ def test_results_refuse_a_missing_manifest_directory_before_anything_is_fetched(
         "— create it first (mkdir -p data/set) or pick another --manifest\n"
     )
     assert fake.state.requests[seen:] == [] and not (tmp_path / "data").exists()
+
+
+def test_an_id_that_is_not_one_is_said_once_whatever_the_sidecar(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", 10, 10)
+    batch_id = _finished(kv, fake, "a.png")
+    r = kv("batch", "results", "no/such", batch_id, "--sidecar", "vtt")
+    assert r.returncode == 2 and r.stdout == ""
+    assert [line.split(": ", 3)[2] for line in r.stderr.splitlines()] == ["not a batch id", batch_id]

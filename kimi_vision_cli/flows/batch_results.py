@@ -57,6 +57,7 @@ def local_record(ctx: Context, batch_id: str, sidecar: str | None) -> dict[str, 
     and checked before anything is downloaded or paid: --sidecar vtt|srt needs timed
     parts, which only a batch submitted with --segment on this machine has (its record
     keeps them; a batch's own files do not say where a video's parts begin and end)."""
+    check_id(batch_id)
     record = load_record(ctx, batch_id)
     if sidecar in ("vtt", "srt") and not record.get("segments"):
         raise UsageError(

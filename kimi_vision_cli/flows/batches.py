@@ -16,7 +16,6 @@ from kimi_vision_cli.errors import (
     OutputError,
     Tally,
     Terminated,
-    UsageError,
 )
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.types import counted
@@ -125,7 +124,7 @@ def _local_records(
     for batch_id in list(pending):
         try:
             records[batch_id] = local_record(ctx, batch_id, kind)
-        except UsageError as err:
+        except KimiVisionError as err:  # not an id, or no timed parts
             pending.remove(batch_id)
             tally.error(err)
     return records
