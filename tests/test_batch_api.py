@@ -332,3 +332,131 @@ def test_a_malformed_request_file_is_one_line_not_a_traceback(kv, fake, tmp_path
     assert r.stderr.strip().splitlines()[-1] == (
         "kimi-vision: error: the batch's input file has a malformed request line: its answers cannot be asked again"
     )
+
+
+def test_subtitle_sidecars_of_a_batch_without_parts_are_refused_before_anything_is_fetched(
+    kv, fake, tmp_path: Path
+) -> None:
+    """--sidecar vtt|srt needs the timed parts only `batch submit --segment` keeps: a batch
+    without them is refused once, up front (exit 2), not record by record after its
+    files were downloaded and its --schema retries paid."""
+    from tests.test_families import LONG_FIELDS
+
+    write_image(tmp_path / "a.png", 10, 10)
+    write_image(tmp_path / "b.png", 12, 10)
+    fake.state.answers.append("not the object asked for")  # would be retried live, and paid
+    plain = _finished(kv, fake, "a.png", "--schema", LONG_FIELDS)
+    seen = len(fake.state.requests)
+    r = kv("batch", "results", plain, "--sidecar", "vtt", "--wait")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == (
+        f"kimi-vision: error: {plain}: --sidecar vtt needs timed parts: this batch was not submitted "
+        "with --segment here — use txt, json or xmp, or submit the videos with --segment\n"
+    )
+    assert fake.state.requests[seen:] == []  # not looked up, nothing downloaded, no retry paid
+    assert not (tmp_path / "a.png.vtt").exists()
+    other = {"XDG_CACHE_HOME": str(tmp_path / "elsewhere")}  # no local record: no parts known
+    r = kv("batch", "results", plain, "--sidecar", "srt", extra_env=other)
+    assert r.returncode == 2 and "--sidecar srt needs timed parts" in r.stderr
+    assert fake.state.requests[seen:] == []
+    r = kv("batch", "results", plain, "batch-nope", plain, "--sidecar", "srt", "--format", "jsonl")
+    assert r.returncode == 2 and r.stdout == ""
+    assert [line.split(": ")[2] for line in r.stderr.splitlines()] == [plain, "batch-nope"]  # once each
+    assert fake.state.requests[seen:] == []
+
+
+def test_results_are_priced_at_the_batch_price_of_the_batch_s_own_model(kv, fake, tmp_path: Path) -> None:
+    """A batch's answers cost 60% of its model's live price, whatever the model of the
+    run fetching them (here kimi-k3's from the environment)."""
+    from tests.test_money import K26, _expected
+
+    write_image(tmp_path / "a.png", 10, 10)
+    batch_id = _finished(kv, fake, "a.png")
+    r = kv("batch", "results", batch_id, "--format", "jsonl", extra_env={"KIMI_VISION_MODEL": "kimi-k3"})
+    assert r.returncode == 0, r.stderr
+    rec = json.loads(r.stdout)
+    batch_price = (K26[0] * 0.6, K26[1] * 0.6, K26[2] * 0.6)
+    assert rec["cost"] == {"currency": "USD", "amount": _expected(rec["usage"], batch_price)}
+    assert rec["cost"]["amount"] != _expected(rec["usage"], K26)
+
+
+def test_the_request_file_is_indexed_by_custom_id_without_parsing_its_lines(
+    kv, fake, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A request line is mostly base64 media: only the lines whose request is needed are
+    parsed (here the first, for the schema, and the one answer asked for again live);
+    the others are indexed by the custom_id at their start."""
+    from types import SimpleNamespace
+
+    from kimi_vision_cli.flows import batch_results as flow
+    from tests.test_families import LONG_FIELDS
+
+    for name in ("a", "b", "c"):
+        write_image(tmp_path / f"{name}.png", 10, 10)
+    fake.state.answers.append("not the object asked for")  # a.png's: retried live
+    batch_id = _finished(kv, fake, "a.png", "b.png", "c.png", "--schema", LONG_FIELDS)
+    parsed: list[str] = []
+
+    def loads(text: str | bytes) -> object:
+        found = json.loads(text)
+        if isinstance(text, bytes) and b'"body"' in text:  # a whole request line
+            parsed.append(found["custom_id"])
+        return found
+
+    monkeypatch.setattr(flow, "json", SimpleNamespace(loads=loads, dumps=json.dumps))
+    other = {"XDG_CACHE_HOME": str(tmp_path / "elsewhere")}  # the schema is read from the requests
+    r = kv("batch", "results", batch_id, "--format", "jsonl", extra_env=other)
+    assert r.returncode == 0, r.stderr
+    assert len(fake.chat_requests) == 1 and len([json.loads(x) for x in r.stdout.splitlines()]) == 3
+    assert parsed == ["kv-0000000:path:a.png"] * 2  # its schema, then its body for the retry
+
+
+def test_a_request_line_of_another_layout_is_found_and_a_broken_one_fails_its_input_only(
+    kv, fake, tmp_path: Path
+) -> None:
+    """A line whose custom_id is not first (another program wrote it) is parsed to find
+    it; a line cut after its custom_id is found by it, and fails only the answer that
+    needed it (one error, exit 1)."""
+    from tests.test_families import LONG_FIELDS
+
+    write_image(tmp_path / "a.png", 10, 10)
+    write_image(tmp_path / "b.png", 12, 10)
+    fake.state.answers += ["not the object asked for"] * 2  # both retried live
+    batch_id = _finished(kv, fake, "a.png", "b.png", "--schema", LONG_FIELDS)
+    (input_id,) = [fid for fid, f in fake.state.files.items() if f["purpose"] == "batch"]
+    first, second = fake.state.file_data[input_id].decode().splitlines()
+    moved = json.loads(first)
+    moved = {"body": moved["body"], "custom_id": moved["custom_id"]}  # custom_id last
+    fake.state.file_data[input_id] = f"{json.dumps(moved)}\n\n{second[:200]}\n".encode()
+    other = {"XDG_CACHE_HOME": str(tmp_path / "elsewhere")}
+    r = kv("batch", "results", batch_id, "--format", "jsonl", extra_env=other)
+    assert r.returncode == 1, r.stderr
+    recs = {rec["input"]: rec for rec in map(json.loads, r.stdout.splitlines())}
+    assert recs["a.png"]["error"] is None and "data" in recs["a.png"]  # asked again from its line
+    assert "malformed request line" in recs["b.png"]["error"]["message"]
+    assert len(fake.chat_requests) == 1 and "Traceback" not in r.all
+
+
+def test_results_refuse_a_missing_manifest_directory_before_anything_is_fetched(
+    kv, fake, tmp_path: Path
+) -> None:
+    """As describe and report: a --manifest in a directory that does not exist is a slip
+    to say (exit 2, one line) before the batch is looked up, not a directory to make."""
+    write_image(tmp_path / "a.png", 10, 10)
+    batch_id = _finished(kv, fake, "a.png")
+    seen = len(fake.state.requests)
+    r = kv("batch", "results", batch_id, "--manifest", "data/set/metadata.jsonl")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == (
+        "kimi-vision: error: --manifest data/set/metadata.jsonl: the directory data/set does not exist "
+        "— create it first (mkdir -p data/set) or pick another --manifest\n"
+    )
+    assert fake.state.requests[seen:] == [] and not (tmp_path / "data").exists()
+
+
+def test_an_id_that_is_not_one_is_said_once_whatever_the_sidecar(kv, fake, tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", 10, 10)
+    batch_id = _finished(kv, fake, "a.png")
+    r = kv("batch", "results", "no/such", batch_id, "--sidecar", "vtt")
+    assert r.returncode == 2 and r.stdout == ""
+    assert [line.split(": ", 3)[2] for line in r.stderr.splitlines()] == ["not a batch id", batch_id]

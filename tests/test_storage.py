@@ -278,8 +278,8 @@ def test_hidden_and_anchored_excludes_work_on_keys(kv, fake: FakeMoonshot, s3: S
 
 
 def _deny_puts(s3: S3, prefix: str) -> None:
-    """A bucket policy refusing PutObject under `prefix` (moto enforces it): reads and the
-    up-front bucket check pass, the manifest's one write at the end fails."""
+    """A bucket policy refusing PutObject under `prefix` (moto enforces it, on a multipart
+    upload too): reads pass, writes fail, and so does the write check before any request."""
     import boto3
 
     policy = {
@@ -292,11 +292,25 @@ def _deny_puts(s3: S3, prefix: str) -> None:
     )
 
 
+def _deny_puts_after_the_check(s3: S3, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The policy of _deny_puts put in place just after the run's write check passed (a
+    bucket policy changed mid-run): the writes after it fail."""
+    from kimi_vision_cli.output.objects import ObjectDir
+
+    real = ObjectDir.writable
+
+    def then_deny(self: ObjectDir, rel: str) -> None:
+        real(self, rel)
+        _deny_puts(s3, prefix)
+
+    monkeypatch.setattr(ObjectDir, "writable", then_deny)
+
+
 def test_a_final_checkpoint_that_fails_fails_the_run_names_the_rows_and_keeps_the_report(
-    kv, fake: FakeMoonshot, s3: S3, tmp_path: Path
+    kv, fake: FakeMoonshot, s3: S3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     urls = [s3.put(f"f/{i}.png", _png(i)) for i in range(3)]
-    _deny_puts(s3, "out/")
+    _deny_puts_after_the_check(s3, "out/", monkeypatch)
     r = kv("describe", "-r", s3.url("f/"), "--manifest", s3.url("out/metadata.jsonl"),
            "--report", "run.html")  # fmt: skip
     assert len(fake.chat_requests) == 3  # no checkpoint was due before the end (500 rows, 30 s)
@@ -310,12 +324,14 @@ def test_a_final_checkpoint_that_fails_fails_the_run_names_the_rows_and_keeps_th
     assert (tmp_path / "run.html").exists()  # the page of the run is still written
 
 
-def test_batch_results_name_the_rows_a_failed_last_checkpoint_lost(kv, fake: FakeMoonshot, s3: S3) -> None:
+def test_batch_results_name_the_rows_a_failed_last_checkpoint_lost(
+    kv, fake: FakeMoonshot, s3: S3, monkeypatch: pytest.MonkeyPatch
+) -> None:
     urls = [s3.put(f"b/{i}.png", _png(i)) for i in range(2)]
     batch_id = kv("batch", "submit", *urls).stdout.strip()
     for _ in range(2):  # the loopback batch: in progress, then completed
         kv("batch", "status", batch_id)
-    _deny_puts(s3, "out/")
+    _deny_puts_after_the_check(s3, "out/", monkeypatch)
     r = kv("batch", "results", batch_id, "--manifest", s3.url("out/metadata.jsonl"), "--format", "jsonl")
     assert r.returncode == 1 and "Traceback" not in r.all, r.all
     assert len(r.stdout.splitlines()) == 2  # both answers shown
@@ -352,3 +368,64 @@ def test_a_manifest_object_s_rows_are_parsed_once_on_open(s3: S3, monkeypatch: p
     assert all(f"{i}.png" in m for i in range(3))
     m.add("3.png", "3")  # the rows kept as they were, the new one after them
     assert [r["file_name"] for r in _rows(s3, "p/metadata.jsonl")] == [f"{i}.png" for i in range(4)]
+
+
+def _uploads_left(s3: S3) -> object:
+    """Objects, versions, delete markers and unfinished multipart uploads in the bucket."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3.endpoint)
+    versions = client.list_object_versions(Bucket=s3.bucket)
+    return (
+        versions.get("Versions"),
+        versions.get("DeleteMarkers"),
+        client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads"),
+    )
+
+
+def test_a_read_only_manifest_prefix_stops_the_run_before_any_request(kv, fake: FakeMoonshot, s3: S3) -> None:
+    """The start check tries the manifest's own key for writing (an upload begun, then
+    aborted): a bucket policy refusing it stops the run at once (exit 1, one line), as a
+    local manifest that cannot be written does; the bucket's existence alone is not enough."""
+    urls = [s3.put(f"in/{i}.png", _png(i)) for i in range(2)]
+    _deny_puts(s3, "out/")
+    manifest = s3.url("out/metadata.jsonl")
+    r = kv("describe", *urls, "--manifest", manifest)
+    assert r.returncode == 1 and "Traceback" not in r.all, r.all
+    assert r.stderr == (
+        f"kimi-vision: error: cannot write {manifest}: Forbidden — check the credentials and the "
+        "bucket's policy; nothing was sent\n"
+    )
+    assert fake.chat_requests == [] and not s3.exists("out/metadata.jsonl")
+    assert S3_SECRET not in r.all and S3_KEY_ID not in r.all
+    caps = s3.url("caps")  # an --output-dir refused the same way, before any request
+    _deny_puts(s3, "caps/")
+    r = kv("describe", *urls, "--output-dir", caps)
+    assert r.returncode == 1 and f"cannot write {caps}/.kimi-vision-write-check" in r.stderr
+    assert fake.chat_requests == []
+
+
+def test_batch_results_stop_at_a_read_only_manifest_before_fetching(kv, fake: FakeMoonshot, s3: S3) -> None:
+    urls = [s3.put(f"b/{i}.png", _png(i)) for i in range(2)]
+    batch_id = kv("batch", "submit", *urls).stdout.strip()
+    for _ in range(2):
+        kv("batch", "status", batch_id)
+    _deny_puts(s3, "out/")
+    seen = len(fake.state.requests)
+    r = kv("batch", "results", batch_id, "--manifest", s3.url("out/metadata.jsonl"))
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1 and "cannot write" in r.stderr, r.all
+    assert fake.state.requests[seen:] == []  # the batch not looked up, nothing downloaded
+
+
+def test_the_write_check_leaves_nothing_in_the_bucket_even_versioned(kv, fake: FakeMoonshot, s3: S3) -> None:
+    import boto3
+
+    boto3.client("s3", endpoint_url=s3.endpoint).put_bucket_versioning(
+        Bucket=s3.bucket, VersioningConfiguration={"Status": "Enabled"}
+    )
+    url = s3.put("in/a.png", _png(0))
+    before = _uploads_left(s3)
+    r = kv("describe", url, "--dry-run", "--manifest", s3.url("out/metadata.jsonl"),
+           "--output-dir", s3.url("caps"))  # fmt: skip
+    assert r.returncode == 0, r.all
+    assert _uploads_left(s3) == before  # no object, version, delete marker or open upload

@@ -161,8 +161,13 @@ def test_a_json_sidecar_of_a_name_that_is_not_utf8_gives_its_row(tmp_path: Path)
     assert row == {"file_name": "caf\\xe9.png", "text": "a caf\u00e9", "provenance": MADE.to_dict()}
 
 
-def test_a_manifest_whose_directory_does_not_exist_yet_passes_the_check(tmp_path: Path) -> None:
-    Manifest(tmp_path / "new" / "dir" / "metadata.jsonl").check([])  # batch results: made on write
+def test_a_manifest_whose_directory_does_not_exist_is_refused_by_the_check(tmp_path: Path) -> None:
+    """Not made on write (batch results, --files-from name no input up front): exit 2."""
+    manifest = Manifest(tmp_path / "new" / "dir" / "metadata.jsonl")
+    with pytest.raises(UsageError, match=r"the directory .*new/dir does not exist") as caught:
+        manifest.check([])
+    assert caught.value.exit_code == 2 and "mkdir -p" in str(caught.value.hint)
+    assert not (tmp_path / "new").exists()
 
 
 class CountingSpec(SidecarSpec):

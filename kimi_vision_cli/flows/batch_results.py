@@ -9,6 +9,7 @@ most once per batch.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from kimi_vision_cli.errors import (
     KimiVisionError,
     TemporaryError,
     TruncatedError,
+    UsageError,
 )
 from kimi_vision_cli.flows.batch import (
     DONE_STATES,
@@ -32,9 +34,10 @@ from kimi_vision_cli.flows.batch import (
     save_record,
     source_of,
 )
-from kimi_vision_cli.moonshot import BATCH_DISCOUNT, flag_and_field, price_for
-from kimi_vision_cli.output.records import Cost, Result
+from kimi_vision_cli.moonshot import flag_and_field
+from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.provenance import Provenance
+from kimi_vision_cli.runner.budget import Spend, price_here
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.runner.send import check_answer, send_body
 from kimi_vision_cli.types import Source
@@ -49,14 +52,32 @@ class Fetched:
     made: Provenance | None
 
 
-def results(batch_id: str, ctx: Context, batch: dict[str, Any] | None = None) -> Fetched:
+def local_record(ctx: Context, batch_id: str, sidecar: str | None) -> dict[str, Any]:
+    """The batch's local record ({}: submitted elsewhere), read here once for results(),
+    and checked before anything is downloaded or paid: --sidecar vtt|srt needs timed
+    parts, which only a batch submitted with --segment on this machine has (its record
+    keeps them; a batch's own files do not say where a video's parts begin and end)."""
+    check_id(batch_id)
+    record = load_record(ctx, batch_id)
+    if sidecar in ("vtt", "srt") and not record.get("segments"):
+        raise UsageError(
+            f"--sidecar {sidecar} needs timed parts: this batch was not submitted with --segment here",
+            input=batch_id, hint="use txt, json or xmp, or submit the videos with --segment",
+        )  # fmt: skip
+    return record
+
+
+def results(
+    batch_id: str, ctx: Context, batch: dict[str, Any] | None = None, record: dict[str, Any] | None = None
+) -> Fetched:
     """A finished batch's records; an unfinished batch is exit 75. `batch`: the batch
-    object, when the caller has just fetched it (--wait). The local record of the batch
-    and its request file are each read at most once."""
+    object, when the caller has just fetched it (--wait); `record`: its local record,
+    when the caller has read it (local_record). The local record of the batch and its
+    request file are each read at most once."""
     check_id(batch_id)
     batch = batch if batch is not None else ctx.client.batch_retrieve(batch_id)
     _check_finished(batch_id, batch)
-    manifest = load_record(ctx, batch_id)
+    manifest = record if record is not None else load_record(ctx, batch_id)
     names: dict[str, str] = manifest.get("inputs", {})
     model = manifest.get("model") or _theirs(batch).get("model") or ctx.settings.request.model
     records = _read_records(ctx, batch_id, batch, names, model)
@@ -189,40 +210,61 @@ def _schema_elsewhere(batch: dict[str, Any], asked: _Requests) -> str | None:
     return json.dumps(found) if isinstance(found, dict) else None
 
 
+# A request line as this tool writes it starts with its custom_id (flows/batch.py): the
+# id is read from there without parsing the rest, which holds the base64 media.
+_ID_FIRST = re.compile(rb'\s*\{\s*"custom_id"\s*:\s*("(?:[^"\\\n]|\\.)*")')
+
+
 class _Requests:
-    """The batch's own request lines (its input file), read once and only when an answer
-    must be asked for again."""
+    """The batch's own request lines (its input file), downloaded once and only when an
+    answer must be asked for again. They are indexed by custom_id without being parsed
+    (a line's media is most of it); a line is parsed when its request is needed. A line
+    whose custom_id is not first (another program's file) is parsed to find it."""
 
     def __init__(self, ctx: Context, batch: dict[str, Any]):
         self.ctx, self.batch = ctx, batch
-        self._lines: dict[str, bytes] | None = None
+        self._raw = b""
+        self._at: dict[str, tuple[int, int]] | None = None  # custom_id -> the line's span
 
     def first(self) -> dict[str, Any]:
         """The body of the batch's first request ({} when there is none)."""
-        self._read()
-        assert self._lines is not None
-        first = next(iter(self._lines.values()), None)
-        return _request_body(first) if first is not None else {}
+        spans = self._index()
+        first = next(iter(spans.values()), None)
+        return _request_body(self._raw[first[0] : first[1]]) if first is not None else {}
 
-    def _read(self) -> None:
-        if self._lines is None:
+    def _index(self) -> dict[str, tuple[int, int]]:
+        if self._at is None:
             file_id = self.batch.get("input_file_id")
             raw = self.ctx.client.file_content(str(file_id)) if file_id else b""
-            self._lines = {}
-            for raw_line in raw.splitlines():
-                if raw_line.strip():
-                    try:
-                        self._lines[str(json.loads(raw_line)["custom_id"])] = raw_line
-                    except (ValueError, KeyError, TypeError):
-                        raise _malformed() from None
+            self._raw, self._at = raw, {}
+            begin = 0
+            while begin < len(raw):  # bytes.find: a line's media is skipped at memchr speed
+                end = raw.find(b"\n", begin)
+                end = len(raw) if end < 0 else end
+                if (custom_id := _custom_id(raw, begin, end)) is not None:
+                    self._at[custom_id] = (begin, end)
+                begin = end + 1
+        return self._at
 
     def body(self, custom_id: str) -> dict[str, Any]:
-        self._read()
-        assert self._lines is not None
-        found = self._lines.get(custom_id)
+        found = self._index().get(custom_id)
         if found is None:
             raise APIError("the batch's input file has no request for this answer: it cannot be asked again")
-        return dict(_request_body(found), stream=True)
+        return dict(_request_body(self._raw[found[0] : found[1]]), stream=True)
+
+
+def _custom_id(raw: bytes, begin: int, end: int) -> str | None:
+    """The custom_id of the request line raw[begin:end] (None: a blank line): read from
+    its start when it comes first, else from the whole line parsed; a line without one
+    is an APIError."""
+    head = _ID_FIRST.match(raw, begin, end)
+    try:
+        if head is not None:
+            return str(json.loads(head.group(1)))
+        line = raw[begin:end]
+        return str(json.loads(line)["custom_id"]) if line.strip() else None
+    except (ValueError, KeyError, TypeError):
+        raise _malformed() from None
 
 
 def _malformed() -> APIError:
@@ -295,12 +337,9 @@ def _error_text(result: Result) -> str | None:
 
 
 def _price(ctx: Context, model: str, records: Iterable[Result]) -> None:
-    """Each answer at the Batch API's price, 60% of the live one (moonshot.BATCH_DISCOUNT);
+    """Each answer at the Batch API's price of the batch's model (runner/budget.py);
     cost null when the model has no price here. (A live retry of a --schema answer is
     counted at the batch price too: a small undercount, said in docs/batch.md.)"""
-    s = ctx.settings
-    live = price_for(model, s.prices, s.connection.base_url)
-    price = live.discounted(BATCH_DISCOUNT) if live is not None else None
+    spend = Spend(price_here(ctx.settings, model, batch=True))
     for rec in records:
-        if price is not None and rec.usage:
-            rec.cost = Cost(price.currency, round(price.usage_cost(rec.usage), 6), price)
+        spend.price_result(rec)

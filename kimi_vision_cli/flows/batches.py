@@ -6,7 +6,6 @@ to `shown` (a renderer), writes go through the Writers given."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +16,6 @@ from kimi_vision_cli.errors import (
     OutputError,
     Tally,
     Terminated,
-    UsageError,
 )
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.types import counted
@@ -96,10 +94,11 @@ def results(
 
     tally = Tally(report=ctx.diag.error)
     pending = list(dict.fromkeys(batch_ids))
+    records = _local_records(ctx, pending, writers, tally)
     try:
         for batch_id, batch in finished(pending, ctx, wait=wait):
             pending.remove(batch_id)
-            if _one_batch(batch_id, batch, ctx, writers, shown, tally):
+            if _one_batch(batch_id, batch, records.get(batch_id), ctx, writers, shown, tally):
                 break
     except (KeyboardInterrupt, Terminated) as stop:
         ids = " ".join(pending)
@@ -112,9 +111,29 @@ def results(
     return tally.exit_code
 
 
+def _local_records(
+    ctx: Context, pending: list[str], writers: Writers, tally: Tally
+) -> dict[str, dict[str, Any]]:
+    """Each batch's local record, read once, before any batch is looked up: a batch the
+    writers cannot serve (--sidecar vtt|srt without timed parts) is reported now, once,
+    and dropped from `pending`: nothing of it is waited for, downloaded or paid."""
+    from kimi_vision_cli.flows.batch_results import local_record
+
+    kind = writers.sidecar.kind if writers.sidecar is not None else None
+    records: dict[str, dict[str, Any]] = {}
+    for batch_id in list(pending):
+        try:
+            records[batch_id] = local_record(ctx, batch_id, kind)
+        except KimiVisionError as err:  # not an id, or no timed parts
+            pending.remove(batch_id)
+            tally.error(err)
+    return records
+
+
 def _one_batch(
     batch_id: str,
     batch: dict[str, Any] | KimiVisionError,
+    record: dict[str, Any] | None,
     ctx: Context,
     writers: Writers,
     shown: Callable[[Result], None],
@@ -126,17 +145,11 @@ def _one_batch(
     try:
         if isinstance(batch, KimiVisionError):
             raise batch
-        fetched = results(batch_id, ctx, batch)
+        fetched = results(batch_id, ctx, batch, record)
     except KimiVisionError as err:  # still running (75), failed without output, unknown id
         return tally.error(err)
     writers.provenance = fetched.made  # each batch its own (None: unknown)
-    kind = writers.sidecar.kind if writers.sidecar is not None else None
     for source, rec in fetched.records:
-        if kind in ("vtt", "srt") and rec.error is None and rec.segments is None:
-            rec.error = UsageError(
-                f"--sidecar {kind} needs timed parts: this batch was not submitted with --segment",
-                input=rec.input, hint="use txt, json or xmp, or submit the videos with --segment",
-            )  # fmt: skip
         _write_outputs(writers, source, rec)
         shown(rec)
         # The batch has run: every record is shown, none stops the others.
@@ -158,25 +171,10 @@ def _write_outputs(writers: Writers, source: Source | None, rec: Result) -> None
             input=rec.input, hint="fetch the results where `batch submit` ran to write sidecars",
         )  # fmt: skip
         return
-    err = _not_here(writers, source) or writers.rejects(source)
+    err = writers.rejects(source)
     try:
         if err is not None:
             raise err
         writers.write(source, rec)
     except KimiVisionError as failed:
         rec.error = failed.with_input(rec.input)
-
-
-def _not_here(writers: Writers, source: Source) -> KimiVisionError | None:
-    """A sidecar goes beside its input only when the input is on this machine: else it
-    would make the input's directories again, and leave a caption of no file there.
-    Under --output-dir (or in object storage) it is written as usual."""
-    side = writers.sidecar
-    if side is None or side.output_dir is not None or side.store is not None or source.kind != "path":
-        return None
-    if os.path.lexists(source.value):
-        return None
-    return InputError(
-        "no such file here: its sidecar goes beside it, so nothing was written",
-        hint="fetch the results where the inputs are, or pass --output-dir DIR",
-    )

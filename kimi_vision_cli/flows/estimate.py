@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from kimi_vision_cli.errors import ExitCode, KimiVisionError, Tally
-from kimi_vision_cli.moonshot import BATCH_DISCOUNT, BATCH_MAX_TOKENS, Price, completion_budget, price_for
+from kimi_vision_cli.moonshot import BATCH_MAX_TOKENS, Price, completion_budget
 from kimi_vision_cli.output.records import Cost, Estimate
 from kimi_vision_cli.plan import Prepared, plan
+from kimi_vision_cli.runner.budget import price_here
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.runner.prepare import prepare_source
 from kimi_vision_cli.types import Source
@@ -98,8 +99,7 @@ def estimate_ask(question: str, sources: Iterable[Source], ctx: Context) -> Esti
 
 def price_of(ctx: Context, *, batch: bool = False) -> Price | None:
     """The model's price here; the Batch API's (60% of it) with `estimate --batch`."""
-    price = price_for(ctx.settings.request.model, ctx.settings.prices, ctx.settings.connection.base_url)
-    return price.discounted(BATCH_DISCOUNT) if price is not None and batch else price
+    return price_here(ctx.settings, batch=batch)
 
 
 def cost_of(total_tokens: int, ctx: Context, *, batch: bool = False) -> Cost:

@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from kimi_vision_cli.atomic import replace_file
-from kimi_vision_cli.errors import OutputBlockedError, UsageError
+from kimi_vision_cli.errors import OutputBlockedError, UsageError, quote_name
 from kimi_vision_cli.provenance import Provenance
-from kimi_vision_cli.types import Source
+from kimi_vision_cli.types import Source, display_name
 
 KINDS = {".jsonl": "jsonl", ".csv": "csv"}
 CSV_HEADER = ("file_name", "text")  # what a CSV manifest must start with
@@ -96,20 +96,33 @@ class Manifest:
 
     def check(self, sources: Iterable[Source]) -> None:
         """Up front, before any request: every input given (a file, or a directory to
-        walk) is under the manifest's directory, and the manifest can be written."""
+        walk) is under the manifest's directory, which exists, and the manifest can be
+        written."""
         for source in sources:
             self.file_name(source, root_ok=source.kind == "path" and os.path.isdir(source.value))
+        self._check_directory()
         # Nothing is created (a dry run writes nothing): the file, or the directory a new
         # one goes in, must be writable. access(2) says no to root too on a read-only
         # file system or an immutable file.
         where = self.path.absolute()
-        while not os.path.lexists(where) and where.parent != where:
-            where = where.parent  # the directories a new file's write would create
+        where = where if os.path.lexists(where) else where.parent
         if not os.access(where, os.W_OK):
             raise OutputBlockedError(
                 f"--manifest {self.path}: {where} cannot be written",
                 hint="check its permissions and the disk (or pick another --manifest); nothing was sent",
             )
+
+    def _check_directory(self) -> None:
+        """A missing directory is not made (as for `report -o`, or a shell redirection): a
+        slip in the path would leave the dataset's rows somewhere unlooked-for. (A file
+        where the directory should be fails reading the manifest, in __init__.)"""
+        if os.path.lexists(self.path.absolute().parent):
+            return
+        shown = quote_name(display_name(str(self.path.parent)))
+        raise UsageError(
+            f"--manifest {self.path}: the directory {shown} does not exist",
+            hint=f"create it first (mkdir -p {shown}) or pick another --manifest",
+        )
 
     def __contains__(self, file_name: object) -> bool:
         return file_name in self._names

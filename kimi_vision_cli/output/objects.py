@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -28,6 +29,7 @@ from kimi_vision_cli.types import Source, counted, display_name
 CHECKPOINT_ROWS_ENV = "KIMI_VISION_CHECKPOINT_ROWS"  # tests and small runs: rows between rewrites
 CHECKPOINT_ROWS = 500
 CHECKPOINT_SECONDS = 30.0
+WRITE_CHECK = ".kimi-vision-write-check"  # the key --output-dir's write check names (never made)
 
 
 class ObjectDir:
@@ -41,8 +43,9 @@ class ObjectDir:
     def full(self, rel: str) -> str:
         return f"{self.root}/{rel}"
 
-    def check(self) -> None:
-        """Up front: the bucket can be reached with the credentials the chain gives."""
+    def check(self, key: str = WRITE_CHECK) -> None:
+        """Up front: the bucket can be reached with the credentials the chain gives, and
+        `key` (under the prefix) can be written there: see writable()."""
         bucket = self.root.split("/", 1)[0]
         try:
             if not self.fs.exists(bucket):
@@ -53,6 +56,29 @@ class ObjectDir:
             raise
         except Exception as exc:
             raise _blocked(exc, self.url) from None
+        self.writable(key)
+
+    def writable(self, rel: str) -> None:
+        """OutputBlockedError unless `rel` can be written, found without writing it: an
+        upload opened uncommitted (fsspec autocommit=False; in s3fs a multipart upload,
+        which asks for s3:PutObject) and then discarded (the upload aborted). No object,
+        version or delete marker is left, so a dry run writes nothing still. Done on S3
+        only: another backend may commit such a file on close (docs/storage.md)."""
+        if not self.url.startswith("s3://"):
+            return
+        where = f"{self.url}/{rel}"
+        try:
+            probe = self.fs.open(self.full(rel), "wb", autocommit=False)
+        except Exception as exc:
+            raise _blocked(exc, where, start=True) from None
+        try:
+            probe.write(b"kimi-vision write check\n")
+            probe.close()  # the upload is begun (and its part sent), not completed
+        except Exception as exc:
+            raise _blocked(exc, where, start=True) from None
+        finally:
+            with contextlib.suppress(Exception):  # nothing was made if it was refused
+                probe.discard()
 
     def exists(self, rel: str) -> bool:
         try:
@@ -73,12 +99,17 @@ class ObjectDir:
             raise _blocked(exc, f"{self.url}/{rel}", input=input) from None
 
 
-def _blocked(exc: BaseException, where: str, *, input: str | None = None) -> OutputBlockedError:
-    """Every later write would fail the same way (credentials, bucket, network): stop."""
+def _blocked(
+    exc: BaseException, where: str, *, input: str | None = None, start: bool = False
+) -> OutputBlockedError:
+    """Every later write would fail the same way (credentials, bucket, network): stop.
+    `start`: found by the check before any request."""
     return OutputBlockedError(
         f"cannot write {display_name(where)}: {stores.scrub(str(exc) or type(exc).__name__)}",
         input=input,
-        hint="check the credentials and the bucket; rerun to resume",
+        hint="check the credentials and the bucket's policy; nothing was sent"
+        if start
+        else "check the credentials and the bucket; rerun to resume",
     )
 
 
@@ -127,7 +158,7 @@ class ObjectManifest(Manifest):
     def check(self, sources: Iterable[Source]) -> None:
         for source in sources:
             self.file_name(source, root_ok=True)
-        self.store.check()
+        self.store.check(self.rel)  # the manifest's own key can be written (not written)
 
     # -- the object ----------------------------------------------------------------------
     def _load(self) -> dict[str, Provenance | None]:

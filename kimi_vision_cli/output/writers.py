@@ -23,12 +23,13 @@ it. A caption whose provenance is unknown (txt sidecars, older files) counts as 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kimi_vision_cli.errors import ExitCode, KimiVisionError, UsageError
+from kimi_vision_cli.errors import ExitCode, InputError, KimiVisionError, UsageError
 from kimi_vision_cli.output.resume import UNKNOWN, Found, Made, embed_made, fill_row, sidecar_made
 from kimi_vision_cli.provenance import Provenance
 from kimi_vision_cli.types import Source, counted
@@ -141,10 +142,12 @@ class Writers:
             self.manifest.check(sources)
 
     def rejects(self, source: Source) -> KimiVisionError | None:
-        """Why this input can have no output here (its sidecar is another file's, a
-        manifest cannot name it), or None."""
+        """Why this input can have no output here (it is not on this machine, its
+        sidecar is another file's, a manifest cannot name it), or None."""
         if source.error is not None:
             return None
+        if (err := self._not_here(source)) is not None:
+            return err
         if self.sidecar is not None and (err := self.sidecar.conflict(source)) is not None:
             return err
         if (err := self._xmp_rejects(source)) is not None:
@@ -256,6 +259,21 @@ class Writers:
             from kimi_vision_cli.output.sidecar import write_sidecar
 
             write_sidecar(spec, source, result, provenance=self.provenance)
+
+    def _not_here(self, source: Source) -> KimiVisionError | None:
+        """A sidecar goes beside its input only when the input is on this machine (batch
+        results elsewhere): else it would make the input's directories again, and leave
+        a caption of no file there. Under --output-dir (or in object storage) it is
+        written as usual. (describe seldom meets it: a missing input fails when listed.)"""
+        side = self.sidecar
+        if side is None or side.output_dir is not None or side.store is not None or source.kind != "path":
+            return None
+        if os.path.lexists(source.value):
+            return None
+        return InputError(
+            "no such file here: its sidecar goes beside it, so nothing was written",
+            hint="fetch the results where the inputs are, or pass --output-dir DIR",
+        )
 
     def _xmp_rejects(self, source: Source) -> KimiVisionError | None:
         """Before the request: an XMP sidecar that is not XMP, or that holds a caption

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from kimi_vision_cli.errors import ExitCode, NotStartedError, Tally, UsageError, quote_name
 from kimi_vision_cli.moonshot import (
@@ -26,6 +27,9 @@ from kimi_vision_cli.moonshot import (
 from kimi_vision_cli.output.records import Cost, Result, Submitted
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.types import Source
+
+if TYPE_CHECKING:
+    from kimi_vision_cli.settings import Settings
 
 
 def money(amount: float, currency: str) -> str:
@@ -105,10 +109,17 @@ class Spend:
         )
 
 
+def price_here(s: Settings, model: str | None = None, *, batch: bool = False) -> Price | None:
+    """The price of `model` (None: the run's) on this platform, config.toml's before the
+    published one; with `batch`, the Batch API's: 60% of it (moonshot.BATCH_DISCOUNT)."""
+    price = price_for(model or s.request.model, s.prices, s.connection.base_url)
+    return price.discounted(BATCH_DISCOUNT) if price is not None and batch else price
+
+
 def spend_for(ctx: Context) -> Spend:
     """The run's Spend. --max-cost without a known price is refused before anything is sent."""
     s = ctx.settings
-    price = price_for(s.request.model, s.prices, s.connection.base_url)
+    price = price_here(s)
     if s.run.max_cost is not None and price is None:
         raise UsageError(
             f"--max-cost needs a price for {s.request.model}, and none is known on {s.connection.base_url}",
@@ -135,9 +146,8 @@ class Allowance:
         spend = spend_for(ctx)
         if spend.max_cost is None:
             return None
-        assert spend.price is not None
-        spend.price = spend.price.discounted(BATCH_DISCOUNT)  # the Batch API bills 60%
         s = ctx.settings
+        spend.price = price_here(s, batch=True)  # the Batch API bills 60%
         return cls(ctx, spend, completion_budget(s.spec, s.request.max_tokens) or 0)
 
     def admit(self, line: bytes) -> bool:
