@@ -4,6 +4,7 @@ batch), and `batch results --wait` writing what describe writes."""
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import subprocess
@@ -367,8 +368,32 @@ def test_a_manifest_that_cannot_be_written_stops_before_any_request(kv, fake, ds
     assert r.returncode == 1, r.all
     assert fake.chat_requests == []
     assert r.stderr.splitlines() == [
-        f"kimi-vision: error: --manifest ds/metadata.jsonl: {ds} cannot be written — check its permissions "
-        "and the disk (or pick another --manifest); nothing was sent"
+        f"kimi-vision: error: --manifest ds/metadata.jsonl: {ds} cannot be written (Operation not permitted)"
+        " — check its permissions and the disk (or pick another --manifest); nothing was sent"
+    ]
+
+
+def test_a_manifest_directory_that_takes_no_file_stops_before_any_request(  # type: ignore[no-untyped-def]
+    kv, fake, ds: Path, monkeypatch
+) -> None:
+    """access(2) says yes to root where no file can be made (/proc; an NFS share that
+    squashes root): the check makes a file there and removes it, so the run stops before
+    paying for rows it could not keep (exit 1, one line)."""
+    from kimi_vision_cli.output import manifest
+
+    tried: list[Path] = []
+
+    def refuse(where: Path) -> None:
+        tried.append(where)
+        raise OSError(errno.ENOENT, "No such file or directory")
+
+    monkeypatch.setattr(manifest, "try_creating", refuse)
+    r = kv("describe", "-r", "ds", "--manifest", "ds/metadata.jsonl")
+    assert r.returncode == 1, r.all
+    assert fake.chat_requests == [] and tried == [ds]
+    assert r.stderr.splitlines() == [
+        f"kimi-vision: error: --manifest ds/metadata.jsonl: {ds} cannot be written (No such file or directory)"
+        " — check its permissions and the disk (or pick another --manifest); nothing was sent"
     ]
 
 

@@ -28,6 +28,7 @@ Rules:
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -36,7 +37,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from kimi_vision_cli.atomic import replace_file
+from kimi_vision_cli.atomic import replace_file, try_creating
 from kimi_vision_cli.errors import OutputBlockedError, UsageError, quote_name
 from kimi_vision_cli.provenance import Provenance
 from kimi_vision_cli.types import Source, display_name
@@ -101,16 +102,22 @@ class Manifest:
         for source in sources:
             self.file_name(source, root_ok=source.kind == "path" and os.path.isdir(source.value))
         self._check_directory()
-        # Nothing is created (a dry run writes nothing): the file, or the directory a new
-        # one goes in, must be writable. access(2) says no to root too on a read-only
+        # Its rows go through new files in its directory (the first row, a row replaced),
+        # so the directory must take one: tried, not asked (atomic.try_creating makes one
+        # and removes it; access(2) says yes to root where no file can be made). An
+        # existing file must be writable too: access(2) says no to root on a read-only
         # file system or an immutable file.
         where = self.path.absolute()
-        where = where if os.path.lexists(where) else where.parent
-        if not os.access(where, os.W_OK):
+        try:
+            if os.path.lexists(where) and not os.access(where, os.W_OK):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+            where = where.parent
+            try_creating(where)
+        except OSError as exc:
             raise OutputBlockedError(
-                f"--manifest {self.path}: {where} cannot be written",
+                f"--manifest {self.path}: {where} cannot be written ({exc.strerror or exc})",
                 hint="check its permissions and the disk (or pick another --manifest); nothing was sent",
-            )
+            ) from None
 
     def _check_directory(self) -> None:
         """A missing directory is not made (as for `report -o`, or a shell redirection): a
