@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 from kimi_vision_cli import events as ev
 from kimi_vision_cli.errors import KimiVisionError, Tally, UsageError
 from kimi_vision_cli.inputs.discover import classify
-from kimi_vision_cli.moonshot import completion_budget
 from kimi_vision_cli.options import OPTIONS, SETTINGS_OPTIONS
 from kimi_vision_cli.output.diagnostics import Diagnostics
 from kimi_vision_cli.output.records import Estimate, Result
@@ -278,8 +277,6 @@ class Client:
                 f"concurrency {settings.run.concurrency} is over this Client's {ceiling}",
                 hint=f"make the Client with concurrency={settings.run.concurrency}",
             )
-        # TPM weighs each request by its max_tokens: the latest call's (exact one call at a time)
-        self._pacing.budget = completion_budget(settings.spec, settings.request.max_tokens) or 0
         return _context(settings, self._env, self._client, self._pacing, self._host)
 
     def describe(

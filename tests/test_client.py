@@ -202,3 +202,48 @@ def test_records_dropped_unread_close_the_functions_client(env, made) -> None:
     del records
     gc.collect()
     assert made.http == 1 and made.pools[0].is_closed
+
+
+def test_calls_at_once_with_different_max_tokens_are_each_judged_by_their_own(env, fake, minute_host) -> None:
+    """A TPM 429 to a request whose max_tokens alone is over the TPM is not retried; one
+    to a smaller request is. Here each 429 comes while another call of the same Client,
+    with the other max_tokens, has started: each request is judged by its own."""
+    from kimi_vision_cli.api.errors import OverTPMError
+
+    slow_429 = Fault(
+        429, "rate_limit_reached_error",
+        "Your account org-x<ak-x> request reached organization max TPM: 20000, please try again after 1 seconds",
+        delay=0.5,  # the other call starts meanwhile
+    )  # fmt: skip
+
+    def sent(max_tokens: int) -> int:
+        return sum(r.body.get("max_tokens") == max_tokens for r in fake.chat_requests)
+
+    def with_another_call(client: kv.Client, first: int, other: int) -> dict[str, Any]:
+        """A call with max_tokens `first` meets the slow 429; one with `other` runs meanwhile."""
+        fake.inject(slow_429)
+        out: dict[str, Any] = {}
+        before = sent(first)
+
+        def run() -> None:
+            try:
+                out["records"] = list(client.describe(image_bytes(20, 10), max_tokens=first))
+            except OverTPMError as exc:
+                out["error"] = exc
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while sent(first) == before and time.monotonic() < deadline:  # it has the 429 coming
+            time.sleep(0.01)
+        assert [r.error for r in client.describe(image_bytes(30, 10), max_tokens=other)] == [None]
+        thread.join(60)
+        return out
+
+    with kv.Client(env=env, host=minute_host) as client:
+        big = with_another_call(client, 30_000, 1_000)
+        assert "max_tokens (30,000) alone is over it" in str(big.get("error"))
+        assert sent(30_000) == 1  # not retried: no wait lets it through
+        small = with_another_call(client, 1_000, 30_000)
+        assert [r.error for r in small["records"]] == [None]
+        assert sent(1_000) == 3  # its 429 retried, then answered (and the first call's one)
