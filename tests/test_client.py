@@ -5,6 +5,7 @@ printed, the key in no repr."""
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Callable
@@ -247,3 +248,33 @@ def test_calls_at_once_with_different_max_tokens_are_each_judged_by_their_own(en
         small = with_another_call(client, 1_000, 30_000)
         assert [r.error for r in small["records"]] == [None]
         assert sent(1_000) == 3  # its 429 retried, then answered (and the first call's one)
+
+
+@pytest.mark.parametrize("kept", [False, True], ids=["own client", "client kept across runs"])
+def test_the_runs_client_speaks_for_the_settings_a_model_look_up_made(env, fake, kept: bool) -> None:
+    """A model the table does not know is looked up (GET /v1/models) on the run's client
+    before the run's settings hold what the look-up found: the client is told them, not
+    left with the settings before (flows/start.py). Run on its own client (the CLI) and on
+    one kept across runs (a kv.Client)."""
+    from kimi_vision_cli.api.client import MoonshotClient
+    from kimi_vision_cli.flows.start import start
+    from kimi_vision_cli.output.diagnostics import Diagnostics
+    from kimi_vision_cli.settings import resolve
+    from kimi_vision_cli.terminal import Terminal
+
+    term = Terminal(
+        stdout=io.StringIO(), stderr=io.StringIO(), stdin=io.BytesIO(), stdout_isatty=False,
+        stderr_isatty=False, stdin_isatty=False, color=False, env=env,
+    )  # fmt: skip
+    shared = MoonshotClient(resolve({}, env)) if kept else None
+    ctx = start(
+        resolve({"model": "kimi-lens-preview"}, env, command="describe"),
+        term,
+        Diagnostics(term),
+        shared=shared,
+    )
+    assert len(fake.requests_to("/v1/models", "GET")) == 1  # looked up, not from a cache
+    assert ctx.settings.spec.context == 65_536 and not ctx.settings.spec.video  # what the listing says
+    assert ctx.client.settings is ctx.settings
+    (rec,) = kv.describe(image_bytes(), model="kimi-lens-preview", env=env)  # and the run goes
+    assert rec.error is None and rec.model == "kimi-lens-preview"

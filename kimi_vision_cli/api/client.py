@@ -102,6 +102,11 @@ class MoonshotClient:
         self._sdk_lock = threading.Lock()
         self._root = self  # for_settings() views share the root's one SDK client (issue 24)
 
+    @property
+    def settings(self) -> Settings:
+        """The settings its requests and errors are made in (this view's)."""
+        return self._settings
+
     def for_settings(self, settings: Settings) -> MoonshotClient:
         """This client for a run with other request settings (model, max_tokens): the same
         HTTP connections, SDK client, pacer and observer, its errors told in `settings`.

@@ -50,6 +50,7 @@ def start(
     if model and not settings.spec.known and not offline:
         from kimi_vision_cli.flows.models import look_up
 
-        ctx.settings = settings.with_(listed=look_up(ctx))  # GET /v1/models, cached a day
+        # GET /v1/models, cached a day; a client it made is told the new settings (Context)
+        ctx.settings = settings.with_(listed=look_up(ctx))
         check_model(ctx.settings)
     return ctx
