@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kimi_vision_cli import events as ev
-from kimi_vision_cli.errors import KimiVisionError, Tally, UsageError
+from kimi_vision_cli.errors import AuthError, KimiVisionError, Tally, UsageError
 from kimi_vision_cli.inputs.discover import classify
 from kimi_vision_cli.options import OPTIONS, SETTINGS_OPTIONS
 from kimi_vision_cli.output.diagnostics import Diagnostics
@@ -231,10 +231,15 @@ class Client:
         self._host = host or Host()
         # One Pacing for every call: what a 429 taught (limits, slots, "try again after")
         # holds in the next call. Its ceiling is the Client's concurrency.
+        if not self._base.connection.api_key:
+            # str(err) is all a traceback shows: what to do is in the message, in the API's
+            # words (the CLI's error says --api-key, and prints its hint beside it).
+            raise AuthError(
+                f"no API key: set {OPTIONS['api_key'].env[0]} or pass api_key=",
+                hint="get one at platform.moonshot.ai",
+            )
         self._pacing = Pacing.for_settings(self._base, self._host.clock)
-        self._client = MoonshotClient(  # a missing key: AuthError here
-            self._base, pacer=self._pacing, sleep=self._host.sleep
-        )
+        self._client = MoonshotClient(self._base, pacer=self._pacing, sleep=self._host.sleep)
         self._closed = False
         self._one_shot = False  # a function's own Client: closed when its one call ends
         for name in OPTIONS["api_key"].env:  # each call is given the key: no copy kept here

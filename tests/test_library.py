@@ -76,6 +76,16 @@ def test_a_missing_key_raises_auth_error_not_system_exit(env, fake) -> None:
         kv.ask("What is it?", [image_bytes()], env=env)
 
 
+def test_a_missing_keys_error_says_what_to_do_in_its_str(env, fake) -> None:
+    """A library user sees str(err) (a traceback's last line), not the CLI's hint."""
+    env = {k: v for k, v in env.items() if k != "MOONSHOT_API_KEY"}
+    for call in (lambda: kv.Client(env=env), lambda: kv.describe([image_bytes()], env=env)):
+        with pytest.raises(AuthError) as raised:
+            call()
+        assert str(raised.value) == "no API key: set MOONSHOT_API_KEY or pass api_key="
+        assert raised.value.exit_code == 3
+
+
 def test_the_key_argument_wins_over_the_environment(env, fake) -> None:
     env = dict(env, MOONSHOT_API_KEY="sk-wrong")
     (rec,) = kv.describe([image_bytes()], api_key=fake.api_key, env=env)
