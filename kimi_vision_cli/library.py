@@ -135,7 +135,7 @@ class _Records:
         self.queue: queue.Queue[Result | _End] = queue.Queue()
 
     def emit(self, event: ev.Event) -> None:
-        if isinstance(event, ev.Finished | ev.NotStarted | ev.Interrupted):
+        if isinstance(event, ev.Finished | ev.Unanswered):
             self.queue.put(event.result)
 
 
