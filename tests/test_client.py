@@ -259,6 +259,7 @@ def test_the_runs_client_speaks_for_the_settings_a_model_look_up_made(env, fake,
     from kimi_vision_cli.api.client import MoonshotClient
     from kimi_vision_cli.flows.start import start
     from kimi_vision_cli.output.diagnostics import Diagnostics
+    from kimi_vision_cli.runner.context import Context
     from kimi_vision_cli.settings import resolve
     from kimi_vision_cli.terminal import Terminal
 
@@ -267,12 +268,8 @@ def test_the_runs_client_speaks_for_the_settings_a_model_look_up_made(env, fake,
         stderr_isatty=False, stdin_isatty=False, color=False, env=env,
     )  # fmt: skip
     shared = MoonshotClient(resolve({}, env)) if kept else None
-    ctx = start(
-        resolve({"model": "kimi-lens-preview"}, env, command="describe"),
-        term,
-        Diagnostics(term),
-        shared=shared,
-    )
+    settings = resolve({"model": "kimi-lens-preview"}, env, command="describe")
+    ctx = start(Context(settings, term, Diagnostics(term), shared=shared))
     assert len(fake.requests_to("/v1/models", "GET")) == 1  # looked up, not from a cache
     assert ctx.settings.spec.context == 65_536 and not ctx.settings.spec.video  # what the listing says
     assert ctx.client.settings is ctx.settings

@@ -190,3 +190,15 @@ def test_a_host_given_to_the_api_paces_on_its_clock(env, fake) -> None:  # type:
     asked = FakeClock()
     assert kv.ask("Which is wider?", inputs, env=env, host=Host(clock=asked)).error is None
     assert [round(w, 6) for w in asked.waits] == [22.0]
+
+
+def test_a_duration_given_as_a_number_is_checked_as_its_text_is(env, fake) -> None:
+    """`segment` is typed `float | str`: a number is read as --segment reads "30", and a
+    bad one is the same UsageError, not taken unchecked."""
+    with pytest.raises(UsageError, match=r"--segment '0\.5' must be at least 1s"):
+        kv.estimate([image_bytes()], segment=0.5, env=env)
+    with pytest.raises(UsageError, match=r"--max-segment '-3' is not a duration"):
+        kv.describe([image_bytes()], segment="scenes", max_segment=-3, env=env)
+    (est,) = kv.estimate([image_bytes()], segment=30, env=env)  # taken: 30 s segments
+    assert est.error is not None and est.error.message == "--segment cuts videos, this is an image"
+    assert fake.chat_requests == []
