@@ -208,10 +208,10 @@ class Client:
     one call to the next (issue 24). The Client's `concurrency` is the ceiling: a call's
     may lower it, not raise it.
 
-    Made with the keywords the functions take (api_key, base_url, env, model, prompt,
-    concurrency...): a bad value is the same typed error, a missing key an AuthError, now.
-    `describe`, `ask` and `estimate` take the functions' keywords too, over the Client's;
-    only the connection (api_key, base_url, region, retries, timeout, env, host) is fixed.
+    Made with the keywords the functions take (keywords.py DescribeCall: api_key, base_url,
+    env, model, prompt, concurrency...): a bad value is the same typed error, a missing key
+    an AuthError, now. `describe`, `ask` and `estimate` take their command's keywords
+    (DescribeOptions...), over the Client's; the connection (keywords.Connection) is fixed.
 
     Threads: a Client may be shared. Each call resolves its own settings and runs on
     threads of its own; the calls share the connections and the pacing, so calls at once
