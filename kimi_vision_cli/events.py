@@ -64,15 +64,11 @@ class Skipped:
 
 
 @dataclass(frozen=True)
-class NotStarted:
-    """The record of an input never sent: a halt (--max-cost, TPD) or a stop (a 401)."""
-
-    result: Result
-
-
-@dataclass(frozen=True)
-class Interrupted:
-    """The record of an input cut short or never started because of Ctrl-C/SIGTERM."""
+class Unanswered:
+    """The record of an input that got no answer: never sent because of a halt
+    (--max-cost, TPD) or a stop (a 401), or cut short or never started because of
+    Ctrl-C/SIGTERM. Its error says which (`not_started`, `interrupted`); every sink treats
+    them alike (JSON/JSONL hold one record per input), so they are one event."""
 
     result: Result
 
@@ -126,8 +122,7 @@ Event = (
     | ReasoningStreamed
     | Finished
     | Skipped
-    | NotStarted
-    | Interrupted
+    | Unanswered
     | Paced
     | Progress
     | Tick

@@ -28,10 +28,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kimi_vision_cli import events as ev
-from kimi_vision_cli.errors import KimiVisionError, Tally, UsageError
+from kimi_vision_cli.errors import AuthError, KimiVisionError, Tally, UsageError
 from kimi_vision_cli.inputs.discover import classify
-from kimi_vision_cli.moonshot import completion_budget
-from kimi_vision_cli.options import OPTIONS, SETTINGS_OPTIONS
+from kimi_vision_cli.keywords import (
+    CLI_ONLY,
+    CONNECTION,
+    KEYWORDS,
+    AskCall,
+    AskOptions,
+    CallOptions,
+    DescribeCall,
+    DescribeOptions,
+    EstimateCall,
+    EstimateOptions,
+)
+from kimi_vision_cli.options import OPTIONS
 from kimi_vision_cli.output.diagnostics import Diagnostics
 from kimi_vision_cli.output.records import Estimate, Result
 from kimi_vision_cli.runner.context import Context
@@ -41,6 +52,8 @@ from kimi_vision_cli.terminal import Terminal
 from kimi_vision_cli.types import Source
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
+
     from kimi_vision_cli.api.client import MoonshotClient
     from kimi_vision_cli.runner.pacing import Pacing
 
@@ -63,13 +76,16 @@ def _settings(command: str, options: dict[str, Any], env: dict[str, str] | None)
         flags["schema"] = json.dumps(flags["schema"])
     if "max_size" in flags and isinstance(flags["max_size"], tuple):
         flags["max_size"] = "{}x{}".format(*flags["max_size"])
-    for name in ("format", "dry_run", "show_thinking"):  # what only the CLI shows
+    for name in CLI_ONLY:
         if name in flags:
             raise TypeError(f"{name} is a CLI option: the Python API returns records")
-    unknown = sorted(set(flags) - {o.dest for o in SETTINGS_OPTIONS})
+    unknown = sorted(set(flags) - KEYWORDS)
     if unknown:  # the caller's mistake, said in the API's words (not settings.resolve's)
         where = " (an argument of describe() and estimate())" if unknown == ["recursive"] else ""
         raise TypeError(f"unexpected keyword {', '.join(unknown)}{where}: see docs/python.md")
+    for name, value in flags.items():  # segment=30: checked as "30" is (the table parses text only)
+        if OPTIONS[name].parse is not None and isinstance(value, int | float) and not isinstance(value, bool):
+            flags[name] = str(value)
     return resolve(flags, dict(os.environ) if env is None else env, command=command)
 
 
@@ -85,7 +101,7 @@ def _context(
         stdout=_Discard(), stderr=_Discard(), stdin=io.BytesIO(), stdout_isatty=False,
         stderr_isatty=False, stdin_isatty=False, color=False, env=env,
     )  # fmt: skip
-    return start(settings, term, Diagnostics(term), host=host, shared=shared, pacing=pacing)
+    return start(Context(settings, term, Diagnostics(term), host=host, shared=shared, pacing=pacing))
 
 
 def _sources(inputs: Input | Iterable[Input], recursive: bool) -> list[Source]:
@@ -136,7 +152,7 @@ class _Records:
         self.queue: queue.Queue[Result | _End] = queue.Queue()
 
     def emit(self, event: ev.Event) -> None:
-        if isinstance(event, ev.Finished | ev.NotStarted | ev.Interrupted):
+        if isinstance(event, ev.Finished | ev.Unanswered):
             self.queue.put(event.result)
 
 
@@ -185,10 +201,6 @@ def _run_describe(
         raise stops
 
 
-# What a Client fixes when it is made: its connection. A call cannot change them.
-CONNECTION = ("api_key", "base_url", "region", "retries", "timeout")
-
-
 class Client:
     """One connection to Moonshot for many calls, as `openai.OpenAI()` is: one HTTP
     connection pool, one SDK client and one pacing state (the rate limits its 429s taught,
@@ -196,10 +208,10 @@ class Client:
     one call to the next (issue 24). The Client's `concurrency` is the ceiling: a call's
     may lower it, not raise it.
 
-    Made with the keywords the functions take (api_key, base_url, env, model, prompt,
-    concurrency...): a bad value is the same typed error, a missing key an AuthError, now.
-    `describe`, `ask` and `estimate` take the functions' keywords too, over the Client's;
-    only the connection (api_key, base_url, region, retries, timeout, env, host) is fixed.
+    Made with the keywords the functions take (keywords.py DescribeCall: api_key, base_url,
+    env, model, prompt, concurrency...): a bad value is the same typed error, a missing key
+    an AuthError, now. `describe`, `ask` and `estimate` take their command's keywords
+    (DescribeOptions...), over the Client's; the connection (keywords.Connection) is fixed.
 
     Threads: a Client may be shared. Each call resolves its own settings and runs on
     threads of its own; the calls share the connections and the pacing, so calls at once
@@ -207,24 +219,15 @@ class Client:
     `close()` (or leaving `with`) ends the connections: call it once no call is under way.
     """
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        model: str | None = None,
-        prompt: str | None = None,
-        concurrency: int | None = None,
-        env: dict[str, str] | None = None,
-        host: Host | None = None,
-        **options: Any,
-    ) -> None:
+    def __init__(self, **options: Unpack[DescribeCall]) -> None:
         from kimi_vision_cli.api.client import MoonshotClient
         from kimi_vision_cli.runner.pacing import Pacing
 
+        env, host = options.pop("env", None), options.pop("host", None)
         self._env = dict(os.environ) if env is None else dict(env)
-        self._options = dict(options, base_url=base_url, model=model, prompt=prompt, concurrency=concurrency)
         # The key lives in Settings (repr=False) and the client, never in a plain dict.
+        api_key = options.pop("api_key", None)
+        self._options: dict[str, Any] = dict(options)
         self._base = _settings("describe", dict(self._options, api_key=api_key), self._env)
         self._shown = (
             f"Client(model={self._base.request.model!r}, base_url={self._base.connection.base_url!r})"
@@ -232,10 +235,15 @@ class Client:
         self._host = host or Host()
         # One Pacing for every call: what a 429 taught (limits, slots, "try again after")
         # holds in the next call. Its ceiling is the Client's concurrency.
+        if not self._base.connection.api_key:
+            # str(err) is all a traceback shows: what to do is in the message, in the API's
+            # words (the CLI's error says --api-key, and prints its hint beside it).
+            raise AuthError(
+                f"no API key: set {OPTIONS['api_key'].env[0]} or pass api_key=",
+                hint="get one at platform.moonshot.ai",
+            )
         self._pacing = Pacing.for_settings(self._base, self._host.clock)
-        self._client = MoonshotClient(  # a missing key: AuthError here
-            self._base, pacer=self._pacing, sleep=self._host.sleep
-        )
+        self._client = MoonshotClient(self._base, pacer=self._pacing, sleep=self._host.sleep)
         self._closed = False
         self._one_shot = False  # a function's own Client: closed when its one call ends
         for name in OPTIONS["api_key"].env:  # each call is given the key: no copy kept here
@@ -261,12 +269,12 @@ class Client:
         self._closed = True
         self._client.close()
 
-    def _start(self, command: str, call: dict[str, Any]) -> Context:
+    def _start(self, command: str, call: CallOptions) -> Context:
         """The call's Context: its keywords over the Client's, checked by the option table."""
         if self._closed:
             raise RuntimeError(f"{self._shown} is closed: make another")
         given = {k: v for k, v in call.items() if v is not None}
-        fixed = sorted(set(given) & {*CONNECTION, "env", "host"})
+        fixed = sorted(set(given) & CONNECTION)
         if fixed:
             raise TypeError(f"{', '.join(fixed)}: fixed when the Client is made; make another Client")
         settings = _settings(
@@ -278,58 +286,31 @@ class Client:
                 f"concurrency {settings.run.concurrency} is over this Client's {ceiling}",
                 hint=f"make the Client with concurrency={settings.run.concurrency}",
             )
-        # TPM weighs each request by its max_tokens: the latest call's (exact one call at a time)
-        self._pacing.budget = completion_budget(settings.spec, settings.request.max_tokens) or 0
         return _context(settings, self._env, self._client, self._pacing, self._host)
 
     def describe(
-        self,
-        inputs: Input | Iterable[Input],
-        *,
-        prompt: str | None = None,
-        model: str | None = None,
-        system: str | None = None,
-        concurrency: int | None = None,
-        schema: str | dict[str, Any] | None = None,
-        max_tokens: int | None = None,
-        max_cost: float | None = None,
-        recursive: bool = False,
-        **options: Any,
+        self, inputs: Input | Iterable[Input], *, recursive: bool = False, **options: Unpack[DescribeOptions]
     ) -> Iterator[Result]:
         """One request per input; the records as inputs finish (not in input order with
         concurrency > 1). A failed input is a record whose `error` says why; an error every
         input would share (a rejected key, exhausted quota) is raised, once the records of
-        what finished before it. Other keywords: any option of the table by its settings
-        name (thinking, max_size, upload, convert, keep_metadata, ...). Settings are checked
-        now; the run starts on the first `next()`; stopping early cancels it."""
-        ctx = self._start(
-            "describe",
-            dict(options, prompt=prompt, model=model, system=system, concurrency=concurrency,
-                 schema=schema, max_tokens=max_tokens, max_cost=max_cost),
-        )  # fmt: skip
+        what finished before it. Keywords: any option of the table by its settings name
+        (DescribeOptions). Settings are checked now; the run starts on the first `next()`;
+        stopping early cancels it."""
+        ctx = self._start("describe", options)
         return _run_describe(_sources(inputs, recursive), ctx, self.close if self._one_shot else None)
 
     def ask(
-        self,
-        question: str,
-        inputs: Input | Iterable[Input],
-        *,
-        prefix: str | None = None,
-        model: str | None = None,
-        system: str | None = None,
-        schema: str | dict[str, Any] | None = None,
-        max_tokens: int | None = None,
-        **options: Any,
-    ) -> Result:
+        self, question: str, inputs: Input | Iterable[Input], *, prefix: str | None = None,
+        **options: Unpack[AskOptions],
+    ) -> Result:  # fmt: skip
         """One request holding every input; its record. A failure is raised (the typed
         error), so a returned record always holds an answer."""
         from kimi_vision_cli.flows import ask as flow
 
         if not question.strip():
             raise UsageError("the question is empty", hint="ask something about the inputs")
-        ctx = self._start(
-            "ask", dict(options, model=model, system=system, schema=schema, max_tokens=max_tokens)
-        )
+        ctx = self._start("ask", options)
         sink = _Records()
         flow.ask(question, _sources(inputs, recursive=False), ctx, sink, prefix=prefix)
         result = sink.queue.get_nowait()
@@ -339,20 +320,13 @@ class Client:
         return result
 
     def estimate(
-        self,
-        inputs: Input | Iterable[Input],
-        *,
-        prompt: str | None = None,
-        model: str | None = None,
-        system: str | None = None,
-        recursive: bool = False,
-        **options: Any,
+        self, inputs: Input | Iterable[Input], *, recursive: bool = False, **options: Unpack[EstimateOptions]
     ) -> list[Estimate]:
         """The input tokens of what describe would send, one Estimate per input (`tokens`,
         `media`, `error`), counted by Moonshot's tokenizer; nothing is sent to a model."""
         from kimi_vision_cli.flows import estimate as flow
 
-        ctx = self._start("estimate", dict(options, prompt=prompt, model=model, system=system))
+        ctx = self._start("estimate", options)
         done: list[Estimate] = []
         for est in flow.estimate_each(_sources(inputs, recursive), ctx):
             done.append(est)
@@ -362,29 +336,11 @@ class Client:
 
 
 def describe(
-    inputs: Input | Iterable[Input],
-    *,
-    prompt: str | None = None,
-    model: str | None = None,
-    system: str | None = None,
-    concurrency: int | None = None,
-    schema: str | dict[str, Any] | None = None,
-    max_tokens: int | None = None,
-    max_cost: float | None = None,
-    api_key: str | None = None,
-    base_url: str | None = None,
-    recursive: bool = False,
-    env: dict[str, str] | None = None,
-    host: Host | None = None,
-    **options: Any,
+    inputs: Input | Iterable[Input], *, recursive: bool = False, **options: Unpack[DescribeCall]
 ) -> Iterator[Result]:
     """One request per input, a record each as it finishes: Client.describe on a Client
-    of its own, closed when the records end. For many calls, make one Client. `host`
-    (every function): the clock, sleep and cores to run on (runner/host.py)."""
-    client = Client(
-        api_key=api_key, base_url=base_url, env=env, host=host, prompt=prompt, model=model, system=system,
-        concurrency=concurrency, schema=schema, max_tokens=max_tokens, max_cost=max_cost, **options,
-    )  # fmt: skip
+    of its own, closed when the records end. For many calls, make one Client."""
+    client = Client(**options)
     client._one_shot = True  # closed by its run when it ends
     try:
         records = client.describe(inputs, recursive=recursive)
@@ -398,43 +354,19 @@ def describe(
 
 
 def ask(
-    question: str,
-    inputs: Input | Iterable[Input],
-    *,
-    prefix: str | None = None,
-    model: str | None = None,
-    system: str | None = None,
-    schema: str | dict[str, Any] | None = None,
-    max_tokens: int | None = None,
-    api_key: str | None = None,
-    base_url: str | None = None,
-    env: dict[str, str] | None = None,
-    host: Host | None = None,
-    **options: Any,
+    question: str, inputs: Input | Iterable[Input], *, prefix: str | None = None, **options: Unpack[AskCall]
 ) -> Result:
     """One request holding every input, its record: Client.ask on a Client of its own."""
-    with Client(api_key=api_key, base_url=base_url, env=env, host=host, model=model, system=system, schema=schema,
-                max_tokens=max_tokens, **options) as client:  # fmt: skip
+    with Client(**options) as client:
         return client.ask(question, inputs, prefix=prefix)
 
 
 def estimate(
-    inputs: Input | Iterable[Input],
-    *,
-    prompt: str | None = None,
-    model: str | None = None,
-    system: str | None = None,
-    api_key: str | None = None,
-    base_url: str | None = None,
-    recursive: bool = False,
-    env: dict[str, str] | None = None,
-    host: Host | None = None,
-    **options: Any,
+    inputs: Input | Iterable[Input], *, recursive: bool = False, **options: Unpack[EstimateCall]
 ) -> list[Estimate]:
     """The input tokens describe would send, per input: Client.estimate on a Client of
     its own."""
-    with Client(api_key=api_key, base_url=base_url, env=env, host=host, prompt=prompt, model=model, system=system,
-                **options) as client:  # fmt: skip
+    with Client(**options) as client:
         return client.estimate(inputs, recursive=recursive)
 
 

@@ -5,6 +5,7 @@ printed, the key in no repr."""
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Callable
@@ -202,3 +203,75 @@ def test_records_dropped_unread_close_the_functions_client(env, made) -> None:
     del records
     gc.collect()
     assert made.http == 1 and made.pools[0].is_closed
+
+
+def test_calls_at_once_with_different_max_tokens_are_each_judged_by_their_own(env, fake, minute_host) -> None:
+    """A TPM 429 to a request whose max_tokens alone is over the TPM is not retried; one
+    to a smaller request is. Here each 429 comes while another call of the same Client,
+    with the other max_tokens, has started: each request is judged by its own."""
+    from kimi_vision_cli.api.errors import OverTPMError
+
+    slow_429 = Fault(
+        429, "rate_limit_reached_error",
+        "Your account org-x<ak-x> request reached organization max TPM: 20000, please try again after 1 seconds",
+        delay=0.5,  # the other call starts meanwhile
+    )  # fmt: skip
+
+    def sent(max_tokens: int) -> int:
+        return sum(r.body.get("max_tokens") == max_tokens for r in fake.chat_requests)
+
+    def with_another_call(client: kv.Client, first: int, other: int) -> dict[str, Any]:
+        """A call with max_tokens `first` meets the slow 429; one with `other` runs meanwhile."""
+        fake.inject(slow_429)
+        out: dict[str, Any] = {}
+        before = sent(first)
+
+        def run() -> None:
+            try:
+                out["records"] = list(client.describe(image_bytes(20, 10), max_tokens=first))
+            except OverTPMError as exc:
+                out["error"] = exc
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while sent(first) == before and time.monotonic() < deadline:  # it has the 429 coming
+            time.sleep(0.01)
+        assert [r.error for r in client.describe(image_bytes(30, 10), max_tokens=other)] == [None]
+        thread.join(60)
+        return out
+
+    with kv.Client(env=env, host=minute_host) as client:
+        big = with_another_call(client, 30_000, 1_000)
+        assert "max_tokens (30,000) alone is over it" in str(big.get("error"))
+        assert sent(30_000) == 1  # not retried: no wait lets it through
+        small = with_another_call(client, 1_000, 30_000)
+        assert [r.error for r in small["records"]] == [None]
+        assert sent(1_000) == 3  # its 429 retried, then answered (and the first call's one)
+
+
+@pytest.mark.parametrize("kept", [False, True], ids=["own client", "client kept across runs"])
+def test_the_runs_client_speaks_for_the_settings_a_model_look_up_made(env, fake, kept: bool) -> None:
+    """A model the table does not know is looked up (GET /v1/models) on the run's client
+    before the run's settings hold what the look-up found: the client is told them, not
+    left with the settings before (flows/start.py). Run on its own client (the CLI) and on
+    one kept across runs (a kv.Client)."""
+    from kimi_vision_cli.api.client import MoonshotClient
+    from kimi_vision_cli.flows.start import start
+    from kimi_vision_cli.output.diagnostics import Diagnostics
+    from kimi_vision_cli.runner.context import Context
+    from kimi_vision_cli.settings import resolve
+    from kimi_vision_cli.terminal import Terminal
+
+    term = Terminal(
+        stdout=io.StringIO(), stderr=io.StringIO(), stdin=io.BytesIO(), stdout_isatty=False,
+        stderr_isatty=False, stdin_isatty=False, color=False, env=env,
+    )  # fmt: skip
+    shared = MoonshotClient(resolve({}, env)) if kept else None
+    settings = resolve({"model": "kimi-lens-preview"}, env, command="describe")
+    ctx = start(Context(settings, term, Diagnostics(term), shared=shared))
+    assert len(fake.requests_to("/v1/models", "GET")) == 1  # looked up, not from a cache
+    assert ctx.settings.spec.context == 65_536 and not ctx.settings.spec.video  # what the listing says
+    assert ctx.client.settings is ctx.settings
+    (rec,) = kv.describe(image_bytes(), model="kimi-lens-preview", env=env)  # and the run goes
+    assert rec.error is None and rec.model == "kimi-lens-preview"

@@ -24,7 +24,7 @@ def _context(env: dict[str, str], **flags: object) -> tuple[Context, io.StringIO
         stdout=out, stderr=io.StringIO(), stdin=io.BytesIO(), stdout_isatty=False, stderr_isatty=False,
         stdin_isatty=False, color=False, env=env,
     )  # fmt: skip
-    return start(resolve(dict(flags), env, command="describe"), term, Diagnostics(term)), out
+    return start(Context(resolve(dict(flags), env, command="describe"), term, Diagnostics(term))), out
 
 
 def _kinds(events: list[ev.Event]) -> list[str]:

@@ -76,6 +76,16 @@ def test_a_missing_key_raises_auth_error_not_system_exit(env, fake) -> None:
         kv.ask("What is it?", [image_bytes()], env=env)
 
 
+def test_a_missing_keys_error_says_what_to_do_in_its_str(env, fake) -> None:
+    """A library user sees str(err) (a traceback's last line), not the CLI's hint."""
+    env = {k: v for k, v in env.items() if k != "MOONSHOT_API_KEY"}
+    for call in (lambda: kv.Client(env=env), lambda: kv.describe([image_bytes()], env=env)):
+        with pytest.raises(AuthError) as raised:
+            call()
+        assert str(raised.value) == "no API key: set MOONSHOT_API_KEY or pass api_key="
+        assert raised.value.exit_code == 3
+
+
 def test_the_key_argument_wins_over_the_environment(env, fake) -> None:
     env = dict(env, MOONSHOT_API_KEY="sk-wrong")
     (rec,) = kv.describe([image_bytes()], api_key=fake.api_key, env=env)
@@ -180,3 +190,15 @@ def test_a_host_given_to_the_api_paces_on_its_clock(env, fake) -> None:  # type:
     asked = FakeClock()
     assert kv.ask("Which is wider?", inputs, env=env, host=Host(clock=asked)).error is None
     assert [round(w, 6) for w in asked.waits] == [22.0]
+
+
+def test_a_duration_given_as_a_number_is_checked_as_its_text_is(env, fake) -> None:
+    """`segment` is typed `float | str`: a number is read as --segment reads "30", and a
+    bad one is the same UsageError, not taken unchecked."""
+    with pytest.raises(UsageError, match=r"--segment '0\.5' must be at least 1s"):
+        kv.estimate([image_bytes()], segment=0.5, env=env)
+    with pytest.raises(UsageError, match=r"--max-segment '-3' is not a duration"):
+        kv.describe([image_bytes()], segment="scenes", max_segment=-3, env=env)
+    (est,) = kv.estimate([image_bytes()], segment=30, env=env)  # taken: 30 s segments
+    assert est.error is not None and est.error.message == "--segment cuts videos, this is an image"
+    assert fake.chat_requests == []

@@ -107,7 +107,7 @@ def test_a_concurrency_429_caps_concurrency_only() -> None:
     """Not tier 0's 3 a minute as well: 20 inputs took 440 s against a server that capped
     concurrency alone (issue 19, item 25)."""
     clock = FakeClock()
-    pacing = Pacing(1, clock=clock, budget=32768, verbose=True)
+    pacing = Pacing(1, clock=clock, verbose=True)
     said = pacing.rate_limited(RateLimit("concurrency", 1, 1.0))
     assert pacing.concurrency == 1 and pacing.rpm is None and pacing.tpm is None
     assert said == [("rate limit: 1 request at a time", True)]
@@ -147,16 +147,16 @@ def test_one_429_is_said_once_then_the_slots_it_changed() -> None:
 
 def test_tpm_paces_by_max_tokens_and_the_input_seen() -> None:
     clock = FakeClock()
-    pacing = Pacing(1, clock=clock, budget=4096, verbose=True)
+    pacing = Pacing(1, clock=clock, verbose=True)
     pacing.note_usage(904)
-    said = pacing.rate_limited(RateLimit("tpm", 50_000, None))
+    said = pacing.rate_limited(RateLimit("tpm", 50_000, None), 4096)  # a request of max_tokens 4,096
     # 5,000 tokens a request at 50,000 a minute: 6 s apart, 6.6 with the margin
     learned = "rate limit: 50,000 tokens/min, 5,000 a request (max_tokens counts) — pacing starts 6.6 s apart"
     assert said == [(learned, True)]
-    pacing.acquire()
+    pacing.acquire(4096)
     pacing.release()
     t0 = clock.t
-    pacing.acquire()
+    pacing.acquire(4096)
     assert round(clock.t - t0, 6) == 6.6
 
 

@@ -25,7 +25,7 @@ PEERS: list[set[str]] = [{"output", "events"}, {"api"}, {"plan"}, {"inputs"}, {"
 LAYERS: list[set[str]] = [
     {"__main__", "__init__"},
     {"cli"},
-    {"flows", "library"},
+    {"flows", "library", "keywords"},
     {"runner"},
     set().union(*PEERS),
     {"settings", "settings_types", "options", "schema"},

@@ -34,7 +34,7 @@ from kimi_vision_cli.api.errors import (
 )
 from kimi_vision_cli.api.gated import Pacer, Unpaced, gated_http_client
 from kimi_vision_cli.api.stream import StreamEvent, parse_sse
-from kimi_vision_cli.api.transport import RETRY_EXTENSION, ChatTransport
+from kimi_vision_cli.api.transport import BUDGET_EXTENSION, RETRY_EXTENSION, ChatTransport
 from kimi_vision_cli.buffers import MediaBytes, ViewReader
 from kimi_vision_cli.errors import (
     APIError,
@@ -85,7 +85,6 @@ class MoonshotClient:
         self._notice = notice
         self._errors = Translator(settings, self.redact)
         self.pacer: Pacer = pacer or Unpaced()
-        self._budget = completion_budget(settings.spec, settings.request.max_tokens)
         hooks: dict[str, list[Callable[[Any], None]]] = {"response": [self._on_response]}
         if log is not None:  # --verbose: one line per HTTP attempt, never a header's value but ids
             hooks = {"request": [self._log_request], "response": [self._log_response, self._on_response]}
@@ -103,27 +102,34 @@ class MoonshotClient:
         self._sdk_lock = threading.Lock()
         self._root = self  # for_settings() views share the root's one SDK client (issue 24)
 
+    @property
+    def settings(self) -> Settings:
+        """The settings its requests and errors are made in (this view's)."""
+        return self._settings
+
     def for_settings(self, settings: Settings) -> MoonshotClient:
         """This client for a run with other request settings (model, max_tokens): the same
         HTTP connections, SDK client, pacer and observer, its errors told in `settings`.
         The Python API's kv.Client keeps one client and runs each call on such a view, so
         the pacing learned in one call holds in the next (issue 24). The response hook is
-        the root's: a 429's notices go to the root's `notice`, and whether it is over the
-        TPM is judged by the latest view's max_tokens (set on the root below)."""
+        the root's: a 429's notices go to the root's `notice`; whether it is over the TPM
+        is judged by the max_tokens its own request carries (BUDGET_EXTENSION), so views
+        with different max_tokens may send at once."""
         view = copy.copy(self)
         view._settings = settings
         view._errors = Translator(settings, self.redact)
         view._chat = view._transport()
-        view._budget = self._budget = completion_budget(settings.spec, settings.request.max_tokens)
         return view
 
     def _transport(self) -> ChatTransport:
-        """Chat completions over the one HTTP client, their errors told by self._errors."""
+        """Chat completions over the one HTTP client, their errors told by self._errors,
+        each request carrying its completion budget (TPM counts it) to the pacer and hook."""
         s = self._settings
         return ChatTransport(
             self._http, more=self._more, base_url=s.connection.base_url, api_key=self._key,
             retries=s.connection.retries, timeout=s.connection.timeout,
             status_error=self._errors.status_error, sleep=self._sleep,
+            budget=completion_budget(s.spec, s.request.max_tokens),
         )  # fmt: skip
 
     def close(self) -> None:
@@ -191,7 +197,8 @@ class MoonshotClient:
             response.headers["x-should-retry"] = "false"
             return
         limit = parse_rate_limit(message)
-        if limit.kind == "tpd" or over_tpm(limit, self._budget):
+        budget: int | None = response.request.extensions.get(BUDGET_EXTENSION)  # None: not a chat request
+        if limit.kind == "tpd" or over_tpm(limit, budget):
             # A daily budget: seconds do not refill it. A request over the whole TPM: no
             # minute lets it through (waiting a minute per retry was minutes of silence).
             response.headers["x-should-retry"] = "false"
@@ -199,7 +206,7 @@ class MoonshotClient:
             # The pacer holds the retry until Moonshot's "after N seconds" (and the learned
             # pacing) on its clock; the SDK only needs to send it again.
             response.headers["retry-after"] = "0.001"
-        for text, detail in self.pacer.rate_limited(limit):
+        for text, detail in self.pacer.rate_limited(limit, budget or 0):
             if self._notice is not None:
                 self._notice(text, detail)
         self.observer(limit)

@@ -10,22 +10,25 @@ from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from kimi_vision_cli.api.errors import RateLimit
+from kimi_vision_cli.api.transport import BUDGET_EXTENSION
 
 
 class Pacer(Protocol):
     """What paces chat requests (runner/pacing.py Pacing is the one a run gives): called
     from whichever thread sends, so it is thread-safe."""
 
-    def acquire(self) -> None:
-        """Block until one more chat attempt may start."""
+    def acquire(self, budget: int = 0) -> None:
+        """Block until one more chat attempt, reserving `budget` completion tokens (its
+        max_tokens, which TPM counts), may start."""
         ...
 
     def release(self) -> None:
         """That attempt is over (its answer read, or an error answer)."""
         ...
 
-    def rate_limited(self, limit: RateLimit) -> list[tuple[str, bool]]:
-        """A rate-limit 429 said this; what to tell the user: (text, shown with -v only)."""
+    def rate_limited(self, limit: RateLimit, budget: int = 0) -> list[tuple[str, bool]]:
+        """A rate-limit 429 said this to a request reserving `budget` completion tokens;
+        what to tell the user: (text, shown with -v only)."""
         ...
 
     def note_usage(self, input_tokens: int) -> None:
@@ -37,13 +40,13 @@ class Unpaced:
     """For a client made outside a run's Context (a test, a one-off call): nothing paces
     it, every attempt goes at once and a 429 is only retried."""
 
-    def acquire(self) -> None:
+    def acquire(self, budget: int = 0) -> None:
         pass
 
     def release(self) -> None:
         pass
 
-    def rate_limited(self, limit: RateLimit) -> list[tuple[str, bool]]:
+    def rate_limited(self, limit: RateLimit, budget: int = 0) -> list[tuple[str, bool]]:
         return []
 
     def note_usage(self, input_tokens: int) -> None:
@@ -98,7 +101,7 @@ def gated_http_client(
         def _gated(self, request: Any, **kwargs: Any) -> Any:
             if request.method != "POST" or not request.url.path.endswith("/chat/completions"):
                 return super().send(request, **kwargs)
-            pacer.acquire()
+            pacer.acquire(request.extensions.get(BUDGET_EXTENSION) or 0)
             release = _once(pacer.release)
             try:
                 response = super().send(request, **kwargs)

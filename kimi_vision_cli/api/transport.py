@@ -36,6 +36,10 @@ INITIAL_RETRY_DELAY = 0.5  # seconds; doubled per retry, as the SDK does
 MAX_RETRY_DELAY = 8.0
 MAX_RETRY_AFTER = 120.0  # a longer Retry-After is not waited for (the SDK's rule too)
 RETRY_EXTENSION = "kimi_vision_retry"  # which attempt a request is, for --verbose
+# The completion budget (max_tokens, sent or the model's default) a chat request carries to
+# the pacer and the 429 hook: TPM counts it, and each request is weighed by its own, so the
+# calls of one kv.Client with different max_tokens share a client without mixing them.
+BUDGET_EXTENSION = "kimi_vision_budget"
 
 
 def retry_after(headers: Any) -> float | None:
@@ -141,8 +145,10 @@ class ChatTransport:
         timeout: float,
         status_error: Callable[[int, Any], Exception],
         sleep: Callable[[float], None] = time.sleep,
+        budget: int | None = None,
     ):
         self._clients = [http, *more]
+        self._budget = budget  # every request's completion budget (BUDGET_EXTENSION)
         self._local = threading.local()
         self._turns = itertools.count()
         self._url = httpx2.URL(base_url.rstrip("/") + "/chat/completions")  # parsed once, not per request
@@ -186,7 +192,7 @@ class ChatTransport:
                 content=body.content(),
                 headers=headers,
                 timeout=self._timeout,
-                extensions={RETRY_EXTENSION: retry},
+                extensions={RETRY_EXTENSION: retry, BUDGET_EXTENSION: self._budget},
             )
             try:
                 response = http.send(request, stream=True)

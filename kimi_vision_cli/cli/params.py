@@ -222,6 +222,7 @@ def context_for(settings: Settings, term: Terminal, *, model: bool = True) -> Co
     status...), which a retired or unknown -m must not stop."""
     from kimi_vision_cli.flows.start import start
     from kimi_vision_cli.output.diagnostics import Diagnostics
+    from kimi_vision_cli.runner.context import Context
 
     diag = Diagnostics(term)
     frames = parts = None
@@ -232,7 +233,6 @@ def context_for(settings: Settings, term: Terminal, *, model: bool = True) -> Co
 
         frames, parts = partial(frame_bar, diag), partial(PartsBar, diag)
     # --dry-run plans only: the context refuses to make a client (no network).
-    return start(
-        settings, term, diag, model=model, offline=settings.run.dry_run, frame_bar=frames, parts_bar=parts,
-        host=_HOST.get(),
-    )  # fmt: skip
+    ctx = Context(settings, term, diag, offline=settings.run.dry_run, frame_bar=frames, parts_bar=parts,
+                  host=_HOST.get())  # fmt: skip
+    return start(ctx, model=model)

@@ -53,7 +53,7 @@ class RenderSink:
             r.reasoning(event.text)
         elif isinstance(event, ev.Finished):
             self._finished(event.result, event.streamed)
-        elif isinstance(event, ev.NotStarted | ev.Interrupted):
+        elif isinstance(event, ev.Unanswered):
             # The record of an input that never got its answer: printed in JSON/JSONL
             # (SPEC: one object per input); text says it in one line instead.
             if self.fmt != "text":

@@ -57,7 +57,9 @@ class Context:
         pacing: Pacing | None = None,
         shared: MoonshotClient | None = None,
     ):
-        self.settings = settings
+        self._lock = threading.RLock()
+        self._client: MoonshotClient | None = None
+        self._settings = settings
         self.host = host or Host()
         self.term = term
         self.diag = diag
@@ -70,14 +72,27 @@ class Context:
         # a run under way (runner/scheduler.py emits them as events.Paced).
         self.notice: Callable[[str, bool], None] = self._to_stderr
         self._pacing = pacing
-        self._client: MoonshotClient | None = None
         # A client kept across runs (its connections and pacing): this run uses it, told
         # its own settings (MoonshotClient.for_settings), instead of making one.
         self._shared = shared
         # The service refused response_format json_schema once: --schema goes as JSON
         # Mode (schema in the prompt) for the rest of the run (runner/send.py).
         self.json_object = False
-        self._lock = threading.RLock()
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: Settings) -> None:
+        """New settings for the run (the model's look-up at start, flows/start.py, is the
+        first use of the client, made from the settings before it): a client already made
+        is told them, so it never speaks for settings the run replaced. The Pacing reads
+        only -j, whether it was given, and -v, which no replacement changes."""
+        with self._lock:
+            self._settings = settings
+            if self._client is not None:
+                self._client = self._client.for_settings(settings)
 
     def _to_stderr(self, text: str, detail: bool) -> None:
         if self.settings.run.verbose or not detail:

@@ -15,7 +15,9 @@ What a 429 teaches (the limit it names; api/errors.py parse_rate_limit):
 - RPM N: request starts at least 60/N s apart, and never more than N in any minute (every
   attempt counts, the refused ones too), for the rest of the run. No slot is lost.
 - TPM N: starts spaced so each request's tokens (its max_tokens, which TPM counts, plus
-  the input tokens seen so far) fit N per minute.
+  the input tokens seen so far) fit N per minute. Each request is weighed by its own
+  max_tokens, which it carries (api/transport.py BUDGET_EXTENSION): the calls of one
+  kv.Client sharing this Pacing may ask for different ones at once.
 - none named: the inputs in flight are halved, at most once per wait.
 - "try again after N seconds": no request and no new input starts before then.
 
@@ -39,7 +41,6 @@ import threading
 from collections import deque
 
 from kimi_vision_cli.api.errors import RateLimit, over_tpm
-from kimi_vision_cli.moonshot import completion_budget
 from kimi_vision_cli.runner.host import Clock
 from kimi_vision_cli.settings import Settings
 from kimi_vision_cli.types import counted
@@ -66,12 +67,10 @@ class Pacing:
         maximum: int,
         *,
         clock: Clock,
-        budget: int = 0,
         slow_start: bool = True,
         verbose: bool = False,
     ):
         self.clock = clock
-        self.budget = budget  # max_tokens each request reserves (TPM counts it)
         self.verbose = verbose  # -v: what was learned, instead of the short notice
         self._cond = threading.Condition()
         # learned limits
@@ -97,25 +96,24 @@ class Pacing:
 
     @classmethod
     def for_settings(cls, settings: Settings, clock: Clock) -> Pacing:
-        """The pacing of a run with these settings: -j, its max_tokens, -v."""
+        """The pacing of a run with these settings: -j, whether it was given, -v."""
         return cls(
             settings.run.concurrency,
             clock=clock,
-            budget=completion_budget(settings.spec, settings.request.max_tokens) or 0,
             slow_start="concurrency" in settings.defaulted,
             verbose=settings.run.verbose,
         )
 
     # -- what the client tells -----------------------------------------------------------
-    def rate_limited(self, limit: RateLimit) -> list[Notice]:
-        """One rate-limit 429 (from the worker whose request met it): learn, adapt; what
-        to say about it, in order."""
+    def rate_limited(self, limit: RateLimit, budget: int = 0) -> list[Notice]:
+        """One rate-limit 429 (from the worker whose request, reserving `budget` completion
+        tokens, met it): learn, adapt; what to say about it, in order."""
         with self._cond:
             self.rate_limits += 1
             now = self.clock.now()
             if limit.wait is not None:
                 self._resume_at = max(self._resume_at, now + limit.wait)
-            learned = self._tighten(limit)
+            learned = self._tighten(limit, budget)
             change = self._adapt(limit, now)
             unnamed_first = limit.kind is None and not self._said_unnamed
             self._said_unnamed = self._said_unnamed or limit.kind is None
@@ -123,7 +121,7 @@ class Pacing:
         notices: list[Notice] = []
         if learned and self.verbose:
             notices.append((learned, True))
-        elif limit.kind != "tpd" and not over_tpm(limit, self.budget):
+        elif limit.kind != "tpd" and not over_tpm(limit, budget):
             notice = _notice(limit, learned, unnamed_first)
             if notice:
                 notices.append((notice, False))
@@ -139,22 +137,24 @@ class Pacing:
             total, count = self._input_seen
             self._input_seen = (total + max(0, input_tokens), count + 1)
 
-    def _tighten(self, limit: RateLimit) -> str | None:
-        """Learn a named RPM, TPM or concurrency; what was learned, for -v (None: nothing new)."""
+    def _tighten(self, limit: RateLimit, budget: int) -> str | None:
+        """Learn a named RPM, TPM or concurrency; what was learned, for -v (None: nothing
+        new), its pacing told for a request like the one that met it (`budget`)."""
         value = limit.limit
         if value is None or value < 1:
             return None
         if limit.kind == "concurrency" and (self.concurrency is None or value < self.concurrency):
             self.concurrency = value
-            return f"rate limit: {counted(value, 'request')} at a time" + self._pacing()
+            return f"rate limit: {counted(value, 'request')} at a time" + self._pacing(budget)
         if limit.kind == "rpm" and (self.rpm is None or value < self.rpm):
             self.rpm = value
-            return f"rate limit: {value:,} requests/min" + self._pacing()
+            return f"rate limit: {value:,} requests/min" + self._pacing(budget)
         if limit.kind == "tpm" and (self.tpm is None or value < self.tpm):
             self.tpm = value
-            weight = self._weight()
+            weight = self._weight(budget)
             return (
-                f"rate limit: {value:,} tokens/min, {weight:,} a request (max_tokens counts)" + self._pacing()
+                f"rate limit: {value:,} tokens/min, {weight:,} a request (max_tokens counts)"
+                + self._pacing(budget)
             )
         return None
 
@@ -173,13 +173,14 @@ class Pacing:
             self.current = max(1, self.current // 2)
         return (old, self.current) if old != self.current else None
 
-    def _pacing(self) -> str:
-        gap = self._gap(self._weight())
+    def _pacing(self, budget: int) -> str:
+        gap = self._gap(self._weight(budget))
         return f" — pacing starts {gap:.3g} s apart" if gap else ""
 
-    def _weight(self) -> int:
+    def _weight(self, budget: int) -> int:
+        """A request's TPM tokens: its completion `budget` and the input likely sent."""
         total, count = self._input_seen
-        return self.budget + (total // count if count else 0)
+        return budget + (total // count if count else 0)
 
     def _gap(self, weight: int) -> float:
         """Seconds between two starts, from the learned RPM and TPM."""
@@ -192,8 +193,9 @@ class Pacing:
         return max(gaps) * MARGIN if max(gaps) else 0.0
 
     # -- holding each chat attempt (the client) --------------------------------------------
-    def acquire(self) -> None:
-        """Block until one more chat request may start; then it counts as in flight."""
+    def acquire(self, budget: int = 0) -> None:
+        """Block until one more chat request, reserving `budget` completion tokens (TPM
+        counts them), may start; then it counts as in flight, weighed by them."""
         with self._cond:
             while True:
                 now = self.clock.now()
@@ -201,7 +203,7 @@ class Pacing:
                 free = self.concurrency is None or self._in_flight < self.concurrency
                 if free and now >= start:
                     self._in_flight += 1
-                    self._last_start, self._last_weight = now, self._weight()
+                    self._last_start, self._last_weight = now, self._weight(budget)
                     self._starts.append(now)
                     return
                 self.clock.wait(self._cond, start - now if free else None)

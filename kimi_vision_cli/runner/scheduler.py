@@ -336,13 +336,12 @@ class Scheduler:
                 hint="rerun to finish",
                 input=name,
             )
-            self.sink.emit(ev.Interrupted(Result(name, model, error=err)))
+            self.sink.emit(ev.Unanswered(Result(name, model, error=err)))
         self.not_started.extend(
             self._unsent(
                 it,
                 lambda name: Interrupted("interrupted: not started", hint="rerun to finish", input=name),
                 count_skips=True,
-                event=ev.Interrupted,
             )
         )
 
@@ -352,7 +351,6 @@ class Scheduler:
         error: Callable[[str], KimiVisionError],
         *,
         count_skips: bool = False,
-        event: type[ev.NotStarted | ev.Interrupted] = ev.NotStarted,
     ) -> list[str]:
         """The inputs left in `it`, never started: a record each with `error(name)` (SPEC:
         JSON/JSONL hold one object per input); their names."""
@@ -364,7 +362,9 @@ class Scheduler:
                 continue
             names.append(source.display)
             self.sink.emit(
-                event(Result(source.display, self.ctx.settings.request.model, error=error(source.display)))
+                ev.Unanswered(
+                    Result(source.display, self.ctx.settings.request.model, error=error(source.display))
+                )
             )
         return names
 
