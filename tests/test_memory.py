@@ -142,3 +142,34 @@ def test_a_worker_does_not_hold_its_last_answer_while_it_sends_the_next() -> Non
     )
     assert tally.done == 2
     assert held == [[]]
+
+
+def test_a_worker_thread_gives_its_place_to_a_new_one_after_its_share_of_inputs() -> None:
+    """glibc keeps blocks a thread freed in that thread's cache (tcache) until the thread
+    ends; 256 workers that live all run grew the RSS of a 10,000-input run by ~3.5 MB.
+    Each worker thread sends `jobs_per_thread` inputs, then a new thread takes its slot;
+    the run still ends with every thread joined."""
+    import threading
+
+    from kimi_vision_cli.events import NullSink
+    from kimi_vision_cli.output.diagnostics import Diagnostics
+    from kimi_vision_cli.output.records import Result
+    from kimi_vision_cli.runner.context import Context
+    from kimi_vision_cli.runner.scheduler import Scheduler
+    from kimi_vision_cli.settings import resolve
+    from kimi_vision_cli.terminal import Terminal
+    from kimi_vision_cli.types import Source
+
+    term = Terminal(io.StringIO(), io.StringIO(), None, False, False, False, False)
+    ctx = Context(resolve({"concurrency": 1}, {"MOONSHOT_API_KEY": "sk-test"}), term, Diagnostics(term))
+    threads: list[threading.Thread] = []
+
+    def work(source: Source, live: object) -> Result:
+        threads.append(threading.current_thread())
+        return Result(source.display, "m", text="an answer")
+
+    scheduler = Scheduler(ctx, NullSink(), work, multi=True, jobs_per_thread=2)
+    tally = scheduler.run((Source("path", f"{i}.png"), False) for i in range(5))
+    assert tally.done == 5
+    assert [threads.index(t) for t in threads] == [0, 0, 2, 2, 4]  # two inputs a thread
+    assert not any(t.is_alive() for t in threads)  # every one ended, the last one joined

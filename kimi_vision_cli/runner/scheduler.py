@@ -48,7 +48,7 @@ from kimi_vision_cli.output.writers import Writers
 from kimi_vision_cli.runner.budget import Spend, spend_for
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.runner.jobs import Done, Group, Live, Part, Split, Work, Writes
-from kimi_vision_cli.runner.memory import Trimmer, buffers_outside_arenas
+from kimi_vision_cli.runner.memory import JOBS_PER_THREAD, Trimmer, buffers_outside_arenas
 from kimi_vision_cli.types import Source
 
 _POLL = 0.1
@@ -70,6 +70,7 @@ class Scheduler:
         cancel: threading.Event | None = None,
         trim: Callable[[], None] | None = None,
         buffers: Callable[[int], object] = buffers_outside_arenas,
+        jobs_per_thread: int = JOBS_PER_THREAD,
     ):
         # Set from another thread (a library caller that stopped reading): the run stops
         # as on Ctrl-C, without a signal.
@@ -112,7 +113,8 @@ class Scheduler:
         self.interrupted = False
         self.lives: list[Live] = []  # streamed answers, to name one cut by Ctrl-C/SIGTERM
         self.stop_code = ExitCode.INTERRUPTED  # TERMINATED when the stop was a SIGTERM
-        self._workers: list[threading.Thread] = []
+        self._workers: list[threading.Thread] = []  # one per slot of -j: each slot's thread now
+        self.jobs_per_thread = jobs_per_thread
         # Freed memory handed back during the run (runner/memory.py), on the loop's turns.
         self.trim = trim or Trimmer()
         self.buffers = buffers
@@ -123,12 +125,31 @@ class Scheduler:
         return self.interrupted or self.halt is not None or self.tally.stopped
 
     # worker side ------------------------------------------------------------------
-    def _work(self) -> None:
-        while True:
+    def _work(self, slot: int) -> None:
+        for _ in range(self.jobs_per_thread):
             job = self.work.get()
             if job is None:
                 return
             self._do(job)  # its locals (the input, its Result) are not held while waiting
+        self._start_worker(slot)  # a new thread takes its place (runner/memory.py)
+
+    def _join(self, slot: int) -> None:
+        """Join the slot's thread, and its successor if it was replaced as it ended."""
+        while True:
+            t = self._workers[slot]
+            t.join()
+            if self._workers[slot] is t:
+                return
+
+    def _start_worker(self, slot: int) -> None:
+        """The worker of `slot`, put in the slot once started (a thread not started cannot
+        be joined) and before the thread it replaces ends (see _join)."""
+        t = threading.Thread(target=self._work, args=(slot,), name="kimi-vision-worker", daemon=True)
+        t.start()
+        if slot < len(self._workers):
+            self._workers[slot] = t
+        else:
+            self._workers.append(t)
 
     def _do(self, job: Source | Part) -> None:
         try:
@@ -181,10 +202,8 @@ class Scheduler:
         observer = self.ctx.client.observer
         observer.callbacks.append(self._on_rate_limit)
         self.buffers(self.maximum)  # before the workers allocate (runner/memory.py)
-        for _ in range(self.maximum):
-            t = threading.Thread(target=self._work, name="kimi-vision-worker", daemon=True)
-            t.start()
-            self._workers.append(t)
+        for slot in range(self.maximum):
+            self._start_worker(slot)
         previous = self._trap_sigint()
         # The clock the pacing runs on (the Host's), for progress lines every N seconds.
         self.sink.emit(ev.RunStarted(self.multi, self.streaming, self.ctx.host.clock.now))
@@ -200,8 +219,8 @@ class Scheduler:
             for _ in self._workers:
                 self.work.put(None)
         if not self.interrupted:
-            for t in self._workers:
-                t.join()
+            for slot in range(len(self._workers)):
+                self._join(slot)
         self._summary()
         return self.tally
 
