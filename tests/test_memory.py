@@ -173,3 +173,67 @@ def test_a_worker_thread_gives_its_place_to_a_new_one_after_its_share_of_inputs(
     assert tally.done == 5
     assert [threads.index(t) for t in threads] == [0, 0, 2, 2, 4]  # two inputs a thread
     assert not any(t.is_alive() for t in threads)  # every one ended, the last one joined
+
+
+def test_a_worker_does_not_hold_a_finished_videos_part_while_it_waits() -> None:
+    """A part (describe --segment) holds its group: the Split and every part's Result.
+    When the video is reported (joined), the one worker, back waiting for work, holds no
+    part of it."""
+    import sys
+    import threading
+    import time
+
+    from kimi_vision_cli import events as ev
+    from kimi_vision_cli.output.diagnostics import Diagnostics
+    from kimi_vision_cli.output.records import Result
+    from kimi_vision_cli.runner.context import Context
+    from kimi_vision_cli.runner.jobs import Part, Split
+    from kimi_vision_cli.runner.scheduler import Scheduler
+    from kimi_vision_cli.settings import resolve
+    from kimi_vision_cli.terminal import Terminal
+    from kimi_vision_cli.types import Source
+
+    term = Terminal(io.StringIO(), io.StringIO(), None, False, False, False, False)
+    ctx = Context(resolve({"concurrency": 1}, {"MOONSHOT_API_KEY": "sk-test"}), term, Diagnostics(term))
+    held: list[list[str]] = []
+
+    def waiting_worker() -> object:
+        """The worker's innermost frame once it waits on the work queue."""
+        for _ in range(500):
+            for thread in threading.enumerate():
+                frame = sys._current_frames().get(thread.ident or 0)
+                if (
+                    thread.name == "kimi-vision-worker"
+                    and frame is not None
+                    and frame.f_code.co_name == "wait"
+                ):
+                    return frame
+            time.sleep(0.01)
+        raise AssertionError("the worker never went back to waiting")
+
+    class Sink(ev.NullSink):
+        def emit(self, event: ev.Event) -> None:
+            if isinstance(event, ev.Finished) and event.result.input == "video.mp4":
+                frame = waiting_worker()
+                names = []
+                while frame is not None:
+                    names += [
+                        f"{frame.f_code.co_name}.{n}"
+                        for n, v in frame.f_locals.items()
+                        if isinstance(v, Part)
+                    ]  # type: ignore[attr-defined]
+                    frame = frame.f_back  # type: ignore[attr-defined]
+                held.append(names)
+
+    def work(source: Source, live: object) -> Result | Split:
+        parts = [
+            lambda: Result("video.mp4 [part 1]", "m", text="a"),
+            lambda: Result("video.mp4 [part 2]", "m", text="b"),
+        ]
+        return Split(parts, lambda results: Result("video.mp4", "m", text="both"))
+
+    tally = Scheduler(ctx, Sink(), work, multi=True, jobs_per_thread=10).run(
+        iter([(Source("path", "video.mp4"), False)])
+    )
+    assert tally.done == 1
+    assert held == [[]]

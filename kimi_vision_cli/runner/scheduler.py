@@ -131,6 +131,7 @@ class Scheduler:
             if job is None:
                 return
             self._do(job)  # its locals (the input, its Result) are not held while waiting
+            del job  # nor the job: a video's part holds its group, every part's Result
         self._start_worker(slot)  # a new thread takes its place (runner/memory.py)
 
     def _join(self, slot: int) -> None:
