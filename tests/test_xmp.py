@@ -5,6 +5,7 @@ ExifTool itself reads every result back."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import json
 import os
@@ -362,19 +363,105 @@ def test_done_and_write_read_our_xmp_once_per_input(tmp_path: Path, monkeypatch,
     assert xmp.xmp_provenance(photo if embed else tmp_path / "a.jpg.xmp") == made  # written
 
 
-def _alive_in_group(pgid: int) -> list[str]:
-    """The command lines of the processes of group `pgid` that still run (a zombie has
-    ended: it waits only for a parent to reap it)."""
+def _in_group(pgid: int) -> list[tuple[int, str, str]]:
+    """The processes of group `pgid` that still run, as (pid, name, command line) (a
+    zombie has ended: it waits only for a parent to reap it)."""
     found = []
     for entry in Path("/proc").iterdir():
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            name = (entry / "comm").read_text().strip()
             cmdline = (entry / "cmdline").read_bytes()
         except (OSError, IndexError):
             continue  # not a process, or gone meanwhile
         if fields[0] != "Z" and int(fields[2]) == pgid:
-            found.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
+            found.append((int(entry.name), name, cmdline.replace(b"\0", b" ").decode(errors="replace")))
     return found
+
+
+def _alive_in_group(pgid: int) -> list[str]:
+    return [cmdline for _, _, cmdline in _in_group(pgid)]
+
+
+def _exiftool_pid(tool: ExifTool) -> int:
+    """The ExifTool process itself (not the relay before it): its own session's group."""
+    assert tool._proc is not None
+    (pid,) = [pid for pid, name, _ in _in_group(tool._proc.pid) if name == "exiftool"]
+    return pid
+
+
+def _all_end(groups: list[int], within: float = 10) -> list[str]:
+    """Waits (`within` seconds at most) for these groups' processes to end; what still runs, killed."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + within
+    while (
+        left := [cmd for group in groups for cmd in _alive_in_group(group)]
+    ) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for group in groups:
+        if _in_group(group):  # still in use, so the id is no one else's
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)  # not left behind by a failed test either
+    return left
+
+
+@pytest.mark.process
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes in Linux's /proc")
+def test_a_command_fails_at_once_when_exiftool_dies_on_it_and_the_next_starts_another() -> None:
+    """ExifTool killed while it works on a command (the OOM killer, a crash): that command
+    fails with OSError within seconds; it must not wait for ever (holding the lock every
+    writer waits for). The next command runs on a new ExifTool; nothing is left running."""
+    import signal
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import TimeoutError as Pending
+
+    tool = ExifTool(str(EXIFTOOL))
+    assert tool.execute(["-ver"]).out.strip() and tool._proc is not None
+    groups = [tool._proc.pid]
+    try:
+        pid = _exiftool_pid(tool)
+        os.kill(pid, signal.SIGSTOP)  # the command below is sent, never answered
+        with ThreadPoolExecutor(1) as pool:
+            command = pool.submit(tool.execute, ["-ver"])
+            with contextlib.suppress(Pending):
+                command.result(timeout=0.3)  # under way
+            os.kill(pid, signal.SIGKILL)
+            try:
+                failed = command.exception(timeout=5)
+            except Pending:
+                os.killpg(groups[0], signal.SIGKILL)  # frees the thread, for the pool to end
+                pytest.fail("a command whose ExifTool died waited for ever")
+        assert isinstance(failed, OSError) and "ExifTool stopped" in str(failed)
+        assert tool.execute(["-ver"]).out.strip() and tool._proc is not None
+        assert tool._proc.pid not in groups  # a new one
+        groups.append(tool._proc.pid)
+    finally:
+        tool.close()
+    assert _all_end(groups) == []
+
+
+@pytest.mark.process
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes in Linux's /proc")
+def test_an_exiftool_that_died_between_commands_is_replaced_unseen() -> None:
+    """ExifTool killed while idle: its relay ends with it, so the next command is run by a
+    new ExifTool instead of failing; nothing of the old one is left running."""
+    import signal
+
+    tool = ExifTool(str(EXIFTOOL))
+    assert tool.execute(["-ver"]).out.strip() and tool._proc is not None
+    first = tool._proc
+    groups = [first.pid]
+    try:
+        os.kill(_exiftool_pid(tool), signal.SIGKILL)
+        first.wait(timeout=5)  # the relay (what poll() sees) ends with ExifTool
+        assert tool.execute(["-ver"]).out.strip() and tool._proc is not None
+        assert tool._proc.pid not in groups  # a new one
+        groups.append(tool._proc.pid)
+    finally:
+        tool.close()
+    assert _all_end(groups) == []
 
 
 @pytest.mark.process
@@ -385,7 +472,6 @@ def test_the_exiftool_session_ends_when_its_parent_is_killed(tmp_path: Path) -> 
     no chance to end it: the session must end by itself."""
     import signal
     import sys
-    import time
 
     code = (
         "import sys, time\n"
@@ -403,9 +489,4 @@ def test_the_exiftool_session_ends_when_its_parent_is_killed(tmp_path: Path) -> 
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
-    deadline = time.monotonic() + 15
-    while (left := _alive_in_group(group)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if left:
-        os.killpg(group, signal.SIGKILL)  # not left behind by this test either
-    assert left == []
+    assert _all_end([group], within=15) == []

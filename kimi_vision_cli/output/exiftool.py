@@ -112,7 +112,9 @@ class ExifTool:
             self._stop()
 
     def _start(self) -> subprocess.Popen[bytes]:
-        if self._proc is None or self._proc.poll() is not None:
+        if self._proc is not None and self._proc.poll() is not None:
+            self._stop()  # ExifTool died between commands: the relay's `cat` ends too
+        if self._proc is None:
             self._proc = subprocess.Popen(
                 _command(self._exe),
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -142,7 +144,16 @@ class ExifTool:
 # a 10 ms sleep on each empty read), so a dead parent's closed pipe would leave it running
 # for ever (a killed pytest left one for 90 minutes). A relay reads our pipe instead, and
 # at its end, which the kernel gives however we die (SIGKILL too), sends the stop command.
-_RELAY = '{ cat; printf "%s\\n" -stay_open False; } | exec "$0" "$@"'
+# The relay's shell keeps none of our pipes (fd 3 hands our stdin to `cat`, as a
+# background job's stdin is /dev/null; 2>/dev/null keeps cat's and printf's errors off
+# ours), so ExifTool alone holds our stdout and stderr: its death, even mid-command, is
+# their end of file (a shell waiting in the foreground held them: a read hung for ever).
+# The cat-printf group runs in the background of the pipeline's first process, which
+# ends at once: the shell's `wait` ends with ExifTool, so poll() tells us it died.
+_RELAY = (
+    'exec 3<&0; { { cat <&3 3<&-; printf "%s\\n" -stay_open False; } 2>/dev/null & } | "$0" "$@" 3<&- &'
+    " exec 0<&- 1>&- 2>&- 3<&-; wait"
+)
 
 
 def _command(exe: str) -> list[str]:
