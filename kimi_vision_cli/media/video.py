@@ -160,6 +160,19 @@ def downscale(
     return out.getvalue()
 
 
+def _strip(data: MediaBytes, mime: str, record: dict[str, Any]) -> MediaBytes:
+    """The video without its metadata (what was removed listed in the record); the same
+    length: boxes blanked, elements voided in place."""
+    if mime in BMFF_MIMES:
+        data, record["stripped"] = strip_bmff_metadata(data)
+    elif mime == "video/webm":
+        from kimi_vision_cli.media.webmmeta import strip_webm_metadata
+
+        data, record["stripped"] = strip_webm_metadata(data)
+    record["bytes"] = len(data)
+    return data
+
+
 def prepare_video(
     data: MediaBytes,
     mime: str,
@@ -186,13 +199,8 @@ def prepare_video(
         "original_mime": mime, "resized": False, "rotated": False, "converted": False,
         "stripped": [], "duration": None, "codec": None,
     }  # fmt: skip
-    if not keep_metadata and mime in BMFF_MIMES:
-        data, record["stripped"] = strip_bmff_metadata(data)
-        record["bytes"] = len(data)  # same length: boxes are blanked in place
-    elif not keep_metadata and mime == "video/webm":
-        from kimi_vision_cli.media.webmmeta import strip_webm_metadata
-
-        data, record["stripped"] = strip_webm_metadata(data)  # elements voided in place
+    if not keep_metadata:
+        data = _strip(data, mime, record)
     if not available():
         if downscale_wanted and resize:
             raise UsageError("--downscale-video needs PyAV", input=name, hint=_INSTALL_HINT)
