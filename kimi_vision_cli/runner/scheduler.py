@@ -49,6 +49,7 @@ from kimi_vision_cli.runner.budget import Spend, spend_for
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.runner.jobs import Done, Group, Live, Part, Split, Work, Writes
 from kimi_vision_cli.runner.memory import JOBS_PER_THREAD, Trimmer, buffers_outside_arenas
+from kimi_vision_cli.runner.workers import Workers
 from kimi_vision_cli.types import Source
 
 _POLL = 0.1
@@ -106,15 +107,13 @@ class Scheduler:
         self.unreachable = 0  # inputs in a row that could not reach the API
         self.sent: Counter[str] = Counter()  # inputs given to a worker and not finished yet
         self.tally = Tally(report=ctx.diag.error)
-        self.work: queue.Queue[Source | Part | None] = queue.Queue()
+        self.workers: Workers[Source | Part] = Workers(self.maximum, self._do, jobs_per_thread)
         self.groups: deque[Group] = deque()  # splits with parts not yet queued
         self.done: queue.Queue[Done] = queue.Queue()
         self.writes = Writes()
         self.interrupted = False
         self.lives: list[Live] = []  # streamed answers, to name one cut by Ctrl-C/SIGTERM
         self.stop_code = ExitCode.INTERRUPTED  # TERMINATED when the stop was a SIGTERM
-        self._workers: list[threading.Thread] = []  # one per slot of -j: each slot's thread now
-        self.jobs_per_thread = jobs_per_thread
         # Freed memory handed back during the run (runner/memory.py), on the loop's turns.
         self.trim = trim or Trimmer()
         self.buffers = buffers
@@ -125,33 +124,6 @@ class Scheduler:
         return self.interrupted or self.halt is not None or self.tally.stopped
 
     # worker side ------------------------------------------------------------------
-    def _work(self, slot: int) -> None:
-        for _ in range(self.jobs_per_thread):
-            job = self.work.get()
-            if job is None:
-                return
-            self._do(job)  # its locals (the input, its Result) are not held while waiting
-            del job  # nor the job: a video's part holds its group, every part's Result
-        self._start_worker(slot)  # a new thread takes its place (runner/memory.py)
-
-    def _join(self, slot: int) -> None:
-        """Join the slot's thread, and its successor if it was replaced as it ended."""
-        while True:
-            t = self._workers[slot]
-            t.join()
-            if self._workers[slot] is t:
-                return
-
-    def _start_worker(self, slot: int) -> None:
-        """The worker of `slot`, put in the slot once started (a thread not started cannot
-        be joined) and before the thread it replaces ends (see _join)."""
-        t = threading.Thread(target=self._work, args=(slot,), name="kimi-vision-worker", daemon=True)
-        t.start()
-        if slot < len(self._workers):
-            self._workers[slot] = t
-        else:
-            self._workers.append(t)
-
     def _do(self, job: Source | Part) -> None:
         try:
             if isinstance(job, Part):
@@ -203,8 +175,7 @@ class Scheduler:
         observer = self.ctx.client.observer
         observer.callbacks.append(self._on_rate_limit)
         self.buffers(self.maximum)  # before the workers allocate (runner/memory.py)
-        for slot in range(self.maximum):
-            self._start_worker(slot)
+        self.workers.start()
         previous = self._trap_sigint()
         # The clock the pacing runs on (the Host's), for progress lines every N seconds.
         self.sink.emit(ev.RunStarted(self.multi, self.streaming, self.ctx.host.clock.now))
@@ -217,11 +188,9 @@ class Scheduler:
             self.sink.emit(ev.RunEnded())
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
-            for _ in self._workers:
-                self.work.put(None)
+            self.workers.stop()
         if not self.interrupted:
-            for slot in range(len(self._workers)):
-                self._join(slot)
+            self.workers.join()
         self._summary()
         return self.tally
 
@@ -287,7 +256,7 @@ class Scheduler:
             ):
                 part = self._next_part()  # an input's segments before the next input
                 if part is not None:
-                    self.work.put(part)
+                    self.workers.put(part)
                     in_flight += 1
                     continue
                 if exhausted:
@@ -303,7 +272,7 @@ class Scheduler:
                     self.tally.skip()
                     self._skipped(source)
                     continue
-                self.work.put(source)
+                self.workers.put(source)
                 self.sent[source.display] += 1
                 in_flight += 1
             if in_flight == 0 and ((exhausted and not self.groups) or self.tally.stopped or self.halt):
