@@ -5,6 +5,7 @@ writes an interrupt waits for, the live-stream sink, an input split into parts
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -91,6 +92,18 @@ class Group:
     def over(self) -> bool:
         return self.running == 0 and (self.failed or self.queued == len(self.split.parts))
 
+    @property
+    def all_queued(self) -> bool:
+        """No part left to queue: all were, or one failed (the rest is not sent)."""
+        return self.failed or self.queued == len(self.split.parts)
+
+    def answered(self, index: int, result: Result) -> bool:
+        """Note part `index`'s answer; whether the input is over (its parts all ended)."""
+        self.results[index] = result
+        self.running -= 1
+        self.failed = self.failed or result.error is not None  # the rest is not sent
+        return self.over
+
 
 @dataclass(frozen=True)
 class Part:
@@ -108,3 +121,34 @@ class Done:
     part: Part | None = None  # one part's answer (result)
     joined: bool = False  # an input made of parts: its requests were counted as each answered
     writing: bool = False  # its outputs' write is still counted as under way (Writes.end after it is queued)
+
+
+class Groups:
+    """The inputs made of parts with parts still to queue, oldest first: their parts go
+    before the next input, in order."""
+
+    def __init__(self) -> None:
+        self._queue: deque[Group] = deque()
+
+    def __bool__(self) -> bool:
+        return bool(self._queue)
+
+    def add(self, source: Source, split: Split) -> None:
+        self._queue.append(Group(source, split, [None] * len(split.parts)))
+
+    def next_part(self) -> Part | None:
+        while self._queue:
+            group = self._queue[0]
+            if group.all_queued:
+                self._queue.popleft()
+                continue
+            group.queued += 1
+            group.running += 1
+            return Part(group, group.queued - 1)
+        return None
+
+    def take_partly_sent(self) -> list[Group]:
+        """The groups with parts never queued (the run stops); none is kept."""
+        groups = [group for group in self._queue if not group.all_queued]
+        self._queue.clear()
+        return groups

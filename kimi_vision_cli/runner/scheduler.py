@@ -25,7 +25,7 @@ from __future__ import annotations
 import queue
 import signal
 import threading
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
 from typing import Any
@@ -47,7 +47,7 @@ from kimi_vision_cli.output.records import Result
 from kimi_vision_cli.output.writers import Writers
 from kimi_vision_cli.runner.budget import Spend, spend_for
 from kimi_vision_cli.runner.context import Context
-from kimi_vision_cli.runner.jobs import Done, Group, Live, Part, Split, Work, Writes
+from kimi_vision_cli.runner.jobs import Done, Groups, Live, Part, Split, Work, Writes
 from kimi_vision_cli.runner.memory import JOBS_PER_THREAD, Trimmer, buffers_outside_arenas
 from kimi_vision_cli.runner.workers import Workers
 from kimi_vision_cli.types import Source
@@ -108,7 +108,7 @@ class Scheduler:
         self.sent: Counter[str] = Counter()  # inputs given to a worker and not finished yet
         self.tally = Tally(report=ctx.diag.error)
         self.workers: Workers[Source | Part] = Workers(self.maximum, self._do, jobs_per_thread)
-        self.groups: deque[Group] = deque()  # splits with parts not yet queued
+        self.groups = Groups()  # inputs made of parts with parts not yet queued
         self.done: queue.Queue[Done] = queue.Queue()
         self.writes = Writes()
         self.interrupted = False
@@ -254,7 +254,7 @@ class Scheduler:
                 and in_flight < min(self.maximum, self.pacing.slots)  # a kept Pacing may allow more
                 and not self.pacing.paused_for()
             ):
-                part = self._next_part()  # an input's segments before the next input
+                part = self.groups.next_part()  # an input's segments before the next input
                 if part is not None:
                     self.workers.put(part)
                     in_flight += 1
@@ -398,16 +398,13 @@ class Scheduler:
         def failed(name: str) -> NotStartedError:
             return NotStartedError(f"not started: {halt.message}", hint=halt.hint, input=name)
 
-        for group in list(self.groups):
-            if group.failed or group.queued == len(group.split.parts):
-                continue
+        for group in self.groups.take_partly_sent():
             name = group.source.display
             group.results[group.queued] = Result(name, model, error=failed(name))
             group.failed = True  # partly sent: it fails (reported), a rerun sends it whole
             done = self._write(group.source, group.split.join(group.results))
             done.joined = True
             self._finish(done)
-        self.groups.clear()
         self.not_started.extend(self._unsent(it, failed, count_skips=True))
         if self.not_started:
             self.tally.fold(ExitCode.TEMPORARY)
@@ -429,24 +426,10 @@ class Scheduler:
             )
         )
 
-    def _next_part(self) -> Part | None:
-        while self.groups:
-            group = self.groups[0]
-            if group.failed or group.queued == len(group.split.parts):
-                self.groups.popleft()
-                continue
-            group.queued += 1
-            group.running += 1
-            return Part(group, group.queued - 1)
-        return None
-
     def _part_done(self, part: Part, result: Result) -> Done | None:
         """Note one part's answer; the input's joined Done once its last part has ended."""
         group = part.group
-        group.results[part.index] = result
-        group.running -= 1
-        group.failed = group.failed or result.error is not None  # the rest is not sent
-        if not group.over:
+        if not group.answered(part.index, result):
             return None
         done = self._write(group.source, group.split.join(group.results))
         done.joined = True
@@ -457,7 +440,7 @@ class Scheduler:
             raise item.exc
         if item.split is not None:
             source, split = item.split
-            self.groups.append(Group(source, split, [None] * len(split.parts)))
+            self.groups.add(source, split)
             return
         if item.part is not None:
             assert item.result is not None
