@@ -23,12 +23,9 @@ write the sidecar and hand back a finished Result. -j is the requests in flight;
 from __future__ import annotations
 
 import queue
-import signal
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from types import FrameType
-from typing import Any
 
 from kimi_vision_cli import events as ev
 from kimi_vision_cli.api.errors import RateLimit
@@ -38,7 +35,6 @@ from kimi_vision_cli.errors import (
     KimiVisionError,
     NotStartedError,
     Tally,
-    Terminated,
     UnreachableError,
     quote_name,
 )
@@ -49,6 +45,7 @@ from kimi_vision_cli.runner.budget import Spend, spend_for
 from kimi_vision_cli.runner.context import Context
 from kimi_vision_cli.runner.jobs import Done, Groups, Live, Part, Split, Work, Writes
 from kimi_vision_cli.runner.memory import JOBS_PER_THREAD, Trimmer, buffers_outside_arenas
+from kimi_vision_cli.runner.stop import Stop
 from kimi_vision_cli.runner.workers import Workers
 from kimi_vision_cli.types import Source
 
@@ -73,9 +70,6 @@ class Scheduler:
         buffers: Callable[[int], object] = buffers_outside_arenas,
         jobs_per_thread: int = JOBS_PER_THREAD,
     ):
-        # Set from another thread (a library caller that stopped reading): the run stops
-        # as on Ctrl-C, without a signal.
-        self.cancel = cancel
         self.ctx = ctx
         self.sink = sink
         self.work_one = work
@@ -111,9 +105,8 @@ class Scheduler:
         self.groups = Groups()  # inputs made of parts with parts not yet queued
         self.done: queue.Queue[Done] = queue.Queue()
         self.writes = Writes()
-        self.interrupted = False
+        self.stop = Stop(cancel)  # Ctrl-C, SIGTERM, or the caller's cancel
         self.lives: list[Live] = []  # streamed answers, to name one cut by Ctrl-C/SIGTERM
-        self.stop_code = ExitCode.INTERRUPTED  # TERMINATED when the stop was a SIGTERM
         # Freed memory handed back during the run (runner/memory.py), on the loop's turns.
         self.trim = trim or Trimmer()
         self.buffers = buffers
@@ -121,7 +114,7 @@ class Scheduler:
     @property
     def stopping(self) -> bool:
         """No new request will start: Ctrl-C, a halt (--max-cost, TPD), or a stop."""
-        return self.interrupted or self.halt is not None or self.tally.stopped
+        return self.stop.asked or self.halt is not None or self.tally.stopped
 
     # worker side ------------------------------------------------------------------
     def _do(self, job: Source | Part) -> None:
@@ -176,20 +169,18 @@ class Scheduler:
         observer.callbacks.append(self._on_rate_limit)
         self.buffers(self.maximum)  # before the workers allocate (runner/memory.py)
         self.workers.start()
-        previous = self._trap_sigint()
-        # The clock the pacing runs on (the Host's), for progress lines every N seconds.
-        self.sink.emit(ev.RunStarted(self.multi, self.streaming, self.ctx.host.clock.now))
-        notice, self.ctx.notice = self.ctx.notice, self._paced  # the pacing's rate-limit notices
-        try:
-            self._loop(iter(sources))
-        finally:
-            self.ctx.notice = notice
-            observer.callbacks.remove(self._on_rate_limit)  # the Context may serve another run
-            self.sink.emit(ev.RunEnded())
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-            self.workers.stop()
-        if not self.interrupted:
+        with self.stop:  # Ctrl-C and SIGTERM ask the run to stop, for its length
+            # The clock the pacing runs on (the Host's), for progress lines every N seconds.
+            self.sink.emit(ev.RunStarted(self.multi, self.streaming, self.ctx.host.clock.now))
+            notice, self.ctx.notice = self.ctx.notice, self._paced  # the pacing's rate-limit notices
+            try:
+                self._loop(iter(sources))
+            finally:
+                self.ctx.notice = notice
+                observer.callbacks.remove(self._on_rate_limit)  # the Context may serve another run
+                self.sink.emit(ev.RunEnded())
+                self.workers.stop()
+        if not self.stop.asked:
             self.workers.join()
         self._summary()
         return self.tally
@@ -201,16 +192,15 @@ class Scheduler:
             stopped = self.tally.stopped or bool(self.not_started)  # a halt with nothing left: no "rest"
             self.sink.emit(
                 ev.Summary(
-                    interrupted=self.interrupted,
+                    interrupted=self.stop.asked,
                     stopped=stopped,
                     not_started=len(self.not_started),
                     cut=len(self.cut),
                     usage=usage,
                 )
             )
-        elif self.interrupted:  # one input: no summary line, but a stop is never silent
-            signal_name = "terminated" if self.stop_code == ExitCode.TERMINATED else "interrupted"
-            self.ctx.diag.note(f"{signal_name} — rerun to finish")
+        elif self.stop.asked:  # one input: no summary line, but a stop is never silent
+            self.ctx.diag.note(f"{self.stop.name} — rerun to finish")
         elif usage and self.ctx.settings.run.verbose:
             self.ctx.diag.note(f"usage: {usage}")
         elif unpriced := self.spend.unpriced(
@@ -226,31 +216,15 @@ class Scheduler:
                 hint="Moonshot's limit resets daily; rerun later to finish",
             )
 
-    def _trap_sigint(self) -> dict[int, Any]:
-        """First Ctrl-C, or SIGTERM (what CI sends on cancel): finish the writes under
-        way and stop, exit 130 or 143. Second: quit at once. The handlers replaced."""
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-
-        def handler(signum: int, frame: FrameType | None) -> None:
-            if self.interrupted:
-                raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
-            self.interrupted = True
-            if signum == signal.SIGTERM:
-                self.stop_code = ExitCode.TERMINATED
-
-        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-        return {sig: h for sig, h in previous.items() if h is not None}  # None: not set from Python
-
     def _loop(self, it: Iterator[tuple[Source, bool]]) -> None:
         in_flight = 0
         exhausted = False
         mine = 0
-        while not self._interrupted():
+        while not self.stop.check():
             self.sink.emit(ev.Tick(self.spend.line))
             self.trim()
             while (
-                not (self.tally.stopped or self.interrupted or self.halt)
+                not (self.tally.stopped or self.stop.asked or self.halt)
                 and in_flight < min(self.maximum, self.pacing.slots)  # a kept Pacing may allow more
                 and not self.pacing.paused_for()
             ):
@@ -292,7 +266,7 @@ class Scheduler:
     def _wind_down(self, it: Iterator[tuple[Source, bool]]) -> None:
         """Ctrl-C: no new writes, wait for those under way, report what is whole."""
         self.writes.close()
-        self.tally.fold(self.stop_code)
+        self.tally.fold(self.stop.code)
         while True:
             try:
                 item = self.done.get_nowait()
@@ -306,12 +280,6 @@ class Scheduler:
                 self.ctx.diag.warn(
                     f"{quote_name(live.input)}: interrupted mid-answer; the text above on stdout is incomplete"
                 )
-
-    def _interrupted(self) -> bool:
-        """Ctrl-C/SIGTERM, or the caller's cancel (the Python API): stop as on Ctrl-C."""
-        if self.cancel is not None and self.cancel.is_set():
-            self.interrupted = True
-        return self.interrupted
 
     def _interrupted_records(self, it: Iterator[tuple[Source, bool]]) -> None:
         """After Ctrl-C/SIGTERM, JSON/JSONL still hold one record per input (SPEC): those
