@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from collections.abc import Callable, Iterable
 from pathlib import PurePosixPath
@@ -90,7 +91,7 @@ class ObjectDir:
         try:
             probe.discard()
         except Exception as exc:
-            bucket, key = self.full(rel).split("/", 1)
+            bucket, key = (shlex.quote(display_name(x)) for x in self.full(rel).split("/", 1))
             said = (
                 f"the write check left an unfinished upload of {display_name(f'{self.url}/{rel}')} "
                 f"(its abort was refused: {stores.scrub(str(exc) or type(exc).__name__)}), billed "
