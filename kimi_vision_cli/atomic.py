@@ -12,6 +12,7 @@ album of links into a photo library keeps pointing at the captioned photo).
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import stat
@@ -19,6 +20,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
+
+from kimi_vision_cli.errors import OutputBlockedError
 
 TEMP_PREFIX = ".kimi-vision-"
 TEMP_SUFFIX = ".tmp"
@@ -64,6 +67,21 @@ def try_creating(directory: Path) -> None:
     fd, name = _create(directory, 0o600)
     os.close(fd)
     _unlink(name)
+
+
+def check_writable(directory: Path, what: str, hint: str, *, file: Path | None = None) -> None:
+    """Up front, before any request: outputs can be written there, else OutputBlockedError
+    (exit 1), `what: PLACE cannot be written (STRERROR) — hint`. `file`, when it exists,
+    must be writable (access(2): it says no to root on a read-only file system or an
+    immutable file), and a file can be made in `directory` (try_creating)."""
+    if file is not None and os.path.lexists(file) and not os.access(file, os.W_OK):
+        raise OutputBlockedError(f"{what}: {file} cannot be written ({os.strerror(errno.EACCES)})", hint=hint)
+    try:
+        try_creating(directory)
+    except OSError as exc:
+        raise OutputBlockedError(
+            f"{what}: {directory} cannot be written ({exc.strerror or exc})", hint=hint
+        ) from None
 
 
 def _through_links(path: Path) -> Path:

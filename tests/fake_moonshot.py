@@ -44,6 +44,7 @@ __all__ = ["FakeMoonshot", "FakeState", "Fault", "Limits", "Recorded"]
 
 # Moonshot says "100 MB" without saying which; read as 100 MiB, as moonshot.py does.
 BODY_LIMIT = 100 * 1024 * 1024
+HOLD_CAP = 60.0  # a Fault held for requests that never come is answered then (its test fails)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -219,6 +220,8 @@ class _Handler(BaseHTTPRequestHandler):
             parsed = {k: v for k, v in form.items() if k != "file"}
             parsed["bytes"] = len(form.get("file") or b"")
         self._record(raw, parsed)
+        if self.path == "/v1/chat/completions":
+            _count(self.state, "chats_arrived")
         fault = self._take_fault()
         if self._apply_fault_status(fault):
             return
@@ -265,12 +268,16 @@ class _Handler(BaseHTTPRequestHandler):
         # The state it was counted in: a reset() during this request (the next test) must
         # not see its decrement.
         self._counted: FakeState | None = self.state
+        state = self.state
         try:
             if self.state.latency:
                 time.sleep(self.state.latency)
+            if fault:
+                _hold(state, fault)
             self._answer(body, fault)
         finally:
             self._done()
+            _count(state, "chats_ended")
 
     def _done(self) -> None:
         """The request stops counting as in flight (once: before [DONE] or on the way out)."""
@@ -330,6 +337,25 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
         self.close_connection = True
+
+
+def _count(state: FakeState, name: str) -> None:
+    with state.chats:
+        setattr(state, name, getattr(state, name) + 1)
+        state.chats.notify_all()
+
+
+def _hold(state: FakeState, fault: Fault) -> None:
+    """Fault.hold_until_arrived/_ended: wait until that many chat requests have arrived /
+    ended on the account (tests/test_output_order.py fixes an order of finishing so)."""
+    with state.chats:
+        state.chats.wait_for(
+            lambda: (
+                state.chats_arrived >= fault.hold_until_arrived
+                and state.chats_ended >= fault.hold_until_ended
+            ),
+            timeout=HOLD_CAP,
+        )
 
 
 class _Server(ThreadingHTTPServer):

@@ -40,6 +40,10 @@ class Fault:
     finish_reason: str | None = None  # e.g. "length", "content_filter"
     malformed: bool = False  # send a chunk that is not JSON
     delay: float = 0.0  # sleep before answering
+    # Chat only, an order of finishing fixed without a timed sleep: answered once this many
+    # chat requests have arrived / ended on the account in all (`FakeState.chats`).
+    hold_until_arrived: int = 0
+    hold_until_ended: int = 0
     html: bool = False  # error body as an HTML page
     path: str = "/v1/chat/completions"
 
@@ -82,3 +86,6 @@ class FakeState:
     rate_limited: int = 0  # rate-limit 429s answered
     prefixes: set[str] = field(default_factory=set)  # message prefixes seen: the context cache
     refuse_json_schema: bool = False  # every model refuses response_format json_schema (400)
+    chats_arrived: int = 0  # chat requests received (refused ones too)
+    chats_ended: int = 0  # chat requests taken on and ended: answered, cut or failed on the way
+    chats: threading.Condition = field(default_factory=threading.Condition)  # guards both counts

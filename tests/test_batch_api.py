@@ -294,6 +294,19 @@ def test_results_read_the_local_batch_record_once(kv, fake, tmp_path: Path, monk
     assert json.loads((tmp_path / "a.png.json").read_text())["provenance"]["model"] == "kimi-k2.6"
 
 
+def test_results_check_the_batch_id_once(kv, fake, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from kimi_vision_cli.flows import batch_results as flow
+
+    write_image(tmp_path / "a.png", 10, 10)
+    batch_id = _finished(kv, fake, "a.png")
+    checked: list[str] = []
+    real = flow.check_id
+    monkeypatch.setattr(flow, "check_id", lambda bid: checked.append(bid) or real(bid))
+    r = kv("batch", "results", batch_id)
+    assert r.returncode == 0, r.stderr
+    assert checked == [batch_id]  # by local_record, before the batch is looked up
+
+
 def test_a_batch_whose_local_record_cannot_be_kept_is_still_printed(
     kv, fake, tmp_path: Path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]

@@ -379,7 +379,7 @@ def test_a_manifest_directory_that_takes_no_file_stops_before_any_request(  # ty
     """access(2) says yes to root where no file can be made (/proc; an NFS share that
     squashes root): the check makes a file there and removes it, so the run stops before
     paying for rows it could not keep (exit 1, one line)."""
-    from kimi_vision_cli.output import manifest
+    from kimi_vision_cli import atomic
 
     tried: list[Path] = []
 
@@ -387,7 +387,7 @@ def test_a_manifest_directory_that_takes_no_file_stops_before_any_request(  # ty
         tried.append(where)
         raise OSError(errno.ENOENT, "No such file or directory")
 
-    monkeypatch.setattr(manifest, "try_creating", refuse)
+    monkeypatch.setattr(atomic, "try_creating", refuse)
     r = kv("describe", "-r", "ds", "--manifest", "ds/metadata.jsonl")
     assert r.returncode == 1, r.all
     assert fake.chat_requests == [] and tried == [ds]

@@ -281,3 +281,22 @@ def test_any_write_failure_of_the_manifest_stops_the_run(
     with pytest.raises(OutputBlockedError) as exc:
         m.add("train/sub/b.png", "b")
     assert exc.value.stops and "cannot write manifest" in exc.value.one_line()
+
+
+def test_an_existing_manifest_that_cannot_be_written_stops_before_any_request(
+    dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its directory takes a new file but the manifest itself is read-only (asked with
+    access(2), faked here: the suite may run as root): the message names the file."""
+    from kimi_vision_cli.errors import OutputBlockedError
+
+    meta = dataset / "metadata.jsonl"
+    meta.write_text('{"file_name": "train/a.png", "text": "a"}\n')
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == meta else real(p, mode))
+    with pytest.raises(OutputBlockedError) as exc, Manifest(meta) as m:
+        m.check([src(dataset / "train/a.png")])
+    assert exc.value.one_line() == (
+        f"--manifest {meta}: {meta} cannot be written (Permission denied) — check its "
+        "permissions and the disk (or pick another --manifest); nothing was sent"
+    )

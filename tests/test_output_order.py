@@ -8,8 +8,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 from tests.fake_moonshot import Fault
 from tests.media import write_image
 
@@ -21,22 +19,34 @@ def blocks(stdout: str) -> list[tuple[str, str]]:
     return [(name, text.strip()) for name, text in zip(parts[1::2], parts[2::2], strict=True)]
 
 
-@pytest.mark.parametrize("jobs", ["1", "2"])
-def test_text_answers_come_as_each_input_finishes(kv, fake, tmp_path: Path, jobs: str) -> None:
-    """The first request to arrive is held 1.5 s. The answers are handed out in the order
-    they are made (`answers`), so FIRST, SECOND, THIRD is the finishing order. At -j 2 the
-    held one is a.png or b.png, and c.png (sent when the other of those ends) finishes
-    before it: the held input is printed last, not in the order given."""
-    for name in ("a.png", "b.png", "c.png"):
+NAMES = ("a.png", "b.png", "c.png", "d.png")
+TEXTS = ("FIRST", "SECOND", "THIRD", "FOURTH")
+
+
+def test_text_answers_come_in_the_order_given_with_one_job(kv, fake, tmp_path: Path) -> None:
+    """-j 1: in the order given, the first input slow (0.2 s) or not."""
+    for name in NAMES:
         write_image(tmp_path / name)
-    fake.state.faults.append(Fault(delay=1.5))
-    fake.state.answers.extend(["FIRST", "SECOND", "THIRD"])
-    r = kv("describe", "-j", jobs, "a.png", "b.png", "c.png")
+    fake.inject(Fault(delay=0.2))
+    fake.state.answers.extend(TEXTS)  # handed out in the order the answers are made
+    r = kv("describe", "-j", "1", *NAMES)
     assert r.returncode == 0, r.stderr
-    printed = blocks(r.stdout)
-    assert [text for _name, text in printed] == ["FIRST", "SECOND", "THIRD"]  # whole, as each finished
-    names = [name for name, _text in printed]
-    if jobs == "1":
-        assert names == ["a.png", "b.png", "c.png"]
-    else:
-        assert sorted(names) == ["a.png", "b.png", "c.png"] and names[2] in ("a.png", "b.png")
+    assert blocks(r.stdout) == list(zip(NAMES, TEXTS, strict=True))
+
+
+def test_text_answers_come_as_each_input_finishes(kv, fake, tmp_path: Path) -> None:
+    """-j 2: the order of finishing is fixed by holds in the loopback server, not by time.
+    The first request to arrive (a.png or b.png: `held`) waits until the fourth has arrived;
+    a request is sent only once the one before it finished and was printed, so the other
+    of a.png/b.png, then c.png, are answered and printed first. d.png then waits until
+    `held` has ended. Answers are handed out in the order they are made (`answers`)."""
+    for name in NAMES:
+        write_image(tmp_path / name)
+    fake.inject(Fault(hold_until_arrived=4), Fault(), Fault(), Fault(hold_until_ended=3))
+    fake.state.answers.extend(TEXTS)
+    r = kv("describe", "-j", "2", *NAMES)
+    assert r.returncode == 0, r.stderr
+    printed = blocks(r.stdout)  # each whole, under its header
+    (held,) = {"a.png", "b.png"} - {printed[0][0]}
+    assert printed[:2] == [(printed[0][0], "FIRST"), ("c.png", "SECOND")]  # as each finished
+    assert dict(printed[2:]) == {held: "THIRD", "d.png": "FOURTH"}  # held: after c.png, given before it

@@ -429,3 +429,37 @@ def test_the_write_check_leaves_nothing_in_the_bucket_even_versioned(kv, fake: F
            "--output-dir", s3.url("caps"))  # fmt: skip
     assert r.returncode == 0, r.all
     assert _uploads_left(s3) == before  # no object, version, delete marker or open upload
+
+
+def test_a_write_check_whose_abort_is_refused_says_the_upload_it_left(kv, fake: FakeMoonshot, s3: S3) -> None:
+    """PutObject allowed but not the abort: the check passes and the run goes on, but the
+    upload it began stays open (billed): one warning names it and how to abort it. moto
+    does not enforce s3:AbortMultipartUpload (it asks s3:DeleteObject of every DELETE on a
+    key, the abort's included), so the policy denies both."""
+    import boto3
+
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Principal": "*",
+                       "Action": ["s3:AbortMultipartUpload", "s3:DeleteObject"],
+                       "Resource": f"arn:aws:s3:::{s3.bucket}/out/*"}],
+    }  # fmt: skip
+    client = boto3.client("s3", endpoint_url=s3.endpoint)
+    client.put_bucket_policy(Bucket=s3.bucket, Policy=json.dumps(policy))
+    url = s3.put("in/a.png", _png(0))
+    r = kv("describe", url, "--dry-run", "--manifest", s3.url("out/metadata.jsonl"))
+    assert r.returncode == 0 and "Traceback" not in r.all, r.all
+    (upload,) = client.list_multipart_uploads(Bucket=s3.bucket)["Uploads"]
+    assert upload["Key"] == "out/metadata.jsonl"
+    (said,) = [line for line in r.stderr.splitlines() if "warning:" in line]
+    assert f"unfinished upload of {s3.url('out/metadata.jsonl')}" in said
+    assert (
+        f"aws s3api abort-multipart-upload --bucket {s3.bucket} --key out/metadata.jsonl "
+        f"--upload-id {upload['UploadId']}"
+    ) in said
+    assert S3_SECRET not in r.all and S3_KEY_ID not in r.all
+    from kimi_vision_cli.errors import OutputBlockedError
+    from kimi_vision_cli.output.objects import ObjectDir
+
+    with pytest.raises(OutputBlockedError, match="unfinished upload"):  # no `warn`: never unsaid
+        ObjectDir(s3.url("out")).writable("x.json")

@@ -431,16 +431,16 @@ def test_an_unwritable_output_dir_is_refused_before_any_request(
 ) -> None:
     write_image(tmp_path / "a.png")
     (tmp_path / "ro").mkdir()
-    from kimi_vision_cli.output import sidecar
+    from kimi_vision_cli import atomic
 
-    real = sidecar.try_creating
+    real = atomic.try_creating
 
     def refuse(where: Path) -> None:  # the suite may run as root: permission bits stop no write
         if where == tmp_path / "ro":
             raise PermissionError(errno.EACCES, "Permission denied")
         real(where)
 
-    monkeypatch.setattr(sidecar, "try_creating", refuse)
+    monkeypatch.setattr(atomic, "try_creating", refuse)
     r = kv("describe", "a.png", "--output-dir", "ro/caps")
     assert r.returncode == 1, r.all
     assert (

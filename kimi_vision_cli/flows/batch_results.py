@@ -74,7 +74,8 @@ def results(
     object, when the caller has just fetched it (--wait); `record`: its local record,
     when the caller has read it (local_record). The local record of the batch and its
     request file are each read at most once."""
-    check_id(batch_id)
+    if record is None:  # else local_record checked the id
+        check_id(batch_id)
     batch = batch if batch is not None else ctx.client.batch_retrieve(batch_id)
     _check_finished(batch_id, batch)
     manifest = record if record is not None else load_record(ctx, batch_id)

@@ -97,13 +97,8 @@ def estimate_ask(question: str, sources: Iterable[Source], ctx: Context) -> Esti
     return count(plan_ask(question, sources, ctx), ctx)
 
 
-def price_of(ctx: Context, *, batch: bool = False) -> Price | None:
-    """The model's price here; the Batch API's (60% of it) with `estimate --batch`."""
-    return price_here(ctx.settings, batch=batch)
-
-
 def cost_of(total_tokens: int, ctx: Context, *, batch: bool = False) -> Cost:
-    price = price_of(ctx, batch=batch)
+    price = price_here(ctx.settings, batch=batch)  # the Batch API's (60%) with --batch
     if price is None:
         return Cost(None, None, None)
     return Cost(price.currency, round(price.cost(total_tokens), 6), price)
@@ -144,7 +139,7 @@ def run(
 
         batch_api.check_model(s)  # what batch submit would refuse
         s = ctx.settings = s.with_(max_tokens=s.request.max_tokens or BATCH_MAX_TOKENS)
-    price, budget = price_of(ctx, batch=batch), completion_budget(s.spec, s.request.max_tokens)
+    price, budget = price_here(ctx.settings, batch=batch), completion_budget(s.spec, s.request.max_tokens)
     results = [estimate_ask(ask, list(sources), ctx)] if ask is not None else estimate_each(sources, ctx)
     tally = Tally(report=ctx.diag.error)
     context = s.spec.context  # the table's, or GET /v1/models' context_length

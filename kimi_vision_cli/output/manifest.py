@@ -28,7 +28,6 @@ Rules:
 from __future__ import annotations
 
 import csv
-import errno
 import io
 import json
 import os
@@ -37,7 +36,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from kimi_vision_cli.atomic import replace_file, try_creating
+from kimi_vision_cli.atomic import check_writable, replace_file
 from kimi_vision_cli.errors import OutputBlockedError, UsageError, quote_name
 from kimi_vision_cli.provenance import Provenance
 from kimi_vision_cli.types import Source, display_name
@@ -103,21 +102,15 @@ class Manifest:
             self.file_name(source, root_ok=source.kind == "path" and os.path.isdir(source.value))
         self._check_directory()
         # Its rows go through new files in its directory (the first row, a row replaced),
-        # so the directory must take one: tried, not asked (atomic.try_creating makes one
-        # and removes it; access(2) says yes to root where no file can be made). An
-        # existing file must be writable too: access(2) says no to root on a read-only
-        # file system or an immutable file.
+        # so the directory must take one: tried, not asked (access(2) says yes to root
+        # where no file can be made). An existing file must be writable too.
         where = self.path.absolute()
-        try:
-            if os.path.lexists(where) and not os.access(where, os.W_OK):
-                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
-            where = where.parent
-            try_creating(where)
-        except OSError as exc:
-            raise OutputBlockedError(
-                f"--manifest {self.path}: {where} cannot be written ({exc.strerror or exc})",
-                hint="check its permissions and the disk (or pick another --manifest); nothing was sent",
-            ) from None
+        check_writable(
+            where.parent,
+            f"--manifest {self.path}",
+            "check its permissions and the disk (or pick another --manifest); nothing was sent",
+            file=where,
+        )
 
     def _check_directory(self) -> None:
         """A missing directory is not made (as for `report -o`, or a shell redirection): a

@@ -13,8 +13,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
+import shlex
 import time
 from collections.abc import Callable, Iterable
 from pathlib import PurePosixPath
@@ -35,8 +35,11 @@ WRITE_CHECK = ".kimi-vision-write-check"  # the key --output-dir's write check n
 class ObjectDir:
     """A prefix in object storage that sidecars are written under."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, warn: Callable[[str], None] | None = None):
+        """`warn`: where the write check says it left an upload open (see writable());
+        None: that is raised as an error instead, never left unsaid."""
         self.url = url.rstrip("/")
+        self.warn = warn
         self.fs, self.root = stores.filesystem(self.url)
         self.root = self.root.rstrip("/")
 
@@ -63,7 +66,9 @@ class ObjectDir:
         upload opened uncommitted (fsspec autocommit=False; in s3fs a multipart upload,
         which asks for s3:PutObject) and then discarded (the upload aborted). No object,
         version or delete marker is left, so a dry run writes nothing still. Done on S3
-        only: another backend may commit such a file on close (docs/storage.md)."""
+        only: another backend may commit such a file on close (docs/storage.md). When the
+        abort is refused (it asks for s3:AbortMultipartUpload, not PutObject), the upload
+        stays open and billed: said in one line, with how to abort it."""
         if not self.url.startswith("s3://"):
             return
         where = f"{self.url}/{rel}"
@@ -77,8 +82,26 @@ class ObjectDir:
         except Exception as exc:
             raise _blocked(exc, where, start=True) from None
         finally:
-            with contextlib.suppress(Exception):  # nothing was made if it was refused
-                probe.discard()
+            self._discard(probe, rel)
+
+    def _discard(self, probe: Any, rel: str) -> None:
+        """The probe's upload aborted. Discarding fails only once an upload was begun (s3fs
+        aborts nothing before), so a failure leaves one open: warned, never silent."""
+        upload = getattr(probe, "mpu", None) or {}  # s3fs: the upload begun (UploadId)
+        try:
+            probe.discard()
+        except Exception as exc:
+            bucket, key = (shlex.quote(display_name(x)) for x in self.full(rel).split("/", 1))
+            said = (
+                f"the write check left an unfinished upload of {display_name(f'{self.url}/{rel}')} "
+                f"(its abort was refused: {stores.scrub(str(exc) or type(exc).__name__)}), billed "
+                f"until aborted: aws s3api abort-multipart-upload --bucket {bucket} --key {key} "
+                f"--upload-id {upload.get('UploadId', 'ID')} (aws s3api list-multipart-uploads "
+                f"--bucket {bucket} lists them; allow s3:AbortMultipartUpload to avoid this)"
+            )
+            if self.warn is None:
+                raise OutputBlockedError(said) from None
+            self.warn(said)
 
     def exists(self, rel: str) -> bool:
         try:
@@ -124,13 +147,14 @@ class ObjectManifest(Manifest):
         rows: int | None = None,
         seconds: float = CHECKPOINT_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        warn: Callable[[str], None] | None = None,
     ):
         name = url.rstrip("/").rsplit("/", 1)[-1]
         if KINDS.get(os.path.splitext(name)[1].lower()) is None:
             raise UsageError(f"--manifest {url}: unknown kind", hint="name it FILE.jsonl or FILE.csv")
         self.url = url
         parent = url.rsplit("/", 1)[0]
-        self.store = ObjectDir(parent)
+        self.store = ObjectDir(parent, warn=warn)
         self.rel = name
         self.every_rows = rows or _rows_from_env()
         self.every_seconds, self.clock = seconds, clock

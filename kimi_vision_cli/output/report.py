@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from kimi_vision_cli import __version__
-from kimi_vision_cli.errors import OutputBlockedError, OutputError, UsageError, quote_name
+from kimi_vision_cli.errors import OutputError, UsageError, quote_name
 from kimi_vision_cli.types import Thumb, counted, display_name
 
 
@@ -94,21 +94,9 @@ def check_target(path: Path, flag: str) -> None:
         )
     if not where.is_dir():
         raise UsageError(f"{flag} {path}: {where} is not a directory", hint="name a file in a directory")
-    _try_writing(where, f"{flag} {path}")
+    from kimi_vision_cli.atomic import check_writable
 
-
-def _try_writing(where: Path, what: str) -> None:
-    """A file can be made in `where` (atomic.try_creating): else OutputBlockedError
-    (exit 1), as an --output-dir or a --manifest that cannot be written."""
-    from kimi_vision_cli.atomic import try_creating
-
-    try:
-        try_creating(where)
-    except OSError as exc:
-        raise OutputBlockedError(
-            f"{what}: {where} cannot be written ({exc.strerror or exc})",
-            hint="check its permissions (or pick another place)",
-        ) from None
+    check_writable(where, f"{flag} {path}", "check its permissions (or pick another place)")
 
 
 # -- the page -----------------------------------------------------------------------------

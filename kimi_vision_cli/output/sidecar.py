@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from kimi_vision_cli.atomic import replace_file, try_creating
+from kimi_vision_cli.atomic import check_writable, replace_file
 from kimi_vision_cli.errors import (
     InputError,
     KimiVisionError,
@@ -96,7 +96,7 @@ class SidecarSpec:
     def check(self) -> None:
         """Up front, before any request: captions can go under --output-dir (issue 11).
         Nothing is left (a dry run writes nothing): the nearest existing directory must be
-        one, and take a file (atomic.try_creating makes one and removes it)."""
+        one, and take a file (atomic.check_writable makes one and removes it)."""
         if self.store is not None:
             if self.kind == "xmp":  # merged by ExifTool into a local file
                 raise UsageError(
@@ -114,13 +114,11 @@ class SidecarSpec:
             raise UsageError(
                 f"--output-dir {self.output_dir}: {where} is not a directory", hint="pass a directory path"
             )
-        try:
-            try_creating(where)  # tried, not asked: access(2) says yes to root in /proc
-        except OSError as exc:
-            raise OutputBlockedError(
-                f"--output-dir {self.output_dir}: {where} cannot be written ({exc.strerror or exc})",
-                hint="check its permissions (or pick another --output-dir); nothing was sent",
-            ) from None
+        check_writable(  # tried, not asked: access(2) says yes to root in /proc
+            where,
+            f"--output-dir {self.output_dir}",
+            "check its permissions (or pick another --output-dir); nothing was sent",
+        )
 
     def exists(self, path: Path) -> bool:
         return bool(self.store.exists(str(path))) if self.store is not None else path.exists()

@@ -73,7 +73,8 @@ class Writers:
         """--sidecar/--output-dir/--manifest/--embed as Writers (describe, batch results).
         The inputs given (`sources`) are checked against the manifest's directory now,
         before any request. `provenance`: what this run's captions are made with (None:
-        unknown, nothing is stale). `warn`: where a torn manifest row is reported."""
+        unknown, nothing is stale). `warn`: where a torn manifest row, or an upload the
+        S3 write check could not abort, is reported."""
         kind = sidecar or ("txt" if output_dir is not None else None)
         overwrite = on_exists == "overwrite"
         writers = cls(overwrite=overwrite, redo_stale=on_exists == "stale", provenance=provenance)
@@ -91,13 +92,13 @@ class Writers:
             if (remote_dir := unfold(output_dir)) is not None:
                 from kimi_vision_cli.output.objects import ObjectDir
 
-                writers.sidecar = SidecarSpec(kind, None, ObjectDir(remote_dir))
+                writers.sidecar = SidecarSpec(kind, None, ObjectDir(remote_dir, warn=warn))
             else:
                 writers.sidecar = SidecarSpec(kind, output_dir)
         if (remote_manifest := unfold(manifest)) is not None:
             from kimi_vision_cli.output.objects import ObjectManifest
 
-            writers.manifest = ObjectManifest(remote_manifest, overwrite=overwrite)
+            writers.manifest = ObjectManifest(remote_manifest, overwrite=overwrite, warn=warn)
         elif manifest is not None:
             from kimi_vision_cli.output.manifest import Manifest
 
