@@ -434,12 +434,17 @@ def test_a_command_fails_at_once_when_exiftool_dies_on_it_and_the_next_starts_an
                 os.killpg(groups[0], signal.SIGKILL)  # frees the thread, for the pool to end
                 pytest.fail("a command whose ExifTool died waited for ever")
         assert isinstance(failed, OSError) and "ExifTool stopped" in str(failed)
-        assert tool.execute(["-ver"]).out.strip() and tool._proc is not None
-        assert tool._proc.pid not in groups  # a new one
-        groups.append(tool._proc.pid)
+        _answers_on_a_new_process(tool, groups)
     finally:
         tool.close()
     assert _all_end(groups) == []
+
+
+def _answers_on_a_new_process(tool: ExifTool, groups: list[int]) -> None:
+    """The next command is answered, by an ExifTool (a relay) not in `groups`; it is added."""
+    assert tool.execute(["-ver"]).out.strip() and tool._proc is not None
+    assert tool._proc.pid not in groups  # a new one
+    groups.append(tool._proc.pid)
 
 
 @pytest.mark.process
@@ -456,9 +461,7 @@ def test_an_exiftool_that_died_between_commands_is_replaced_unseen() -> None:
     try:
         os.kill(_exiftool_pid(tool), signal.SIGKILL)
         first.wait(timeout=5)  # the relay (what poll() sees) ends with ExifTool
-        assert tool.execute(["-ver"]).out.strip() and tool._proc is not None
-        assert tool._proc.pid not in groups  # a new one
-        groups.append(tool._proc.pid)
+        _answers_on_a_new_process(tool, groups)
     finally:
         tool.close()
     assert _all_end(groups) == []
