@@ -237,3 +237,33 @@ def test_a_worker_does_not_hold_a_finished_videos_part_while_it_waits() -> None:
     )
     assert tally.done == 1
     assert held == [[]]
+
+
+def test_a_worker_that_cannot_start_its_successor_goes_on_itself() -> None:
+    """Out of threads (ulimit -u, memory) mid-run: the slot's thread keeps taking jobs
+    instead of ending without a successor (every slot gone: a run waiting for ever)."""
+    import threading
+
+    from kimi_vision_cli.runner.workers import Workers
+
+    done: list[int] = []
+    finished = threading.Event()
+
+    def do(job: int) -> None:
+        done.append(job)
+        if len(done) == 3:
+            finished.set()
+
+    workers: Workers[int] = Workers(1, do, jobs_per_thread=1)
+    workers.start()
+
+    def refuse(slot: int) -> None:
+        raise RuntimeError("can't start new thread")
+
+    workers._start = refuse  # type: ignore[method-assign]
+    for job in (1, 2, 3):
+        workers.put(job)
+    assert finished.wait(5), f"only {done} were run"
+    workers.stop()
+    workers.join()
+    assert done == [1, 2, 3]

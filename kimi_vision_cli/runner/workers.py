@@ -45,13 +45,18 @@ class Workers(Generic[Job]):
                     break
 
     def _run(self, slot: int) -> None:
-        for _ in range(self.jobs_per_thread):
-            job = self._jobs.get()
-            if job is None:
-                return
-            self._do(job)  # its locals (the input, its Result) are not held while waiting
-            del job  # nor the job: a video's part holds its group, every part's Result
-        self._start(slot)  # a new thread takes its place
+        while True:
+            for _ in range(self.jobs_per_thread):
+                job = self._jobs.get()
+                if job is None:
+                    return
+                self._do(job)  # its locals (the input, its Result) are not held while waiting
+                del job  # nor the job: a video's part holds its group, every part's Result
+            try:
+                self._start(slot)  # a new thread takes its place
+            except RuntimeError:  # none can start now (a process's thread limit): this one goes on
+                continue
+            return
 
     def _start(self, slot: int) -> None:
         """The thread of `slot`, put in the slot once started (a thread not started cannot
