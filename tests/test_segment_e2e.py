@@ -424,6 +424,25 @@ def test_batch_results_subtitles_need_a_batch_submitted_with_segment(
     assert not (tmp_path / "clip.mp4.srt").exists()
 
 
+def test_batch_results_elsewhere_fail_a_segmented_video_instead_of_writing_one_part(
+    kv, fake, clip: Path, tmp_path: Path
+) -> None:
+    """Without the batch's local record (another machine, or a record that could not be
+    saved) a video's parts were each taken for the whole video: part 0's text became its
+    sidecar, the rest were skipped, exit 0. The parts' times live only in that record,
+    so the video fails, named once, and nothing is written for it."""
+    batch_id = kv("batch", "submit", "--segment", "4s", "clip.mp4").stdout.strip()
+    kv("batch", "status", batch_id)
+    other = {"XDG_CACHE_HOME": str(tmp_path / "elsewhere")}  # no local record: no parts known
+    res = kv("batch", "results", batch_id, "--sidecar", "txt", "--format", "jsonl", extra_env=other)
+    assert res.returncode == 2, res.all
+    [record] = [json.loads(x) for x in res.stdout.splitlines()]
+    assert record["input"] == "clip.mp4" and record["error"]["code"]
+    assert "parts of a --segment video" in record["error"]["message"]
+    assert res.stderr.count("clip.mp4") == 1 and "Traceback" not in res.stderr
+    assert not (tmp_path / "clip.mp4.txt").exists()
+
+
 def test_a_parts_bar_left_open_by_a_stopped_run_is_stopped_with_the_run() -> None:
     """Ctrl-C can end a run before a video's parts join, and so before its bar closes."""
     from kimi_vision_cli.output.diagnostics import Diagnostics

@@ -230,7 +230,8 @@ def _create(
     except OSError as exc:  # the batch exists and is billed: its id must still be printed
         ctx.diag.warn(
             f"batch {batch_id}: cannot keep its local record ({exc.strerror or exc}); "
-            "`batch results` will read the names from the batch itself"
+            "`batch results` will read the names from the batch itself (a --segment video's parts, "
+            "whose times only that record keeps, will fail)"
         )
     return batch_id
 

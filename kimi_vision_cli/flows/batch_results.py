@@ -93,6 +93,8 @@ def results(
                 rec.input = found.display
                 if rec.error is not None and rec.error.input == cid:
                     rec.error.input = found.display
+    if not manifest.get("segments"):
+        _fail_parts(records, sources, model)
     asked = _Requests(ctx, batch)  # the request file, downloaded once if at all
     spec = ctx.settings.request.schema or (json.dumps(manifest["schema"]) if manifest.get("schema") else None)
     spec = spec or _schema_elsewhere(batch, asked)
@@ -104,6 +106,29 @@ def results(
         join_parts(records, sources, manifest["segments"], model)
     _price(ctx, model, records.values())
     return Fetched([(sources.get(k), records[k]) for k in sorted(records)], _made(manifest, batch))
+
+
+_PART = re.compile(r"kv-\d{7}-p\d{4}:")  # batch_segments.part_id's mark
+
+
+def _fail_parts(records: dict[str, Result], sources: dict[str, Source], model: str) -> None:
+    """In place: without the batch's local record, a --segment video's parts are known by
+    their ids but not their times, and each would pass for the whole video (part 0's text
+    its caption, the rest skipped). Each such video fails once instead; nothing is written."""
+    from kimi_vision_cli.flows.batch_segments import video_id
+
+    for cid in [c for c in records if _PART.match(c)]:
+        part, video = records.pop(cid), video_id(cid)
+        if cid in sources:
+            sources[video] = sources.pop(cid)
+        if video not in records:
+            records[video] = Result(
+                part.input, model,
+                error=UsageError(
+                    "parts of a --segment video: their times are kept only where the batch was submitted",
+                    input=part.input, hint="run `kimi-vision batch results` on that machine",
+                ),
+            )  # fmt: skip
 
 
 def _check_finished(batch_id: str, batch: dict[str, Any]) -> None:
