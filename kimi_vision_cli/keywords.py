@@ -85,8 +85,14 @@ CLI_ONLY = ("format", "dry_run", "show_thinking")
 # What a Client fixes when it is made: its connection. A call cannot change them.
 CONNECTION = frozenset(Connection.__optional_keys__)
 KEYWORDS = frozenset(DescribeCall.__optional_keys__)
+# What a call of each command may set (a Client's own keywords may be any of KEYWORDS).
+CALL_KEYWORDS = {
+    "describe": frozenset(DescribeOptions.__optional_keys__),
+    "ask": frozenset(AskOptions.__optional_keys__),
+    "estimate": frozenset(EstimateOptions.__optional_keys__),
+}
 
 __all__ = [
-    "CLI_ONLY", "CONNECTION", "KEYWORDS", "AskCall", "AskOptions", "CallOptions", "Connection", "DescribeCall",
+    "CALL_KEYWORDS", "CLI_ONLY", "CONNECTION", "KEYWORDS", "AskCall", "AskOptions", "CallOptions", "Connection", "DescribeCall",
     "DescribeOptions", "EstimateCall", "EstimateOptions",
 ]  # fmt: skip

@@ -22,7 +22,7 @@ import os
 import queue
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,7 @@ from kimi_vision_cli import events as ev
 from kimi_vision_cli.errors import AuthError, KimiVisionError, Tally, UsageError
 from kimi_vision_cli.inputs.discover import classify
 from kimi_vision_cli.keywords import (
+    CALL_KEYWORDS,
     CLI_ONLY,
     CONNECTION,
     KEYWORDS,
@@ -277,6 +278,9 @@ class Client:
         fixed = sorted(set(given) & CONNECTION)
         if fixed:
             raise TypeError(f"{', '.join(fixed)}: fixed when the Client is made; make another Client")
+        other = sorted(set(given) & KEYWORDS - CALL_KEYWORDS[command])
+        if other:  # segment=30 to ask: accepted, and no video was cut
+            raise TypeError(f"{command}() takes no keyword {', '.join(other)}: see docs/python.md")
         settings = _settings(
             command, {**self._options, **given, "api_key": self._base.connection.api_key}, self._env
         )
@@ -357,8 +361,9 @@ def ask(
     question: str, inputs: Input | Iterable[Input], *, prefix: str | None = None, **options: Unpack[AskCall]
 ) -> Result:
     """One request holding every input, its record: Client.ask on a Client of its own."""
-    with Client(**options) as client:
-        return client.ask(question, inputs, prefix=prefix)
+    connection, call = _split(options)
+    with Client(**connection) as client:
+        return client.ask(question, inputs, prefix=prefix, **call)
 
 
 def estimate(
@@ -366,8 +371,16 @@ def estimate(
 ) -> list[Estimate]:
     """The input tokens describe would send, per input: Client.estimate on a Client of
     its own."""
-    with Client(**options) as client:
-        return client.estimate(inputs, recursive=recursive)
+    connection, call = _split(options)
+    with Client(**connection) as client:
+        return client.estimate(inputs, recursive=recursive, **call)
+
+
+def _split(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A function's keywords: its Client's connection, and its call's own (checked as the
+    call's, so a keyword the command does not take is refused, not kept by the Client)."""
+    connection = {k: v for k, v in options.items() if k in CONNECTION}
+    return connection, {k: v for k, v in options.items() if k not in CONNECTION}
 
 
 __all__ = ["Client", "ask", "describe", "estimate"]

@@ -202,3 +202,19 @@ def test_a_duration_given_as_a_number_is_checked_as_its_text_is(env, fake) -> No
     (est,) = kv.estimate([image_bytes()], segment=30, env=env)  # taken: 30 s segments
     assert est.error is not None and est.error.message == "--segment cuts videos, this is an image"
     assert fake.chat_requests == []
+
+
+def test_a_keyword_the_command_does_not_take_is_refused_not_ignored(env, fake) -> None:
+    """segment=30 to ask cut no video, concurrency=64 to estimate sent nothing at once:
+    both were accepted and ignored. A call, a function's or a Client's, takes only its
+    command's keywords; a Client's own may be any (it serves every command)."""
+    png = image_bytes()
+    with pytest.raises(TypeError, match=r"ask\(\) takes no keyword segment"):
+        kv.ask("What is it?", [png], segment=30, env=env)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"estimate\(\) takes no keyword concurrency, max_cost"):
+        kv.estimate([png], concurrency=64, max_cost=1.0, env=env)  # type: ignore[call-arg]
+    with kv.Client(env=env, concurrency=4) as client:
+        with pytest.raises(TypeError, match=r"ask\(\) takes no keyword max_memory"):
+            client.ask("What is it?", [png], max_memory=1)  # type: ignore[call-arg]
+        assert client.ask("What is it?", [png]).error is None  # its own concurrency: fine
+    assert len(fake.chat_requests) == 1
