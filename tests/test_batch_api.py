@@ -450,6 +450,31 @@ def test_a_request_line_of_another_layout_is_found_and_a_broken_one_fails_its_in
     assert len(fake.chat_requests) == 1 and "Traceback" not in r.all
 
 
+def test_a_request_file_that_cannot_be_indexed_says_so_to_every_answer_needing_it(
+    kv, fake, tmp_path: Path
+) -> None:
+    """A line without a custom_id stops the index: the first answer asked again was told
+    the file is malformed, and the next ones found a half-built index ("no request for
+    this answer"). Each one is told the same."""
+    from tests.test_families import LONG_FIELDS
+
+    write_image(tmp_path / "a.png", 10, 10)
+    write_image(tmp_path / "b.png", 12, 10)
+    fake.state.answers += ["not the object asked for"] * 2  # both need their requests again
+    batch_id = _finished(kv, fake, "a.png", "b.png", "--schema", LONG_FIELDS)
+    (input_id,) = [fid for fid, f in fake.state.files.items() if f["purpose"] == "batch"]
+    first, second = fake.state.file_data[input_id].decode().splitlines()
+    nameless = {"body": json.loads(first)["body"]}  # no custom_id
+    fake.state.file_data[input_id] = f"{json.dumps(nameless)}\n{second}\n".encode()
+    r = kv("batch", "results", batch_id, "--format", "jsonl")
+    assert r.returncode == 1, r.stderr
+    recs = {rec["input"]: rec for rec in map(json.loads, r.stdout.splitlines())}
+    messages = {name: rec["error"]["message"] for name, rec in recs.items()}
+    assert set(messages) == {"a.png", "b.png"}
+    assert all("malformed request line" in m for m in messages.values()), messages
+    assert fake.chat_requests == [] and "Traceback" not in r.all
+
+
 def test_results_refuse_a_missing_manifest_directory_before_anything_is_fetched(
     kv, fake, tmp_path: Path
 ) -> None:

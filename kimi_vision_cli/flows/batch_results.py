@@ -251,6 +251,7 @@ class _Requests:
         self.ctx, self.batch = ctx, batch
         self._raw = b""
         self._at: dict[str, tuple[int, int]] | None = None  # custom_id -> the line's span
+        self._broken = False  # a line without a custom_id: the file cannot be indexed
 
     def first(self) -> dict[str, Any]:
         """The body of the batch's first request ({} when there is none)."""
@@ -259,17 +260,24 @@ class _Requests:
         return _request_body(self._raw[first[0] : first[1]]) if first is not None else {}
 
     def _index(self) -> dict[str, tuple[int, int]]:
+        if self._broken:  # every answer that needs the file is told the same
+            raise _malformed()
         if self._at is None:
             file_id = self.batch.get("input_file_id")
-            raw = self.ctx.client.file_content(str(file_id)) if file_id else b""
-            self._raw, self._at = raw, {}
+            raw = self._raw = self.ctx.client.file_content(str(file_id)) if file_id else b""
+            at: dict[str, tuple[int, int]] = {}
             begin = 0
-            while begin < len(raw):  # bytes.find: a line's media is skipped at memchr speed
-                end = raw.find(b"\n", begin)
-                end = len(raw) if end < 0 else end
-                if (custom_id := _custom_id(raw, begin, end)) is not None:
-                    self._at[custom_id] = (begin, end)
-                begin = end + 1
+            try:
+                while begin < len(raw):  # bytes.find: a line's media is skipped at memchr speed
+                    end = raw.find(b"\n", begin)
+                    end = len(raw) if end < 0 else end
+                    if (custom_id := _custom_id(raw, begin, end)) is not None:
+                        at[custom_id] = (begin, end)
+                    begin = end + 1
+            except APIError:
+                self._broken = True
+                raise
+            self._at = at
         return self._at
 
     def body(self, custom_id: str) -> dict[str, Any]:
