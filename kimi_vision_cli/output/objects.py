@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import time
@@ -80,9 +81,10 @@ class ObjectDir:
             probe.write(b"kimi-vision write check\n")
             probe.close()  # the upload is begun (and its part sent), not completed
         except Exception as exc:
+            with contextlib.suppress(OutputBlockedError):  # why the check failed comes first
+                self._discard(probe, rel)
             raise _blocked(exc, where, start=True) from None
-        finally:
-            self._discard(probe, rel)
+        self._discard(probe, rel)
 
     def _discard(self, probe: Any, rel: str) -> None:
         """The probe's upload aborted. Discarding fails only once an upload was begun (s3fs
