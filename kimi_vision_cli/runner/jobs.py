@@ -90,7 +90,7 @@ class Group:
 
     @property
     def over(self) -> bool:
-        return self.running == 0 and (self.failed or self.queued == len(self.split.parts))
+        return self.running == 0 and self.all_queued
 
     @property
     def all_queued(self) -> bool:

@@ -347,9 +347,7 @@ class Scheduler:
 
     def _spent(self, result: Result) -> None:
         """Count one request's answer (or an input's); halt once --max-cost is reached."""
-        if result.cost is None:
-            self.spend.price_result(result)
-        self.spend.add(result)
+        self.spend.add(result)  # priced there if it was not yet
         if self.halt is None and self.spend.reached:
             self.halt = NotStartedError(self.spend.reason(), hint=self.spend.not_started().hint)
             self.halt_by_spend = True
