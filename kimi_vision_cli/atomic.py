@@ -21,7 +21,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
-from kimi_vision_cli.errors import OutputBlockedError
+from kimi_vision_cli.errors import OutputBlockedError, UsageError, quote_name
+from kimi_vision_cli.types import display_name
 
 TEMP_PREFIX = ".kimi-vision-"
 TEMP_SUFFIX = ".tmp"
@@ -67,6 +68,19 @@ def try_creating(directory: Path) -> None:
     fd, name = _create(directory, 0o600)
     os.close(fd)
     _unlink(name)
+
+
+def check_directory_exists(path: Path, what: str, other: str) -> None:
+    """The directory a file goes in exists, else UsageError (exit 2) saying how to make it.
+    It is not made (as for a shell redirection): a slip in the path would leave the output
+    somewhere unlooked-for. `other`: what to pick instead ("another --manifest")."""
+    if os.path.lexists(path.absolute().parent):
+        return
+    shown = quote_name(display_name(str(path.parent)))
+    raise UsageError(
+        f"{what}: the directory {shown} does not exist",
+        hint=f"create it first (mkdir -p {shown}) or pick {other}",
+    )
 
 
 def check_writable(directory: Path, what: str, hint: str, *, file: Path | None = None) -> None:

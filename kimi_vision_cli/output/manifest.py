@@ -36,10 +36,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from kimi_vision_cli.atomic import check_writable, replace_file
-from kimi_vision_cli.errors import OutputBlockedError, UsageError, quote_name
+from kimi_vision_cli.atomic import check_directory_exists, check_writable, replace_file
+from kimi_vision_cli.errors import OutputBlockedError, UsageError
 from kimi_vision_cli.provenance import Provenance
-from kimi_vision_cli.types import Source, display_name
+from kimi_vision_cli.types import Source
 
 KINDS = {".jsonl": "jsonl", ".csv": "csv"}
 CSV_HEADER = ("file_name", "text")  # what a CSV manifest must start with
@@ -100,7 +100,9 @@ class Manifest:
         written."""
         for source in sources:
             self.file_name(source, root_ok=source.kind == "path" and os.path.isdir(source.value))
-        self._check_directory()
+        # A missing directory is not made; a file where it should be fails reading the
+        # manifest, in __init__.
+        check_directory_exists(self.path, f"--manifest {self.path}", "another --manifest")
         # Its rows go through new files in its directory (the first row, a row replaced),
         # so the directory must take one: tried, not asked (access(2) says yes to root
         # where no file can be made). An existing file must be writable too.
@@ -110,18 +112,6 @@ class Manifest:
             f"--manifest {self.path}",
             "check its permissions and the disk (or pick another --manifest); nothing was sent",
             file=where,
-        )
-
-    def _check_directory(self) -> None:
-        """A missing directory is not made (as for `report -o`, or a shell redirection): a
-        slip in the path would leave the dataset's rows somewhere unlooked-for. (A file
-        where the directory should be fails reading the manifest, in __init__.)"""
-        if os.path.lexists(self.path.absolute().parent):
-            return
-        shown = quote_name(display_name(str(self.path.parent)))
-        raise UsageError(
-            f"--manifest {self.path}: the directory {shown} does not exist",
-            hint=f"create it first (mkdir -p {shown}) or pick another --manifest",
         )
 
     def __contains__(self, file_name: object) -> bool:

@@ -20,15 +20,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from kimi_vision_cli import __version__
-from kimi_vision_cli.errors import OutputError, UsageError, quote_name
-from kimi_vision_cli.types import Thumb, counted, display_name
+from kimi_vision_cli.errors import OutputError, UsageError
+from kimi_vision_cli.types import Thumb, counted
 
 
 @dataclass
@@ -85,17 +84,12 @@ def check_target(path: Path, flag: str) -> None:
         raise UsageError(f"{flag} {path}: the report is an HTML page", hint="name it FILE.html")
     if path.is_dir():
         raise UsageError(f"{flag} {path} is a directory", hint=f"name a file, e.g. {path / 'report.html'}")
+    from kimi_vision_cli.atomic import check_directory_exists, check_writable
+
+    check_directory_exists(path, f"{flag} {path}", "another place")
     where = path.absolute().parent
-    if not os.path.lexists(where):
-        shown = quote_name(display_name(str(path.parent)))
-        raise UsageError(
-            f"{flag} {path}: the directory {shown} does not exist",
-            hint=f"create it first (mkdir -p {shown}) or pick another place",
-        )
     if not where.is_dir():
         raise UsageError(f"{flag} {path}: {where} is not a directory", hint="name a file in a directory")
-    from kimi_vision_cli.atomic import check_writable
-
     check_writable(where, f"{flag} {path}", "check its permissions (or pick another place)")
 
 
