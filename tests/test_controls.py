@@ -149,3 +149,17 @@ def test_the_installed_command_on_a_real_pty_shows_controls_escaped(env, fake, t
     assert SHOWN in out and "\\x1b]0;thought\\x07" in out and "\\x1b[2J" in out
     for raw in RAW:
         assert raw not in out, repr(raw)
+
+
+def test_a_segments_data_is_cleaned_as_the_records_data_is() -> None:
+    """--segment with --schema: each part's `data` is model text too. The record and the
+    cleaned copy (sidecars, manifests) once stripped only its `text`."""
+    from kimi_vision_cli.output.records import Result
+
+    segment = {"start": 0.0, "end": 4.0, "text": "a\x07b", "usage": None, "data": {"title": "x\x1b[31my"}}
+    result = Result("clip.mp4", "m", text="a\x07b", segments=[segment], structured=True)
+    record = result.to_dict()
+    assert record["segments"][0]["text"] == "ab" and record["segments"][0]["data"] == {"title": "x[31my"}
+    cleaned = result.cleaned().segments
+    assert cleaned is not None and cleaned[0]["text"] == "ab" and cleaned[0]["data"] == {"title": "x[31my"}
+    assert segment["data"] == {"title": "x\x1b[31my"}  # the Result itself is left as it was

@@ -60,12 +60,7 @@ class Result:
         """A copy whose model text (text, reasoning, segments, data) holds no control
         character but newline and tab: what JSON, sidecars and manifests are given
         (output/controls.py; issue 19, item 12)."""
-        segments = self.segments
-        if segments is not None:
-            segments = [
-                {**s, "text": strip_controls(s["text"])} if isinstance(s.get("text"), str) else s
-                for s in segments
-            ]
+        segments = None if self.segments is None else [_clean_segment(s) for s in self.segments]
         return replace(
             self, text=strip_controls(self.text), reasoning=strip_controls(self.reasoning),
             segments=segments, data=strip_in(self.data),
@@ -94,13 +89,20 @@ class Result:
         return out
 
 
+def _clean_segment(segment: dict[str, Any]) -> dict[str, Any]:
+    """One segment with its model text (text, and data with --schema) cleaned."""
+    clean = dict(segment)
+    if isinstance(clean.get("text"), str):
+        clean["text"] = strip_controls(clean["text"])
+    if clean.get("data") is not None:
+        clean["data"] = strip_in(clean["data"])
+    return clean
+
+
 def _segment_record(segment: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    """One segment's record: `keys` in order, its text cleaned (Result.cleaned)."""
-    text = segment.get("text")
-    return {
-        k: strip_controls(text) if k == "text" and isinstance(text, str) else _copied(segment.get(k))
-        for k in keys
-    }
+    """One segment's record: `keys` in order, cleaned as Result.cleaned cleans it."""
+    clean = _clean_segment(segment)
+    return {k: _copied(clean.get(k)) for k in keys}
 
 
 def _copied(value: Any) -> Any:
